@@ -1,0 +1,70 @@
+// What the registry keeps per registered instance, and the values that cross
+// the core's boundary. Plain data: no locking, no gRPC.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/lease_id.h"
+
+namespace registryd {
+
+// Sorted by key, keys unique.
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// Where a seed client is sent: the seed's QueryReply fields.
+struct Endpoint {
+  int32_t server_id;
+  std::string host;
+  uint16_t port;
+};
+
+// A validated registration, from either API.
+struct RegisterSpec {
+  std::string service;
+  std::string instance_id;  // empty: the registry assigns one
+  std::string host;
+  uint16_t port = 0;
+  Metadata metadata;
+  Duration ttl{};  // already clamped to the server's bounds
+  bool overloaded = false;
+  std::optional<int32_t> seed_id;  // set by the seed API only
+};
+
+struct RegisterResult {
+  LeaseId lease;
+  std::string instance_id;
+  Duration ttl;
+  bool created;  // false: an existing instance was updated
+};
+
+struct ServiceState;
+
+// One live instance. Owned by its shard; addresses are stable for its life.
+struct InstanceRecord {
+  LeaseId lease;
+  ServiceState* service;
+  std::string instance_id;
+  std::string host;
+  Metadata metadata;
+  TimePoint deadline;
+  Duration ttl;
+  uint32_t member_index;  // position in service->members
+  uint16_t port;
+  bool overloaded;
+  // A client reported it unreachable (seed warnServerError): out of discovery
+  // until its next heartbeat.
+  bool ejected;
+  std::optional<int32_t> seed_id;  // present when registered through the seed API
+
+  // The serverId a seed client sees: the seed id, or a numeric instance id.
+  int32_t SeedVisibleId() const;
+  // "host:port", with brackets around an IPv6 host.
+  std::string Address() const;
+};
+
+}  // namespace registryd

@@ -1,0 +1,154 @@
+#include "core/registry.h"
+
+#include <algorithm>
+
+#include <functional>
+#include <fmt/core.h>
+
+namespace registryd {
+
+Registry::Registry(const RegistryOptions& options, const Clock& clock)
+    : options_(options), clock_(clock), seed_index_(options.shard_count) {
+  const TimePoint start = clock_.Now();
+  shards_.reserve(options_.shard_count);
+  for (uint32_t i = 0; i < options_.shard_count; ++i) {
+    shards_.push_back(std::make_unique<Shard>(
+        i, options_.shard_count, Shard::WheelOptions{start, options_.tick, options_.wheel_slots}));
+  }
+}
+
+Duration Registry::GrantTtl(Duration requested) const {
+  if (requested == Duration::zero()) return options_.default_ttl;
+  return std::clamp(requested, options_.min_ttl, options_.max_ttl);
+}
+
+uint32_t Registry::ShardOfService(std::string_view service) const {
+  return static_cast<uint32_t>(std::hash<std::string_view>{}(service) & (options_.shard_count - 1));
+}
+
+bool Registry::TryReserve() {
+  if (live_.fetch_add(1, std::memory_order_relaxed) < options_.max_instances) return true;
+  live_.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+
+absl::Status Registry::FullError() const {
+  return absl::ResourceExhaustedError(fmt::format(
+      "registry is full: it holds --max-instances={} instances", options_.max_instances));
+}
+
+absl::StatusOr<RegisterResult> Registry::UpsertReserved(const RegisterSpec& spec, bool reserved,
+                                                        std::vector<Removal>& removed) {
+  Shard& shard = *shards_[ShardOfService(spec.service)];
+  absl::StatusOr<RegisterResult> result = shard.Upsert(spec, clock_.Now(), reserved, removed);
+  if (!result.ok()) return FullError();
+  if (reserved && !result->created) live_.fetch_sub(1, std::memory_order_relaxed);
+  return result;
+}
+
+void Registry::Forget(absl::Span<const Removal> removed) {
+  if (removed.empty()) return;
+  live_.fetch_sub(removed.size(), std::memory_order_relaxed);
+  for (const Removal& removal : removed) {
+    if (removal.seed_id) seed_index_.EraseIfBound(*removal.seed_id, removal.lease);
+  }
+}
+
+absl::StatusOr<RegisterResult> Registry::Register(const RegisterSpec& spec) {
+  std::vector<Removal> removed;
+  absl::StatusOr<RegisterResult> result = UpsertReserved(spec, TryReserve(), removed);
+  Forget(removed);
+  return result;
+}
+
+absl::StatusOr<RegisterResult> Registry::SeedRegister(const RegisterSpec& spec) {
+  const int32_t server_id = *spec.seed_id;
+  const bool reserved = TryReserve();
+  std::vector<Removal> removed;
+  std::optional<RegisterResult> registered;
+  const absl::Status status =
+      seed_index_.Rebind(server_id, [&](std::optional<LeaseId> current) -> absl::StatusOr<LeaseId> {
+        // One id is one server: registering it under another service moves it.
+        if (current && !ShardFor(*current).HoldsInService(*current, spec.service)) {
+          if (!reserved) return FullError();
+          if (std::optional<Removal> moved = ShardFor(*current).Deregister(*current)) {
+            removed.push_back(*moved);
+          }
+        }
+        absl::StatusOr<RegisterResult> result = UpsertReserved(spec, reserved, removed);
+        if (!result.ok()) return result.status();
+        registered = *std::move(result);
+        return registered->lease;
+      });
+  Forget(removed);
+  if (!status.ok()) return status;
+  return *std::move(registered);
+}
+
+absl::StatusOr<Duration> Registry::Heartbeat(LeaseId lease, bool overloaded) {
+  std::vector<Removal> removed;
+  absl::StatusOr<Duration> ttl = ShardFor(lease).Heartbeat(lease, overloaded, clock_.Now(), removed);
+  Forget(removed);
+  return ttl;
+}
+
+absl::StatusOr<Duration> Registry::SeedHeartbeat(int32_t server_id, bool overloaded) {
+  const std::optional<LeaseId> lease = seed_index_.Find(server_id);
+  if (!lease) {
+    return absl::NotFoundError(
+        fmt::format("serverId {} is not registered (or its lease expired): register again", server_id));
+  }
+  return Heartbeat(*lease, overloaded);
+}
+
+absl::StatusOr<Removal> Registry::Deregister(LeaseId lease) {
+  std::optional<Removal> removed = ShardFor(lease).Deregister(lease);
+  if (!removed) return absl::NotFoundError("lease not found: it expired or was deregistered");
+  Forget(absl::MakeConstSpan(&*removed, 1));
+  return *std::move(removed);
+}
+
+uint64_t Registry::Discover(std::string_view service, bool exclude_overloaded,
+                            absl::FunctionRef<void(const InstanceRecord&)> visit) {
+  return shards_[ShardOfService(service)]->Discover(service, exclude_overloaded, clock_.Now(), visit);
+}
+
+std::optional<Endpoint> Registry::FindServer(std::string_view service) {
+  return shards_[ShardOfService(service)]->Pick(service, clock_.Now());
+}
+
+WarnResult Registry::WarnServerError(int32_t server_id) {
+  const std::optional<LeaseId> lease = seed_index_.Find(server_id);
+  if (!lease) return WarnResult{false, std::nullopt};
+  return ShardFor(*lease).Warn(*lease, clock_.Now());
+}
+
+std::vector<ServiceSummary> Registry::ListServices() {
+  std::vector<ServiceSummary> services;
+  for (const auto& shard : shards_) shard->AppendServices(services);
+  std::sort(services.begin(), services.end(),
+            [](const ServiceSummary& a, const ServiceSummary& b) { return a.name < b.name; });
+  return services;
+}
+
+bool Registry::Advance(uint32_t shard, std::vector<Removal>& expired) {
+  const size_t before = expired.size();
+  const bool more = shards_[shard]->Advance(clock_.Now(), options_.expiry_batch, expired);
+  Forget(absl::MakeConstSpan(expired).subspan(before));
+  return more;
+}
+
+RegistryTotals Registry::Totals() const {
+  RegistryTotals totals;
+  for (const auto& shard : shards_) {
+    const ShardCounters& counters = shard->counters();
+    totals.registered += counters.registered.load(std::memory_order_relaxed);
+    totals.deregistered += counters.deregistered.load(std::memory_order_relaxed);
+    totals.expired += counters.expired.load(std::memory_order_relaxed);
+    totals.ejected += counters.ejected.load(std::memory_order_relaxed);
+    totals.live += counters.live.load(std::memory_order_relaxed);
+  }
+  return totals;
+}
+
+}  // namespace registryd

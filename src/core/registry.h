@@ -1,0 +1,106 @@
+// The registry: every service, instance and lease, behind both APIs.
+//
+// State is split into shards by a hash of the service name, so Register,
+// Heartbeat and Discover of one service touch one shard; a lease id carries
+// its shard, so a heartbeat finds it without a lookup table. There is no
+// global lock: the only state shared by all shards is the live-instance count
+// (an atomic) and the seed API's id index (sharded by id).
+//
+// Expiry is driven from outside: whoever owns a shard's timer (the server's
+// alarm on that shard's home queue, or a test) calls Advance(shard) when
+// NextTickTime(shard) has come.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/clock.h"
+#include "core/instance.h"
+#include "core/seed_index.h"
+#include "core/shard.h"
+
+namespace registryd {
+
+struct RegistryOptions {
+  Duration default_ttl = std::chrono::seconds(60);
+  Duration min_ttl = std::chrono::seconds(1);
+  Duration max_ttl = std::chrono::hours(1);
+  Duration tick = std::chrono::milliseconds(100);
+  size_t wheel_slots = 1024;
+  // Wheel entries one Advance() may process per shard: bounds the time a
+  // mass expiry holds a shard and its queue thread.
+  size_t expiry_batch = 4096;
+  size_t max_instances = 1'000'000;
+  uint32_t shard_count = 16;  // a power of two, at most 2^kMaxShardBits
+};
+
+struct RegistryTotals {
+  uint64_t registered = 0;
+  uint64_t deregistered = 0;
+  uint64_t expired = 0;
+  uint64_t ejected = 0;
+  uint64_t live = 0;
+};
+
+class Registry {
+ public:
+  Registry(const RegistryOptions& options, const Clock& clock);
+
+  // A requested TTL clamped to [min_ttl, max_ttl]; zero means the default.
+  Duration GrantTtl(Duration requested) const;
+
+  // Native Register: upsert by (service, instance_id).
+  absl::StatusOr<RegisterResult> Register(const RegisterSpec& spec);
+  // Seed discovery(): upsert by serverId (spec.seed_id) across services.
+  absl::StatusOr<RegisterResult> SeedRegister(const RegisterSpec& spec);
+
+  absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded);
+  absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded);
+  // Returns what was removed, NOT_FOUND when the lease is already gone.
+  absl::StatusOr<Removal> Deregister(LeaseId lease);
+
+  // Visits the live instances of a service under its shard's lock; returns
+  // the service's revision.
+  uint64_t Discover(std::string_view service, bool exclude_overloaded,
+                    absl::FunctionRef<void(const InstanceRecord&)> visit);
+  std::optional<Endpoint> FindServer(std::string_view service);
+  WarnResult WarnServerError(int32_t server_id);
+  // Sorted by name.
+  std::vector<ServiceSummary> ListServices();
+
+  // Expires what is due in one shard, within the per-call batch; appends the
+  // expired leases to `expired`. Returns true when due work remains (call
+  // again soon rather than at the next tick).
+  bool Advance(uint32_t shard, std::vector<Removal>& expired);
+  TimePoint NextTickTime(uint32_t shard) { return shards_[shard]->NextTickTime(); }
+
+  uint32_t shard_count() const { return options_.shard_count; }
+  uint32_t ShardOfService(std::string_view service) const;
+  const RegistryOptions& options() const { return options_; }
+  const Clock& clock() const { return clock_; }
+  RegistryTotals Totals() const;
+
+ private:
+  Shard& ShardFor(LeaseId lease) { return *shards_[ShardOfLease(lease, options_.shard_count)]; }
+  bool TryReserve();
+  absl::StatusOr<RegisterResult> UpsertReserved(const RegisterSpec& spec, bool reserved,
+                                                std::vector<Removal>& removed);
+  // Bookkeeping for leases that left: capacity and the seed index.
+  void Forget(absl::Span<const Removal> removed);
+  absl::Status FullError() const;
+
+  const RegistryOptions options_;
+  const Clock& clock_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  SeedIndex seed_index_;
+  std::atomic<size_t> live_{0};
+};
+
+}  // namespace registryd

@@ -1,0 +1,154 @@
+// One shard of the registry: the services whose names hash to it, their
+// instances, and the timer wheel that expires their leases.
+//
+// Every public method takes the shard's mutex for O(1) work, or O(k) for one
+// service of k instances (Discover, findServer's round-robin scan), or a
+// bounded batch (Advance). Nothing here calls out while holding it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/instance.h"
+#include "core/timer_wheel.h"
+
+namespace registryd {
+
+// Hash and equality over std::string_view, so maps keyed by std::string can
+// be searched with a view (Debian's abseil has its own string_view type, so
+// its built-in heterogeneous lookup does not take std::string_view).
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+};
+struct NameEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+};
+
+// A service's live set. Lives in its shard; its address is stable.
+struct ServiceState {
+  std::string_view name;  // the shard's map key
+  std::vector<InstanceRecord*> members;
+  absl::flat_hash_map<std::string_view, InstanceRecord*, NameHash, NameEq> by_instance_id;
+  uint64_t revision = 0;
+  uint32_t ejected_count = 0;
+  uint32_t next_pick = 0;  // findServer's round-robin position
+};
+
+// An instance that left the registry: for the caller's seed-id bookkeeping
+// and its log.
+struct Removal {
+  LeaseId lease;
+  std::optional<int32_t> seed_id;
+  std::string service;
+  std::string instance_id;
+};
+
+// Monotonic event counts, read without the lock for the summary log line.
+struct ShardCounters {
+  std::atomic<uint64_t> registered{0};
+  std::atomic<uint64_t> deregistered{0};
+  std::atomic<uint64_t> expired{0};
+  std::atomic<uint64_t> ejected{0};
+  std::atomic<uint64_t> live{0};
+};
+
+struct ServiceSummary {
+  std::string name;
+  uint32_t instances;
+};
+
+struct WarnResult {
+  bool known;                            // the lease was live
+  std::optional<Endpoint> replacement;   // another live server of its service
+};
+
+class Shard {
+ public:
+  struct WheelOptions {
+    TimePoint start;
+    Duration tick;
+    size_t slots;
+  };
+
+  Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel);
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // Creates the instance, or updates the one with the same (service,
+  // instance_id) and renews its lease. Creating needs `may_create` (the caller
+  // holds capacity for it), else RESOURCE_EXHAUSTED. An expired instance found
+  // on the way is removed and reported in `removed`.
+  absl::StatusOr<RegisterResult> Upsert(const RegisterSpec& spec, TimePoint now, bool may_create,
+                                        std::vector<Removal>& removed);
+
+  // Moves the deadline to now + TTL, stores `overloaded`, takes an ejected
+  // instance back into rotation. NOT_FOUND when the lease is gone or past its
+  // deadline (the latter is removed and reported in `removed`).
+  absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, TimePoint now,
+                                     std::vector<Removal>& removed);
+
+  // Removes the instance now. Returns what was removed, nothing if unknown.
+  std::optional<Removal> Deregister(LeaseId lease);
+
+  // True when the lease is live and belongs to `service`.
+  bool HoldsInService(LeaseId lease, std::string_view service);
+
+  // Calls `visit` for every live, non-ejected instance of the service, under
+  // the lock; returns the service's revision (0 for an unknown service).
+  uint64_t Discover(std::string_view service, bool exclude_overloaded, TimePoint now,
+                    absl::FunctionRef<void(const InstanceRecord&)> visit);
+
+  // findServer: round-robin over live, non-ejected, non-overloaded instances,
+  // falling back to overloaded ones; never `exclude`.
+  std::optional<Endpoint> Pick(std::string_view service, TimePoint now, LeaseId exclude = kNoLease);
+
+  // warnServerError: ejects the lease's instance and picks a replacement.
+  WarnResult Warn(LeaseId lease, TimePoint now);
+
+  void AppendServices(std::vector<ServiceSummary>& out);
+
+  // Expires due leases, at most `budget` wheel entries; expired leases are
+  // appended to `expired`. Returns true when due work remains.
+  bool Advance(TimePoint now, size_t budget, std::vector<Removal>& expired);
+  // When Advance() has something to do next.
+  TimePoint NextTickTime();
+
+  const ShardCounters& counters() const { return counters_; }
+  uint32_t index() const { return index_; }
+
+ private:
+  InstanceRecord* FindLive(LeaseId lease, TimePoint now, std::vector<Removal>& removed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  InstanceRecord& Create(const RegisterSpec& spec, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Removal Remove(InstanceRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetEjected(InstanceRecord& record, bool ejected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Touch(ServiceState& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { service.revision = ++revision_; }
+  std::optional<Endpoint> PickLocked(ServiceState& service, TimePoint now, LeaseId exclude)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const uint32_t index_;
+  const uint32_t shard_count_;
+  absl::Mutex mu_;
+  absl::node_hash_map<LeaseId, InstanceRecord> leases_ ABSL_GUARDED_BY(mu_);
+  absl::node_hash_map<std::string, ServiceState, NameHash, NameEq> services_ ABSL_GUARDED_BY(mu_);
+  TimerWheel wheel_ ABSL_GUARDED_BY(mu_);
+  // Shared by the shard's services, so a service that empties and comes back
+  // keeps a revision that only grows.
+  uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
+  ShardCounters counters_;
+};
+
+}  // namespace registryd

@@ -1,0 +1,137 @@
+#include "core/validation.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+
+#include "absl/strings/ascii.h"
+#include <fmt/core.h>
+#include "core/limits.h"
+
+namespace registryd {
+namespace {
+
+absl::Status Invalid(std::string_view field, std::string_view what) {
+  return absl::InvalidArgumentError(fmt::format("{}: {}", field, what));
+}
+
+bool HasControlCharacter(std::string_view text) {
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) return true;
+  }
+  return false;
+}
+
+absl::Status ValidateName(std::string_view field, std::string_view value, size_t min_bytes,
+                          size_t max_bytes) {
+  if (value.size() < min_bytes || value.size() > max_bytes) {
+    return Invalid(field, fmt::format("must be {}..{} bytes (got {})", min_bytes, max_bytes, value.size()));
+  }
+  if (HasControlCharacter(value)) return Invalid(field, "must not contain control characters");
+  return absl::OkStatus();
+}
+
+bool IsIpLiteral(std::string_view host) {
+  if (host.size() >= INET6_ADDRSTRLEN) return false;
+  char buffer[INET6_ADDRSTRLEN];
+  host.copy(buffer, host.size());
+  buffer[host.size()] = '\0';
+  unsigned char address[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, buffer, address) == 1 || inet_pton(AF_INET6, buffer, address) == 1;
+}
+
+// RFC 1123 labels; '_' is tolerated because internal names use it.
+bool IsHostName(std::string_view host) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.empty()) return false;
+  size_t label_start = 0;
+  for (size_t i = 0; i <= host.size(); ++i) {
+    if (i == host.size() || host[i] == '.') {
+      const std::string_view label = host.substr(label_start, i - label_start);
+      if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+        return false;
+      }
+      label_start = i + 1;
+    } else if (!absl::ascii_isalnum(host[i]) && host[i] != '-' && host[i] != '_') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status ValidateService(std::string_view field, std::string_view service) {
+  return ValidateName(field, service, 1, limits::kMaxServiceBytes);
+}
+
+absl::Status ValidateInstanceId(std::string_view field, std::string_view instance_id) {
+  return ValidateName(field, instance_id, 0, limits::kMaxInstanceIdBytes);
+}
+
+absl::Status ValidateHost(std::string_view field, std::string_view host) {
+  if (host.empty()) return Invalid(field, "must not be empty");
+  if (host.size() > limits::kMaxHostBytes) {
+    return Invalid(field, fmt::format("must be at most {} bytes (got {})", limits::kMaxHostBytes, host.size()));
+  }
+  if (!IsIpLiteral(host) && !IsHostName(host)) {
+    return Invalid(field, "must be an IPv4 or IPv6 address or a DNS host name");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePort(std::string_view field, int64_t port) {
+  if (port < limits::kMinPort || port > limits::kMaxPort) {
+    return Invalid(field, fmt::format("must be in {}..{} (got {})", limits::kMinPort, limits::kMaxPort, port));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateMetadata(std::string_view field, const Metadata& metadata) {
+  if (metadata.size() > limits::kMaxMetadataEntries) {
+    return Invalid(field, fmt::format("must have at most {} entries (got {})", limits::kMaxMetadataEntries, metadata.size()));
+  }
+  size_t total_bytes = 0;
+  for (const auto& [key, value] : metadata) {
+    if (key.empty() || key.size() > limits::kMaxMetadataKeyBytes) {
+      return Invalid(field, fmt::format("keys must be 1..{} bytes (got {})", limits::kMaxMetadataKeyBytes, key.size()));
+    }
+    if (HasControlCharacter(key)) return Invalid(field, "keys must not contain control characters");
+    total_bytes += key.size() + value.size();
+  }
+  if (total_bytes > limits::kMaxMetadataBytes) {
+    return Invalid(field, fmt::format("keys and values must total at most {} bytes (got {})", limits::kMaxMetadataBytes, total_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<HostPort> ParseAddress(std::string_view field, std::string_view address) {
+  std::string_view host;
+  std::string_view port_text;
+  if (!address.empty() && address.front() == '[') {
+    const size_t close = address.find(']');
+    if (close == std::string_view::npos || close + 1 >= address.size() || address[close + 1] != ':') {
+      return Invalid(field, "must be host:port, with an IPv6 address as [address]:port");
+    }
+    host = address.substr(1, close - 1);
+    port_text = address.substr(close + 2);
+  } else {
+    const size_t colon = address.rfind(':');
+    if (colon == std::string_view::npos || address.find(':') != colon) {
+      return Invalid(field, "must be host:port, with an IPv6 address as [address]:port");
+    }
+    host = address.substr(0, colon);
+    port_text = address.substr(colon + 1);
+  }
+  if (absl::Status status = ValidateHost(field, host); !status.ok()) return status;
+  int64_t port = 0;
+  const auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (error != std::errc() || end != port_text.data() + port_text.size()) {
+    return Invalid(field, fmt::format("port must be a number in {}..{}", limits::kMinPort, limits::kMaxPort));
+  }
+  if (absl::Status status = ValidatePort(field, port); !status.ok()) return status;
+  return HostPort{std::string(host), static_cast<uint16_t>(port)};
+}
+
+}  // namespace registryd

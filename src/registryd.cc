@@ -1,0 +1,121 @@
+// registryd: flags, logging, signals; the server does the rest.
+#include <csignal>
+#include <string>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/time/time.h"
+#include "server/log.h"
+#include "server/server.h"
+
+namespace {
+
+using registryd::Duration;
+
+// CLI11 validator and converter for "60s", "500ms", "1m30s".
+struct DurationFlag {
+  std::string text;
+  Duration value;
+};
+
+CLI::Option* AddDuration(CLI::App& app, const std::string& name, DurationFlag& flag,
+                         const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          name,
+          [&flag](const std::string& text) {
+            absl::Duration parsed;
+            if (!absl::ParseDuration(text, &parsed) || parsed <= absl::ZeroDuration()) {
+              throw CLI::ValidationError(text, "expected a positive duration such as 60s, 500ms or 1m30s");
+            }
+            flag.text = text;
+            flag.value = absl::ToChronoNanoseconds(parsed);
+          },
+          help)
+      ->default_str(flag.text);
+}
+
+std::string FormatDuration(Duration duration) {
+  return absl::FormatDuration(absl::FromChrono(duration));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  registryd::ServerOptions options;
+  options.threads = std::max(1u, std::thread::hardware_concurrency());
+  DurationFlag lease_ttl{"60s", std::chrono::seconds(60)};
+  DurationFlag min_ttl{"1s", std::chrono::seconds(1)};
+  DurationFlag max_ttl{"1h", std::chrono::hours(1)};
+  DurationFlag tick{"100ms", std::chrono::milliseconds(100)};
+  DurationFlag shutdown_timeout{"5s", std::chrono::seconds(5)};
+  std::string log_level = "info";
+
+  CLI::App app{"registryd: a service registry and discovery server (gRPC). It serves the seed's "
+               "registry_service/discovery_service contract and the native registry.v1 API on one port."};
+  app.add_option("--listen", options.listen, "Address to serve on (host:port; port 0 picks a free one)")
+      ->capture_default_str();
+  app.add_option("--threads", options.threads, "Completion-queue threads (default: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
+  AddDuration(app, "--lease-ttl", lease_ttl,
+              "Lease of a seed registration, and of a native one that asks for no TTL");
+  AddDuration(app, "--min-ttl", min_ttl, "Smallest TTL a native Register may be granted");
+  AddDuration(app, "--max-ttl", max_ttl, "Largest TTL a native Register may be granted");
+  AddDuration(app, "--tick", tick,
+              "Expiry granularity: a lease is removed within one tick after its deadline");
+  app.add_option("--max-instances", options.registry.max_instances,
+                 "Most instances held at once; more registrations get RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  AddDuration(app, "--shutdown-timeout", shutdown_timeout,
+              "On SIGINT/SIGTERM, how long in-flight calls may take before they are cancelled");
+  app.add_option("--log-level", log_level, "debug, info, warn or error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  CLI11_PARSE(app, argc, argv);
+
+  if (min_ttl.value > max_ttl.value) {
+    std::fprintf(stderr, "--min-ttl (%s) must not exceed --max-ttl (%s)\n", min_ttl.text.c_str(),
+                 max_ttl.text.c_str());
+    return 2;
+  }
+  registryd::log::Level level;
+  registryd::log::ParseLevel(log_level, level);
+  registryd::log::SetLevel(level);
+
+  options.registry.default_ttl = lease_ttl.value;
+  options.registry.min_ttl = min_ttl.value;
+  options.registry.max_ttl = max_ttl.value;
+  options.registry.tick = tick.value;
+  options.registry.shard_count = registryd::ShardCountForThreads(options.threads);
+  options.shutdown_timeout = shutdown_timeout.value;
+
+  // Block the stop signals in every thread (the queue threads inherit the
+  // mask); main waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  registryd::SteadyClock clock;
+  registryd::Server server(options, clock);
+  if (const absl::Status status = server.Start(); !status.ok()) {
+    registryd::log::Error("{}", std::string(status.message()));
+    return 1;
+  }
+  registryd::log::Info(
+      "registryd listening on {} (threads {}, lease TTL {}, TTL bounds {}..{}, tick {}, max instances {})",
+      server.address(), options.threads, FormatDuration(lease_ttl.value), FormatDuration(min_ttl.value),
+      FormatDuration(max_ttl.value), FormatDuration(tick.value), options.registry.max_instances);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  registryd::log::Info("{} received: shutting down (in-flight calls get {})", strsignal(signal_number),
+                       FormatDuration(shutdown_timeout.value));
+  server.Shutdown();
+  registryd::log::Info("stopped");
+  return 0;
+}

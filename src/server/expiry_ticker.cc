@@ -1,0 +1,41 @@
+#include "server/expiry_ticker.h"
+
+#include <algorithm>
+
+#include "server/log.h"
+
+namespace registryd {
+
+ExpiryTicker::ExpiryTicker(Registry& registry, ServingQueue& queue, std::vector<uint32_t> shards,
+                           ActivitySummary* summary)
+    : registry_(registry), queue_(queue), shards_(std::move(shards)), summary_(summary) {}
+
+void ExpiryTicker::Start() { Arm(registry_.clock().Now() + registry_.options().tick); }
+
+void ExpiryTicker::Arm(TimePoint when) {
+  const Duration delay = std::max(when - registry_.clock().Now(), Duration::zero());
+  const gpr_timespec deadline = gpr_time_add(
+      gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(delay.count(), GPR_TIMESPAN));
+  queue_.IfAccepting([&] { alarm_.Set(queue_.cq(), deadline, this); });
+}
+
+void ExpiryTicker::Proceed(bool ok) {
+  if (!ok) return;  // cancelled at shutdown
+  TimePoint next = TimePoint::max();
+  for (const uint32_t shard : shards_) {
+    expired_.clear();
+    const bool more = registry_.Advance(shard, expired_);
+    for (const Removal& removal : expired_) {
+      log::Debug("{}/{} expired", removal.service, removal.instance_id);
+    }
+    next = std::min(next, more ? registry_.clock().Now() : registry_.NextTickTime(shard));
+  }
+  const TimePoint now = registry_.clock().Now();
+  if (summary_ != nullptr) {
+    summary_->MaybeLog(now);
+    next = std::min(next, now + registry_.options().tick);
+  }
+  if (next != TimePoint::max()) Arm(next);
+}
+
+}  // namespace registryd

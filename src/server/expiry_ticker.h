@@ -1,0 +1,41 @@
+// Advances the timer wheels of the shards whose home is one queue, from a
+// grpc::Alarm on that queue: lease expiry runs on the queue threads, with no
+// reaper thread. When a mass expiry leaves work after one batch per shard, the
+// alarm is set to fire at once, so other calls on the queue get their turn
+// between batches.
+#pragma once
+
+#include <vector>
+
+#include <grpcpp/alarm.h>
+
+#include "core/registry.h"
+#include "server/activity_summary.h"
+#include "server/queue_event.h"
+#include "server/serving_queue.h"
+
+namespace registryd {
+
+class ExpiryTicker final : public QueueEvent {
+ public:
+  // `summary` (may be null) is given to exactly one ticker.
+  ExpiryTicker(Registry& registry, ServingQueue& queue, std::vector<uint32_t> shards,
+               ActivitySummary* summary);
+
+  void Start();
+  // Only inside ServingQueue::Close(): cancelling delivers the tag with ok=false.
+  void Cancel() { alarm_.Cancel(); }
+  void Proceed(bool ok) override;
+
+ private:
+  void Arm(TimePoint when);
+
+  Registry& registry_;
+  ServingQueue& queue_;
+  const std::vector<uint32_t> shards_;
+  ActivitySummary* const summary_;
+  grpc::Alarm alarm_;
+  std::vector<Removal> expired_;  // reused between ticks
+};
+
+}  // namespace registryd

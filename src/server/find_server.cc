@@ -1,0 +1,24 @@
+// discovery_service.DiscoveryService/findServer — one live server of a service.
+#include "core/validation.h"
+#include "server/seed_rpcs.h"
+#include "server/status.h"
+
+namespace registryd {
+
+void FillSeedReply(const std::optional<Endpoint>& endpoint, discovery_service::QueryReply& reply) {
+  reply.set_querysuccess(endpoint.has_value());
+  if (!endpoint) return;
+  reply.set_serverid(endpoint->server_id);
+  reply.set_serverip(endpoint->host);
+  reply.set_serverport(endpoint->port);
+}
+
+grpc::Status FindServerRpc::Handle(Registry& registry, const Request& request, Reply& reply) {
+  if (absl::Status check = ValidateService("service", request.service()); !check.ok()) {
+    return ToGrpcStatus(check);
+  }
+  FillSeedReply(registry.FindServer(request.service()), reply);
+  return grpc::Status::OK;
+}
+
+}  // namespace registryd

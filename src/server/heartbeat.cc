@@ -1,0 +1,14 @@
+// registry.v1.Registry/Heartbeat — renew a lease: the hot path.
+#include "server/native_rpcs.h"
+#include "server/status.h"
+
+namespace registryd {
+
+grpc::Status HeartbeatRpc::Handle(Registry& registry, const Request& request, Reply& reply) {
+  const absl::StatusOr<Duration> ttl = registry.Heartbeat(request.lease_id(), request.overloaded());
+  if (!ttl.ok()) return ToGrpcStatus(ttl.status());
+  reply.set_ttl_ms(ToWireMillis(*ttl));
+  return grpc::Status::OK;
+}
+
+}  // namespace registryd

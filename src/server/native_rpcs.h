@@ -1,0 +1,67 @@
+// The native registry.v1.Registry RPCs, each run by UnaryCall<Rpc>; one .cc
+// file per RPC holds its Handle().
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
+
+#include <grpcpp/support/status.h>
+
+#include "core/registry.h"
+#include "registry/v1/registry.grpc.pb.h"
+
+namespace registryd {
+
+struct RegisterRpc {
+  using Service = registry::v1::Registry::AsyncService;
+  using Request = registry::v1::RegisterRequest;
+  using Reply = registry::v1::RegisterResponse;
+  static constexpr auto kRequest = &Service::RequestRegister;
+  static constexpr std::string_view kName = "registry.v1.Registry/Register";
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+};
+
+struct HeartbeatRpc {
+  using Service = registry::v1::Registry::AsyncService;
+  using Request = registry::v1::HeartbeatRequest;
+  using Reply = registry::v1::HeartbeatResponse;
+  static constexpr auto kRequest = &Service::RequestHeartbeat;
+  static constexpr std::string_view kName = "registry.v1.Registry/Heartbeat";
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+};
+
+struct DeregisterRpc {
+  using Service = registry::v1::Registry::AsyncService;
+  using Request = registry::v1::DeregisterRequest;
+  using Reply = registry::v1::DeregisterResponse;
+  static constexpr auto kRequest = &Service::RequestDeregister;
+  static constexpr std::string_view kName = "registry.v1.Registry/Deregister";
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+};
+
+struct DiscoverRpc {
+  using Service = registry::v1::Registry::AsyncService;
+  using Request = registry::v1::DiscoverRequest;
+  using Reply = registry::v1::DiscoverResponse;
+  static constexpr auto kRequest = &Service::RequestDiscover;
+  static constexpr std::string_view kName = "registry.v1.Registry/Discover";
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+};
+
+struct ListServicesRpc {
+  using Service = registry::v1::Registry::AsyncService;
+  using Request = registry::v1::ListServicesRequest;
+  using Reply = registry::v1::ListServicesResponse;
+  static constexpr auto kRequest = &Service::RequestListServices;
+  static constexpr std::string_view kName = "registry.v1.Registry/ListServices";
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+};
+
+// Lease TTLs travel as uint32 milliseconds.
+inline uint32_t ToWireMillis(Duration duration) {
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
+  return static_cast<uint32_t>(std::clamp<int64_t>(millis, 0, UINT32_MAX));
+}
+
+}  // namespace registryd

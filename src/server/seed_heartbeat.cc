@@ -1,0 +1,14 @@
+// registry_service.RegistryService/heartBeat — renew the lease of a serverId.
+#include "server/seed_rpcs.h"
+#include "server/status.h"
+
+namespace registryd {
+
+grpc::Status SeedHeartbeatRpc::Handle(Registry& registry, const Request& request, Reply& reply) {
+  const absl::StatusOr<Duration> ttl = registry.SeedHeartbeat(request.serverid(), request.overloaded());
+  if (!ttl.ok()) return ToGrpcStatus(ttl.status());
+  reply.set_success(true);
+  return grpc::Status::OK;
+}
+
+}  // namespace registryd

@@ -1,0 +1,58 @@
+// The seed's four RPCs (SEED_CONTRACT.md), each run by UnaryCall<Rpc>; one
+// .cc file per RPC holds its Handle().
+#pragma once
+
+#include <string_view>
+
+#include <grpcpp/support/status.h>
+
+#include "core/registry.h"
+#include "discovery_service.grpc.pb.h"
+#include "registry_service.grpc.pb.h"
+
+namespace registryd {
+
+// registry_service.RegistryService/discovery: register (upsert by serverId).
+struct SeedRegisterRpc {
+  using Service = registry_service::RegistryService::AsyncService;
+  using Request = registry_service::RecordRequest;
+  using Reply = registry_service::QueryReply;
+  static constexpr auto kRequest = &Service::Requestdiscovery;
+  static constexpr std::string_view kName = "registry_service.RegistryService/discovery";
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+};
+
+// registry_service.RegistryService/heartBeat: renew, store overloaded.
+struct SeedHeartbeatRpc {
+  using Service = registry_service::RegistryService::AsyncService;
+  using Request = registry_service::RenewRequest;
+  using Reply = registry_service::QueryReply;
+  static constexpr auto kRequest = &Service::RequestheartBeat;
+  static constexpr std::string_view kName = "registry_service.RegistryService/heartBeat";
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+};
+
+// discovery_service.DiscoveryService/findServer: one live server, round-robin.
+struct FindServerRpc {
+  using Service = discovery_service::DiscoveryService::AsyncService;
+  using Request = discovery_service::QueryRequest;
+  using Reply = discovery_service::QueryReply;
+  static constexpr auto kRequest = &Service::RequestfindServer;
+  static constexpr std::string_view kName = "discovery_service.DiscoveryService/findServer";
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+};
+
+// discovery_service.DiscoveryService/warnServerError: eject, pick another.
+struct WarnServerErrorRpc {
+  using Service = discovery_service::DiscoveryService::AsyncService;
+  using Request = discovery_service::ServerError;
+  using Reply = discovery_service::QueryReply;
+  static constexpr auto kRequest = &Service::RequestwarnServerError;
+  static constexpr std::string_view kName = "discovery_service.DiscoveryService/warnServerError";
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+};
+
+// Fills a seed QueryReply with a chosen server, or querySuccess = false.
+void FillSeedReply(const std::optional<Endpoint>& endpoint, discovery_service::QueryReply& reply);
+
+}  // namespace registryd

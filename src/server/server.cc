@@ -1,0 +1,106 @@
+#include "server/server.h"
+
+#include <algorithm>
+#include <bit>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "server/native_rpcs.h"
+#include "server/seed_rpcs.h"
+#include "server/unary_call.h"
+
+namespace registryd {
+namespace {
+
+constexpr auto kSummaryInterval = std::chrono::seconds(10);
+
+// "host:0" with the port the kernel picked.
+std::string WithPort(const std::string& listen, int port) {
+  return listen.substr(0, listen.rfind(':') + 1) + std::to_string(port);
+}
+
+}  // namespace
+
+uint32_t ShardCountForThreads(uint32_t threads) {
+  return std::clamp<uint32_t>(std::bit_ceil(threads * 8), 16, 1u << kMaxShardBits);
+}
+
+Server::Server(const ServerOptions& options, const Clock& clock)
+    : options_(options), registry_(options.registry, clock), summary_(registry_, kSummaryInterval) {}
+
+Server::~Server() { Shutdown(); }
+
+template <typename Rpc>
+void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue) {
+  for (int i = 0; i < options_.calls_per_method; ++i) {
+    queue.Own(std::make_unique<UnaryCall<Rpc>>(service, queue, registry_)).RequestNext();
+  }
+}
+
+absl::Status Server::Start() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&seed_registry_service_);
+  builder.RegisterService(&seed_discovery_service_);
+  builder.RegisterService(&native_service_);
+  builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
+  for (uint32_t i = 0; i < options_.threads; ++i) cqs.push_back(builder.AddCompletionQueue());
+
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    server_.reset();
+    stopped_ = true;
+    return absl::UnavailableError("cannot listen on " + options_.listen);
+  }
+  address_ = WithPort(options_.listen, port);
+
+  for (uint32_t i = 0; i < options_.threads; ++i) {
+    queues_.push_back(std::make_unique<ServingQueue>(i, std::move(cqs[i])));
+  }
+  for (const auto& queue : queues_) {
+    StartCalls<SeedRegisterRpc>(seed_registry_service_, *queue);
+    StartCalls<SeedHeartbeatRpc>(seed_registry_service_, *queue);
+    StartCalls<FindServerRpc>(seed_discovery_service_, *queue);
+    StartCalls<WarnServerErrorRpc>(seed_discovery_service_, *queue);
+    StartCalls<RegisterRpc>(native_service_, *queue);
+    StartCalls<HeartbeatRpc>(native_service_, *queue);
+    StartCalls<DeregisterRpc>(native_service_, *queue);
+    StartCalls<DiscoverRpc>(native_service_, *queue);
+    StartCalls<ListServicesRpc>(native_service_, *queue);
+
+    // A shard's home queue is shard % threads.
+    std::vector<uint32_t> home_shards;
+    for (uint32_t shard = queue->index(); shard < registry_.shard_count(); shard += options_.threads) {
+      home_shards.push_back(shard);
+    }
+    ActivitySummary* summary = queue->index() == 0 ? &summary_ : nullptr;
+    tickers_.push_back(&queue->Own(
+        std::make_unique<ExpiryTicker>(registry_, *queue, std::move(home_shards), summary)));
+    tickers_.back()->Start();
+  }
+  for (const auto& queue : queues_) queue->StartThread();
+  return absl::OkStatus();
+}
+
+void Server::Shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    queues_[i]->Close([&] { tickers_[i]->Cancel(); });
+  }
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::duration_cast<std::chrono::system_clock::duration>(options_.shutdown_timeout);
+  server_->Shutdown(deadline);
+  for (const auto& queue : queues_) queue->ShutdownAndJoin();
+}
+
+}  // namespace registryd

@@ -1,0 +1,61 @@
+// registryd's gRPC server: both APIs, health and reflection on one port,
+// served by one completion-queue thread per configured thread.
+//
+// Life: Start() binds and serves; Shutdown() turns health to NOT_SERVING,
+// stops accepting, lets in-flight calls finish within the shutdown timeout,
+// cancels the expiry alarms and drains every queue, in that order.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/server.h>
+
+#include "absl/status/status.h"
+#include "core/clock.h"
+#include "core/registry.h"
+#include "discovery_service.grpc.pb.h"
+#include "registry/v1/registry.grpc.pb.h"
+#include "registry_service.grpc.pb.h"
+#include "server/activity_summary.h"
+#include "server/expiry_ticker.h"
+#include "server/server_options.h"
+#include "server/serving_queue.h"
+
+namespace registryd {
+
+class Server {
+ public:
+  Server(const ServerOptions& options, const Clock& clock);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the listening address and starts the queue threads.
+  absl::Status Start();
+  // Graceful stop; idempotent. Not to be called from a queue thread.
+  void Shutdown();
+
+  // The address actually bound (the port filled in when 0 was asked for).
+  const std::string& address() const { return address_; }
+  Registry& registry() { return registry_; }
+
+ private:
+  template <typename Rpc>
+  void StartCalls(typename Rpc::Service& service, ServingQueue& queue);
+
+  const ServerOptions options_;
+  Registry registry_;
+  ActivitySummary summary_;
+  registry_service::RegistryService::AsyncService seed_registry_service_;
+  discovery_service::DiscoveryService::AsyncService seed_discovery_service_;
+  registry::v1::Registry::AsyncService native_service_;
+  std::vector<std::unique_ptr<ServingQueue>> queues_;
+  std::vector<ExpiryTicker*> tickers_;  // owned by their queues
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  bool stopped_ = false;
+};
+
+}  // namespace registryd

@@ -1,0 +1,28 @@
+// Everything registryd's flags configure.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "core/registry.h"
+
+namespace registryd {
+
+struct ServerOptions {
+  std::string listen = "[::]:50051";
+  uint32_t threads = 1;  // completion queues, one thread each
+  RegistryOptions registry;
+  // In-flight calls get this long to finish at shutdown, then are cancelled.
+  Duration shutdown_timeout = std::chrono::seconds(5);
+  // Calls kept requested per method on each queue, so none waits to be accepted.
+  int calls_per_method = 32;
+  // The largest request accepted; larger ones get RESOURCE_EXHAUSTED.
+  int max_receive_message_bytes = 64 * 1024;
+};
+
+// Shards for a number of queue threads: a power of two, several per thread so
+// that concurrent calls rarely meet on one shard's lock.
+uint32_t ShardCountForThreads(uint32_t threads);
+
+}  // namespace registryd

@@ -1,0 +1,22 @@
+#include "server/unary_call.h"
+
+#include "server/log.h"
+
+namespace registryd {
+
+void LogFailedCall(std::string_view method, const grpc::ServerContext& context,
+                   const grpc::Status& status) {
+  // NOT_FOUND is routine (a heartbeat after expiry): keep it out of the
+  // operator's view unless asked; the rest point at a misbehaving client.
+  const bool routine = status.error_code() == grpc::StatusCode::NOT_FOUND;
+  if (!log::Enabled(routine ? log::Level::kDebug : log::Level::kWarn)) return;
+  const std::string text = fmt::format("{} from {} failed: {} ({})", method, context.peer(),
+                                       status.error_message(), static_cast<int>(status.error_code()));
+  if (routine) {
+    log::Debug("{}", text);
+  } else {
+    log::Warn("{}", text);
+  }
+}
+
+}  // namespace registryd

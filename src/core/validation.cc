@@ -130,7 +130,10 @@ absl::StatusOr<HostPort> ParseAddress(std::string_view field, std::string_view a
   if (error != std::errc() || end != port_text.data() + port_text.size()) {
     return Invalid(field, fmt::format("port must be a number in {}..{}", limits::kMinPort, limits::kMaxPort));
   }
-  if (absl::Status status = ValidatePort(field, port); !status.ok()) return status;
+  if (port < limits::kMinPort || port > limits::kMaxPort) {
+    return Invalid(field, fmt::format("port must be in {}..{} (got {})", limits::kMinPort,
+                                      limits::kMaxPort, port));
+  }
   return HostPort{std::string(host), static_cast<uint16_t>(port)};
 }
 

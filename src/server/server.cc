@@ -61,6 +61,12 @@ absl::Status Server::Start() {
     return absl::UnavailableError("cannot listen on " + options_.listen);
   }
   address_ = WithPort(options_.listen, port);
+  grpc::HealthCheckServiceInterface& health = *server_->GetHealthCheckService();
+  for (const char* service : {registry_service::RegistryService::service_full_name(),
+                              discovery_service::DiscoveryService::service_full_name(),
+                              registry::v1::Registry::service_full_name()}) {
+    health.SetServingStatus(service, true);
+  }
 
   for (uint32_t i = 0; i < options_.threads; ++i) {
     queues_.push_back(std::make_unique<ServingQueue>(i, std::move(cqs[i])));

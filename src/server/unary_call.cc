@@ -1,5 +1,6 @@
 #include "server/unary_call.h"
 
+#include "absl/status/status.h"
 #include "server/log.h"
 
 namespace registryd {
@@ -10,8 +11,10 @@ void LogFailedCall(std::string_view method, const grpc::ServerContext& context,
   // operator's view unless asked; the rest point at a misbehaving client.
   const bool routine = status.error_code() == grpc::StatusCode::NOT_FOUND;
   if (!log::Enabled(routine ? log::Level::kDebug : log::Level::kWarn)) return;
-  const std::string text = fmt::format("{} from {} failed: {} ({})", method, context.peer(),
-                                       status.error_message(), static_cast<int>(status.error_code()));
+  const std::string text =
+      fmt::format("{} from {} failed: {} {}", method, context.peer(),
+                  absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
+                  status.error_message());
   if (routine) {
     log::Debug("{}", text);
   } else {

@@ -1,0 +1,84 @@
+// The standard services on registryd's port: grpc.health.v1 and reflection.
+#include <set>
+#include <thread>
+
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/impl/codegen/rpc_method.h>
+#include <grpcpp/impl/codegen/sync_stream.h>
+#include <gtest/gtest.h>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "reflection_wire.pb.h"
+#include "test_server.h"
+
+namespace registryd::testing {
+namespace {
+
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+TEST(HealthTest, ServingWhileUpForTheServerAndEachService) {
+  TestServer server;
+  auto health = grpc::health::v1::Health::NewStub(server.NewChannel());
+  for (const std::string service : {"", "registry.v1.Registry", "registry_service.RegistryService",
+                                    "discovery_service.DiscoveryService"}) {
+    HealthCheckRequest request;
+    request.set_service(service);
+    HealthCheckResponse reply;
+    ASSERT_TRUE(health->Check(Context().get(), request, &reply).ok()) << service;
+    EXPECT_EQ(reply.status(), HealthCheckResponse::SERVING) << service;
+  }
+}
+
+TEST(HealthTest, WatchersSeeNotServingOnceShutdownStarts) {
+  TestServer server;
+  auto health = grpc::health::v1::Health::NewStub(server.NewChannel());
+  auto context = Context();
+  auto watch = health->Watch(context.get(), HealthCheckRequest());
+  HealthCheckResponse update;
+  ASSERT_TRUE(watch->Read(&update));
+  ASSERT_EQ(update.status(), HealthCheckResponse::SERVING);
+
+  std::thread stopper([&] { server.server().Shutdown(); });
+  bool saw_not_serving = false;
+  while (watch->Read(&update)) saw_not_serving |= update.status() == HealthCheckResponse::NOT_SERVING;
+  stopper.join();
+  EXPECT_TRUE(saw_not_serving);
+}
+
+// What reflection lists, called with wire-compatible messages of our own
+// (see tests/protos/reflection_wire.proto).
+std::set<std::string> ReflectedServices(const std::shared_ptr<grpc::Channel>& channel) {
+  const grpc::internal::RpcMethod method("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                         grpc::internal::RpcMethod::BIDI_STREAMING);
+  auto context = Context();
+  std::unique_ptr<grpc::ClientReaderWriter<registryd::testing::ReflectionRequest,
+                                           registryd::testing::ReflectionResponse>>
+      stream(grpc::internal::ClientReaderWriterFactory<
+             registryd::testing::ReflectionRequest,
+             registryd::testing::ReflectionResponse>::Create(channel.get(), method, context.get()));
+  registryd::testing::ReflectionRequest request;
+  request.set_list_services("*");
+  EXPECT_TRUE(stream->Write(request));
+  EXPECT_TRUE(stream->WritesDone());
+  std::set<std::string> names;
+  registryd::testing::ReflectionResponse response;
+  while (stream->Read(&response)) {
+    for (const auto& service : response.list_services_response().service()) names.insert(service.name());
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  return names;
+}
+
+TEST(ReflectionTest, ListsBothApisAndTheStandardServices) {
+  TestServer server;
+  const std::set<std::string> names = ReflectedServices(server.NewChannel());
+  for (const char* expected : {"registry.v1.Registry", "registry_service.RegistryService",
+                               "discovery_service.DiscoveryService", "grpc.health.v1.Health",
+                               "grpc.reflection.v1alpha.ServerReflection"}) {
+    EXPECT_TRUE(names.contains(expected)) << expected;
+  }
+}
+
+}  // namespace
+}  // namespace registryd::testing

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test: the whole suite in build/ (warnings are
+# errors), then the concurrency test under AddressSanitizer + UBSan (g++) and
+# under ThreadSanitizer (clang). Ends with the line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+tools/install-deps.sh || exit 1
+jobs=2
+
+# configure DIR [meson options...]: sets up DIR once.
+configure() {
+  local dir=$1
+  shift
+  [ -f "$dir/build.ninja" ] || meson setup "$dir" --wrap-mode=nodownload -Dwerror=true "$@" >/dev/null || return 1
+}
+
+status=0
+configure build || exit 1
+meson compile -C build -j "$jobs" || exit 1
+meson test -C build --num-processes "$jobs" --print-errorlogs || status=1
+
+# Sanitizer builds compile only what the concurrency test needs.
+configure build-asan -Dbench=false -Db_sanitize=address,undefined -Db_lundef=false || exit 1
+meson compile -C build-asan -j "$jobs" tests/integration/concurrency_test || exit 1
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  meson test -C build-asan --no-rebuild --suite concurrency --print-errorlogs || status=1
+
+CC=clang CXX=clang++ configure build-tsan -Dbench=false -Db_sanitize=thread -Db_lundef=false || exit 1
+meson compile -C build-tsan -j "$jobs" tests/integration/concurrency_test || exit 1
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
+  meson test -C build-tsan --no-rebuild --suite concurrency --print-errorlogs || status=1
+
+python3 tools/count_results.py build build-asan build-tsan || status=1
+exit $status

@@ -13,7 +13,7 @@ SeedIndex::Shard& SeedIndex::ShardOf(int32_t server_id) const {
 
 std::optional<LeaseId> SeedIndex::Find(int32_t server_id) const {
   Shard& shard = ShardOf(server_id);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   const auto it = shard.leases.find(server_id);
   if (it == shard.leases.end()) return std::nullopt;
   return it->second;
@@ -22,7 +22,7 @@ std::optional<LeaseId> SeedIndex::Find(int32_t server_id) const {
 absl::Status SeedIndex::Rebind(
     int32_t server_id, absl::FunctionRef<absl::StatusOr<LeaseId>(std::optional<LeaseId>)> bind) {
   Shard& shard = ShardOf(server_id);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   const auto it = shard.leases.find(server_id);
   absl::StatusOr<LeaseId> lease =
       bind(it == shard.leases.end() ? std::nullopt : std::optional<LeaseId>(it->second));
@@ -33,7 +33,7 @@ absl::Status SeedIndex::Rebind(
 
 void SeedIndex::EraseIfBound(int32_t server_id, LeaseId lease) {
   Shard& shard = ShardOf(server_id);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   const auto it = shard.leases.find(server_id);
   if (it != shard.leases.end() && it->second == lease) shard.leases.erase(it);
 }

@@ -15,7 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/mutex.h"
 #include "core/lease_id.h"
 
 namespace registryd {
@@ -37,7 +37,7 @@ class SeedIndex {
 
  private:
   struct Shard {
-    mutable absl::Mutex mu;
+    mutable Mutex mu;
     absl::flat_hash_map<int32_t, LeaseId> leases ABSL_GUARDED_BY(mu);
   };
   Shard& ShardOf(int32_t server_id) const;

@@ -19,7 +19,7 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/mutex.h"
 #include "core/instance.h"
 #include "core/timer_wheel.h"
 
@@ -141,7 +141,7 @@ class Shard {
 
   const uint32_t index_;
   const uint32_t shard_count_;
-  absl::Mutex mu_;
+  Mutex mu_;
   absl::node_hash_map<LeaseId, InstanceRecord> leases_ ABSL_GUARDED_BY(mu_);
   absl::node_hash_map<std::string, ServiceState, NameHash, NameEq> services_ ABSL_GUARDED_BY(mu_);
   TimerWheel wheel_ ABSL_GUARDED_BY(mu_);

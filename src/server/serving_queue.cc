@@ -5,7 +5,7 @@ namespace registryd {
 ServingQueue::~ServingQueue() { ShutdownAndJoin(); }
 
 void ServingQueue::Close(absl::FunctionRef<void()> cancel) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   accepting_ = false;
   cancel();
 }

@@ -18,7 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
-#include "absl/synchronization/mutex.h"
+#include "core/mutex.h"
 #include "server/queue_event.h"
 
 namespace registryd {
@@ -34,8 +34,9 @@ class ServingQueue {
 
   // Runs `start` (which hands a tag to this queue) unless the queue is
   // closing; returns whether it ran.
-  bool IfAccepting(absl::FunctionRef<void()> start) {
-    absl::MutexLock lock(&mu_);
+  template <typename Start>
+  bool IfAccepting(Start&& start) {
+    MutexLock lock(&mu_);
     if (!accepting_) return false;
     start();
     return true;
@@ -63,7 +64,7 @@ class ServingQueue {
 
   const uint32_t index_;
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
-  absl::Mutex mu_;
+  Mutex mu_;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   std::vector<std::unique_ptr<QueueEvent>> events_;
   std::thread thread_;

@@ -16,7 +16,8 @@ void ExpiryTicker::Arm(TimePoint when) {
   const Duration delay = std::max(when - registry_.clock().Now(), Duration::zero());
   const gpr_timespec deadline = gpr_time_add(
       gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(delay.count(), GPR_TIMESPAN));
-  queue_.IfAccepting([&] { alarm_.Set(queue_.cq(), deadline, this); });
+  ServingQueue::StartGuard guard(queue_);
+  if (guard.accepting()) alarm_.Set(queue_.cq(), deadline, this);
 }
 
 void ExpiryTicker::Proceed(bool ok) {

@@ -2,8 +2,8 @@
 // tags live on it.
 //
 // Shutdown safety: nothing may be requested on a queue once it is shut down.
-// Every request for a new call and every alarm re-arm goes through
-// IfAccepting(), under a per-queue mutex that only this queue's thread and the
+// Every request for a new call and every alarm re-arm happens under a
+// StartGuard, which holds a per-queue mutex that only this queue's thread and the
 // shutdown path ever take, so it costs an uncontended lock per call; Close()
 // flips the flag under the same mutex before the server and the queue shut
 // down (grpc/grpc#5076).
@@ -32,17 +32,26 @@ class ServingQueue {
   uint32_t index() const { return index_; }
   grpc::ServerCompletionQueue* cq() { return cq_.get(); }
 
-  // Runs `start` (which hands a tag to this queue) unless the queue is
-  // closing; returns whether it ran.
-  template <typename Start>
-  bool IfAccepting(Start&& start) {
-    MutexLock lock(&mu_);
-    if (!accepting_) return false;
-    start();
-    return true;
-  }
+  // Holds the queue's accepting state steady while a tag is handed to it:
+  //   ServingQueue::StartGuard guard(queue);
+  //   if (guard.accepting()) { ...request a call or set an alarm... }
+  class ABSL_SCOPED_LOCKABLE StartGuard {
+   public:
+    explicit StartGuard(ServingQueue& queue) ABSL_EXCLUSIVE_LOCK_FUNCTION(queue.mu_)
+        : queue_(queue) {
+      queue_.mu_.Lock();
+    }
+    ~StartGuard() ABSL_UNLOCK_FUNCTION() { queue_.mu_.Unlock(); }
+    StartGuard(const StartGuard&) = delete;
+    StartGuard& operator=(const StartGuard&) = delete;
 
-  // Stops IfAccepting() from starting anything; runs `cancel` under the same
+    bool accepting() const ABSL_NO_THREAD_SAFETY_ANALYSIS { return queue_.accepting_; }
+
+   private:
+    ServingQueue& queue_;
+  };
+
+  // Makes StartGuard::accepting() false from now on; runs `cancel` under the same
   // lock (to cancel this queue's alarms).
   void Close(absl::FunctionRef<void()> cancel);
 

@@ -42,11 +42,13 @@ class UnaryCall final : public QueueEvent {
     responder_.reset();
     context_.emplace();
     responder_.emplace(&*context_);
+    ServingQueue::StartGuard guard(queue_);
+    if (!guard.accepting()) {
+      state_ = State::kIdle;
+      return;
+    }
     state_ = State::kAwaitingRequest;
-    const bool requested = queue_.IfAccepting([this] {
-      (service_.*Rpc::kRequest)(&*context_, &request_, &*responder_, queue_.cq(), queue_.cq(), this);
-    });
-    if (!requested) state_ = State::kIdle;
+    (service_.*Rpc::kRequest)(&*context_, &request_, &*responder_, queue_.cq(), queue_.cq(), this);
   }
 
   void Proceed(bool ok) override {

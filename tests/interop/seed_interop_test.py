@@ -1,0 +1,459 @@
+#!/usr/bin/python3
+"""Interop test: the seed's Python gRPC clients against the real registryd binary.
+
+registryd must be a drop-in replacement for the seed's Python name server, so this
+test talks to it exactly the way the Bazar's data servers and clients do: through
+stubs that protoc and grpc_python_plugin generate from the seed's frozen .proto
+files, with plain stub calls. It also checks that the seed API and the native
+registry.v1 API share one registry.
+
+Usage (needs Debian's python3-grpcio and python3-protobuf, i.e. /usr/bin/python3):
+
+  /usr/bin/python3 tests/interop/seed_interop_test.py \
+      --registryd build/src/registryd --protos protos \
+      --protoc /usr/bin/protoc --grpc-python-plugin /usr/bin/grpc_python_plugin [-v]
+
+Any further arguments go to unittest (e.g. -v, -k PATTERN).
+"""
+
+import argparse
+import collections
+import importlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import grpc
+
+# Set by main() from the command line.
+ARGS = None
+
+# Every RPC gets a deadline so that a hung server fails the test instead of hanging it.
+RPC_TIMEOUT_S = 10
+# How long the server may take to print its "listening on" line.
+STARTUP_TIMEOUT_S = 30
+# How long the server may take to exit after SIGTERM (its --shutdown-timeout is 5 s).
+SHUTDOWN_TIMEOUT_S = 30
+# Overall limit when waiting for a 1 s lease to expire.
+EXPIRY_TIMEOUT_S = 20
+LOOPBACK = "127.0.0.1"
+
+# Filled by setUpModule.
+registry_service_pb2 = None
+registry_service_pb2_grpc = None
+discovery_service_pb2 = None
+discovery_service_pb2_grpc = None
+registry_pb2 = None
+registry_pb2_grpc = None
+
+_gen_dir = None
+_server = None
+_channel = None
+
+
+class ServerProcess:
+    """The registryd process, with its stderr drained by a thread into a bounded buffer."""
+
+    LISTENING = re.compile(r"listening on (\S+)")
+
+    def __init__(self, argv):
+        self.argv = argv
+        self.lines = collections.deque(maxlen=5000)
+        self.address = None
+        self._found = threading.Event()
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+        self._reader = threading.Thread(target=self._drain, name="registryd-stderr", daemon=True)
+        self._reader.start()
+
+    def _drain(self):
+        # Keeps reading until EOF so the pipe never fills, whatever the log level.
+        for line in self.proc.stderr:
+            line = line.rstrip("\n")
+            with self._lock:
+                self.lines.append(line)
+            if self.address is None:
+                match = self.LISTENING.search(line)
+                if match:
+                    self.address = match.group(1).rstrip(",;")
+                    self._found.set()
+        self._found.set()  # EOF: the process is gone; wake the waiter.
+
+    def stderr_text(self):
+        with self._lock:
+            return "\n".join(self.lines)
+
+    def wait_listening(self, timeout):
+        self._found.wait(timeout)
+        if self.address is None:
+            exited = self.proc.poll()
+            self.kill()
+            why = ("it exited with code %r first" % exited) if exited is not None else ("not within %s s" % timeout)
+            raise RuntimeError(
+                "registryd never printed 'listening on HOST:PORT' (%s).\n"
+                "command: %s\n--- registryd stderr ---\n%s"
+                % (why, " ".join(self.argv), self.stderr_text()))
+        return self.address
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=5)
+
+
+def generate_stubs(out_dir):
+    """Runs protoc + grpc_python_plugin on the seed and native protos and imports the result."""
+    protos = os.path.abspath(ARGS.protos)
+    files = [
+        os.path.join(protos, "registry_service.proto"),
+        os.path.join(protos, "discovery_service.proto"),
+        os.path.join(protos, "registry", "v1", "registry.proto"),
+    ]
+    cmd = [
+        ARGS.protoc,
+        "--python_out=" + out_dir,
+        "--grpc_out=" + out_dir,
+        "--plugin=protoc-gen-grpc=" + ARGS.grpc_python_plugin,
+        "-I", protos,
+    ] + files
+    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        raise RuntimeError("protoc failed (%d): %s\n%s" % (result.returncode, " ".join(cmd), result.stdout))
+    # registry/v1/registry.proto lands in registry/v1/; make those regular packages
+    # ("from registry.v1 import registry_pb2" is how the generated _grpc module imports it).
+    for pkg in ("registry", os.path.join("registry", "v1")):
+        init = os.path.join(out_dir, pkg, "__init__.py")
+        if not os.path.exists(init):
+            open(init, "w").close()
+    sys.path.insert(0, out_dir)
+    importlib.invalidate_caches()
+
+    g = globals()
+    for name in ("registry_service_pb2", "registry_service_pb2_grpc",
+                 "discovery_service_pb2", "discovery_service_pb2_grpc"):
+        g[name] = importlib.import_module(name)
+    g["registry_pb2"] = importlib.import_module("registry.v1.registry_pb2")
+    g["registry_pb2_grpc"] = importlib.import_module("registry.v1.registry_pb2_grpc")
+
+
+def setUpModule():
+    global _gen_dir, _server, _channel
+    _gen_dir = tempfile.TemporaryDirectory(prefix="seed_interop_")
+    generate_stubs(_gen_dir.name)
+
+    argv = [ARGS.registryd, "--listen", LOOPBACK + ":0", "--lease-ttl", "3s",
+            "--min-ttl", "100ms", "--tick", "50ms", "--log-level", "debug"]
+    _server = ServerProcess(argv)
+    address = _server.wait_listening(STARTUP_TIMEOUT_S)
+
+    _channel = grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)])
+    try:
+        grpc.channel_ready_future(_channel).result(timeout=STARTUP_TIMEOUT_S)
+    except grpc.FutureTimeoutError:
+        _channel.close()
+        _server.kill()
+        raise RuntimeError("could not connect to registryd at %s\n--- registryd stderr ---\n%s"
+                           % (address, _server.stderr_text()))
+
+
+def tearDownModule():
+    """Stops the server with SIGTERM: it must exit with code 0 by itself."""
+    global _channel
+    try:
+        if _channel is not None:
+            _channel.close()
+            _channel = None
+        if _server is None:
+            return
+        if _server.proc.poll() is not None:
+            raise AssertionError(
+                "registryd exited on its own during the tests with code %r\n--- registryd stderr ---\n%s"
+                % (_server.proc.returncode, _server.stderr_text()))
+        _server.proc.send_signal(signal.SIGTERM)
+        try:
+            code = _server.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            _server.kill()
+            raise AssertionError(
+                "registryd did not exit within %s s of SIGTERM (killed it)\n--- registryd stderr ---\n%s"
+                % (SHUTDOWN_TIMEOUT_S, _server.stderr_text()))
+        _server.kill()  # joins the stderr reader
+        if code != 0:
+            raise AssertionError("registryd exited with code %r after SIGTERM, want 0\n--- registryd stderr ---\n%s"
+                                 % (code, _server.stderr_text()))
+    finally:
+        if _server is not None:
+            _server.kill()
+        if _gen_dir is not None:
+            _gen_dir.cleanup()
+
+
+class SeedTestCase(unittest.TestCase):
+    """Plain stub calls, as the seed's data servers and clients make them."""
+
+    def setUp(self):
+        self.registry = registry_service_pb2_grpc.RegistryServiceStub(_channel)
+        self.discovery = discovery_service_pb2_grpc.DiscoveryServiceStub(_channel)
+        self.native = registry_pb2_grpc.RegistryStub(_channel)
+
+    # --- seed data server calls ---------------------------------------------------------
+
+    def register(self, server_id, port, service, ip=LOOPBACK, overloaded=False):
+        reply = self.registry.discovery(
+            registry_service_pb2.RecordRequest(serverId=server_id, serverIp=ip, serverPort=port,
+                                               overloaded=overloaded, service=service),
+            timeout=RPC_TIMEOUT_S)
+        self.assertTrue(reply.success, "discovery(serverId=%d) returned success=false" % server_id)
+        return reply
+
+    def heartbeat(self, server_id, overloaded=False):
+        return self.registry.heartBeat(
+            registry_service_pb2.RenewRequest(serverId=server_id, overloaded=overloaded),
+            timeout=RPC_TIMEOUT_S)
+
+    def keep_alive(self, *server_ids):
+        for server_id in server_ids:
+            reply = self.heartbeat(server_id)
+            self.assertTrue(reply.success, "heartBeat(serverId=%d) returned success=false" % server_id)
+
+    # --- seed client calls --------------------------------------------------------------
+
+    def find(self, service):
+        return self.discovery.findServer(discovery_service_pb2.QueryRequest(service=service),
+                                         timeout=RPC_TIMEOUT_S)
+
+    def warn(self, server_id):
+        return self.discovery.warnServerError(discovery_service_pb2.ServerError(serverId=server_id),
+                                              timeout=RPC_TIMEOUT_S)
+
+    def assert_rpc_error(self, code, fn, *args, **kwargs):
+        with self.assertRaises(grpc.RpcError) as ctx:
+            fn(*args, **kwargs)
+        err = ctx.exception
+        self.assertEqual(err.code(), code, "want %s, got %s: %r" % (code, err.code(), err.details()))
+        return err
+
+
+class DataServerFlowTest(SeedTestCase):
+    """1. What a seed data server does: register, heartbeat, and re-register after expiry."""
+
+    def test_register_heartbeat_expire(self):
+        service, sid, port = "interop-flow-1", 11, 50111
+        self.register(sid, port, service)
+        self.assertTrue(self.heartbeat(sid, overloaded=False).success)
+        self.assertTrue(self.heartbeat(sid, overloaded=True).success)
+        self.assertTrue(self.heartbeat(sid, overloaded=False).success)
+
+        # Stop heartbeating. findServer does not renew the lease, so poll it until the
+        # server is gone (3 s TTL), then the next heartbeat must be refused.
+        deadline = time.monotonic() + EXPIRY_TIMEOUT_S
+        while True:
+            reply = self.find(service)
+            if not reply.querySuccess:
+                break
+            self.assertEqual(reply.serverId, sid)
+            if time.monotonic() > deadline:
+                self.fail("server %d still returned by findServer %s s after its last heartbeat (TTL 3 s)"
+                          % (sid, EXPIRY_TIMEOUT_S))
+            time.sleep(0.1)
+
+        err = self.assert_rpc_error(grpc.StatusCode.NOT_FOUND, self.heartbeat, sid)
+        self.assertIn("register", (err.details() or "").lower(),
+                      "NOT_FOUND details should tell the server to register again: %r" % err.details())
+
+        # Registering again (what the data server does next) brings it back.
+        self.register(sid, port, service)
+        reply = self.find(service)
+        self.assertTrue(reply.querySuccess)
+        self.assertEqual((reply.serverId, reply.serverIp, reply.serverPort), (sid, LOOPBACK, port))
+        self.assertTrue(self.heartbeat(sid).success)
+
+    def test_heartbeat_unknown_id_is_not_found(self):
+        for unknown in (999999, 424242):
+            err = self.assert_rpc_error(grpc.StatusCode.NOT_FOUND, self.heartbeat, unknown)
+            self.assertIn("register", (err.details() or "").lower(),
+                          "NOT_FOUND details should tell the server to register again: %r" % err.details())
+
+    def test_discovery_is_an_upsert(self):
+        service, sid = "interop-flow-upsert", 12
+        self.register(sid, 50121, service)
+        self.register(sid, 50122, service)  # same id again: updated in place, not duplicated
+        for _ in range(4):
+            reply = self.find(service)
+            self.assertTrue(reply.querySuccess)
+            self.assertEqual((reply.serverId, reply.serverPort), (sid, 50122))
+
+
+class ClientFlowTest(SeedTestCase):
+    """2. What a seed client does: findServer, warnServerError."""
+
+    def test_round_robin_and_warn(self):
+        service = "interop-client-rr"
+        ports = {101: 50201, 102: 50202}
+        for sid, port in ports.items():
+            self.register(sid, port, service)
+
+        self.keep_alive(101, 102)
+        seen = set()
+        for _ in range(2):
+            reply = self.find(service)
+            self.assertTrue(reply.querySuccess)
+            self.assertIn(reply.serverId, ports)
+            self.assertEqual(reply.serverIp, LOOPBACK)
+            self.assertEqual(reply.serverPort, ports[reply.serverId])
+            seen.add(reply.serverId)
+        self.assertEqual(seen, {101, 102}, "two findServer calls should rotate over both servers")
+
+        # 101 does not answer: the client warns. Everything below until 101's next
+        # heartbeat happens promptly, well within the 1 s lease.
+        self.keep_alive(101, 102)
+        reply = self.warn(101)
+        self.assertTrue(reply.querySuccess, "warnServerError(101) should offer the other live server")
+        self.assertEqual((reply.serverId, reply.serverIp, reply.serverPort), (102, LOOPBACK, 50202))
+        for _ in range(5):
+            reply = self.find(service)
+            self.assertTrue(reply.querySuccess)
+            self.assertEqual(reply.serverId, 102, "a warned server must leave findServer's rotation")
+        # 101's lease was still alive all along: its heartbeat succeeds and brings it back.
+        self.assertTrue(self.heartbeat(101).success)
+        self.keep_alive(102)
+        seen = set()
+        for _ in range(2):
+            reply = self.find(service)
+            self.assertTrue(reply.querySuccess)
+            seen.add(reply.serverId)
+        self.assertEqual(seen, {101, 102}, "after 101's heartbeat findServer should rotate over both again")
+
+    def test_warn_only_server(self):
+        service, sid = "interop-client-warn-only", 111
+        self.register(sid, 50211, service)
+        reply = self.warn(sid)
+        self.assertFalse(reply.querySuccess, "no other server of the service: querySuccess must be false")
+        reply = self.find(service)
+        self.assertFalse(reply.querySuccess, "the only server was warned: findServer must find none")
+        self.assertTrue(self.heartbeat(sid).success)
+        reply = self.find(service)
+        self.assertTrue(reply.querySuccess)
+        self.assertEqual(reply.serverId, sid)
+
+    def test_warn_unknown_id(self):
+        reply = self.warn(987654)  # status OK (no exception), flag false
+        self.assertFalse(reply.querySuccess)
+
+    def test_find_unknown_service(self):
+        reply = self.find("interop-client-no-such-service")  # status OK (no exception), flag false
+        self.assertFalse(reply.querySuccess)
+
+    def test_all_overloaded_fallback(self):
+        service, sid = "interop-client-overloaded", 121
+        self.register(sid, 50221, service)
+        self.assertTrue(self.heartbeat(sid, overloaded=True).success)
+        for _ in range(3):
+            reply = self.find(service)
+            self.assertTrue(reply.querySuccess, "a busy server beats no server")
+            self.assertEqual((reply.serverId, reply.serverIp, reply.serverPort), (sid, LOOPBACK, 50221))
+
+    def test_registered_overloaded_fallback(self):
+        service, sid = "interop-client-overloaded-reg", 122
+        self.register(sid, 50222, service, overloaded=True)
+        reply = self.find(service)
+        self.assertTrue(reply.querySuccess)
+        self.assertEqual(reply.serverId, sid)
+
+    def test_overloaded_server_skipped_when_another_is_free(self):
+        service = "interop-client-mixed"
+        self.register(131, 50231, service)
+        self.register(132, 50232, service)
+        self.assertTrue(self.heartbeat(131, overloaded=True).success)
+        self.assertTrue(self.heartbeat(132, overloaded=False).success)
+        for _ in range(4):
+            reply = self.find(service)
+            self.assertTrue(reply.querySuccess)
+            self.assertEqual(reply.serverId, 132, "the overloaded server must be skipped while another is free")
+
+
+class BadInputTest(SeedTestCase):
+    """3. Invalid registrations are refused with INVALID_ARGUMENT and change nothing."""
+
+    def test_invalid_discovery(self):
+        service, sid, port = "interop-bad-input", 201, 50301
+        self.register(sid, port, service)
+
+        cases = [
+            ("serverPort", dict(serverIp=LOOPBACK, serverPort=0, service=service)),
+            ("serverPort", dict(serverIp=LOOPBACK, serverPort=70000, service=service)),
+            ("serverPort", dict(serverIp=LOOPBACK, serverPort=-1, service=service)),
+            ("serverIp", dict(serverIp="", serverPort=50302, service=service)),
+            ("service", dict(serverIp=LOOPBACK, serverPort=50303, service="")),
+        ]
+        for field, fields in cases:
+            # Both a new id and the registered one (a rejected update must not touch it).
+            for server_id in (202, sid):
+                with self.subTest(field=field, serverId=server_id, **fields):
+                    request = registry_service_pb2.RecordRequest(serverId=server_id, overloaded=False, **fields)
+                    err = self.assert_rpc_error(grpc.StatusCode.INVALID_ARGUMENT, self.registry.discovery,
+                                                request, timeout=RPC_TIMEOUT_S)
+                    self.assertIn(field, err.details() or "",
+                                  "INVALID_ARGUMENT details should name %s: %r" % (field, err.details()))
+
+        # Nothing changed: the registered server is still found as it was; the rejected
+        # new id was not registered.
+        for _ in range(3):
+            reply = self.find(service)
+            self.assertTrue(reply.querySuccess)
+            self.assertEqual((reply.serverId, reply.serverIp, reply.serverPort), (sid, LOOPBACK, port))
+        self.assertTrue(self.heartbeat(sid).success)
+        self.assert_rpc_error(grpc.StatusCode.NOT_FOUND, self.heartbeat, 202)
+
+
+class CrossApiTest(SeedTestCase):
+    """4. The seed API and the native registry.v1 API share one registry."""
+
+    def test_seed_registration_visible_natively(self):
+        service, sid, port = "interop-cross-seed", 301, 50401
+        self.register(sid, port, service)
+        response = self.native.Discover(registry_pb2.DiscoverRequest(service=service), timeout=RPC_TIMEOUT_S)
+        got = [(i.service, i.instance_id, i.address) for i in response.instances]
+        self.assertEqual(got, [(service, str(sid), "%s:%d" % (LOOPBACK, port))])
+
+    def test_native_registration_visible_to_seed(self):
+        service = "interop-cross-native"
+        response = self.native.Register(
+            registry_pb2.RegisterRequest(service=service, address=LOOPBACK + ":9", instance_id="777"),
+            timeout=RPC_TIMEOUT_S)
+        self.assertEqual(response.instance_id, "777")
+        reply = self.find(service)
+        self.assertTrue(reply.querySuccess)
+        self.assertEqual((reply.serverId, reply.serverIp, reply.serverPort), (777, LOOPBACK, 9))
+        self.native.Deregister(registry_pb2.DeregisterRequest(lease_id=response.lease_id), timeout=RPC_TIMEOUT_S)
+        self.assertFalse(self.find(service).querySuccess)
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--registryd", required=True, help="the registryd binary")
+    parser.add_argument("--protos", required=True, help="the protos/ directory")
+    parser.add_argument("--protoc", required=True, help="protoc")
+    parser.add_argument("--grpc-python-plugin", required=True, help="grpc_python_plugin")
+    ARGS, rest = parser.parse_known_args()
+    program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
+    sys.exit(0 if program.result.wasSuccessful() else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -52,6 +52,9 @@ struct InstanceRecord {
   std::string host;
   Metadata metadata;
   TimePoint deadline;
+  // The tick of the lease's timer-wheel entry. An older entry left behind
+  // when the deadline moved earlier is dropped when it comes round.
+  TimePoint filed_at;
   Duration ttl;
   uint32_t member_index;  // position in service->members
   uint16_t port;

@@ -63,16 +63,21 @@ absl::StatusOr<RegisterResult> Registry::Register(const RegisterSpec& spec) {
 
 absl::StatusOr<RegisterResult> Registry::SeedRegister(const RegisterSpec& spec) {
   const int32_t server_id = *spec.seed_id;
-  const bool reserved = TryReserve();
+  bool reserved = TryReserve();
   std::vector<Removal> removed;
   std::optional<RegisterResult> registered;
   const absl::Status status =
       seed_index_.Rebind(server_id, [&](std::optional<LeaseId> current) -> absl::StatusOr<LeaseId> {
         // One id is one server: registering it under another service moves it.
         if (current && !ShardFor(*current).HoldsInService(*current, spec.service)) {
-          if (!reserved) return FullError();
           if (std::optional<Removal> moved = ShardFor(*current).Deregister(*current)) {
             removed.push_back(*moved);
+            // A move does not add an instance: when full, take over the slot
+            // of the moved one (Forget(removed) gives that one back).
+            if (!reserved) {
+              live_.fetch_add(1, std::memory_order_relaxed);
+              reserved = true;
+            }
           }
         }
         absl::StatusOr<RegisterResult> result = UpsertReserved(spec, reserved, removed);

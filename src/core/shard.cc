@@ -50,7 +50,7 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
           record->metadata = spec.metadata;
           record->overloaded = spec.overloaded;
           record->ttl = spec.ttl;
-          record->deadline = now + spec.ttl;
+          SetDeadline(*record, now + spec.ttl);
           if (spec.seed_id) record->seed_id = spec.seed_id;
           SetEjected(*record, false);
           if (changed) Touch(*record->service);
@@ -96,7 +96,7 @@ InstanceRecord& Shard::Create(const RegisterSpec& spec, TimePoint now) {
   service.members.push_back(&record);
   service.by_instance_id.emplace(record.instance_id, &record);
   Touch(service);
-  wheel_.Schedule(lease, record.deadline);
+  record.filed_at = wheel_.Schedule(lease, record.deadline);
   Bump(counters_.registered);
   Bump(counters_.live);
   return record;
@@ -131,6 +131,16 @@ void Shard::SetEjected(InstanceRecord& record, bool ejected) {
   Touch(*record.service);
 }
 
+// A later deadline leaves the wheel alone: the entry is filed again when it
+// comes round. An earlier one (a shorter TTL) that falls before the entry's
+// tick needs a new entry, or the lease would expire late.
+void Shard::SetDeadline(InstanceRecord& record, TimePoint deadline) {
+  record.deadline = deadline;
+  if (deadline < record.filed_at && wheel_.FilingTime(deadline) < record.filed_at) {
+    record.filed_at = wheel_.Schedule(record.lease, deadline);
+  }
+}
+
 absl::StatusOr<Duration> Shard::Heartbeat(LeaseId lease, bool overloaded, TimePoint now,
                                           std::vector<Removal>& removed) {
   MutexLock lock(&mu_);
@@ -138,7 +148,7 @@ absl::StatusOr<Duration> Shard::Heartbeat(LeaseId lease, bool overloaded, TimePo
   if (record == nullptr) {
     return absl::NotFoundError("lease not found: it expired or was deregistered; register again");
   }
-  record->deadline = now + record->ttl;
+  SetDeadline(*record, now + record->ttl);
   if (record->overloaded != overloaded) {
     record->overloaded = overloaded;
     Touch(*record->service);
@@ -165,7 +175,9 @@ uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded,
                          absl::FunctionRef<void(const InstanceRecord&)> visit) {
   MutexLock lock(&mu_);
   const auto it = services_.find(service_name);
-  if (it == services_.end()) return 0;
+  // No instances: the shard's revision, which is at least the one the service
+  // had when its last instance left, so a revision never goes back.
+  if (it == services_.end()) return revision_;
   for (const InstanceRecord* record : it->second.members) {
     if (!IsLive(*record, now) || record->ejected) continue;
     if (exclude_overloaded && record->overloaded) continue;
@@ -222,8 +234,12 @@ bool Shard::Advance(TimePoint now, size_t budget, std::vector<Removal>& expired)
   // follow the lock into a template's callback.
   const auto check = [&](LeaseId lease) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     const auto it = leases_.find(lease);
-    if (it == leases_.end()) return TimerWheel::Verdict{TimerWheel::Verdict::kGone, {}};
+    // Gone, or a stale copy: the lease's current entry is filed under another tick.
+    if (it == leases_.end() || it->second.filed_at != wheel_.NextTickTime()) {
+      return TimerWheel::Verdict{TimerWheel::Verdict::kGone, {}};
+    }
     if (IsLive(it->second, now)) {
+      it->second.filed_at = wheel_.FilingTime(it->second.deadline);  // where the wheel files it
       return TimerWheel::Verdict{TimerWheel::Verdict::kRenewed, it->second.deadline};
     }
     return TimerWheel::Verdict{TimerWheel::Verdict::kExpired, {}};

@@ -107,7 +107,8 @@ class Shard {
   bool HoldsInService(LeaseId lease, std::string_view service);
 
   // Calls `visit` for every live, non-ejected instance of the service, under
-  // the lock; returns the service's revision (0 for an unknown service).
+  // the lock; returns the service's revision (for a service without
+  // instances, the shard's: it still never goes back).
   uint64_t Discover(std::string_view service, bool exclude_overloaded, TimePoint now,
                     absl::FunctionRef<void(const InstanceRecord&)> visit);
 
@@ -135,6 +136,7 @@ class Shard {
   InstanceRecord& Create(const RegisterSpec& spec, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Removal Remove(InstanceRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetEjected(InstanceRecord& record, bool ejected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetDeadline(InstanceRecord& record, TimePoint deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Touch(ServiceState& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { service.revision = ++revision_; }
   std::optional<Endpoint> PickLocked(ServiceState& service, TimePoint now, LeaseId exclude)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -16,13 +16,18 @@ int64_t TimerWheel::TickAtOrAfter(TimePoint deadline) const {
   return (since_start.count() + tick_.count() - 1) / tick_.count();
 }
 
-void TimerWheel::Schedule(Entry entry, TimePoint deadline) {
+int64_t TimerWheel::FilingTick(TimePoint deadline) const {
   // Never file into a slot already passed; beyond one rotation, file into the
   // last slot of this rotation and let Advance() file it again from there.
   const int64_t last_in_rotation = current_tick_ + static_cast<int64_t>(slots_.size()) - 1;
-  const int64_t tick = std::clamp(TickAtOrAfter(deadline), current_tick_, last_in_rotation);
+  return std::clamp(TickAtOrAfter(deadline), current_tick_, last_in_rotation);
+}
+
+TimePoint TimerWheel::Schedule(Entry entry, TimePoint deadline) {
+  const int64_t tick = FilingTick(deadline);
   SlotOf(tick).push_back(entry);
   ++size_;
+  return TickTime(tick);
 }
 
 bool TimerWheel::HasDueWork(TimePoint now) const { return TickTime(current_tick_) <= now; }

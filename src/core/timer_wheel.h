@@ -35,7 +35,12 @@ class TimerWheel {
   TimerWheel(TimePoint start, Duration tick, size_t slots);
 
   // Files `entry`, due at `deadline`. A deadline in the past is due at once.
-  void Schedule(Entry entry, TimePoint deadline);
+  // Returns FilingTime(deadline): the tick the entry is filed under.
+  TimePoint Schedule(Entry entry, TimePoint deadline);
+  // The tick an entry due at `deadline` is filed under now: the first tick at
+  // or after it, but within this rotation. Inside Advance(), also where a
+  // kRenewed entry goes.
+  TimePoint FilingTime(TimePoint deadline) const { return TickTime(FilingTick(deadline)); }
 
   // What the owner answers for an entry that comes due.
   struct Verdict {
@@ -52,7 +57,7 @@ class TimerWheel {
   // True when a tick at or before `now` is not fully processed yet (the
   // budget ran out): call Advance() again soon.
   bool HasDueWork(TimePoint now) const;
-  // When the next tick falls due.
+  // When the next tick falls due. Inside Advance(): the tick being processed.
   TimePoint NextTickTime() const { return TickTime(current_tick_); }
   // Entries filed, including those of leases that are already gone.
   size_t size() const { return size_; }
@@ -61,6 +66,7 @@ class TimerWheel {
  private:
   TimePoint TickTime(int64_t tick) const { return start_ + tick * tick_; }
   int64_t TickAtOrAfter(TimePoint deadline) const;
+  int64_t FilingTick(TimePoint deadline) const;
   std::vector<Entry>& SlotOf(int64_t tick) { return slots_[static_cast<size_t>(tick) % slots_.size()]; }
 
   TimePoint start_;

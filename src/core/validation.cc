@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "absl/strings/ascii.h"
@@ -57,7 +58,11 @@ bool IsHostName(std::string_view host) {
       return false;
     }
   }
-  return true;
+  // A top-level label is never all digits (RFC 3696 section 2): "256.1.1.1"
+  // and "10.0.0" are broken addresses, not host names.
+  const std::string_view top_label = host.substr(host.rfind('.') + 1);
+  return !std::all_of(top_label.begin(), top_label.end(),
+                      [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
 }
 
 }  // namespace

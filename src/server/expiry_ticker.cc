@@ -33,7 +33,7 @@ void ExpiryTicker::Proceed(bool ok) {
   }
   const TimePoint now = registry_.clock().Now();
   if (summary_ != nullptr) {
-    summary_->MaybeLog(now);
+    if (std::optional<std::string> line = summary_->Due(now)) log::Info("{}", *line);
     next = std::min(next, now + registry_.options().tick);
   }
   if (next != TimePoint::max()) Arm(next);

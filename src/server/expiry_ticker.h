@@ -10,7 +10,7 @@
 #include <grpcpp/alarm.h>
 
 #include "core/registry.h"
-#include "server/activity_summary.h"
+#include "core/activity_summary.h"
 #include "server/queue_event.h"
 #include "server/serving_queue.h"
 

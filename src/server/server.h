@@ -13,12 +13,12 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/status.h"
+#include "core/activity_summary.h"
 #include "core/clock.h"
 #include "core/registry.h"
 #include "discovery_service.grpc.pb.h"
 #include "registry/v1/registry.grpc.pb.h"
 #include "registry_service.grpc.pb.h"
-#include "server/activity_summary.h"
 #include "server/expiry_ticker.h"
 #include "server/server_options.h"
 #include "server/serving_queue.h"

@@ -26,15 +26,17 @@ namespace registryd {
 void LogFailedCall(std::string_view method, const grpc::ServerContext& context,
                    const grpc::Status& status);
 
-template <typename Rpc>
+// `Backend` is what Rpc::Handle works on: the registry, or for the
+// benchmark's constant-reply ceiling server, nothing that matters.
+template <typename Rpc, typename Backend = Registry>
 class UnaryCall final : public QueueEvent {
  public:
   using Service = typename Rpc::Service;
   using Request = typename Rpc::Request;
   using Reply = typename Rpc::Reply;
 
-  UnaryCall(Service& service, ServingQueue& queue, Registry& registry)
-      : service_(service), queue_(queue), registry_(registry) {}
+  UnaryCall(Service& service, ServingQueue& queue, Backend& backend)
+      : service_(service), queue_(queue), backend_(backend) {}
 
   void RequestNext() {
     request_.Clear();
@@ -72,7 +74,7 @@ class UnaryCall final : public QueueEvent {
   enum class State { kIdle, kAwaitingRequest, kAwaitingFinish };
 
   void Respond() {
-    const grpc::Status status = Rpc::Handle(registry_, request_, reply_);
+    const grpc::Status status = Rpc::Handle(backend_, request_, reply_);
     state_ = State::kAwaitingFinish;
     if (status.ok()) {
       responder_->Finish(reply_, status, this);
@@ -84,7 +86,7 @@ class UnaryCall final : public QueueEvent {
 
   Service& service_;
   ServingQueue& queue_;
-  Registry& registry_;
+  Backend& backend_;
   State state_ = State::kIdle;
   std::optional<grpc::ServerContext> context_;
   std::optional<grpc::ServerAsyncResponseWriter<Reply>> responder_;

@@ -1,0 +1,101 @@
+#include "bench/load_driver.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace registryd::bench {
+namespace {
+
+// A steady-clock instant as a deadline for CompletionQueue::AsyncNext.
+gpr_timespec Deadline(Clock::time_point when) {
+  const auto from_now = std::max(when - Clock::now(), Clock::duration::zero());
+  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                      gpr_time_from_nanos(std::chrono::nanoseconds(from_now).count(), GPR_TIMESPAN));
+}
+
+}  // namespace
+
+double LoadResult::PercentileUs(double fraction) const {
+  if (latencies_us.empty()) return 0;
+  const auto index = static_cast<size_t>(fraction * static_cast<double>(latencies_us.size() - 1));
+  return latencies_us[index];
+}
+
+LoadResult RunLoad(const CallFactory& factory, const LoadOptions& options) {
+  grpc::CompletionQueue cq;
+  LoadResult result;
+  const bool open_loop = options.rate > 0;
+  const auto interval = open_loop ? std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(1.0 / options.rate))
+                                  : Clock::duration::zero();
+  // In an open loop, at most this many calls wait for the server at once.
+  const int max_in_flight = open_loop ? std::max(options.concurrency, 10'000) : options.concurrency;
+
+  const Clock::time_point begin = Clock::now();
+  const Clock::time_point measure_from = begin + options.warmup;
+  const Clock::time_point end = measure_from + options.duration;
+  Clock::time_point next_start = begin;
+  Clock::time_point next_progress = begin + std::chrono::seconds(1);
+  uint64_t sequence = 0;
+  int in_flight = 0;
+  bool stopping = false;
+
+  const auto start_one = [&](Clock::time_point scheduled) {
+    std::unique_ptr<PendingCall> call = factory(sequence++, &cq);
+    call->started = scheduled;
+    call.release();  // owned by the queue until its tag comes back
+    ++in_flight;
+  };
+  const auto may_start = [&] {
+    return !stopping && in_flight < max_in_flight &&
+           (options.max_calls == 0 || result.calls + static_cast<uint64_t>(in_flight) < options.max_calls);
+  };
+
+  if (!open_loop) {
+    while (may_start()) start_one(Clock::now());
+  }
+  while (in_flight > 0 || (open_loop && !stopping)) {
+    if (open_loop) {
+      const Clock::time_point now = Clock::now();
+      while (may_start() && next_start <= now) {
+        start_one(next_start);
+        next_start += interval;
+      }
+    }
+    void* tag = nullptr;
+    bool ok = false;
+    const auto wait_until = open_loop ? std::min(next_start, end) : end + std::chrono::seconds(60);
+    const grpc::CompletionQueue::NextStatus next = cq.AsyncNext(&tag, &ok, Deadline(wait_until));
+    const Clock::time_point now = Clock::now();
+    if (now >= end || (options.max_calls != 0 && result.calls >= options.max_calls)) stopping = true;
+    if (next == grpc::CompletionQueue::SHUTDOWN) break;
+    if (next == grpc::CompletionQueue::TIMEOUT) continue;
+
+    std::unique_ptr<PendingCall> call(static_cast<PendingCall*>(tag));
+    --in_flight;
+    if (call->started >= measure_from && call->started < end) {
+      ++result.calls;
+      result.latencies_us.push_back(static_cast<uint32_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(now - call->started).count()));
+      if (!call->status.ok()) ++result.errors[call->status.error_code()];
+    }
+    if (call->status.ok()) call->OnSuccess();
+    if (options.progress && now >= next_progress) {
+      std::fprintf(stderr, "  ... %llu calls measured\n", static_cast<unsigned long long>(result.calls));
+      next_progress += std::chrono::seconds(1);
+    }
+    if (!open_loop && may_start()) start_one(Clock::now());
+  }
+  result.seconds = std::chrono::duration<double>(std::min(Clock::now(), end) - measure_from).count();
+  if (options.max_calls != 0) {
+    result.seconds = std::chrono::duration<double>(Clock::now() - measure_from).count();
+  }
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) delete static_cast<PendingCall*>(tag);
+  std::sort(result.latencies_us.begin(), result.latencies_us.end());
+  return result;
+}
+
+}  // namespace registryd::bench

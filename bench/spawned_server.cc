@@ -1,0 +1,116 @@
+#include "bench/spawned_server.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace registryd::bench {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+uint64_t StatusFieldKb(pid_t pid, const std::string& field) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::strtoull(line.c_str() + field.size() + 1, nullptr, 10);
+  }
+  return 0;
+}
+
+}  // namespace
+
+SpawnedServer::SpawnedServer(const std::string& cpus, std::vector<std::string> command) {
+  char log_template[] = "/tmp/registry_bench_server_XXXXXX";
+  const int log_fd = mkstemp(log_template);
+  if (log_fd < 0) throw std::runtime_error("cannot create a log file in /tmp");
+  log_path_ = log_template;
+
+  std::vector<std::string> argv = {"taskset", "-c", cpus};
+  argv.insert(argv.end(), command.begin(), command.end());
+  argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(log_fd, STDERR_FILENO);
+    std::vector<char*> args;
+    for (std::string& arg : argv) args.push_back(arg.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(log_fd);
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+
+  const std::regex listening(R"(listening on (\S+))");
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < give_up) {
+    std::smatch match;
+    const std::string log = ReadFile(log_path_);
+    if (std::regex_search(log, match, listening)) {
+      address_ = match[1];
+      return;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("server exited at start: " + log);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Stop();
+  throw std::runtime_error("server did not report its address within 30 s: " + ReadFile(log_path_));
+}
+
+SpawnedServer::~SpawnedServer() {
+  Stop();
+  if (!log_path_.empty()) unlink(log_path_.c_str());
+}
+
+void SpawnedServer::Stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 200 && waitpid(pid_, &status, WNOHANG) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (waitpid(pid_, &status, WNOHANG) == 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+  }
+  pid_ = -1;
+}
+
+double ProcessCpuSeconds(pid_t pid) {
+  // Fields 14 and 15 of /proc/PID/stat (after the parenthesised name).
+  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  uint64_t utime = 0;
+  uint64_t stime = 0;
+  for (int index = 3; fields >> field; ++index) {
+    if (index == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (index == 15) {
+      stime = std::strtoull(field.c_str(), nullptr, 10);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+uint64_t ProcessPeakRssBytes(pid_t pid) { return StatusFieldKb(pid, "VmHWM") * 1024; }
+uint64_t ProcessRssBytes(pid_t pid) { return StatusFieldKb(pid, "VmRSS") * 1024; }
+
+}  // namespace registryd::bench

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <google/protobuf/stubs/logging.h>
 
 #include "absl/time/time.h"
 #include "server/log.h"
@@ -19,25 +20,36 @@ struct DurationFlag {
   Duration value;
 };
 
-CLI::Option* AddDuration(CLI::App& app, const std::string& name, DurationFlag& flag,
-                         const std::string& help) {
+std::string FormatDuration(Duration duration) {
+  return absl::FormatDuration(absl::FromChrono(duration));
+}
+
+// Bounds that keep deadline arithmetic and the wire's uint32 milliseconds
+// far from overflow, and the expiry wheel from spinning on tiny ticks.
+constexpr Duration kMaxTtl = std::chrono::hours(24 * 30);
+constexpr Duration kMinTick = std::chrono::milliseconds(1);
+constexpr Duration kMaxTick = std::chrono::seconds(10);
+
+CLI::Option* AddDuration(CLI::App& app, const std::string& name, DurationFlag& flag, const std::string& help,
+                         Duration min = std::chrono::milliseconds(1), Duration max = kMaxTtl) {
   return app
       .add_option_function<std::string>(
           name,
-          [&flag](const std::string& text) {
+          [&flag, min, max](const std::string& text) {
             absl::Duration parsed;
-            if (!absl::ParseDuration(text, &parsed) || parsed <= absl::ZeroDuration()) {
-              throw CLI::ValidationError(text, "expected a positive duration such as 60s, 500ms or 1m30s");
+            if (!absl::ParseDuration(text, &parsed)) {
+              throw CLI::ValidationError(text, "expected a duration such as 60s, 500ms or 1m30s");
+            }
+            const Duration value = absl::ToChronoNanoseconds(parsed);
+            if (value < min || value > max) {
+              throw CLI::ValidationError(
+                  text, "must be between " + FormatDuration(min) + " and " + FormatDuration(max));
             }
             flag.text = text;
-            flag.value = absl::ToChronoNanoseconds(parsed);
+            flag.value = value;
           },
           help)
       ->default_str(flag.text);
-}
-
-std::string FormatDuration(Duration duration) {
-  return absl::FormatDuration(absl::FromChrono(duration));
 }
 
 }  // namespace
@@ -64,7 +76,7 @@ int main(int argc, char** argv) {
   AddDuration(app, "--min-ttl", min_ttl, "Smallest TTL a native Register may be granted");
   AddDuration(app, "--max-ttl", max_ttl, "Largest TTL a native Register may be granted");
   AddDuration(app, "--tick", tick,
-              "Expiry granularity: a lease is removed within one tick after its deadline");
+              "Expiry granularity: a lease is removed within one tick after its deadline", kMinTick, kMaxTick);
   app.add_option("--max-instances", options.registry.max_instances,
                  "Most instances held at once; more registrations get RESOURCE_EXHAUSTED")
       ->capture_default_str()
@@ -84,6 +96,11 @@ int main(int argc, char** argv) {
   registryd::log::Level level;
   registryd::log::ParseLevel(log_level, level);
   registryd::log::SetLevel(level);
+  // libprotobuf reports every request it cannot parse (a string field with
+  // invalid UTF-8, say) on stderr; any client could flood the log that way.
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char*, int, const std::string& message) {
+    registryd::log::Debug("protobuf: {}", message);
+  });
 
   options.registry.default_ttl = lease_ttl.value;
   options.registry.min_ttl = min_ttl.value;

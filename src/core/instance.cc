@@ -1,17 +1,18 @@
 #include "core/instance.h"
 
 #include <charconv>
+#include <string>
 
 #include <fmt/core.h>
 
 namespace registryd {
 
-int32_t InstanceRecord::SeedVisibleId() const {
-  if (seed_id) return *seed_id;
-  int32_t numeric = 0;
+std::optional<int32_t> SeedIdOf(std::string_view instance_id) {
+  int32_t id = 0;
   const char* end = instance_id.data() + instance_id.size();
-  const auto [parsed_to, error] = std::from_chars(instance_id.data(), end, numeric);
-  return error == std::errc() && parsed_to == end ? numeric : 0;
+  const auto [parsed_to, error] = std::from_chars(instance_id.data(), end, id);
+  if (error != std::errc() || parsed_to != end || std::to_string(id) != instance_id) return std::nullopt;
+  return id;
 }
 
 std::string InstanceRecord::Address() const {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -32,7 +33,9 @@ struct RegisterSpec {
   Metadata metadata;
   Duration ttl{};  // already clamped to the server's bounds
   bool overloaded = false;
-  std::optional<int32_t> seed_id;  // set by the seed API only
+  // The seed API's serverId: set for seed registrations, and for native ones
+  // whose instance id is a canonical decimal int32 (see SeedIdOf).
+  std::optional<int32_t> seed_id;
 };
 
 struct RegisterResult {
@@ -41,6 +44,10 @@ struct RegisterResult {
   Duration ttl;
   bool created;  // false: an existing instance was updated
 };
+
+// The seed id a native instance id stands for: "42" and "-7" do, "042",
+// "+7" and "web-1" do not (one id, one spelling, so the id maps to one key).
+std::optional<int32_t> SeedIdOf(std::string_view instance_id);
 
 struct ServiceState;
 
@@ -62,10 +69,9 @@ struct InstanceRecord {
   // A client reported it unreachable (seed warnServerError): out of discovery
   // until its next heartbeat.
   bool ejected;
-  std::optional<int32_t> seed_id;  // present when registered through the seed API
-
-  // The serverId a seed client sees: the seed id, or a numeric instance id.
-  int32_t SeedVisibleId() const;
+  // The serverId seed clients know it by; without one, findServer never
+  // offers it (a seed client could not name it in warnServerError).
+  std::optional<int32_t> seed_id;
   // "host:port", with brackets around an IPv6 host.
   std::string Address() const;
 };

@@ -55,9 +55,23 @@ void Registry::Forget(absl::Span<const Removal> removed) {
 }
 
 absl::StatusOr<RegisterResult> Registry::Register(const RegisterSpec& spec) {
+  // A numeric instance id is a seed id: one id is one server, whichever API
+  // registered it, so warnServerError can name what findServer offers.
+  if (std::optional<int32_t> seed_id = SeedIdOf(spec.instance_id)) {
+    RegisterSpec with_seed_id = spec;
+    with_seed_id.seed_id = seed_id;
+    return SeedRegister(with_seed_id);
+  }
   std::vector<Removal> removed;
   absl::StatusOr<RegisterResult> result = UpsertReserved(spec, TryReserve(), removed);
   Forget(removed);
+  if (!result.ok() && !removed.empty()) {
+    // Full, but the upsert found its own expired instance and removed it:
+    // that freed the room it needs.
+    removed.clear();
+    result = UpsertReserved(spec, TryReserve(), removed);
+    Forget(removed);
+  }
   return result;
 }
 

@@ -36,7 +36,7 @@ struct RegistryOptions {
   size_t wheel_slots = 1024;
   // Wheel entries one Advance() may process per shard: bounds the time a
   // mass expiry holds a shard and its queue thread.
-  size_t expiry_batch = 4096;
+  size_t expiry_batch = 1024;
   size_t max_instances = 1'000'000;
   uint32_t shard_count = 16;  // a power of two, at most 2^kMaxShardBits
 };
@@ -56,9 +56,11 @@ class Registry {
   // A requested TTL clamped to [min_ttl, max_ttl]; zero means the default.
   Duration GrantTtl(Duration requested) const;
 
-  // Native Register: upsert by (service, instance_id).
+  // Native Register: upsert by (service, instance_id). An instance id that is
+  // a seed id (SeedIdOf) registers as SeedRegister does.
   absl::StatusOr<RegisterResult> Register(const RegisterSpec& spec);
-  // Seed discovery(): upsert by serverId (spec.seed_id) across services.
+  // Seed discovery(): upsert by serverId (spec.seed_id) across services: the
+  // id registered under another service moves here.
   absl::StatusOr<RegisterResult> SeedRegister(const RegisterSpec& spec);
 
   absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded);

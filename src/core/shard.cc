@@ -12,9 +12,7 @@ void Drop(std::atomic<uint64_t>& counter) { counter.fetch_sub(1, std::memory_ord
 
 bool IsLive(const InstanceRecord& record, TimePoint now) { return record.deadline > now; }
 
-Endpoint EndpointOf(const InstanceRecord& record) {
-  return Endpoint{record.SeedVisibleId(), record.host, record.port};
-}
+Endpoint EndpointOf(const InstanceRecord& record) { return Endpoint{*record.seed_id, record.host, record.port}; }
 
 }  // namespace
 
@@ -192,7 +190,7 @@ std::optional<Endpoint> Shard::PickLocked(ServiceState& service, TimePoint now, 
   for (size_t step = 0; step < count; ++step) {
     const size_t position = (service.next_pick + step) % count;
     const InstanceRecord& record = *service.members[position];
-    if (!IsLive(record, now) || record.ejected || record.lease == exclude) continue;
+    if (!IsLive(record, now) || record.ejected || record.lease == exclude || !record.seed_id) continue;
     if (!record.overloaded) {
       service.next_pick = static_cast<uint32_t>((position + 1) % count);
       return EndpointOf(record);

@@ -18,6 +18,7 @@
 // Not thread-safe: the owning shard serialises access.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -79,6 +80,10 @@ class TimerWheel {
 template <typename Check, typename Expire>
 size_t TimerWheel::Advance(TimePoint now, size_t budget, Check&& check, Expire&& expire) {
   size_t processed = 0;
+  if (size_ == 0) {  // nothing filed: skip the elapsed ticks instead of walking them
+    current_tick_ = std::max(current_tick_, TickAtOrAfter(now + Duration(1)));
+    return 0;
+  }
   while (TickTime(current_tick_) <= now) {
     std::vector<Entry>& slot = SlotOf(current_tick_);
     while (!slot.empty()) {

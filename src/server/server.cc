@@ -97,7 +97,7 @@ absl::Status Server::Start() {
 }
 
 void Server::Shutdown() {
-  if (stopped_) return;
+  if (stopped_ || server_ == nullptr) return;
   stopped_ = true;
   server_->GetHealthCheckService()->SetServingStatus(false);
   for (size_t i = 0; i < queues_.size(); ++i) {

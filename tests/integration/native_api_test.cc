@@ -154,9 +154,9 @@ TEST_F(NativeApiTest, DeregisterRemovesAtOnceAndTheLeaseIsGone) {
 
 TEST_F(NativeApiTest, ListServicesCountsInstancesPerService) {
   RegisterResponse ignored;
-  ASSERT_TRUE(Register(Request("b-service", "127.0.0.1:1", "1"), &ignored).ok());
-  ASSERT_TRUE(Register(Request("b-service", "127.0.0.1:2", "2"), &ignored).ok());
-  ASSERT_TRUE(Register(Request("a-service", "127.0.0.1:3", "1"), &ignored).ok());
+  ASSERT_TRUE(Register(Request("b-service", "127.0.0.1:1", "b1"), &ignored).ok());
+  ASSERT_TRUE(Register(Request("b-service", "127.0.0.1:2", "b2"), &ignored).ok());
+  ASSERT_TRUE(Register(Request("a-service", "127.0.0.1:3", "a1"), &ignored).ok());
   registry::v1::ListServicesResponse reply;
   ASSERT_TRUE(server_.native()
                   .ListServices(Context().get(), registry::v1::ListServicesRequest(), &reply)

@@ -27,7 +27,7 @@ TEST(ShutdownTest, CallsInFlightEndWithAStatusAndTheServerStops) {
         registry::v1::RegisterRequest request;
         request.set_service("busy-" + std::to_string(t));
         request.set_address("127.0.0.1:1");
-        request.set_instance_id(std::to_string(i % 50));
+        request.set_instance_id("instance-" + std::to_string(i % 50));
         registry::v1::RegisterResponse reply;
         auto context = Context();
         const grpc::Status status = stub->Register(context.get(), request, &reply);

@@ -384,6 +384,17 @@ TEST_F(CapacityTest, UpdateOfAnExistingInstanceWorksWhenFull) {
             absl::StatusCode::kResourceExhausted);
 }
 
+TEST_F(CapacityTest, ReRegisteringAnExpiredInstanceWhenFullUsesTheRoomItFrees) {
+  Register(NativeSpec("books", "b1", seconds(10)));
+  const LeaseId short_lived = Register(NativeSpec("books", "b2", seconds(5)));
+  clock_.Advance(seconds(5));  // b2 is past its deadline; the wheel has not run
+  const absl::StatusOr<RegisterResult> again = registry_.Register(NativeSpec("books", "b2", seconds(5)));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_NE(again->lease, short_lived);  // the expired lease is gone, not revived
+  EXPECT_EQ(registry_.Totals().live, 2u);
+  EXPECT_EQ(DiscoveredIds(registry_, "books"), (Ids{"b1", "b2"}));
+}
+
 TEST_F(CapacityTest, DeregistrationAndExpiryFreeCapacity) {
   const LeaseId b1 = Register(NativeSpec("books", "b1", seconds(10)));
   Register(NativeSpec("books", "b2", seconds(5)));

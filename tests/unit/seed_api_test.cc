@@ -228,7 +228,7 @@ TEST_F(SeedApiTest, SeedServerIsVisibleThroughNativeDiscover) {
     EXPECT_EQ(record.instance_id, "7");
     EXPECT_EQ(record.Address(), "10.0.1.7:5007");
     EXPECT_TRUE(record.overloaded);
-    EXPECT_EQ(record.SeedVisibleId(), 7);
+    EXPECT_EQ(record.seed_id, 7);
     records.push_back(&record);
   });
   EXPECT_EQ(records.size(), 1u);
@@ -247,10 +247,27 @@ TEST_F(SeedApiTest, NativeInstanceIsFoundByFindServer) {
   EXPECT_EQ(found->port, 9042);
 }
 
-TEST_F(SeedApiTest, NativeInstanceWithANonNumericIdShowsServerIdZero) {
+TEST_F(SeedApiTest, NativeInstanceWithoutASeedIdIsNotOfferedToSeedClients) {
   ASSERT_TRUE(registry_.Register(test::NativeSpec("books", "books-a", seconds(30))).ok());
-  ASSERT_TRUE(registry_.FindServer("books").has_value());
-  EXPECT_EQ(registry_.FindServer("books")->server_id, 0);
+  ASSERT_TRUE(registry_.Register(test::NativeSpec("books", "042", seconds(30))).ok());  // not canonical
+  EXPECT_FALSE(registry_.FindServer("books").has_value());
+  EXPECT_EQ(DiscoveredIds(registry_, "books"), (Ids{"042", "books-a"}));
+}
+
+TEST_F(SeedApiTest, NativeNumericIdIsOneServerWithTheSeedIdOfTheSameNumber) {
+  SeedRegister(SeedSpec(7, "orders"));
+  SeedRegister(SeedSpec(8, "orders"));
+  // Native "7" in another service: the same server id, so it moves there.
+  ASSERT_TRUE(registry_.Register(test::NativeSpec("books", "7", seconds(30), 2000)).ok());
+  EXPECT_EQ(Picks("orders", 2), (std::vector<int32_t>{8, 8}));
+  ASSERT_EQ(registry_.FindServer("books")->port, 2000);
+
+  // warnServerError names it, and ejects it rather than anything else.
+  const WarnResult warned = registry_.WarnServerError(7);
+  EXPECT_TRUE(warned.known);
+  EXPECT_FALSE(warned.replacement.has_value());  // nothing else in "books"
+  EXPECT_FALSE(registry_.FindServer("books").has_value());
+  EXPECT_EQ(Picks("orders", 2), (std::vector<int32_t>{8, 8}));
 }
 
 class SeedCapacityTest : public SeedApiTest {

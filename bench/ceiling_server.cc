@@ -91,9 +91,9 @@ int main(int argc, char** argv) {
   canned.discover.set_revision(1);
 
   grpc::EnableDefaultHealthCheckService(true);
-  registry_service::RegistryService::AsyncService seed_registry;
-  discovery_service::DiscoveryService::AsyncService seed_discovery;
-  registry::v1::Registry::AsyncService native;
+  SeedRegistryService seed_registry;
+  SeedDiscoveryService seed_discovery;
+  NativeRegistryService native;
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);

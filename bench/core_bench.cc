@@ -119,7 +119,7 @@ void BM_DiscoverReply(benchmark::State& state) {
   ManualClock clock;
   Registry registry(RegistryOptions{}, clock);
   for (int i = 0; i < state.range(0); ++i) (void)registry.Register(Spec("svc", i));
-  registry::v1::DiscoverRequest request;
+  lenient::DiscoverRequest request;
   request.set_service("svc");
   std::string bytes;
   for (auto _ : state) {

@@ -24,12 +24,51 @@ bool HasControlCharacter(std::string_view text) {
   return false;
 }
 
+// RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool IsValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    size_t length = 0;
+    uint32_t code_point = 0;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    } else if ((lead & 0xE0) == 0xC0) {
+      length = 2;
+      code_point = lead & 0x1F;
+    } else if ((lead & 0xF0) == 0xE0) {
+      length = 3;
+      code_point = lead & 0x0F;
+    } else if ((lead & 0xF8) == 0xF0) {
+      length = 4;
+      code_point = lead & 0x07;
+    } else {
+      return false;
+    }
+    if (i + length > text.size()) return false;
+    for (size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code_point = (code_point << 6) | (next & 0x3F);
+    }
+    static constexpr uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code_point < kSmallest[length] || code_point > 0x10FFFF ||
+        (code_point >= 0xD800 && code_point <= 0xDFFF)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
 absl::Status ValidateName(std::string_view field, std::string_view value, size_t min_bytes,
                           size_t max_bytes) {
   if (value.size() < min_bytes || value.size() > max_bytes) {
     return Invalid(field, fmt::format("must be {}..{} bytes (got {})", min_bytes, max_bytes, value.size()));
   }
   if (HasControlCharacter(value)) return Invalid(field, "must not contain control characters");
+  if (!IsValidUtf8(value)) return Invalid(field, "must be valid UTF-8");
   return absl::OkStatus();
 }
 
@@ -103,6 +142,7 @@ absl::Status ValidateMetadata(std::string_view field, const Metadata& metadata) 
       return Invalid(field, fmt::format("keys must be 1..{} bytes (got {})", limits::kMaxMetadataKeyBytes, key.size()));
     }
     if (HasControlCharacter(key)) return Invalid(field, "keys must not contain control characters");
+    if (!IsValidUtf8(key) || !IsValidUtf8(value)) return Invalid(field, "keys and values must be valid UTF-8");
     total_bytes += key.size() + value.size();
   }
   if (total_bytes > limits::kMaxMetadataBytes) {

@@ -9,21 +9,21 @@
 #include <grpcpp/support/status.h>
 
 #include "core/registry.h"
-#include "registry/v1/registry.grpc.pb.h"
+#include "server/lenient_services.h"
 
 namespace registryd {
 
 struct RegisterRpc {
-  using Service = registry::v1::Registry::AsyncService;
-  using Request = registry::v1::RegisterRequest;
+  using Service = NativeRegistryService;
+  using Request = lenient::RegisterRequest;
   using Reply = registry::v1::RegisterResponse;
-  static constexpr auto kRequest = &Service::RequestRegister;
+  static constexpr auto kRequest = &Service::RequestRegisterLenient;
   static constexpr std::string_view kName = "registry.v1.Registry/Register";
   static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
 };
 
 struct HeartbeatRpc {
-  using Service = registry::v1::Registry::AsyncService;
+  using Service = NativeRegistryService;
   using Request = registry::v1::HeartbeatRequest;
   using Reply = registry::v1::HeartbeatResponse;
   static constexpr auto kRequest = &Service::RequestHeartbeat;
@@ -32,7 +32,7 @@ struct HeartbeatRpc {
 };
 
 struct DeregisterRpc {
-  using Service = registry::v1::Registry::AsyncService;
+  using Service = NativeRegistryService;
   using Request = registry::v1::DeregisterRequest;
   using Reply = registry::v1::DeregisterResponse;
   static constexpr auto kRequest = &Service::RequestDeregister;
@@ -41,16 +41,16 @@ struct DeregisterRpc {
 };
 
 struct DiscoverRpc {
-  using Service = registry::v1::Registry::AsyncService;
-  using Request = registry::v1::DiscoverRequest;
+  using Service = NativeRegistryService;
+  using Request = lenient::DiscoverRequest;
   using Reply = registry::v1::DiscoverResponse;
-  static constexpr auto kRequest = &Service::RequestDiscover;
+  static constexpr auto kRequest = &Service::RequestDiscoverLenient;
   static constexpr std::string_view kName = "registry.v1.Registry/Discover";
   static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
 };
 
 struct ListServicesRpc {
-  using Service = registry::v1::Registry::AsyncService;
+  using Service = NativeRegistryService;
   using Request = registry::v1::ListServicesRequest;
   using Reply = registry::v1::ListServicesResponse;
   static constexpr auto kRequest = &Service::RequestListServices;

@@ -19,11 +19,21 @@ grpc::Status RegisterRpc::Handle(Registry& registry, const Request& request, Rep
   if (!address.ok()) return ToGrpcStatus(address.status());
 
   RegisterSpec spec;
-  spec.metadata.assign(request.metadata().begin(), request.metadata().end());
+  // A map on the wire is a list of entries; as protobuf does, the last entry
+  // of a key wins.
+  for (const lenient::MetadataEntry& entry : request.metadata()) {
+    spec.metadata.emplace_back(entry.key(), entry.value());
+  }
+  std::stable_sort(spec.metadata.begin(), spec.metadata.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  const auto last_of_each_key = [](const auto& a, const auto& b) { return a.first == b.first; };
+  std::reverse(spec.metadata.begin(), spec.metadata.end());
+  spec.metadata.erase(std::unique(spec.metadata.begin(), spec.metadata.end(), last_of_each_key),
+                      spec.metadata.end());
+  std::reverse(spec.metadata.begin(), spec.metadata.end());
   if (absl::Status check = ValidateMetadata("metadata", spec.metadata); !check.ok()) {
     return ToGrpcStatus(check);
   }
-  std::sort(spec.metadata.begin(), spec.metadata.end());
   spec.service = request.service();
   spec.instance_id = request.instance_id();
   spec.host = std::move(address->host);

@@ -7,24 +7,23 @@
 #include <grpcpp/support/status.h>
 
 #include "core/registry.h"
-#include "discovery_service.grpc.pb.h"
-#include "registry_service.grpc.pb.h"
+#include "server/lenient_services.h"
 
 namespace registryd {
 
 // registry_service.RegistryService/discovery: register (upsert by serverId).
 struct SeedRegisterRpc {
-  using Service = registry_service::RegistryService::AsyncService;
-  using Request = registry_service::RecordRequest;
+  using Service = SeedRegistryService;
+  using Request = lenient::RecordRequest;
   using Reply = registry_service::QueryReply;
-  static constexpr auto kRequest = &Service::Requestdiscovery;
+  static constexpr auto kRequest = &Service::RequestRegisterLenient;
   static constexpr std::string_view kName = "registry_service.RegistryService/discovery";
   static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
 };
 
 // registry_service.RegistryService/heartBeat: renew, store overloaded.
 struct SeedHeartbeatRpc {
-  using Service = registry_service::RegistryService::AsyncService;
+  using Service = SeedRegistryService;
   using Request = registry_service::RenewRequest;
   using Reply = registry_service::QueryReply;
   static constexpr auto kRequest = &Service::RequestheartBeat;
@@ -34,17 +33,17 @@ struct SeedHeartbeatRpc {
 
 // discovery_service.DiscoveryService/findServer: one live server, round-robin.
 struct FindServerRpc {
-  using Service = discovery_service::DiscoveryService::AsyncService;
-  using Request = discovery_service::QueryRequest;
+  using Service = SeedDiscoveryService;
+  using Request = lenient::QueryRequest;
   using Reply = discovery_service::QueryReply;
-  static constexpr auto kRequest = &Service::RequestfindServer;
+  static constexpr auto kRequest = &Service::RequestFindServerLenient;
   static constexpr std::string_view kName = "discovery_service.DiscoveryService/findServer";
   static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
 };
 
 // discovery_service.DiscoveryService/warnServerError: eject, pick another.
 struct WarnServerErrorRpc {
-  using Service = discovery_service::DiscoveryService::AsyncService;
+  using Service = SeedDiscoveryService;
   using Request = discovery_service::ServerError;
   using Reply = discovery_service::QueryReply;
   static constexpr auto kRequest = &Service::RequestwarnServerError;

@@ -16,10 +16,8 @@
 #include "core/activity_summary.h"
 #include "core/clock.h"
 #include "core/registry.h"
-#include "discovery_service.grpc.pb.h"
-#include "registry/v1/registry.grpc.pb.h"
-#include "registry_service.grpc.pb.h"
 #include "server/expiry_ticker.h"
+#include "server/lenient_services.h"
 #include "server/server_options.h"
 #include "server/serving_queue.h"
 
@@ -48,9 +46,9 @@ class Server {
   const ServerOptions options_;
   Registry registry_;
   ActivitySummary summary_;
-  registry_service::RegistryService::AsyncService seed_registry_service_;
-  discovery_service::DiscoveryService::AsyncService seed_discovery_service_;
-  registry::v1::Registry::AsyncService native_service_;
+  SeedRegistryService seed_registry_service_;
+  SeedDiscoveryService seed_discovery_service_;
+  NativeRegistryService native_service_;
   std::vector<std::unique_ptr<ServingQueue>> queues_;
   std::vector<ExpiryTicker*> tickers_;  // owned by their queues
   std::unique_ptr<grpc::Server> server_;

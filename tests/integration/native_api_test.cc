@@ -200,6 +200,42 @@ TEST_F(NativeApiTest, InvalidFieldsAreRejectedByName) {
   EXPECT_EQ(Discover("svc").instances_size(), 0);
 }
 
+TEST_F(NativeApiTest, InvalidUtf8IsInvalidArgumentNotInternal) {
+  const std::string invalid = "svc\xff\xfe";
+  RegisterResponse reply;
+  grpc::Status status = Register(Request(invalid, "127.0.0.1:1"), &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "service: must be valid UTF-8");
+
+  RegisterRequest bad_metadata = Request("svc", "127.0.0.1:1");
+  (*bad_metadata.mutable_metadata())["zone"] = "\xc0\x80";  // an overlong NUL
+  status = Register(bad_metadata, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message().rfind("metadata:", 0), 0u) << status.error_message();
+
+  DiscoverRequest discover;
+  discover.set_service(invalid);
+  DiscoverResponse found;
+  EXPECT_EQ(server_.native().Discover(Context().get(), discover, &found).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Discover("svc").instances_size(), 0);
+}
+
+TEST_F(NativeApiTest, LastMetadataEntryOfAKeyWinsAsInProtobufMaps) {
+  // Two entries for one key, as a client may put on the wire.
+  RegisterRequest request = Request("maps", "127.0.0.1:1", "m1");
+  (*request.mutable_metadata())["zone"] = "first";
+  std::string bytes = request.SerializeAsString();
+  RegisterRequest second;
+  (*second.mutable_metadata())["zone"] = "second";
+  bytes += second.SerializeAsString();
+  RegisterRequest merged;
+  ASSERT_TRUE(merged.ParseFromString(bytes));
+  RegisterResponse reply;
+  ASSERT_TRUE(Register(merged, &reply).ok());
+  EXPECT_EQ(Discover("maps").instances(0).metadata().at("zone"), "second");
+}
+
 TEST_F(NativeApiTest, RegistryFullIsResourceExhaustedAndKeepsWhatItHas) {
   RegisterResponse reply;
   for (int i = 0; i < 3; ++i) {

@@ -160,6 +160,17 @@ TEST_F(SeedApiTest, InvalidRegistrationsNameTheFieldAndChangeNothing) {
   EXPECT_EQ(reply.serverport(), 8001);
 }
 
+TEST_F(SeedApiTest, InvalidUtf8IsInvalidArgumentNotInternal) {
+  EXPECT_EQ(Register(1, "svc\xff", 8001).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Register(1, "svc", 8001, false, "host\xff").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  discovery_service::QueryRequest request;
+  request.set_service("svc\xff");
+  discovery_service::QueryReply reply;
+  const grpc::Status status = server_.seed_discovery().findServer(Context().get(), request, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "service: must be valid UTF-8");
+}
+
 TEST_F(SeedApiTest, SeedRegistrationIsVisibleThroughTheNativeApi) {
   ASSERT_TRUE(Register(42, "both", 8042).ok());
   registry::v1::DiscoverRequest request;

@@ -32,6 +32,24 @@ template <typename T>
   return InvalidMentioning(result.status(), fragments);
 }
 
+TEST(Utf8Test, ServiceNamesMustBeValidUtf8) {
+  for (const char* valid : {"caf\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x9a\x80"}) {
+    EXPECT_TRUE(ValidateService("service", valid).ok()) << valid;
+  }
+  for (const char* invalid : {"\xff", "a\xc3", "\xc0\x80", "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                              "\x80"}) {
+    const absl::Status status = ValidateService("service", invalid);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(status.message(), "service: must be valid UTF-8");
+  }
+}
+
+TEST(Utf8Test, MetadataKeysAndValuesMustBeValidUtf8) {
+  EXPECT_TRUE(ValidateMetadata("metadata", {{"zone", "\xc3\xa9"}}).ok());
+  EXPECT_EQ(ValidateMetadata("metadata", {{"zone", "\xff"}}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateMetadata("metadata", {{"\xff", "v"}}).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ValidateServiceTest, AcceptsOneTo255Bytes) {
   EXPECT_TRUE(ValidateService("service", "b").ok());
   EXPECT_TRUE(ValidateService("service", std::string(limits::kMaxServiceBytes, 's')).ok());

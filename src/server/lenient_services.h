@@ -1,0 +1,62 @@
+// The generated async services, plus request methods that parse the
+// text-carrying requests as registryd::lenient messages (see
+// lenient_requests.proto). grpc::Service::RequestAsyncUnary takes any message
+// type; the method index is the rpc's position in its service.
+#pragma once
+
+#include <grpcpp/support/async_unary_call.h>
+
+#include "discovery_service.grpc.pb.h"
+#include "lenient_requests.pb.h"
+#include "registry/v1/registry.grpc.pb.h"
+#include "registry_service.grpc.pb.h"
+
+namespace registryd {
+
+class SeedRegistryService final : public registry_service::RegistryService::AsyncService {
+ public:
+  void RequestRegisterLenient(grpc::ServerContext* context, lenient::RecordRequest* request,
+                              grpc::ServerAsyncResponseWriter<registry_service::QueryReply>* responder,
+                              grpc::CompletionQueue* call_cq, grpc::ServerCompletionQueue* notification_cq,
+                              void* tag) {
+    RequestAsyncUnary(kDiscoveryMethod, context, request, responder, call_cq, notification_cq, tag);
+  }
+
+ private:
+  static constexpr int kDiscoveryMethod = 0;  // rpc discovery
+};
+
+class SeedDiscoveryService final : public discovery_service::DiscoveryService::AsyncService {
+ public:
+  void RequestFindServerLenient(grpc::ServerContext* context, lenient::QueryRequest* request,
+                                grpc::ServerAsyncResponseWriter<discovery_service::QueryReply>* responder,
+                                grpc::CompletionQueue* call_cq, grpc::ServerCompletionQueue* notification_cq,
+                                void* tag) {
+    RequestAsyncUnary(kFindServerMethod, context, request, responder, call_cq, notification_cq, tag);
+  }
+
+ private:
+  static constexpr int kFindServerMethod = 0;  // rpc findServer
+};
+
+class NativeRegistryService final : public registry::v1::Registry::AsyncService {
+ public:
+  void RequestRegisterLenient(grpc::ServerContext* context, lenient::RegisterRequest* request,
+                              grpc::ServerAsyncResponseWriter<registry::v1::RegisterResponse>* responder,
+                              grpc::CompletionQueue* call_cq, grpc::ServerCompletionQueue* notification_cq,
+                              void* tag) {
+    RequestAsyncUnary(kRegisterMethod, context, request, responder, call_cq, notification_cq, tag);
+  }
+  void RequestDiscoverLenient(grpc::ServerContext* context, lenient::DiscoverRequest* request,
+                              grpc::ServerAsyncResponseWriter<registry::v1::DiscoverResponse>* responder,
+                              grpc::CompletionQueue* call_cq, grpc::ServerCompletionQueue* notification_cq,
+                              void* tag) {
+    RequestAsyncUnary(kDiscoverMethod, context, request, responder, call_cq, notification_cq, tag);
+  }
+
+ private:
+  static constexpr int kRegisterMethod = 0;  // rpc Register
+  static constexpr int kDiscoverMethod = 3;  // rpc Discover
+};
+
+}  // namespace registryd

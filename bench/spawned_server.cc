@@ -111,6 +111,5 @@ double ProcessCpuSeconds(pid_t pid) {
 }
 
 uint64_t ProcessPeakRssBytes(pid_t pid) { return StatusFieldKb(pid, "VmHWM") * 1024; }
-uint64_t ProcessRssBytes(pid_t pid) { return StatusFieldKb(pid, "VmRSS") * 1024; }
 
 }  // namespace registryd::bench

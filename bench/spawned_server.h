@@ -31,8 +31,7 @@ class SpawnedServer {
 
 // User + system CPU seconds the process has used so far.
 double ProcessCpuSeconds(pid_t pid);
-// Peak resident set (VmHWM) in bytes, and the current one (VmRSS).
+// Peak resident set (VmHWM) in bytes.
 uint64_t ProcessPeakRssBytes(pid_t pid);
-uint64_t ProcessRssBytes(pid_t pid);
 
 }  // namespace registryd::bench

@@ -128,7 +128,6 @@ class Shard {
   TimePoint NextTickTime();
 
   const ShardCounters& counters() const { return counters_; }
-  uint32_t index() const { return index_; }
 
  private:
   InstanceRecord* FindLive(LeaseId lease, TimePoint now, std::vector<Removal>& removed)

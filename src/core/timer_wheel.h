@@ -62,7 +62,6 @@ class TimerWheel {
   TimePoint NextTickTime() const { return TickTime(current_tick_); }
   // Entries filed, including those of leases that are already gone.
   size_t size() const { return size_; }
-  Duration tick() const { return tick_; }
 
  private:
   TimePoint TickTime(int64_t tick) const { return start_ + tick * tick_; }

@@ -15,6 +15,8 @@ gpr_timespec Deadline(Clock::time_point when) {
 
 }  // namespace
 
+void LoadResult::SortLatencies() { std::sort(latencies_us.begin(), latencies_us.end()); }
+
 double LoadResult::PercentileUs(double fraction) const {
   if (latencies_us.empty()) return 0;
   const auto index = static_cast<size_t>(fraction * static_cast<double>(latencies_us.size() - 1));
@@ -71,13 +73,19 @@ LoadResult RunLoad(const CallFactory& factory, const LoadOptions& options) {
     if (next == grpc::CompletionQueue::SHUTDOWN) break;
     if (next == grpc::CompletionQueue::TIMEOUT) continue;
 
+    if (!static_cast<PendingCall*>(tag)->Proceed(ok)) continue;  // a further step is under way
     std::unique_ptr<PendingCall> call(static_cast<PendingCall*>(tag));
     --in_flight;
     if (call->started >= measure_from && call->started < end) {
       ++result.calls;
-      result.latencies_us.push_back(static_cast<uint32_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(now - call->started).count()));
+      const auto latency_us = static_cast<uint32_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(now - call->started).count());
+      result.latencies_us.push_back(latency_us);
       if (!call->status.ok()) ++result.errors[call->status.error_code()];
+      if (options.keep_samples) {
+        result.samples.push_back({std::chrono::duration<float>(call->started - measure_from).count(), latency_us,
+                                  call->kind, call->status.error_code()});
+      }
     }
     if (call->status.ok()) call->OnSuccess();
     if (options.progress && now >= next_progress) {
@@ -90,11 +98,15 @@ LoadResult RunLoad(const CallFactory& factory, const LoadOptions& options) {
   if (options.max_calls != 0) {
     result.seconds = std::chrono::duration<double>(Clock::now() - measure_from).count();
   }
-  cq.Shutdown();
   void* tag = nullptr;
   bool ok = false;
+  for (int closing = options.close_streams ? options.close_streams(&cq) : 0; closing > 0; --closing) {
+    if (!cq.Next(&tag, &ok)) break;
+    delete static_cast<PendingCall*>(tag);
+  }
+  cq.Shutdown();
   while (cq.Next(&tag, &ok)) delete static_cast<PendingCall*>(tag);
-  std::sort(result.latencies_us.begin(), result.latencies_us.end());
+  result.SortLatencies();
   return result;
 }
 

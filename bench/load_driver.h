@@ -1,8 +1,9 @@
 // An asynchronous load generator on one completion queue: keeps
-// `concurrency` unary calls in flight (closed loop), or starts calls at a
-// fixed rate (open loop, latency measured from each call's scheduled start so
-// a slow server cannot hide its queueing), and records each call's latency and
-// status.
+// `concurrency` operations in flight (closed loop), or starts them at a fixed
+// rate (open loop, latency measured from each one's scheduled start so a slow
+// server cannot hide its queueing), and records each one's latency and status.
+// An operation is a unary call, or several steps (two calls in a row, a write
+// and a read on a stream) under one tag.
 #pragma once
 
 #include <chrono>
@@ -20,16 +21,21 @@ namespace registryd::bench {
 
 using Clock = std::chrono::steady_clock;
 
-// One call in flight. Scenario code makes them; the driver owns them.
+// One operation in flight. Scenario code makes them; the driver owns them.
 class PendingCall {
  public:
   virtual ~PendingCall() = default;
-  // Runs on the driver's thread when the call finished OK, before it is freed.
+  // The call's tag came back with `ok`: start the next step and return false,
+  // or return true when the operation is over (`status` says how it went).
+  virtual bool Proceed(bool /*ok*/) { return true; }
+  // Runs on the driver's thread when the operation finished OK, before it is
+  // freed.
   virtual void OnSuccess() {}
 
   grpc::ClientContext context;
   grpc::Status status;
   Clock::time_point started;
+  int kind = 0;  // which operation, for scenarios that mix them
 };
 
 template <typename Reply>
@@ -50,6 +56,9 @@ class PendingUnary : public PendingCall {
 
 // Makes and starts call number `sequence` on `cq`; the tag must be the call.
 using CallFactory = std::function<std::unique_ptr<PendingCall>(uint64_t sequence, grpc::CompletionQueue* cq)>;
+// Ends the streams operations opened on `cq` once none is in flight; returns
+// how many tags (PendingCalls the driver then frees) it started.
+using StreamCloser = std::function<int(grpc::CompletionQueue* cq)>;
 
 struct LoadOptions {
   int concurrency = 64;
@@ -58,6 +67,15 @@ struct LoadOptions {
   double rate = 0;          // calls per second; 0 = closed loop
   uint64_t max_calls = 0;   // stop after this many measured calls (0 = by duration)
   bool progress = false;    // a progress line every second on stderr
+  bool keep_samples = false;  // also keep each measured call's start, latency and kind
+  StreamCloser close_streams;
+};
+
+struct Sample {
+  float start_s;  // since measuring began
+  uint32_t latency_us;
+  int kind;
+  int code;  // gRPC status code, 0 = OK
 };
 
 struct LoadResult {
@@ -65,9 +83,26 @@ struct LoadResult {
   double seconds = 0;
   std::vector<uint32_t> latencies_us;  // of measured calls, sorted
   std::map<int, uint64_t> errors;      // by gRPC status code
+  std::vector<Sample> samples;         // in completion order, if kept
 
   double CallsPerSecond() const { return seconds > 0 ? calls / seconds : 0; }
   double PercentileUs(double fraction) const;
+  // The calls among `samples` that `keep` selects, as a result of their own
+  // over `seconds`.
+  template <typename Keep>
+  LoadResult Select(Keep&& keep, double over_seconds) const {
+    LoadResult part;
+    part.seconds = over_seconds;
+    for (const Sample& sample : samples) {
+      if (!keep(sample)) continue;
+      ++part.calls;
+      part.latencies_us.push_back(sample.latency_us);
+      if (sample.code != 0) ++part.errors[sample.code];
+    }
+    part.SortLatencies();
+    return part;
+  }
+  void SortLatencies();
 };
 
 LoadResult RunLoad(const CallFactory& factory, const LoadOptions& options);

@@ -17,6 +17,7 @@
 #include <fmt/core.h>
 
 #include "absl/time/time.h"
+#include "bench/etcd/etcd_server.h"
 #include "bench/load_driver.h"
 #include "bench/scenarios.h"
 #include "bench/spawned_server.h"
@@ -28,6 +29,7 @@ struct BenchOptions {
   std::string target;
   std::string spawn;
   std::string ceiling;  // path of registry_ceiling
+  std::string etcd = "etcd";
   std::vector<std::string> compare;
   std::vector<std::string> scenarios = {"heartbeat"};
   std::string api = "native";
@@ -39,13 +41,12 @@ struct BenchOptions {
   LoadOptions load;
 };
 
+// A phase as measured on one target.
 struct Run {
   std::string target;
   std::string scenario;
   std::string api;
-  LoadResult load;
-  std::optional<double> cpu_seconds;
-  std::optional<uint64_t> peak_rss;
+  Phase phase;
 };
 
 int CountCpus(const std::string& list) {
@@ -75,30 +76,63 @@ void PinTo(const std::string& list) {
 
 std::string SelfDirectory() { return std::filesystem::read_symlink("/proc/self/exe").parent_path(); }
 
-// Runs one scenario against one target (an address, or a process we spawn).
-Run Measure(const BenchOptions& options, const std::string& target_name, const std::string& scenario_name,
-            const std::optional<std::vector<std::string>>& spawn_command, const std::string& address) {
-  std::optional<SpawnedServer> server;
-  if (spawn_command) server.emplace(options.server_cpus, *spawn_command);
-  Connections connections(server ? server->address() : address, options.channels);
-  if (!connections.WaitConnected()) throw std::runtime_error("cannot connect to " + target_name);
-
-  ScenarioOptions scenario_options = options.scenario;
-  scenario_options.api = options.api == "seed" ? Api::kSeed : Api::kNative;
-  std::unique_ptr<Scenario> scenario = MakeScenario(scenario_name, scenario_options);
-  if (!scenario) throw std::runtime_error("scenario " + scenario_name + " does not exist for --api " + options.api);
-  if (!scenario->Setup(connections)) throw std::runtime_error(target_name + ": setup calls failed");
-
-  const double cpu_before = server ? ProcessCpuSeconds(server->pid()) : 0;
-  Run run{target_name, scenario_name, options.api, RunLoad(scenario->Calls(connections), options.load), {}, {}};
-  if (server) {
-    // CPU over warm-up and measurement, per measured call: the warm-up share
-    // is small and the same for every target.
-    run.cpu_seconds = (ProcessCpuSeconds(server->pid()) - cpu_before) * run.load.seconds /
-                      (run.load.seconds + std::chrono::duration<double>(options.load.warmup).count());
-    run.peak_rss = ProcessPeakRssBytes(server->pid());
+std::string ApiName(Api api) {
+  switch (api) {
+    case Api::kNative: return "native";
+    case Api::kSeed: return "seed";
+    case Api::kEtcd: return "etcd3";
   }
-  return run;
+  return "";
+}
+
+// Runs one scenario against one target: "registryd" (started from --spawn,
+// or at --target), "ceiling" or "etcd" (started here).
+std::vector<Run> Measure(const BenchOptions& options, const std::string& target_name, const std::string& scenario_name) {
+  Target target{target_name, options.target, options.api == "seed" ? Api::kSeed : Api::kNative, {}, nullptr};
+  if (target_name == "etcd") target.api = Api::kEtcd;
+  const std::string threads = std::to_string(CountCpus(options.server_cpus));
+  const SpawnedServer::Readiness listening{R"(listening on (\S+))", ""};
+  std::optional<SpawnedServer> server;
+  std::optional<EtcdServer> etcd;
+  if (target_name == "registryd" && !options.spawn.empty()) {
+    const ScenarioOptions& scenario = options.scenario;
+    const uint64_t capacity = static_cast<uint64_t>(scenario.leases) * 2 +
+                              static_cast<uint64_t>(scenario.services) * scenario.instances_per_service +
+                              static_cast<uint64_t>(scenario.storm_leases) + 1000;
+    server.emplace(options.server_cpus,
+                   std::vector<std::string>{options.spawn, "--threads", threads, "--max-instances",
+                                            std::to_string(capacity), "--listen", "127.0.0.1:0"},
+                   listening);
+  } else if (target_name == "ceiling") {
+    server.emplace(options.server_cpus,
+                   std::vector<std::string>{options.ceiling, "--threads", threads, "--discover-instances",
+                                            std::to_string(options.scenario.instances_per_service), "--listen",
+                                            "127.0.0.1:0"},
+                   listening);
+  } else if (target_name == "etcd") {
+    etcd.emplace(options.server_cpus, options.etcd);
+  }
+  SpawnedServer* process = etcd ? &etcd->process() : server ? &*server : nullptr;
+  if (process) {
+    target.address = process->address();
+    target.pid = process->pid();
+  }
+
+  Connections connections(target.address, options.channels);
+  if (!connections.WaitConnected()) throw std::runtime_error("cannot connect to " + target_name);
+  std::unique_ptr<Backend> backend =
+      target.api == Api::kEtcd ? MakeEtcdBackend(connections) : MakeRegistrydBackend(target.api, connections);
+  target.backend = backend.get();
+  std::unique_ptr<Scenario> scenario = MakeScenario(scenario_name, options.scenario, target);
+  if (!scenario) {
+    throw std::runtime_error("scenario " + scenario_name + " does not exist for " +
+                             (target.api == Api::kEtcd ? "etcd" : target_name + " --api " + options.api));
+  }
+  std::vector<Run> runs;
+  for (Phase& phase : scenario->Run(target, options.load)) {
+    runs.push_back({target_name, scenario_name, ApiName(target.api), std::move(phase)});
+  }
+  return runs;
 }
 
 std::string ErrorsText(const LoadResult& load) {
@@ -109,43 +143,55 @@ std::string ErrorsText(const LoadResult& load) {
   return text.empty() ? "0" : text;
 }
 
-double CpuPerMillion(const Run& run) {
-  return run.cpu_seconds && run.load.calls > 0 ? *run.cpu_seconds * 1e6 / static_cast<double>(run.load.calls) : 0;
+double CpuPerMillion(const Phase& phase) {
+  return phase.cpu_seconds && phase.load.calls > 0
+             ? *phase.cpu_seconds * 1e6 / static_cast<double>(phase.load.calls)
+             : 0;
 }
 
 void PrintTableHeader() {
-  fmt::print("{:<10} {:<10} {:<6} {:>10} {:>8} {:>8} {:>8} {:>9} {:>12} {:>10} {}\n", "target", "scenario",
+  fmt::print("{:<10} {:<16} {:<6} {:>10} {:>8} {:>8} {:>8} {:>9} {:>12} {:>10} {}\n", "target", "scenario",
              "api", "calls/s", "p50 us", "p90 us", "p99 us", "p99.9 us", "cpu s/Mcall", "peak RSS", "errors");
 }
 
 void PrintRow(const Run& run) {
-  fmt::print("{:<10} {:<10} {:<6} {:>10.0f} {:>8.0f} {:>8.0f} {:>8.0f} {:>9.0f} {:>12} {:>10} {}\n", run.target,
-             run.scenario, run.api, run.load.CallsPerSecond(), run.load.PercentileUs(0.5),
-             run.load.PercentileUs(0.9), run.load.PercentileUs(0.99), run.load.PercentileUs(0.999),
-             run.cpu_seconds ? fmt::format("{:.2f}", CpuPerMillion(run)) : "-",
-             run.peak_rss ? fmt::format("{:.1f} MB", *run.peak_rss / 1e6) : "-", ErrorsText(run.load));
+  const Phase& phase = run.phase;
+  const LoadResult& load = phase.load;
+  fmt::print("{:<10} {:<16} {:<6} {:>10.0f} {:>8.0f} {:>8.0f} {:>8.0f} {:>9.0f} {:>12} {:>10} {}\n", run.target,
+             phase.name, run.api, load.CallsPerSecond(), load.PercentileUs(0.5), load.PercentileUs(0.9),
+             load.PercentileUs(0.99), load.PercentileUs(0.999),
+             phase.cpu_seconds ? fmt::format("{:.2f}", CpuPerMillion(phase)) : "-",
+             phase.peak_rss ? fmt::format("{:.1f} MB", *phase.peak_rss / 1e6) : "-", ErrorsText(load));
+  for (const auto& [name, value] : phase.figures) fmt::print("  {} {}: {} = {:.3f}\n", run.target, phase.name, name, value);
 }
 
 void PrintJson(const Run& run) {
+  const Phase& phase = run.phase;
+  const LoadResult& load = phase.load;
   std::string errors;
-  for (const auto& [code, count] : run.load.errors) {
+  for (const auto& [code, count] : load.errors) {
     errors += fmt::format("{}\"{}\":{}", errors.empty() ? "" : ",", code, count);
   }
   fmt::print(
-      "{{\"target\":\"{}\",\"scenario\":\"{}\",\"api\":\"{}\",\"ops\":{},\"ops_per_s\":{:.1f},"
-      "\"p50_us\":{:.0f},\"p90_us\":{:.0f},\"p99_us\":{:.0f},\"p999_us\":{:.0f},\"errors\":{{{}}}",
-      run.target, run.scenario, run.api, run.load.calls, run.load.CallsPerSecond(), run.load.PercentileUs(0.5),
-      run.load.PercentileUs(0.9), run.load.PercentileUs(0.99), run.load.PercentileUs(0.999), errors);
-  if (run.cpu_seconds) fmt::print(",\"server_cpu_s_per_million_ops\":{:.3f}", CpuPerMillion(run));
-  if (run.peak_rss) fmt::print(",\"server_peak_rss_bytes\":{}", *run.peak_rss);
+      "{{\"target\":\"{}\",\"scenario\":\"{}\",\"phase\":\"{}\",\"api\":\"{}\",\"ops\":{},"
+      "\"seconds\":{:.3f},\"ops_per_s\":{:.1f},\"p50_us\":{:.0f},\"p90_us\":{:.0f},\"p99_us\":{:.0f},"
+      "\"p999_us\":{:.0f},\"errors\":{{{}}}",
+      run.target, run.scenario, phase.name, run.api, load.calls, load.seconds, load.CallsPerSecond(),
+      load.PercentileUs(0.5), load.PercentileUs(0.9), load.PercentileUs(0.99), load.PercentileUs(0.999), errors);
+  if (phase.cpu_seconds) fmt::print(",\"server_cpu_s_per_million_ops\":{:.3f}", CpuPerMillion(phase));
+  if (phase.peak_rss) fmt::print(",\"server_peak_rss_bytes\":{}", *phase.peak_rss);
+  for (const auto& [name, value] : phase.figures) fmt::print(",\"{}\":{:.6g}", name, value);
   fmt::print("}}\n");
 }
 
 void PrintRatios(const Run& registryd, const Run& other) {
-  const double throughput = registryd.load.CallsPerSecond() / std::max(other.load.CallsPerSecond(), 1e-9);
-  std::string line = fmt::format("ratio {}/{}: throughput {:.2f}x", registryd.target, other.target, throughput);
-  if (registryd.cpu_seconds && other.cpu_seconds && CpuPerMillion(other) > 0) {
-    line += fmt::format(", cpu per call {:.2f}x", CpuPerMillion(registryd) / CpuPerMillion(other));
+  const LoadResult& ours = registryd.phase.load;
+  const LoadResult& theirs = other.phase.load;
+  std::string line = fmt::format("ratio {}/{} {}: throughput {:.2f}x, p99 {:.2f}x", registryd.target, other.target,
+                                 registryd.phase.name, ours.CallsPerSecond() / std::max(theirs.CallsPerSecond(), 1e-9),
+                                 ours.PercentileUs(0.99) / std::max(theirs.PercentileUs(0.99), 1.0));
+  if (registryd.phase.cpu_seconds && other.phase.cpu_seconds && CpuPerMillion(other.phase) > 0) {
+    line += fmt::format(", cpu per call {:.2f}x", CpuPerMillion(registryd.phase) / CpuPerMillion(other.phase));
   }
   fmt::print("{}\n", line);
 }
@@ -162,16 +208,21 @@ int Main(int argc, char** argv) {
   BenchOptions options;
   std::string duration = "10s";
   std::string warmup = "2s";
-  CLI::App app{"registry_bench: throughput and latency of registryd, beside the gRPC ceiling"};
+  std::string beat_interval = "20s";
+  std::string storm_delay = "20s";
+  CLI::App app{"registry_bench: throughput, latency and memory of registryd, beside the gRPC ceiling and etcd"};
   app.add_option("--target", options.target, "Address of a running registryd (instead of --spawn)");
   app.add_option("--spawn", options.spawn, "Path of registryd: start it pinned to --server-cpus, stop it after");
-  app.add_option("--compare", options.compare, "Also measure: ceiling (constant-reply gRPC server)")
+  app.add_option("--compare", options.compare,
+                 "Also measure, in the same run: ceiling (constant-reply gRPC server), etcd (etcd v3 on loopback)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"ceiling"}));
+      ->check(CLI::IsMember({"ceiling", "etcd"}));
   app.add_option("--ceiling", options.ceiling, "Path of registry_ceiling (default: beside registry_bench)");
-  app.add_option("--scenario", options.scenarios, "heartbeat, register, discover (native), find (seed)")
+  app.add_option("--etcd", options.etcd, "Path of etcd for --compare etcd")->capture_default_str();
+  app.add_option("--scenario", options.scenarios,
+                 "heartbeat, register, discover (native), find (seed), mixed, scale, expiry-storm")
       ->delimiter(',')
-      ->check(CLI::IsMember({"heartbeat", "register", "discover", "find"}))
+      ->check(CLI::IsMember({"heartbeat", "register", "discover", "find", "mixed", "scale", "expiry-storm"}))
       ->capture_default_str();
   app.add_option("--api", options.api, "native or seed")->check(CLI::IsMember({"native", "seed"}))->capture_default_str();
   app.add_option("--duration", duration, "Measured time")->capture_default_str();
@@ -180,15 +231,25 @@ int Main(int argc, char** argv) {
   app.add_option("--rate", options.load.rate, "Calls per second (open loop); 0 = as fast as possible")
       ->capture_default_str();
   app.add_option("--channels", options.channels, "TCP connections")->capture_default_str();
-  app.add_option("--leases", options.scenario.leases, "Leases for heartbeat and register")->capture_default_str();
-  app.add_option("--services", options.scenario.services, "Services for discover and find")->capture_default_str();
-  app.add_option("--instances-per-service", options.scenario.instances_per_service, "Instances per service")
+  app.add_option("--leases", options.scenario.leases,
+                 "Leases for heartbeat, register, mixed, expiry-storm (default 10000) and scale (default 1000000)");
+  app.add_option("--services", options.scenario.services, "Services for discover, find and mixed")
+      ->capture_default_str();
+  app.add_option("--instances-per-service", options.scenario.instances_per_service,
+                 "Instances per service for discover and find")
+      ->capture_default_str();
+  app.add_option("--beat-interval", beat_interval, "mixed: each lease's heartbeat period")->capture_default_str();
+  app.add_option("--discover-rate", options.scenario.discover_rate, "mixed: discoveries per second")
+      ->capture_default_str();
+  app.add_option("--storm-leases", options.scenario.storm_leases, "expiry-storm: leases that expire together")
+      ->capture_default_str();
+  app.add_option("--storm-delay", storm_delay, "expiry-storm: their deadline, after their registration starts")
       ->capture_default_str();
   app.add_option("--server-cpus", options.server_cpus, "CPUs of spawned servers (taskset list)")->capture_default_str();
   app.add_option("--client-cpus", options.client_cpus, "CPUs of this load generator when spawning")
       ->capture_default_str();
   app.add_flag("--json", options.json, "One JSON object per run instead of the table");
-  app.add_flag("--progress", options.load.progress, "A progress line every second");
+  app.add_flag("--progress", options.load.progress, "A progress line every second on stderr");
   CLI11_PARSE(app, argc, argv);
   if (options.target.empty() == options.spawn.empty()) {
     fmt::print(stderr, "give exactly one of --target and --spawn\n");
@@ -201,46 +262,56 @@ int Main(int argc, char** argv) {
   try {
     options.load.duration = ParseDuration(duration);
     options.load.warmup = ParseDuration(warmup);
+    options.scenario.beat_interval = ParseDuration(beat_interval);
+    options.scenario.storm_delay = ParseDuration(storm_delay);
   } catch (const CLI::ValidationError& error) {
     fmt::print(stderr, "{}\n", error.what());
+    return 2;
+  }
+  if (options.scenario.beat_interval <= std::chrono::nanoseconds::zero()) {
+    fmt::print(stderr, "--beat-interval must be positive\n");
     return 2;
   }
   if (options.ceiling.empty()) options.ceiling = SelfDirectory() + "/registry_ceiling";
   if (!options.spawn.empty()) PinTo(options.client_cpus);
 
-  const std::string threads = std::to_string(CountCpus(options.server_cpus));
-  const uint64_t capacity = static_cast<uint64_t>(options.scenario.leases) * 2 +
-                            static_cast<uint64_t>(options.scenario.services) * options.scenario.instances_per_service +
-                            1000;
   bool failed = false;
   if (!options.json) PrintTableHeader();
   for (const std::string& scenario : options.scenarios) {
+    BenchOptions scenario_options = options;
+    if (scenario == "scale" && app.count("--leases") == 0) scenario_options.scenario.leases = 1'000'000;
+    if (scenario != "expiry-storm") scenario_options.scenario.storm_leases = 0;
+    std::vector<std::string> targets = {"registryd"};
+    for (const std::string& other : options.compare) {
+      if (scenario == "expiry-storm") {
+        fmt::print(stderr, "expiry-storm measures registryd alone: {} is left out\n", other);
+      } else {
+        targets.push_back(other);
+      }
+    }
     std::vector<Run> runs;
     try {
-      std::optional<std::vector<std::string>> registryd;
-      if (!options.spawn.empty()) {
-        registryd = std::vector<std::string>{options.spawn, "--threads", threads,
-                                             "--max-instances", std::to_string(capacity)};
-      }
-      runs.push_back(Measure(options, "registryd", scenario, registryd, options.target));
-      for (const std::string& other : options.compare) {
-        runs.push_back(Measure(options, other, scenario,
-                               std::vector<std::string>{options.ceiling, "--threads", threads,
-                                                        "--discover-instances",
-                                                        std::to_string(options.scenario.instances_per_service)},
-                               ""));
+      for (const std::string& target : targets) {
+        for (Run& run : Measure(scenario_options, target, scenario)) runs.push_back(std::move(run));
       }
     } catch (const std::exception& error) {
       fmt::print(stderr, "{}: {}\n", scenario, error.what());
       failed = true;
-      continue;
     }
+    uint64_t calls = 0;
     for (const Run& run : runs) {
       options.json ? PrintJson(run) : PrintRow(run);
-      failed |= !run.load.errors.empty() || run.load.calls == 0;
+      failed |= !run.phase.load.errors.empty();
+      calls += run.phase.load.calls;
     }
+    failed |= calls == 0;
     if (!options.json) {
-      for (size_t i = 1; i < runs.size(); ++i) PrintRatios(runs[0], runs[i]);
+      for (const Run& ours : runs) {
+        if (ours.target != "registryd") continue;
+        for (const Run& theirs : runs) {
+          if (theirs.target != "registryd" && theirs.phase.name == ours.phase.name) PrintRatios(ours, theirs);
+        }
+      }
     }
     std::fflush(stdout);
   }

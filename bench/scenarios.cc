@@ -1,246 +1,219 @@
 #include "bench/scenarios.h"
 
+#include <cmath>
 #include <deque>
+#include <stdexcept>
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
+#include "bench/spawned_server.h"
 
 namespace registryd::bench {
 namespace {
 
-constexpr auto kBenchTtlMs = 600'000;  // leases outlive any run
+constexpr uint32_t kBenchTtlMs = 600'000;  // leases outlive any run
 
-std::string ServiceName(int index) { return "bench-" + std::to_string(index); }
-
-// Runs `calls` calls of `factory` to completion; true when all succeeded.
-bool RunSetup(const CallFactory& factory, uint64_t calls, int concurrency) {
-  if (calls == 0) return true;
-  LoadOptions options;
-  options.concurrency = concurrency;
-  options.max_calls = calls;
-  options.duration = std::chrono::hours(1);
-  const LoadResult result = RunLoad(factory, options);
-  return result.errors.empty() && result.calls == calls;
-}
-
-// A native registration whose lease id is kept in `leases[index]`.
-class RegisterCall : public PendingUnary<registry::v1::RegisterResponse> {
- public:
-  RegisterCall(std::vector<uint64_t>& leases, size_t index) : leases_(leases), index_(index) {}
-  void OnSuccess() override { leases_[index_] = reply.lease_id(); }
-
- private:
-  std::vector<uint64_t>& leases_;
-  size_t index_;
-};
-
-std::unique_ptr<PendingCall> StartNativeRegister(Connections& connections, uint64_t sequence,
-                                                 grpc::CompletionQueue* cq, const std::string& service,
-                                                 int instance, std::vector<uint64_t>& leases,
-                                                 size_t lease_index) {
-  auto call = std::make_unique<RegisterCall>(leases, lease_index);
-  registry::v1::RegisterRequest request;
-  request.set_service(service);
-  request.set_instance_id("instance-" + std::to_string(instance));
-  request.set_address("10.0.0.1:" + std::to_string(1000 + instance % 60000));
-  request.set_ttl_ms(kBenchTtlMs);
-  call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-    return connections.native(sequence).AsyncRegister(context, request, queue);
-  }, cq);
-  return call;
-}
-
-std::unique_ptr<PendingCall> StartSeedRegister(Connections& connections, uint64_t sequence,
-                                               grpc::CompletionQueue* cq, const std::string& service,
-                                               int server_id) {
-  auto call = std::make_unique<PendingUnary<registry_service::QueryReply>>();
-  registry_service::RecordRequest request;
-  request.set_serverid(server_id);
-  request.set_serverip("10.0.0.1");
-  request.set_serverport(1000 + server_id % 60000);
-  request.set_service(service);
-  call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-    return connections.seed_registry(sequence).Asyncdiscovery(context, request, queue);
-  }, cq);
-  return call;
-}
-
-// N leases registered first, then heartbeats round-robin over them.
+// N leases registered first, then heartbeats round-robin over them. As
+// `scale`, the registration is a measured phase too, with the server's
+// memory per lease.
 class HeartbeatScenario final : public Scenario {
  public:
-  explicit HeartbeatScenario(const ScenarioOptions& options) : options_(options), leases_(options.leases) {}
+  HeartbeatScenario(const ScenarioOptions& options, bool measure_registration)
+      : options_(options), measure_registration_(measure_registration) {}
 
-  bool Setup(Connections& connections) override {
-    return RunSetup(
-        [&](uint64_t sequence, grpc::CompletionQueue* cq) {
-          const int i = static_cast<int>(sequence);
-          const std::string service = ServiceName(i % 100);
-          return options_.api == Api::kNative
-                     ? StartNativeRegister(connections, sequence, cq, service, i, leases_, sequence)
-                     : StartSeedRegister(connections, sequence, cq, service, i);
-        },
-        static_cast<uint64_t>(options_.leases), options_.setup_concurrency);
-  }
-
-  CallFactory Calls(Connections& connections) override {
-    return [&](uint64_t sequence, grpc::CompletionQueue* cq) -> std::unique_ptr<PendingCall> {
-      const size_t index = sequence % leases_.size();
-      if (options_.api == Api::kNative) {
-        auto call = std::make_unique<PendingUnary<registry::v1::HeartbeatResponse>>();
-        registry::v1::HeartbeatRequest request;
-        request.set_lease_id(leases_[index]);
-        call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-          return connections.native(sequence).AsyncHeartbeat(context, request, queue);
-        }, cq);
-        return call;
+  std::vector<Phase> Run(const Target& target, const LoadOptions& load) override {
+    std::vector<Phase> phases;
+    std::vector<uint64_t> leases(static_cast<size_t>(options_.leases));
+    const uint64_t rss_before = target.pid ? ProcessRssBytes(*target.pid) : 0;
+    const double cpu_before = target.pid ? ProcessCpuSeconds(*target.pid) : 0;
+    LoadResult registration = RegisterAll(target, &leases, 100, load.concurrency, 0);
+    if (measure_registration_) {
+      Phase phase{"scale-register", std::move(registration), {}, {}, {}};
+      if (target.pid) {
+        phase.cpu_seconds = ProcessCpuSeconds(*target.pid) - cpu_before;
+        phase.peak_rss = ProcessPeakRssBytes(*target.pid);
+        const double grown = static_cast<double>(ProcessRssBytes(*target.pid)) - static_cast<double>(rss_before);
+        phase.figures.emplace_back("rss_per_lease_bytes", grown / static_cast<double>(leases.size()));
       }
-      auto call = std::make_unique<PendingUnary<registry_service::QueryReply>>();
-      registry_service::RenewRequest request;
-      request.set_serverid(static_cast<int32_t>(index));
-      call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-        return connections.seed_registry(sequence).AsyncheartBeat(context, request, queue);
-      }, cq);
-      return call;
-    };
+      phases.push_back(std::move(phase));
+    }
+    phases.push_back(MeasurePhase(
+        measure_registration_ ? "scale-heartbeat" : "heartbeat",
+        [&](uint64_t sequence, grpc::CompletionQueue* cq) {
+          return target.backend->StartHeartbeat(sequence, cq, leases[sequence % leases.size()]);
+        },
+        load, target));
+    return phases;
   }
 
  private:
   ScenarioOptions options_;
-  std::vector<uint64_t> leases_;
+  bool measure_registration_;
 };
 
-// Register churn with distinct instances. Native: each call registers a new
-// instance or deregisters the oldest of the last `leases` ones. Seed (which
-// has no deregistration): registrations of `leases` serverIds in turn, each
-// pass under another service, so every call moves a server (a removal and an
+// Register churn with distinct instances: each call registers a new instance
+// or deregisters the oldest of the last `leases` ones. The seed's contract has
+// no deregistration: there, `leases` serverIds register in turn, each pass
+// under another service, so every call moves a server (a removal and an
 // addition).
 class RegisterScenario final : public Scenario {
  public:
   explicit RegisterScenario(const ScenarioOptions& options) : options_(options) {}
 
-  bool Setup(Connections&) override { return true; }
-
-  CallFactory Calls(Connections& connections) override {
-    return [&](uint64_t sequence, grpc::CompletionQueue* cq) -> std::unique_ptr<PendingCall> {
-      const int instance = static_cast<int>(sequence & 0x7fffffff);
-      if (options_.api == Api::kSeed) {
-        const auto leases = static_cast<uint64_t>(options_.leases);
-        const auto server_id = static_cast<int>(sequence % leases);
-        const std::string service = ServiceName(static_cast<int>(sequence / leases % 100));
-        return StartSeedRegister(connections, sequence, cq, service, server_id);
-      }
-      if (live_.size() >= static_cast<size_t>(options_.leases)) {
-        auto call = std::make_unique<PendingUnary<registry::v1::DeregisterResponse>>();
-        registry::v1::DeregisterRequest request;
-        request.set_lease_id(live_.front());
-        live_.pop_front();
-        call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-          return connections.native(sequence).AsyncDeregister(context, request, queue);
-        }, cq);
-        return call;
-      }
-      auto call = std::make_unique<ChurnRegisterCall>(live_);
-      registry::v1::RegisterRequest request;
-      request.set_service(ServiceName(instance % 100));
-      request.set_instance_id("churn-" + std::to_string(sequence));
-      request.set_address("10.0.0.2:" + std::to_string(1000 + instance % 60000));
-      request.set_ttl_ms(kBenchTtlMs);
-      call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-        return connections.native(sequence).AsyncRegister(context, request, queue);
-      }, cq);
-      return call;
-    };
+  std::vector<Phase> Run(const Target& target, const LoadOptions& load) override {
+    std::deque<uint64_t> live;      // registered, not yet deregistered
+    std::deque<uint64_t> arriving;  // handles of registrations in flight, in order
+    uint64_t seed_handle = 0;       // the seed's handle is the serverId: not kept
+    const auto leases = static_cast<uint64_t>(options_.leases);
+    Backend& backend = *target.backend;
+    return {MeasurePhase(
+        "register",
+        [&](uint64_t sequence, grpc::CompletionQueue* cq) -> std::unique_ptr<PendingCall> {
+          if (!backend.CanDeregister()) {
+            return backend.StartRegister(
+                sequence, cq, {BenchServiceName(static_cast<int>(sequence / leases % 100)), sequence % leases, 0},
+                &seed_handle);
+          }
+          // Handles land in `arriving` when the reply comes; they join `live`
+          // in order once filled (a handle is never 0).
+          while (!arriving.empty() && arriving.front() != 0) {
+            live.push_back(arriving.front());
+            arriving.pop_front();
+          }
+          if (live.size() >= leases) {
+            const uint64_t lease = live.front();
+            live.pop_front();
+            return backend.StartDeregister(sequence, cq, lease);
+          }
+          return backend.StartRegister(sequence, cq,
+                                       {BenchServiceName(static_cast<int>(sequence % 100)), sequence, kBenchTtlMs},
+                                       &arriving.emplace_back());
+        },
+        load, target)};
   }
 
  private:
-  class ChurnRegisterCall : public PendingUnary<registry::v1::RegisterResponse> {
-   public:
-    explicit ChurnRegisterCall(std::deque<uint64_t>& live) : live_(live) {}
-    void OnSuccess() override { live_.push_back(reply.lease_id()); }
-
-   private:
-    std::deque<uint64_t>& live_;
-  };
-
   ScenarioOptions options_;
-  std::deque<uint64_t> live_;  // registered, not yet deregistered
 };
 
-// S services of k instances; then native Discover or seed findServer of the
-// services in turn.
+// S services of k instances; then discovery of the services in turn.
 class DiscoverScenario final : public Scenario {
  public:
-  explicit DiscoverScenario(const ScenarioOptions& options)
-      : options_(options), leases_(static_cast<size_t>(options.services) * options.instances_per_service) {}
+  DiscoverScenario(const ScenarioOptions& options, std::string name) : options_(options), name_(std::move(name)) {}
 
-  bool Setup(Connections& connections) override {
-    return RunSetup(
+  std::vector<Phase> Run(const Target& target, const LoadOptions& load) override {
+    std::vector<uint64_t> leases(static_cast<size_t>(options_.services) * options_.instances_per_service);
+    RegisterAll(target, &leases, options_.services, load.concurrency, 1'000'000);
+    return {MeasurePhase(
+        name_,
         [&](uint64_t sequence, grpc::CompletionQueue* cq) {
-          const int i = static_cast<int>(sequence);
-          const std::string service = ServiceName(i % options_.services);
-          // Instances registered through the API under test, so findServer
-          // sees seed servers and Discover native ones.
-          return options_.api == Api::kNative
-                     ? StartNativeRegister(connections, sequence, cq, service, i, leases_, sequence)
-                     : StartSeedRegister(connections, sequence, cq, service, 1'000'000 + i);
+          return target.backend->StartDiscover(sequence, cq,
+                                               BenchServiceName(static_cast<int>(sequence % options_.services)));
         },
-        leases_.size(), options_.setup_concurrency);
-  }
-
-  CallFactory Calls(Connections& connections) override {
-    return [&](uint64_t sequence, grpc::CompletionQueue* cq) -> std::unique_ptr<PendingCall> {
-      const std::string service = ServiceName(static_cast<int>(sequence % options_.services));
-      if (options_.api == Api::kNative) {
-        auto call = std::make_unique<PendingUnary<registry::v1::DiscoverResponse>>();
-        registry::v1::DiscoverRequest request;
-        request.set_service(service);
-        call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-          return connections.native(sequence).AsyncDiscover(context, request, queue);
-        }, cq);
-        return call;
-      }
-      auto call = std::make_unique<PendingUnary<discovery_service::QueryReply>>();
-      discovery_service::QueryRequest request;
-      request.set_service(service);
-      call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-        return connections.seed_discovery(sequence).AsyncfindServer(context, request, queue);
-      }, cq);
-      return call;
-    };
+        load, target)};
   }
 
  private:
   ScenarioOptions options_;
-  std::vector<uint64_t> leases_;
+  std::string name_;
+};
+
+// A steady production-like load: `leases` instances each beating every
+// `beat_interval`, plus discoveries at `discover_rate`, all in an open loop
+// at their sum; latency reported per operation.
+class MixedScenario final : public Scenario {
+ public:
+  explicit MixedScenario(const ScenarioOptions& options) : options_(options) {}
+
+  std::vector<Phase> Run(const Target& target, const LoadOptions& load) override {
+    enum Kind { kHeartbeat = 0, kDiscover = 1 };
+    std::vector<uint64_t> leases(static_cast<size_t>(options_.leases));
+    RegisterAll(target, &leases, options_.services, load.concurrency, 0);
+
+    const double heartbeat_rate =
+        options_.leases / std::chrono::duration<double>(options_.beat_interval).count();
+    const double discover_share = options_.discover_rate / (heartbeat_rate + options_.discover_rate);
+    LoadOptions mixed = load;
+    mixed.rate = heartbeat_rate + options_.discover_rate;
+    mixed.keep_samples = true;
+    uint64_t next_lease = 0;
+    Phase all = MeasurePhase(
+        "mixed",
+        [&](uint64_t sequence, grpc::CompletionQueue* cq) {
+          // Discoveries evenly among the heartbeats, at their share.
+          const bool discover = std::floor(static_cast<double>(sequence + 1) * discover_share) >
+                                std::floor(static_cast<double>(sequence) * discover_share);
+          std::unique_ptr<PendingCall> call =
+              discover ? target.backend->StartDiscover(
+                             sequence, cq, BenchServiceName(static_cast<int>(sequence % options_.services)))
+                       : target.backend->StartHeartbeat(sequence, cq, leases[next_lease++ % leases.size()]);
+          call->kind = discover ? kDiscover : kHeartbeat;
+          return call;
+        },
+        mixed, target);
+    Phase heartbeats{"mixed-heartbeat",
+                     all.load.Select([](const Sample& sample) { return sample.kind == kHeartbeat; },
+                                     all.load.seconds),
+                     {}, {}, {}};
+    Phase discoveries{"mixed-discover",
+                      all.load.Select([](const Sample& sample) { return sample.kind == kDiscover; },
+                                      all.load.seconds),
+                      {}, {}, {}};
+    return {std::move(all), std::move(heartbeats), std::move(discoveries)};
+  }
+
+ private:
+  ScenarioOptions options_;
 };
 
 }  // namespace
 
-Connections::Connections(const std::string& address, int channels) {
-  for (int i = 0; i < channels; ++i) {
-    grpc::ChannelArguments arguments;
-    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
-    arguments.SetInt("grpc.channel_id", i);
-    channels_.push_back(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments));
-    native_.push_back(registry::v1::Registry::NewStub(channels_.back()));
-    seed_registry_.push_back(registry_service::RegistryService::NewStub(channels_.back()));
-    seed_discovery_.push_back(discovery_service::DiscoveryService::NewStub(channels_.back()));
+std::string BenchServiceName(int index) { return "bench-" + std::to_string(index); }
+
+Phase MeasurePhase(const std::string& name, const CallFactory& factory, LoadOptions load, const Target& target) {
+  load.close_streams = [&target](grpc::CompletionQueue* cq) { return target.backend->CloseStreams(cq); };
+  const double cpu_before = target.pid ? ProcessCpuSeconds(*target.pid) : 0;
+  Phase phase{name, RunLoad(factory, load), {}, {}, {}};
+  if (target.pid) {
+    // CPU over warm-up and measurement, scaled to the measured part: the
+    // warm-up share is small and the same for every target.
+    const double warmup = std::chrono::duration<double>(load.warmup).count();
+    phase.cpu_seconds =
+        (ProcessCpuSeconds(*target.pid) - cpu_before) * phase.load.seconds / (phase.load.seconds + warmup);
+    phase.peak_rss = ProcessPeakRssBytes(*target.pid);
   }
+  return phase;
 }
 
-bool Connections::WaitConnected() {
-  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(30);
-  for (const auto& channel : channels_) {
-    if (!channel->WaitForConnected(deadline)) return false;
+LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int services, int concurrency,
+                       uint64_t first_instance) {
+  if (leases->empty()) return {};
+  LoadOptions options;
+  options.concurrency = concurrency;
+  options.max_calls = leases->size();
+  options.duration = std::chrono::hours(24);
+  options.close_streams = [&target](grpc::CompletionQueue* cq) { return target.backend->CloseStreams(cq); };
+  LoadResult result = RunLoad(
+      [&](uint64_t sequence, grpc::CompletionQueue* cq) {
+        const Registration registration{BenchServiceName(static_cast<int>(sequence % services)),
+                                        first_instance + sequence, kBenchTtlMs};
+        return target.backend->StartRegister(sequence, cq, registration, &(*leases)[sequence]);
+      },
+      options);
+  if (!result.errors.empty() || result.calls != leases->size()) {
+    throw std::runtime_error("registering the scenario's instances failed (status " +
+                             std::to_string(result.errors.empty() ? 0 : result.errors.begin()->first) + ")");
   }
-  return true;
+  return result;
 }
 
-std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOptions& options) {
-  if (name == "heartbeat") return std::make_unique<HeartbeatScenario>(options);
+std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOptions& options,
+                                       const Target& target) {
+  if (name == "heartbeat") return std::make_unique<HeartbeatScenario>(options, false);
+  if (name == "scale") return std::make_unique<HeartbeatScenario>(options, true);
   if (name == "register") return std::make_unique<RegisterScenario>(options);
-  if (name == "discover" && options.api == Api::kNative) return std::make_unique<DiscoverScenario>(options);
-  if (name == "find" && options.api == Api::kSeed) return std::make_unique<DiscoverScenario>(options);
+  if (name == "mixed") return std::make_unique<MixedScenario>(options);
+  if (name == "discover" && target.api != Api::kSeed) return std::make_unique<DiscoverScenario>(options, name);
+  if (name == "find" && target.api != Api::kNative) return std::make_unique<DiscoverScenario>(options, name);
+  if (name == "expiry-storm" && target.name == "registryd") return MakeExpiryStormScenario(options);
   return nullptr;
 }
 

@@ -1,64 +1,71 @@
 // What registry_bench measures: each scenario puts the data its calls need
-// into the target, then makes the measured calls, through either API.
+// into the target, then makes the measured calls, through any Backend.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include <grpcpp/channel.h>
-
+#include "bench/backend.h"
 #include "bench/load_driver.h"
-#include "discovery_service.grpc.pb.h"
-#include "registry/v1/registry.grpc.pb.h"
-#include "registry_service.grpc.pb.h"
 
 namespace registryd::bench {
 
-enum class Api { kNative, kSeed };
-
 struct ScenarioOptions {
-  Api api = Api::kNative;
-  int leases = 10'000;              // heartbeat, register
-  int services = 10;                // discover, find
+  int leases = 10'000;              // heartbeat, register, mixed, scale, expiry-storm
+  int services = 10;                // discover, find, mixed
   int instances_per_service = 100;  // discover, find
   int setup_concurrency = 64;
+  std::chrono::nanoseconds beat_interval = std::chrono::seconds(20);  // mixed
+  double discover_rate = 1000;                                        // mixed, per second
+  int storm_leases = 100'000;                                         // expiry-storm
+  std::chrono::nanoseconds storm_delay = std::chrono::seconds(20);    // expiry-storm
 };
 
-// Connections to one target: `channels` separate TCP connections, with the
-// stubs of both APIs on each.
-class Connections {
- public:
-  Connections(const std::string& address, int channels);
+// The target a scenario runs against.
+struct Target {
+  std::string name;            // "registryd", "ceiling", "etcd"
+  std::string address;
+  Api api = Api::kNative;
+  std::optional<pid_t> pid;    // known when the bench started the server
+  Backend* backend = nullptr;
+};
 
-  size_t size() const { return native_.size(); }
-  registry::v1::Registry::Stub& native(uint64_t sequence) { return *native_[sequence % native_.size()]; }
-  registry_service::RegistryService::Stub& seed_registry(uint64_t sequence) {
-    return *seed_registry_[sequence % seed_registry_.size()];
-  }
-  discovery_service::DiscoveryService::Stub& seed_discovery(uint64_t sequence) {
-    return *seed_discovery_[sequence % seed_discovery_.size()];
-  }
-  // True once every channel is connected (waits up to 30 s).
-  bool WaitConnected();
-
- private:
-  std::vector<std::shared_ptr<grpc::Channel>> channels_;
-  std::vector<std::unique_ptr<registry::v1::Registry::Stub>> native_;
-  std::vector<std::unique_ptr<registry_service::RegistryService::Stub>> seed_registry_;
-  std::vector<std::unique_ptr<discovery_service::DiscoveryService::Stub>> seed_discovery_;
+// One measured part of a scenario: a row of the report.
+struct Phase {
+  std::string name;
+  LoadResult load;
+  std::optional<double> cpu_seconds;  // the server's, over the phase
+  std::optional<uint64_t> peak_rss;
+  std::vector<std::pair<std::string, double>> figures;  // further results, by name
 };
 
 class Scenario {
  public:
   virtual ~Scenario() = default;
-  // Registers what the measured calls need; returns false on errors.
-  virtual bool Setup(Connections& connections) = 0;
-  virtual CallFactory Calls(Connections& connections) = 0;
+  // Sets the target up, measures; throws std::runtime_error when the setup fails.
+  virtual std::vector<Phase> Run(const Target& target, const LoadOptions& load) = 0;
 };
 
-// "heartbeat", "register", "discover" or "find"; nullptr for an unknown name
-// or a scenario the API does not have (find is the seed's).
-std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOptions& options);
+// nullptr for an unknown name, or a scenario the target does not have
+// (discover is the native API's, find the seed's; etcd does both as a range).
+std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOptions& options,
+                                       const Target& target);
+
+// Building blocks for the scenarios' files.
+std::string BenchServiceName(int index);
+// Runs `factory` under `load` as phase `name`, with the server's CPU and memory.
+Phase MeasurePhase(const std::string& name, const CallFactory& factory, LoadOptions load, const Target& target);
+// Registers `leases->size()` instances spread over `services` services, their
+// handles into *leases; throws when any call fails.
+LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int services, int concurrency,
+                       uint64_t first_instance);
+
+std::unique_ptr<Scenario> MakeExpiryStormScenario(const ScenarioOptions& options);
 
 }  // namespace registryd::bench

@@ -1,6 +1,9 @@
 #include "bench/spawned_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,7 +36,7 @@ uint64_t StatusFieldKb(pid_t pid, const std::string& field) {
 
 }  // namespace
 
-SpawnedServer::SpawnedServer(const std::string& cpus, std::vector<std::string> command) {
+SpawnedServer::SpawnedServer(const std::string& cpus, std::vector<std::string> command, Readiness readiness) {
   char log_template[] = "/tmp/registry_bench_server_XXXXXX";
   const int log_fd = mkstemp(log_template);
   if (log_fd < 0) throw std::runtime_error("cannot create a log file in /tmp");
@@ -41,7 +44,6 @@ SpawnedServer::SpawnedServer(const std::string& cpus, std::vector<std::string> c
 
   std::vector<std::string> argv = {"taskset", "-c", cpus};
   argv.insert(argv.end(), command.begin(), command.end());
-  argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
   pid_ = fork();
   if (pid_ == 0) {
     dup2(log_fd, STDERR_FILENO);
@@ -54,13 +56,13 @@ SpawnedServer::SpawnedServer(const std::string& cpus, std::vector<std::string> c
   close(log_fd);
   if (pid_ < 0) throw std::runtime_error("fork failed");
 
-  const std::regex listening(R"(listening on (\S+))");
+  const std::regex ready(readiness.pattern);
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < give_up) {
     std::smatch match;
     const std::string log = ReadFile(log_path_);
-    if (std::regex_search(log, match, listening)) {
-      address_ = match[1];
+    if (std::regex_search(log, match, ready)) {
+      address_ = readiness.address.empty() ? match[1].str() : readiness.address;
       return;
     }
     int status = 0;
@@ -71,7 +73,7 @@ SpawnedServer::SpawnedServer(const std::string& cpus, std::vector<std::string> c
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   Stop();
-  throw std::runtime_error("server did not report its address within 30 s: " + ReadFile(log_path_));
+  throw std::runtime_error("server was not ready within 30 s: " + ReadFile(log_path_));
 }
 
 SpawnedServer::~SpawnedServer() {
@@ -111,5 +113,21 @@ double ProcessCpuSeconds(pid_t pid) {
 }
 
 uint64_t ProcessPeakRssBytes(pid_t pid) { return StatusFieldKb(pid, "VmHWM") * 1024; }
+
+uint64_t ProcessRssBytes(pid_t pid) { return StatusFieldKb(pid, "VmRSS") * 1024; }
+
+int FreeLoopbackPort() {
+  const int socket_fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (socket_fd < 0) throw std::runtime_error("socket() failed");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  const bool bound = bind(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+                     getsockname(socket_fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  close(socket_fd);
+  if (!bound) throw std::runtime_error("no free loopback port");
+  return ntohs(address.sin_port);
+}
 
 }  // namespace registryd::bench

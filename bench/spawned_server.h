@@ -1,6 +1,6 @@
 // A server process the benchmark starts itself: pinned to a CPU set with
-// taskset, on a loopback port it picks, stopped by pid; with the process's CPU
-// time and peak RSS read from /proc.
+// taskset, stopped by pid; with the process's CPU time and memory read from
+// /proc.
 #pragma once
 
 #include <sys/types.h>
@@ -12,9 +12,16 @@ namespace registryd::bench {
 
 class SpawnedServer {
  public:
-  // Runs `taskset -c cpus command... --listen 127.0.0.1:0` and waits until it
-  // logs "listening on ADDRESS". Throws std::runtime_error on failure.
-  SpawnedServer(const std::string& cpus, std::vector<std::string> command);
+  // How the server's log (stderr) shows it serves: a line matching `pattern`;
+  // the address is `address`, or else the pattern's first group.
+  struct Readiness {
+    std::string pattern;
+    std::string address;
+  };
+
+  // Runs `taskset -c cpus command...` and waits until it is ready. Throws
+  // std::runtime_error on failure, with the server's log.
+  SpawnedServer(const std::string& cpus, std::vector<std::string> command, Readiness readiness);
   ~SpawnedServer();
   SpawnedServer(const SpawnedServer&) = delete;
   SpawnedServer& operator=(const SpawnedServer&) = delete;
@@ -33,5 +40,11 @@ class SpawnedServer {
 double ProcessCpuSeconds(pid_t pid);
 // Peak resident set (VmHWM) in bytes.
 uint64_t ProcessPeakRssBytes(pid_t pid);
+// Resident set now (VmRSS) in bytes.
+uint64_t ProcessRssBytes(pid_t pid);
+
+// A loopback TCP port free at the time of the call, for servers that cannot
+// pick their own.
+int FreeLoopbackPort();
 
 }  // namespace registryd::bench

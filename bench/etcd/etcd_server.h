@@ -1,0 +1,27 @@
+// etcd started for one benchmark run: a single member on free loopback ports,
+// its data in a fresh temporary directory that is removed afterwards.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "bench/spawned_server.h"
+
+namespace registryd::bench {
+
+class EtcdServer {
+ public:
+  // Starts `etcd_path` pinned to `cpus`; throws std::runtime_error on failure.
+  EtcdServer(const std::string& cpus, const std::string& etcd_path);
+  ~EtcdServer();
+  EtcdServer(const EtcdServer&) = delete;
+  EtcdServer& operator=(const EtcdServer&) = delete;
+
+  SpawnedServer& process() { return *process_; }
+
+ private:
+  std::string data_dir_;
+  std::optional<SpawnedServer> process_;
+};
+
+}  // namespace registryd::bench

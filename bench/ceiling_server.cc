@@ -13,6 +13,8 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+
 #include "server/log.h"
 #include "server/native_rpcs.h"
 #include "server/seed_rpcs.h"
@@ -22,16 +24,17 @@ namespace registryd {
 namespace {
 
 // The canned replies; Discover's holds `discover_instances` instances so that
-// its size matches a real service's.
+// its size matches a real service's, serialized once as registryd's cache
+// keeps it.
 struct CannedReplies {
-  registry::v1::DiscoverResponse discover;
+  grpc::ByteBuffer discover;
 };
 
 template <typename Rpc>
 struct Constant : Rpc {
   static grpc::Status Handle(CannedReplies& canned, const typename Rpc::Request&,
                              typename Rpc::Reply& reply) {
-    if constexpr (std::is_same_v<typename Rpc::Reply, registry::v1::DiscoverResponse>) {
+    if constexpr (std::is_same_v<typename Rpc::Reply, grpc::ByteBuffer>) {
       reply = canned.discover;
     } else if constexpr (std::is_same_v<typename Rpc::Reply, registry_service::QueryReply>) {
       reply.set_success(true);
@@ -80,15 +83,18 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  CannedReplies canned;
+  registry::v1::DiscoverResponse discover;
   for (int i = 0; i < discover_instances; ++i) {
-    registry::v1::Instance& instance = *canned.discover.add_instances();
+    registry::v1::Instance& instance = *discover.add_instances();
     instance.set_service("service");
     instance.set_instance_id("instance-" + std::to_string(i));
     instance.set_address("10.0.0.1:" + std::to_string(1000 + i));
     instance.set_ttl_remaining_ms(60'000);
   }
-  canned.discover.set_revision(1);
+  discover.set_revision(1);
+  CannedReplies canned;
+  bool own_buffer = false;
+  grpc::SerializationTraits<registry::v1::DiscoverResponse>::Serialize(discover, &canned.discover, &own_buffer);
 
   grpc::EnableDefaultHealthCheckService(true);
   SeedRegistryService seed_registry;

@@ -132,6 +132,10 @@ uint64_t Registry::Discover(std::string_view service, bool exclude_overloaded,
   return shards_[ShardOfService(service)]->Discover(service, exclude_overloaded, clock_.Now(), visit);
 }
 
+uint64_t Registry::ServiceRevision(std::string_view service) {
+  return shards_[ShardOfService(service)]->Revision(service);
+}
+
 std::optional<Endpoint> Registry::FindServer(std::string_view service) {
   return shards_[ShardOfService(service)]->Pick(service, clock_.Now());
 }

@@ -72,6 +72,9 @@ class Registry {
   // the service's revision.
   uint64_t Discover(std::string_view service, bool exclude_overloaded,
                     absl::FunctionRef<void(const InstanceRecord&)> visit);
+  // The revision Discover would return now: a reply built at an equal
+  // revision lists the same instances, unless one of them expired since.
+  uint64_t ServiceRevision(std::string_view service);
   std::optional<Endpoint> FindServer(std::string_view service);
   WarnResult WarnServerError(int32_t server_id);
   // Sorted by name.

@@ -184,6 +184,12 @@ uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded,
   return it->second.revision;
 }
 
+uint64_t Shard::Revision(std::string_view service_name) {
+  MutexLock lock(&mu_);
+  const auto it = services_.find(service_name);
+  return it == services_.end() ? revision_ : it->second.revision;
+}
+
 std::optional<Endpoint> Shard::PickLocked(ServiceState& service, TimePoint now, LeaseId exclude) {
   const size_t count = service.members.size();
   std::optional<size_t> overloaded_choice;

@@ -111,6 +111,8 @@ class Shard {
   // instances, the shard's: it still never goes back).
   uint64_t Discover(std::string_view service, bool exclude_overloaded, TimePoint now,
                     absl::FunctionRef<void(const InstanceRecord&)> visit);
+  // The revision Discover would return now.
+  uint64_t Revision(std::string_view service);
 
   // findServer: round-robin over live, non-ejected, non-overloaded instances,
   // falling back to overloaded ones; never `exclude`.

@@ -1,26 +1,46 @@
 // registry.v1.Registry/Discover — every live instance of a service.
+#include <grpcpp/impl/codegen/proto_utils.h>
+
 #include "core/validation.h"
 #include "server/native_rpcs.h"
 #include "server/status.h"
 
 namespace registryd {
 
-grpc::Status DiscoverRpc::Handle(Registry& registry, const Request& request, Reply& reply) {
+grpc::Status DiscoverRpc::Handle(DiscoverBackend& backend, const Request& request, Reply& reply) {
   if (absl::Status check = ValidateService("service", request.service()); !check.ok()) {
     return ToGrpcStatus(check);
   }
+  Registry& registry = backend.registry;
+  const std::string_view service = request.service();
   const TimePoint now = registry.clock().Now();
+  if (const grpc::ByteBuffer* cached =
+          backend.cache.Find(service, request.exclude_overloaded(), registry.ServiceRevision(service), now)) {
+    reply = *cached;  // shares the buffer's slices: no copy
+    return grpc::Status::OK;
+  }
+
+  registry::v1::DiscoverResponse message;
+  TimePoint first_deadline = TimePoint::max();
   const uint64_t revision = registry.Discover(
-      request.service(), request.exclude_overloaded(), [&](const InstanceRecord& record) {
-        registry::v1::Instance& instance = *reply.add_instances();
+      service, request.exclude_overloaded(), [&](const InstanceRecord& record) {
+        registry::v1::Instance& instance = *message.add_instances();
         instance.set_service(request.service());
         instance.set_instance_id(record.instance_id);
         instance.set_address(record.Address());
         instance.mutable_metadata()->insert(record.metadata.begin(), record.metadata.end());
         instance.set_overloaded(record.overloaded);
         instance.set_ttl_remaining_ms(ToWireMillis(record.deadline - now));
+        first_deadline = std::min(first_deadline, record.deadline);
       });
-  reply.set_revision(revision);
+  message.set_revision(revision);
+  bool own_buffer = false;
+  if (grpc::Status serialized =
+          grpc::SerializationTraits<registry::v1::DiscoverResponse>::Serialize(message, &reply, &own_buffer);
+      !serialized.ok()) {
+    return serialized;
+  }
+  backend.cache.Store(service, request.exclude_overloaded(), revision, now, first_deadline, reply);
   return grpc::Status::OK;
 }
 

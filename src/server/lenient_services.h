@@ -5,6 +5,7 @@
 #pragma once
 
 #include <grpcpp/support/async_unary_call.h>
+#include <grpcpp/support/byte_buffer.h>
 
 #include "discovery_service.grpc.pb.h"
 #include "lenient_requests.pb.h"
@@ -47,8 +48,9 @@ class NativeRegistryService final : public registry::v1::Registry::AsyncService 
                               void* tag) {
     RequestAsyncUnary(kRegisterMethod, context, request, responder, call_cq, notification_cq, tag);
   }
+  // Answers with the serialized DiscoverResponse, which may come from a cache.
   void RequestDiscoverLenient(grpc::ServerContext* context, lenient::DiscoverRequest* request,
-                              grpc::ServerAsyncResponseWriter<registry::v1::DiscoverResponse>* responder,
+                              grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* responder,
                               grpc::CompletionQueue* call_cq, grpc::ServerCompletionQueue* notification_cq,
                               void* tag) {
     RequestAsyncUnary(kDiscoverMethod, context, request, responder, call_cq, notification_cq, tag);

@@ -9,6 +9,7 @@
 #include <grpcpp/support/status.h>
 
 #include "core/registry.h"
+#include "server/discover_reply_cache.h"
 #include "server/lenient_services.h"
 
 namespace registryd {
@@ -40,13 +41,19 @@ struct DeregisterRpc {
   static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
 };
 
+// What Discover works on: the registry, and its queue's cache of replies.
+struct DiscoverBackend {
+  Registry& registry;
+  DiscoverReplyCache cache;
+};
+
 struct DiscoverRpc {
   using Service = NativeRegistryService;
   using Request = lenient::DiscoverRequest;
-  using Reply = registry::v1::DiscoverResponse;
+  using Reply = grpc::ByteBuffer;  // a serialized registry::v1::DiscoverResponse
   static constexpr auto kRequest = &Service::RequestDiscoverLenient;
   static constexpr std::string_view kName = "registry.v1.Registry/Discover";
-  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+  static grpc::Status Handle(DiscoverBackend& backend, const Request& request, Reply& reply);
 };
 
 struct ListServicesRpc {

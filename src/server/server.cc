@@ -16,6 +16,8 @@ namespace registryd {
 namespace {
 
 constexpr auto kSummaryInterval = std::chrono::seconds(10);
+// Enough for the replies of hundreds of large services; a full cache starts over.
+constexpr size_t kDiscoverCacheBytesPerQueue = 32 << 20;
 
 // "host:0" with the port the kernel picked.
 std::string WithPort(const std::string& listen, int port) {
@@ -33,10 +35,10 @@ Server::Server(const ServerOptions& options, const Clock& clock)
 
 Server::~Server() { Shutdown(); }
 
-template <typename Rpc>
-void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue) {
+template <typename Rpc, typename Backend>
+void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend) {
   for (int i = 0; i < options_.calls_per_method; ++i) {
-    queue.Own(std::make_unique<UnaryCall<Rpc>>(service, queue, registry_)).RequestNext();
+    queue.Own(std::make_unique<UnaryCall<Rpc, Backend>>(service, queue, backend)).RequestNext();
   }
 }
 
@@ -72,15 +74,17 @@ absl::Status Server::Start() {
     queues_.push_back(std::make_unique<ServingQueue>(i, std::move(cqs[i])));
   }
   for (const auto& queue : queues_) {
-    StartCalls<SeedRegisterRpc>(seed_registry_service_, *queue);
-    StartCalls<SeedHeartbeatRpc>(seed_registry_service_, *queue);
-    StartCalls<FindServerRpc>(seed_discovery_service_, *queue);
-    StartCalls<WarnServerErrorRpc>(seed_discovery_service_, *queue);
-    StartCalls<RegisterRpc>(native_service_, *queue);
-    StartCalls<HeartbeatRpc>(native_service_, *queue);
-    StartCalls<DeregisterRpc>(native_service_, *queue);
-    StartCalls<DiscoverRpc>(native_service_, *queue);
-    StartCalls<ListServicesRpc>(native_service_, *queue);
+    StartCalls<SeedRegisterRpc>(seed_registry_service_, *queue, registry_);
+    StartCalls<SeedHeartbeatRpc>(seed_registry_service_, *queue, registry_);
+    StartCalls<FindServerRpc>(seed_discovery_service_, *queue, registry_);
+    StartCalls<WarnServerErrorRpc>(seed_discovery_service_, *queue, registry_);
+    StartCalls<RegisterRpc>(native_service_, *queue, registry_);
+    StartCalls<HeartbeatRpc>(native_service_, *queue, registry_);
+    StartCalls<DeregisterRpc>(native_service_, *queue, registry_);
+    discover_backends_.push_back(std::make_unique<DiscoverBackend>(
+        DiscoverBackend{registry_, DiscoverReplyCache(registry_.options().tick, kDiscoverCacheBytesPerQueue)}));
+    StartCalls<DiscoverRpc>(native_service_, *queue, *discover_backends_.back());
+    StartCalls<ListServicesRpc>(native_service_, *queue, registry_);
 
     // A shard's home queue is shard % threads.
     std::vector<uint32_t> home_shards;

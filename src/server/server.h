@@ -18,6 +18,7 @@
 #include "core/registry.h"
 #include "server/expiry_ticker.h"
 #include "server/lenient_services.h"
+#include "server/native_rpcs.h"
 #include "server/server_options.h"
 #include "server/serving_queue.h"
 
@@ -40,8 +41,8 @@ class Server {
   Registry& registry() { return registry_; }
 
  private:
-  template <typename Rpc>
-  void StartCalls(typename Rpc::Service& service, ServingQueue& queue);
+  template <typename Rpc, typename Backend>
+  void StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend);
 
   const ServerOptions options_;
   Registry registry_;
@@ -49,6 +50,8 @@ class Server {
   SeedRegistryService seed_registry_service_;
   SeedDiscoveryService seed_discovery_service_;
   NativeRegistryService native_service_;
+  // One per queue; declared before queues_ so that they outlive the calls.
+  std::vector<std::unique_ptr<DiscoverBackend>> discover_backends_;
   std::vector<std::unique_ptr<ServingQueue>> queues_;
   std::vector<ExpiryTicker*> tickers_;  // owned by their queues
   std::unique_ptr<grpc::Server> server_;

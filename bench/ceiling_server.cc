@@ -15,6 +15,7 @@
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 
+#include "absl/synchronization/mutex.h"
 #include "server/log.h"
 #include "server/native_rpcs.h"
 #include "server/seed_rpcs.h"
@@ -67,6 +68,7 @@ void StartCalls(typename Rpc::Service& service, ServingQueue& queue, CannedRepli
 
 int main(int argc, char** argv) {
   using namespace registryd;
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as registryd does
   std::string listen = "127.0.0.1:0";
   uint32_t threads = std::max(1u, std::thread::hardware_concurrency());
   int discover_instances = 100;

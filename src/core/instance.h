@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,30 +51,67 @@ struct RegisterResult {
 std::optional<int32_t> SeedIdOf(std::string_view instance_id);
 
 struct ServiceState;
+class InstanceRecord;
 
-// One live instance. Owned by its shard; addresses are stable for its life.
-struct InstanceRecord {
-  LeaseId lease;
-  ServiceState* service;
-  std::string instance_id;
-  std::string host;
-  Metadata metadata;
-  TimePoint deadline;
-  // The tick of the lease's timer-wheel entry. An older entry left behind
-  // when the deadline moved earlier is dropped when it comes round.
-  TimePoint filed_at;
-  Duration ttl;
-  uint32_t member_index;  // position in service->members
-  uint16_t port;
-  bool overloaded;
-  // A client reported it unreachable (seed warnServerError): out of discovery
-  // until its next heartbeat.
-  bool ejected;
-  // The serverId seed clients know it by; without one, findServer never
-  // offers it (a seed client could not name it in warnServerError).
-  std::optional<int32_t> seed_id;
+struct InstanceRecordDeleter {
+  void operator()(InstanceRecord* record) const;
+};
+using InstanceRecordPtr = std::unique_ptr<InstanceRecord, InstanceRecordDeleter>;
+
+// A live instance, laid out for scale (a registry holds millions): one
+// allocation holds the fixed fields and, after them, the instance id's and
+// the host's bytes; metadata, which most instances lack, lives apart.
+class InstanceRecord {
+ public:
+  // A record holding copies of `instance_id` (at most 255 bytes) and `host`
+  // (at most 255 bytes; validation bounds both lower).
+  static InstanceRecordPtr Make(std::string_view instance_id, std::string_view host);
+  // A record with `host` that takes over everything else from `from`.
+  static InstanceRecordPtr WithHost(InstanceRecord&& from, std::string_view host);
+
+  std::string_view instance_id() const { return {Text(), instance_id_size_}; }
+  std::string_view host() const { return {Text() + instance_id_size_, host_size_}; }
   // "host:port", with brackets around an IPv6 host.
   std::string Address() const;
+
+  const Metadata& metadata() const;  // empty when there is none
+  void set_metadata(const Metadata& metadata);
+
+  std::optional<int32_t> seed_id() const {
+    return has_seed_id_ ? std::optional<int32_t>(seed_id_) : std::nullopt;
+  }
+  void set_seed_id(std::optional<int32_t> seed_id) {
+    has_seed_id_ = seed_id.has_value();
+    seed_id_ = seed_id.value_or(0);
+  }
+
+  LeaseId lease = kNoLease;
+  ServiceState* service = nullptr;
+  TimePoint deadline{};
+  // The tick of the lease's timer-wheel entry. An older entry left behind
+  // when the deadline moved earlier is dropped when it comes round.
+  TimePoint filed_at{};
+  Duration ttl{};
+  uint32_t member_index = 0;  // position in service->members
+  uint16_t port = 0;
+  bool overloaded = false;
+  // A client reported it unreachable (seed warnServerError): out of discovery
+  // until its next heartbeat.
+  bool ejected = false;
+
+ private:
+  InstanceRecord() = default;
+  const char* Text() const { return reinterpret_cast<const char*>(this + 1); }
+  char* Text() { return reinterpret_cast<char*>(this + 1); }
+  static InstanceRecordPtr Allocate(std::string_view instance_id, std::string_view host);
+
+  std::unique_ptr<Metadata> metadata_;
+  // The serverId seed clients know it by; without one, findServer never
+  // offers it (a seed client could not name it in warnServerError).
+  int32_t seed_id_ = 0;
+  bool has_seed_id_ = false;
+  uint8_t instance_id_size_ = 0;
+  uint8_t host_size_ = 0;
 };
 
 }  // namespace registryd

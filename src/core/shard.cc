@@ -12,7 +12,9 @@ void Drop(std::atomic<uint64_t>& counter) { counter.fetch_sub(1, std::memory_ord
 
 bool IsLive(const InstanceRecord& record, TimePoint now) { return record.deadline > now; }
 
-Endpoint EndpointOf(const InstanceRecord& record) { return Endpoint{*record.seed_id, record.host, record.port}; }
+Endpoint EndpointOf(const InstanceRecord& record) {
+  return Endpoint{*record.seed_id(), std::string(record.host()), record.port};
+}
 
 }  // namespace
 
@@ -22,7 +24,7 @@ Shard::Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel)
 InstanceRecord* Shard::FindLive(LeaseId lease, TimePoint now, std::vector<Removal>& removed) {
   const auto it = leases_.find(lease);
   if (it == leases_.end()) return nullptr;
-  InstanceRecord& record = it->second;
+  InstanceRecord& record = **it;
   if (IsLive(record, now)) return &record;
   // Past its deadline but not yet reaped by the wheel: it is expired already.
   Bump(counters_.expired);
@@ -38,28 +40,28 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
     if (service != services_.end()) {
       const auto existing = service->second.by_instance_id.find(spec.instance_id);
       if (existing != service->second.by_instance_id.end()) {
-        InstanceRecord* record = FindLive(existing->second->lease, now, removed);
+        InstanceRecord* record = FindLive((*existing)->lease, now, removed);
         if (record != nullptr) {
-          const bool changed = record->host != spec.host || record->port != spec.port ||
-                               record->metadata != spec.metadata ||
+          const bool changed = record->host() != spec.host || record->port != spec.port ||
+                               record->metadata() != spec.metadata ||
                                record->overloaded != spec.overloaded || record->ejected;
-          record->host = spec.host;
+          if (record->host() != spec.host) record = &ReplaceHost(*record, spec.host);
           record->port = spec.port;
-          record->metadata = spec.metadata;
+          if (record->metadata() != spec.metadata) record->set_metadata(spec.metadata);
           record->overloaded = spec.overloaded;
           record->ttl = spec.ttl;
           SetDeadline(*record, now + spec.ttl);
-          if (spec.seed_id) record->seed_id = spec.seed_id;
+          if (spec.seed_id) record->set_seed_id(spec.seed_id);
           SetEjected(*record, false);
           if (changed) Touch(*record->service);
-          return RegisterResult{record->lease, record->instance_id, record->ttl, false};
+          return RegisterResult{record->lease, std::string(record->instance_id()), record->ttl, false};
         }
       }
     }
   }
   if (!may_create) return absl::ResourceExhaustedError("");
   InstanceRecord& record = Create(spec, now);
-  return RegisterResult{record.lease, record.instance_id, record.ttl, true};
+  return RegisterResult{record.lease, std::string(record.instance_id()), record.ttl, true};
 }
 
 InstanceRecord& Shard::Create(const RegisterSpec& spec, TimePoint now) {
@@ -72,27 +74,29 @@ InstanceRecord& Shard::Create(const RegisterSpec& spec, TimePoint now) {
   ServiceState& service = service_it->second;
   if (service_created) service.name = service_it->first;
 
-  std::string instance_id = spec.instance_id;
+  std::string generated_id;
+  std::string_view instance_id = spec.instance_id;
   while (instance_id.empty() || service.by_instance_id.contains(instance_id)) {
-    instance_id = fmt::format("{:016x}", RandomId());
+    generated_id = fmt::format("{:016x}", RandomId());
+    instance_id = generated_id;
   }
 
-  InstanceRecord& record = leases_[lease];
-  record.lease = lease;
+  InstanceRecordPtr owned = InstanceRecord::Make(instance_id, spec.host);
+  InstanceRecord& record = *owned;
+  record.lease = lease;  // the set's key: set before inserting
+  leases_.insert(std::move(owned));
   record.service = &service;
-  record.instance_id = std::move(instance_id);
-  record.host = spec.host;
-  record.metadata = spec.metadata;
+  record.set_metadata(spec.metadata);
   record.ttl = spec.ttl;
   record.deadline = now + spec.ttl;
   record.member_index = static_cast<uint32_t>(service.members.size());
   record.port = spec.port;
   record.overloaded = spec.overloaded;
   record.ejected = false;
-  record.seed_id = spec.seed_id;
+  record.set_seed_id(spec.seed_id);
 
   service.members.push_back(&record);
-  service.by_instance_id.emplace(record.instance_id, &record);
+  service.by_instance_id.insert(&record);
   Touch(service);
   record.filed_at = wheel_.Schedule(lease, record.deadline);
   Bump(counters_.registered);
@@ -107,14 +111,26 @@ Removal Shard::Remove(InstanceRecord& record) {
   service.members[record.member_index] = last;
   last->member_index = record.member_index;
   service.members.pop_back();
-  service.by_instance_id.erase(record.instance_id);
+  service.by_instance_id.erase(record.instance_id());
   if (record.ejected) --service.ejected_count;
   Touch(service);
-  Removal removal{record.lease, record.seed_id, std::string(service.name), std::move(record.instance_id)};
+  Removal removal{record.lease, record.seed_id(), std::string(service.name), std::string(record.instance_id())};
   if (service.members.empty()) services_.erase(service.name);
-  leases_.erase(record.lease);
+  leases_.erase(removal.lease);
   Drop(counters_.live);
   return removal;
+}
+
+InstanceRecord& Shard::ReplaceHost(InstanceRecord& old, std::string_view host) {
+  ServiceState& service = *old.service;
+  service.by_instance_id.erase(old.instance_id());
+  auto old_node = leases_.extract(leases_.find(old.lease));  // freed on return
+  InstanceRecordPtr owned = InstanceRecord::WithHost(std::move(old), host);
+  InstanceRecord& record = *owned;
+  leases_.insert(std::move(owned));
+  service.members[record.member_index] = &record;
+  service.by_instance_id.insert(&record);
+  return record;
 }
 
 void Shard::SetEjected(InstanceRecord& record, bool ejected) {
@@ -160,13 +176,13 @@ std::optional<Removal> Shard::Deregister(LeaseId lease) {
   const auto it = leases_.find(lease);
   if (it == leases_.end()) return std::nullopt;
   Bump(counters_.deregistered);
-  return Remove(it->second);
+  return Remove(**it);
 }
 
 bool Shard::HoldsInService(LeaseId lease, std::string_view service) {
   MutexLock lock(&mu_);
   const auto it = leases_.find(lease);
-  return it != leases_.end() && it->second.service->name == service;
+  return it != leases_.end() && (*it)->service->name == service;
 }
 
 uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded, TimePoint now,
@@ -196,7 +212,7 @@ std::optional<Endpoint> Shard::PickLocked(ServiceState& service, TimePoint now, 
   for (size_t step = 0; step < count; ++step) {
     const size_t position = (service.next_pick + step) % count;
     const InstanceRecord& record = *service.members[position];
-    if (!IsLive(record, now) || record.ejected || record.lease == exclude || !record.seed_id) continue;
+    if (!IsLive(record, now) || record.ejected || record.lease == exclude || !record.seed_id()) continue;
     if (!record.overloaded) {
       service.next_pick = static_cast<uint32_t>((position + 1) % count);
       return EndpointOf(record);
@@ -218,8 +234,8 @@ std::optional<Endpoint> Shard::Pick(std::string_view service_name, TimePoint now
 WarnResult Shard::Warn(LeaseId lease, TimePoint now) {
   MutexLock lock(&mu_);
   const auto it = leases_.find(lease);
-  if (it == leases_.end() || !IsLive(it->second, now)) return WarnResult{false, std::nullopt};
-  InstanceRecord& record = it->second;
+  if (it == leases_.end() || !IsLive(**it, now)) return WarnResult{false, std::nullopt};
+  InstanceRecord& record = **it;
   SetEjected(record, true);
   return WarnResult{true, PickLocked(*record.service, now, lease)};
 }
@@ -239,18 +255,19 @@ bool Shard::Advance(TimePoint now, size_t budget, std::vector<Removal>& expired)
   const auto check = [&](LeaseId lease) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     const auto it = leases_.find(lease);
     // Gone, or a stale copy: the lease's current entry is filed under another tick.
-    if (it == leases_.end() || it->second.filed_at != wheel_.NextTickTime()) {
+    if (it == leases_.end() || (*it)->filed_at != wheel_.NextTickTime()) {
       return TimerWheel::Verdict{TimerWheel::Verdict::kGone, {}};
     }
-    if (IsLive(it->second, now)) {
-      it->second.filed_at = wheel_.FilingTime(it->second.deadline);  // where the wheel files it
-      return TimerWheel::Verdict{TimerWheel::Verdict::kRenewed, it->second.deadline};
+    InstanceRecord& record = **it;
+    if (IsLive(record, now)) {
+      record.filed_at = wheel_.FilingTime(record.deadline);  // where the wheel files it
+      return TimerWheel::Verdict{TimerWheel::Verdict::kRenewed, record.deadline};
     }
     return TimerWheel::Verdict{TimerWheel::Verdict::kExpired, {}};
   };
   const auto expire = [&](LeaseId lease) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     Bump(counters_.expired);
-    expired.push_back(Remove(leases_.find(lease)->second));
+    expired.push_back(Remove(**leases_.find(lease)));
   };
   wheel_.Advance(now, budget, check, expire);
   return wheel_.HasDueWork(now);

@@ -16,6 +16,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
@@ -37,11 +39,39 @@ struct NameEq {
   bool operator()(std::string_view a, std::string_view b) const { return a == b; }
 };
 
+// Records found by their instance id (a std::string_view).
+struct InstanceIdHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view instance_id) const { return NameHash{}(instance_id); }
+  size_t operator()(const InstanceRecord* record) const { return NameHash{}(record->instance_id()); }
+};
+struct InstanceIdEq {
+  using is_transparent = void;
+  static std::string_view IdOf(std::string_view instance_id) { return instance_id; }
+  static std::string_view IdOf(const InstanceRecord* record) { return record->instance_id(); }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const { return IdOf(a) == IdOf(b); }
+};
+
+// Records, owned, found by their lease id.
+struct LeaseHash {
+  using is_transparent = void;
+  size_t operator()(LeaseId lease) const { return absl::Hash<LeaseId>{}(lease); }
+  size_t operator()(const InstanceRecordPtr& record) const { return (*this)(record->lease); }
+};
+struct LeaseEq {
+  using is_transparent = void;
+  static LeaseId LeaseOf(LeaseId lease) { return lease; }
+  static LeaseId LeaseOf(const InstanceRecordPtr& record) { return record->lease; }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const { return LeaseOf(a) == LeaseOf(b); }
+};
+
 // A service's live set. Lives in its shard; its address is stable.
 struct ServiceState {
   std::string_view name;  // the shard's map key
   std::vector<InstanceRecord*> members;
-  absl::flat_hash_map<std::string_view, InstanceRecord*, NameHash, NameEq> by_instance_id;
+  absl::flat_hash_set<InstanceRecord*, InstanceIdHash, InstanceIdEq> by_instance_id;
   uint64_t revision = 0;
   uint32_t ejected_count = 0;
   uint32_t next_pick = 0;  // findServer's round-robin position
@@ -136,6 +166,8 @@ class Shard {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   InstanceRecord& Create(const RegisterSpec& spec, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Removal Remove(InstanceRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the record to a new allocation holding `host`; returns the new one.
+  InstanceRecord& ReplaceHost(InstanceRecord& record, std::string_view host) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetEjected(InstanceRecord& record, bool ejected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetDeadline(InstanceRecord& record, TimePoint deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Touch(ServiceState& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { service.revision = ++revision_; }
@@ -145,7 +177,7 @@ class Shard {
   const uint32_t index_;
   const uint32_t shard_count_;
   Mutex mu_;
-  absl::node_hash_map<LeaseId, InstanceRecord> leases_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<InstanceRecordPtr, LeaseHash, LeaseEq> leases_ ABSL_GUARDED_BY(mu_);
   absl::node_hash_map<std::string, ServiceState, NameHash, NameEq> services_ ABSL_GUARDED_BY(mu_);
   TimerWheel wheel_ ABSL_GUARDED_BY(mu_);
   // Shared by the shard's services, so a service that empties and comes back

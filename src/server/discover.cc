@@ -26,9 +26,9 @@ grpc::Status DiscoverRpc::Handle(DiscoverBackend& backend, const Request& reques
       service, request.exclude_overloaded(), [&](const InstanceRecord& record) {
         registry::v1::Instance& instance = *message.add_instances();
         instance.set_service(request.service());
-        instance.set_instance_id(record.instance_id);
+        instance.set_instance_id(record.instance_id().data(), record.instance_id().size());
         instance.set_address(record.Address());
-        instance.mutable_metadata()->insert(record.metadata.begin(), record.metadata.end());
+        instance.mutable_metadata()->insert(record.metadata().begin(), record.metadata().end());
         instance.set_overloaded(record.overloaded);
         instance.set_ttl_remaining_ms(ToWireMillis(record.deadline - now));
         first_deadline = std::min(first_deadline, record.deadline);

@@ -158,7 +158,7 @@ TEST_F(RegistryTest, ReRegisteringUpdatesInPlaceWithTheSameLease) {
   std::vector<const InstanceRecord*> records;
   registry_.Discover("books", false, [&](const InstanceRecord& record) {
     EXPECT_EQ(record.port, 9001);
-    EXPECT_EQ(record.metadata, update.metadata);
+    EXPECT_EQ(record.metadata(), update.metadata);
     records.push_back(&record);
   });
   EXPECT_EQ(records.size(), 1u);
@@ -374,7 +374,7 @@ TEST_F(CapacityTest, UpdateOfAnExistingInstanceWorksWhenFull) {
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->lease, lease);
   registry_.Discover("books", false, [](const InstanceRecord& record) {
-    if (record.instance_id == "b1") {
+    if (record.instance_id() == "b1") {
       EXPECT_EQ(record.port, 9001);
     }
   });

@@ -225,10 +225,10 @@ TEST_F(SeedApiTest, SeedServerIsVisibleThroughNativeDiscover) {
   SeedRegister(SeedSpec(7, "books", /*overloaded=*/true, 5007));
   std::vector<const InstanceRecord*> records;
   registry_.Discover("books", false, [&](const InstanceRecord& record) {
-    EXPECT_EQ(record.instance_id, "7");
+    EXPECT_EQ(record.instance_id(), "7");
     EXPECT_EQ(record.Address(), "10.0.1.7:5007");
     EXPECT_TRUE(record.overloaded);
-    EXPECT_EQ(record.seed_id, 7);
+    EXPECT_EQ(record.seed_id(), 7);
     records.push_back(&record);
   });
   EXPECT_EQ(records.size(), 1u);

@@ -58,9 +58,9 @@ TEST_F(ShardTest, UpsertCreatesAnInstanceThatDiscoverShows) {
   const auto records = Discover("books");
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0]->lease, result.lease);
-  EXPECT_EQ(records[0]->host, "10.0.0.1");
+  EXPECT_EQ(records[0]->host(), "10.0.0.1");
   EXPECT_EQ(records[0]->port, 9000);
-  EXPECT_EQ(records[0]->metadata, spec.metadata);
+  EXPECT_EQ(records[0]->metadata(), spec.metadata);
   EXPECT_EQ(records[0]->deadline, clock_.Now() + seconds(10));
   EXPECT_EQ(records[0]->service->name, "books");
   EXPECT_EQ(shard_.counters().registered.load(), 1u);
@@ -80,10 +80,43 @@ TEST_F(ShardTest, UpsertOfTheSameInstanceIdUpdatesInPlace) {
   const auto records = Discover("books");
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0]->port, 9001);
-  EXPECT_EQ(records[0]->metadata, update.metadata);
+  EXPECT_EQ(records[0]->metadata(), update.metadata);
   EXPECT_TRUE(records[0]->overloaded);
   EXPECT_EQ(records[0]->deadline, clock_.Now() + seconds(10));
   EXPECT_EQ(shard_.counters().registered.load(), 1u);
+}
+
+// A record keeps its host's bytes in its own allocation, so a new host moves
+// the instance to a new record: every index must follow it.
+TEST_F(ShardTest, UpsertWithAnotherHostKeepsTheLeaseAndEveryIndex) {
+  RegisterSpec original = NativeSpec("books", "b1", seconds(10), 9000);
+  original.metadata = {{"zone", "eu-1"}};
+  const RegisterResult first = Create(original);
+  Create(NativeSpec("books", "b2", seconds(10), 9000));
+  RegisterSpec moved = original;
+  moved.host = "books-b1.eu-1.internal.example.com";
+  const RegisterResult second = Create(moved);
+
+  EXPECT_FALSE(second.created);
+  EXPECT_EQ(second.lease, first.lease);
+  std::vector<const InstanceRecord*> records = Discover("books");
+  ASSERT_EQ(records.size(), 2u);
+  const InstanceRecord* b1 = records[0]->instance_id() == "b1" ? records[0] : records[1];
+  EXPECT_EQ(b1->host(), moved.host);
+  EXPECT_EQ(b1->instance_id(), "b1");
+  EXPECT_EQ(b1->metadata(), original.metadata);
+  EXPECT_EQ(b1->Address(), "books-b1.eu-1.internal.example.com:9000");
+
+  // Found by lease (heartbeat), by instance id (another upsert), and removed.
+  std::vector<Removal> removed;
+  EXPECT_TRUE(shard_.Heartbeat(first.lease, false, clock_.Now(), removed).ok());
+  EXPECT_EQ(Create(moved).lease, first.lease);
+  const std::optional<Removal> removal = shard_.Deregister(first.lease);
+  ASSERT_TRUE(removal.has_value());
+  EXPECT_EQ(removal->instance_id, "b1");
+  records = Discover("books");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]->instance_id(), "b2");
 }
 
 TEST_F(ShardTest, EmptyInstanceIdGetsAFreshHexId) {
@@ -178,7 +211,7 @@ TEST_F(ShardTest, DiscoverCanLeaveOutOverloadedInstances) {
   EXPECT_EQ(Discover("books").size(), 2u);
   const auto idle_only = Discover("books", true);
   ASSERT_EQ(idle_only.size(), 1u);
-  EXPECT_EQ(idle_only[0]->instance_id, "idle");
+  EXPECT_EQ(idle_only[0]->instance_id(), "idle");
 }
 
 TEST_F(ShardTest, HoldsInServiceNamesTheLeasesService) {

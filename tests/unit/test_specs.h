@@ -66,7 +66,7 @@ inline std::vector<std::string> DiscoveredIds(Registry& registry, std::string_vi
                                               bool exclude_overloaded = false) {
   std::vector<std::string> ids;
   registry.Discover(service, exclude_overloaded,
-                    [&](const InstanceRecord& record) { ids.push_back(record.instance_id); });
+                    [&](const InstanceRecord& record) { ids.emplace_back(record.instance_id()); });
   std::sort(ids.begin(), ids.end());
   return ids;
 }

@@ -48,6 +48,12 @@ class Backend {
                                                      const Registration& registration, uint64_t* lease) = 0;
   virtual std::unique_ptr<PendingCall> StartHeartbeat(uint64_t sequence, grpc::CompletionQueue* cq,
                                                       uint64_t lease) = 0;
+  // A heartbeat as one exchange on a stream (native KeepAlive, etcd
+  // LeaseKeepAlive); nullptr for an API without one (the seed's).
+  virtual std::unique_ptr<PendingCall> StartStreamHeartbeat(uint64_t /*sequence*/, grpc::CompletionQueue* /*cq*/,
+                                                            uint64_t /*lease*/) {
+    return nullptr;
+  }
   // False for the seed API, which cannot deregister.
   virtual bool CanDeregister() const { return true; }
   virtual std::unique_ptr<PendingCall> StartDeregister(uint64_t sequence, grpc::CompletionQueue* cq,

@@ -15,7 +15,10 @@
 
 #include <grpcpp/client_context.h>
 #include <grpcpp/completion_queue.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/async_unary_call.h>
+#include <grpcpp/support/byte_buffer.h>
 
 namespace registryd::bench {
 
@@ -52,6 +55,28 @@ class PendingUnary : public PendingCall {
 
  private:
   std::unique_ptr<grpc::ClientAsyncResponseReader<Reply>> reader_;
+};
+
+// A unary call whose reply stays serialized: parsing replies of hundreds of
+// instances would make the one-thread client, not the server, the limit.
+class PendingRawUnary : public PendingCall {
+ public:
+  // `method` is the full name, "/package.Service/Method".
+  template <typename Request>
+  void Begin(grpc::GenericStub& stub, const std::string& method, const Request& request,
+             grpc::CompletionQueue* cq) {
+    grpc::ByteBuffer request_bytes;
+    bool own_buffer = false;
+    status = grpc::SerializationTraits<Request>::Serialize(request, &request_bytes, &own_buffer);
+    reader_ = stub.PrepareUnaryCall(&context, method, request_bytes, cq);
+    reader_->StartCall();
+    reader_->Finish(&reply, &status, this);
+  }
+
+  grpc::ByteBuffer reply;
+
+ private:
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader_;
 };
 
 // Makes and starts call number `sequence` on `cq`; the tag must be the call.

@@ -1,6 +1,7 @@
 // registryd's operations through its native API and through the seed's
 // contract (which the constant-reply ceiling answers too).
 #include "bench/backend.h"
+#include "bench/stream_pool.h"
 #include "discovery_service.grpc.pb.h"
 #include "registry/v1/registry.grpc.pb.h"
 #include "registry_service.grpc.pb.h"
@@ -27,10 +28,23 @@ std::vector<std::unique_ptr<Stub>> StubsOf(const Connections& connections, std::
   return stubs;
 }
 
+using KeepAlivePool = StreamPool<registry::v1::KeepAliveRequest, registry::v1::KeepAliveResponse>;
+using KeepAliveExchange = StreamExchange<registry::v1::KeepAliveRequest, registry::v1::KeepAliveResponse>;
+
+grpc::Status CheckKeepAlive(const registry::v1::KeepAliveResponse& response) {
+  if (response.code() == 0) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(response.code()), response.message());
+}
+
 class NativeBackend final : public Backend {
  public:
   explicit NativeBackend(const Connections& connections)
-      : stubs_(StubsOf<registry::v1::Registry::Stub>(connections, &registry::v1::Registry::NewStub)) {}
+      : stubs_(StubsOf<registry::v1::Registry::Stub>(connections, &registry::v1::Registry::NewStub)),
+        keep_alive_([this](grpc::ClientContext* context, grpc::CompletionQueue* cq, uint64_t sequence) {
+          return Stub(sequence).PrepareAsyncKeepAlive(context, cq);
+        }) {
+    for (const auto& channel : connections.channels()) generic_.push_back(std::make_unique<grpc::GenericStub>(channel));
+  }
 
   std::unique_ptr<PendingCall> StartRegister(uint64_t sequence, grpc::CompletionQueue* cq,
                                              const Registration& registration, uint64_t* lease) override {
@@ -56,6 +70,17 @@ class NativeBackend final : public Backend {
     return call;
   }
 
+  std::unique_ptr<PendingCall> StartStreamHeartbeat(uint64_t sequence, grpc::CompletionQueue* cq,
+                                                    uint64_t lease) override {
+    registry::v1::KeepAliveRequest request;
+    request.set_lease_id(lease);
+    auto call = std::make_unique<KeepAliveExchange>(keep_alive_, std::move(request), &CheckKeepAlive);
+    call->Begin(cq, sequence);
+    return call;
+  }
+
+  int CloseStreams(grpc::CompletionQueue* cq) override { return keep_alive_.Close(cq); }
+
   std::unique_ptr<PendingCall> StartDeregister(uint64_t sequence, grpc::CompletionQueue* cq,
                                                uint64_t lease) override {
     auto call = std::make_unique<PendingUnary<registry::v1::DeregisterResponse>>();
@@ -69,12 +94,10 @@ class NativeBackend final : public Backend {
 
   std::unique_ptr<PendingCall> StartDiscover(uint64_t sequence, grpc::CompletionQueue* cq,
                                              const std::string& service) override {
-    auto call = std::make_unique<PendingUnary<registry::v1::DiscoverResponse>>();
+    auto call = std::make_unique<PendingRawUnary>();
     registry::v1::DiscoverRequest request;
     request.set_service(service);
-    call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-      return Stub(sequence).AsyncDiscover(context, request, queue);
-    }, cq);
+    call->Begin(*generic_[sequence % generic_.size()], "/registry.v1.Registry/Discover", request, cq);
     return call;
   }
 
@@ -82,6 +105,8 @@ class NativeBackend final : public Backend {
   registry::v1::Registry::Stub& Stub(uint64_t sequence) { return *stubs_[sequence % stubs_.size()]; }
 
   std::vector<std::unique_ptr<registry::v1::Registry::Stub>> stubs_;
+  std::vector<std::unique_ptr<grpc::GenericStub>> generic_;  // Discover, unparsed
+  KeepAlivePool keep_alive_;
 };
 
 // The seed's contract: the lease handle is the serverId the client chose,

@@ -11,13 +11,15 @@ namespace {
 
 constexpr uint32_t kBenchTtlMs = 600'000;  // leases outlive any run
 
-// N leases registered first, then heartbeats round-robin over them. As
-// `scale`, the registration is a measured phase too, with the server's
-// memory per lease.
+// N leases registered first, then heartbeats round-robin over them: unary
+// calls, or (`keepalive`) exchanges on streams. As `scale`, the registration
+// is a measured phase too, with the server's memory per lease.
 class HeartbeatScenario final : public Scenario {
  public:
-  HeartbeatScenario(const ScenarioOptions& options, bool measure_registration)
-      : options_(options), measure_registration_(measure_registration) {}
+  enum class Kind { kHeartbeat, kKeepAlive, kScale };
+
+  HeartbeatScenario(const ScenarioOptions& options, Kind kind)
+      : options_(options), kind_(kind), measure_registration_(kind == Kind::kScale) {}
 
   std::vector<Phase> Run(const Target& target, const LoadOptions& load) override {
     std::vector<Phase> phases;
@@ -35,10 +37,13 @@ class HeartbeatScenario final : public Scenario {
       }
       phases.push_back(std::move(phase));
     }
+    const char* name = kind_ == Kind::kScale ? "scale-heartbeat" : kind_ == Kind::kKeepAlive ? "keepalive" : "heartbeat";
     phases.push_back(MeasurePhase(
-        measure_registration_ ? "scale-heartbeat" : "heartbeat",
+        name,
         [&](uint64_t sequence, grpc::CompletionQueue* cq) {
-          return target.backend->StartHeartbeat(sequence, cq, leases[sequence % leases.size()]);
+          const uint64_t lease = leases[sequence % leases.size()];
+          return kind_ == Kind::kKeepAlive ? target.backend->StartStreamHeartbeat(sequence, cq, lease)
+                                           : target.backend->StartHeartbeat(sequence, cq, lease);
         },
         load, target));
     return phases;
@@ -46,6 +51,7 @@ class HeartbeatScenario final : public Scenario {
 
  private:
   ScenarioOptions options_;
+  Kind kind_;
   bool measure_registration_;
 };
 
@@ -207,8 +213,13 @@ LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int 
 
 std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOptions& options,
                                        const Target& target) {
-  if (name == "heartbeat") return std::make_unique<HeartbeatScenario>(options, false);
-  if (name == "scale") return std::make_unique<HeartbeatScenario>(options, true);
+  using Kind = HeartbeatScenario::Kind;
+  if (name == "heartbeat") return std::make_unique<HeartbeatScenario>(options, Kind::kHeartbeat);
+  if (name == "scale") return std::make_unique<HeartbeatScenario>(options, Kind::kScale);
+  // The seed contract has no stream; the ceiling answers unary calls only.
+  if (name == "keepalive" && target.api != Api::kSeed && target.name != "ceiling") {
+    return std::make_unique<HeartbeatScenario>(options, Kind::kKeepAlive);
+  }
   if (name == "register") return std::make_unique<RegisterScenario>(options);
   if (name == "mixed") return std::make_unique<MixedScenario>(options);
   if (name == "discover" && target.api != Api::kSeed) return std::make_unique<DiscoverScenario>(options, name);

@@ -2,10 +2,10 @@
 // grant then a put of the instance's key with that lease; a heartbeat is a
 // keep-alive on a LeaseKeepAlive stream; deregistration revokes the lease
 // (which deletes the key); discovery is a range over the service's prefix,
-// serializable (served by the member alone: etcd's fastest read).
-#include <grpcpp/support/async_stream.h>
-
+// serializable (served by the member alone: etcd's fastest read). Range
+// replies are received but not parsed, as registryd's Discover replies are.
 #include "bench/backend.h"
+#include "bench/stream_pool.h"
 #include "etcd_v3_subset.grpc.pb.h"
 
 namespace registryd::bench {
@@ -59,125 +59,24 @@ class RegisterCall final : public PendingCall {
   std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::PutResponse>> put_reader_;
 };
 
-using KeepAliveReaderWriter =
-    grpc::ClientAsyncReaderWriter<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>;
+using KeepAlivePool = StreamPool<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>;
+using KeepAliveExchange = StreamExchange<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>;
 
-struct KeepAliveStream {
-  grpc::ClientContext context;
-  std::unique_ptr<KeepAliveReaderWriter> stream;
-  grpc::Status finish_status;
-  bool broken = false;
-};
-
-// Streams on one completion queue, each carrying one keep-alive at a time:
-// an operation takes an idle stream, or opens one.
-class KeepAliveStreams {
- public:
-  // The idle stream for the next keep-alive on `cq`; nullptr when a new one
-  // must be opened with Open.
-  KeepAliveStream* TakeIdle(grpc::CompletionQueue* cq) {
-    if (cq != cq_) {  // a new run: the previous run closed its streams
-      all_.clear();
-      idle_.clear();
-      cq_ = cq;
-    }
-    if (idle_.empty()) return nullptr;
-    KeepAliveStream* stream = idle_.back();
-    idle_.pop_back();
-    return stream;
-  }
-
-  KeepAliveStream* Open(etcdserverpb::Lease::Stub& leases, grpc::CompletionQueue* cq) {
-    auto stream = std::make_unique<KeepAliveStream>();
-    stream->stream = leases.PrepareAsyncLeaseKeepAlive(&stream->context, cq);
-    all_.push_back(std::move(stream));
-    return all_.back().get();
-  }
-
-  void Release(KeepAliveStream* stream) {
-    if (!stream->broken) idle_.push_back(stream);
-  }
-
-  int Close(grpc::CompletionQueue* cq);
-
- private:
-  grpc::CompletionQueue* cq_ = nullptr;
-  std::vector<std::unique_ptr<KeepAliveStream>> all_;
-  std::vector<KeepAliveStream*> idle_;
-};
-
-class KeepAliveCall final : public PendingCall {
- public:
-  KeepAliveCall(KeepAliveStreams& streams, KeepAliveStream& stream, uint64_t lease)
-      : streams_(streams), stream_(stream) {
-    request_.set_id(static_cast<int64_t>(lease));
-  }
-  ~KeepAliveCall() override { streams_.Release(&stream_); }
-
-  void Begin(bool opened) {
-    if (opened) {
-      step_ = Step::kStart;
-      stream_.stream->StartCall(this);
-    } else {
-      step_ = Step::kWrite;
-      stream_.stream->Write(request_, this);
-    }
-  }
-
-  bool Proceed(bool ok) override {
-    if (!ok) {
-      stream_.broken = true;
-      status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "LeaseKeepAlive stream broke");
-      return true;
-    }
-    switch (step_) {
-      case Step::kStart:
-        step_ = Step::kWrite;
-        stream_.stream->Write(request_, this);
-        return false;
-      case Step::kWrite:
-        step_ = Step::kRead;
-        stream_.stream->Read(&reply_, this);
-        return false;
-      case Step::kRead:
-        if (reply_.ttl() <= 0) status = grpc::Status(grpc::StatusCode::NOT_FOUND, "lease not found");
-        return true;
-    }
-    return true;
-  }
-
- private:
-  enum class Step { kStart, kWrite, kRead };
-
-  KeepAliveStreams& streams_;
-  KeepAliveStream& stream_;
-  Step step_ = Step::kStart;
-  etcdserverpb::LeaseKeepAliveRequest request_;
-  etcdserverpb::LeaseKeepAliveResponse reply_;
-};
-
-// A stream's Finish, freed by the driver like any operation.
-class StreamFinish final : public PendingCall {};
-
-int KeepAliveStreams::Close(grpc::CompletionQueue* cq) {
-  if (cq != cq_) return 0;
-  int started = 0;
-  for (auto& stream : all_) {
-    stream->context.TryCancel();
-    stream->stream->Finish(&stream->finish_status, new StreamFinish);
-    ++started;
-  }
-  idle_.clear();
-  cq_ = nullptr;  // the streams go at the next run's first TakeIdle
-  return started;
+grpc::Status CheckKeepAlive(const etcdserverpb::LeaseKeepAliveResponse& response) {
+  if (response.ttl() > 0) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::NOT_FOUND, "lease not found");
 }
 
 class EtcdBackend final : public Backend {
  public:
-  explicit EtcdBackend(const Connections& connections) {
+  explicit EtcdBackend(const Connections& connections)
+      : keep_alive_([this](grpc::ClientContext* context, grpc::CompletionQueue* cq, uint64_t sequence) {
+          return leases_[sequence % leases_.size()]->PrepareAsyncLeaseKeepAlive(context, cq);
+        }) {
     for (const auto& channel : connections.channels()) {
       kv_.push_back(etcdserverpb::KV::NewStub(channel));
       leases_.push_back(etcdserverpb::Lease::NewStub(channel));
+      generic_.push_back(std::make_unique<grpc::GenericStub>(channel));
     }
   }
 
@@ -188,13 +87,17 @@ class EtcdBackend final : public Backend {
     return call;
   }
 
+  // etcd's heartbeat is the stream's: both scenarios use it.
   std::unique_ptr<PendingCall> StartHeartbeat(uint64_t sequence, grpc::CompletionQueue* cq, uint64_t lease) override {
-    KeepAliveStream* stream = streams_.TakeIdle(cq);
-    const bool opened = stream == nullptr;
-    if (opened) stream = streams_.Open(*leases_[sequence % leases_.size()], cq);
-    auto call = std::make_unique<KeepAliveCall>(streams_, *stream, lease);
-    call->Begin(opened);
+    etcdserverpb::LeaseKeepAliveRequest request;
+    request.set_id(static_cast<int64_t>(lease));
+    auto call = std::make_unique<KeepAliveExchange>(keep_alive_, std::move(request), &CheckKeepAlive);
+    call->Begin(cq, sequence);
     return call;
+  }
+  std::unique_ptr<PendingCall> StartStreamHeartbeat(uint64_t sequence, grpc::CompletionQueue* cq,
+                                                    uint64_t lease) override {
+    return StartHeartbeat(sequence, cq, lease);
   }
 
   std::unique_ptr<PendingCall> StartDeregister(uint64_t sequence, grpc::CompletionQueue* cq,
@@ -210,23 +113,22 @@ class EtcdBackend final : public Backend {
 
   std::unique_ptr<PendingCall> StartDiscover(uint64_t sequence, grpc::CompletionQueue* cq,
                                              const std::string& service) override {
-    auto call = std::make_unique<PendingUnary<etcdserverpb::RangeResponse>>();
+    auto call = std::make_unique<PendingRawUnary>();
     etcdserverpb::RangeRequest request;
     request.set_key(ServicePrefix(service));
     request.set_range_end(PrefixEnd(ServicePrefix(service)));
     request.set_serializable(true);
-    call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-      return kv_[sequence % kv_.size()]->AsyncRange(context, request, queue);
-    }, cq);
+    call->Begin(*generic_[sequence % generic_.size()], "/etcdserverpb.KV/Range", request, cq);
     return call;
   }
 
-  int CloseStreams(grpc::CompletionQueue* cq) override { return streams_.Close(cq); }
+  int CloseStreams(grpc::CompletionQueue* cq) override { return keep_alive_.Close(cq); }
 
  private:
   std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> kv_;
   std::vector<std::unique_ptr<etcdserverpb::Lease::Stub>> leases_;
-  KeepAliveStreams streams_;
+  std::vector<std::unique_ptr<grpc::GenericStub>> generic_;  // Range, unparsed
+  KeepAlivePool keep_alive_;
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include "server/keep_alive_call.h"
 #include "server/native_rpcs.h"
 #include "server/seed_rpcs.h"
 #include "server/unary_call.h"
@@ -18,6 +19,8 @@ namespace {
 constexpr auto kSummaryInterval = std::chrono::seconds(10);
 // Enough for the replies of hundreds of large services; a full cache starts over.
 constexpr size_t kDiscoverCacheBytesPerQueue = 32 << 20;
+// Streams waiting to be accepted; each accepted stream requests the next.
+constexpr int kKeepAliveStreamsRequestedPerQueue = 4;
 
 // "host:0" with the port the kernel picked.
 std::string WithPort(const std::string& listen, int port) {
@@ -85,6 +88,9 @@ absl::Status Server::Start() {
         DiscoverBackend{registry_, DiscoverReplyCache(registry_.options().tick, kDiscoverCacheBytesPerQueue)}));
     StartCalls<DiscoverRpc>(native_service_, *queue, *discover_backends_.back());
     StartCalls<ListServicesRpc>(native_service_, *queue, registry_);
+    for (int i = 0; i < kKeepAliveStreamsRequestedPerQueue; ++i) {
+      KeepAliveCall::Start(native_service_, *queue, keep_alive_backend_);
+    }
 
     // A shard's home queue is shard % threads.
     std::vector<uint32_t> home_shards;

@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/registry.h"
 #include "server/expiry_ticker.h"
+#include "server/keep_alive_call.h"
 #include "server/lenient_services.h"
 #include "server/native_rpcs.h"
 #include "server/server_options.h"
@@ -50,8 +51,10 @@ class Server {
   SeedRegistryService seed_registry_service_;
   SeedDiscoveryService seed_discovery_service_;
   NativeRegistryService native_service_;
-  // One per queue; declared before queues_ so that they outlive the calls.
-  std::vector<std::unique_ptr<DiscoverBackend>> discover_backends_;
+  // Declared before queues_ so that they outlive the calls.
+  std::vector<std::unique_ptr<DiscoverBackend>> discover_backends_;  // one per queue
+  LeaseBindings lease_bindings_;
+  KeepAliveBackend keep_alive_backend_{registry_, lease_bindings_};
   std::vector<std::unique_ptr<ServingQueue>> queues_;
   std::vector<ExpiryTicker*> tickers_;  // owned by their queues
   std::unique_ptr<grpc::Server> server_;

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -36,6 +38,7 @@ struct BenchOptions {
   std::string server_cpus = "0";
   std::string client_cpus = "1";
   int channels = 4;
+  int repeat = 1;
   bool json = false;
   ScenarioOptions scenario;
   LoadOptions load;
@@ -47,6 +50,7 @@ struct Run {
   std::string scenario;
   std::string api;
   Phase phase;
+  int round = 0;  // with --repeat, which pass over the targets
 };
 
 int CountCpus(const std::string& list) {
@@ -173,10 +177,10 @@ void PrintJson(const Run& run) {
     errors += fmt::format("{}\"{}\":{}", errors.empty() ? "" : ",", code, count);
   }
   fmt::print(
-      "{{\"target\":\"{}\",\"scenario\":\"{}\",\"phase\":\"{}\",\"api\":\"{}\",\"ops\":{},"
+      "{{\"target\":\"{}\",\"scenario\":\"{}\",\"phase\":\"{}\",\"api\":\"{}\",\"round\":{},\"ops\":{},"
       "\"seconds\":{:.3f},\"ops_per_s\":{:.1f},\"p50_us\":{:.0f},\"p90_us\":{:.0f},\"p99_us\":{:.0f},"
       "\"p999_us\":{:.0f},\"errors\":{{{}}}",
-      run.target, run.scenario, phase.name, run.api, load.calls, load.seconds, load.CallsPerSecond(),
+      run.target, run.scenario, phase.name, run.api, run.round, load.calls, load.seconds, load.CallsPerSecond(),
       load.PercentileUs(0.5), load.PercentileUs(0.9), load.PercentileUs(0.99), load.PercentileUs(0.999), errors);
   if (phase.cpu_seconds) fmt::print(",\"server_cpu_s_per_million_ops\":{:.3f}", CpuPerMillion(phase));
   if (phase.peak_rss) fmt::print(",\"server_peak_rss_bytes\":{}", *phase.peak_rss);
@@ -184,16 +188,54 @@ void PrintJson(const Run& run) {
   fmt::print("}}\n");
 }
 
-void PrintRatios(const Run& registryd, const Run& other) {
+struct Ratios {
+  double throughput;
+  double p99;
+  std::optional<double> cpu_per_call;
+};
+
+Ratios RatiosOf(const Run& registryd, const Run& other) {
   const LoadResult& ours = registryd.phase.load;
   const LoadResult& theirs = other.phase.load;
-  std::string line = fmt::format("ratio {}/{} {}: throughput {:.2f}x, p99 {:.2f}x", registryd.target, other.target,
-                                 registryd.phase.name, ours.CallsPerSecond() / std::max(theirs.CallsPerSecond(), 1e-9),
-                                 ours.PercentileUs(0.99) / std::max(theirs.PercentileUs(0.99), 1.0));
+  Ratios ratios{ours.CallsPerSecond() / std::max(theirs.CallsPerSecond(), 1e-9),
+                ours.PercentileUs(0.99) / std::max(theirs.PercentileUs(0.99), 1.0), std::nullopt};
   if (registryd.phase.cpu_seconds && other.phase.cpu_seconds && CpuPerMillion(other.phase) > 0) {
-    line += fmt::format(", cpu per call {:.2f}x", CpuPerMillion(registryd.phase) / CpuPerMillion(other.phase));
+    ratios.cpu_per_call = CpuPerMillion(registryd.phase) / CpuPerMillion(other.phase);
   }
-  fmt::print("{}\n", line);
+  return ratios;
+}
+
+// "1.02x", or with several rounds "median 1.02x (0.95-1.10)".
+std::string Spread(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  if (values.size() == 1) return fmt::format("{:.2f}x", values[0]);
+  return fmt::format("median {:.2f}x ({:.2f}-{:.2f})", values[values.size() / 2], values.front(), values.back());
+}
+
+// registryd against each other target, phase by phase; with several rounds,
+// the ratio of each round (targets measured one after the other), summed up.
+void PrintRatios(const std::vector<Run>& runs) {
+  std::map<std::pair<std::string, std::string>, std::vector<Ratios>> by_target_and_phase;
+  for (const Run& ours : runs) {
+    if (ours.target != "registryd") continue;
+    for (const Run& theirs : runs) {
+      if (theirs.target != "registryd" && theirs.round == ours.round && theirs.phase.name == ours.phase.name) {
+        by_target_and_phase[{theirs.target, ours.phase.name}].push_back(RatiosOf(ours, theirs));
+      }
+    }
+  }
+  for (const auto& [key, rounds] : by_target_and_phase) {
+    std::vector<double> throughput, p99, cpu;
+    for (const Ratios& ratios : rounds) {
+      throughput.push_back(ratios.throughput);
+      p99.push_back(ratios.p99);
+      if (ratios.cpu_per_call) cpu.push_back(*ratios.cpu_per_call);
+    }
+    std::string line = fmt::format("ratio registryd/{} {}: throughput {}, p99 {}", key.first, key.second,
+                                   Spread(throughput), Spread(p99));
+    if (cpu.size() == rounds.size()) line += ", cpu per call " + Spread(cpu);
+    fmt::print("{}\n", line);
+  }
 }
 
 std::chrono::nanoseconds ParseDuration(const std::string& text) {
@@ -232,6 +274,10 @@ int Main(int argc, char** argv) {
   app.add_option("--rate", options.load.rate, "Calls per second (open loop); 0 = as fast as possible")
       ->capture_default_str();
   app.add_option("--channels", options.channels, "TCP connections")->capture_default_str();
+  app.add_option("--repeat", options.repeat,
+                 "Rounds over the targets (one after the other each round); ratios per round, summed up")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   app.add_option("--leases", options.scenario.leases,
                  "Leases for heartbeat, register, mixed, expiry-storm (default 10000) and scale (default 1000000)");
   app.add_option("--services", options.scenario.services, "Services for discover, find and mixed")
@@ -292,8 +338,13 @@ int Main(int argc, char** argv) {
     }
     std::vector<Run> runs;
     try {
-      for (const std::string& target : targets) {
-        for (Run& run : Measure(scenario_options, target, scenario)) runs.push_back(std::move(run));
+      for (int round = 0; round < options.repeat; ++round) {
+        for (const std::string& target : targets) {
+          for (Run& run : Measure(scenario_options, target, scenario)) {
+            run.round = round;
+            runs.push_back(std::move(run));
+          }
+        }
       }
     } catch (const std::exception& error) {
       fmt::print(stderr, "{}: {}\n", scenario, error.what());
@@ -306,14 +357,7 @@ int Main(int argc, char** argv) {
       calls += run.phase.load.calls;
     }
     failed |= calls == 0;
-    if (!options.json) {
-      for (const Run& ours : runs) {
-        if (ours.target != "registryd") continue;
-        for (const Run& theirs : runs) {
-          if (theirs.target != "registryd" && theirs.phase.name == ours.phase.name) PrintRatios(ours, theirs);
-        }
-      }
-    }
+    if (!options.json) PrintRatios(runs);
     std::fflush(stdout);
   }
   return failed ? 1 : 0;

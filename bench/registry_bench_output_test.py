@@ -67,6 +67,17 @@ class Table(unittest.TestCase):
                          r"cpu per call \d+\.\d\dx$")
 
 
+    def test_rounds_give_each_ratio_with_its_spread(self):
+        result = run_bench("--scenario", "heartbeat", "--compare", "ceiling", "--duration", "1s", "--repeat", "2",
+                           "--leases", "1000")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        rows = [line for line in result.stdout.splitlines() if re.match(r"^(registryd|ceiling)\s", line)]
+        self.assertEqual([row.split()[0] for row in rows], ["registryd", "ceiling", "registryd", "ceiling"])
+        self.assertRegex(result.stdout,
+                         r"ratio registryd/ceiling heartbeat: throughput median \d+\.\d\dx "
+                         r"\(\d+\.\d\d-\d+\.\d\d\), p99 median")
+
+
 class Errors(unittest.TestCase):
     def test_scenario_the_api_lacks(self):
         result = run_bench("--scenario", "find", "--api", "native", "--duration", "1s")

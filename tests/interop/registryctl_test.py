@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""registryctl end to end against a real registryd: every subcommand, its
+output and exit code; a clear one-line error when the registry is down; and
+the `keep` sidecar: renews, registers again after a registry restart,
+deregisters on Ctrl-C, and with --bind its instance goes when it is killed.
+
+Usage: registryctl_test.py REGISTRYCTL REGISTRYD
+"""
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+REGISTRYCTL = None
+REGISTRYD = None
+TIMEOUT = 20  # seconds, for conditions that depend on real time
+
+
+def wait_for(condition, timeout=TIMEOUT):
+    """Polls until condition() holds; returns its last value. Never asserts on
+    how long anything took."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+class Registry:
+    """registryd on a loopback port (a given one, to restart on the same)."""
+
+    def __init__(self, listen="127.0.0.1:0"):
+        self.process = subprocess.Popen(
+            [REGISTRYD, "--listen", listen, "--threads", "2", "--min-ttl", "1s", "--tick", "20ms"],
+            stderr=subprocess.PIPE, text=True)
+        log = ""
+        for _ in range(50):
+            line = self.process.stderr.readline()
+            log += line
+            match = re.search(r"listening on (\S+)", line)
+            if match or not line:
+                break
+        if not match:
+            self.process.kill()
+            raise RuntimeError("registryd did not start: " + log)
+        self.address = match.group(1)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=TIMEOUT)
+        self.process.stderr.close()
+
+
+def ctl(*args, target=None):
+    command = [REGISTRYCTL, *args] + (["--target", target] if target else [])
+    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+class RegistryctlTest(unittest.TestCase):
+    def setUp(self):
+        self.registry = Registry()
+        self.target = self.registry.address
+
+    def tearDown(self):
+        self.registry.stop()
+
+    def ids(self, service):
+        result = ctl("discover", service, "--json", target=self.target)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return sorted(instance["instance_id"] for instance in json.loads(result.stdout).get("instances", []))
+
+    def test_register_discover_heartbeat_ls_deregister(self):
+        # --target before the subcommand here, after it elsewhere.
+        registered = ctl("--target", self.target, "register", "--service", "web", "--address", "127.0.0.1:8080",
+                         "--instance-id", "web-1", "--meta", "zone=eu-1", "--meta", "version=2", "--ttl", "30s")
+        self.assertEqual(registered.returncode, 0, registered.stderr)
+        match = re.fullmatch(r"lease (0x[0-9a-f]{16}) instance web-1 ttl 30s\n", registered.stdout)
+        self.assertIsNotNone(match, registered.stdout)
+        lease = match.group(1)
+
+        table = ctl("discover", "web", target=self.target)
+        self.assertEqual(table.returncode, 0, table.stderr)
+        header, row = table.stdout.splitlines()
+        self.assertEqual(header.split(), ["INSTANCE", "ADDRESS", "OVERLOADED", "TTL", "LEFT", "METADATA"])
+        self.assertEqual(row.split()[:3], ["web-1", "127.0.0.1:8080", "no"])
+        self.assertEqual(row.split()[-1], "version=2,zone=eu-1")
+
+        beat = ctl("heartbeat", lease, "--overloaded", target=self.target)
+        self.assertEqual(beat.returncode, 0, beat.stderr)
+        self.assertEqual(beat.stdout, f"renewed lease {lease} for 30s\n")
+        found = json.loads(ctl("discover", "web", "--json", target=self.target).stdout)
+        self.assertEqual(found["instances"][0]["address"], "127.0.0.1:8080")
+        self.assertTrue(found["instances"][0]["overloaded"])
+        self.assertEqual(found["instances"][0]["metadata"], {"zone": "eu-1", "version": "2"})
+
+        listed = ctl("ls", target=self.target)
+        self.assertEqual(listed.stdout.splitlines()[1].split(), ["web", "1"])
+        self.assertEqual(json.loads(ctl("ls", "--json", target=self.target).stdout),
+                         {"services": [{"name": "web", "instances": 1}]})
+
+        gone = ctl("deregister", lease, target=self.target)
+        self.assertEqual(gone.returncode, 0, gone.stderr)
+        self.assertEqual(self.ids("web"), [])
+        again = ctl("deregister", lease, target=self.target)
+        self.assertEqual(again.returncode, 1)
+        self.assertEqual(len(again.stderr.splitlines()), 1)
+        self.assertIn("registryctl: deregister: NOT_FOUND", again.stderr)
+
+    def test_health(self):
+        result = ctl("health", target=self.target)
+        self.assertEqual((result.returncode, result.stdout), (0, "SERVING\n"))
+        result = ctl("health", "registry.v1.Registry", target=self.target)
+        self.assertEqual((result.returncode, result.stdout), (0, "SERVING\n"))
+
+    def test_refusals_are_one_line_with_a_non_zero_exit(self):
+        bad = ctl("register", "--service", "web", "--address", "no-port", target=self.target)
+        self.assertEqual(bad.returncode, 1)
+        self.assertEqual(len(bad.stderr.splitlines()), 1)
+        self.assertIn("INVALID_ARGUMENT", bad.stderr)
+        self.assertIn("address", bad.stderr)
+        self.assertEqual(ctl("heartbeat", "not-a-lease", target=self.target).returncode, 2)
+        self.assertEqual(ctl("register", "--service", "web", "--address", "h:1", "--meta", "novalue",
+                             target=self.target).returncode, 2)
+
+    def test_keep_renews_and_deregisters_on_ctrl_c(self):
+        keep = subprocess.Popen([REGISTRYCTL, "keep", "--service", "kept", "--address", "127.0.0.1:9",
+                                 "--instance-id", "k1", "--ttl", "1s", "--target", self.target],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_for(lambda: self.ids("kept") == ["k1"]))
+            # An instance nobody renews expires; the kept one outlives it.
+            ctl("register", "--service", "kept", "--address", "127.0.0.1:10", "--instance-id", "left",
+                "--ttl", "1s", target=self.target)
+            self.assertTrue(wait_for(lambda: self.ids("kept") == ["k1"]))
+            keep.send_signal(signal.SIGINT)
+            out, err = keep.communicate(timeout=TIMEOUT)
+        finally:
+            keep.kill()
+        self.assertEqual(keep.returncode, 0, err)
+        self.assertIn("deregistered kept/k1", out)
+        self.assertEqual(self.ids("kept"), [])  # at once, not at the end of the TTL
+
+    def test_keep_registers_again_after_a_registry_restart(self):
+        keep = subprocess.Popen([REGISTRYCTL, "keep", "--service", "kept", "--address", "127.0.0.1:9",
+                                 "--ttl", "2s", "--target", self.target],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_for(lambda: len(self.ids("kept")) == 1))
+            first_id = self.ids("kept")[0]
+            self.registry.stop()  # forgets everything
+            self.registry = Registry(listen=self.target)
+            self.assertTrue(wait_for(lambda: self.ids("kept") == [first_id]))  # same instance id
+            keep.send_signal(signal.SIGTERM)
+            _, err = keep.communicate(timeout=TIMEOUT)
+        finally:
+            keep.kill()
+        self.assertEqual(keep.returncode, 0, err)
+        self.assertIn("registering again", err)
+
+    def test_a_bound_keep_killed_with_sigkill_loses_its_instance_at_once(self):
+        keep = subprocess.Popen([REGISTRYCTL, "keep", "--bind", "--service", "bound", "--address", "127.0.0.1:9",
+                                 "--ttl", "10m", "--target", self.target],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_for(lambda: len(self.ids("bound")) == 1))
+        finally:
+            keep.kill()  # SIGKILL: no deregistration from the client
+            keep.communicate(timeout=TIMEOUT)
+        self.assertTrue(wait_for(lambda: self.ids("bound") == []))  # long before the 10 minute TTL
+
+
+class RegistryDownTest(unittest.TestCase):
+    def test_a_clear_one_line_error(self):
+        result = ctl("ls", "--timeout", "2s", target="127.0.0.1:1")
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+        self.assertIn("cannot reach the registry at 127.0.0.1:1", result.stderr)
+
+
+if __name__ == "__main__":
+    REGISTRYCTL, REGISTRYD = sys.argv.pop(1), sys.argv.pop(1)
+    unittest.main(verbosity=2)

@@ -1,0 +1,45 @@
+// registryctl's subcommands. Each returns the process's exit code: 0 done, 1
+// the registry refused or could not be reached (after printing one line to
+// stderr saying why).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace registryd::ctl {
+
+struct Connection {
+  std::string target = "localhost:50051";
+  std::chrono::milliseconds timeout{5'000};  // per call
+};
+
+struct RegisterArgs {
+  std::string service;
+  std::string address;
+  std::string instance_id;
+  std::vector<std::string> metadata;  // "key=value"
+  std::chrono::milliseconds ttl{0};    // 0: the server's default
+  bool overloaded = false;
+};
+
+int Register(const Connection& connection, const RegisterArgs& args);
+int Heartbeat(const Connection& connection, uint64_t lease, bool overloaded);
+int Deregister(const Connection& connection, uint64_t lease);
+int Discover(const Connection& connection, const std::string& service, bool exclude_overloaded, bool json);
+int ListServices(const Connection& connection, bool json);
+int Health(const Connection& connection, const std::string& service);
+
+struct KeepArgs {
+  RegisterArgs registration;
+  bool bind_to_stream = false;
+};
+// Registers, renews over a KeepAlive stream, registers again after NOT_FOUND
+// or a lost registry, and deregisters on SIGINT/SIGTERM.
+int Keep(const Connection& connection, const KeepArgs& args);
+
+// "0x..." or decimal lease ids, as Register prints them.
+bool ParseLease(const std::string& text, uint64_t* lease);
+
+}  // namespace registryd::ctl

@@ -1,0 +1,216 @@
+// registryctl keep: a sidecar for a server that cannot link a gRPC client.
+// Registers, renews the lease over a KeepAlive stream every TTL/3, registers
+// again (same instance id) after NOT_FOUND or when the registry was lost or
+// restarted, and deregisters on SIGINT/SIGTERM.
+#include <signal.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <fmt/core.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include "registry/v1/registry.grpc.pb.h"
+#include "tools/registryctl/commands.h"
+#include "tools/registryctl/output.h"
+
+namespace registryd::ctl {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kFirstBackoff = std::chrono::milliseconds(200);
+constexpr auto kMaxBackoff = std::chrono::seconds(5);
+
+// Waits for SIGINT/SIGTERM on a thread of its own (the signals are blocked
+// everywhere else), and cancels the stream being waited on when a signal
+// comes or when the registry leaves a renewal unanswered past its deadline.
+class Watchdog {
+ public:
+  Watchdog() : thread_([this] { Run(); }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mu_);
+      quit_ = true;
+    }
+    thread_.join();
+  }
+
+  bool stop_requested() {
+    std::lock_guard lock(mu_);
+    return stop_;
+  }
+  // Sleeps for `duration` unless a stop comes first; true when stopping.
+  bool WaitFor(Clock::duration duration) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, duration, [this] { return stop_; });
+  }
+  // `context` is cancelled at `deadline` (or at a stop) until Untrack().
+  void Track(grpc::ClientContext* context, Clock::time_point deadline) {
+    std::lock_guard lock(mu_);
+    tracked_ = context;
+    deadline_ = deadline;
+    if (stop_) context->TryCancel();
+  }
+  void Untrack() {
+    std::lock_guard lock(mu_);
+    tracked_ = nullptr;
+  }
+
+ private:
+  void Run() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    const timespec tick{0, 100'000'000};
+    for (;;) {
+      const bool signalled = sigtimedwait(&signals, nullptr, &tick) > 0;
+      std::lock_guard lock(mu_);
+      if (quit_) return;
+      if (signalled) {
+        stop_ = true;
+        changed_.notify_all();
+      }
+      if (tracked_ != nullptr && (stop_ || Clock::now() >= deadline_)) {
+        tracked_->TryCancel();
+        tracked_ = nullptr;
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  bool stop_ = false;
+  bool quit_ = false;
+  grpc::ClientContext* tracked_ = nullptr;
+  Clock::time_point deadline_;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+class Keeper {
+ public:
+  Keeper(const Connection& connection, const KeepArgs& args)
+      : connection_(connection),
+        args_(args),
+        stub_(registry::v1::Registry::NewStub(
+            grpc::CreateChannel(connection.target, grpc::InsecureChannelCredentials()))) {}
+
+  int Run() {
+    if (!BuildRegisterRequest(args_.registration, &request_)) return 2;
+    Clock::duration backoff = kFirstBackoff;
+    while (!watchdog_.stop_requested()) {
+      const grpc::Status registered = RegisterOnce();
+      if (!registered.ok()) {
+        if (!Retryable(registered)) return Failed(connection_, "keep: register", registered);
+        if (!reported_outage_) {
+          Failed(connection_, "keep: register", registered);
+          fmt::print(stderr, "registryctl: keep: retrying until the registry answers\n");
+          reported_outage_ = true;
+        }
+        watchdog_.WaitFor(backoff);
+        backoff = std::min<Clock::duration>(backoff * 2, kMaxBackoff);
+        continue;
+      }
+      backoff = kFirstBackoff;
+      reported_outage_ = false;
+      if (const int failed = RenewUntilLost(); failed != 0) return failed;
+    }
+    return DeregisterOnStop();
+  }
+
+ private:
+  static bool Retryable(const grpc::Status& status) {
+    return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+           status.error_code() == grpc::StatusCode::CANCELLED;
+  }
+
+  grpc::Status RegisterOnce() {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + connection_.timeout);
+    registry::v1::RegisterResponse reply;
+    const grpc::Status status = stub_->Register(&context, request_, &reply);
+    if (!status.ok()) return status;
+    lease_ = reply.lease_id();
+    ttl_ms_ = reply.ttl_ms();
+    request_.set_instance_id(reply.instance_id());  // registering again keeps the id
+    fmt::print("registered {}/{} lease {} ttl {}\n", request_.service(), reply.instance_id(), FormatLease(lease_),
+               FormatMillis(ttl_ms_));
+    std::fflush(stdout);
+    return status;
+  }
+
+  // Renews every TTL/3 until a stop (returns 0), the lease is gone or the
+  // stream is lost (returns 0, to register again), or a renewal is refused
+  // for another reason (returns 1).
+  int RenewUntilLost() {
+    const auto interval = std::max<Clock::duration>(std::chrono::milliseconds(ttl_ms_) / 3,
+                                                    std::chrono::milliseconds(100));
+    grpc::ClientContext context;
+    auto stream = stub_->KeepAlive(&context);
+    bool first = true;
+    int result = 0;
+    for (;;) {
+      registry::v1::KeepAliveRequest renewal;
+      renewal.set_lease_id(lease_);
+      renewal.set_bind_to_stream(first && args_.bind_to_stream);
+      first = false;
+      registry::v1::KeepAliveResponse response;
+      // An answer later than one interval means the registry is gone.
+      watchdog_.Track(&context, Clock::now() + std::max<Clock::duration>(interval, connection_.timeout));
+      const bool answered = stream->Write(renewal) && stream->Read(&response);
+      watchdog_.Untrack();
+      if (!answered) {
+        if (!watchdog_.stop_requested()) fmt::print(stderr, "registryctl: keep: lost the registry; registering again\n");
+        break;
+      }
+      if (response.code() == static_cast<int>(grpc::StatusCode::NOT_FOUND)) {
+        fmt::print(stderr, "registryctl: keep: the lease was gone (registry restarted?); registering again\n");
+        break;
+      }
+      if (response.code() != 0) {
+        result = Failed(connection_, "keep: renew",
+                        grpc::Status(static_cast<grpc::StatusCode>(response.code()), response.message()));
+        break;
+      }
+      if (watchdog_.WaitFor(interval)) break;
+    }
+    context.TryCancel();
+    (void)stream->Finish();
+    if (result == 0 && !watchdog_.stop_requested()) watchdog_.WaitFor(kFirstBackoff);
+    return result;
+  }
+
+  int DeregisterOnStop() {
+    if (lease_ == 0) return 0;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + connection_.timeout);
+    registry::v1::DeregisterRequest request;
+    request.set_lease_id(lease_);
+    registry::v1::DeregisterResponse reply;
+    const grpc::Status status = stub_->Deregister(&context, request, &reply);
+    if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
+      return Failed(connection_, "keep: deregister", status);
+    }
+    fmt::print("deregistered {}/{} lease {}\n", request_.service(), request_.instance_id(), FormatLease(lease_));
+    return 0;
+  }
+
+  const Connection& connection_;
+  const KeepArgs& args_;
+  std::unique_ptr<registry::v1::Registry::Stub> stub_;
+  Watchdog watchdog_;
+  registry::v1::RegisterRequest request_;
+  uint64_t lease_ = 0;
+  uint32_t ttl_ms_ = 0;
+  bool reported_outage_ = false;
+};
+
+}  // namespace
+
+int Keep(const Connection& connection, const KeepArgs& args) { return Keeper(connection, args).Run(); }
+
+}  // namespace registryd::ctl

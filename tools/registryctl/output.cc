@@ -1,0 +1,123 @@
+#include "tools/registryctl/output.h"
+
+#include <algorithm>
+#include <map>
+#include <vector>
+
+#include <fmt/core.h>
+#include <google/protobuf/util/json_util.h>
+
+namespace registryd::ctl {
+namespace {
+
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN";
+  }
+}
+
+std::string Json(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+std::string MetadataText(const google::protobuf::Map<std::string, std::string>& metadata) {
+  const std::map<std::string, std::string> sorted(metadata.begin(), metadata.end());
+  std::string text;
+  for (const auto& [key, value] : sorted) text += fmt::format("{}{}={}", text.empty() ? "" : ",", key, value);
+  return text.empty() ? "-" : text;
+}
+
+}  // namespace
+
+std::string FormatLease(uint64_t lease) { return fmt::format("0x{:016x}", lease); }
+
+std::string FormatMillis(uint32_t millis) {
+  if (millis % 1000 == 0) return fmt::format("{}s", millis / 1000);
+  if (millis >= 1000) return fmt::format("{:.1f}s", millis / 1000.0);
+  return fmt::format("{}ms", millis);
+}
+
+int Failed(const Connection& connection, const std::string& what, const grpc::Status& status) {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    fmt::print(stderr, "registryctl: {}: cannot reach the registry at {}: {}\n", what, connection.target,
+               status.error_message());
+  } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    fmt::print(stderr, "registryctl: {}: the registry at {} did not answer within {}\n", what, connection.target,
+               FormatMillis(static_cast<uint32_t>(connection.timeout.count())));
+  } else {
+    fmt::print(stderr, "registryctl: {}: {}: {}\n", what, CodeName(status.error_code()), status.error_message());
+  }
+  return 1;
+}
+
+bool BuildRegisterRequest(const RegisterArgs& args, registry::v1::RegisterRequest* request) {
+  request->set_service(args.service);
+  request->set_address(args.address);
+  request->set_instance_id(args.instance_id);
+  request->set_ttl_ms(static_cast<uint32_t>(args.ttl.count()));
+  request->set_overloaded(args.overloaded);
+  for (const std::string& entry : args.metadata) {
+    const size_t equals = entry.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      fmt::print(stderr, "registryctl: --meta {}: expected key=value\n", entry);
+      return false;
+    }
+    (*request->mutable_metadata())[entry.substr(0, equals)] = entry.substr(equals + 1);
+  }
+  return true;
+}
+
+void PrintInstancesTable(const registry::v1::DiscoverResponse& reply) {
+  std::vector<const registry::v1::Instance*> instances;
+  for (const auto& instance : reply.instances()) instances.push_back(&instance);
+  std::sort(instances.begin(), instances.end(),
+            [](const auto* a, const auto* b) { return a->instance_id() < b->instance_id(); });
+  size_t id_width = 8;
+  size_t address_width = 7;
+  for (const auto* instance : instances) {
+    id_width = std::max(id_width, instance->instance_id().size());
+    address_width = std::max(address_width, instance->address().size());
+  }
+  fmt::print("{:<{}}  {:<{}}  {:<10}  {:>8}  {}\n", "INSTANCE", id_width, "ADDRESS", address_width, "OVERLOADED",
+             "TTL LEFT", "METADATA");
+  for (const auto* instance : instances) {
+    fmt::print("{:<{}}  {:<{}}  {:<10}  {:>8}  {}\n", instance->instance_id(), id_width, instance->address(),
+               address_width, instance->overloaded() ? "yes" : "no", FormatMillis(instance->ttl_remaining_ms()),
+               MetadataText(instance->metadata()));
+  }
+}
+
+void PrintInstancesJson(const registry::v1::DiscoverResponse& reply) { fmt::print("{}\n", Json(reply)); }
+
+void PrintServicesTable(const registry::v1::ListServicesResponse& reply) {
+  size_t width = 7;
+  for (const auto& service : reply.services()) width = std::max(width, service.name().size());
+  fmt::print("{:<{}}  {:>9}\n", "SERVICE", width, "INSTANCES");
+  for (const auto& service : reply.services()) fmt::print("{:<{}}  {:>9}\n", service.name(), width, service.instances());
+}
+
+void PrintServicesJson(const registry::v1::ListServicesResponse& reply) { fmt::print("{}\n", Json(reply)); }
+
+}  // namespace registryd::ctl

@@ -1,0 +1,114 @@
+// registryctl: the command line of registryd's native API, for operators and
+// for servers that cannot link a gRPC client.
+//
+//   registryctl [--target HOST:PORT] register --service S --address HOST:PORT [--meta k=v]...
+//   registryctl discover S [--json]
+//   registryctl keep --service S --address HOST:PORT      (a registration sidecar)
+//
+// --target (default localhost:50051) goes before or after the subcommand.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include "absl/time/time.h"
+#include "tools/registryctl/commands.h"
+
+namespace registryd::ctl {
+namespace {
+
+// "--ttl 30s": a duration flag read into milliseconds.
+void AddMillis(CLI::App& app, const std::string& name, std::chrono::milliseconds& value, const std::string& help) {
+  app.add_option_function<std::string>(
+      name,
+      [&value](const std::string& text) {
+        absl::Duration parsed;
+        if (!absl::ParseDuration(text, &parsed) || parsed < absl::Milliseconds(1) || parsed > absl::Hours(24 * 30)) {
+          throw CLI::ValidationError(text, "expected a duration from 1ms to 30 days, such as 30s or 500ms");
+        }
+        value = std::chrono::milliseconds(absl::ToInt64Milliseconds(parsed));
+      },
+      help);
+}
+
+void AddRegistration(CLI::App& command, RegisterArgs& args) {
+  command.add_option("--service", args.service, "Service name")->required();
+  command.add_option("--address", args.address, "Where the instance listens: HOST:PORT")->required();
+  command.add_option("--instance-id", args.instance_id, "Instance id (default: the registry assigns one)");
+  command.add_option("--meta", args.metadata, "Metadata entry key=value (repeatable)");
+  AddMillis(command, "--ttl", args.ttl, "Lease TTL (default: the registry's)");
+  command.add_flag("--overloaded", args.overloaded, "Register as overloaded");
+}
+
+void AddLease(CLI::App& command, std::string& text) {
+  command.add_option("lease", text, "Lease id, as register prints it (0x...)")->required();
+}
+
+int Main(int argc, char** argv) {
+  Connection connection;
+  CLI::App app{"registryctl: register, renew, find and watch instances in registryd"};
+  app.fallthrough();  // --target after the subcommand too
+  app.require_subcommand(1);
+  app.add_option("--target", connection.target, "registryd's address")->capture_default_str();
+  AddMillis(app, "--timeout", connection.timeout, "Deadline of each call (default 5s)");
+
+  RegisterArgs registration;
+  CLI::App* register_command = app.add_subcommand("register", "Register an instance; prints its lease");
+  AddRegistration(*register_command, registration);
+
+  std::string lease_text;
+  bool overloaded = false;
+  CLI::App* heartbeat_command = app.add_subcommand("heartbeat", "Renew a lease once");
+  AddLease(*heartbeat_command, lease_text);
+  heartbeat_command->add_flag("--overloaded", overloaded, "Report the instance overloaded");
+  CLI::App* deregister_command = app.add_subcommand("deregister", "Remove an instance now");
+  AddLease(*deregister_command, lease_text);
+
+  std::string service;
+  bool json = false;
+  bool exclude_overloaded = false;
+  CLI::App* discover_command = app.add_subcommand("discover", "List a service's live instances");
+  discover_command->add_option("service", service, "Service name")->required();
+  discover_command->add_flag("--exclude-overloaded", exclude_overloaded, "Leave out overloaded instances");
+  discover_command->add_flag("--json", json, "JSON (protobuf's mapping, field names as in the .proto)");
+  CLI::App* ls_command = app.add_subcommand("ls", "List services and their instance counts");
+  ls_command->add_flag("--json", json, "JSON");
+  CLI::App* health_command = app.add_subcommand("health", "Ask the registry's health service (exit 0 if SERVING)");
+  health_command->add_option("service", service, "A service name of the health service (default: the server)");
+
+  KeepArgs keep;
+  CLI::App* keep_command =
+      app.add_subcommand("keep", "Register and keep the lease alive until Ctrl-C, then deregister");
+  AddRegistration(*keep_command, keep.registration);
+  keep_command->add_flag("--bind", keep.bind_to_stream,
+                         "Bind the lease to the stream: the registry drops the instance as soon as this "
+                         "process dies");
+
+  CLI11_PARSE(app, argc, argv);
+
+  uint64_t lease = 0;
+  if (!lease_text.empty() && !ParseLease(lease_text, &lease)) {
+    fmt::print(stderr, "registryctl: {}: not a lease id (expected 0x followed by hex digits, or decimal)\n",
+               lease_text);
+    return 2;
+  }
+  if (*register_command) return Register(connection, registration);
+  if (*heartbeat_command) return Heartbeat(connection, lease, overloaded);
+  if (*deregister_command) return Deregister(connection, lease);
+  if (*discover_command) return Discover(connection, service, exclude_overloaded, json);
+  if (*ls_command) return ListServices(connection, json);
+  if (*health_command) return Health(connection, service);
+  // keep: SIGINT/SIGTERM are waited for on a thread of keep's; block them
+  // before gRPC starts threads that would inherit an unblocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return Keep(connection, keep);
+}
+
+}  // namespace
+}  // namespace registryd::ctl
+
+int main(int argc, char** argv) { return registryd::ctl::Main(argc, argv); }

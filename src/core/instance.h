@@ -68,6 +68,9 @@ class InstanceRecord {
   static InstanceRecordPtr Make(std::string_view instance_id, std::string_view host);
   // A record with `host` that takes over everything else from `from`.
   static InstanceRecordPtr WithHost(InstanceRecord&& from, std::string_view host);
+  // The text lives past the object: a copy would not carry it.
+  InstanceRecord(const InstanceRecord&) = delete;
+  InstanceRecord& operator=(const InstanceRecord&) = delete;
 
   std::string_view instance_id() const { return {Text(), instance_id_size_}; }
   std::string_view host() const { return {Text() + instance_id_size_, host_size_}; }

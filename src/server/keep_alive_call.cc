@@ -27,8 +27,9 @@ void KeepAliveCall::OnStarted(bool ok) {
     delete this;
     return;
   }
+  if (!queue_.AddStream(&context_)) context_.TryCancel();  // the server is stopping
   Start(service_, queue_, backend_);  // the next stream
-  stream_.Read(&request_, &read_);
+  if (!StartRead()) End();
 }
 
 void KeepAliveCall::OnRead(bool ok) {
@@ -37,15 +38,32 @@ void KeepAliveCall::OnRead(bool ok) {
     return;
   }
   response_ = Renew(request_);
-  stream_.Write(response_, &written_);
+  if (!StartWrite()) End();
 }
 
 void KeepAliveCall::OnWritten(bool ok) {
-  if (!ok) {
-    End();
-    return;
-  }
+  if (!ok || !StartRead()) End();
+}
+
+bool KeepAliveCall::StartRead() {
+  ServingQueue::StartGuard guard(queue_);
+  if (!guard.open()) return false;
   stream_.Read(&request_, &read_);
+  return true;
+}
+
+bool KeepAliveCall::StartWrite() {
+  ServingQueue::StartGuard guard(queue_);
+  if (!guard.open()) return false;
+  stream_.Write(response_, &written_);
+  return true;
+}
+
+bool KeepAliveCall::StartFinish() {
+  ServingQueue::StartGuard guard(queue_);
+  if (!guard.open()) return false;
+  stream_.Finish(grpc::Status::OK, &finished_);
+  return true;
 }
 
 registry::v1::KeepAliveResponse KeepAliveCall::Renew(const registry::v1::KeepAliveRequest& request) {
@@ -61,17 +79,21 @@ registry::v1::KeepAliveResponse KeepAliveCall::Renew(const registry::v1::KeepAli
     return response;
   };
   if (request.lease_id() == kNoLease) return refuse(grpc::StatusCode::INVALID_ARGUMENT, "lease_id: must be set");
-  const bool binds = bound_stream_ && !bound_leases_.contains(request.lease_id());
-  if (binds && bound_leases_.size() >= kMaxBoundLeases) {
+  if (bound_stream_ && !bound_leases_.contains(request.lease_id()) && bound_leases_.size() >= kMaxBoundLeases) {
     return refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
                   fmt::format("bind_to_stream: a stream holds at most {} leases", kMaxBoundLeases));
   }
   const absl::StatusOr<Duration> ttl = backend_.registry.Heartbeat(request.lease_id(), request.overloaded());
   if (!ttl.ok()) {
+    if (bound_stream_ && bound_leases_.erase(request.lease_id()) > 0) {
+      (void)backend_.bindings.Release(*bound_stream_, {request.lease_id()});  // gone: nothing to hold
+    }
     const grpc::Status status = ToGrpcStatus(ttl.status());
     return refuse(status.error_code(), status.error_message());
   }
-  if (binds) {
+  if (bound_stream_) {
+    // Every renewal binds: a lease another bound stream took over comes back
+    // to the stream that renews it.
     backend_.bindings.Bind(request.lease_id(), *bound_stream_);
     bound_leases_.insert(request.lease_id());
   }
@@ -79,16 +101,23 @@ registry::v1::KeepAliveResponse KeepAliveCall::Renew(const registry::v1::KeepAli
   return response;
 }
 
+// Bound leases go first, so a client that sees its stream end finds them
+// gone. Once the queue is shutting down no Finish can start: gRPC ends the
+// call, and only the done tag is left to come back.
 void KeepAliveCall::End() {
   if (ending_) return;
   ending_ = true;
-  stream_.Finish(grpc::Status::OK, &finished_);
-  if (!bound_stream_) return;
-  const std::vector<LeaseId> held(bound_leases_.begin(), bound_leases_.end());
-  for (const LeaseId lease : backend_.bindings.Release(*bound_stream_, held)) {
-    if (backend_.registry.Deregister(lease).ok()) log::Debug("lease {:016x} removed with its stream", lease);
+  if (bound_stream_) {
+    const std::vector<LeaseId> held(bound_leases_.begin(), bound_leases_.end());
+    for (const LeaseId lease : backend_.bindings.Release(*bound_stream_, held)) {
+      if (backend_.registry.Deregister(lease).ok()) log::Debug("lease {:016x} removed with its stream", lease);
+    }
+    bound_leases_.clear();
   }
-  bound_leases_.clear();
+  if (!StartFinish()) {
+    finish_back_ = true;
+    DeleteWhenIdle();
+  }
 }
 
 void KeepAliveCall::OnFinished(bool) {
@@ -105,7 +134,9 @@ void KeepAliveCall::OnDone(bool) {
 }
 
 void KeepAliveCall::DeleteWhenIdle() {
-  if (finish_back_ && done_back_) delete this;
+  if (!finish_back_ || !done_back_) return;
+  queue_.RemoveStream(&context_);
+  delete this;
 }
 
 }  // namespace registryd

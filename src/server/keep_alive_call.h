@@ -59,8 +59,13 @@ class KeepAliveCall {
   void OnFinished(bool ok);
   void OnDone(bool ok);
 
+  // Each starts its operation unless the queue is shutting down (false).
+  bool StartRead();
+  bool StartWrite();
+  bool StartFinish();
+
   registry::v1::KeepAliveResponse Renew(const registry::v1::KeepAliveRequest& request);
-  // Finishes the stream once, and lets go of its bound leases.
+  // Removes the stream's bound leases and finishes the stream, once.
   void End();
   void DeleteWhenIdle();
 

@@ -7,7 +7,20 @@ ServingQueue::~ServingQueue() { ShutdownAndJoin(); }
 void ServingQueue::Close(absl::FunctionRef<void()> cancel) {
   MutexLock lock(&mu_);
   accepting_ = false;
+  for (grpc::ServerContext* stream : streams_) stream->TryCancel();
   cancel();
+}
+
+bool ServingQueue::AddStream(grpc::ServerContext* context) {
+  MutexLock lock(&mu_);
+  if (!accepting_) return false;
+  streams_.insert(context);
+  return true;
+}
+
+void ServingQueue::RemoveStream(grpc::ServerContext* context) {
+  MutexLock lock(&mu_);
+  streams_.erase(context);
 }
 
 void ServingQueue::StartThread() {
@@ -22,6 +35,10 @@ void ServingQueue::Run() {
 
 void ServingQueue::ShutdownAndJoin() {
   if (!thread_.joinable()) return;
+  {
+    MutexLock lock(&mu_);
+    open_ = false;
+  }
   cq_->Shutdown();
   thread_.join();
 }

@@ -1,12 +1,14 @@
 // One server completion queue, the thread that polls it, and the objects whose
 // tags live on it.
 //
-// Shutdown safety: nothing may be requested on a queue once it is shut down.
-// Every request for a new call and every alarm re-arm happens under a
-// StartGuard, which holds a per-queue mutex that only this queue's thread and the
-// shutdown path ever take, so it costs an uncontended lock per call; Close()
-// flips the flag under the same mutex before the server and the queue shut
-// down (grpc/grpc#5076).
+// Shutdown safety: nothing may be started on a queue once it is shut down
+// (gRPC aborts when the last pending tag is gone; grpc/grpc#5076). Every
+// request for a new call, every alarm re-arm and every operation on a call
+// under way happens under a StartGuard, which holds a per-queue mutex that
+// only this queue's thread and the shutdown path ever take, so it costs an
+// uncontended lock. Close() stops new calls and alarms (accepting() turns
+// false) and cancels the queue's open streams; ShutdownAndJoin() stops every
+// operation (open() turns false) just before it shuts the queue down.
 #pragma once
 
 #include <cstdint>
@@ -15,8 +17,10 @@
 #include <vector>
 
 #include <grpcpp/completion_queue.h>
+#include <grpcpp/server_context.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "core/mutex.h"
 #include "server/queue_event.h"
@@ -45,15 +49,25 @@ class ServingQueue {
     StartGuard(const StartGuard&) = delete;
     StartGuard& operator=(const StartGuard&) = delete;
 
+    // New calls may be requested and alarms set.
     bool accepting() const ABSL_NO_THREAD_SAFETY_ANALYSIS { return queue_.accepting_; }
+    // Operations on calls under way may start.
+    bool open() const ABSL_NO_THREAD_SAFETY_ANALYSIS { return queue_.open_; }
 
    private:
     ServingQueue& queue_;
   };
 
-  // Makes StartGuard::accepting() false from now on; runs `cancel` under the same
-  // lock (to cancel this queue's alarms).
+  // Makes StartGuard::accepting() false from now on, cancels the streams
+  // under way, and runs `cancel` under the same lock (to cancel this queue's
+  // alarms).
   void Close(absl::FunctionRef<void()> cancel);
+
+  // A stream under way on this queue, cancelled by Close() so that shutdown
+  // does not wait for its client to end it. AddStream returns false (and
+  // keeps nothing) once the queue is closed: the caller cancels it itself.
+  bool AddStream(grpc::ServerContext* context);
+  void RemoveStream(grpc::ServerContext* context);
 
   // Takes ownership of an event object; it lives until the queue is drained.
   template <typename Event>
@@ -75,6 +89,8 @@ class ServingQueue {
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   Mutex mu_;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
+  bool open_ ABSL_GUARDED_BY(mu_) = true;
+  absl::flat_hash_set<grpc::ServerContext*> streams_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<QueueEvent>> events_;
   std::thread thread_;
 };

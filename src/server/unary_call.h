@@ -75,6 +75,11 @@ class UnaryCall final : public QueueEvent {
 
   void Respond() {
     const grpc::Status status = Rpc::Handle(backend_, request_, reply_);
+    ServingQueue::StartGuard guard(queue_);
+    if (!guard.open()) {  // the queue is shutting down: gRPC ends the call
+      state_ = State::kIdle;
+      return;
+    }
     state_ = State::kAwaitingFinish;
     if (status.ok()) {
       responder_->Finish(reply_, status, this);

@@ -150,7 +150,9 @@ class Keeper {
     const auto interval = std::max<Clock::duration>(std::chrono::milliseconds(ttl_ms_) / 3,
                                                     std::chrono::milliseconds(100));
     grpc::ClientContext context;
+    watchdog_.Track(&context, Clock::now() + connection_.timeout);  // opening may wait for the connection
     auto stream = stub_->KeepAlive(&context);
+    watchdog_.Untrack();
     bool first = true;
     int result = 0;
     for (;;) {

@@ -19,7 +19,7 @@ class HeartbeatScenario final : public Scenario {
   enum class Kind { kHeartbeat, kKeepAlive, kScale };
 
   HeartbeatScenario(const ScenarioOptions& options, Kind kind)
-      : options_(options), kind_(kind), measure_registration_(kind == Kind::kScale) {}
+      : options_(options), kind_(kind) {}
 
   std::vector<Phase> Run(const Target& target, const LoadOptions& load) override {
     std::vector<Phase> phases;
@@ -27,7 +27,7 @@ class HeartbeatScenario final : public Scenario {
     const uint64_t rss_before = target.pid ? ProcessRssBytes(*target.pid) : 0;
     const double cpu_before = target.pid ? ProcessCpuSeconds(*target.pid) : 0;
     LoadResult registration = RegisterAll(target, &leases, 100, load.concurrency, 0);
-    if (measure_registration_) {
+    if (kind_ == Kind::kScale) {  // the registration is measured too
       Phase phase{"scale-register", std::move(registration), {}, {}, {}};
       if (target.pid) {
         phase.cpu_seconds = ProcessCpuSeconds(*target.pid) - cpu_before;
@@ -52,7 +52,6 @@ class HeartbeatScenario final : public Scenario {
  private:
   ScenarioOptions options_;
   Kind kind_;
-  bool measure_registration_;
 };
 
 // Register churn with distinct instances: each call registers a new instance

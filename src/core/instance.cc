@@ -28,7 +28,7 @@ void InstanceRecordDeleter::operator()(InstanceRecord* record) const {
   ::operator delete(record);
 }
 
-InstanceRecordPtr InstanceRecord::Allocate(std::string_view instance_id, std::string_view host) {
+InstanceRecordPtr InstanceRecord::Make(std::string_view instance_id, std::string_view host) {
   if (instance_id.size() > UINT8_MAX || host.size() > UINT8_MAX) std::abort();  // validation bounds both
   void* memory = ::operator new(sizeof(InstanceRecord) + instance_id.size() + host.size());
   InstanceRecordPtr record(new (memory) InstanceRecord);
@@ -39,12 +39,8 @@ InstanceRecordPtr InstanceRecord::Allocate(std::string_view instance_id, std::st
   return record;
 }
 
-InstanceRecordPtr InstanceRecord::Make(std::string_view instance_id, std::string_view host) {
-  return Allocate(instance_id, host);
-}
-
 InstanceRecordPtr InstanceRecord::WithHost(InstanceRecord&& from, std::string_view host) {
-  InstanceRecordPtr record = Allocate(from.instance_id(), host);
+  InstanceRecordPtr record = Make(from.instance_id(), host);
   record->lease = from.lease;
   record->service = from.service;
   record->deadline = from.deadline;

@@ -106,7 +106,6 @@ class InstanceRecord {
   InstanceRecord() = default;
   const char* Text() const { return reinterpret_cast<const char*>(this + 1); }
   char* Text() { return reinterpret_cast<char*>(this + 1); }
-  static InstanceRecordPtr Allocate(std::string_view instance_id, std::string_view host);
 
   std::unique_ptr<Metadata> metadata_;
   // The serverId seed clients know it by; without one, findServer never

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <string>
@@ -12,8 +13,51 @@
 
 namespace registryd {
 
-static_assert(limits::kMaxInstanceIdBytes <= UINT8_MAX && limits::kMaxHostBytes <= UINT8_MAX,
-              "InstanceRecord keeps the text's sizes in a byte each");
+static_assert(sizeof(InstanceRecord) == 48, "the fixed part of a record is sized for 1M leases in 150 MB");
+
+namespace {
+
+// Metadata packed after the host: per entry, the key's size (1 byte), the
+// value's size (2 bytes, little-endian), the key, the value.
+constexpr size_t kEntryHeaderBytes = 3;
+
+size_t PackedSize(const Metadata& metadata) {
+  size_t size = 0;
+  for (const auto& [key, value] : metadata) size += kEntryHeaderBytes + key.size() + value.size();
+  return size;
+}
+
+char* Pack(const Metadata& metadata, char* out) {
+  for (const auto& [key, value] : metadata) {
+    out[0] = static_cast<char>(key.size());
+    out[1] = static_cast<char>(value.size() & 0xff);
+    out[2] = static_cast<char>(value.size() >> 8);
+    out = std::copy(key.begin(), key.end(), out + kEntryHeaderBytes);
+    out = std::copy(value.begin(), value.end(), out);
+  }
+  return out;
+}
+
+// Calls `visit(key, value)` for each packed entry until it returns false.
+template <typename Visit>
+void ForEachEntry(std::string_view packed, Visit&& visit) {
+  while (!packed.empty()) {
+    const auto byte = [&](size_t i) { return static_cast<size_t>(static_cast<uint8_t>(packed[i])); };
+    const size_t key_size = byte(0);
+    const size_t value_size = byte(1) | byte(2) << 8;
+    const std::string_view key = packed.substr(kEntryHeaderBytes, key_size);
+    const std::string_view value = packed.substr(kEntryHeaderBytes + key_size, value_size);
+    if (!visit(key, value)) return;
+    packed.remove_prefix(kEntryHeaderBytes + key_size + value_size);
+  }
+}
+
+}  // namespace
+
+static_assert(limits::kMaxInstanceIdBytes <= UINT8_MAX && limits::kMaxHostBytes <= UINT8_MAX &&
+                  limits::kMaxMetadataKeyBytes <= UINT8_MAX &&
+                  limits::kMaxMetadataBytes + limits::kMaxMetadataEntries * kEntryHeaderBytes <= UINT16_MAX,
+              "InstanceRecord keeps the text's sizes in a byte each and the packed metadata's in two");
 
 std::optional<int32_t> SeedIdOf(std::string_view instance_id) {
   int32_t id = 0;
@@ -28,45 +72,64 @@ void InstanceRecordDeleter::operator()(InstanceRecord* record) const {
   ::operator delete(record);
 }
 
-InstanceRecordPtr InstanceRecord::Make(std::string_view instance_id, std::string_view host) {
-  if (instance_id.size() > UINT8_MAX || host.size() > UINT8_MAX) std::abort();  // validation bounds both
-  void* memory = ::operator new(sizeof(InstanceRecord) + instance_id.size() + host.size());
+InstanceRecordPtr InstanceRecord::Make(std::string_view instance_id, std::string_view host,
+                                       const Metadata& metadata) {
+  const size_t metadata_size = PackedSize(metadata);
+  bool fits = instance_id.size() <= UINT8_MAX && host.size() <= UINT8_MAX && metadata_size <= UINT16_MAX;
+  for (const auto& [key, value] : metadata) fits = fits && key.size() <= UINT8_MAX && value.size() <= UINT16_MAX;
+  if (!fits) std::abort();  // validation bounds all of them lower
+  void* memory = ::operator new(sizeof(InstanceRecord) + instance_id.size() + host.size() + metadata_size);
   InstanceRecordPtr record(new (memory) InstanceRecord);
   record->instance_id_size_ = static_cast<uint8_t>(instance_id.size());
   record->host_size_ = static_cast<uint8_t>(host.size());
-  std::memcpy(record->Text(), instance_id.data(), instance_id.size());
-  std::memcpy(record->Text() + instance_id.size(), host.data(), host.size());
+  record->metadata_size_ = static_cast<uint16_t>(metadata_size);
+  char* text = std::copy(instance_id.begin(), instance_id.end(), record->Text());
+  text = std::copy(host.begin(), host.end(), text);
+  Pack(metadata, text);
   return record;
 }
 
-InstanceRecordPtr InstanceRecord::WithHost(InstanceRecord&& from, std::string_view host) {
-  InstanceRecordPtr record = Make(from.instance_id(), host);
+InstanceRecordPtr InstanceRecord::WithText(const InstanceRecord& from, std::string_view host,
+                                           const Metadata& metadata) {
+  InstanceRecordPtr record = Make(from.instance_id(), host, metadata);
   record->lease = from.lease;
   record->service = from.service;
   record->deadline = from.deadline;
-  record->filed_at = from.filed_at;
-  record->ttl = from.ttl;
   record->member_index = from.member_index;
+  record->filed_at = from.filed_at;
   record->port = from.port;
   record->overloaded = from.overloaded;
   record->ejected = from.ejected;
-  record->metadata_ = std::move(from.metadata_);
-  record->seed_id_ = from.seed_id_;
   record->has_seed_id_ = from.has_seed_id_;
+  record->ttl_ms_ = from.ttl_ms_;
+  record->seed_id_ = from.seed_id_;
   return record;
 }
 
-const Metadata& InstanceRecord::metadata() const {
-  static const Metadata kNone;
-  return metadata_ ? *metadata_ : kNone;
+Metadata InstanceRecord::metadata() const {
+  Metadata metadata;
+  ForEachEntry(PackedMetadata(), [&](std::string_view key, std::string_view value) {
+    metadata.emplace_back(key, value);
+    return true;
+  });
+  return metadata;
 }
 
-void InstanceRecord::set_metadata(const Metadata& metadata) {
-  if (metadata.empty()) {
-    metadata_.reset();
-  } else {
-    metadata_ = std::make_unique<Metadata>(metadata);
-  }
+bool InstanceRecord::HasMetadata(const Metadata& metadata) const {
+  auto expected = metadata.begin();
+  bool same = true;
+  ForEachEntry(PackedMetadata(), [&](std::string_view key, std::string_view value) {
+    same = expected != metadata.end() && expected->first == key && expected->second == value;
+    ++expected;
+    return same;
+  });
+  return same && expected == metadata.end();
+}
+
+void InstanceRecord::set_ttl(Duration ttl) {
+  const auto milliseconds = std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
+  if (milliseconds < 0 || milliseconds > UINT32_MAX) std::abort();  // the registry clamps TTLs to days
+  ttl_ms_ = static_cast<uint32_t>(milliseconds);
 }
 
 std::string InstanceRecord::Address() const {

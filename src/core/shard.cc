@@ -19,17 +19,24 @@ Endpoint EndpointOf(const InstanceRecord& record) {
 }  // namespace
 
 Shard::Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel)
-    : index_(index), shard_count_(shard_count), wheel_(wheel.start, wheel.tick, wheel.slots) {}
+    : index_(index),
+      shard_count_(shard_count),
+      leases_(MakeRecordSet<LeaseKey>(records_)),
+      wheel_(wheel.start, wheel.tick, wheel.slots) {}
 
-InstanceRecord* Shard::FindLive(LeaseId lease, TimePoint now, std::vector<Removal>& removed) {
+std::optional<RecordIndex> Shard::FindLease(LeaseId lease) const {
   const auto it = leases_.find(lease);
-  if (it == leases_.end()) return nullptr;
-  InstanceRecord& record = **it;
-  if (IsLive(record, now)) return &record;
+  if (it == leases_.end()) return std::nullopt;
+  return *it;
+}
+
+std::optional<RecordIndex> Shard::FindLive(LeaseId lease, TimePoint now, std::vector<Removal>& removed) {
+  const std::optional<RecordIndex> index = FindLease(lease);
+  if (!index || IsLive(records_[*index], now)) return index;
   // Past its deadline but not yet reaped by the wheel: it is expired already.
   Bump(counters_.expired);
-  removed.push_back(Remove(record));
-  return nullptr;
+  removed.push_back(Remove(*index));
+  return std::nullopt;
 }
 
 absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint now,
@@ -40,37 +47,39 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
     if (service != services_.end()) {
       const auto existing = service->second.by_instance_id.find(spec.instance_id);
       if (existing != service->second.by_instance_id.end()) {
-        InstanceRecord* record = FindLive((*existing)->lease, now, removed);
-        if (record != nullptr) {
-          const bool changed = record->host() != spec.host || record->port != spec.port ||
-                               record->metadata() != spec.metadata ||
-                               record->overloaded != spec.overloaded || record->ejected;
-          if (record->host() != spec.host) record = &ReplaceHost(*record, spec.host);
-          record->port = spec.port;
-          if (record->metadata() != spec.metadata) record->set_metadata(spec.metadata);
-          record->overloaded = spec.overloaded;
-          record->ttl = spec.ttl;
-          SetDeadline(*record, now + spec.ttl);
-          if (spec.seed_id) record->set_seed_id(spec.seed_id);
-          SetEjected(*record, false);
-          if (changed) Touch(*record->service);
-          return RegisterResult{record->lease, std::string(record->instance_id()), record->ttl, false};
+        const std::optional<RecordIndex> index = FindLive(records_[*existing].lease, now, removed);
+        if (index) {
+          const InstanceRecord& old = records_[*index];
+          const bool text_changed = old.host() != spec.host || !old.HasMetadata(spec.metadata);
+          const bool changed = text_changed || old.port != spec.port || old.overloaded != spec.overloaded ||
+                               old.ejected;
+          // Host and metadata live in the record's allocation: new ones need a new one.
+          if (text_changed) records_.Replace(*index, InstanceRecord::WithText(old, spec.host, spec.metadata));
+          InstanceRecord& record = records_[*index];
+          record.port = spec.port;
+          record.overloaded = spec.overloaded;
+          record.set_ttl(spec.ttl);
+          SetDeadline(*index, now + record.ttl());
+          if (spec.seed_id) record.set_seed_id(spec.seed_id);
+          SetEjected(record, false);
+          if (changed) Touch(*record.service);
+          return RegisterResult{record.lease, std::string(record.instance_id()), record.ttl(), false};
         }
       }
     }
   }
   if (!may_create) return absl::ResourceExhaustedError("");
-  InstanceRecord& record = Create(spec, now);
-  return RegisterResult{record.lease, std::string(record.instance_id()), record.ttl, true};
+  const InstanceRecord& record = records_[Create(spec, now)];
+  return RegisterResult{record.lease, std::string(record.instance_id()), record.ttl(), true};
 }
 
-InstanceRecord& Shard::Create(const RegisterSpec& spec, TimePoint now) {
+RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now) {
   LeaseId lease;
   do {
     lease = NewLeaseId(index_, shard_count_);
   } while (leases_.contains(lease));
 
-  auto [service_it, service_created] = services_.try_emplace(spec.service);
+  auto [service_it, service_created] = services_.try_emplace(spec.service, records_);
   ServiceState& service = service_it->second;
   if (service_created) service.name = service_it->first;
 
@@ -81,35 +90,36 @@ InstanceRecord& Shard::Create(const RegisterSpec& spec, TimePoint now) {
     instance_id = generated_id;
   }
 
-  InstanceRecordPtr owned = InstanceRecord::Make(instance_id, spec.host);
+  InstanceRecordPtr owned = InstanceRecord::Make(instance_id, spec.host, spec.metadata);
   InstanceRecord& record = *owned;
-  record.lease = lease;  // the set's key: set before inserting
-  leases_.insert(std::move(owned));
+  record.lease = lease;
   record.service = &service;
-  record.set_metadata(spec.metadata);
-  record.ttl = spec.ttl;
-  record.deadline = now + spec.ttl;
+  record.set_ttl(spec.ttl);
+  record.deadline = now + record.ttl();
   record.member_index = static_cast<uint32_t>(service.members.size());
   record.port = spec.port;
   record.overloaded = spec.overloaded;
   record.ejected = false;
   record.set_seed_id(spec.seed_id);
-
-  service.members.push_back(&record);
-  service.by_instance_id.insert(&record);
+  // The sets hash the record's lease and instance id: it is complete before they see it.
+  const RecordIndex index = records_.Add(std::move(owned));
+  leases_.insert(index);
+  service.members.push_back(index);
+  service.by_instance_id.insert(index);
   Touch(service);
-  record.filed_at = wheel_.Schedule(lease, record.deadline);
+  record.filed_at = wheel_.Schedule(static_cast<TimerWheel::Entry>(index), record.deadline);
   Bump(counters_.registered);
   Bump(counters_.live);
-  return record;
+  return index;
 }
 
-Removal Shard::Remove(InstanceRecord& record) {
+Removal Shard::Remove(RecordIndex index) {
+  const InstanceRecord& record = records_[index];
   ServiceState& service = *record.service;
   // Swap-remove keeps removal O(1); round-robin order may shift, which is fine.
-  InstanceRecord* last = service.members.back();
+  const RecordIndex last = service.members.back();
   service.members[record.member_index] = last;
-  last->member_index = record.member_index;
+  records_[last].member_index = record.member_index;
   service.members.pop_back();
   service.by_instance_id.erase(record.instance_id());
   if (record.ejected) --service.ejected_count;
@@ -117,20 +127,9 @@ Removal Shard::Remove(InstanceRecord& record) {
   Removal removal{record.lease, record.seed_id(), std::string(service.name), std::string(record.instance_id())};
   if (service.members.empty()) services_.erase(service.name);
   leases_.erase(removal.lease);
+  records_.Remove(index);  // after the sets: they read the record to find its entry
   Drop(counters_.live);
   return removal;
-}
-
-InstanceRecord& Shard::ReplaceHost(InstanceRecord& old, std::string_view host) {
-  ServiceState& service = *old.service;
-  service.by_instance_id.erase(old.instance_id());
-  auto old_node = leases_.extract(leases_.find(old.lease));  // freed on return
-  InstanceRecordPtr owned = InstanceRecord::WithHost(std::move(old), host);
-  InstanceRecord& record = *owned;
-  leases_.insert(std::move(owned));
-  service.members[record.member_index] = &record;
-  service.by_instance_id.insert(&record);
-  return record;
 }
 
 void Shard::SetEjected(InstanceRecord& record, bool ejected) {
@@ -148,41 +147,41 @@ void Shard::SetEjected(InstanceRecord& record, bool ejected) {
 // A later deadline leaves the wheel alone: the entry is filed again when it
 // comes round. An earlier one (a shorter TTL) that falls before the entry's
 // tick needs a new entry, or the lease would expire late.
-void Shard::SetDeadline(InstanceRecord& record, TimePoint deadline) {
+void Shard::SetDeadline(RecordIndex index, TimePoint deadline) {
+  InstanceRecord& record = records_[index];
   record.deadline = deadline;
-  if (deadline < record.filed_at && wheel_.FilingTime(deadline) < record.filed_at) {
-    record.filed_at = wheel_.Schedule(record.lease, deadline);
+  if (wheel_.FilesEarlier(deadline, record.filed_at)) {
+    record.filed_at = wheel_.Schedule(static_cast<TimerWheel::Entry>(index), deadline);
   }
 }
 
 absl::StatusOr<Duration> Shard::Heartbeat(LeaseId lease, bool overloaded, TimePoint now,
                                           std::vector<Removal>& removed) {
   MutexLock lock(&mu_);
-  InstanceRecord* record = FindLive(lease, now, removed);
-  if (record == nullptr) {
-    return absl::NotFoundError("lease not found: it expired or was deregistered; register again");
+  const std::optional<RecordIndex> index = FindLive(lease, now, removed);
+  if (!index) return absl::NotFoundError("lease not found: it expired or was deregistered; register again");
+  InstanceRecord& record = records_[*index];
+  SetDeadline(*index, now + record.ttl());
+  if (record.overloaded != overloaded) {
+    record.overloaded = overloaded;
+    Touch(*record.service);
   }
-  SetDeadline(*record, now + record->ttl);
-  if (record->overloaded != overloaded) {
-    record->overloaded = overloaded;
-    Touch(*record->service);
-  }
-  SetEjected(*record, false);
-  return record->ttl;
+  SetEjected(record, false);
+  return record.ttl();
 }
 
 std::optional<Removal> Shard::Deregister(LeaseId lease) {
   MutexLock lock(&mu_);
-  const auto it = leases_.find(lease);
-  if (it == leases_.end()) return std::nullopt;
+  const std::optional<RecordIndex> index = FindLease(lease);
+  if (!index) return std::nullopt;
   Bump(counters_.deregistered);
-  return Remove(**it);
+  return Remove(*index);
 }
 
 bool Shard::HoldsInService(LeaseId lease, std::string_view service) {
   MutexLock lock(&mu_);
-  const auto it = leases_.find(lease);
-  return it != leases_.end() && (*it)->service->name == service;
+  const std::optional<RecordIndex> index = FindLease(lease);
+  return index && records_[*index].service->name == service;
 }
 
 uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded, TimePoint now,
@@ -192,10 +191,11 @@ uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded,
   // No instances: the shard's revision, which is at least the one the service
   // had when its last instance left, so a revision never goes back.
   if (it == services_.end()) return revision_;
-  for (const InstanceRecord* record : it->second.members) {
-    if (!IsLive(*record, now) || record->ejected) continue;
-    if (exclude_overloaded && record->overloaded) continue;
-    visit(*record);
+  for (const RecordIndex index : it->second.members) {
+    const InstanceRecord& record = records_[index];
+    if (!IsLive(record, now) || record.ejected) continue;
+    if (exclude_overloaded && record.overloaded) continue;
+    visit(record);
   }
   return it->second.revision;
 }
@@ -211,7 +211,7 @@ std::optional<Endpoint> Shard::PickLocked(ServiceState& service, TimePoint now, 
   std::optional<size_t> overloaded_choice;
   for (size_t step = 0; step < count; ++step) {
     const size_t position = (service.next_pick + step) % count;
-    const InstanceRecord& record = *service.members[position];
+    const InstanceRecord& record = records_[service.members[position]];
     if (!IsLive(record, now) || record.ejected || record.lease == exclude || !record.seed_id()) continue;
     if (!record.overloaded) {
       service.next_pick = static_cast<uint32_t>((position + 1) % count);
@@ -221,7 +221,7 @@ std::optional<Endpoint> Shard::PickLocked(ServiceState& service, TimePoint now, 
   }
   if (!overloaded_choice) return std::nullopt;
   service.next_pick = static_cast<uint32_t>((*overloaded_choice + 1) % count);
-  return EndpointOf(*service.members[*overloaded_choice]);
+  return EndpointOf(records_[service.members[*overloaded_choice]]);
 }
 
 std::optional<Endpoint> Shard::Pick(std::string_view service_name, TimePoint now, LeaseId exclude) {
@@ -233,9 +233,9 @@ std::optional<Endpoint> Shard::Pick(std::string_view service_name, TimePoint now
 
 WarnResult Shard::Warn(LeaseId lease, TimePoint now) {
   MutexLock lock(&mu_);
-  const auto it = leases_.find(lease);
-  if (it == leases_.end() || !IsLive(**it, now)) return WarnResult{false, std::nullopt};
-  InstanceRecord& record = **it;
+  const std::optional<RecordIndex> index = FindLease(lease);
+  if (!index || !IsLive(records_[*index], now)) return WarnResult{false, std::nullopt};
+  InstanceRecord& record = records_[*index];
   SetEjected(record, true);
   return WarnResult{true, PickLocked(*record.service, now, lease)};
 }
@@ -252,22 +252,23 @@ bool Shard::Advance(TimePoint now, size_t budget, std::vector<Removal>& expired)
   MutexLock lock(&mu_);
   // The wheel calls these while the lock above is held; the analysis cannot
   // follow the lock into a template's callback.
-  const auto check = [&](LeaseId lease) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    const auto it = leases_.find(lease);
-    // Gone, or a stale copy: the lease's current entry is filed under another tick.
-    if (it == leases_.end() || (*it)->filed_at != wheel_.NextTickTime()) {
+  // An entry is a record index. Its record may be gone, or be another lease
+  // that reuses the index: only the entry the record's filed_at names is its
+  // current one; older copies are stale and dropped.
+  const auto check = [&](TimerWheel::Entry entry) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    InstanceRecord* record = records_.Find(RecordIndex{entry});
+    if (record == nullptr || record->filed_at != wheel_.NextTickStamp()) {
       return TimerWheel::Verdict{TimerWheel::Verdict::kGone, {}};
     }
-    InstanceRecord& record = **it;
-    if (IsLive(record, now)) {
-      record.filed_at = wheel_.FilingTime(record.deadline);  // where the wheel files it
-      return TimerWheel::Verdict{TimerWheel::Verdict::kRenewed, record.deadline};
+    if (IsLive(*record, now)) {
+      record->filed_at = wheel_.FilingStamp(record->deadline);  // where the wheel files it
+      return TimerWheel::Verdict{TimerWheel::Verdict::kRenewed, record->deadline};
     }
     return TimerWheel::Verdict{TimerWheel::Verdict::kExpired, {}};
   };
-  const auto expire = [&](LeaseId lease) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  const auto expire = [&](TimerWheel::Entry entry) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     Bump(counters_.expired);
-    expired.push_back(Remove(**leases_.find(lease)));
+    expired.push_back(Remove(RecordIndex{entry}));
   };
   wheel_.Advance(now, budget, check, expire);
   return wheel_.HasDueWork(now);

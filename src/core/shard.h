@@ -15,14 +15,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
-#include "absl/hash/hash.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "core/mutex.h"
 #include "core/instance.h"
+#include "core/record_set.h"
+#include "core/record_table.h"
 #include "core/timer_wheel.h"
 
 namespace registryd {
@@ -39,39 +38,13 @@ struct NameEq {
   bool operator()(std::string_view a, std::string_view b) const { return a == b; }
 };
 
-// Records found by their instance id (a std::string_view).
-struct InstanceIdHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view instance_id) const { return NameHash{}(instance_id); }
-  size_t operator()(const InstanceRecord* record) const { return NameHash{}(record->instance_id()); }
-};
-struct InstanceIdEq {
-  using is_transparent = void;
-  static std::string_view IdOf(std::string_view instance_id) { return instance_id; }
-  static std::string_view IdOf(const InstanceRecord* record) { return record->instance_id(); }
-  template <typename A, typename B>
-  bool operator()(const A& a, const B& b) const { return IdOf(a) == IdOf(b); }
-};
-
-// Records, owned, found by their lease id.
-struct LeaseHash {
-  using is_transparent = void;
-  size_t operator()(LeaseId lease) const { return absl::Hash<LeaseId>{}(lease); }
-  size_t operator()(const InstanceRecordPtr& record) const { return (*this)(record->lease); }
-};
-struct LeaseEq {
-  using is_transparent = void;
-  static LeaseId LeaseOf(LeaseId lease) { return lease; }
-  static LeaseId LeaseOf(const InstanceRecordPtr& record) { return record->lease; }
-  template <typename A, typename B>
-  bool operator()(const A& a, const B& b) const { return LeaseOf(a) == LeaseOf(b); }
-};
-
 // A service's live set. Lives in its shard; its address is stable.
 struct ServiceState {
+  explicit ServiceState(const RecordTable& records) : by_instance_id(MakeRecordSet<InstanceIdKey>(records)) {}
+
   std::string_view name;  // the shard's map key
-  std::vector<InstanceRecord*> members;
-  absl::flat_hash_set<InstanceRecord*, InstanceIdHash, InstanceIdEq> by_instance_id;
+  std::vector<RecordIndex> members;
+  RecordSet<InstanceIdKey> by_instance_id;
   uint64_t revision = 0;
   uint32_t ejected_count = 0;
   uint32_t next_pick = 0;  // findServer's round-robin position
@@ -162,14 +135,13 @@ class Shard {
   const ShardCounters& counters() const { return counters_; }
 
  private:
-  InstanceRecord* FindLive(LeaseId lease, TimePoint now, std::vector<Removal>& removed)
+  std::optional<RecordIndex> FindLive(LeaseId lease, TimePoint now, std::vector<Removal>& removed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  InstanceRecord& Create(const RegisterSpec& spec, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Removal Remove(InstanceRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Moves the record to a new allocation holding `host`; returns the new one.
-  InstanceRecord& ReplaceHost(InstanceRecord& record, std::string_view host) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<RecordIndex> FindLease(LeaseId lease) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  RecordIndex Create(const RegisterSpec& spec, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Removal Remove(RecordIndex index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetEjected(InstanceRecord& record, bool ejected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SetDeadline(InstanceRecord& record, TimePoint deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetDeadline(RecordIndex index, TimePoint deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Touch(ServiceState& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { service.revision = ++revision_; }
   std::optional<Endpoint> PickLocked(ServiceState& service, TimePoint now, LeaseId exclude)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -177,7 +149,8 @@ class Shard {
   const uint32_t index_;
   const uint32_t shard_count_;
   Mutex mu_;
-  absl::flat_hash_set<InstanceRecordPtr, LeaseHash, LeaseEq> leases_ ABSL_GUARDED_BY(mu_);
+  RecordTable records_ ABSL_GUARDED_BY(mu_);
+  RecordSet<LeaseKey> leases_ ABSL_GUARDED_BY(mu_);
   absl::node_hash_map<std::string, ServiceState, NameHash, NameEq> services_ ABSL_GUARDED_BY(mu_);
   TimerWheel wheel_ ABSL_GUARDED_BY(mu_);
   // Shared by the shard's services, so a service that empties and comes back

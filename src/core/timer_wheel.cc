@@ -23,11 +23,11 @@ int64_t TimerWheel::FilingTick(TimePoint deadline) const {
   return std::clamp(TickAtOrAfter(deadline), current_tick_, last_in_rotation);
 }
 
-TimePoint TimerWheel::Schedule(Entry entry, TimePoint deadline) {
+TimerWheel::TickStamp TimerWheel::Schedule(Entry entry, TimePoint deadline) {
   const int64_t tick = FilingTick(deadline);
   SlotOf(tick).push_back(entry);
   ++size_;
-  return TickTime(tick);
+  return StampOf(tick);
 }
 
 bool TimerWheel::HasDueWork(TimePoint now) const { return TickTime(current_tick_) <= now; }

@@ -30,18 +30,33 @@ namespace registryd {
 
 class TimerWheel {
  public:
-  using Entry = uint64_t;
+  using Entry = uint32_t;
+  // A tick's number modulo 2^32: all an entry's owner keeps to recognise the
+  // tick its current entry is filed under (entries are filed less than 2^31
+  // ticks from the current one), so a record spends 4 bytes on it, not 8.
+  using TickStamp = uint32_t;
 
   // `slots` * `tick` is one rotation; longer deadlines go round more than once.
   TimerWheel(TimePoint start, Duration tick, size_t slots);
 
   // Files `entry`, due at `deadline`. A deadline in the past is due at once.
-  // Returns FilingTime(deadline): the tick the entry is filed under.
-  TimePoint Schedule(Entry entry, TimePoint deadline);
+  // Returns the stamp of the tick the entry is filed under.
+  TickStamp Schedule(Entry entry, TimePoint deadline);
   // The tick an entry due at `deadline` is filed under now: the first tick at
   // or after it, but within this rotation. Inside Advance(), also where a
   // kRenewed entry goes.
   TimePoint FilingTime(TimePoint deadline) const { return TickTime(FilingTick(deadline)); }
+  TickStamp FilingStamp(TimePoint deadline) const { return StampOf(FilingTick(deadline)); }
+  // When the tick of `stamp` (one filed now or later) falls due.
+  TimePoint StampTime(TickStamp stamp) const {
+    return TickTime(current_tick_ + static_cast<int32_t>(stamp - StampOf(current_tick_)));
+  }
+  // True when an entry due at `deadline` would be filed under an earlier tick
+  // than the one of `stamp`.
+  bool FilesEarlier(TimePoint deadline, TickStamp stamp) const {
+    const TimePoint stamp_time = StampTime(stamp);
+    return deadline < stamp_time && FilingTime(deadline) < stamp_time;
+  }
 
   // What the owner answers for an entry that comes due.
   struct Verdict {
@@ -60,11 +75,13 @@ class TimerWheel {
   bool HasDueWork(TimePoint now) const;
   // When the next tick falls due. Inside Advance(): the tick being processed.
   TimePoint NextTickTime() const { return TickTime(current_tick_); }
+  TickStamp NextTickStamp() const { return StampOf(current_tick_); }
   // Entries filed, including those of leases that are already gone.
   size_t size() const { return size_; }
 
  private:
   TimePoint TickTime(int64_t tick) const { return start_ + tick * tick_; }
+  static TickStamp StampOf(int64_t tick) { return static_cast<TickStamp>(tick); }
   int64_t TickAtOrAfter(TimePoint deadline) const;
   int64_t FilingTick(TimePoint deadline) const;
   std::vector<Entry>& SlotOf(int64_t tick) { return slots_[static_cast<size_t>(tick) % slots_.size()]; }

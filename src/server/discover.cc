@@ -28,7 +28,7 @@ grpc::Status DiscoverRpc::Handle(DiscoverBackend& backend, const Request& reques
         instance.set_service(request.service());
         instance.set_instance_id(record.instance_id().data(), record.instance_id().size());
         instance.set_address(record.Address());
-        instance.mutable_metadata()->insert(record.metadata().begin(), record.metadata().end());
+        for (auto& [key, value] : record.metadata()) (*instance.mutable_metadata())[key] = std::move(value);
         instance.set_overloaded(record.overloaded);
         instance.set_ttl_remaining_ms(ToWireMillis(record.deadline - now));
         first_deadline = std::min(first_deadline, record.deadline);

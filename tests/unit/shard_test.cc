@@ -119,6 +119,40 @@ TEST_F(ShardTest, UpsertWithAnotherHostKeepsTheLeaseAndEveryIndex) {
   EXPECT_EQ(records[0]->instance_id(), "b2");
 }
 
+// Record indexes are reused, and timer-wheel entries of removed leases stay
+// filed until their tick: such an entry must not touch the index's new lease.
+TEST_F(ShardTest, AStaleWheelEntryOfAReusedIndexLeavesTheNewLeaseAlone) {
+  const RegisterResult gone = Create(NativeSpec("books", "b1", seconds(1)));
+  ASSERT_TRUE(shard_.Deregister(gone.lease).has_value());
+  const RegisterResult reusing = Create(NativeSpec("books", "b2", seconds(5)));
+
+  clock_.Advance(milliseconds(1500));  // past the removed lease's tick
+  EXPECT_TRUE(Expire().empty());
+  ASSERT_EQ(Discover("books").size(), 1u);
+  std::vector<Removal> removed;
+  EXPECT_TRUE(shard_.Heartbeat(reusing.lease, false, clock_.Now(), removed).ok());
+
+  clock_.Advance(seconds(5));
+  const std::vector<Removal> expired = Expire();
+  ASSERT_EQ(expired.size(), 1u) << "expires once, at its own deadline";
+  EXPECT_EQ(expired[0].lease, reusing.lease);
+  EXPECT_EQ(expired[0].instance_id, "b2");
+}
+
+TEST_F(ShardTest, NewMetadataKeepsTheLeaseAndEveryIndex) {
+  const RegisterResult first = Create(NativeSpec("books", "b1", seconds(10)));
+  RegisterSpec relabelled = NativeSpec("books", "b1", seconds(10));
+  relabelled.metadata = {{"zone", "eu-2"}};
+  EXPECT_EQ(Create(relabelled).lease, first.lease);
+  std::vector<Removal> removed;
+  EXPECT_TRUE(shard_.Heartbeat(first.lease, false, clock_.Now(), removed).ok());
+  const auto records = Discover("books");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]->metadata(), relabelled.metadata);
+  EXPECT_TRUE(shard_.Deregister(first.lease).has_value());
+  EXPECT_TRUE(Discover("books").empty());
+}
+
 TEST_F(ShardTest, EmptyInstanceIdGetsAFreshHexId) {
   const RegisterResult a = Create(NativeSpec("books", "", seconds(10)));
   const RegisterResult b = Create(NativeSpec("books", "", seconds(10)));

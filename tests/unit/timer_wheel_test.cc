@@ -227,7 +227,23 @@ TEST_F(TimerWheelTest, ScheduleFilesUnderTheFirstTickAtOrAfterTheDeadlineWithinO
   EXPECT_EQ(wheel_.FilingTime(start_ + milliseconds(1300)), start_ + milliseconds(1300));
   EXPECT_EQ(wheel_.FilingTime(start_ + milliseconds(500)), start_ + milliseconds(1100)) << "past: next tick";
   EXPECT_EQ(wheel_.FilingTime(start_ + seconds(9)), start_ + milliseconds(1800)) << "last tick of the rotation";
-  EXPECT_EQ(wheel_.Schedule(1, start_ + milliseconds(1250)), start_ + milliseconds(1300));
+  EXPECT_EQ(wheel_.StampTime(wheel_.Schedule(1, start_ + milliseconds(1250))), start_ + milliseconds(1300));
+}
+
+TEST_F(TimerWheelTest, StampsNameTheirTickAfterTheTickCountPassesTwoToTheThirtyTwo) {
+  const Duration past_wrap = kTick * ((int64_t{1} << 32) + 3);
+  SetClock(past_wrap - milliseconds(50));
+  Advance();  // nothing filed: the wheel skips to the tick after now
+  const TimerWheel::TickStamp stamp = wheel_.Schedule(7, start_ + past_wrap + milliseconds(250));
+  EXPECT_EQ(stamp, 6u) << "tick 2^32 + 6, modulo 2^32";
+  EXPECT_EQ(wheel_.StampTime(stamp), start_ + past_wrap + milliseconds(300));
+  EXPECT_EQ(wheel_.NextTickStamp(), 3u);
+  EXPECT_TRUE(wheel_.FilesEarlier(start_ + past_wrap + milliseconds(100), stamp));
+  EXPECT_FALSE(wheel_.FilesEarlier(start_ + past_wrap + milliseconds(210), stamp)) << "same tick";
+  EXPECT_FALSE(wheel_.FilesEarlier(start_ + past_wrap + seconds(1), stamp));
+  deadlines_[7] = start_ + past_wrap + milliseconds(250);
+  SetClock(past_wrap + milliseconds(300));
+  EXPECT_EQ(Advance(), (Entries{7}));
 }
 
 TEST_F(TimerWheelTest, NextTickTimeIsTheFirstTickAfterTheLastAdvance) {

@@ -72,38 +72,57 @@ void InstanceRecordDeleter::operator()(InstanceRecord* record) const {
   ::operator delete(record);
 }
 
-InstanceRecordPtr InstanceRecord::Make(std::string_view instance_id, std::string_view host,
-                                       const Metadata& metadata) {
-  const size_t metadata_size = PackedSize(metadata);
-  bool fits = instance_id.size() <= UINT8_MAX && host.size() <= UINT8_MAX && metadata_size <= UINT16_MAX;
-  for (const auto& [key, value] : metadata) fits = fits && key.size() <= UINT8_MAX && value.size() <= UINT16_MAX;
-  if (!fits) std::abort();  // validation bounds all of them lower
+InstanceRecordPtr InstanceRecord::Allocate(std::string_view instance_id, std::string_view host,
+                                           size_t metadata_size) {
+  if (instance_id.size() > UINT8_MAX || host.size() > UINT8_MAX || metadata_size > UINT16_MAX) {
+    std::abort();  // validation bounds all of them lower
+  }
   void* memory = ::operator new(sizeof(InstanceRecord) + instance_id.size() + host.size() + metadata_size);
   InstanceRecordPtr record(new (memory) InstanceRecord);
   record->instance_id_size_ = static_cast<uint8_t>(instance_id.size());
   record->host_size_ = static_cast<uint8_t>(host.size());
   record->metadata_size_ = static_cast<uint16_t>(metadata_size);
-  char* text = std::copy(instance_id.begin(), instance_id.end(), record->Text());
-  text = std::copy(host.begin(), host.end(), text);
-  Pack(metadata, text);
+  std::copy(host.begin(), host.end(), std::copy(instance_id.begin(), instance_id.end(), record->Text()));
+  return record;
+}
+
+InstanceRecordPtr InstanceRecord::Make(std::string_view instance_id, std::string_view host,
+                                       const Metadata& metadata) {
+  for (const auto& [key, value] : metadata) {
+    if (key.size() > UINT8_MAX || value.size() > UINT16_MAX) std::abort();  // validation bounds both lower
+  }
+  InstanceRecordPtr record = Allocate(instance_id, host, PackedSize(metadata));
+  Pack(metadata, record->Text() + instance_id.size() + host.size());
   return record;
 }
 
 InstanceRecordPtr InstanceRecord::WithText(const InstanceRecord& from, std::string_view host,
                                            const Metadata& metadata) {
   InstanceRecordPtr record = Make(from.instance_id(), host, metadata);
-  record->lease = from.lease;
-  record->service = from.service;
-  record->deadline = from.deadline;
-  record->member_index = from.member_index;
-  record->filed_at = from.filed_at;
-  record->port = from.port;
-  record->overloaded = from.overloaded;
-  record->ejected = from.ejected;
-  record->has_seed_id_ = from.has_seed_id_;
-  record->ttl_ms_ = from.ttl_ms_;
-  record->seed_id_ = from.seed_id_;
+  record->CopyFieldsFrom(from);
   return record;
+}
+
+InstanceRecordPtr InstanceRecord::Clone() const {
+  const std::string_view packed = PackedMetadata();
+  InstanceRecordPtr record = Allocate(instance_id(), host(), packed.size());
+  std::copy(packed.begin(), packed.end(), record->Text() + instance_id_size_ + host_size_);
+  record->CopyFieldsFrom(*this);
+  return record;
+}
+
+void InstanceRecord::CopyFieldsFrom(const InstanceRecord& from) {
+  lease = from.lease;
+  service = from.service;
+  deadline = from.deadline;
+  member_index = from.member_index;
+  filed_at = from.filed_at;
+  port = from.port;
+  overloaded = from.overloaded;
+  ejected = from.ejected;
+  has_seed_id_ = from.has_seed_id_;
+  ttl_ms_ = from.ttl_ms_;
+  seed_id_ = from.seed_id_;
 }
 
 Metadata InstanceRecord::metadata() const {

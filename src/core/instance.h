@@ -73,6 +73,8 @@ class InstanceRecord {
   // A record with `host` and `metadata` that takes over everything else from `from`.
   static InstanceRecordPtr WithText(const InstanceRecord& from, std::string_view host,
                                     const Metadata& metadata);
+  // A copy of the whole record, text included.
+  InstanceRecordPtr Clone() const;
   // The text lives past the object: a copy would not carry it.
   InstanceRecord(const InstanceRecord&) = delete;
   InstanceRecord& operator=(const InstanceRecord&) = delete;
@@ -113,6 +115,10 @@ class InstanceRecord {
 
  private:
   InstanceRecord() = default;
+  // A record with room for `metadata_size` packed bytes, id and host copied in.
+  static InstanceRecordPtr Allocate(std::string_view instance_id, std::string_view host, size_t metadata_size);
+  // Every field but the text.
+  void CopyFieldsFrom(const InstanceRecord& from);
   const char* Text() const { return reinterpret_cast<const char*>(this + 1); }
   char* Text() { return reinterpret_cast<char*>(this + 1); }
   std::string_view PackedMetadata() const {

@@ -8,12 +8,13 @@
 namespace registryd {
 
 Registry::Registry(const RegistryOptions& options, const Clock& clock)
-    : options_(options), clock_(clock), seed_index_(options.shard_count) {
+    : options_(options), clock_(clock), revisions_(options.first_revision), seed_index_(options.shard_count) {
   const TimePoint start = clock_.Now();
   shards_.reserve(options_.shard_count);
   for (uint32_t i = 0; i < options_.shard_count; ++i) {
-    shards_.push_back(std::make_unique<Shard>(
-        i, options_.shard_count, Shard::WheelOptions{start, options_.tick, options_.wheel_slots}));
+    shards_.push_back(std::make_unique<Shard>(i, options_.shard_count,
+                                              Shard::WheelOptions{start, options_.tick, options_.wheel_slots},
+                                              Shard::ChangeOptions{revisions_, options_.change_log_capacity}));
   }
 }
 
@@ -39,8 +40,9 @@ absl::Status Registry::FullError() const {
 
 absl::StatusOr<RegisterResult> Registry::UpsertReserved(const RegisterSpec& spec, bool reserved,
                                                         std::vector<Removal>& removed) {
-  Shard& shard = *shards_[ShardOfService(spec.service)];
-  absl::StatusOr<RegisterResult> result = shard.Upsert(spec, clock_.Now(), reserved, removed);
+  absl::StatusOr<RegisterResult> result = Changing(ShardOfService(spec.service), [&](Shard& shard) {
+    return shard.Upsert(spec, clock_.Now(), reserved, removed);
+  });
   if (!result.ok()) return FullError();
   if (reserved && !result->created) live_.fetch_sub(1, std::memory_order_relaxed);
   return result;
@@ -84,7 +86,8 @@ absl::StatusOr<RegisterResult> Registry::SeedRegister(const RegisterSpec& spec) 
       seed_index_.Rebind(server_id, [&](std::optional<LeaseId> current) -> absl::StatusOr<LeaseId> {
         // One id is one server: registering it under another service moves it.
         if (current && !ShardFor(*current).HoldsInService(*current, spec.service)) {
-          if (std::optional<Removal> moved = ShardFor(*current).Deregister(*current)) {
+          if (std::optional<Removal> moved =
+                  Changing(ShardIndexOf(*current), [&](Shard& shard) { return shard.Deregister(*current); })) {
             removed.push_back(*moved);
             // A move does not add an instance: when full, take over the slot
             // of the moved one (Forget(removed) gives that one back).
@@ -106,7 +109,9 @@ absl::StatusOr<RegisterResult> Registry::SeedRegister(const RegisterSpec& spec) 
 
 absl::StatusOr<Duration> Registry::Heartbeat(LeaseId lease, bool overloaded) {
   std::vector<Removal> removed;
-  absl::StatusOr<Duration> ttl = ShardFor(lease).Heartbeat(lease, overloaded, clock_.Now(), removed);
+  absl::StatusOr<Duration> ttl = Changing(ShardIndexOf(lease), [&](Shard& shard) {
+    return shard.Heartbeat(lease, overloaded, clock_.Now(), removed);
+  });
   Forget(removed);
   return ttl;
 }
@@ -121,7 +126,8 @@ absl::StatusOr<Duration> Registry::SeedHeartbeat(int32_t server_id, bool overloa
 }
 
 absl::StatusOr<Removal> Registry::Deregister(LeaseId lease) {
-  std::optional<Removal> removed = ShardFor(lease).Deregister(lease);
+  std::optional<Removal> removed =
+      Changing(ShardIndexOf(lease), [&](Shard& shard) { return shard.Deregister(lease); });
   if (!removed) return absl::NotFoundError("lease not found: it expired or was deregistered");
   Forget(absl::MakeConstSpan(&*removed, 1));
   return *std::move(removed);
@@ -143,7 +149,7 @@ std::optional<Endpoint> Registry::FindServer(std::string_view service) {
 WarnResult Registry::WarnServerError(int32_t server_id) {
   const std::optional<LeaseId> lease = seed_index_.Find(server_id);
   if (!lease) return WarnResult{false, std::nullopt};
-  return ShardFor(*lease).Warn(*lease, clock_.Now());
+  return Changing(ShardIndexOf(*lease), [&](Shard& shard) { return shard.Warn(*lease, clock_.Now()); });
 }
 
 std::vector<ServiceSummary> Registry::ListServices() {
@@ -156,7 +162,9 @@ std::vector<ServiceSummary> Registry::ListServices() {
 
 bool Registry::Advance(uint32_t shard, std::vector<Removal>& expired) {
   const size_t before = expired.size();
-  const bool more = shards_[shard]->Advance(clock_.Now(), options_.expiry_batch, expired);
+  const bool more = Changing(shard, [&](Shard& owner) {
+    return owner.Advance(clock_.Now(), options_.expiry_batch, expired);
+  });
   Forget(absl::MakeConstSpan(expired).subspan(before));
   return more;
 }

@@ -21,6 +21,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "core/change.h"
 #include "core/clock.h"
 #include "core/instance.h"
 #include "core/seed_index.h"
@@ -39,6 +40,20 @@ struct RegistryOptions {
   size_t expiry_batch = 1024;
   size_t max_instances = 1'000'000;
   uint32_t shard_count = 16;  // a power of two, at most 2^kMaxShardBits
+  // Changes each shard keeps for watchers that catch up or resume.
+  size_t change_log_capacity = 1024;
+  // The revision before the first change. The server starts from the wall
+  // clock in microseconds, so a revision from an earlier run of the registry
+  // is older than any of this run's, and resuming from it gets a snapshot.
+  uint64_t first_revision = 0;
+};
+
+// Told when a shard logged changes; called on the thread that made them,
+// after the shard's lock is released.
+class ChangeListener {
+ public:
+  virtual ~ChangeListener() = default;
+  virtual void OnChanges(uint32_t shard) = 0;
 };
 
 struct RegistryTotals {
@@ -86,6 +101,19 @@ class Registry {
   bool Advance(uint32_t shard, std::vector<Removal>& expired);
   TimePoint NextTickTime(uint32_t shard) { return shards_[shard]->NextTickTime(); }
 
+  // Watchers. The revision of the newest change anywhere: every change up to
+  // it is in its shard's log (or a snapshot) once that shard is read.
+  uint64_t Revision() const { return revisions_.load(std::memory_order_acquire); }
+  uint64_t Snapshot(uint32_t shard, std::string_view service, std::vector<Change>& out) {
+    return shards_[shard]->Snapshot(service, out);
+  }
+  bool ChangesSince(uint32_t shard, std::string_view service, uint64_t after, uint64_t upto,
+                    std::vector<Change>& out) {
+    return shards_[shard]->ChangesSince(service, after, upto, out);
+  }
+  // Set once, before the registry is shared between threads.
+  void set_change_listener(ChangeListener* listener) { listener_ = listener; }
+
   uint32_t shard_count() const { return options_.shard_count; }
   uint32_t ShardOfService(std::string_view service) const;
   const RegistryOptions& options() const { return options_; }
@@ -93,7 +121,16 @@ class Registry {
   RegistryTotals Totals() const;
 
  private:
-  Shard& ShardFor(LeaseId lease) { return *shards_[ShardOfLease(lease, options_.shard_count)]; }
+  uint32_t ShardIndexOf(LeaseId lease) const { return ShardOfLease(lease, options_.shard_count); }
+  Shard& ShardFor(LeaseId lease) { return *shards_[ShardIndexOf(lease)]; }
+  // Runs `operation(shard)` and tells the listener when it logged changes.
+  template <typename Operation>
+  auto Changing(uint32_t shard, Operation&& operation) {
+    const uint64_t before = shards_[shard]->LastChange();
+    auto result = operation(*shards_[shard]);
+    if (listener_ != nullptr && shards_[shard]->LastChange() != before) listener_->OnChanges(shard);
+    return result;
+  }
   bool TryReserve();
   absl::StatusOr<RegisterResult> UpsertReserved(const RegisterSpec& spec, bool reserved,
                                                 std::vector<Removal>& removed);
@@ -103,7 +140,9 @@ class Registry {
 
   const RegistryOptions options_;
   const Clock& clock_;
+  std::atomic<uint64_t> revisions_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  ChangeListener* listener_ = nullptr;
   SeedIndex seed_index_;
   std::atomic<size_t> live_{0};
 };

@@ -18,11 +18,14 @@ Endpoint EndpointOf(const InstanceRecord& record) {
 
 }  // namespace
 
-Shard::Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel)
+Shard::Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel, ChangeOptions changes)
     : index_(index),
       shard_count_(shard_count),
       leases_(MakeRecordSet<LeaseKey>(records_)),
-      wheel_(wheel.start, wheel.tick, wheel.slots) {}
+      wheel_(wheel.start, wheel.tick, wheel.slots),
+      revisions_(changes.revisions),
+      changes_(changes.log_capacity, changes.revisions.load()),
+      last_change_(changes_.last_revision()) {}
 
 std::optional<RecordIndex> Shard::FindLease(LeaseId lease) const {
   const auto it = leases_.find(lease);
@@ -35,7 +38,7 @@ std::optional<RecordIndex> Shard::FindLive(LeaseId lease, TimePoint now, std::ve
   if (!index || IsLive(records_[*index], now)) return index;
   // Past its deadline but not yet reaped by the wheel: it is expired already.
   Bump(counters_.expired);
-  removed.push_back(Remove(*index));
+  removed.push_back(Remove(*index, RemovalReason::kExpired));
   return std::nullopt;
 }
 
@@ -51,8 +54,8 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
         if (index) {
           const InstanceRecord& old = records_[*index];
           const bool text_changed = old.host() != spec.host || !old.HasMetadata(spec.metadata);
-          const bool changed = text_changed || old.port != spec.port || old.overloaded != spec.overloaded ||
-                               old.ejected;
+          const bool changed = text_changed || old.port != spec.port || old.overloaded != spec.overloaded;
+          const bool was_ejected = old.ejected;
           // Host and metadata live in the record's allocation: new ones need a new one.
           if (text_changed) records_.Replace(*index, InstanceRecord::WithText(old, spec.host, spec.metadata));
           InstanceRecord& record = records_[*index];
@@ -62,7 +65,11 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
           SetDeadline(*index, now + record.ttl());
           if (spec.seed_id) record.set_seed_id(spec.seed_id);
           SetEjected(record, false);
-          if (changed) Touch(*record.service);
+          if (was_ejected) {
+            Emit(record, ChangeKind::kAdded);  // visible again
+          } else if (changed) {
+            Emit(record, ChangeKind::kUpdated);
+          }
           return RegisterResult{record.lease, std::string(record.instance_id()), record.ttl(), false};
         }
       }
@@ -106,16 +113,17 @@ RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now) {
   leases_.insert(index);
   service.members.push_back(index);
   service.by_instance_id.insert(index);
-  Touch(service);
+  Emit(record, ChangeKind::kAdded);
   record.filed_at = wheel_.Schedule(static_cast<TimerWheel::Entry>(index), record.deadline);
   Bump(counters_.registered);
   Bump(counters_.live);
   return index;
 }
 
-Removal Shard::Remove(RecordIndex index) {
+Removal Shard::Remove(RecordIndex index, RemovalReason reason) {
   const InstanceRecord& record = records_[index];
   ServiceState& service = *record.service;
+  if (!record.ejected) Emit(record, ChangeKind::kRemoved, reason);  // an ejected one left the view already
   // Swap-remove keeps removal O(1); round-robin order may shift, which is fine.
   const RecordIndex last = service.members.back();
   service.members[record.member_index] = last;
@@ -123,7 +131,6 @@ Removal Shard::Remove(RecordIndex index) {
   service.members.pop_back();
   service.by_instance_id.erase(record.instance_id());
   if (record.ejected) --service.ejected_count;
-  Touch(service);
   Removal removal{record.lease, record.seed_id(), std::string(service.name), std::string(record.instance_id())};
   if (service.members.empty()) services_.erase(service.name);
   leases_.erase(removal.lease);
@@ -141,7 +148,16 @@ void Shard::SetEjected(InstanceRecord& record, bool ejected) {
   } else {
     --record.service->ejected_count;
   }
-  Touch(*record.service);
+}
+
+void Shard::Emit(const InstanceRecord& record, ChangeKind kind, RemovalReason reason) {
+  const uint64_t revision = revisions_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  ServiceState& service = *record.service;
+  service.revision = revision;
+  std::shared_ptr<const InstanceRecord> state =
+      kind == ChangeKind::kRemoved ? InstanceRecord::Make(record.instance_id(), {}, {}) : record.Clone();
+  changes_.Append(Change{revision, kind, reason, std::string(service.name), std::move(state)});
+  last_change_.store(revision, std::memory_order_release);
 }
 
 // A later deadline leaves the wheel alone: the entry is filed again when it
@@ -162,11 +178,15 @@ absl::StatusOr<Duration> Shard::Heartbeat(LeaseId lease, bool overloaded, TimePo
   if (!index) return absl::NotFoundError("lease not found: it expired or was deregistered; register again");
   InstanceRecord& record = records_[*index];
   SetDeadline(*index, now + record.ttl());
-  if (record.overloaded != overloaded) {
-    record.overloaded = overloaded;
-    Touch(*record.service);
-  }
+  const bool was_ejected = record.ejected;
+  const bool overload_changed = record.overloaded != overloaded;
+  record.overloaded = overloaded;
   SetEjected(record, false);
+  if (was_ejected) {
+    Emit(record, ChangeKind::kAdded);  // back in rotation
+  } else if (overload_changed) {
+    Emit(record, ChangeKind::kUpdated);
+  }
   return record.ttl();
 }
 
@@ -175,7 +195,7 @@ std::optional<Removal> Shard::Deregister(LeaseId lease) {
   const std::optional<RecordIndex> index = FindLease(lease);
   if (!index) return std::nullopt;
   Bump(counters_.deregistered);
-  return Remove(*index);
+  return Remove(*index, RemovalReason::kDeregistered);
 }
 
 bool Shard::HoldsInService(LeaseId lease, std::string_view service) {
@@ -190,7 +210,7 @@ uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded,
   const auto it = services_.find(service_name);
   // No instances: the shard's revision, which is at least the one the service
   // had when its last instance left, so a revision never goes back.
-  if (it == services_.end()) return revision_;
+  if (it == services_.end()) return changes_.last_revision();
   for (const RecordIndex index : it->second.members) {
     const InstanceRecord& record = records_[index];
     if (!IsLive(record, now) || record.ejected) continue;
@@ -203,7 +223,7 @@ uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded,
 uint64_t Shard::Revision(std::string_view service_name) {
   MutexLock lock(&mu_);
   const auto it = services_.find(service_name);
-  return it == services_.end() ? revision_ : it->second.revision;
+  return it == services_.end() ? changes_.last_revision() : it->second.revision;
 }
 
 std::optional<Endpoint> Shard::PickLocked(ServiceState& service, TimePoint now, LeaseId exclude) {
@@ -236,7 +256,10 @@ WarnResult Shard::Warn(LeaseId lease, TimePoint now) {
   const std::optional<RecordIndex> index = FindLease(lease);
   if (!index || !IsLive(records_[*index], now)) return WarnResult{false, std::nullopt};
   InstanceRecord& record = records_[*index];
-  SetEjected(record, true);
+  if (!record.ejected) {
+    SetEjected(record, true);
+    Emit(record, ChangeKind::kRemoved, RemovalReason::kEjected);
+  }
   return WarnResult{true, PickLocked(*record.service, now, lease)};
 }
 
@@ -268,10 +291,35 @@ bool Shard::Advance(TimePoint now, size_t budget, std::vector<Removal>& expired)
   };
   const auto expire = [&](TimerWheel::Entry entry) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     Bump(counters_.expired);
-    expired.push_back(Remove(RecordIndex{entry}));
+    expired.push_back(Remove(RecordIndex{entry}, RemovalReason::kExpired));
   };
   wheel_.Advance(now, budget, check, expire);
   return wheel_.HasDueWork(now);
+}
+
+uint64_t Shard::Snapshot(std::string_view service_name, std::vector<Change>& out) {
+  MutexLock lock(&mu_);
+  const auto add = [&](const ServiceState& service) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    for (const RecordIndex index : service.members) {
+      const InstanceRecord& record = records_[index];
+      if (record.ejected) continue;
+      // Every record the log has not removed yet, so that the changes after
+      // the snapshot apply to it (one past its deadline is removed, as
+      // kExpired, within a tick).
+      out.push_back(Change{0, ChangeKind::kAdded, RemovalReason::kNone, std::string(service.name), record.Clone()});
+    }
+  };
+  if (service_name.empty()) {
+    for (const auto& [name, service] : services_) add(service);
+  } else if (const auto it = services_.find(service_name); it != services_.end()) {
+    add(it->second);
+  }
+  return changes_.last_revision();
+}
+
+bool Shard::ChangesSince(std::string_view service, uint64_t after, uint64_t upto, std::vector<Change>& out) {
+  MutexLock lock(&mu_);
+  return changes_.CopySince(service, after, upto, out);
 }
 
 TimePoint Shard::NextTickTime() {

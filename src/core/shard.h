@@ -19,6 +19,8 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "core/mutex.h"
+#include "core/change.h"
+#include "core/change_log.h"
 #include "core/instance.h"
 #include "core/record_set.h"
 #include "core/record_table.h"
@@ -86,7 +88,14 @@ class Shard {
     size_t slots;
   };
 
-  Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel);
+  struct ChangeOptions {
+    // Where every shard of a registry draws its revisions from: a revision
+    // names one change registry-wide.
+    std::atomic<uint64_t>& revisions;
+    size_t log_capacity;  // changes kept for watchers that catch up
+  };
+
+  Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel, ChangeOptions changes);
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
@@ -126,6 +135,17 @@ class Shard {
 
   void AppendServices(std::vector<ServiceSummary>& out);
 
+  // For watchers. Appends the visible instances of `service` (of every
+  // service when empty) as kAdded changes without a revision to `out`;
+  // returns the last revision they reflect.
+  uint64_t Snapshot(std::string_view service, std::vector<Change>& out);
+  // Appends the changes to `service` (to every service when empty) with a
+  // revision in (after, upto] to `out`; false when they are not all kept.
+  bool ChangesSince(std::string_view service, uint64_t after, uint64_t upto, std::vector<Change>& out);
+  // The revision of the shard's last change; read without the lock, to tell
+  // whether an operation changed something.
+  uint64_t LastChange() const { return last_change_.load(std::memory_order_acquire); }
+
   // Expires due leases, at most `budget` wheel entries; expired leases are
   // appended to `expired`. Returns true when due work remains.
   bool Advance(TimePoint now, size_t budget, std::vector<Removal>& expired);
@@ -139,10 +159,13 @@ class Shard {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<RecordIndex> FindLease(LeaseId lease) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   RecordIndex Create(const RegisterSpec& spec, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Removal Remove(RecordIndex index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Removal Remove(RecordIndex index, RemovalReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a change of what Discover shows: a new revision for the service
+  // and an entry in the change log.
+  void Emit(const InstanceRecord& record, ChangeKind kind, RemovalReason reason = RemovalReason::kNone)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetEjected(InstanceRecord& record, bool ejected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetDeadline(RecordIndex index, TimePoint deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Touch(ServiceState& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { service.revision = ++revision_; }
   std::optional<Endpoint> PickLocked(ServiceState& service, TimePoint now, LeaseId exclude)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -153,9 +176,11 @@ class Shard {
   RecordSet<LeaseKey> leases_ ABSL_GUARDED_BY(mu_);
   absl::node_hash_map<std::string, ServiceState, NameHash, NameEq> services_ ABSL_GUARDED_BY(mu_);
   TimerWheel wheel_ ABSL_GUARDED_BY(mu_);
-  // Shared by the shard's services, so a service that empties and comes back
-  // keeps a revision that only grows.
-  uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
+  // Revisions only grow, registry-wide: a service that empties and comes
+  // back, or moves between watch streams, never sees one go back.
+  std::atomic<uint64_t>& revisions_;
+  ChangeLog changes_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> last_change_;
   ShardCounters counters_;
 };
 

@@ -1,0 +1,137 @@
+#include "core/watch_feed.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace registryd {
+namespace {
+
+std::string InstanceKey(const Change& change) {
+  std::string key = change.service;
+  key.push_back('\0');  // not in service names
+  key.append(change.instance->instance_id());
+  return key;
+}
+
+}  // namespace
+
+std::vector<Change> CoalesceChanges(std::vector<Change> changes) {
+  struct Fold {
+    ChangeKind first_kind;
+    size_t last;  // index of the latest change
+  };
+  absl::flat_hash_map<std::string, Fold> folds;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const auto [it, first] = folds.try_emplace(InstanceKey(changes[i]), Fold{changes[i].kind, i});
+    if (!first) it->second.last = i;
+  }
+  std::vector<size_t> kept;
+  for (auto& [key, fold] : folds) {
+    Change& last = changes[fold.last];
+    // Added within the window: the watcher never held it before.
+    const bool held_before = fold.first_kind != ChangeKind::kAdded;
+    if (last.kind == ChangeKind::kRemoved) {
+      if (held_before) kept.push_back(fold.last);
+    } else {
+      last.kind = held_before ? ChangeKind::kUpdated : ChangeKind::kAdded;
+      kept.push_back(fold.last);
+    }
+  }
+  std::sort(kept.begin(), kept.end());
+  std::vector<Change> coalesced;
+  coalesced.reserve(kept.size());
+  for (const size_t i : kept) coalesced.push_back(std::move(changes[i]));
+  return coalesced;
+}
+
+WatchFeed::WatchFeed(Registry& registry, std::string service, uint64_t since_revision)
+    : registry_(registry),
+      service_(std::move(service)),
+      shard_of_service_(registry.ShardOfService(service_)),
+      revision_(since_revision) {}
+
+std::vector<uint32_t> WatchFeed::Shards() const {
+  if (!service_.empty()) return {shard_of_service_};
+  std::vector<uint32_t> shards(registry_.shard_count());
+  for (uint32_t i = 0; i < shards.size(); ++i) shards[i] = i;
+  return shards;
+}
+
+// Each shard is read at its own moment, so the shards' snapshots reflect
+// different revisions. Reading the registry's revision after all of them and
+// applying each shard's changes up to it brings them to one revision: a
+// change up to it is in its shard's log by the time that log is read, since
+// a shard takes its revision and logs the change under one lock.
+WatchBatch WatchFeed::TakeSnapshot(bool history_lost) {
+  const std::vector<uint32_t> shards = Shards();
+  for (;;) {
+    std::vector<Change> instances;
+    std::vector<uint64_t> taken_at;
+    for (const uint32_t shard : shards) taken_at.push_back(registry_.Snapshot(shard, service_, instances));
+    const uint64_t revision = registry_.Revision();
+    std::vector<Change> since;
+    bool complete = true;
+    for (size_t i = 0; i < shards.size() && complete; ++i) {
+      complete = registry_.ChangesSince(shards[i], service_, taken_at[i], revision, since);
+    }
+    if (!complete) continue;  // a shard's log overflowed meanwhile: read again
+
+    absl::flat_hash_map<std::string, size_t> position;
+    for (size_t i = 0; i < instances.size(); ++i) position.emplace(InstanceKey(instances[i]), i);
+    std::vector<bool> removed(instances.size(), false);
+    for (Change& change : since) {
+      const auto [it, added] = position.try_emplace(InstanceKey(change), instances.size());
+      if (added) {
+        instances.emplace_back();
+        removed.push_back(false);
+      }
+      removed[it->second] = change.kind == ChangeKind::kRemoved;
+      change.kind = ChangeKind::kAdded;
+      change.reason = RemovalReason::kNone;
+      change.revision = 0;
+      instances[it->second] = std::move(change);
+    }
+    WatchBatch batch;
+    batch.snapshot = true;
+    batch.history_lost = history_lost;
+    batch.revision = revision;
+    for (size_t i = 0; i < instances.size(); ++i) {
+      if (!removed[i]) batch.changes.push_back(std::move(instances[i]));
+    }
+    revision_ = revision;
+    started_ = true;
+    return batch;
+  }
+}
+
+std::optional<WatchBatch> WatchFeed::Next() {
+  if (!started_ && revision_ == 0) return TakeSnapshot(false);
+  const uint64_t revision = registry_.Revision();
+  // A revision the registry never handed out: from an earlier run.
+  if (revision_ > revision) return TakeSnapshot(true);
+  if (started_ && revision == revision_) return std::nullopt;  // nothing changed anywhere
+
+  WatchBatch batch;
+  const std::vector<uint32_t> shards = Shards();
+  for (const uint32_t shard : shards) {
+    if (!registry_.ChangesSince(shard, service_, revision_, revision, batch.changes)) return TakeSnapshot(true);
+  }
+  const bool first = !started_;
+  started_ = true;
+  revision_ = revision;
+  if (batch.changes.empty() && !first) return std::nullopt;
+  if (shards.size() > 1) {
+    std::stable_sort(batch.changes.begin(), batch.changes.end(),
+                     [](const Change& a, const Change& b) { return a.revision < b.revision; });
+  }
+  if (batch.changes.size() > kCoalesceAbove) {
+    batch.changes = CoalesceChanges(std::move(batch.changes));
+    batch.coalesced = true;
+  }
+  batch.revision = revision;
+  return batch;
+}
+
+}  // namespace registryd

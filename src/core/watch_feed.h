@@ -1,0 +1,72 @@
+// What one watcher receives: the visible instances of a service (or of every
+// service) as a snapshot, then every change after it, in revision order.
+//
+// A feed holds no changes of its own, only how far it has read (a revision):
+// the changes live once, in the shards' logs, however many watchers read
+// them and however far behind they are. A watcher that falls behind gets the
+// changes it missed coalesced to one per instance, and one that falls out of
+// the logs gets a fresh snapshot, so a slow consumer costs memory only for
+// the batch it is being sent.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/change.h"
+#include "core/registry.h"
+
+namespace registryd {
+
+struct WatchBatch {
+  // `changes` are every visible instance (all kAdded, revision 0): the
+  // watcher replaces what it holds.
+  bool snapshot = false;
+  // A snapshot sent instead of changes that are no longer kept (after the
+  // revision a watcher resumed from, or while it was behind).
+  bool history_lost = false;
+  // One change per instance, with its latest state: the watcher was behind.
+  bool coalesced = false;
+  std::vector<Change> changes;
+  // Every change up to this revision is reflected: where to resume.
+  uint64_t revision = 0;
+};
+
+class WatchFeed {
+ public:
+  // More changes than this in one batch are coalesced.
+  static constexpr size_t kCoalesceAbove = 256;
+
+  // Watches `service`, or every service when it is empty. `since_revision`
+  // 0 starts with a snapshot; another starts with the changes after it, or
+  // with a snapshot marked history_lost when they are not all kept.
+  WatchFeed(Registry& registry, std::string service, uint64_t since_revision);
+
+  // The next batch. The first call always returns one (perhaps without
+  // changes: a resume that missed nothing); later calls return nothing when
+  // nothing changed.
+  std::optional<WatchBatch> Next();
+
+  const std::string& service() const { return service_; }
+  // Whether changes in `shard` can concern this feed.
+  bool Reads(uint32_t shard) const { return service_.empty() || shard == shard_of_service_; }
+
+ private:
+  WatchBatch TakeSnapshot(bool history_lost);
+  std::vector<uint32_t> Shards() const;
+
+  Registry& registry_;
+  const std::string service_;
+  const uint32_t shard_of_service_;
+  uint64_t revision_;  // read up to here
+  bool started_ = false;
+};
+
+// `changes` (in revision order) reduced to one per instance, in the order of
+// each one's last change: what a watcher that held the state before the first
+// of them needs to hold the state after the last. An instance added and
+// removed again disappears; one removed and added again is kUpdated.
+std::vector<Change> CoalesceChanges(std::vector<Change> changes);
+
+}  // namespace registryd

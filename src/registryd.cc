@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
                  "Most instances held at once; more registrations get RESOURCE_EXHAUSTED")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--watch-history", options.registry.change_log_capacity,
+                 "Changes kept per shard for Watch streams that resume or fall behind")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 24));
   AddDuration(app, "--shutdown-timeout", shutdown_timeout,
               "On SIGINT/SIGTERM, how long in-flight calls may take before they are cancelled");
   app.add_option("--log-level", log_level, "debug, info, warn or error")
@@ -113,6 +117,11 @@ int main(int argc, char** argv) {
   options.registry.tick = tick.value;
   options.registry.shard_count = registryd::ShardCountForThreads(options.threads);
   options.shutdown_timeout = shutdown_timeout.value;
+  // Revisions start from the wall clock in microseconds: a Watch client that
+  // resumes with a revision from an earlier run (lower) gets a snapshot.
+  options.registry.first_revision = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 
   // Block the stop signals in every thread (the queue threads inherit the
   // mask); main waits for them with sigwait.

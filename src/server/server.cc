@@ -12,6 +12,7 @@
 #include "server/native_rpcs.h"
 #include "server/seed_rpcs.h"
 #include "server/unary_call.h"
+#include "server/watch_call.h"
 
 namespace registryd {
 namespace {
@@ -21,6 +22,7 @@ constexpr auto kSummaryInterval = std::chrono::seconds(10);
 constexpr size_t kDiscoverCacheBytesPerQueue = 32 << 20;
 // Streams waiting to be accepted; each accepted stream requests the next.
 constexpr int kKeepAliveStreamsRequestedPerQueue = 4;
+constexpr int kWatchStreamsRequestedPerQueue = 4;
 
 // "host:0" with the port the kernel picked.
 std::string WithPort(const std::string& listen, int port) {
@@ -36,7 +38,10 @@ uint32_t ShardCountForThreads(uint32_t threads) {
 Server::Server(const ServerOptions& options, const Clock& clock)
     : options_(options), registry_(options.registry, clock), summary_(registry_, kSummaryInterval) {}
 
-Server::~Server() { Shutdown(); }
+Server::~Server() {
+  Shutdown();
+  registry_.set_change_listener(nullptr);
+}
 
 template <typename Rpc, typename Backend>
 void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend) {
@@ -75,7 +80,9 @@ absl::Status Server::Start() {
 
   for (uint32_t i = 0; i < options_.threads; ++i) {
     queues_.push_back(std::make_unique<ServingQueue>(i, std::move(cqs[i])));
+    watch_hubs_.Add(*queues_.back());
   }
+  registry_.set_change_listener(&watch_hubs_);
   for (const auto& queue : queues_) {
     StartCalls<SeedRegisterRpc>(seed_registry_service_, *queue, registry_);
     StartCalls<SeedHeartbeatRpc>(seed_registry_service_, *queue, registry_);
@@ -90,6 +97,9 @@ absl::Status Server::Start() {
     StartCalls<ListServicesRpc>(native_service_, *queue, registry_);
     for (int i = 0; i < kKeepAliveStreamsRequestedPerQueue; ++i) {
       KeepAliveCall::Start(native_service_, *queue, keep_alive_backend_);
+    }
+    for (int i = 0; i < kWatchStreamsRequestedPerQueue; ++i) {
+      WatchCall::Start(native_service_, *queue, registry_, watch_hubs_[queue->index()]);
     }
 
     // A shard's home queue is shard % threads.
@@ -111,7 +121,10 @@ void Server::Shutdown() {
   stopped_ = true;
   server_->GetHealthCheckService()->SetServingStatus(false);
   for (size_t i = 0; i < queues_.size(); ++i) {
-    queues_[i]->Close([&] { tickers_[i]->Cancel(); });
+    queues_[i]->Close([&] {
+      tickers_[i]->Cancel();
+      watch_hubs_[i].Cancel();
+    });
   }
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::duration_cast<std::chrono::system_clock::duration>(options_.shutdown_timeout);

@@ -22,6 +22,7 @@
 #include "server/native_rpcs.h"
 #include "server/server_options.h"
 #include "server/serving_queue.h"
+#include "server/watch_hub.h"
 
 namespace registryd {
 
@@ -55,6 +56,7 @@ class Server {
   std::vector<std::unique_ptr<DiscoverBackend>> discover_backends_;  // one per queue
   LeaseBindings lease_bindings_;
   KeepAliveBackend keep_alive_backend_{registry_, lease_bindings_};
+  WatchHubs watch_hubs_;  // one hub per queue
   std::vector<std::unique_ptr<ServingQueue>> queues_;
   std::vector<ExpiryTicker*> tickers_;  // owned by their queues
   std::unique_ptr<grpc::Server> server_;

@@ -1,0 +1,85 @@
+// registry.v1.Registry/Watch: a snapshot, then changes, on one server stream.
+// One WatchCall object serves one stream, on its queue's thread:
+//
+//   requested --ok--> (requests the next stream) validate, join the hub,
+//                     Pump(): write what the feed has --ok--> Pump() ...
+//                     (nothing new: idle until the hub wakes the stream)
+//   a write --!ok--> or the done tag (client gone, server stopping)
+//                --> leave the hub, Finish once no write is under way
+//   the object deletes itself once Finish's tag and the done tag are back.
+//
+// One write at a time: what piles up meanwhile stays in the shards' change
+// logs, not here, and comes coalesced when the stream falls behind.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/async_stream.h>
+
+#include "core/registry.h"
+#include "core/watch_feed.h"
+#include "server/lenient_services.h"
+#include "server/queue_event.h"
+#include "server/serving_queue.h"
+#include "server/watch_hub.h"
+
+namespace registryd {
+
+class WatchCall final : public Watcher {
+ public:
+  // Events per response: a large snapshot goes out in parts.
+  static constexpr size_t kMaxEventsPerResponse = 1000;
+
+  // Requests a stream on `queue`; the object owns itself from then on.
+  static void Start(NativeRegistryService& service, ServingQueue& queue, Registry& registry, WatchHub& hub);
+
+  bool Reads(uint32_t shard) const override { return feed_ && feed_->Reads(shard); }
+  void Pump() override;
+
+ private:
+  struct Step final : QueueEvent {
+    Step(WatchCall& call, void (WatchCall::*on)(bool)) : call(call), on(on) {}
+    void Proceed(bool ok) override { (call.*on)(ok); }
+    WatchCall& call;
+    void (WatchCall::*on)(bool);
+  };
+
+  WatchCall(NativeRegistryService& service, ServingQueue& queue, Registry& registry, WatchHub& hub);
+
+  void OnStarted(bool ok);
+  void OnWritten(bool ok);
+  void OnFinished(bool ok);
+  void OnDone(bool ok);
+
+  // The next response of the batch being sent; false when it is all sent.
+  bool NextResponse(registry::v1::WatchResponse& response);
+  void End(const grpc::Status& status);
+  // Finish, once no write is under way.
+  void FinishWhenIdle();
+  void DeleteWhenIdle();
+
+  NativeRegistryService& service_;
+  ServingQueue& queue_;
+  Registry& registry_;
+  WatchHub& hub_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncWriter<registry::v1::WatchResponse> writer_;
+  Step started_{*this, &WatchCall::OnStarted};
+  Step written_{*this, &WatchCall::OnWritten};
+  Step finished_{*this, &WatchCall::OnFinished};
+  Step done_{*this, &WatchCall::OnDone};
+  registry::v1::WatchRequest request_;
+  registry::v1::WatchResponse response_;
+  std::optional<WatchFeed> feed_;
+  std::optional<WatchBatch> batch_;  // being sent
+  size_t batch_sent_ = 0;            // its events sent so far
+  bool writing_ = false;
+  std::optional<grpc::Status> ending_;  // set once the stream is to end
+  bool finish_started_ = false;
+  bool finish_back_ = false;
+  bool done_back_ = false;
+};
+
+}  // namespace registryd

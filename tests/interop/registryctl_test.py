@@ -7,10 +7,12 @@ deregisters on Ctrl-C, and with --bind its instance goes when it is killed.
 Usage: registryctl_test.py REGISTRYCTL REGISTRYD
 """
 import json
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -53,6 +55,29 @@ class Registry:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=TIMEOUT)
         self.process.stderr.close()
+
+
+class Lines:
+    """The lines a process writes to one of its pipes, read on a thread so a
+    test can wait for a line with a timeout."""
+
+    def __init__(self, pipe):
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
+
+    def _read(self, pipe):
+        for line in pipe:
+            self.lines.put(line.rstrip("\n"))
+
+    def next(self):
+        return self.lines.get(timeout=TIMEOUT)
+
+    def until(self, pattern):
+        """Skips lines up to the first that matches `pattern`; returns it."""
+        while True:
+            line = self.next()
+            if re.search(pattern, line):
+                return line
 
 
 def ctl(*args, target=None):
@@ -171,6 +196,48 @@ class RegistryctlTest(unittest.TestCase):
             keep.kill()  # SIGKILL: no deregistration from the client
             keep.communicate(timeout=TIMEOUT)
         self.assertTrue(wait_for(lambda: self.ids("bound") == []))  # long before the 10 minute TTL
+
+
+    def test_watch_prints_the_instances_then_a_line_per_change(self):
+        ctl("register", "--service", "web", "--address", "127.0.0.1:8080", "--instance-id", "web-1",
+            "--meta", "zone=eu-1", target=self.target)
+        watch = subprocess.Popen([REGISTRYCTL, "watch", "web", "--target", self.target],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            out = Lines(watch.stdout)
+            self.assertRegex(out.next(), r"^snapshot at revision \d+$")
+            self.assertEqual(out.next(), "= web/web-1 127.0.0.1:8080 zone=eu-1")
+            registered = ctl("register", "--service", "web", "--address", "127.0.0.1:8081", "--instance-id",
+                             "web-2", target=self.target)
+            lease = re.search(r"lease (\S+)", registered.stdout).group(1)
+            self.assertEqual(out.next(), "+ web/web-2 127.0.0.1:8081")
+            ctl("register", "--service", "web", "--address", "127.0.0.1:8080", "--instance-id", "web-1",
+                "--meta", "zone=eu-2", "--overloaded", target=self.target)
+            self.assertEqual(out.next(), "~ web/web-1 127.0.0.1:8080 overloaded zone=eu-2")
+            ctl("deregister", lease, target=self.target)
+            self.assertEqual(out.next(), "- web/web-2 (deregistered)")
+        finally:
+            watch.send_signal(signal.SIGINT)
+            watch.communicate(timeout=TIMEOUT)
+
+    def test_watch_resumes_after_a_registry_restart(self):
+        watch = subprocess.Popen([REGISTRYCTL, "watch", "--json", "--target", self.target],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            out = Lines(watch.stdout)
+            err = Lines(watch.stderr)
+            self.assertTrue(json.loads(out.next())["snapshot"])
+            self.registry.stop()  # forgets everything, and its revisions
+            err.until(r"watch: lost .* resuming from revision \d+")
+            self.registry = Registry(listen=self.target)
+            ctl("register", "--service", "after", "--address", "127.0.0.1:1", "--instance-id", "a",
+                target=self.target)
+            resumed = json.loads(out.next())
+            self.assertTrue(resumed["snapshot"])
+            self.assertTrue(resumed["history_lost"])  # an earlier run's revision: a fresh snapshot
+        finally:
+            watch.send_signal(signal.SIGINT)
+            watch.communicate(timeout=TIMEOUT)
 
 
 class RegistryDownTest(unittest.TestCase):

@@ -39,6 +39,14 @@ struct KeepArgs {
 // or a lost registry, and deregisters on SIGINT/SIGTERM.
 int Keep(const Connection& connection, const KeepArgs& args);
 
+struct WatchArgs {
+  std::string service;  // empty: every service
+  uint64_t since_revision = 0;
+  bool json = false;
+};
+// Prints the snapshot, then a line per change, until interrupted.
+int Watch(const Connection& connection, const WatchArgs& args);
+
 // "0x..." or decimal lease ids, as Register prints them.
 bool ParseLease(const std::string& text, uint64_t* lease);
 

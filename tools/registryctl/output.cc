@@ -1,6 +1,7 @@
 #include "tools/registryctl/output.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <vector>
 
@@ -119,5 +120,29 @@ void PrintServicesTable(const registry::v1::ListServicesResponse& reply) {
 }
 
 void PrintServicesJson(const registry::v1::ListServicesResponse& reply) { fmt::print("{}\n", Json(reply)); }
+
+void PrintWatchLines(const registry::v1::WatchResponse& response) {
+  using registry::v1::WatchEvent;
+  if (response.snapshot()) {
+    fmt::print("snapshot at revision {}{}\n", response.revision(),
+               response.history_lost() ? " (the changes since the requested revision are no longer kept)" : "");
+  }
+  for (const WatchEvent& event : response.events()) {
+    const registry::v1::Instance& instance = event.instance();
+    if (event.kind() == WatchEvent::REMOVED) {
+      std::string reason = WatchEvent::Reason_Name(event.reason());
+      std::transform(reason.begin(), reason.end(), reason.begin(), [](unsigned char c) { return std::tolower(c); });
+      fmt::print("- {}/{} ({})\n", instance.service(), instance.instance_id(), reason);
+      continue;
+    }
+    // Snapshot events (in every part of a snapshot) carry no revision.
+    const char* mark = event.revision() == 0 ? "=" : event.kind() == WatchEvent::ADDED ? "+" : "~";
+    fmt::print("{} {}/{} {}{}{}\n", mark, instance.service(), instance.instance_id(), instance.address(),
+               instance.overloaded() ? " overloaded" : "",
+               instance.metadata().empty() ? "" : " " + MetadataText(instance.metadata()));
+  }
+}
+
+void PrintWatchJson(const registry::v1::WatchResponse& response) { fmt::print("{}\n", Json(response)); }
 
 }  // namespace registryd::ctl

@@ -76,6 +76,14 @@ int Main(int argc, char** argv) {
   CLI::App* health_command = app.add_subcommand("health", "Ask the registry's health service (exit 0 if SERVING)");
   health_command->add_option("service", service, "A service name of the health service (default: the server)");
 
+  WatchArgs watch;
+  CLI::App* watch_command =
+      app.add_subcommand("watch", "Print a service's instances, then a line per change, until Ctrl-C");
+  watch_command->add_option("service", watch.service, "Service name (default: every service)");
+  watch_command->add_option("--since", watch.since_revision,
+                            "Resume after this revision: print only the changes after it");
+  watch_command->add_flag("--json", watch.json, "One JSON object per response");
+
   KeepArgs keep;
   CLI::App* keep_command =
       app.add_subcommand("keep", "Register and keep the lease alive until Ctrl-C, then deregister");
@@ -98,6 +106,7 @@ int Main(int argc, char** argv) {
   if (*discover_command) return Discover(connection, service, exclude_overloaded, json);
   if (*ls_command) return ListServices(connection, json);
   if (*health_command) return Health(connection, service);
+  if (*watch_command) return Watch(connection, watch);
   // keep: SIGINT/SIGTERM are waited for on a thread of keep's; block them
   // before gRPC starts threads that would inherit an unblocked mask.
   sigset_t signals;

@@ -262,10 +262,11 @@ int Main(int argc, char** argv) {
   app.add_option("--ceiling", options.ceiling, "Path of registry_ceiling (default: beside registry_bench)");
   app.add_option("--etcd", options.etcd, "Path of etcd for --compare etcd")->capture_default_str();
   app.add_option("--scenario", options.scenarios,
-                 "heartbeat, keepalive (native), register, discover (native), find (seed), mixed, scale, expiry-storm")
+                 "heartbeat, keepalive (native), register, discover (native), find (seed), mixed, scale, expiry-storm, "
+                 "watch (native)")
       ->delimiter(',')
       ->check(CLI::IsMember(
-          {"heartbeat", "keepalive", "register", "discover", "find", "mixed", "scale", "expiry-storm"}))
+          {"heartbeat", "keepalive", "register", "discover", "find", "mixed", "scale", "expiry-storm", "watch"}))
       ->capture_default_str();
   app.add_option("--api", options.api, "native or seed")->check(CLI::IsMember({"native", "seed"}))->capture_default_str();
   app.add_option("--duration", duration, "Measured time")->capture_default_str();
@@ -292,6 +293,9 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--storm-delay", storm_delay, "expiry-storm: their deadline, after their registration starts")
       ->capture_default_str();
+  app.add_option("--watchers", options.scenario.watchers, "watch: streams watching the one service")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--server-cpus", options.server_cpus, "CPUs of spawned servers (taskset list)")->capture_default_str();
   app.add_option("--client-cpus", options.client_cpus, "CPUs of this load generator when spawning")
       ->capture_default_str();
@@ -328,9 +332,10 @@ int Main(int argc, char** argv) {
     BenchOptions scenario_options = options;
     if (scenario == "scale" && app.count("--leases") == 0) scenario_options.scenario.leases = 1'000'000;
     if (scenario != "expiry-storm") scenario_options.scenario.storm_leases = 0;
+    scenario_options.scenario.channels = options.channels;
     std::vector<std::string> targets = {"registryd"};
     for (const std::string& other : options.compare) {
-      if (scenario == "expiry-storm" || (scenario == "keepalive" && other == "ceiling")) {
+      if (scenario == "expiry-storm" || scenario == "watch" || (scenario == "keepalive" && other == "ceiling")) {
         fmt::print(stderr, "{}: {} is left out (it has no such operation)\n", scenario, other);
       } else {
         targets.push_back(other);

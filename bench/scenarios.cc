@@ -224,6 +224,9 @@ std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOp
   if (name == "discover" && target.api != Api::kSeed) return std::make_unique<DiscoverScenario>(options, name);
   if (name == "find" && target.api != Api::kNative) return std::make_unique<DiscoverScenario>(options, name);
   if (name == "expiry-storm" && target.name == "registryd") return MakeExpiryStormScenario(options);
+  if (name == "watch" && target.name == "registryd" && target.api == Api::kNative) {
+    return MakeWatchFanoutScenario(options);
+  }
   return nullptr;
 }
 

@@ -25,6 +25,8 @@ struct ScenarioOptions {
   double discover_rate = 1000;                                        // mixed, per second
   int storm_leases = 100'000;                                         // expiry-storm
   std::chrono::nanoseconds storm_delay = std::chrono::seconds(20);    // expiry-storm
+  int watchers = 1000;                                                 // watch
+  int channels = 4;                                                    // watch: the streams' connections
 };
 
 // The target a scenario runs against.
@@ -67,5 +69,6 @@ LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int 
                        uint64_t first_instance);
 
 std::unique_ptr<Scenario> MakeExpiryStormScenario(const ScenarioOptions& options);
+std::unique_ptr<Scenario> MakeWatchFanoutScenario(const ScenarioOptions& options);
 
 }  // namespace registryd::bench

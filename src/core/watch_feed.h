@@ -49,6 +49,12 @@ class WatchFeed {
   std::optional<WatchBatch> Next();
 
   const std::string& service() const { return service_; }
+  // Read up to here. Once the first batch is out, a batch for the changes in
+  // (revision(), later] built for another feed of the same service is this
+  // feed's too: SkipTo(later) records that it was sent.
+  uint64_t revision() const { return revision_; }
+  bool started() const { return started_; }
+  void SkipTo(uint64_t later) { revision_ = later; }
   // Whether changes in `shard` can concern this feed.
   bool Reads(uint32_t shard) const { return service_.empty() || shard == shard_of_service_; }
 

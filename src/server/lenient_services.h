@@ -55,10 +55,17 @@ class NativeRegistryService final : public registry::v1::Registry::AsyncService 
                               void* tag) {
     RequestAsyncUnary(kDiscoverMethod, context, request, responder, call_cq, notification_cq, tag);
   }
+  // Writes serialized WatchResponses, which watchers at one revision share.
+  void RequestWatchLenient(grpc::ServerContext* context, lenient::WatchRequest* request,
+                           grpc::ServerAsyncWriter<grpc::ByteBuffer>* writer, grpc::CompletionQueue* call_cq,
+                           grpc::ServerCompletionQueue* notification_cq, void* tag) {
+    RequestAsyncServerStreaming(kWatchMethod, context, request, writer, call_cq, notification_cq, tag);
+  }
 
  private:
   static constexpr int kRegisterMethod = 0;  // rpc Register
   static constexpr int kDiscoverMethod = 3;  // rpc Discover
+  static constexpr int kWatchMethod = 6;     // rpc Watch
 };
 
 }  // namespace registryd

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+
 #include "core/validation.h"
 #include "server/status.h"
 
@@ -58,7 +60,8 @@ void WatchCall::Start(NativeRegistryService& service, ServingQueue& queue, Regis
     return;
   }
   call->context_.AsyncNotifyWhenDone(&call->done_);
-  service.RequestWatch(&call->context_, &call->request_, &call->writer_, queue.cq(), queue.cq(), &call->started_);
+  service.RequestWatchLenient(&call->context_, &call->request_, &call->writer_, queue.cq(), queue.cq(),
+                              &call->started_);
 }
 
 WatchCall::WatchCall(NativeRegistryService& service, ServingQueue& queue, Registry& registry, WatchHub& hub)
@@ -84,7 +87,7 @@ void WatchCall::OnStarted(bool ok) {
 
 void WatchCall::Pump() {
   if (writing_ || ending_) return;
-  if (!NextResponse(response_)) return;  // idle until the hub wakes us
+  if (!NextResponse()) return;  // idle until the hub wakes us
   {
     ServingQueue::StartGuard guard(queue_);
     if (guard.open()) {
@@ -96,16 +99,25 @@ void WatchCall::Pump() {
   End(grpc::Status::OK);  // the queue is shutting down
 }
 
-bool WatchCall::NextResponse(registry::v1::WatchResponse& response) {
+bool WatchCall::SharedResponse() {
+  if (batch_ || !feed_->started()) return false;
+  const uint64_t upto = registry_.Revision();
+  const grpc::ByteBuffer* shared = hub_.FindResponse(feed_->service(), feed_->revision(), upto);
+  if (shared == nullptr) return false;
+  response_ = *shared;  // shares the slices: no copy
+  feed_->SkipTo(upto);
+  return true;
+}
+
+bool WatchCall::NextResponse() {
+  if (SharedResponse()) return true;
+  const uint64_t after = feed_->revision();
   if (!batch_) {
     batch_ = feed_->Next();
     batch_sent_ = 0;
     if (!batch_) return false;
-  } else if (batch_sent_ == batch_->changes.size()) {
-    batch_.reset();
-    return NextResponse(response);
   }
-  response.Clear();
+  registry::v1::WatchResponse response;
   const bool first = batch_sent_ == 0;
   response.set_snapshot(batch_->snapshot && first);
   response.set_history_lost(batch_->history_lost && first);
@@ -114,6 +126,16 @@ bool WatchCall::NextResponse(registry::v1::WatchResponse& response) {
   for (; batch_sent_ < end; ++batch_sent_) Describe(batch_->changes[batch_sent_], *response.add_events());
   response.set_more(batch_sent_ < batch_->changes.size());
   response.set_revision(batch_->revision);
+  bool own_buffer = false;
+  response_.Clear();  // Serialize() fills an empty buffer
+  if (!grpc::SerializationTraits<registry::v1::WatchResponse>::Serialize(response, &response_, &own_buffer).ok()) {
+    return false;  // cannot happen for a message this size; the stream ends with its client
+  }
+  // Changes that fit one response are what every stream of the service at
+  // the same revision sends next.
+  if (first && !response.more() && !batch_->snapshot) {
+    hub_.StoreResponse(feed_->service(), after, batch_->revision, response_);
+  }
   if (!response.more()) batch_.reset();
   return true;
 }

@@ -53,8 +53,12 @@ class WatchCall final : public Watcher {
   void OnFinished(bool ok);
   void OnDone(bool ok);
 
-  // The next response of the batch being sent; false when it is all sent.
-  bool NextResponse(registry::v1::WatchResponse& response);
+  // Puts the next response into response_: the rest of the batch being
+  // sent, or what is new. False when there is nothing to send.
+  bool NextResponse();
+  // The changes up to the registry's revision, if another stream of the
+  // same service and revision had them serialized already.
+  bool SharedResponse();
   void End(const grpc::Status& status);
   // Finish, once no write is under way.
   void FinishWhenIdle();
@@ -65,13 +69,13 @@ class WatchCall final : public Watcher {
   Registry& registry_;
   WatchHub& hub_;
   grpc::ServerContext context_;
-  grpc::ServerAsyncWriter<registry::v1::WatchResponse> writer_;
+  grpc::ServerAsyncWriter<grpc::ByteBuffer> writer_;
   Step started_{*this, &WatchCall::OnStarted};
   Step written_{*this, &WatchCall::OnWritten};
   Step finished_{*this, &WatchCall::OnFinished};
   Step done_{*this, &WatchCall::OnDone};
-  registry::v1::WatchRequest request_;
-  registry::v1::WatchResponse response_;
+  lenient::WatchRequest request_;
+  grpc::ByteBuffer response_;
   std::optional<WatchFeed> feed_;
   std::optional<WatchBatch> batch_;  // being sent
   size_t batch_sent_ = 0;            // its events sent so far

@@ -13,10 +13,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include <grpcpp/alarm.h>
+#include <grpcpp/support/byte_buffer.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "core/lease_id.h"
 #include "core/registry.h"
@@ -49,7 +53,16 @@ class WatchHub final : public QueueEvent {
 
   void Proceed(bool ok) override;
 
+  // Serialized responses of the changes to `service` in (after, upto], for
+  // the other streams of the same service at the same revision: one
+  // serialization per batch instead of one per stream. On the queue's thread.
+  const grpc::ByteBuffer* FindResponse(const std::string& service, uint64_t after, uint64_t upto) const;
+  void StoreResponse(const std::string& service, uint64_t after, uint64_t upto, const grpc::ByteBuffer& response);
+
  private:
+  static constexpr size_t kMaxSharedResponses = 64;  // then the cache starts over
+  using ResponseKey = std::tuple<std::string, uint64_t, uint64_t>;
+
   static constexpr uint32_t kShardWords = (1u << kMaxShardBits) / 64;
 
   ServingQueue& queue_;
@@ -58,6 +71,7 @@ class WatchHub final : public QueueEvent {
   std::array<std::atomic<uint64_t>, kShardWords> poked_shards_{};
   std::atomic<size_t> watcher_count_{0};
   absl::flat_hash_set<Watcher*> watchers_;
+  absl::flat_hash_map<ResponseKey, grpc::ByteBuffer> responses_;
 };
 
 // The registry's change listener: tells every queue's hub.

@@ -5,8 +5,8 @@
 // (gRPC aborts when the last pending tag is gone; grpc/grpc#5076). Every
 // request for a new call, every alarm re-arm and every operation on a call
 // under way happens under a StartGuard, which holds a per-queue mutex that
-// only this queue's thread and the shutdown path ever take, so it costs an
-// uncontended lock. Close() stops new calls and alarms (accepting() turns
+// this queue's thread, the shutdown path and, once per wake, a thread waking
+// the queue's Watch streams (WatchHub::Poke) take, so it is rarely contended. Close() stops new calls and alarms (accepting() turns
 // false) and cancels the queue's open streams; ShutdownAndJoin() stops every
 // operation (open() turns false) just before it shuts the queue down.
 #pragma once

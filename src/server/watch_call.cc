@@ -142,21 +142,21 @@ bool WatchCall::NextResponse() {
 
 void WatchCall::OnWritten(bool ok) {
   writing_ = false;
-  if (!ok) {
-    End(grpc::Status::OK);  // the client is gone, or the server is stopping
-    return;
-  }
-  if (ending_) {
-    FinishWhenIdle();
+  // A failed write: the client is gone, or the server is stopping. Or the
+  // stream ended (the done tag) while this write was under way.
+  if (!ok || ending_) {
+    End(grpc::Status::OK);
     return;
   }
   Pump();
 }
 
+// Once the stream is to end, every path comes here until Finish starts.
 void WatchCall::End(const grpc::Status& status) {
-  if (ending_) return;
-  ending_ = status;
-  hub_.Remove(this);
+  if (!ending_) {
+    ending_ = status;
+    hub_.Remove(this);
+  }
   FinishWhenIdle();
 }
 

@@ -30,18 +30,9 @@ RegistryOptions TestOptions() {
   return options;
 }
 
-class RegistryTest : public ::testing::Test {
+class RegistryTest : public test::RegistryFixture {
  protected:
-  explicit RegistryTest(RegistryOptions options = TestOptions()) : registry_(options, clock_) {}
-
-  LeaseId Register(const RegisterSpec& spec) {
-    const absl::StatusOr<RegisterResult> result = registry_.Register(spec);
-    EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? result->lease : kNoLease;
-  }
-
-  ManualClock clock_;
-  Registry registry_;
+  explicit RegistryTest(const RegistryOptions& options = TestOptions()) : RegistryFixture(options) {}
 };
 
 TEST_F(RegistryTest, RegisteredInstanceIsDiscovered) {

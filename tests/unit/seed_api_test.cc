@@ -34,9 +34,9 @@ RegistryOptions SeedOptions() {
   return options;
 }
 
-class SeedApiTest : public ::testing::Test {
+class SeedApiTest : public test::RegistryFixture {
  protected:
-  explicit SeedApiTest(RegistryOptions options = SeedOptions()) : registry_(options, clock_) {}
+  explicit SeedApiTest(const RegistryOptions& options = SeedOptions()) : RegistryFixture(options) {}
 
   RegisterResult SeedRegister(const RegisterSpec& spec) {
     const absl::StatusOr<RegisterResult> result = registry_.SeedRegister(spec);
@@ -53,9 +53,6 @@ class SeedApiTest : public ::testing::Test {
     }
     return picks;
   }
-
-  ManualClock clock_;
-  Registry registry_;
 };
 
 std::map<int32_t, int> Tally(const std::vector<int32_t>& picks) {

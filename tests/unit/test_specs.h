@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/clock.h"
 #include "core/instance.h"
 #include "core/registry.h"
 
@@ -44,6 +45,22 @@ inline RegisterSpec SeedSpec(int32_t server_id, std::string service, bool overlo
   spec.seed_id = server_id;
   return spec;
 }
+
+// A registry on a clock that moves only when told to.
+class RegistryFixture : public ::testing::Test {
+ protected:
+  explicit RegistryFixture(const RegistryOptions& options) : registry_(options, clock_) {}
+
+  // Registers through the native API; the registration must succeed.
+  LeaseId Register(const RegisterSpec& spec) {
+    const absl::StatusOr<RegisterResult> result = registry_.Register(spec);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? result->lease : kNoLease;
+  }
+
+  ManualClock clock_;
+  Registry registry_;
+};
 
 // Runs expiry on every shard until none has due work left, as the server's
 // alarms would; returns what expired.

@@ -51,18 +51,9 @@ RegistryOptions FeedOptions(size_t log_capacity = 1024) {
   return options;
 }
 
-class WatchFeedTest : public ::testing::Test {
+class WatchFeedTest : public test::RegistryFixture {
  protected:
-  explicit WatchFeedTest(RegistryOptions options = FeedOptions()) : registry_(options, clock_) {}
-
-  LeaseId Register(const RegisterSpec& spec) {
-    const absl::StatusOr<RegisterResult> result = registry_.Register(spec);
-    EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? result->lease : kNoLease;
-  }
-
-  ManualClock clock_;
-  Registry registry_;
+  explicit WatchFeedTest(const RegistryOptions& options = FeedOptions()) : RegistryFixture(options) {}
 };
 
 TEST_F(WatchFeedTest, StartsWithTheVisibleSetThenGivesEachChangeInRevisionOrder) {

@@ -60,5 +60,12 @@ TEST(LenientWireTest, DiscoverRequest) {
   ExpectRoundTrip<lenient::DiscoverRequest>(request);
 }
 
+TEST(LenientWireTest, WatchRequest) {
+  registry::v1::WatchRequest request;
+  request.set_service("catalog");
+  request.set_since_revision(1'790'000'000'000'000);
+  ExpectRoundTrip<lenient::WatchRequest>(request);
+}
+
 }  // namespace
 }  // namespace registryd::testing

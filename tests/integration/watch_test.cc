@@ -201,10 +201,15 @@ TEST_F(WatchTest, AResumingClientGetsExactlyTheChangesItMissed) {
 }
 
 TEST_F(WatchTest, AMalformedServiceIsInvalidArgumentNamingTheField) {
-  WatchStream watch(server_.native(), std::string(300, 's'));
-  const grpc::Status status = watch.End();
+  WatchStream too_long(server_.native(), std::string(300, 's'));
+  grpc::Status status = too_long.End();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(status.error_message().find("service"), std::string::npos) << status.error_message();
+  EXPECT_EQ(status.error_message().rfind("service:", 0), 0u) << status.error_message();
+
+  WatchStream not_utf8(server_.native(), "svc\xff\xfe");
+  status = not_utf8.End();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "service: must be valid UTF-8");
 }
 
 ServerOptions ShortHistoryOptions() {

@@ -43,14 +43,6 @@ class KeepAliveCall {
   static void Start(NativeRegistryService& service, ServingQueue& queue, KeepAliveBackend& backend);
 
  private:
-  // A tag that forwards the queue's verdict to one of the call's steps.
-  struct Step final : QueueEvent {
-    Step(KeepAliveCall& call, void (KeepAliveCall::*on)(bool)) : call(call), on(on) {}
-    void Proceed(bool ok) override { (call.*on)(ok); }
-    KeepAliveCall& call;
-    void (KeepAliveCall::*on)(bool);
-  };
-
   KeepAliveCall(NativeRegistryService& service, ServingQueue& queue, KeepAliveBackend& backend);
 
   void OnStarted(bool ok);
@@ -74,11 +66,11 @@ class KeepAliveCall {
   KeepAliveBackend& backend_;
   grpc::ServerContext context_;
   grpc::ServerAsyncReaderWriter<registry::v1::KeepAliveResponse, registry::v1::KeepAliveRequest> stream_;
-  Step started_{*this, &KeepAliveCall::OnStarted};
-  Step read_{*this, &KeepAliveCall::OnRead};
-  Step written_{*this, &KeepAliveCall::OnWritten};
-  Step finished_{*this, &KeepAliveCall::OnFinished};
-  Step done_{*this, &KeepAliveCall::OnDone};
+  CallStep<KeepAliveCall> started_{*this, &KeepAliveCall::OnStarted};
+  CallStep<KeepAliveCall> read_{*this, &KeepAliveCall::OnRead};
+  CallStep<KeepAliveCall> written_{*this, &KeepAliveCall::OnWritten};
+  CallStep<KeepAliveCall> finished_{*this, &KeepAliveCall::OnFinished};
+  CallStep<KeepAliveCall> done_{*this, &KeepAliveCall::OnDone};
   registry::v1::KeepAliveRequest request_;
   registry::v1::KeepAliveResponse response_;
   bool first_request_ = true;

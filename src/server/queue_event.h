@@ -12,4 +12,17 @@ class QueueEvent {
   virtual void Proceed(bool ok) = 0;
 };
 
+// One of several tags of a stream's call object (its read, write, finish and
+// done): forwards the queue's verdict to the member function for that step.
+template <typename Call>
+class CallStep final : public QueueEvent {
+ public:
+  CallStep(Call& call, void (Call::*on)(bool)) : call_(call), on_(on) {}
+  void Proceed(bool ok) override { (call_.*on_)(ok); }
+
+ private:
+  Call& call_;
+  void (Call::*on_)(bool);
+};
+
 }  // namespace registryd

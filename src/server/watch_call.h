@@ -39,13 +39,6 @@ class WatchCall final : public Watcher {
   void Pump() override;
 
  private:
-  struct Step final : QueueEvent {
-    Step(WatchCall& call, void (WatchCall::*on)(bool)) : call(call), on(on) {}
-    void Proceed(bool ok) override { (call.*on)(ok); }
-    WatchCall& call;
-    void (WatchCall::*on)(bool);
-  };
-
   WatchCall(NativeRegistryService& service, ServingQueue& queue, Registry& registry, WatchHub& hub);
 
   void OnStarted(bool ok);
@@ -70,10 +63,10 @@ class WatchCall final : public Watcher {
   WatchHub& hub_;
   grpc::ServerContext context_;
   grpc::ServerAsyncWriter<grpc::ByteBuffer> writer_;
-  Step started_{*this, &WatchCall::OnStarted};
-  Step written_{*this, &WatchCall::OnWritten};
-  Step finished_{*this, &WatchCall::OnFinished};
-  Step done_{*this, &WatchCall::OnDone};
+  CallStep<WatchCall> started_{*this, &WatchCall::OnStarted};
+  CallStep<WatchCall> written_{*this, &WatchCall::OnWritten};
+  CallStep<WatchCall> finished_{*this, &WatchCall::OnFinished};
+  CallStep<WatchCall> done_{*this, &WatchCall::OnDone};
   lenient::WatchRequest request_;
   grpc::ByteBuffer response_;
   std::optional<WatchFeed> feed_;

@@ -46,59 +46,50 @@ std::vector<Change> CoalesceChanges(std::vector<Change> changes) {
   return coalesced;
 }
 
-WatchFeed::WatchFeed(Registry& registry, std::string service, uint64_t since_revision)
-    : registry_(registry),
-      service_(std::move(service)),
-      shard_of_service_(registry.ShardOfService(service_)),
-      revision_(since_revision) {}
+namespace {
 
-std::vector<uint32_t> WatchFeed::Shards() const {
-  if (!service_.empty()) return {shard_of_service_};
-  std::vector<uint32_t> shards(registry_.shard_count());
+std::vector<uint32_t> ShardsToRead(const Registry& registry, const std::string& service) {
+  if (!service.empty()) return {registry.ShardOfService(service)};
+  std::vector<uint32_t> shards(registry.shard_count());
   for (uint32_t i = 0; i < shards.size(); ++i) shards[i] = i;
   return shards;
 }
+
+}  // namespace
+
+WatchFeed::WatchFeed(Registry& registry, std::string service, uint64_t since_revision)
+    : registry_(registry),
+      service_(std::move(service)),
+      shards_(ShardsToRead(registry, service_)),
+      revision_(since_revision) {}
 
 // Each shard is read at its own moment, so the shards' snapshots reflect
 // different revisions. Reading the registry's revision after all of them and
 // applying each shard's changes up to it brings them to one revision: a
 // change up to it is in its shard's log by the time that log is read, since
-// a shard takes its revision and logs the change under one lock.
+// a shard takes its revision and logs the change under one lock. Applying is
+// coalescing: the snapshot's instances are each one's first change.
 WatchBatch WatchFeed::TakeSnapshot(bool history_lost) {
-  const std::vector<uint32_t> shards = Shards();
   for (;;) {
     std::vector<Change> instances;
     std::vector<uint64_t> taken_at;
-    for (const uint32_t shard : shards) taken_at.push_back(registry_.Snapshot(shard, service_, instances));
+    for (const uint32_t shard : shards_) taken_at.push_back(registry_.Snapshot(shard, service_, instances));
     const uint64_t revision = registry_.Revision();
-    std::vector<Change> since;
     bool complete = true;
-    for (size_t i = 0; i < shards.size() && complete; ++i) {
-      complete = registry_.ChangesSince(shards[i], service_, taken_at[i], revision, since);
+    for (size_t i = 0; i < shards_.size() && complete; ++i) {
+      complete = registry_.ChangesSince(shards_[i], service_, taken_at[i], revision, instances);
     }
     if (!complete) continue;  // a shard's log overflowed meanwhile: read again
 
-    absl::flat_hash_map<std::string, size_t> position;
-    for (size_t i = 0; i < instances.size(); ++i) position.emplace(InstanceKey(instances[i]), i);
-    std::vector<bool> removed(instances.size(), false);
-    for (Change& change : since) {
-      const auto [it, added] = position.try_emplace(InstanceKey(change), instances.size());
-      if (added) {
-        instances.emplace_back();
-        removed.push_back(false);
-      }
-      removed[it->second] = change.kind == ChangeKind::kRemoved;
-      change.kind = ChangeKind::kAdded;
-      change.reason = RemovalReason::kNone;
-      change.revision = 0;
-      instances[it->second] = std::move(change);
-    }
     WatchBatch batch;
     batch.snapshot = true;
     batch.history_lost = history_lost;
     batch.revision = revision;
-    for (size_t i = 0; i < instances.size(); ++i) {
-      if (!removed[i]) batch.changes.push_back(std::move(instances[i]));
+    for (Change& change : CoalesceChanges(std::move(instances))) {
+      if (change.kind == ChangeKind::kRemoved) continue;
+      change.kind = ChangeKind::kAdded;
+      change.revision = 0;
+      batch.changes.push_back(std::move(change));
     }
     revision_ = revision;
     started_ = true;
@@ -114,15 +105,14 @@ std::optional<WatchBatch> WatchFeed::Next() {
   if (started_ && revision == revision_) return std::nullopt;  // nothing changed anywhere
 
   WatchBatch batch;
-  const std::vector<uint32_t> shards = Shards();
-  for (const uint32_t shard : shards) {
+  for (const uint32_t shard : shards_) {
     if (!registry_.ChangesSince(shard, service_, revision_, revision, batch.changes)) return TakeSnapshot(true);
   }
   const bool first = !started_;
   started_ = true;
   revision_ = revision;
   if (batch.changes.empty() && !first) return std::nullopt;
-  if (shards.size() > 1) {
+  if (shards_.size() > 1) {
     std::stable_sort(batch.changes.begin(), batch.changes.end(),
                      [](const Change& a, const Change& b) { return a.revision < b.revision; });
   }

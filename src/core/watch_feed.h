@@ -56,15 +56,14 @@ class WatchFeed {
   bool started() const { return started_; }
   void SkipTo(uint64_t later) { revision_ = later; }
   // Whether changes in `shard` can concern this feed.
-  bool Reads(uint32_t shard) const { return service_.empty() || shard == shard_of_service_; }
+  bool Reads(uint32_t shard) const { return service_.empty() || shard == shards_.front(); }
 
  private:
   WatchBatch TakeSnapshot(bool history_lost);
-  std::vector<uint32_t> Shards() const;
 
   Registry& registry_;
   const std::string service_;
-  const uint32_t shard_of_service_;
+  const std::vector<uint32_t> shards_;  // the service's, or every one
   uint64_t revision_;  // read up to here
   bool started_ = false;
 };

@@ -20,7 +20,6 @@ RecordIndex RecordTable::Add(InstanceRecordPtr record) {
     index = RecordIndex{used_++};
   }
   Slot(index) = std::move(record);
-  ++size_;
   return index;
 }
 
@@ -33,7 +32,6 @@ void RecordTable::Replace(RecordIndex index, InstanceRecordPtr record) { Slot(in
 void RecordTable::Remove(RecordIndex index) {
   Slot(index).reset();
   free_.push_back(index);
-  --size_;
 }
 
 }  // namespace registryd

@@ -33,7 +33,7 @@ class RecordTable {
   // Frees the record at a live `index`; the index can be handed out again.
   void Remove(RecordIndex index);
 
-  size_t size() const { return size_; }
+  size_t size() const { return used_ - free_.size(); }
 
  private:
   // Fixed-size chunks: growing never moves a slot, and a large table does not
@@ -46,7 +46,6 @@ class RecordTable {
   std::vector<std::unique_ptr<InstanceRecordPtr[]>> chunks_;
   uint32_t used_ = 0;                // indexes below have been handed out
   std::vector<RecordIndex> free_;    // handed out and freed since
-  size_t size_ = 0;
 };
 
 }  // namespace registryd

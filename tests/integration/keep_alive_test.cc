@@ -60,14 +60,7 @@ class KeepAliveStream {
 class KeepAliveTest : public ::testing::Test {
  protected:
   uint64_t Register(const std::string& service, const std::string& instance_id, uint32_t ttl_ms = 60'000) {
-    registry::v1::RegisterRequest request;
-    request.set_service(service);
-    request.set_address("127.0.0.1:9000");
-    request.set_instance_id(instance_id);
-    request.set_ttl_ms(ttl_ms);
-    registry::v1::RegisterResponse reply;
-    EXPECT_TRUE(server_.native().Register(Context().get(), request, &reply).ok());
-    return reply.lease_id();
+    return RegisterInstance(server_.native(), service, instance_id, ttl_ms);
   }
   std::vector<std::string> Instances(const std::string& service) {
     registry::v1::DiscoverRequest request;

@@ -4,6 +4,7 @@
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
 
 namespace registryd::testing {
 
@@ -40,6 +41,21 @@ std::unique_ptr<grpc::ClientContext> Context() {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   return context;
+}
+
+uint64_t RegisterInstance(registry::v1::Registry::Stub& stub, const std::string& service,
+                          const std::string& instance_id, uint32_t ttl_ms,
+                          const std::map<std::string, std::string>& metadata) {
+  registry::v1::RegisterRequest request;
+  request.set_service(service);
+  request.set_address("127.0.0.1:9000");
+  request.set_instance_id(instance_id);
+  request.set_ttl_ms(ttl_ms);
+  request.mutable_metadata()->insert(metadata.begin(), metadata.end());
+  registry::v1::RegisterResponse reply;
+  const grpc::Status status = stub.Register(Context().get(), request, &reply);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return reply.lease_id();
 }
 
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
@@ -45,6 +47,12 @@ class TestServer {
 // A client context with a generous deadline, so a broken server fails the
 // test instead of hanging it.
 std::unique_ptr<grpc::ClientContext> Context();
+
+// Registers `instance_id` of `service` at 127.0.0.1:9000 through the native
+// API, with `metadata` if any; the call must succeed. Returns the lease id.
+uint64_t RegisterInstance(registry::v1::Registry::Stub& stub, const std::string& service,
+                          const std::string& instance_id, uint32_t ttl_ms = 60'000,
+                          const std::map<std::string, std::string>& metadata = {});
 
 // Polls `condition` until it holds or `timeout` passes; returns its last
 // value. For conditions that depend on real time (expiry through the alarm

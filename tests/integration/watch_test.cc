@@ -78,16 +78,8 @@ class WatchTest : public ::testing::Test {
 
   uint64_t Register(const std::string& service, const std::string& instance_id, uint32_t ttl_ms = 60'000,
                     const std::string& zone = "") {
-    registry::v1::RegisterRequest request;
-    request.set_service(service);
-    request.set_address("127.0.0.1:9000");
-    request.set_instance_id(instance_id);
-    request.set_ttl_ms(ttl_ms);
-    if (!zone.empty()) (*request.mutable_metadata())["zone"] = zone;
-    registry::v1::RegisterResponse reply;
-    const grpc::Status status = server_.native().Register(Context().get(), request, &reply);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return reply.lease_id();
+    if (zone.empty()) return RegisterInstance(server_.native(), service, instance_id, ttl_ms);
+    return RegisterInstance(server_.native(), service, instance_id, ttl_ms, {{"zone", zone}});
   }
   void Deregister(uint64_t lease) {
     registry::v1::DeregisterRequest request;

@@ -2,68 +2,131 @@
 // One KeepAliveCall object serves one stream, on its queue's thread:
 //
 //   requested --ok--> (requests the next stream) read
-//   read --ok--> renew the lease, write the response --ok--> read ...
-//   read or write --!ok--> Finish(OK) (the client closed, broke or the server
-//                          is shutting down; gRPC sends what still can be sent)
+//   read --ok--> answer it (Keeper::Renew), write the response --ok--> read ...
+//   read or write --!ok--> Keeper::Release, Finish(OK) (the client closed,
+//                          broke or the server is shutting down; gRPC sends
+//                          what still can be sent)
 //   the object deletes itself once Finish's tag and the done tag
 //   (AsyncNotifyWhenDone) are both back: no tag outlives it.
 //
 // One operation at a time per stream (a read, then its response's write), so
 // a client that sends without reading is held back by flow control, and a
-// stream holds one request and one response. A stream whose first request
-// sets bind_to_stream removes the leases it renewed when it ends.
+// stream holds one request and one response.
+//
+// Keeper is what answers the requests, one per stream: registryd's is
+// StreamLeases; the benchmark's gRPC ceiling answers with a constant.
+//   Keeper(Keeper::Backend&); KeepAliveResponse Renew(const KeepAliveRequest&); void Release();
 #pragma once
-
-#include <optional>
 
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/async_stream.h>
 
-#include "absl/container/flat_hash_set.h"
-#include "core/lease_bindings.h"
-#include "core/registry.h"
 #include "server/lenient_services.h"
 #include "server/queue_event.h"
 #include "server/serving_queue.h"
 
 namespace registryd {
 
-// What KeepAlive streams work on, shared by every queue.
-struct KeepAliveBackend {
-  Registry& registry;
-  LeaseBindings& bindings;
-};
-
+template <typename Keeper>
 class KeepAliveCall {
  public:
-  // A stream may hold at most this many bound leases.
-  static constexpr size_t kMaxBoundLeases = 10'000;
+  using Backend = typename Keeper::Backend;
 
   // Requests a stream on `queue`; the object owns itself from then on.
-  static void Start(NativeRegistryService& service, ServingQueue& queue, KeepAliveBackend& backend);
+  static void Start(NativeRegistryService& service, ServingQueue& queue, Backend& backend) {
+    auto* call = new KeepAliveCall(service, queue, backend);
+    ServingQueue::StartGuard guard(queue);
+    if (!guard.accepting()) {
+      delete call;
+      return;
+    }
+    call->context_.AsyncNotifyWhenDone(&call->done_);
+    service.RequestKeepAlive(&call->context_, &call->stream_, queue.cq(), queue.cq(), &call->started_);
+  }
 
  private:
-  KeepAliveCall(NativeRegistryService& service, ServingQueue& queue, KeepAliveBackend& backend);
+  KeepAliveCall(NativeRegistryService& service, ServingQueue& queue, Backend& backend)
+      : service_(service), queue_(queue), backend_(backend), keeper_(backend), stream_(&context_) {}
 
-  void OnStarted(bool ok);
-  void OnRead(bool ok);
-  void OnWritten(bool ok);
-  void OnFinished(bool ok);
-  void OnDone(bool ok);
+  void OnStarted(bool ok) {
+    if (!ok) {  // shutdown: no call started, so the done tag never comes (grpc/grpc#10136)
+      delete this;
+      return;
+    }
+    if (!queue_.AddStream(&context_)) context_.TryCancel();  // the server is stopping
+    Start(service_, queue_, backend_);                       // the next stream
+    if (!StartRead()) End();
+  }
+
+  void OnRead(bool ok) {
+    if (!ok) {  // the client closed its side, broke, or the server is stopping
+      End();
+      return;
+    }
+    response_ = keeper_.Renew(request_);
+    if (!StartWrite()) End();
+  }
+
+  void OnWritten(bool ok) {
+    if (!ok || !StartRead()) End();
+  }
 
   // Each starts its operation unless the queue is shutting down (false).
-  bool StartRead();
-  bool StartWrite();
-  bool StartFinish();
+  bool StartRead() {
+    ServingQueue::StartGuard guard(queue_);
+    if (!guard.open()) return false;
+    stream_.Read(&request_, &read_);
+    return true;
+  }
+  bool StartWrite() {
+    ServingQueue::StartGuard guard(queue_);
+    if (!guard.open()) return false;
+    stream_.Write(response_, &written_);
+    return true;
+  }
+  bool StartFinish() {
+    ServingQueue::StartGuard guard(queue_);
+    if (!guard.open()) return false;
+    stream_.Finish(grpc::Status::OK, &finished_);
+    return true;
+  }
 
-  registry::v1::KeepAliveResponse Renew(const registry::v1::KeepAliveRequest& request);
-  // Removes the stream's bound leases and finishes the stream, once.
-  void End();
-  void DeleteWhenIdle();
+  // Released leases go first, so a client that sees its stream end finds
+  // them gone. Once the queue is shutting down no Finish can start: gRPC ends
+  // the call, and only the done tag is left to come back.
+  void End() {
+    if (ending_) return;
+    ending_ = true;
+    keeper_.Release();
+    if (!StartFinish()) {
+      finish_back_ = true;
+      DeleteWhenIdle();
+    }
+  }
+
+  void OnFinished(bool) {
+    finish_back_ = true;
+    DeleteWhenIdle();
+  }
+
+  // Until End(), a read or a write is always pending, so a cancelled stream
+  // (client gone, server stopping) ends through its failure; the done tag
+  // only has to come back.
+  void OnDone(bool) {
+    done_back_ = true;
+    DeleteWhenIdle();
+  }
+
+  void DeleteWhenIdle() {
+    if (!finish_back_ || !done_back_) return;
+    queue_.RemoveStream(&context_);
+    delete this;
+  }
 
   NativeRegistryService& service_;
   ServingQueue& queue_;
-  KeepAliveBackend& backend_;
+  Backend& backend_;
+  Keeper keeper_;
   grpc::ServerContext context_;
   grpc::ServerAsyncReaderWriter<registry::v1::KeepAliveResponse, registry::v1::KeepAliveRequest> stream_;
   CallStep<KeepAliveCall> started_{*this, &KeepAliveCall::OnStarted};
@@ -73,9 +136,6 @@ class KeepAliveCall {
   CallStep<KeepAliveCall> done_{*this, &KeepAliveCall::OnDone};
   registry::v1::KeepAliveRequest request_;
   registry::v1::KeepAliveResponse response_;
-  bool first_request_ = true;
-  std::optional<StreamId> bound_stream_;  // set when the stream binds its leases
-  absl::flat_hash_set<LeaseId> bound_leases_;
   bool ending_ = false;
   bool finish_back_ = false;
   bool done_back_ = false;

@@ -12,6 +12,7 @@
 #include "server/native_rpcs.h"
 #include "server/seed_rpcs.h"
 #include "server/unary_call.h"
+#include "server/feed_responses.h"
 #include "server/watch_call.h"
 
 namespace registryd {
@@ -96,10 +97,10 @@ absl::Status Server::Start() {
     StartCalls<DiscoverRpc>(native_service_, *queue, *discover_backends_.back());
     StartCalls<ListServicesRpc>(native_service_, *queue, registry_);
     for (int i = 0; i < kKeepAliveStreamsRequestedPerQueue; ++i) {
-      KeepAliveCall::Start(native_service_, *queue, keep_alive_backend_);
+      KeepAliveCall<StreamLeases>::Start(native_service_, *queue, keep_alive_backend_);
     }
     for (int i = 0; i < kWatchStreamsRequestedPerQueue; ++i) {
-      WatchCall::Start(native_service_, *queue, registry_, watch_hubs_[queue->index()]);
+      WatchCall<FeedResponses>::Start(native_service_, *queue, registry_, watch_hubs_[queue->index()]);
     }
 
     // A shard's home queue is shard % threads.

@@ -17,11 +17,11 @@
 #include "core/clock.h"
 #include "core/registry.h"
 #include "server/expiry_ticker.h"
-#include "server/keep_alive_call.h"
 #include "server/lenient_services.h"
 #include "server/native_rpcs.h"
 #include "server/server_options.h"
 #include "server/serving_queue.h"
+#include "server/stream_leases.h"
 #include "server/watch_hub.h"
 
 namespace registryd {

@@ -1,25 +1,27 @@
 // registry.v1.Registry/Watch: a snapshot, then changes, on one server stream.
 // One WatchCall object serves one stream, on its queue's thread:
 //
-//   requested --ok--> (requests the next stream) validate, join the hub,
-//                     Pump(): write what the feed has --ok--> Pump() ...
+//   requested --ok--> (requests the next stream) Source::Open, join the hub,
+//                     Pump(): write what the source has --ok--> Pump() ...
 //                     (nothing new: idle until the hub wakes the stream)
 //   a write --!ok--> or the done tag (client gone, server stopping)
 //                --> leave the hub, Finish once no write is under way
 //   the object deletes itself once Finish's tag and the done tag are back.
 //
-// One write at a time: what piles up meanwhile stays in the shards' change
-// logs, not here, and comes coalesced when the stream falls behind.
+// One write at a time: what piles up meanwhile stays with the source (for
+// registryd, in the shards' change logs), not here.
+//
+// Source is what the stream sends, one per stream: registryd's is
+// FeedResponses; the benchmark's gRPC ceiling sends a canned broadcast.
+//   Source(Source::Backend&, WatchHub&); grpc::Status Open(const lenient::WatchRequest&);
+//   bool Reads(uint32_t shard) const; bool Next(grpc::ByteBuffer&);
 #pragma once
 
-#include <memory>
 #include <optional>
 
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/async_stream.h>
 
-#include "core/registry.h"
-#include "core/watch_feed.h"
 #include "server/lenient_services.h"
 #include "server/queue_event.h"
 #include "server/serving_queue.h"
@@ -27,40 +29,120 @@
 
 namespace registryd {
 
+template <typename Source>
 class WatchCall final : public Watcher {
  public:
-  // Events per response: a large snapshot goes out in parts.
-  static constexpr size_t kMaxEventsPerResponse = 1000;
+  using Backend = typename Source::Backend;
 
   // Requests a stream on `queue`; the object owns itself from then on.
-  static void Start(NativeRegistryService& service, ServingQueue& queue, Registry& registry, WatchHub& hub);
+  static void Start(NativeRegistryService& service, ServingQueue& queue, Backend& backend, WatchHub& hub) {
+    auto* call = new WatchCall(service, queue, backend, hub);
+    ServingQueue::StartGuard guard(queue);
+    if (!guard.accepting()) {
+      delete call;
+      return;
+    }
+    call->context_.AsyncNotifyWhenDone(&call->done_);
+    service.RequestWatchLenient(&call->context_, &call->request_, &call->writer_, queue.cq(), queue.cq(),
+                                &call->started_);
+  }
 
-  bool Reads(uint32_t shard) const override { return feed_ && feed_->Reads(shard); }
-  void Pump() override;
+  bool Reads(uint32_t shard) const override { return source_.Reads(shard); }
+
+  void Pump() override {
+    if (writing_ || ending_) return;
+    if (!source_.Next(response_)) return;  // idle until the hub wakes us
+    {
+      ServingQueue::StartGuard guard(queue_);
+      if (guard.open()) {
+        writing_ = true;
+        writer_.Write(response_, &written_);
+        return;
+      }
+    }
+    End(grpc::Status::OK);  // the queue is shutting down
+  }
 
  private:
-  WatchCall(NativeRegistryService& service, ServingQueue& queue, Registry& registry, WatchHub& hub);
+  WatchCall(NativeRegistryService& service, ServingQueue& queue, Backend& backend, WatchHub& hub)
+      : service_(service), queue_(queue), backend_(backend), hub_(hub), source_(backend, hub), writer_(&context_) {}
 
-  void OnStarted(bool ok);
-  void OnWritten(bool ok);
-  void OnFinished(bool ok);
-  void OnDone(bool ok);
+  void OnStarted(bool ok) {
+    if (!ok) {  // shutdown: no call started, so the done tag never comes (grpc/grpc#10136)
+      delete this;
+      return;
+    }
+    Start(service_, queue_, backend_, hub_);                 // the next stream
+    if (!queue_.AddStream(&context_)) context_.TryCancel();  // the server is stopping
+    if (grpc::Status opened = source_.Open(request_); !opened.ok()) {
+      End(opened);
+      return;
+    }
+    hub_.Add(this);
+    Pump();
+  }
 
-  // Puts the next response into response_: the rest of the batch being
-  // sent, or what is new. False when there is nothing to send.
-  bool NextResponse();
-  // The changes up to the registry's revision, if another stream of the
-  // same service and revision had them serialized already.
-  bool SharedResponse();
-  void End(const grpc::Status& status);
-  // Finish, once no write is under way.
-  void FinishWhenIdle();
-  void DeleteWhenIdle();
+  void OnWritten(bool ok) {
+    writing_ = false;
+    // A failed write: the client is gone, or the server is stopping. Or the
+    // stream ended (the done tag) while this write was under way.
+    if (!ok || ending_) {
+      End(grpc::Status::OK);
+      return;
+    }
+    Pump();
+  }
+
+  // Once the stream is to end, every path comes here until Finish starts.
+  void End(const grpc::Status& status) {
+    if (!ending_) {
+      ending_ = status;
+      hub_.Remove(this);
+    }
+    FinishWhenIdle();
+  }
+
+  void FinishWhenIdle() {
+    if (writing_ || finish_started_ || finish_back_) return;
+    finish_started_ = true;
+    {
+      ServingQueue::StartGuard guard(queue_);
+      if (guard.open()) {
+        writer_.Finish(*ending_, &finished_);
+        return;
+      }
+    }
+    finish_back_ = true;  // no Finish can start once the queue shuts down: gRPC ends the call
+    DeleteWhenIdle();
+  }
+
+  void OnFinished(bool) {
+    finish_back_ = true;
+    DeleteWhenIdle();
+  }
+
+  // An idle stream has no operation pending: the done tag is how it learns
+  // that its client left or the server is stopping.
+  void OnDone(bool) {
+    done_back_ = true;
+    if (!ending_) {
+      End(grpc::Status::OK);
+      return;
+    }
+    DeleteWhenIdle();
+  }
+
+  void DeleteWhenIdle() {
+    if (!finish_back_ || !done_back_) return;
+    queue_.RemoveStream(&context_);
+    delete this;
+  }
 
   NativeRegistryService& service_;
   ServingQueue& queue_;
-  Registry& registry_;
+  Backend& backend_;
   WatchHub& hub_;
+  Source source_;
   grpc::ServerContext context_;
   grpc::ServerAsyncWriter<grpc::ByteBuffer> writer_;
   CallStep<WatchCall> started_{*this, &WatchCall::OnStarted};
@@ -69,9 +151,6 @@ class WatchCall final : public Watcher {
   CallStep<WatchCall> done_{*this, &WatchCall::OnDone};
   lenient::WatchRequest request_;
   grpc::ByteBuffer response_;
-  std::optional<WatchFeed> feed_;
-  std::optional<WatchBatch> batch_;  // being sent
-  size_t batch_sent_ = 0;            // its events sent so far
   bool writing_ = false;
   std::optional<grpc::Status> ending_;  // set once the stream is to end
   bool finish_started_ = false;

@@ -1,0 +1,47 @@
+// What one Watch stream of registryd sends: its WatchFeed's snapshot and
+// changes, serialized as WatchResponses of at most kMaxEventsPerResponse
+// events, or the response another stream of the same service at the same
+// revision serialized already (kept by the queue's WatchHub). The stream's
+// state machine is WatchCall<FeedResponses>.
+#pragma once
+
+#include <optional>
+
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/status.h>
+
+#include "core/registry.h"
+#include "core/watch_feed.h"
+#include "server/lenient_services.h"
+#include "server/watch_hub.h"
+
+namespace registryd {
+
+class FeedResponses {
+ public:
+  using Backend = Registry;
+  // Events per response: a large snapshot goes out in parts.
+  static constexpr size_t kMaxEventsPerResponse = 1000;
+
+  FeedResponses(Registry& registry, WatchHub& hub) : registry_(registry), hub_(hub) {}
+
+  // Checks the request and starts the feed; an error ends the stream.
+  grpc::Status Open(const lenient::WatchRequest& request);
+  bool Reads(uint32_t shard) const { return feed_ && feed_->Reads(shard); }
+  // The next response: the rest of the batch being sent, or what is new.
+  // False when there is nothing to send.
+  bool Next(grpc::ByteBuffer& response);
+
+ private:
+  // The changes up to the registry's revision, if another stream of the
+  // same service and revision had them serialized already.
+  bool SharedResponse(grpc::ByteBuffer& response);
+
+  Registry& registry_;
+  WatchHub& hub_;
+  std::optional<WatchFeed> feed_;
+  std::optional<WatchBatch> batch_;  // being sent
+  size_t batch_sent_ = 0;            // its events sent so far
+};
+
+}  // namespace registryd

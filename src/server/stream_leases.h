@@ -1,0 +1,41 @@
+// What one KeepAlive stream of registryd does with its requests: renews each
+// lease, and, when its first request sets bind_to_stream, holds the leases
+// it renewed so that they go when the stream ends. The stream's state
+// machine is KeepAliveCall<StreamLeases>.
+#pragma once
+
+#include <optional>
+
+#include "absl/container/flat_hash_set.h"
+#include "core/lease_bindings.h"
+#include "core/registry.h"
+#include "registry/v1/registry.pb.h"
+
+namespace registryd {
+
+// What KeepAlive streams work on, shared by every queue.
+struct KeepAliveBackend {
+  Registry& registry;
+  LeaseBindings& bindings;
+};
+
+class StreamLeases {
+ public:
+  using Backend = KeepAliveBackend;
+  // A stream may hold at most this many bound leases.
+  static constexpr size_t kMaxBoundLeases = 10'000;
+
+  explicit StreamLeases(KeepAliveBackend& backend) : backend_(backend) {}
+
+  registry::v1::KeepAliveResponse Renew(const registry::v1::KeepAliveRequest& request);
+  // The stream ended: removes the leases bound to it (if it binds).
+  void Release();
+
+ private:
+  KeepAliveBackend& backend_;
+  bool first_request_ = true;
+  std::optional<StreamId> bound_stream_;  // set when the stream binds its leases
+  absl::flat_hash_set<LeaseId> bound_leases_;
+};
+
+}  // namespace registryd

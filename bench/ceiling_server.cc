@@ -1,7 +1,9 @@
 // registry_ceiling: the cost of gRPC alone. Serves the same RPCs of both APIs
 // on the same completion-queue machinery as registryd (ServingQueue,
-// UnaryCall), but answers every call with a constant reply and keeps no
-// state, so registryd/ceiling isolates what the registry itself costs.
+// UnaryCall, KeepAliveCall, WatchCall), but answers every call with a
+// constant reply and keeps no state (but Watch's latest event, see
+// ceiling_streams.h), so registryd/ceiling isolates what the registry itself
+// costs.
 //   registry_ceiling --listen 127.0.0.1:0 --threads 1
 #include <csignal>
 #include <memory>
@@ -16,10 +18,13 @@
 #include <grpcpp/impl/codegen/proto_utils.h>
 
 #include "absl/synchronization/mutex.h"
+#include "bench/ceiling_streams.h"
+#include "server/keep_alive_call.h"
 #include "server/log.h"
 #include "server/native_rpcs.h"
 #include "server/seed_rpcs.h"
 #include "server/unary_call.h"
+#include "server/watch_call.h"
 
 namespace registryd {
 namespace {
@@ -27,13 +32,16 @@ namespace {
 // The canned replies; Discover's holds `discover_instances` instances so that
 // its size matches a real service's, serialized once as registryd's cache
 // keeps it.
+constexpr int kStreamsRequestedPerMethod = 4;  // as registryd
+
 struct CannedReplies {
   grpc::ByteBuffer discover;
+  WatchBroadcast& broadcast;
 };
 
 template <typename Rpc>
 struct Constant : Rpc {
-  static grpc::Status Handle(CannedReplies& canned, const typename Rpc::Request&,
+  static grpc::Status Handle(CannedReplies& canned, const typename Rpc::Request& request,
                              typename Rpc::Reply& reply) {
     if constexpr (std::is_same_v<typename Rpc::Reply, grpc::ByteBuffer>) {
       reply = canned.discover;
@@ -45,6 +53,7 @@ struct Constant : Rpc {
       reply.set_serverport(8000);
       reply.set_querysuccess(true);
     } else if constexpr (std::is_same_v<typename Rpc::Reply, registry::v1::RegisterResponse>) {
+      canned.broadcast.Publish(request);
       reply.set_lease_id(0x5eed5eed5eed5eedULL);
       reply.set_ttl_ms(60'000);
       reply.set_instance_id("instance");
@@ -94,7 +103,9 @@ int main(int argc, char** argv) {
     instance.set_ttl_remaining_ms(60'000);
   }
   discover.set_revision(1);
-  CannedReplies canned;
+  WatchHubs watch_hubs;
+  WatchBroadcast broadcast(watch_hubs);
+  CannedReplies canned{{}, broadcast};
   bool own_buffer = false;
   grpc::SerializationTraits<registry::v1::DiscoverResponse>::Serialize(discover, &canned.discover, &own_buffer);
 
@@ -115,10 +126,12 @@ int main(int argc, char** argv) {
     log::Error("cannot listen on {}", listen);
     return 1;
   }
+  CannedKeepAlive::Backend keep_alive;
   std::vector<std::unique_ptr<ServingQueue>> queues;
   for (uint32_t i = 0; i < threads; ++i) {
     queues.push_back(std::make_unique<ServingQueue>(i, std::move(cqs[i])));
     ServingQueue& queue = *queues.back();
+    WatchHub& hub = watch_hubs.Add(queue);
     StartCalls<SeedRegisterRpc>(seed_registry, queue, canned);
     StartCalls<SeedHeartbeatRpc>(seed_registry, queue, canned);
     StartCalls<FindServerRpc>(seed_discovery, queue, canned);
@@ -128,14 +141,19 @@ int main(int argc, char** argv) {
     StartCalls<DeregisterRpc>(native, queue, canned);
     StartCalls<DiscoverRpc>(native, queue, canned);
     StartCalls<ListServicesRpc>(native, queue, canned);
-    queue.StartThread();
+    for (int stream = 0; stream < kStreamsRequestedPerMethod; ++stream) {
+      KeepAliveCall<CannedKeepAlive>::Start(native, queue, keep_alive);
+      WatchCall<BroadcastResponses>::Start(native, queue, broadcast, hub);
+    }
   }
+  // Once every hub is in place: a Register call on any thread wakes them all.
+  for (auto& queue : queues) queue->StartThread();
   log::Info("registry_ceiling listening on {}:{} (threads {})", listen.substr(0, listen.rfind(':')), port,
             threads);
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  for (auto& queue : queues) queue->Close([] {});
+  for (size_t i = 0; i < queues.size(); ++i) queues[i]->Close([&] { watch_hubs[i].Cancel(); });
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   for (auto& queue : queues) queue->ShutdownAndJoin();
   return 0;

@@ -335,7 +335,7 @@ int Main(int argc, char** argv) {
     scenario_options.scenario.channels = options.channels;
     std::vector<std::string> targets = {"registryd"};
     for (const std::string& other : options.compare) {
-      if (scenario == "expiry-storm" || scenario == "watch" || (scenario == "keepalive" && other == "ceiling")) {
+      if (scenario == "expiry-storm" || (scenario == "watch" && other == "etcd")) {
         fmt::print(stderr, "{}: {} is left out (it has no such operation)\n", scenario, other);
       } else {
         targets.push_back(other);

@@ -215,8 +215,8 @@ std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOp
   using Kind = HeartbeatScenario::Kind;
   if (name == "heartbeat") return std::make_unique<HeartbeatScenario>(options, Kind::kHeartbeat);
   if (name == "scale") return std::make_unique<HeartbeatScenario>(options, Kind::kScale);
-  // The seed contract has no stream; the ceiling answers unary calls only.
-  if (name == "keepalive" && target.api != Api::kSeed && target.name != "ceiling") {
+  // The seed contract has no stream.
+  if (name == "keepalive" && target.api != Api::kSeed) {
     return std::make_unique<HeartbeatScenario>(options, Kind::kKeepAlive);
   }
   if (name == "register") return std::make_unique<RegisterScenario>(options);
@@ -224,7 +224,7 @@ std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOp
   if (name == "discover" && target.api != Api::kSeed) return std::make_unique<DiscoverScenario>(options, name);
   if (name == "find" && target.api != Api::kNative) return std::make_unique<DiscoverScenario>(options, name);
   if (name == "expiry-storm" && target.name == "registryd") return MakeExpiryStormScenario(options);
-  if (name == "watch" && target.name == "registryd" && target.api == Api::kNative) {
+  if (name == "watch" && target.api == Api::kNative) {
     return MakeWatchFanoutScenario(options);
   }
   return nullptr;

@@ -12,6 +12,7 @@
 #include <grpcpp/completion_queue.h>
 
 #include "bench/load_driver.h"
+#include "client/client_tls.h"
 
 namespace registryd::bench {
 
@@ -20,7 +21,7 @@ enum class Api { kNative, kSeed, kEtcd };
 // `count` separate TCP connections to one address.
 class Connections {
  public:
-  Connections(const std::string& address, int count);
+  Connections(const ChannelFactory& factory, const std::string& address, int count);
 
   const std::vector<std::shared_ptr<grpc::Channel>>& channels() const { return channels_; }
   // True once every channel is connected (waits up to 30 s).

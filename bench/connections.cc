@@ -1,17 +1,14 @@
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-
 #include "bench/backend.h"
 
 namespace registryd::bench {
 
-Connections::Connections(const std::string& address, int count) {
+Connections::Connections(const ChannelFactory& factory, const std::string& address, int count) {
   for (int i = 0; i < count; ++i) {
     grpc::ChannelArguments arguments;
     arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
     arguments.SetInt("grpc.channel_id", i);
     arguments.SetMaxReceiveMessageSize(64 << 20);  // etcd's ranges over big services
-    channels_.push_back(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments));
+    channels_.push_back(factory.Open(address, arguments));
   }
 }
 

@@ -23,8 +23,8 @@ constexpr double kSettleSeconds = 1.0;  // the start of the run, left out of "be
 // when the first of them went, and when the last did.
 class StormWatch {
  public:
-  StormWatch(const std::string& address, uint32_t instances)
-      : stub_(registry::v1::Registry::NewStub(Connections(address, 1).channels().front())),
+  StormWatch(const Target& target, uint32_t instances)
+      : stub_(registry::v1::Registry::NewStub(Connections(*target.channels, target.address, 1).channels().front())),
         instances_(instances),
         thread_([this] { Poll(); }) {}
   ~StormWatch() { Stop(); }
@@ -87,7 +87,7 @@ class ExpiryStormScenario final : public Scenario {
       throw std::runtime_error("the storm's leases took too long to register: raise --storm-delay");
     }
 
-    StormWatch watch(target.address, static_cast<uint32_t>(options_.storm_leases));
+    StormWatch watch(target, static_cast<uint32_t>(options_.storm_leases));
     Phase all = MeasurePhase(
         "expiry-storm",
         [&](uint64_t sequence, grpc::CompletionQueue* cq) {
@@ -105,7 +105,7 @@ class ExpiryStormScenario final : public Scenario {
  private:
   // Registers the storm's leases, all due at the returned instant.
   Clock::time_point RegisterStorm(const Target& target, int concurrency) {
-    Connections connections(target.address, 1);
+    Connections connections(*target.channels, target.address, 1);
     std::unique_ptr<Backend> native = MakeRegistrydBackend(Api::kNative, connections);
     const Clock::time_point storm_at = Clock::now() + options_.storm_delay;
     std::vector<uint64_t> storm_leases(static_cast<size_t>(options_.storm_leases));

@@ -42,6 +42,9 @@ struct BenchOptions {
   bool json = false;
   ScenarioOptions scenario;
   LoadOptions load;
+  ClientTls tls;
+  std::optional<ChannelFactory> channel_factory;
+  std::vector<std::string> server_args;  // more flags for a spawned registryd
 };
 
 // A phase as measured on one target.
@@ -103,10 +106,10 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
     const uint64_t capacity = static_cast<uint64_t>(scenario.leases) * 2 +
                               static_cast<uint64_t>(scenario.services) * scenario.instances_per_service +
                               static_cast<uint64_t>(scenario.storm_leases) + 1000;
-    server.emplace(options.server_cpus,
-                   std::vector<std::string>{options.spawn, "--threads", threads, "--max-instances",
-                                            std::to_string(capacity), "--listen", "127.0.0.1:0"},
-                   listening);
+    std::vector<std::string> command{options.spawn, "--threads", threads, "--max-instances",
+                                     std::to_string(capacity), "--listen", "127.0.0.1:0"};
+    command.insert(command.end(), options.server_args.begin(), options.server_args.end());
+    server.emplace(options.server_cpus, std::move(command), listening);
   } else if (target_name == "ceiling") {
     server.emplace(options.server_cpus,
                    std::vector<std::string>{options.ceiling, "--threads", threads, "--discover-instances",
@@ -122,7 +125,8 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
     target.pid = process->pid();
   }
 
-  Connections connections(target.address, options.channels);
+  target.channels = &*options.channel_factory;
+  Connections connections(*target.channels, target.address, options.channels);
   if (!connections.WaitConnected()) throw std::runtime_error("cannot connect to " + target_name);
   std::unique_ptr<Backend> backend =
       target.api == Api::kEtcd ? MakeEtcdBackend(connections) : MakeRegistrydBackend(target.api, connections);
@@ -299,6 +303,10 @@ int Main(int argc, char** argv) {
   app.add_option("--server-cpus", options.server_cpus, "CPUs of spawned servers (taskset list)")->capture_default_str();
   app.add_option("--client-cpus", options.client_cpus, "CPUs of this load generator when spawning")
       ->capture_default_str();
+  app.add_option("--server-arg", options.server_args,
+                 "A further flag for the registryd --spawn starts (repeatable), e.g. --server-arg=--tls-cert=C")
+      ->allow_extra_args(false);
+  AddClientTlsFlags(app, options.tls);
   app.add_flag("--json", options.json, "One JSON object per run instead of the table");
   app.add_flag("--progress", options.load.progress, "A progress line every second on stderr");
   CLI11_PARSE(app, argc, argv);
@@ -310,6 +318,16 @@ int Main(int argc, char** argv) {
     fmt::print(stderr, "--compare needs --spawn (the targets run on the same CPUs)\n");
     return 2;
   }
+  if (!options.compare.empty() && options.tls.enabled()) {
+    fmt::print(stderr, "--compare runs its targets in plaintext: measure TLS without it\n");
+    return 2;
+  }
+  absl::StatusOr<ChannelFactory> channels = ChannelFactory::Make(options.tls);
+  if (!channels.ok()) {
+    fmt::print(stderr, "{}\n", std::string(channels.status().message()));
+    return 2;
+  }
+  options.channel_factory = *std::move(channels);
   try {
     options.load.duration = ParseDuration(duration);
     options.load.warmup = ParseDuration(warmup);

@@ -36,6 +36,7 @@ struct Target {
   Api api = Api::kNative;
   std::optional<pid_t> pid;    // known when the bench started the server
   Backend* backend = nullptr;
+  const ChannelFactory* channels = nullptr;  // plaintext or TLS, for a scenario's own connections
 };
 
 // One measured part of a scenario: a row of the report.

@@ -132,7 +132,7 @@ class WatchFanoutScenario final : public Scenario {
   explicit WatchFanoutScenario(const ScenarioOptions& options) : options_(options) {}
 
   std::vector<Phase> Run(const Target& target, const LoadOptions& load) override {
-    Connections connections(target.address, std::max(1, options_.channels));
+    Connections connections(*target.channels, target.address, std::max(1, options_.channels));
     auto stub = registry::v1::Registry::NewStub(connections.channels().front());
     const int instances = std::max(1, options_.instances_per_service);
     for (int i = 0; i < instances; ++i) Update(*stub, i);

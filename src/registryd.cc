@@ -8,8 +8,10 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/read_file.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "server/server_credentials.h"
 
 namespace {
 
@@ -68,6 +70,10 @@ int main(int argc, char** argv) {
   DurationFlag tick{"100ms", std::chrono::milliseconds(100)};
   DurationFlag shutdown_timeout{"5s", std::chrono::seconds(5)};
   std::string log_level = "info";
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  std::string seed_api = "on";
 
   CLI::App app{"registryd: a service registry and discovery server (gRPC). It serves the seed's "
                "registry_service/discovery_service contract and the native registry.v1 API on one port."};
@@ -92,6 +98,17 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{1}, size_t{1} << 24));
   AddDuration(app, "--shutdown-timeout", shutdown_timeout,
               "On SIGINT/SIGTERM, how long in-flight calls may take before they are cancelled");
+  app.add_option("--tls-cert", tls_cert_file, "Serve TLS with this certificate chain (PEM); default plaintext")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_key_file, "The private key of --tls-cert (PEM)")->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca", tls_client_ca_file,
+                 "Mutual TLS: require client certificates signed by this CA (PEM), refuse other clients")
+      ->check(CLI::ExistingFile);
+  app.add_option("--seed-api", seed_api,
+                 "Serve the seed's registry_service/discovery_service (its ids are guessable int32s: "
+                 "turn it off where no seed client needs it)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -117,6 +134,18 @@ int main(int argc, char** argv) {
   options.registry.tick = tick.value;
   options.registry.shard_count = registryd::ShardCountForThreads(options.threads);
   options.shutdown_timeout = shutdown_timeout.value;
+  options.seed_api = seed_api == "on";
+  for (auto [path, pem] : {std::pair{&tls_cert_file, &options.tls.cert_chain},
+                           std::pair{&tls_key_file, &options.tls.private_key},
+                           std::pair{&tls_client_ca_file, &options.tls.client_ca}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> contents = registryd::ReadFile(*path);
+    if (!contents.ok()) {
+      registryd::log::Error("{}", std::string(contents.status().message()));
+      return 2;
+    }
+    *pem = *std::move(contents);
+  }
   // Revisions start from the wall clock in microseconds: a Watch client that
   // resumes with a revision from an earlier run (lower) gets a snapshot.
   options.registry.first_revision = static_cast<uint64_t>(
@@ -138,9 +167,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   registryd::log::Info(
-      "registryd listening on {} (threads {}, lease TTL {}, TTL bounds {}..{}, tick {}, max instances {})",
-      server.address(), options.threads, FormatDuration(lease_ttl.value), FormatDuration(min_ttl.value),
-      FormatDuration(max_ttl.value), FormatDuration(tick.value), options.registry.max_instances);
+      "registryd listening on {} ({}, seed API {}, threads {}, lease TTL {}, TTL bounds {}..{}, tick {}, "
+      "max instances {})",
+      server.address(), registryd::DescribeTransport(options.tls), seed_api, options.threads,
+      FormatDuration(lease_ttl.value), FormatDuration(min_ttl.value), FormatDuration(max_ttl.value),
+      FormatDuration(tick.value), options.registry.max_instances);
+  if (options.tls.cert_chain.empty() && !registryd::IsLoopbackAddress(options.listen)) {
+    registryd::log::Warn("serving plaintext on {}: anyone who can reach it can register and deregister instances; "
+                         "use --tls-cert/--tls-key (and --tls-client-ca), or listen on a loopback address",
+                         server.address());
+  }
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

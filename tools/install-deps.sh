@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages registryd builds, tests and benchmarks with
-# (etcd-server: registry_bench --compare etcd).
+# (etcd-server: registry_bench --compare etcd; openssl: the TLS tests make
+# their certificates with it).
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
@@ -9,7 +10,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-grpcio python3-protobuf
-  etcd-server
+  etcd-server openssl
 )
 
 missing=()

@@ -5,12 +5,12 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
 #include "server/keep_alive_call.h"
 #include "server/native_rpcs.h"
 #include "server/seed_rpcs.h"
+#include "server/server_credentials.h"
 #include "server/unary_call.h"
 #include "server/feed_responses.h"
 #include "server/watch_call.h"
@@ -55,11 +55,18 @@ absl::Status Server::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(options_.tls);
+  if (!credentials.ok()) {
+    stopped_ = true;
+    return credentials.status();
+  }
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&seed_registry_service_);
-  builder.RegisterService(&seed_discovery_service_);
+  builder.AddListeningPort(options_.listen, *credentials, &port);
+  if (options_.seed_api) {
+    builder.RegisterService(&seed_registry_service_);
+    builder.RegisterService(&seed_discovery_service_);
+  }
   builder.RegisterService(&native_service_);
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
@@ -69,14 +76,17 @@ absl::Status Server::Start() {
   if (server_ == nullptr || port == 0) {
     server_.reset();
     stopped_ = true;
-    return absl::UnavailableError("cannot listen on " + options_.listen);
+    return absl::UnavailableError(
+        "cannot listen on " + options_.listen +
+        (options_.tls.cert_chain.empty() ? ""
+                                         : " (with TLS: are --tls-cert and --tls-key a PEM certificate and its key?)"));
   }
   address_ = WithPort(options_.listen, port);
   grpc::HealthCheckServiceInterface& health = *server_->GetHealthCheckService();
-  for (const char* service : {registry_service::RegistryService::service_full_name(),
-                              discovery_service::DiscoveryService::service_full_name(),
-                              registry::v1::Registry::service_full_name()}) {
-    health.SetServingStatus(service, true);
+  health.SetServingStatus(registry::v1::Registry::service_full_name(), true);
+  if (options_.seed_api) {
+    health.SetServingStatus(registry_service::RegistryService::service_full_name(), true);
+    health.SetServingStatus(discovery_service::DiscoveryService::service_full_name(), true);
   }
 
   for (uint32_t i = 0; i < options_.threads; ++i) {
@@ -85,10 +95,12 @@ absl::Status Server::Start() {
   }
   registry_.set_change_listener(&watch_hubs_);
   for (const auto& queue : queues_) {
-    StartCalls<SeedRegisterRpc>(seed_registry_service_, *queue, registry_);
-    StartCalls<SeedHeartbeatRpc>(seed_registry_service_, *queue, registry_);
-    StartCalls<FindServerRpc>(seed_discovery_service_, *queue, registry_);
-    StartCalls<WarnServerErrorRpc>(seed_discovery_service_, *queue, registry_);
+    if (options_.seed_api) {
+      StartCalls<SeedRegisterRpc>(seed_registry_service_, *queue, registry_);
+      StartCalls<SeedHeartbeatRpc>(seed_registry_service_, *queue, registry_);
+      StartCalls<FindServerRpc>(seed_discovery_service_, *queue, registry_);
+      StartCalls<WarnServerErrorRpc>(seed_discovery_service_, *queue, registry_);
+    }
     StartCalls<RegisterRpc>(native_service_, *queue, registry_);
     StartCalls<HeartbeatRpc>(native_service_, *queue, registry_);
     StartCalls<DeregisterRpc>(native_service_, *queue, registry_);

@@ -9,6 +9,13 @@
 
 namespace registryd {
 
+// PEM text, as read from the files the flags name. No certificate: plaintext.
+struct ServerTls {
+  std::string cert_chain;
+  std::string private_key;
+  std::string client_ca;  // set: clients must present a certificate it signed (mutual TLS)
+};
+
 struct ServerOptions {
   std::string listen = "[::]:50051";
   uint32_t threads = 1;  // completion queues, one thread each
@@ -19,6 +26,9 @@ struct ServerOptions {
   int calls_per_method = 32;
   // The largest request accepted; larger ones get RESOURCE_EXHAUSTED.
   int max_receive_message_bytes = 64 * 1024;
+  ServerTls tls;
+  // The seed's registry_service/discovery_service (guessable int32 ids).
+  bool seed_api = true;
 };
 
 // Shards for a number of queue threads: a power of two, several per thread so

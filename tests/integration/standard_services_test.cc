@@ -30,6 +30,38 @@ TEST(HealthTest, ServingWhileUpForTheServerAndEachService) {
   }
 }
 
+// --seed-api=off: the seed's services are not served (their int32 ids are
+// guessable), the native API is.
+TEST(SeedApiOffTest, SeedServicesAreUnimplementedAndUnknownToHealth) {
+  ServerOptions options = TestServerOptions();
+  options.seed_api = false;
+  TestServer server(options);
+
+  registry_service::RecordRequest record;
+  record.set_serverid(7);
+  record.set_serverip("127.0.0.1");
+  record.set_serverport(9000);
+  record.set_service("Bazar");
+  registry_service::QueryReply registered;
+  EXPECT_EQ(server.seed_registry().discovery(Context().get(), record, &registered).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  discovery_service::QueryRequest service;
+  service.set_service("Bazar");
+  discovery_service::QueryReply found;
+  EXPECT_EQ(server.seed_discovery().findServer(Context().get(), service, &found).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+
+  auto health = grpc::health::v1::Health::NewStub(server.NewChannel());
+  for (const std::string seed_service : {"registry_service.RegistryService", "discovery_service.DiscoveryService"}) {
+    HealthCheckRequest request;
+    request.set_service(seed_service);
+    HealthCheckResponse reply;
+    EXPECT_EQ(health->Check(Context().get(), request, &reply).error_code(), grpc::StatusCode::NOT_FOUND)
+        << seed_service;
+  }
+  EXPECT_NE(RegisterInstance(server.native(), "native-still-served", "n-1"), 0u);
+}
+
 TEST(HealthTest, WatchersSeeNotServingOnceShutdownStarts) {
   TestServer server;
   auto health = grpc::health::v1::Health::NewStub(server.NewChannel());

@@ -13,48 +13,16 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import unittest
+
+from registry_process import TIMEOUT, Registry as RegistryProcess, wait_for
 
 REGISTRYCTL = None
 REGISTRYD = None
-TIMEOUT = 20  # seconds, for conditions that depend on real time
 
 
-def wait_for(condition, timeout=TIMEOUT):
-    """Polls until condition() holds; returns its last value. Never asserts on
-    how long anything took."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
-
-
-class Registry:
-    """registryd on a loopback port (a given one, to restart on the same)."""
-
-    def __init__(self, listen="127.0.0.1:0"):
-        self.process = subprocess.Popen(
-            [REGISTRYD, "--listen", listen, "--threads", "2", "--min-ttl", "1s", "--tick", "20ms"],
-            stderr=subprocess.PIPE, text=True)
-        log = ""
-        for _ in range(50):
-            line = self.process.stderr.readline()
-            log += line
-            match = re.search(r"listening on (\S+)", line)
-            if match or not line:
-                break
-        if not match:
-            self.process.kill()
-            raise RuntimeError("registryd did not start: " + log)
-        self.address = match.group(1)
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=TIMEOUT)
-        self.process.stderr.close()
+def Registry(listen="127.0.0.1:0"):
+    return RegistryProcess(REGISTRYD, listen)
 
 
 class Lines:

@@ -8,7 +8,8 @@ import unittest
 
 REGISTRYD = None
 FLAGS = ["--listen", "--threads", "--lease-ttl", "--min-ttl", "--max-ttl", "--tick",
-         "--max-instances", "--shutdown-timeout", "--log-level"]
+         "--max-instances", "--shutdown-timeout", "--log-level", "--tls-cert", "--tls-key", "--tls-client-ca",
+         "--seed-api"]
 
 
 def run(*args):
@@ -28,6 +29,7 @@ class CommandLineTest(unittest.TestCase):
         for args, named in [(["--lease-ttl", "soon"], "soon"), (["--tick", "0s"], "0s"),
                             (["--threads", "0"], "--threads"), (["--log-level", "loud"], "--log-level"),
                             (["--max-instances", "0"], "--max-instances"), (["--no-such-flag"], "--no-such-flag"),
+                            (["--seed-api", "maybe"], "--seed-api"),
                             (["--min-ttl", "10s", "--max-ttl", "1s"], "--min-ttl")]:
             result = run(*args)
             self.assertNotEqual(result.returncode, 0, args)

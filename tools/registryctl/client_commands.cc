@@ -5,8 +5,6 @@
 #include <cstdio>
 
 #include <fmt/core.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "registry/v1/registry.grpc.pb.h"
@@ -18,7 +16,7 @@ namespace {
 
 std::unique_ptr<registry::v1::Registry::Stub> Stub(const Connection& connection) {
   return registry::v1::Registry::NewStub(
-      grpc::CreateChannel(connection.target, grpc::InsecureChannelCredentials()));
+      connection.Channel());
 }
 
 std::unique_ptr<grpc::ClientContext> Context(const Connection& connection) {
@@ -91,7 +89,7 @@ int ListServices(const Connection& connection, bool json) {
 
 int Health(const Connection& connection, const std::string& service) {
   auto health = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(connection.target, grpc::InsecureChannelCredentials()));
+      connection.Channel());
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(service);
   grpc::health::v1::HealthCheckResponse reply;

@@ -5,14 +5,21 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "client/client_tls.h"
 
 namespace registryd::ctl {
 
 struct Connection {
   std::string target = "localhost:50051";
   std::chrono::milliseconds timeout{5'000};  // per call
+  std::optional<ChannelFactory> channels;    // plaintext or TLS, as the flags say
+
+  std::shared_ptr<grpc::Channel> Channel() const { return channels->Open(target); }
 };
 
 struct RegisterArgs {

@@ -10,8 +10,6 @@
 #include <thread>
 
 #include <fmt/core.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
 
 #include "registry/v1/registry.grpc.pb.h"
 #include "tools/registryctl/commands.h"
@@ -96,7 +94,7 @@ class Keeper {
       : connection_(connection),
         args_(args),
         stub_(registry::v1::Registry::NewStub(
-            grpc::CreateChannel(connection.target, grpc::InsecureChannelCredentials()))) {}
+            connection.Channel())) {}
 
   int Run() {
     if (!BuildRegisterRequest(args_.registration, &request_)) return 2;

@@ -5,11 +5,13 @@
 //   registryctl discover S [--json]
 //   registryctl keep --service S --address HOST:PORT      (a registration sidecar)
 //
-// --target (default localhost:50051) goes before or after the subcommand.
+// --target (default localhost:50051) and the TLS flags (--tls, --tls-ca,
+// --tls-cert, --tls-key, --tls-server-name) go before or after the subcommand.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <grpc/support/log.h>
 
 #include "absl/time/time.h"
 #include "tools/registryctl/commands.h"
@@ -45,12 +47,17 @@ void AddLease(CLI::App& command, std::string& text) {
 }
 
 int Main(int argc, char** argv) {
+  // Failures are reported in one line of registryctl's own (output.h); gRPC's
+  // log would add its own lines, e.g. for a failed TLS handshake.
+  gpr_set_log_function([](gpr_log_func_args*) {});
   Connection connection;
   CLI::App app{"registryctl: register, renew, find and watch instances in registryd"};
   app.fallthrough();  // --target after the subcommand too
   app.require_subcommand(1);
   app.add_option("--target", connection.target, "registryd's address")->capture_default_str();
   AddMillis(app, "--timeout", connection.timeout, "Deadline of each call (default 5s)");
+  ClientTls tls;
+  AddClientTlsFlags(app, tls);
 
   RegisterArgs registration;
   CLI::App* register_command = app.add_subcommand("register", "Register an instance; prints its lease");
@@ -100,6 +107,21 @@ int Main(int argc, char** argv) {
                lease_text);
     return 2;
   }
+  if (*keep_command) {
+    // keep: SIGINT/SIGTERM are waited for on a thread of keep's; block them
+    // before gRPC starts threads that would inherit an unblocked mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  }
+  absl::StatusOr<ChannelFactory> channels = ChannelFactory::Make(tls);
+  if (!channels.ok()) {
+    fmt::print(stderr, "registryctl: {}\n", std::string(channels.status().message()));
+    return 2;
+  }
+  connection.channels = *std::move(channels);
   if (*register_command) return Register(connection, registration);
   if (*heartbeat_command) return Heartbeat(connection, lease, overloaded);
   if (*deregister_command) return Deregister(connection, lease);
@@ -107,13 +129,6 @@ int Main(int argc, char** argv) {
   if (*ls_command) return ListServices(connection, json);
   if (*health_command) return Health(connection, service);
   if (*watch_command) return Watch(connection, watch);
-  // keep: SIGINT/SIGTERM are waited for on a thread of keep's; block them
-  // before gRPC starts threads that would inherit an unblocked mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return Keep(connection, keep);
 }
 

@@ -7,8 +7,6 @@
 #include <thread>
 
 #include <fmt/core.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
 
 #include "registry/v1/registry.grpc.pb.h"
 #include "tools/registryctl/commands.h"
@@ -18,7 +16,7 @@ namespace registryd::ctl {
 
 int Watch(const Connection& connection, const WatchArgs& args) {
   auto stub = registry::v1::Registry::NewStub(
-      grpc::CreateChannel(connection.target, grpc::InsecureChannelCredentials()));
+      connection.Channel());
   uint64_t revision = args.since_revision;
   bool received_any = false;
   for (;;) {

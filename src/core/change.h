@@ -29,7 +29,7 @@ struct Change {
   std::string service;
   // The instance's state after the change: a copy, so the change outlives the
   // record, shared by the log and every watcher it is sent to. For kRemoved
-  // only its instance id is set.
+  // only its instance id and lease are set.
   std::shared_ptr<const InstanceRecord> instance;
 };
 

@@ -152,6 +152,10 @@ WarnResult Registry::WarnServerError(int32_t server_id) {
   return Changing(ShardIndexOf(*lease), [&](Shard& shard) { return shard.Warn(*lease, clock_.Now()); });
 }
 
+bool Registry::Eject(LeaseId lease) {
+  return Changing(ShardIndexOf(lease), [&](Shard& shard) { return shard.Warn(lease, clock_.Now()).known; });
+}
+
 std::vector<ServiceSummary> Registry::ListServices() {
   std::vector<ServiceSummary> services;
   for (const auto& shard : shards_) shard->AppendServices(services);

@@ -92,6 +92,9 @@ class Registry {
   uint64_t ServiceRevision(std::string_view service);
   std::optional<Endpoint> FindServer(std::string_view service);
   WarnResult WarnServerError(int32_t server_id);
+  // Ejects the lease's instance as WarnServerError does (restoring an
+  // ejection from the data dir); false when the lease is not live.
+  bool Eject(LeaseId lease);
   // Sorted by name.
   std::vector<ServiceSummary> ListServices();
 
@@ -110,6 +113,11 @@ class Registry {
   bool ChangesSince(uint32_t shard, std::string_view service, uint64_t after, uint64_t upto,
                     std::vector<Change>& out) {
     return shards_[shard]->ChangesSince(service, after, upto, out);
+  }
+  // Every instance of every shard, ejected ones too, one shard at a time
+  // under its lock (for the data dir's snapshots).
+  void VisitAll(absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit) {
+    for (const auto& shard : shards_) shard->VisitAll(visit);
   }
   // Set once, before the registry is shared between threads.
   void set_change_listener(ChangeListener* listener) { listener_ = listener; }

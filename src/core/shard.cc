@@ -81,10 +81,11 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
 }
 
 RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now) {
-  LeaseId lease;
-  do {
+  LeaseId lease = spec.restore_lease;
+  // A restored lease keeps its id when it names this shard and is free.
+  while (lease == kNoLease || ShardOfLease(lease, shard_count_) != index_ || leases_.contains(lease)) {
     lease = NewLeaseId(index_, shard_count_);
-  } while (leases_.contains(lease));
+  }
 
   auto [service_it, service_created] = services_.try_emplace(spec.service, records_);
   ServiceState& service = service_it->second;
@@ -102,7 +103,7 @@ RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now) {
   record.lease = lease;
   record.service = &service;
   record.set_ttl(spec.ttl);
-  record.deadline = now + record.ttl();
+  record.deadline = now + record.ttl() + spec.restore_delay;
   record.member_index = static_cast<uint32_t>(service.members.size());
   record.port = spec.port;
   record.overloaded = spec.overloaded;
@@ -154,8 +155,10 @@ void Shard::Emit(const InstanceRecord& record, ChangeKind kind, RemovalReason re
   const uint64_t revision = revisions_.fetch_add(1, std::memory_order_acq_rel) + 1;
   ServiceState& service = *record.service;
   service.revision = revision;
-  std::shared_ptr<const InstanceRecord> state =
-      kind == ChangeKind::kRemoved ? InstanceRecord::Make(record.instance_id(), {}, {}) : record.Clone();
+  InstanceRecordPtr copy = kind == ChangeKind::kRemoved ? InstanceRecord::Make(record.instance_id(), {}, {})
+                                                        : record.Clone();
+  copy->lease = record.lease;  // a removal names its lease for the journal
+  std::shared_ptr<const InstanceRecord> state = std::move(copy);
   changes_.Append(Change{revision, kind, reason, std::string(service.name), std::move(state)});
   last_change_.store(revision, std::memory_order_release);
 }
@@ -315,6 +318,13 @@ uint64_t Shard::Snapshot(std::string_view service_name, std::vector<Change>& out
     add(it->second);
   }
   return changes_.last_revision();
+}
+
+void Shard::VisitAll(absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit) {
+  MutexLock lock(&mu_);
+  for (const auto& [name, service] : services_) {
+    for (const RecordIndex index : service.members) visit(name, records_[index]);
+  }
 }
 
 bool Shard::ChangesSince(std::string_view service, uint64_t after, uint64_t upto, std::vector<Change>& out) {

@@ -1,0 +1,209 @@
+#include "persist/data_dir.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/core.h>
+
+#include "core/read_file.h"
+#include "persist/record_file.h"
+
+namespace registryd {
+namespace {
+
+constexpr std::string_view kSnapshotPrefix = "snapshot-";
+constexpr std::string_view kJournalPrefix = "journal-";
+
+absl::Status Errno(const std::string& what) {
+  return absl::FailedPreconditionError(fmt::format("{}: {}", what, std::strerror(errno)));
+}
+
+// The generation in "snapshot-<N>" or "journal-<N>"; nothing for other names.
+std::optional<uint64_t> GenerationOf(std::string_view name, std::string_view prefix) {
+  if (name.substr(0, prefix.size()) != prefix || name.size() == prefix.size()) return std::nullopt;
+  uint64_t generation = 0;
+  for (const char digit : name.substr(prefix.size())) {
+    if (digit < '0' || digit > '9') return std::nullopt;
+    generation = generation * 10 + static_cast<uint64_t>(digit - '0');
+  }
+  return generation;
+}
+
+}  // namespace
+
+DataDir::DataDir(DataDir&& other) noexcept
+    : path_(std::move(other.path_)),
+      lock_fd_(std::exchange(other.lock_fd_, -1)),
+      generation_(other.generation_),
+      has_snapshot_(other.has_snapshot_),
+      stored_shard_count_(other.stored_shard_count_) {}
+
+DataDir::~DataDir() {
+  if (lock_fd_ >= 0) close(lock_fd_);  // releases the lock
+}
+
+absl::StatusOr<DataDir> DataDir::Open(const std::string& path) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) return absl::FailedPreconditionError(fmt::format("cannot create data dir {}: {}", path, error.message()));
+  const std::string lock_path = path + "/LOCK";
+  const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return Errno("cannot open " + lock_path);
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    close(lock_fd);
+    return absl::FailedPreconditionError(
+        fmt::format("data dir {} is in use by another registryd (its LOCK is held)", path));
+  }
+  DataDir dir(path, lock_fd);
+  if (absl::Status scanned = dir.Scan(); !scanned.ok()) return scanned;
+  return dir;
+}
+
+absl::StatusOr<std::optional<uint32_t>> DataDir::StoredShardCount(const std::string& path) {
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  DataDir unlocked(path, -1);
+  if (absl::Status scanned = unlocked.Scan(); !scanned.ok()) return scanned;
+  return unlocked.stored_shard_count_;
+}
+
+std::string DataDir::JournalPath(uint64_t generation) const {
+  return fmt::format("{}/{}{}", path_, kJournalPrefix, generation);
+}
+
+std::string DataDir::SnapshotPath(uint64_t generation) const {
+  return fmt::format("{}/{}{}", path_, kSnapshotPrefix, generation);
+}
+
+absl::Status DataDir::Scan() {
+  for (const auto& entry : std::filesystem::directory_iterator(path_)) {
+    const std::string name = entry.path().filename().string();
+    if (const std::optional<uint64_t> generation = GenerationOf(name, kSnapshotPrefix)) {
+      if (!has_snapshot_ || *generation > generation_) generation_ = *generation;
+      has_snapshot_ = true;
+    }
+  }
+  // The shard count and format version, from whichever file of the
+  // generation exists.
+  for (const auto& [file, kind] : {std::pair{SnapshotPath(generation_), FileKind::kSnapshot},
+                                   std::pair{JournalPath(generation_), FileKind::kJournal}}) {
+    if (!std::filesystem::exists(file)) continue;
+    absl::StatusOr<std::string> head = ReadFile(file);
+    if (!head.ok()) return head.status();
+    if (head->size() < kFileHeaderBytes && kind == FileKind::kJournal) continue;  // torn at creation
+    absl::StatusOr<RecordFileContents> contents = ParseRecordFile(head->substr(0, kFileHeaderBytes), kind);
+    if (!contents.ok()) return absl::FailedPreconditionError(fmt::format("{}: {}", file, std::string(contents.status().message())));
+    stored_shard_count_ = contents->shard_count;
+    break;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RestoreReport> DataDir::Restore(Registry& registry, const RestoreOptions& options) {
+  RestoreReport report;
+  if (stored_shard_count_ && *stored_shard_count_ != registry.shard_count()) {
+    return absl::FailedPreconditionError(fmt::format("{} holds leases of {} shards; this registry has {}", path_,
+                                                     *stored_shard_count_, registry.shard_count()));
+  }
+  absl::BitGen random;
+  if (has_snapshot_) {
+    const std::string path = SnapshotPath(generation_);
+    absl::StatusOr<std::string> bytes = ReadFile(path);
+    if (!bytes.ok()) return bytes.status();
+    absl::StatusOr<RecordFileContents> contents = ParseRecordFile(*bytes, FileKind::kSnapshot);
+    if (!contents.ok()) return absl::FailedPreconditionError(fmt::format("{}: {}", path, std::string(contents.status().message())));
+    std::optional<uint64_t> end;
+    uint64_t records = 0;
+    for (const std::string_view record : contents->records) {
+      if (end || !ApplyRecord(registry, record, options, random, report.counts, &end).ok()) {
+        return absl::FailedPreconditionError(fmt::format("{} is damaged: a record after its end or unreadable", path));
+      }
+      if (!end) ++records;
+    }
+    if (!contents->damage.empty() || !end || *end != records) {
+      return absl::FailedPreconditionError(
+          fmt::format("{} is damaged ({}); move it away to start from its journal alone, or restore a backup", path,
+                      contents->damage.empty() ? "it does not end where its end record says" : contents->damage));
+    }
+    report.records += records;
+  }
+  const std::string journal = JournalPath(generation_);
+  if (std::filesystem::exists(journal)) {
+    absl::StatusOr<std::string> bytes = ReadFile(journal);
+    if (!bytes.ok()) return bytes.status();
+    absl::StatusOr<RecordFileContents> contents = ParseRecordFile(*bytes, FileKind::kJournal);
+    size_t keep = 0;
+    if (contents.ok()) {
+      keep = contents->valid_bytes;
+      for (size_t i = 0; i < contents->records.size(); ++i) {
+        std::optional<uint64_t> not_in_a_journal;
+        if (!ApplyRecord(registry, contents->records[i], options, random, report.counts, &not_in_a_journal).ok() ||
+            not_in_a_journal) {
+          keep = static_cast<size_t>(contents->records[i].data() - bytes->data()) - kFrameHeaderBytes;
+          contents->damage = "a record that does not parse";
+          break;
+        }
+        ++report.records;
+      }
+      if (!contents->damage.empty()) {
+        report.truncated = fmt::format("{}: {}; {} bytes cut off", journal, contents->damage, bytes->size() - keep);
+      }
+    } else if (bytes->size() < kFileHeaderBytes) {
+      report.truncated = fmt::format("{}: a torn header; the file is started again", journal);
+    } else {
+      return absl::FailedPreconditionError(fmt::format("{}: {}", journal, std::string(contents.status().message())));
+    }
+    if (keep < bytes->size() && truncate(journal.c_str(), static_cast<off_t>(keep)) != 0) {
+      return Errno("cannot cut the damaged tail off " + journal);
+    }
+  }
+  return report;
+}
+
+void DataDir::RemoveBefore(uint64_t generation) const {
+  for (const auto& entry : std::filesystem::directory_iterator(path_)) {
+    const std::string name = entry.path().filename().string();
+    const std::optional<uint64_t> snapshot = GenerationOf(name, kSnapshotPrefix);
+    const std::optional<uint64_t> journal = GenerationOf(name, kJournalPrefix);
+    const bool unfinished = name.ends_with(".tmp");
+    if (unfinished || (snapshot && *snapshot < generation) || (journal && *journal < generation)) {
+      std::error_code ignored;
+      std::filesystem::remove(entry.path(), ignored);
+    }
+  }
+}
+
+absl::Status WriteFileSynced(const std::string& path, std::string_view bytes) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("cannot create " + path);
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      close(fd);
+      return Errno("cannot write " + path);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (fdatasync(fd) != 0) {
+    close(fd);
+    return Errno("cannot sync " + path);
+  }
+  close(fd);
+  return absl::OkStatus();
+}
+
+absl::Status SyncDirectory(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot open " + path);
+  const int synced = fsync(fd);
+  close(fd);
+  return synced == 0 ? absl::OkStatus() : Errno("cannot sync " + path);
+}
+
+}  // namespace registryd

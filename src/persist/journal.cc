@@ -1,0 +1,169 @@
+#include "persist/journal.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/core.h>
+
+#include "persist/record_file.h"
+#include "persist/stored_records.h"
+
+namespace registryd {
+namespace {
+
+absl::Status Errno(const std::string& what) {
+  return absl::UnavailableError(fmt::format("{}: {}", what, std::strerror(errno)));
+}
+
+absl::Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("cannot write " + path);
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Journal::Journal(Registry& registry, DataDir& dir, const JournalOptions& options)
+    : registry_(registry),
+      dir_(dir),
+      options_(options),
+      feed_(registry, "", registry.Revision()),
+      generation_(dir.generation()) {
+  durable_revision_.store(registry.Revision(), std::memory_order_relaxed);
+  std::error_code error;
+  const uint64_t snapshot_size = std::filesystem::file_size(dir.SnapshotPath(generation_), error);
+  snapshot_bytes_ = error ? 0 : snapshot_size;
+}
+
+Journal::~Journal() {
+  if (thread_.joinable()) (void)Stop();
+  if (journal_fd_ >= 0) close(journal_fd_);
+}
+
+absl::Status Journal::Start() {
+  if (absl::Status opened = OpenJournal(generation_); !opened.ok()) return opened;
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+absl::Status Journal::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  // The thread is gone: what is left, then the snapshot a clean start reads.
+  (void)Drain();
+  return WriteSnapshot();
+}
+
+void Journal::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    wake_.wait_for(lock, options_.batch_interval, [&] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    absl::Status status = needs_snapshot_ ? WriteSnapshot() : Drain();
+    if (status.ok() && journal_bytes_ > std::max(options_.compact_above_bytes, snapshot_bytes_)) {
+      status = WriteSnapshot();
+    }
+    if (status.ok() == needs_snapshot_) options_.on_health(status);  // it started or stopped failing
+    needs_snapshot_ = !status.ok();
+    lock.lock();
+  }
+}
+
+absl::Status Journal::Drain() {
+  while (std::optional<WatchBatch> batch = feed_.Next()) {
+    // Fell out of the change logs: what was missed is only in the registry.
+    const absl::Status written = batch->snapshot ? WriteSnapshot() : Append(*batch);
+    if (!written.ok()) return written;
+  }
+  return SyncJournal();
+}
+
+absl::Status Journal::Append(const WatchBatch& batch) {
+  if (batch.changes.empty()) return absl::OkStatus();
+  std::string frames;
+  for (const Change& change : batch.changes) AppendFrame(frames, RecordOfChange(change));
+  if (absl::Status written = WriteAll(journal_fd_, frames, dir_.JournalPath(generation_)); !written.ok()) {
+    return written;
+  }
+  journal_bytes_ += frames.size();
+  unsynced_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Journal::SyncJournal() {
+  const uint64_t revision = feed_.revision();
+  if (unsynced_) {
+    if (fdatasync(journal_fd_) != 0) return Errno("cannot sync " + dir_.JournalPath(generation_));
+    unsynced_ = false;
+  }
+  durable_revision_.store(revision, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+// A fuzzy snapshot: each shard is read at its own moment, after the
+// revision R is taken. The journal after it replays every change after R;
+// records are keyed upserts and removals by lease, so one the snapshot
+// already reflects changes nothing when replayed.
+absl::Status Journal::WriteSnapshot() {
+  const uint64_t next = generation_ + 1;
+  const uint64_t revision = registry_.Revision();
+  std::string bytes = FileHeader(FileKind::kSnapshot, registry_.shard_count());
+  uint64_t records = 0;
+  registry_.VisitAll([&](std::string_view service, const InstanceRecord& instance) {
+    records += AppendInstanceFrames(bytes, service, instance);
+  });
+  AppendFrame(bytes, SnapshotEndRecord(records));
+  const std::string path = dir_.SnapshotPath(next);
+  if (absl::Status written = WriteFileSynced(path + ".tmp", bytes); !written.ok()) return written;
+  if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0) return Errno("cannot rename " + path + ".tmp");
+  if (absl::Status synced = SyncDirectory(dir_.path()); !synced.ok()) return synced;
+  // From here on the new snapshot is the state; its journal starts empty.
+  if (absl::Status opened = OpenJournal(next); !opened.ok()) return opened;
+  generation_ = next;
+  snapshot_bytes_ = bytes.size();
+  dir_.RemoveBefore(next);
+  if (revision > feed_.revision()) feed_.SkipTo(revision);
+  durable_revision_.store(feed_.revision(), std::memory_order_release);
+  snapshots_written_.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status Journal::OpenJournal(uint64_t generation) {
+  const std::string path = dir_.JournalPath(generation);
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("cannot open " + path);
+  struct stat status {};
+  if (fstat(fd, &status) != 0) {
+    close(fd);
+    return Errno("cannot stat " + path);
+  }
+  uint64_t size = static_cast<uint64_t>(status.st_size);
+  if (size < kFileHeaderBytes) {  // new, or torn while it was created
+    if (ftruncate(fd, 0) != 0 || !WriteAll(fd, FileHeader(FileKind::kJournal, registry_.shard_count()), path).ok() ||
+        fdatasync(fd) != 0 || !SyncDirectory(dir_.path()).ok()) {
+      close(fd);
+      return Errno("cannot start " + path);
+    }
+    size = kFileHeaderBytes;
+  }
+  if (journal_fd_ >= 0) close(journal_fd_);
+  journal_fd_ = fd;
+  journal_bytes_ = size;
+  return absl::OkStatus();
+}
+
+}  // namespace registryd

@@ -1,0 +1,94 @@
+// Keeps the data dir up to date with the registry, on a thread of its own.
+//
+// The journal reads the registry's changes the way a Watch stream does (a
+// WatchFeed over every service), so the register path never waits for the
+// disk: it pays for one change-log entry, as it does for watchers. Every
+// batch interval the thread appends the changes since its last write to the
+// journal and syncs the file once for all of them (group commit). A change
+// acknowledged to its client is durable once the sync after it completed:
+// a crash loses at most the changes of the last interval (plus the time of a
+// sync). Heartbeats are not changes and are never written.
+//
+// When the journal outgrows the last snapshot (and a floor), the thread
+// writes a new snapshot of the whole registry and starts a new journal; it
+// does the same, instead of appending, when it fell so far behind that the
+// change logs no longer hold what it missed. Stop() writes what is left and
+// a snapshot, so a clean restart reads no journal.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "core/registry.h"
+#include "core/watch_feed.h"
+#include "persist/data_dir.h"
+
+namespace registryd {
+
+struct JournalOptions {
+  Duration batch_interval = std::chrono::milliseconds(10);
+  // A new snapshot once the journal is larger than the last snapshot and than this.
+  uint64_t compact_above_bytes = 64 << 20;
+  // Told when writing starts failing (the error; the journal then retries
+  // with a full snapshot every round) and when it works again (OK).
+  std::function<void(const absl::Status&)> on_health = [](const absl::Status&) {};
+};
+
+class Journal {
+ public:
+  // Journals the changes after the registry's current revision into the
+  // data dir's current generation (after DataDir::Restore).
+  Journal(Registry& registry, DataDir& dir, const JournalOptions& options);
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Opens the journal file and starts the thread.
+  absl::Status Start();
+  // Writes the changes not yet written and a snapshot, then stops the
+  // thread. For a clean shutdown, once the registry no longer changes.
+  absl::Status Stop();
+
+  // Every change up to this revision is synced to disk.
+  uint64_t durable_revision() const { return durable_revision_.load(std::memory_order_acquire); }
+  // Snapshots written since Start (compactions, catch-ups, the final one).
+  uint64_t snapshots_written() const { return snapshots_written_.load(std::memory_order_relaxed); }
+
+ private:
+  void Run();
+  // Writes every batch the feed has; false when a write failed (the next
+  // round writes a snapshot instead).
+  absl::Status Drain();
+  absl::Status Append(const WatchBatch& batch);
+  // Writes every instance as the next generation's snapshot and starts that
+  // generation's journal.
+  absl::Status WriteSnapshot();
+  absl::Status OpenJournal(uint64_t generation);
+  absl::Status SyncJournal();
+
+  Registry& registry_;
+  DataDir& dir_;
+  const JournalOptions options_;
+  WatchFeed feed_;  // every service, from the registry's revision at construction
+  uint64_t generation_;
+  int journal_fd_ = -1;
+  uint64_t journal_bytes_ = 0;
+  uint64_t snapshot_bytes_ = 0;
+  bool unsynced_ = false;
+  bool needs_snapshot_ = false;  // a write failed: what the journal holds is incomplete
+  std::atomic<uint64_t> durable_revision_{0};
+  std::atomic<uint64_t> snapshots_written_{0};
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace registryd

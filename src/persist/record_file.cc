@@ -1,0 +1,86 @@
+#include "persist/record_file.h"
+
+#include <cstring>
+
+#include <fmt/core.h>
+
+#include "absl/status/status.h"
+#include "persist/crc32c.h"
+
+namespace registryd {
+namespace {
+
+constexpr std::string_view kSnapshotMagic = "RGYDSNAP";
+constexpr std::string_view kJournalMagic = "RGYDJRNL";
+
+std::string_view MagicOf(FileKind kind) { return kind == FileKind::kSnapshot ? kSnapshotMagic : kJournalMagic; }
+
+void AppendUint32(std::string& out, uint32_t value) {
+  for (int byte = 0; byte < 4; ++byte) out.push_back(static_cast<char>((value >> (8 * byte)) & 0xff));
+}
+
+uint32_t ReadUint32(std::string_view bytes, size_t at) {
+  uint32_t value = 0;
+  for (int byte = 3; byte >= 0; --byte) value = (value << 8) | static_cast<unsigned char>(bytes[at + byte]);
+  return value;
+}
+
+}  // namespace
+
+std::string FileHeader(FileKind kind, uint32_t shard_count) {
+  std::string header(MagicOf(kind));
+  AppendUint32(header, kFormatVersion);
+  AppendUint32(header, shard_count);
+  return header;
+}
+
+void AppendFrame(std::string& out, std::string_view record) {
+  AppendUint32(out, static_cast<uint32_t>(record.size()));
+  AppendUint32(out, Crc32c(record));
+  out.append(record);
+}
+
+absl::StatusOr<RecordFileContents> ParseRecordFile(std::string_view bytes, FileKind kind) {
+  const std::string_view magic = MagicOf(kind);
+  if (bytes.size() < kFileHeaderBytes || bytes.substr(0, magic.size()) != magic) {
+    return absl::FailedPreconditionError(fmt::format("not a registryd {} file (no {} header)",
+                                                     kind == FileKind::kSnapshot ? "snapshot" : "journal", magic));
+  }
+  const uint32_t version = ReadUint32(bytes, 8);
+  if (version > kFormatVersion) {
+    return absl::FailedPreconditionError(
+        fmt::format("written in data format {} by a newer registryd; this one reads format {} and older", version,
+                    kFormatVersion));
+  }
+  RecordFileContents contents;
+  contents.shard_count = ReadUint32(bytes, 12);
+  size_t at = kFileHeaderBytes;
+  while (at < bytes.size()) {
+    if (bytes.size() - at < kFrameHeaderBytes) {
+      contents.damage = fmt::format("a torn record header at byte {}", at);
+      break;
+    }
+    const uint32_t length = ReadUint32(bytes, at);
+    const uint32_t checksum = ReadUint32(bytes, at + 4);
+    if (length > kMaxRecordBytes) {
+      contents.damage = fmt::format("an impossible record length {} at byte {}", length, at);
+      break;
+    }
+    if (bytes.size() - at - kFrameHeaderBytes < length) {
+      contents.damage = fmt::format("a torn record at byte {} ({} of its {} bytes)", at,
+                                    bytes.size() - at - kFrameHeaderBytes, length);
+      break;
+    }
+    const std::string_view record = bytes.substr(at + kFrameHeaderBytes, length);
+    if (Crc32c(record) != checksum) {
+      contents.damage = fmt::format("a record failing its checksum at byte {}", at);
+      break;
+    }
+    contents.records.push_back(record);
+    at += kFrameHeaderBytes + length;
+  }
+  contents.valid_bytes = at;
+  return contents;
+}
+
+}  // namespace registryd

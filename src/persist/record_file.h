@@ -1,0 +1,47 @@
+// The framing of registryd's data files. A file starts with a 16-byte
+// header: an 8-byte magic naming its kind, the format version and the
+// registry's shard count (little-endian uint32s). Records follow, each framed
+// as its length and the CRC-32C of its bytes (little-endian uint32s), then
+// the bytes (a serialized stored::Record).
+//
+// A crash can leave the last record of a journal torn: reading stops at the
+// first frame that is short or fails its checksum, and says where.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace registryd {
+
+enum class FileKind { kSnapshot, kJournal };
+
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kFileHeaderBytes = 16;
+constexpr size_t kFrameHeaderBytes = 8;
+// Far above any record (a request is at most 64 KiB): a longer frame is
+// corruption, not a record.
+constexpr uint32_t kMaxRecordBytes = 1 << 24;
+
+std::string FileHeader(FileKind kind, uint32_t shard_count);
+// Appends `record` framed to `out`.
+void AppendFrame(std::string& out, std::string_view record);
+
+struct RecordFileContents {
+  uint32_t shard_count = 0;
+  std::vector<std::string_view> records;  // into the parsed bytes
+  // The header and every whole, checked frame: where a torn tail starts.
+  size_t valid_bytes = 0;
+  // Why reading stopped before the end; empty when it did not.
+  std::string damage;
+};
+
+// FailedPrecondition for a file that is not of `kind` or is of a later
+// format version (refused, never guessed at); the records otherwise, up to
+// any damage.
+absl::StatusOr<RecordFileContents> ParseRecordFile(std::string_view bytes, FileKind kind);
+
+}  // namespace registryd

@@ -1,0 +1,297 @@
+// Registrations survive a restart: a registry journaled into a data dir, and
+// a second registry restored from the files as a crash or a clean stop left
+// them. Both registries run on fake clocks; the journal's own thread is
+// waited for by condition (its durable revision), never by time.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "core/read_file.h"
+#include "persist/data_dir.h"
+#include "persist/journal.h"
+#include "persist/record_file.h"
+#include "test_specs.h"
+
+namespace registryd {
+namespace {
+
+namespace fs = std::filesystem;
+using test::NativeSpec;
+using test::ExpireDue;
+using test::SeedSpec;
+
+constexpr Duration kTtl = std::chrono::seconds(30);
+constexpr Duration kSpread = std::chrono::seconds(5);
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "registryd-journal-XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The data dir's files as they are on disk at this moment, as a crash would
+// leave them (the LOCK aside).
+void CopyFiles(const std::string& from, const std::string& to) {
+  for (const auto& entry : fs::directory_iterator(from)) {
+    std::error_code vanished;  // removed by a compaction meanwhile, as if before the crash
+    if (entry.path().filename() != "LOCK") fs::copy_file(entry.path(), fs::path(to) / entry.path().filename(), vanished);
+  }
+}
+
+bool WaitUntil(const std::function<bool()>& condition) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+RegistryOptions Options() {
+  RegistryOptions options;
+  options.shard_count = 16;
+  options.first_revision = 1'000'000;  // as registryd's, never 0
+  return options;
+}
+
+// A registry restored from `dir` on a clock of its own.
+struct Restored {
+  explicit Restored(const std::string& dir, RegistryOptions options = Options()) : registry(options, clock) {
+    absl::StatusOr<DataDir> opened = DataDir::Open(dir);
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    absl::StatusOr<RestoreReport> restored = opened->Restore(registry, RestoreOptions{kSpread});
+    EXPECT_TRUE(restored.ok()) << restored.status();
+    if (restored.ok()) report = *restored;
+  }
+
+  std::map<std::string, std::string> Instances(const std::string& service) {
+    std::map<std::string, std::string> found;
+    registry.Discover(service, false, [&](const InstanceRecord& record) {
+      found[std::string(record.instance_id())] = record.Address();
+    });
+    return found;
+  }
+
+  ManualClock clock;
+  Registry registry;
+  RestoreReport report;
+};
+
+class JournalTest : public ::testing::Test {
+ protected:
+  JournalTest() : registry_(Options(), clock_) {}
+
+  void StartJournal(JournalOptions options = {}) {
+    options.batch_interval = std::chrono::milliseconds(1);
+    absl::StatusOr<DataDir> opened = DataDir::Open(dir_.path());
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    data_dir_.emplace(*std::move(opened));
+    journal_.emplace(registry_, *data_dir_, options);
+    ASSERT_TRUE(journal_->Start().ok());
+  }
+
+  // Every change so far is synced.
+  void WaitDurable() {
+    ASSERT_TRUE(WaitUntil([&] { return journal_->durable_revision() >= registry_.Revision(); }));
+  }
+
+  LeaseId Register(const RegisterSpec& spec) {
+    const absl::StatusOr<RegisterResult> result = registry_.Register(spec);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? result->lease : kNoLease;
+  }
+
+  // The files as a crash now would leave them.
+  std::string Crash() {
+    WaitDurable();
+    const std::string copy = crash_copy_.path() + "/" + std::to_string(crashes_++);
+    fs::create_directory(copy);
+    CopyFiles(dir_.path(), copy);
+    return copy;
+  }
+
+  TempDir dir_;
+  TempDir crash_copy_;
+  int crashes_ = 0;
+  ManualClock clock_;
+  Registry registry_;
+  std::optional<DataDir> data_dir_;
+  std::optional<Journal> journal_;
+};
+
+TEST_F(JournalTest, EveryKindOfChangeSurvivesACrash) {
+  StartJournal();
+  RegisterSpec with_metadata = NativeSpec("orders", "o-1", kTtl);
+  with_metadata.metadata = {{"zone", "eu-1"}, {"version", "7"}};
+  const LeaseId kept = Register(with_metadata);
+  const LeaseId removed = Register(NativeSpec("orders", "o-2", kTtl));
+  const LeaseId updated = Register(NativeSpec("orders", "o-3", kTtl, 8080));
+  Register(NativeSpec("orders", "o-3", kTtl, 9090));  // same instance, new port
+  const LeaseId ejected = Register(SeedSpec(42, "Bazar"));
+  Register(SeedSpec(43, "Bazar"));
+  ASSERT_TRUE(registry_.Deregister(removed).ok());
+  ASSERT_TRUE(registry_.Eject(ejected));
+
+  Restored after(Crash());
+  EXPECT_EQ(after.report.truncated, "");
+  EXPECT_EQ(after.Instances("orders"),
+            (std::map<std::string, std::string>{{"o-1", "10.0.0.1:8080"}, {"o-3", "10.0.0.1:9090"}}));
+  EXPECT_EQ(after.Instances("Bazar"), (std::map<std::string, std::string>{{"43", "10.0.1.43:7000"}}));
+  // Lease ids and seed ids still work; the ejected server comes back with its heartbeat.
+  EXPECT_TRUE(after.registry.Heartbeat(kept, false).ok());
+  EXPECT_TRUE(after.registry.Heartbeat(updated, false).ok());
+  EXPECT_FALSE(after.registry.Heartbeat(removed, false).ok());
+  EXPECT_TRUE(after.registry.SeedHeartbeat(42, false).ok());
+  EXPECT_EQ(after.Instances("Bazar").size(), 2u);
+  int found_metadata = 0;
+  after.registry.Discover("orders", false, [&](const InstanceRecord& record) {
+    if (record.instance_id() == "o-1") {
+      EXPECT_EQ(record.metadata(), (Metadata{{"zone", "eu-1"}, {"version", "7"}}));
+      ++found_metadata;
+    }
+  });
+  EXPECT_EQ(found_metadata, 1);
+}
+
+TEST_F(JournalTest, RestoredLeasesGetAFreshTtlSpreadOverTheRestoreSpread) {
+  StartJournal();
+  for (int i = 0; i < 200; ++i) Register(NativeSpec("spread", "s-" + std::to_string(i), kTtl));
+  clock_.Advance(kTtl - std::chrono::seconds(1));  // nearly expired when the crash comes
+  Restored after(Crash());
+  ASSERT_EQ(after.Instances("spread").size(), 200u);
+  after.clock.Advance(kTtl - std::chrono::milliseconds(1));
+  ExpireDue(after.registry);
+  EXPECT_EQ(after.Instances("spread").size(), 200u) << "none expires before a whole fresh TTL";
+  after.clock.Advance(kSpread / 2);
+  ExpireDue(after.registry);
+  const size_t halfway = after.Instances("spread").size();
+  EXPECT_GT(halfway, 0u) << "not all expire at once";
+  EXPECT_LT(halfway, 200u) << "deadlines are spread";
+  after.clock.Advance(kSpread / 2 + std::chrono::seconds(1));
+  ExpireDue(after.registry);
+  EXPECT_EQ(after.Instances("spread").size(), 0u);
+}
+
+TEST_F(JournalTest, ATornJournalTailIsCutOffWithEveryWholeRecordKept) {
+  StartJournal();
+  for (int i = 0; i < 5; ++i) Register(NativeSpec("torn", "t-" + std::to_string(i), kTtl));
+  const std::string copy = Crash();
+  const std::string journal = copy + "/journal-0";
+  const uintmax_t whole = fs::file_size(journal);
+  {
+    std::ofstream append(journal, std::ios::binary | std::ios::app);
+    append << std::string("\x30\0\0\0\x01\x02", 6);  // a record header and no record: power lost mid-write
+  }
+  Restored after(copy);
+  EXPECT_EQ(after.Instances("torn").size(), 5u);
+  EXPECT_NE(after.report.truncated.find("6 bytes cut off"), std::string::npos) << after.report.truncated;
+  EXPECT_EQ(fs::file_size(journal), whole);
+}
+
+TEST_F(JournalTest, CompactionKeepsTheStateAndRemovesOldFiles) {
+  JournalOptions options;
+  options.compact_above_bytes = 2000;  // a snapshot every few dozen records
+  StartJournal(options);
+  std::vector<LeaseId> leases;
+  for (int i = 0; i < 300; ++i) leases.push_back(Register(NativeSpec("compact", "c-" + std::to_string(i), kTtl)));
+  for (int i = 0; i < 300; i += 3) ASSERT_TRUE(registry_.Deregister(leases[i]).ok());
+  ASSERT_TRUE(WaitUntil([&] { return journal_->snapshots_written() > 0; }));
+  Register(NativeSpec("compact", "after-the-snapshot", kTtl));
+  const std::string copy = Crash();
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(copy)) {
+    ++files;
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos);
+  }
+  EXPECT_LE(files, 2) << "one snapshot and its journal";
+  Restored after(copy);
+  EXPECT_EQ(after.Instances("compact").size(), 201u);
+  EXPECT_FALSE(after.registry.Heartbeat(leases[0], false).ok());
+  EXPECT_TRUE(after.registry.Heartbeat(leases[1], false).ok());
+}
+
+TEST_F(JournalTest, ACleanStopLeavesASnapshotAndAnEmptyJournal) {
+  StartJournal();
+  Register(NativeSpec("clean", "c-1", kTtl));
+  const LeaseId ejected = Register(SeedSpec(7, "clean"));
+  ASSERT_TRUE(registry_.Eject(ejected));
+  ASSERT_TRUE(journal_->Stop().ok());
+  journal_.reset();
+  data_dir_.reset();  // releases the lock
+  Restored after(dir_.path());
+  EXPECT_EQ(after.Instances("clean"), (std::map<std::string, std::string>{{"c-1", "10.0.0.1:8080"}}));
+  EXPECT_EQ(after.report.counts.ejected, 1u) << "an ejection in the snapshot stays an ejection";
+  EXPECT_TRUE(after.registry.SeedHeartbeat(7, false).ok());
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
+    if (entry.path().filename().string().starts_with("journal-")) {
+      EXPECT_EQ(fs::file_size(entry.path()), kFileHeaderBytes);
+    }
+  }
+}
+
+TEST_F(JournalTest, ALockedDirIsRefused) {
+  StartJournal();
+  const absl::StatusOr<DataDir> second = DataDir::Open(dir_.path());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use by another registryd"), std::string::npos) << second.status();
+}
+
+TEST_F(JournalTest, AnotherShardCountOrANewerFormatIsRefused) {
+  StartJournal();
+  Register(NativeSpec("shards", "s-1", kTtl));
+  const std::string copy = Crash();
+  {
+    RegistryOptions other = Options();
+    other.shard_count = 32;
+    ManualClock clock;
+    Registry registry(other, clock);
+    absl::StatusOr<DataDir> opened = DataDir::Open(copy);
+    ASSERT_TRUE(opened.ok());
+    EXPECT_EQ(opened->stored_shard_count(), 16u);
+    const absl::StatusOr<RestoreReport> restored = opened->Restore(registry, {});
+    EXPECT_EQ(restored.status().code(), absl::StatusCode::kFailedPrecondition);
+  }
+  std::fstream journal(copy + "/journal-0", std::ios::binary | std::ios::in | std::ios::out);
+  journal.seekp(8);
+  journal.put(static_cast<char>(kFormatVersion + 1));
+  journal.close();
+  const absl::StatusOr<DataDir> newer = DataDir::Open(copy);
+  EXPECT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(newer.status().message().find("newer registryd"), std::string::npos) << newer.status();
+}
+
+TEST_F(JournalTest, ADamagedSnapshotIsRefusedNotHalfLoaded) {
+  StartJournal();
+  for (int i = 0; i < 10; ++i) Register(NativeSpec("damaged", "d-" + std::to_string(i), kTtl));
+  ASSERT_TRUE(journal_->Stop().ok());
+  journal_.reset();
+  data_dir_.reset();
+  std::string snapshot;
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
+    if (entry.path().filename().string().starts_with("snapshot-")) snapshot = entry.path().string();
+  }
+  ASSERT_NE(snapshot, "");
+  fs::resize_file(snapshot, fs::file_size(snapshot) - 20);
+  ManualClock clock;
+  Registry registry(Options(), clock);
+  absl::StatusOr<DataDir> opened = DataDir::Open(dir_.path());
+  ASSERT_TRUE(opened.ok());
+  const absl::StatusOr<RestoreReport> restored = opened->Restore(registry, {});
+  EXPECT_EQ(restored.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(restored.status().message().find("damaged"), std::string::npos) << restored.status();
+}
+
+}  // namespace
+}  // namespace registryd

@@ -23,6 +23,7 @@
 #include "bench/load_driver.h"
 #include "bench/scenarios.h"
 #include "bench/spawned_server.h"
+#include "bench/temp_dir.h"
 
 namespace registryd::bench {
 namespace {
@@ -99,6 +100,7 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
   if (target_name == "etcd") target.api = Api::kEtcd;
   const std::string threads = std::to_string(CountCpus(options.server_cpus));
   const SpawnedServer::Readiness listening{R"(listening on (\S+))", ""};
+  std::optional<TempDir> registryd_data;  // outlives the server
   std::optional<SpawnedServer> server;
   std::optional<EtcdServer> etcd;
   if (target_name == "registryd" && !options.spawn.empty()) {
@@ -106,8 +108,11 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
     const uint64_t capacity = static_cast<uint64_t>(scenario.leases) * 2 +
                               static_cast<uint64_t>(scenario.services) * scenario.instances_per_service +
                               static_cast<uint64_t>(scenario.storm_leases) + 1000;
+    // Persistence on, as registryd runs by default, into a fresh data dir.
+    registryd_data.emplace("registry_bench_registryd_");
     std::vector<std::string> command{options.spawn, "--threads", threads, "--max-instances",
-                                     std::to_string(capacity), "--listen", "127.0.0.1:0"};
+                                     std::to_string(capacity), "--listen", "127.0.0.1:0", "--data-dir",
+                                     registryd_data->path()};
     command.insert(command.end(), options.server_args.begin(), options.server_args.end());
     server.emplace(options.server_cpus, std::move(command), listening);
   } else if (target_name == "ceiling") {

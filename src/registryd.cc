@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/read_file.h"
+#include "persist/data_dir.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "server/server_credentials.h"
@@ -74,6 +75,10 @@ int main(int argc, char** argv) {
   std::string tls_key_file;
   std::string tls_client_ca_file;
   std::string seed_api = "on";
+  options.persistence.data_dir = "registryd.data";
+  DurationFlag restore_spread{"5s", std::chrono::seconds(5)};
+  DurationFlag fsync_interval{"10ms", std::chrono::milliseconds(10)};
+  std::string fsync = "batch";
 
   CLI::App app{"registryd: a service registry and discovery server (gRPC). It serves the seed's "
                "registry_service/discovery_service contract and the native registry.v1 API on one port."};
@@ -109,6 +114,21 @@ int main(int argc, char** argv) {
                  "turn it off where no seed client needs it)")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--data-dir", options.persistence.data_dir,
+                 "Where registrations are kept across restarts (created if missing); empty: memory only")
+      ->capture_default_str();
+  AddDuration(app, "--restore-spread", restore_spread,
+              "Restored leases get a fresh TTL plus a random delay up to this, so they do not expire together",
+              Duration::zero());
+  app.add_option("--fsync", fsync,
+                 "batch: sync the journal every --fsync-interval (group commit; a crash loses at most the last "
+                 "interval's changes); always: answer Register/Deregister only once their change is synced")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"batch", "always"}));
+  AddDuration(app, "--fsync-interval", fsync_interval,
+              "Group commit: the journal is written and synced this often; a crash loses at most the changes of "
+              "the last interval",
+              std::chrono::milliseconds(1), std::chrono::seconds(1));
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -135,6 +155,19 @@ int main(int argc, char** argv) {
   options.registry.shard_count = registryd::ShardCountForThreads(options.threads);
   options.shutdown_timeout = shutdown_timeout.value;
   options.seed_api = seed_api == "on";
+  options.persistence.restore_spread = restore_spread.value;
+  options.persistence.journal.batch_interval = fsync_interval.value;
+  options.persistence.journal.fsync = fsync == "always" ? registryd::FsyncPolicy::kAlways : registryd::FsyncPolicy::kBatch;
+  if (!options.persistence.data_dir.empty()) {
+    // Stored lease ids carry their shard: the registry keeps the shard count
+    // the data dir was written with, whatever --threads is now.
+    absl::StatusOr<std::optional<uint32_t>> stored = registryd::DataDir::StoredShardCount(options.persistence.data_dir);
+    if (!stored.ok()) {
+      registryd::log::Error("{}", std::string(stored.status().message()));
+      return 1;
+    }
+    if (*stored) options.registry.shard_count = **stored;
+  }
   for (auto [path, pem] : {std::pair{&tls_cert_file, &options.tls.cert_chain},
                            std::pair{&tls_key_file, &options.tls.private_key},
                            std::pair{&tls_client_ca_file, &options.tls.client_ca}}) {
@@ -167,9 +200,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   registryd::log::Info(
-      "registryd listening on {} ({}, seed API {}, threads {}, lease TTL {}, TTL bounds {}..{}, tick {}, "
+      "registryd listening on {} ({}, seed API {}, {}, threads {}, lease TTL {}, TTL bounds {}..{}, tick {}, "
       "max instances {})",
-      server.address(), registryd::DescribeTransport(options.tls), seed_api, options.threads,
+      server.address(), registryd::DescribeTransport(options.tls), seed_api,
+      options.persistence.data_dir.empty()
+          ? std::string("memory only")
+          : fsync == "always" ? fmt::format("data dir {} synced before each change is answered",
+                                            options.persistence.data_dir)
+                              : fmt::format("data dir {} synced every {}", options.persistence.data_dir,
+                                            FormatDuration(fsync_interval.value)),
+      options.threads,
       FormatDuration(lease_ttl.value), FormatDuration(min_ttl.value), FormatDuration(max_ttl.value),
       FormatDuration(tick.value), options.registry.max_instances);
   if (options.tls.cert_chain.empty() && !registryd::IsLoopbackAddress(options.listen)) {

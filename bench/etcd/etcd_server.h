@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bench/spawned_server.h"
+#include "bench/temp_dir.h"
 
 namespace registryd::bench {
 
@@ -20,7 +21,7 @@ class EtcdServer {
   SpawnedServer& process() { return *process_; }
 
  private:
-  std::string data_dir_;
+  TempDir data_dir_;
   std::optional<SpawnedServer> process_;
 };
 

@@ -97,7 +97,11 @@ absl::Status DataDir::Scan() {
     if (head->size() < kFileHeaderBytes && kind == FileKind::kJournal) continue;  // torn at creation
     absl::StatusOr<RecordFileContents> contents = ParseRecordFile(head->substr(0, kFileHeaderBytes), kind);
     if (!contents.ok()) return absl::FailedPreconditionError(fmt::format("{}: {}", file, std::string(contents.status().message())));
-    stored_shard_count_ = contents->shard_count;
+    const uint32_t shards = contents->shard_count;
+    if (shards == 0 || (shards & (shards - 1)) != 0 || shards > (1u << kMaxShardBits)) {
+      return absl::FailedPreconditionError(fmt::format("{}: an impossible shard count {} (damaged header)", file, shards));
+    }
+    stored_shard_count_ = shards;
     break;
   }
   return absl::OkStatus();

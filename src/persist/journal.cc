@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -64,13 +65,18 @@ absl::Status Journal::Stop() {
   if (thread_.joinable()) thread_.join();
   // The thread is gone: what is left, then the snapshot a clean start reads.
   (void)Drain();
-  return WriteSnapshot();
+  const absl::Status snapshot = WriteSnapshot();
+  ReleaseWaiters(false);
+  ReleaseWaiters(true);  // any left could not be written
+  return snapshot;
 }
 
 void Journal::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    wake_.wait_for(lock, options_.batch_interval, [&] { return stopping_; });
+    // Under kAlways a waiting call starts the round at once; changes nobody
+    // waits for (expiries, say) go with the next round either way.
+    wake_.wait_for(lock, options_.batch_interval, [&] { return stopping_ || !waiters_.empty(); });
     if (stopping_) break;
     lock.unlock();
     absl::Status status = needs_snapshot_ ? WriteSnapshot() : Drain();
@@ -79,8 +85,41 @@ void Journal::Run() {
     }
     if (status.ok() == needs_snapshot_) options_.on_health(status);  // it started or stopped failing
     needs_snapshot_ = !status.ok();
+    ReleaseWaiters(!status.ok());
     lock.lock();
   }
+}
+
+void Journal::WhenDurable(uint64_t revision, std::function<void(bool)> done) {
+  if (durable_revision() >= revision) {
+    done(true);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      waiters_.push_back(Waiter{revision, std::move(done)});
+      done = nullptr;
+    }
+  }
+  if (done) {
+    done(false);
+    return;
+  }
+  wake_.notify_one();
+}
+
+void Journal::ReleaseWaiters(bool failed) {
+  const uint64_t durable = durable_revision();
+  std::vector<Waiter> released;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto ready = std::partition(waiters_.begin(), waiters_.end(),
+                                [&](const Waiter& waiter) { return !failed && waiter.revision > durable; });
+    std::move(ready, waiters_.end(), std::back_inserter(released));
+    waiters_.erase(ready, waiters_.end());
+  }
+  for (Waiter& waiter : released) waiter.done(!failed);
 }
 
 absl::Status Journal::Drain() {

@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "core/registry.h"
@@ -31,7 +32,17 @@
 
 namespace registryd {
 
+enum class FsyncPolicy {
+  // Group commit every batch interval; acknowledged changes of the last
+  // interval can be lost in a crash.
+  kBatch,
+  // Calls that change the registry are answered once their change is synced
+  // (WhenDurable); many calls still share one sync.
+  kAlways,
+};
+
 struct JournalOptions {
+  FsyncPolicy fsync = FsyncPolicy::kBatch;
   Duration batch_interval = std::chrono::milliseconds(10);
   // A new snapshot once the journal is larger than the last snapshot and than this.
   uint64_t compact_above_bytes = 64 << 20;
@@ -57,6 +68,10 @@ class Journal {
 
   // Every change up to this revision is synced to disk.
   uint64_t durable_revision() const { return durable_revision_.load(std::memory_order_acquire); }
+  // Calls `done(true)` once every change up to `revision` is synced (at
+  // once if it is), or `done(false)` when writing failed or the journal
+  // stopped first. On the journal's thread, or the caller's.
+  void WhenDurable(uint64_t revision, std::function<void(bool durable)> done);
   // Snapshots written since Start (compactions, catch-ups, the final one).
   uint64_t snapshots_written() const { return snapshots_written_.load(std::memory_order_relaxed); }
 
@@ -85,9 +100,19 @@ class Journal {
   std::atomic<uint64_t> durable_revision_{0};
   std::atomic<uint64_t> snapshots_written_{0};
 
+  // Releases the waiters up to the durable revision, or all of them (as
+  // not durable) when `failed`.
+  void ReleaseWaiters(bool failed);
+
+  struct Waiter {
+    uint64_t revision;
+    std::function<void(bool)> done;
+  };
+
   std::mutex mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;  // guarded by mu_
+  bool stopping_ = false;        // guarded by mu_
+  std::vector<Waiter> waiters_;  // guarded by mu_
   std::thread thread_;
 };
 

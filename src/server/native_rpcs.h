@@ -15,6 +15,7 @@
 namespace registryd {
 
 struct RegisterRpc {
+  static constexpr bool kDurable = true;  // answered after the journal sync under --fsync=always
   using Service = NativeRegistryService;
   using Request = lenient::RegisterRequest;
   using Reply = registry::v1::RegisterResponse;
@@ -33,6 +34,7 @@ struct HeartbeatRpc {
 };
 
 struct DeregisterRpc {
+  static constexpr bool kDurable = true;  // answered after the journal sync under --fsync=always
   using Service = NativeRegistryService;
   using Request = registry::v1::DeregisterRequest;
   using Reply = registry::v1::DeregisterResponse;

@@ -13,6 +13,7 @@ namespace registryd {
 
 // registry_service.RegistryService/discovery: register (upsert by serverId).
 struct SeedRegisterRpc {
+  static constexpr bool kDurable = true;  // answered after the journal sync under --fsync=always
   using Service = SeedRegistryService;
   using Request = lenient::RecordRequest;
   using Reply = registry_service::QueryReply;

@@ -7,12 +7,13 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
+#include "server/feed_responses.h"
 #include "server/keep_alive_call.h"
+#include "server/log.h"
 #include "server/native_rpcs.h"
 #include "server/seed_rpcs.h"
 #include "server/server_credentials.h"
 #include "server/unary_call.h"
-#include "server/feed_responses.h"
 #include "server/watch_call.h"
 
 namespace registryd {
@@ -47,11 +48,43 @@ Server::~Server() {
 template <typename Rpc, typename Backend>
 void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend) {
   for (int i = 0; i < options_.calls_per_method; ++i) {
-    queue.Own(std::make_unique<UnaryCall<Rpc, Backend>>(service, queue, backend)).RequestNext();
+    Journal* synced_writes = options_.persistence.journal.fsync == FsyncPolicy::kAlways ? journal_.get() : nullptr;
+    queue.Own(std::make_unique<UnaryCall<Rpc, Backend>>(service, queue, backend, synced_writes)).RequestNext();
   }
 }
 
+absl::Status Server::StartPersistence() {
+  const PersistenceOptions& persistence = options_.persistence;
+  if (persistence.data_dir.empty()) return absl::OkStatus();
+  absl::StatusOr<DataDir> dir = DataDir::Open(persistence.data_dir);
+  if (!dir.ok()) return dir.status();
+  const auto started = std::chrono::steady_clock::now();
+  absl::StatusOr<RestoreReport> report = dir->Restore(registry_, RestoreOptions{persistence.restore_spread});
+  if (!report.ok()) return report.status();
+  restore_report_ = *report;
+  if (!report->truncated.empty()) log::Warn("data dir: {}", report->truncated);
+  log::Info("data dir {}: restored {} instances ({} records, {} refused) in {} ms", persistence.data_dir,
+            registry_.Totals().live, report->records, report->counts.refused,
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+  data_dir_.emplace(*std::move(dir));
+  JournalOptions journal = persistence.journal;
+  journal.on_health = [path = persistence.data_dir](const absl::Status& status) {
+    if (status.ok()) {
+      log::Info("data dir {}: writing again", path);
+    } else {
+      log::Error("data dir {}: {}; changes are not durable until a snapshot succeeds (retried every round)", path,
+                 std::string(status.message()));
+    }
+  };
+  journal_ = std::make_unique<Journal>(registry_, *data_dir_, journal);
+  return journal_->Start();
+}
+
 absl::Status Server::Start() {
+  if (absl::Status persistence = StartPersistence(); !persistence.ok()) {
+    stopped_ = true;
+    return persistence;
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
@@ -143,6 +176,12 @@ void Server::Shutdown() {
                         std::chrono::duration_cast<std::chrono::system_clock::duration>(options_.shutdown_timeout);
   server_->Shutdown(deadline);
   for (const auto& queue : queues_) queue->ShutdownAndJoin();
+  if (journal_ != nullptr) {
+    if (absl::Status stopped = journal_->Stop(); !stopped.ok()) {
+      log::Error("data dir {}: the final snapshot failed: {}", options_.persistence.data_dir,
+                 std::string(stopped.message()));
+    }
+  }
 }
 
 }  // namespace registryd

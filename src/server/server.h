@@ -16,6 +16,8 @@
 #include "core/activity_summary.h"
 #include "core/clock.h"
 #include "core/registry.h"
+#include "persist/data_dir.h"
+#include "persist/journal.h"
 #include "server/expiry_ticker.h"
 #include "server/lenient_services.h"
 #include "server/native_rpcs.h"
@@ -41,6 +43,9 @@ class Server {
   // The address actually bound (the port filled in when 0 was asked for).
   const std::string& address() const { return address_; }
   Registry& registry() { return registry_; }
+  // With a data dir: what the start restored, and the journal (after Start).
+  const RestoreReport& restore_report() const { return restore_report_; }
+  Journal* journal() { return journal_.get(); }
 
  private:
   template <typename Rpc, typename Backend>
@@ -59,6 +64,12 @@ class Server {
   WatchHubs watch_hubs_;  // one hub per queue
   std::vector<std::unique_ptr<ServingQueue>> queues_;
   std::vector<ExpiryTicker*> tickers_;  // owned by their queues
+  // Opens and restores the data dir, and starts its journal.
+  absl::Status StartPersistence();
+
+  std::optional<DataDir> data_dir_;
+  RestoreReport restore_report_;
+  std::unique_ptr<Journal> journal_;  // stopped after the queues: no change comes after it
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   bool stopped_ = false;

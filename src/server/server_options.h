@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/registry.h"
+#include "persist/journal.h"
 
 namespace registryd {
 
@@ -14,6 +15,14 @@ struct ServerTls {
   std::string cert_chain;
   std::string private_key;
   std::string client_ca;  // set: clients must present a certificate it signed (mutual TLS)
+};
+
+// Where registrations outlive a restart (persist/data_dir.h).
+struct PersistenceOptions {
+  std::string data_dir;  // empty: in memory only
+  // Restored leases get a fresh TTL plus a uniform delay up to this.
+  Duration restore_spread = std::chrono::seconds(5);
+  JournalOptions journal;
 };
 
 struct ServerOptions {
@@ -27,6 +36,7 @@ struct ServerOptions {
   // The largest request accepted; larger ones get RESOURCE_EXHAUSTED.
   int max_receive_message_bytes = 64 * 1024;
   ServerTls tls;
+  PersistenceOptions persistence;
   // The seed's registry_service/discovery_service (guessable int32 ids).
   bool seed_api = true;
 };

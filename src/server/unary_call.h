@@ -4,6 +4,10 @@
 //   request again --> kAwaitingRequest ...
 //   kAwaitingRequest --!ok--> kIdle (the server is shutting down)
 //
+// Under --fsync=always an RPC that changes the registry (Rpc::kDurable)
+// answers only once its change is synced: handle --> kAwaitingSync (the
+// journal sets the call's alarm when it is) --> Finish --> kAwaitingFinish.
+//
 // The object is reused for call after call; only the ServerContext is made
 // anew, because gRPC cannot reset one. What an RPC does lives in its Rpc
 // type (one file per RPC): the request method, and Handle(), which fills the
@@ -16,7 +20,10 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/async_unary_call.h>
 
+#include <grpcpp/alarm.h>
+
 #include "core/registry.h"
+#include "persist/journal.h"
 #include "server/queue_event.h"
 #include "server/serving_queue.h"
 
@@ -35,8 +42,9 @@ class UnaryCall final : public QueueEvent {
   using Request = typename Rpc::Request;
   using Reply = typename Rpc::Reply;
 
-  UnaryCall(Service& service, ServingQueue& queue, Backend& backend)
-      : service_(service), queue_(queue), backend_(backend) {}
+  // `synced_writes`: the journal to wait for under --fsync=always, else null.
+  UnaryCall(Service& service, ServingQueue& queue, Backend& backend, Journal* synced_writes = nullptr)
+      : service_(service), queue_(queue), backend_(backend), synced_writes_(synced_writes) {}
 
   void RequestNext() {
     request_.Clear();
@@ -62,6 +70,9 @@ class UnaryCall final : public QueueEvent {
         }
         Respond();
         return;
+      case State::kAwaitingSync:
+        Finish();
+        return;
       case State::kAwaitingFinish:
         RequestNext();
         return;
@@ -71,10 +82,35 @@ class UnaryCall final : public QueueEvent {
   }
 
  private:
-  enum class State { kIdle, kAwaitingRequest, kAwaitingFinish };
+  enum class State { kIdle, kAwaitingRequest, kAwaitingSync, kAwaitingFinish };
 
   void Respond() {
-    const grpc::Status status = Rpc::Handle(backend_, request_, reply_);
+    status_ = Rpc::Handle(backend_, request_, reply_);
+    if constexpr (requires { Rpc::kDurable; } && std::is_same_v<Backend, Registry>) {
+      if (status_.ok() && synced_writes_ != nullptr) {
+        state_ = State::kAwaitingSync;
+        // The registry's revision now covers this call's change (and perhaps later ones).
+        synced_writes_->WhenDurable(backend_.Revision(), [this](bool durable) {
+          if (!durable) {
+            status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "the change is made but could not be written to the data dir; it may not "
+                                   "survive a restart");
+          }
+          ServingQueue::StartGuard guard(queue_);
+          if (guard.open()) {
+            alarm_.Set(queue_.cq(), gpr_inf_past(GPR_CLOCK_MONOTONIC), this);
+          } else {
+            state_ = State::kIdle;  // the queue is shutting down: gRPC ends the call
+          }
+        });
+        return;
+      }
+    }
+    Finish();
+  }
+
+  void Finish() {
+    const grpc::Status& status = status_;
     ServingQueue::StartGuard guard(queue_);
     if (!guard.open()) {  // the queue is shutting down: gRPC ends the call
       state_ = State::kIdle;
@@ -92,7 +128,10 @@ class UnaryCall final : public QueueEvent {
   Service& service_;
   ServingQueue& queue_;
   Backend& backend_;
+  Journal* const synced_writes_;
   State state_ = State::kIdle;
+  grpc::Alarm alarm_;      // the journal's word that the change is synced
+  grpc::Status status_;
   std::optional<grpc::ServerContext> context_;
   std::optional<grpc::ServerAsyncResponseWriter<Reply>> responder_;
   Request request_;

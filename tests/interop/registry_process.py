@@ -24,9 +24,11 @@ class Registry:
     to its start-up line; `startup` holds the log up to it, and the rest of
     stderr is the caller's to read."""
 
-    def __init__(self, registryd, listen="127.0.0.1:0", extra=()):
+    def __init__(self, registryd, listen="127.0.0.1:0", extra=(), data_dir=""):
+        """data_dir: "" keeps registrations in memory only."""
         self.process = subprocess.Popen(
-            [registryd, "--listen", listen, "--threads", "2", "--min-ttl", "1s", "--tick", "20ms", *extra],
+            [registryd, "--listen", listen, "--threads", "2", "--min-ttl", "1s", "--tick", "20ms",
+             "--data-dir", data_dir, *extra],
             stderr=subprocess.PIPE, text=True)
         self.startup = ""
         match = None

@@ -40,7 +40,7 @@ class CommandLineTest(unittest.TestCase):
             busy.bind(("127.0.0.1", 0))
             busy.listen()
             port = busy.getsockname()[1]
-            result = run("--listen", f"127.0.0.1:{port}")
+            result = run("--listen", f"127.0.0.1:{port}", "--data-dir", "")
         self.assertEqual(result.returncode, 1)
         self.assertIn(f"cannot listen on 127.0.0.1:{port}", result.stderr)
 

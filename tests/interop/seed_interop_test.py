@@ -156,7 +156,8 @@ def setUpModule():
     generate_stubs(_gen_dir.name)
 
     argv = [ARGS.registryd, "--listen", LOOPBACK + ":0", "--lease-ttl", "3s",
-            "--min-ttl", "100ms", "--tick", "50ms", "--log-level", "debug"]
+            "--min-ttl", "100ms", "--tick", "50ms", "--log-level", "debug",
+            "--data-dir", os.path.join(_gen_dir.name, "data")]
     _server = ServerProcess(argv)
     address = _server.wait_listening(STARTUP_TIMEOUT_S)
 
@@ -441,6 +442,72 @@ class CrossApiTest(SeedTestCase):
         self.assertEqual((reply.serverId, reply.serverIp, reply.serverPort), (777, LOOPBACK, 9))
         self.native.Deregister(registry_pb2.DeregisterRequest(lease_id=response.lease_id), timeout=RPC_TIMEOUT_S)
         self.assertFalse(self.find(service).querySuccess)
+
+
+class KillDashNineTest(unittest.TestCase):
+    """The seed's data servers never register again after NOT_FOUND, so a
+    registry restart must not forget them: registryd under --fsync always is
+    killed with SIGKILL in the middle of a registration load, restarted on the
+    same data dir, and every registration it acknowledged answers heartBeat."""
+
+    def start(self, data_dir):
+        server = ServerProcess([ARGS.registryd, "--listen", LOOPBACK + ":0", "--data-dir", data_dir,
+                                "--fsync", "always", "--restore-spread", "1s"])
+        self.addCleanup(server.kill)
+        address = server.wait_listening(STARTUP_TIMEOUT_S)
+        channel = grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)])
+        self.addCleanup(channel.close)
+        grpc.channel_ready_future(channel).result(timeout=STARTUP_TIMEOUT_S)
+        return server, registry_service_pb2_grpc.RegistryServiceStub(channel)
+
+    def test_every_acknowledged_registration_survives_sigkill(self):
+        data_dir = os.path.join(_gen_dir.name, "kill-9")
+        server, registry = self.start(data_dir)
+        acknowledged = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def load(first_id):
+            server_id = first_id
+            while not stop.is_set():
+                try:
+                    reply = registry.discovery(registry_service_pb2.RecordRequest(
+                        serverId=server_id, serverIp=LOOPBACK, serverPort=9000, service="Bazar"), timeout=5)
+                except grpc.RpcError:
+                    return  # the registry is gone: this one was not acknowledged
+                if reply.success:
+                    with lock:
+                        acknowledged.append(server_id)
+                server_id += 1
+
+        threads = [threading.Thread(target=load, args=(100_000 * (n + 1),)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with lock:
+                if len(acknowledged) >= 300:
+                    break
+            time.sleep(0.01)
+        server.proc.kill()  # SIGKILL, mid-load
+        server.proc.wait()
+        stop.set()
+        for thread in threads:
+            thread.join()
+        self.assertGreaterEqual(len(acknowledged), 300, server.stderr_text())
+
+        restarted, registry = self.start(data_dir)
+        def alive(server_id):
+            try:
+                return registry.heartBeat(registry_service_pb2.RenewRequest(serverId=server_id),
+                                          timeout=RPC_TIMEOUT_S).success
+            except grpc.RpcError as error:
+                self.assertEqual(error.code(), grpc.StatusCode.NOT_FOUND)
+                return False
+
+        lost = [server_id for server_id in acknowledged if not alive(server_id)]
+        self.assertEqual(lost, [], restarted.stderr_text())
+        self.assertRegex(restarted.stderr_text(), r"restored \d+ instances")
 
 
 def main():

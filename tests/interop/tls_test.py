@@ -119,8 +119,8 @@ class TlsTest(unittest.TestCase):
         self.assertEqual(accepted.stdout.strip(), "SERVING")
 
     def test_bad_settings_are_clear_errors(self):
-        run = lambda *args: subprocess.run([REGISTRYD, "--listen", "127.0.0.1:0", *args], capture_output=True,
-                                           text=True, timeout=TIMEOUT)
+        run = lambda *args: subprocess.run([REGISTRYD, "--listen", "127.0.0.1:0", "--data-dir", "", *args],
+                                           capture_output=True, text=True, timeout=TIMEOUT)
         alone = run("--tls-key", self.server_key)
         self.assertEqual(alone.returncode, 1)
         self.assertIn("--tls-cert and --tls-key go together", alone.stderr)

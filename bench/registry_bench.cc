@@ -96,25 +96,29 @@ std::string ApiName(Api api) {
 // Runs one scenario against one target: "registryd" (started from --spawn,
 // or at --target), "ceiling" or "etcd" (started here).
 std::vector<Run> Measure(const BenchOptions& options, const std::string& target_name, const std::string& scenario_name) {
-  Target target{target_name, options.target, options.api == "seed" ? Api::kSeed : Api::kNative, {}, nullptr};
+  Target target;
+  target.name = target_name;
+  target.address = options.target;
+  target.api = options.api == "seed" ? Api::kSeed : Api::kNative;
   if (target_name == "etcd") target.api = Api::kEtcd;
   const std::string threads = std::to_string(CountCpus(options.server_cpus));
   const SpawnedServer::Readiness listening{R"(listening on (\S+))", ""};
   std::optional<TempDir> registryd_data;  // outlives the server
   std::optional<SpawnedServer> server;
   std::optional<EtcdServer> etcd;
-  if (target_name == "registryd" && !options.spawn.empty()) {
+  std::vector<std::string> registryd_command;
+  if ((target_name == "registryd" || target_name == "memory") && !options.spawn.empty()) {
     const ScenarioOptions& scenario = options.scenario;
     const uint64_t capacity = static_cast<uint64_t>(scenario.leases) * 2 +
                               static_cast<uint64_t>(scenario.services) * scenario.instances_per_service +
                               static_cast<uint64_t>(scenario.storm_leases) + 1000;
-    // Persistence on, as registryd runs by default, into a fresh data dir.
-    registryd_data.emplace("registry_bench_registryd_");
-    std::vector<std::string> command{options.spawn, "--threads", threads, "--max-instances",
-                                     std::to_string(capacity), "--listen", "127.0.0.1:0", "--data-dir",
-                                     registryd_data->path()};
-    command.insert(command.end(), options.server_args.begin(), options.server_args.end());
-    server.emplace(options.server_cpus, std::move(command), listening);
+    // registryd as it runs by default: persistence on, into a fresh data
+    // dir; "memory" is the same registryd with --data-dir "".
+    if (target_name == "registryd") registryd_data.emplace("registry_bench_registryd_");
+    registryd_command = {options.spawn, "--threads", threads, "--max-instances", std::to_string(capacity),
+                         "--listen", "127.0.0.1:0", "--data-dir", registryd_data ? registryd_data->path() : ""};
+    registryd_command.insert(registryd_command.end(), options.server_args.begin(), options.server_args.end());
+    server.emplace(options.server_cpus, registryd_command, listening);
   } else if (target_name == "ceiling") {
     server.emplace(options.server_cpus,
                    std::vector<std::string>{options.ceiling, "--threads", threads, "--discover-instances",
@@ -133,6 +137,19 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
   target.channels = &*options.channel_factory;
   Connections connections(*target.channels, target.address, options.channels);
   if (!connections.WaitConnected()) throw std::runtime_error("cannot connect to " + target_name);
+  if (!registryd_command.empty()) {
+    target.restart = [&, command = registryd_command]() mutable {
+      using Seconds = std::chrono::duration<double>;
+      const auto stopping = Clock::now();
+      server->Stop();
+      server.reset();
+      const auto starting = Clock::now();
+      *std::find(command.begin(), command.end(), "127.0.0.1:0") = target.address;  // the same port
+      server.emplace(options.server_cpus, command, listening);
+      if (!connections.WaitConnected()) throw std::runtime_error("cannot connect to the restarted registryd");
+      return Restarted{server->pid(), Seconds(starting - stopping).count(), Seconds(Clock::now() - starting).count()};
+    };
+  }
   std::unique_ptr<Backend> backend =
       target.api == Api::kEtcd ? MakeEtcdBackend(connections) : MakeRegistrydBackend(target.api, connections);
   target.backend = backend.get();
@@ -265,17 +282,18 @@ int Main(int argc, char** argv) {
   app.add_option("--target", options.target, "Address of a running registryd (instead of --spawn)");
   app.add_option("--spawn", options.spawn, "Path of registryd: start it pinned to --server-cpus, stop it after");
   app.add_option("--compare", options.compare,
-                 "Also measure, in the same run: ceiling (constant-reply gRPC server), etcd (etcd v3 on loopback)")
+                 "Also measure, in the same run: ceiling (constant-reply gRPC server), etcd (etcd v3 on loopback), "
+                 "memory (registryd without a data dir)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"ceiling", "etcd"}));
+      ->check(CLI::IsMember({"ceiling", "etcd", "memory"}));
   app.add_option("--ceiling", options.ceiling, "Path of registry_ceiling (default: beside registry_bench)");
   app.add_option("--etcd", options.etcd, "Path of etcd for --compare etcd")->capture_default_str();
   app.add_option("--scenario", options.scenarios,
                  "heartbeat, keepalive (native), register, discover (native), find (seed), mixed, scale, expiry-storm, "
-                 "watch (native)")
+                 "watch (native), restart")
       ->delimiter(',')
-      ->check(CLI::IsMember(
-          {"heartbeat", "keepalive", "register", "discover", "find", "mixed", "scale", "expiry-storm", "watch"}))
+      ->check(CLI::IsMember({"heartbeat", "keepalive", "register", "discover", "find", "mixed", "scale",
+                             "expiry-storm", "watch", "restart"}))
       ->capture_default_str();
   app.add_option("--api", options.api, "native or seed")->check(CLI::IsMember({"native", "seed"}))->capture_default_str();
   app.add_option("--duration", duration, "Measured time")->capture_default_str();
@@ -302,6 +320,10 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--storm-delay", storm_delay, "expiry-storm: their deadline, after their registration starts")
       ->capture_default_str();
+  app.add_option("--restart-heartbeats", options.scenario.restart_heartbeats,
+                 "restart: leases from before the restart renewed after it")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--watchers", options.scenario.watchers, "watch: streams watching the one service")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -353,12 +375,15 @@ int Main(int argc, char** argv) {
   if (!options.json) PrintTableHeader();
   for (const std::string& scenario : options.scenarios) {
     BenchOptions scenario_options = options;
-    if (scenario == "scale" && app.count("--leases") == 0) scenario_options.scenario.leases = 1'000'000;
+    if ((scenario == "scale" || scenario == "restart") && app.count("--leases") == 0) {
+      scenario_options.scenario.leases = 1'000'000;
+    }
     if (scenario != "expiry-storm") scenario_options.scenario.storm_leases = 0;
     scenario_options.scenario.channels = options.channels;
     std::vector<std::string> targets = {"registryd"};
     for (const std::string& other : options.compare) {
-      if (scenario == "expiry-storm" || (scenario == "watch" && other == "etcd")) {
+      if (scenario == "expiry-storm" || (scenario == "watch" && other == "etcd") ||
+          scenario == "restart") {
         fmt::print(stderr, "{}: {} is left out (it has no such operation)\n", scenario, other);
       } else {
         targets.push_back(other);

@@ -227,6 +227,7 @@ std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOp
   if (name == "watch" && target.api == Api::kNative) {
     return MakeWatchFanoutScenario(options);
   }
+  if (name == "restart" && target.name == "registryd" && target.restart) return MakeRestartScenario(options);
   return nullptr;
 }
 

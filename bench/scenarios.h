@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,7 +27,15 @@ struct ScenarioOptions {
   int storm_leases = 100'000;                                         // expiry-storm
   std::chrono::nanoseconds storm_delay = std::chrono::seconds(20);    // expiry-storm
   int watchers = 1000;                                                 // watch
+  int restart_heartbeats = 10'000;                                     // restart: leases renewed after it
   int channels = 4;                                                    // watch: the streams' connections
+};
+
+// How a restart of the target went.
+struct Restarted {
+  pid_t pid;
+  double stop_seconds;   // SIGTERM until the process exited
+  double start_seconds;  // started again until every connection is back
 };
 
 // The target a scenario runs against.
@@ -37,6 +46,9 @@ struct Target {
   std::optional<pid_t> pid;    // known when the bench started the server
   Backend* backend = nullptr;
   const ChannelFactory* channels = nullptr;  // plaintext or TLS, for a scenario's own connections
+  // Stops the server (SIGTERM) and starts it again on the same address and
+  // data dir; set for a registryd the bench spawned.
+  std::function<Restarted()> restart;
 };
 
 // One measured part of a scenario: a row of the report.
@@ -71,5 +83,6 @@ LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int 
 
 std::unique_ptr<Scenario> MakeExpiryStormScenario(const ScenarioOptions& options);
 std::unique_ptr<Scenario> MakeWatchFanoutScenario(const ScenarioOptions& options);
+std::unique_ptr<Scenario> MakeRestartScenario(const ScenarioOptions& options);
 
 }  // namespace registryd::bench

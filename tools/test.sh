@@ -21,15 +21,15 @@ meson compile -C build -j "$jobs" || exit 1
 meson test -C build --num-processes "$jobs" --print-errorlogs || status=1
 
 # Sanitizer builds compile only what they run: the core's unit tests (raw
-# record allocations) and the concurrency test under ASan + UBSan, the
-# concurrency test under TSan.
+# record allocations), the data dir's tests and the concurrency test under
+# ASan + UBSan, the data dir's and the concurrency test under TSan.
 configure build-asan -Dbench=false -Db_sanitize=address,undefined -Db_lundef=false || exit 1
-meson compile -C build-asan -j "$jobs" tests/unit/core_test tests/integration/concurrency_test || exit 1
+meson compile -C build-asan -j "$jobs" tests/unit/core_test tests/unit/persist_test tests/integration/concurrency_test || exit 1
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --no-rebuild --suite unit --suite concurrency --print-errorlogs || status=1
 
 CC=clang CXX=clang++ configure build-tsan -Dbench=false -Db_sanitize=thread -Db_lundef=false || exit 1
-meson compile -C build-tsan -j "$jobs" tests/integration/concurrency_test || exit 1
+meson compile -C build-tsan -j "$jobs" tests/unit/persist_test tests/integration/concurrency_test || exit 1
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
   meson test -C build-tsan --no-rebuild --suite concurrency --print-errorlogs || status=1
 

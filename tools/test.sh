@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: the whole suite in build/ (warnings are
-# errors), then the concurrency test under AddressSanitizer + UBSan (g++) and
-# under ThreadSanitizer (clang). Ends with the line "N passed, N failed".
+# errors), then the core, data dir and concurrency tests under
+# AddressSanitizer + UBSan (g++), the data dir and concurrency tests under
+# ThreadSanitizer (clang), and the fuzz targets for a bounded time (clang,
+# libFuzzer). Ends with the line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,5 +35,13 @@ meson compile -C build-tsan -j "$jobs" tests/unit/persist_test tests/integration
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
   meson test -C build-tsan --no-rebuild --suite concurrency --print-errorlogs || status=1
 
-python3 tools/count_results.py build build-asan build-tsan || status=1
+# The fuzz targets (libFuzzer, clang): every library instrumented, under
+# ASan + UBSan, each run for -Dfuzz_seconds from its seed corpus.
+CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Dbench=false -Db_sanitize=address,undefined \
+  -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link || exit 1
+meson compile -C build-fuzz -j "$jobs" tests/fuzz/journal_fuzz tests/fuzz/request_fuzz \
+  tests/fuzz/registry_model_fuzz || exit 1
+meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs || status=1
+
+python3 tools/count_results.py build build-asan build-tsan build-fuzz || status=1
 exit $status

@@ -139,33 +139,39 @@ absl::StatusOr<RestoreReport> DataDir::Restore(Registry& registry, const Restore
   if (std::filesystem::exists(journal)) {
     absl::StatusOr<std::string> bytes = ReadFile(journal);
     if (!bytes.ok()) return bytes.status();
-    absl::StatusOr<RecordFileContents> contents = ParseRecordFile(*bytes, FileKind::kJournal);
-    size_t keep = 0;
-    if (contents.ok()) {
-      keep = contents->valid_bytes;
-      for (size_t i = 0; i < contents->records.size(); ++i) {
-        std::optional<uint64_t> not_in_a_journal;
-        if (!ApplyRecord(registry, contents->records[i], options, random, report.counts, &not_in_a_journal).ok() ||
-            not_in_a_journal) {
-          keep = static_cast<size_t>(contents->records[i].data() - bytes->data()) - kFrameHeaderBytes;
-          contents->damage = "a record that does not parse";
-          break;
-        }
-        ++report.records;
-      }
-      if (!contents->damage.empty()) {
-        report.truncated = fmt::format("{}: {}; {} bytes cut off", journal, contents->damage, bytes->size() - keep);
-      }
-    } else if (bytes->size() < kFileHeaderBytes) {
-      report.truncated = fmt::format("{}: a torn header; the file is started again", journal);
-    } else {
-      return absl::FailedPreconditionError(fmt::format("{}: {}", journal, std::string(contents.status().message())));
-    }
-    if (keep < bytes->size() && truncate(journal.c_str(), static_cast<off_t>(keep)) != 0) {
+    absl::StatusOr<size_t> keep = ReplayJournal(*bytes, journal, registry, options, random, report);
+    if (!keep.ok()) return keep.status();
+    if (*keep < bytes->size() && truncate(journal.c_str(), static_cast<off_t>(*keep)) != 0) {
       return Errno("cannot cut the damaged tail off " + journal);
     }
   }
   return report;
+}
+
+absl::StatusOr<size_t> ReplayJournal(std::string_view bytes, const std::string& name, Registry& registry,
+                                     const RestoreOptions& options, absl::BitGen& random, RestoreReport& report) {
+  if (bytes.size() < kFileHeaderBytes) {
+    if (!bytes.empty()) report.truncated = fmt::format("{}: a torn header; the file is started again", name);
+    return 0;
+  }
+  absl::StatusOr<RecordFileContents> contents = ParseRecordFile(bytes, FileKind::kJournal);
+  if (!contents.ok()) {
+    return absl::FailedPreconditionError(fmt::format("{}: {}", name, std::string(contents.status().message())));
+  }
+  size_t keep = contents->valid_bytes;
+  for (const std::string_view record : contents->records) {
+    std::optional<uint64_t> not_in_a_journal;
+    if (!ApplyRecord(registry, record, options, random, report.counts, &not_in_a_journal).ok() || not_in_a_journal) {
+      keep = static_cast<size_t>(record.data() - bytes.data()) - kFrameHeaderBytes;
+      contents->damage = "a record that does not parse";
+      break;
+    }
+    ++report.records;
+  }
+  if (!contents->damage.empty()) {
+    report.truncated = fmt::format("{}: {}; {} bytes cut off", name, contents->damage, bytes.size() - keep);
+  }
+  return keep;
 }
 
 void DataDir::RemoveBefore(uint64_t generation) const {

@@ -70,6 +70,14 @@ class DataDir {
   std::optional<uint32_t> stored_shard_count_;
 };
 
+// Applies the records of a journal file's bytes to `registry`, up to any
+// damage (recorded in report.truncated, prefixed with `name`). Returns how
+// many leading bytes are whole records: the length to cut the file back to.
+// FailedPrecondition for a file that is not a journal of a format this
+// registryd reads.
+absl::StatusOr<size_t> ReplayJournal(std::string_view bytes, const std::string& name, Registry& registry,
+                                     const RestoreOptions& options, absl::BitGen& random, RestoreReport& report);
+
 // Writes `bytes` to `path` and syncs it (and, when `sync_dir`, its
 // directory, so that a rename or creation in it is durable).
 absl::Status WriteFileSynced(const std::string& path, std::string_view bytes);

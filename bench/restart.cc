@@ -2,8 +2,8 @@
 // `leases` instances (a million by default), stops registryd with SIGTERM
 // (it writes a snapshot) and starts it again on the same data dir and port,
 // then renews `restart_heartbeats` of the leases from before: each must still
-// be there (an error otherwise). Reports the stop and the start (until every
-// connection is back) in seconds. registryd started by the bench only.
+// be there (an error otherwise). Reports the stop and the start (until it
+// listens, its data restored) in seconds. registryd started by the bench only.
 #include <algorithm>
 #include <chrono>
 

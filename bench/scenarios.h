@@ -35,7 +35,7 @@ struct ScenarioOptions {
 struct Restarted {
   pid_t pid;
   double stop_seconds;   // SIGTERM until the process exited
-  double start_seconds;  // started again until every connection is back
+  double start_seconds;  // started again until it listened (its data restored)
 };
 
 // The target a scenario runs against.

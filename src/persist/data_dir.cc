@@ -7,10 +7,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include <fmt/core.h>
 
-#include "core/read_file.h"
+#include "persist/mapped_file.h"
 #include "persist/record_file.h"
 
 namespace registryd {
@@ -92,10 +93,11 @@ absl::Status DataDir::Scan() {
   for (const auto& [file, kind] : {std::pair{SnapshotPath(generation_), FileKind::kSnapshot},
                                    std::pair{JournalPath(generation_), FileKind::kJournal}}) {
     if (!std::filesystem::exists(file)) continue;
-    absl::StatusOr<std::string> head = ReadFile(file);
-    if (!head.ok()) return head.status();
-    if (head->size() < kFileHeaderBytes && kind == FileKind::kJournal) continue;  // torn at creation
-    absl::StatusOr<RecordFileContents> contents = ParseRecordFile(head->substr(0, kFileHeaderBytes), kind);
+    std::error_code error;
+    if (std::filesystem::file_size(file, error) < kFileHeaderBytes && kind == FileKind::kJournal) continue;  // torn at creation
+    std::string head(kFileHeaderBytes, '\0');
+    std::ifstream(file, std::ios::binary).read(head.data(), static_cast<std::streamsize>(head.size()));
+    absl::StatusOr<RecordFileContents> contents = ParseRecordFile(head, kind);
     if (!contents.ok()) return absl::FailedPreconditionError(fmt::format("{}: {}", file, std::string(contents.status().message())));
     const uint32_t shards = contents->shard_count;
     if (shards == 0 || (shards & (shards - 1)) != 0 || shards > (1u << kMaxShardBits)) {
@@ -116,9 +118,9 @@ absl::StatusOr<RestoreReport> DataDir::Restore(Registry& registry, const Restore
   absl::BitGen random;
   if (has_snapshot_) {
     const std::string path = SnapshotPath(generation_);
-    absl::StatusOr<std::string> bytes = ReadFile(path);
-    if (!bytes.ok()) return bytes.status();
-    absl::StatusOr<RecordFileContents> contents = ParseRecordFile(*bytes, FileKind::kSnapshot);
+    absl::StatusOr<MappedFile> file = MappedFile::Open(path);
+    if (!file.ok()) return file.status();
+    absl::StatusOr<RecordFileContents> contents = ParseRecordFile(file->bytes(), FileKind::kSnapshot);
     if (!contents.ok()) return absl::FailedPreconditionError(fmt::format("{}: {}", path, std::string(contents.status().message())));
     std::optional<uint64_t> end;
     uint64_t records = 0;
@@ -137,11 +139,11 @@ absl::StatusOr<RestoreReport> DataDir::Restore(Registry& registry, const Restore
   }
   const std::string journal = JournalPath(generation_);
   if (std::filesystem::exists(journal)) {
-    absl::StatusOr<std::string> bytes = ReadFile(journal);
-    if (!bytes.ok()) return bytes.status();
-    absl::StatusOr<size_t> keep = ReplayJournal(*bytes, journal, registry, options, random, report);
+    absl::StatusOr<MappedFile> file = MappedFile::Open(journal);
+    if (!file.ok()) return file.status();
+    absl::StatusOr<size_t> keep = ReplayJournal(file->bytes(), journal, registry, options, random, report);
     if (!keep.ok()) return keep.status();
-    if (*keep < bytes->size() && truncate(journal.c_str(), static_cast<off_t>(*keep)) != 0) {
+    if (*keep < file->bytes().size() && truncate(journal.c_str(), static_cast<off_t>(*keep)) != 0) {
       return Errno("cannot cut the damaged tail off " + journal);
     }
   }

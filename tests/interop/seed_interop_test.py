@@ -444,6 +444,17 @@ class CrossApiTest(SeedTestCase):
         self.assertFalse(self.find(service).querySuccess)
 
 
+def start_own_registryd(test, *flags):
+    """A registryd of the test's own (stopped when the test ends) and a channel to it."""
+    server = ServerProcess([ARGS.registryd, "--listen", LOOPBACK + ":0", *flags])
+    test.addCleanup(server.kill)
+    address = server.wait_listening(STARTUP_TIMEOUT_S)
+    channel = grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)])
+    test.addCleanup(channel.close)
+    grpc.channel_ready_future(channel).result(timeout=STARTUP_TIMEOUT_S)
+    return server, channel
+
+
 class KillDashNineTest(unittest.TestCase):
     """The seed's data servers never register again after NOT_FOUND, so a
     registry restart must not forget them: registryd under --fsync always is
@@ -451,13 +462,8 @@ class KillDashNineTest(unittest.TestCase):
     same data dir, and every registration it acknowledged answers heartBeat."""
 
     def start(self, data_dir):
-        server = ServerProcess([ARGS.registryd, "--listen", LOOPBACK + ":0", "--data-dir", data_dir,
-                                "--fsync", "always", "--restore-spread", "1s"])
-        self.addCleanup(server.kill)
-        address = server.wait_listening(STARTUP_TIMEOUT_S)
-        channel = grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)])
-        self.addCleanup(channel.close)
-        grpc.channel_ready_future(channel).result(timeout=STARTUP_TIMEOUT_S)
+        server, channel = start_own_registryd(self, "--data-dir", data_dir, "--fsync", "always",
+                                              "--restore-spread", "1s")
         return server, registry_service_pb2_grpc.RegistryServiceStub(channel)
 
     def test_every_acknowledged_registration_survives_sigkill(self):
@@ -508,6 +514,95 @@ class KillDashNineTest(unittest.TestCase):
         lost = [server_id for server_id in acknowledged if not alive(server_id)]
         self.assertEqual(lost, [], restarted.stderr_text())
         self.assertRegex(restarted.stderr_text(), r"restored \d+ instances")
+
+
+def rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS for %d" % pid)
+
+
+# A client process that opens Watch and KeepAlive streams and waits to be killed.
+STREAM_CLIENT = """
+import sys, time, grpc
+sys.path.insert(0, sys.argv[2])
+from registry.v1 import registry_pb2, registry_pb2_grpc
+channel = grpc.insecure_channel(sys.argv[1])
+stub = registry_pb2_grpc.RegistryStub(channel)
+watches = [stub.Watch(registry_pb2.WatchRequest(service="Bazar")) for _ in range(20)]
+for watch in watches:
+    next(watch)  # the snapshot: the stream is open
+def renewals():
+    yield registry_pb2.KeepAliveRequest(lease_id=1, bind_to_stream=True)
+    time.sleep(600)  # the stream stays open until the process is killed
+keep = stub.KeepAlive(renewals())
+next(keep)  # its answer (NOT_FOUND for lease 1): the stream is open
+print("open", flush=True)
+time.sleep(600)
+"""
+
+
+class HostileClientsTest(unittest.TestCase):
+    """Clients that misbehave do not hurt the others: a thousand idle
+    connections, clients killed (SIGKILL) with Watch and KeepAlive streams
+    open, calls whose deadline passed before they arrived, and oversized
+    requests. Afterwards registryd is healthy, a registration made before is
+    intact, and a second round of the same abuse does not grow its memory
+    (what the first round allocated is reused, not leaked)."""
+
+    def abuse(self, address):
+        idle = [grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1),
+                                                        ("grpc.enable_http_proxy", 0)]) for _ in range(1000)]
+        for channel in idle:
+            grpc.channel_ready_future(channel).result(timeout=STARTUP_TIMEOUT_S)
+        clients = [subprocess.Popen([sys.executable, "-c", STREAM_CLIENT, address, _gen_dir.name],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(5)]
+        for client in clients:
+            self.assertEqual(client.stdout.readline().strip(), "open")
+        for client in clients:
+            client.kill()
+            client.wait()
+            client.stdout.close()
+        registry = registry_service_pb2_grpc.RegistryServiceStub(idle[0])
+        # Deadlines that pass on the way: the server sees them expired on arrival (or
+        # answers first; either way nothing else is disturbed).
+        for server_id in range(200):
+            try:
+                registry.discovery(registry_service_pb2.RecordRequest(
+                    serverId=50_000 + server_id, serverIp=LOOPBACK, serverPort=9, service="Late"), timeout=1e-6)
+            except grpc.RpcError as late:
+                self.assertEqual(late.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        for _ in range(50):
+            with self.assertRaises(grpc.RpcError) as huge:
+                registry.discovery(registry_service_pb2.RecordRequest(
+                    serverId=1, serverIp=LOOPBACK, serverPort=9, service="x" * 100_000), timeout=RPC_TIMEOUT_S)
+            self.assertEqual(huge.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        for channel in idle:
+            channel.close()
+
+    def test_the_server_stays_healthy_and_its_memory_does_not_grow(self):
+        server, channel = start_own_registryd(self, "--data-dir", "")
+        registry = registry_service_pb2_grpc.RegistryServiceStub(channel)
+        self.assertTrue(registry.discovery(registry_service_pb2.RecordRequest(
+            serverId=7, serverIp=LOOPBACK, serverPort=7000, service="Bazar"), timeout=RPC_TIMEOUT_S).success)
+        self.abuse(server.address)
+        after_first = rss_bytes(server.proc.pid)
+        self.abuse(server.address)
+        after_second = rss_bytes(server.proc.pid)
+        print("registryd RSS: %.1f MB after one round, %.1f MB after two" % (after_first / 2**20, after_second / 2**20),
+              file=sys.stderr)
+        self.assertLess(after_second - after_first, 16 << 20,
+                        "%d bytes more after the second round than after the first" % (after_second - after_first))
+        health = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda request: request,
+                                     response_deserializer=lambda reply: reply)
+        self.assertEqual(health(b"", timeout=RPC_TIMEOUT_S), b"\x08\x01")  # status: SERVING
+        self.assertTrue(registry.heartBeat(registry_service_pb2.RenewRequest(serverId=7), timeout=RPC_TIMEOUT_S).success)
+        found = discovery_service_pb2_grpc.DiscoveryServiceStub(channel).findServer(
+            discovery_service_pb2.QueryRequest(service="Bazar"), timeout=RPC_TIMEOUT_S)
+        self.assertEqual((found.querySuccess, found.serverId), (True, 7))
+        self.assertIsNone(server.proc.poll(), server.stderr_text())
 
 
 def main():

@@ -37,9 +37,10 @@ struct RegisterSpec {
   // The seed API's serverId: set for seed registrations, and for native ones
   // whose instance id is a canonical decimal int32 (see SeedIdOf).
   std::optional<int32_t> seed_id;
-  // Restoring from the data dir: the lease id to keep (when free), and how
-  // much later than a fresh TTL the first deadline falls (restored deadlines
-  // are spread so that servers that died meanwhile do not expire at once).
+  // Restoring from the data dir: the lease id to keep (when free; an
+  // instance already there under another lease is replaced), and how much
+  // later than a fresh TTL the first deadline falls (restored deadlines are
+  // spread so that servers that died meanwhile do not expire at once).
   LeaseId restore_lease = kNoLease;
   Duration restore_delay{};
 };

@@ -50,7 +50,14 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
     if (service != services_.end()) {
       const auto existing = service->second.by_instance_id.find(spec.instance_id);
       if (existing != service->second.by_instance_id.end()) {
-        const std::optional<RecordIndex> index = FindLive(records_[*existing].lease, now, removed);
+        std::optional<RecordIndex> index = FindLive(records_[*existing].lease, now, removed);
+        if (index && spec.restore_lease != kNoLease && records_[*index].lease != spec.restore_lease) {
+          // Restoring a later registration of the instance under another
+          // lease (the records before it were coalesced away): the stored
+          // lease is the one its holder renews.
+          removed.push_back(Remove(*index, RemovalReason::kDeregistered));
+          index.reset();
+        }
         if (index) {
           const InstanceRecord& old = records_[*index];
           const bool text_changed = old.host() != spec.host || !old.HasMetadata(spec.metadata);

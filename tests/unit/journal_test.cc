@@ -15,6 +15,7 @@
 #include "persist/data_dir.h"
 #include "persist/journal.h"
 #include "persist/record_file.h"
+#include "persist/stored_records.h"
 #include "test_specs.h"
 
 namespace registryd {
@@ -291,6 +292,43 @@ TEST_F(JournalTest, ADamagedSnapshotIsRefusedNotHalfLoaded) {
   const absl::StatusOr<RestoreReport> restored = opened->Restore(registry, {});
   EXPECT_EQ(restored.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(restored.status().message().find("damaged"), std::string::npos) << restored.status();
+}
+
+
+// A journal that fell behind gets an instance's changes coalesced to its
+// latest state: removed under one lease and registered again under another
+// becomes one put of the new lease. Replayed over a restored instance of the
+// old lease, the new one must win.
+TEST_F(JournalTest, ALaterLeaseOfTheSameInstanceReplacesTheRestoredOne) {
+  StartJournal();
+  const LeaseId first = Register(NativeSpec("moved", "m-1", kTtl));
+  Register(SeedSpec(9, "moved"));
+  const std::string before = Crash();
+  ASSERT_TRUE(registry_.Deregister(first).ok());
+  const LeaseId second = Register(NativeSpec("moved", "m-1", kTtl, 9090));
+  ASSERT_NE(first, second);
+  const std::string after = Crash();
+
+  // The old state restored, then the coalesced put of the new lease applied.
+  Restored restored(before);
+  absl::BitGen random;
+  RestoreCounts counts;
+  std::optional<uint64_t> end;
+  std::string journal;
+  {
+    absl::StatusOr<std::string> bytes = ReadFile(after + "/journal-0");
+    ASSERT_TRUE(bytes.ok());
+    journal = *bytes;
+  }
+  const absl::StatusOr<RecordFileContents> records = ParseRecordFile(journal, FileKind::kJournal);
+  ASSERT_TRUE(records.ok());
+  // The last record is the put of the second lease: apply it alone, as a coalesced journal holds it.
+  ASSERT_TRUE(ApplyRecord(restored.registry, records->records.back(), RestoreOptions{}, random, counts, &end).ok());
+  EXPECT_TRUE(restored.registry.Heartbeat(second, false).ok());
+  EXPECT_FALSE(restored.registry.Heartbeat(first, false).ok());
+  EXPECT_EQ(restored.Instances("moved"),
+            (std::map<std::string, std::string>{{"m-1", "10.0.0.1:9090"}, {"9", "10.0.1.9:7000"}}));
+  EXPECT_TRUE(restored.registry.SeedHeartbeat(9, false).ok());
 }
 
 }  // namespace

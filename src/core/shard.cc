@@ -69,7 +69,7 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
           record.port = spec.port;
           record.overloaded = spec.overloaded;
           record.set_ttl(spec.ttl);
-          SetDeadline(*index, now + record.ttl());
+          SetDeadline(*index, now + record.ttl() + spec.restore_delay);
           if (spec.seed_id) record.set_seed_id(spec.seed_id);
           SetEjected(record, false);
           if (was_ejected) {
@@ -131,7 +131,9 @@ RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now) {
 Removal Shard::Remove(RecordIndex index, RemovalReason reason) {
   const InstanceRecord& record = records_[index];
   ServiceState& service = *record.service;
-  if (!record.ejected) Emit(record, ChangeKind::kRemoved, reason);  // an ejected one left the view already
+  // An ejected instance left the view already, but its lease goes only now:
+  // the journal needs this removal (watchers see a second REMOVED).
+  Emit(record, ChangeKind::kRemoved, reason);
   // Swap-remove keeps removal O(1); round-robin order may shift, which is fine.
   const RecordIndex last = service.members.back();
   service.members[record.member_index] = last;

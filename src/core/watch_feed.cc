@@ -57,10 +57,11 @@ std::vector<uint32_t> ShardsToRead(const Registry& registry, const std::string& 
 
 }  // namespace
 
-WatchFeed::WatchFeed(Registry& registry, std::string service, uint64_t since_revision)
+WatchFeed::WatchFeed(Registry& registry, std::string service, uint64_t since_revision, bool coalesce)
     : registry_(registry),
       service_(std::move(service)),
       shards_(ShardsToRead(registry, service_)),
+      coalesce_(coalesce),
       revision_(since_revision) {}
 
 // Each shard is read at its own moment, so the shards' snapshots reflect
@@ -116,7 +117,7 @@ std::optional<WatchBatch> WatchFeed::Next() {
     std::stable_sort(batch.changes.begin(), batch.changes.end(),
                      [](const Change& a, const Change& b) { return a.revision < b.revision; });
   }
-  if (batch.changes.size() > kCoalesceAbove) {
+  if (coalesce_ && batch.changes.size() > kCoalesceAbove) {
     batch.changes = CoalesceChanges(std::move(batch.changes));
     batch.coalesced = true;
   }

@@ -41,7 +41,9 @@ class WatchFeed {
   // Watches `service`, or every service when it is empty. `since_revision`
   // 0 starts with a snapshot; another starts with the changes after it, or
   // with a snapshot marked history_lost when they are not all kept.
-  WatchFeed(Registry& registry, std::string service, uint64_t since_revision);
+  // `coalesce` false: every change, in order, however many (the data dir's
+  // journal, whose removals name leases, not instances).
+  WatchFeed(Registry& registry, std::string service, uint64_t since_revision, bool coalesce = true);
 
   // The next batch. The first call always returns one (perhaps without
   // changes: a resume that missed nothing); later calls return nothing when
@@ -64,6 +66,7 @@ class WatchFeed {
   Registry& registry_;
   const std::string service_;
   const std::vector<uint32_t> shards_;  // the service's, or every one
+  const bool coalesce_;
   uint64_t revision_;  // read up to here
   bool started_ = false;
 };

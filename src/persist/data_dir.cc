@@ -132,7 +132,7 @@ absl::StatusOr<RestoreReport> DataDir::Restore(Registry& registry, const Restore
     }
     if (!contents->damage.empty() || !end || *end != records) {
       return absl::FailedPreconditionError(
-          fmt::format("{} is damaged ({}); move it away to start from its journal alone, or restore a backup", path,
+          fmt::format("{} is damaged ({}); restore the data dir from a backup, or move it away to start empty", path,
                       contents->damage.empty() ? "it does not end where its end record says" : contents->damage));
     }
     report.records += records;

@@ -37,7 +37,7 @@ Journal::Journal(Registry& registry, DataDir& dir, const JournalOptions& options
     : registry_(registry),
       dir_(dir),
       options_(options),
-      feed_(registry, "", registry.Revision()),
+      feed_(registry, "", registry.Revision(), /*coalesce=*/false),
       generation_(dir.generation()) {
   durable_revision_.store(registry.Revision(), std::memory_order_relaxed);
   std::error_code error;
@@ -51,7 +51,7 @@ Journal::~Journal() {
 }
 
 absl::Status Journal::Start() {
-  if (absl::Status opened = OpenJournal(generation_); !opened.ok()) return opened;
+  if (absl::Status opened = OpenJournal(generation_, /*fresh=*/false); !opened.ok()) return opened;
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
@@ -171,7 +171,7 @@ absl::Status Journal::WriteSnapshot() {
   if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0) return Errno("cannot rename " + path + ".tmp");
   if (absl::Status synced = SyncDirectory(dir_.path()); !synced.ok()) return synced;
   // From here on the new snapshot is the state; its journal starts empty.
-  if (absl::Status opened = OpenJournal(next); !opened.ok()) return opened;
+  if (absl::Status opened = OpenJournal(next, /*fresh=*/true); !opened.ok()) return opened;
   generation_ = next;
   snapshot_bytes_ = bytes.size();
   dir_.RemoveBefore(next);
@@ -181,9 +181,9 @@ absl::Status Journal::WriteSnapshot() {
   return absl::OkStatus();
 }
 
-absl::Status Journal::OpenJournal(uint64_t generation) {
+absl::Status Journal::OpenJournal(uint64_t generation, bool fresh) {
   const std::string path = dir_.JournalPath(generation);
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (fresh ? O_TRUNC : 0), 0644);
   if (fd < 0) return Errno("cannot open " + path);
   struct stat status {};
   if (fstat(fd, &status) != 0) {

@@ -84,7 +84,9 @@ class Journal {
   // Writes every instance as the next generation's snapshot and starts that
   // generation's journal.
   absl::Status WriteSnapshot();
-  absl::Status OpenJournal(uint64_t generation);
+  // `fresh`: a new generation's journal, started empty (a file of that name
+  // left by an earlier life of the dir is stale).
+  absl::Status OpenJournal(uint64_t generation, bool fresh);
   absl::Status SyncJournal();
 
   Registry& registry_;

@@ -95,7 +95,7 @@ class JournalTest : public ::testing::Test {
   JournalTest() : registry_(Options(), clock_) {}
 
   void StartJournal(JournalOptions options = {}) {
-    options.batch_interval = std::chrono::milliseconds(1);
+    if (options.batch_interval == JournalOptions{}.batch_interval) options.batch_interval = std::chrono::milliseconds(1);
     absl::StatusOr<DataDir> opened = DataDir::Open(dir_.path());
     ASSERT_TRUE(opened.ok()) << opened.status();
     data_dir_.emplace(*std::move(opened));
@@ -329,6 +329,36 @@ TEST_F(JournalTest, ALaterLeaseOfTheSameInstanceReplacesTheRestoredOne) {
   EXPECT_EQ(restored.Instances("moved"),
             (std::map<std::string, std::string>{{"m-1", "10.0.0.1:9090"}, {"9", "10.0.1.9:7000"}}));
   EXPECT_TRUE(restored.registry.SeedHeartbeat(9, false).ok());
+}
+
+TEST_F(JournalTest, AnEjectedInstanceThatIsDeregisteredStaysGone) {
+  StartJournal();
+  const LeaseId ejected = Register(SeedSpec(5, "ghosts"));
+  Register(NativeSpec("ghosts", "g-1", kTtl));
+  ASSERT_TRUE(registry_.Eject(ejected));
+  ASSERT_TRUE(registry_.Deregister(ejected).ok());
+  Restored after(Crash());
+  EXPECT_FALSE(after.registry.SeedHeartbeat(5, false).ok()) << "the removal of an ejected instance is journaled";
+  EXPECT_EQ(after.Instances("ghosts").size(), 1u);
+}
+
+// More changes in one round than a watcher gets one by one: the journal
+// still writes each of them, in order (a removal names a lease, so folding
+// an instance's changes into its last one would lose the first lease's end).
+TEST_F(JournalTest, AJournalBehindByManyChangesWritesEveryOne) {
+  JournalOptions options;
+  options.batch_interval = std::chrono::seconds(2);  // every change below in one round
+  StartJournal(options);
+  const LeaseId first = Register(NativeSpec("busy", "x", kTtl));
+  WaitDurable();  // x under its first lease is in the journal; the rest comes in one round
+  for (int i = 0; i < 300; ++i) Register(NativeSpec("busy", "filler-" + std::to_string(i), kTtl));
+  ASSERT_TRUE(registry_.Deregister(first).ok());
+  const LeaseId second = Register(NativeSpec("busy", "x", kTtl));
+  ASSERT_TRUE(registry_.Deregister(second).ok());
+  Restored after(Crash());
+  EXPECT_FALSE(after.registry.Heartbeat(first, false).ok());
+  EXPECT_EQ(after.Instances("busy").count("x"), 0u);
+  EXPECT_EQ(after.Instances("busy").size(), 300u);
 }
 
 }  // namespace

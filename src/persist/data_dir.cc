@@ -11,7 +11,7 @@
 
 #include <fmt/core.h>
 
-#include "persist/mapped_file.h"
+#include "core/mapped_file.h"
 #include "persist/record_file.h"
 
 namespace registryd {

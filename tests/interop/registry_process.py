@@ -3,6 +3,7 @@ port, and waiting for a condition without timing anything."""
 import re
 import signal
 import subprocess
+import threading
 import time
 
 TIMEOUT = 20  # seconds, for conditions that depend on real time
@@ -44,6 +45,23 @@ class Registry:
         self.address = match.group(1)
 
     def stop(self):
+        """SIGTERM; registryd must exit with code 0 (under ASan, that includes
+        LeakSanitizer finding no leak). Returns the rest of its stderr."""
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=TIMEOUT)
+        # Read on a thread, so a hung shutdown still times out; not communicate(),
+        # which would skip what readline() has buffered.
+        tail = []
+        reader = threading.Thread(target=lambda: tail.append(self.process.stderr.read()), daemon=True)
+        reader.start()
+        try:
+            self.process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        reader.join(TIMEOUT)
         self.process.stderr.close()
+        rest = tail[0] if tail else ""
+        if self.process.returncode != 0:
+            raise AssertionError("registryd exited with code %r after SIGTERM, want 0\n--- its stderr ---\n%s%s"
+                                 % (self.process.returncode, self.startup, rest))
+        return rest

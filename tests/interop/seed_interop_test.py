@@ -108,6 +108,24 @@ class ServerProcess:
                 % (why, " ".join(self.argv), self.stderr_text()))
         return self.address
 
+    def stop(self):
+        """SIGTERM: registryd must exit with code 0 by itself (under ASan, that
+        includes LeakSanitizer finding no leak)."""
+        if self.proc.poll() is not None:
+            raise AssertionError("registryd exited on its own with code %r\n--- registryd stderr ---\n%s"
+                                 % (self.proc.returncode, self.stderr_text()))
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("registryd did not exit within %s s of SIGTERM (killed it)\n--- registryd stderr ---\n%s"
+                                 % (SHUTDOWN_TIMEOUT_S, self.stderr_text()))
+        self.kill()  # joins the stderr reader
+        if code != 0:
+            raise AssertionError("registryd exited with code %r after SIGTERM, want 0\n--- registryd stderr ---\n%s"
+                                 % (code, self.stderr_text()))
+
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
@@ -178,24 +196,8 @@ def tearDownModule():
         if _channel is not None:
             _channel.close()
             _channel = None
-        if _server is None:
-            return
-        if _server.proc.poll() is not None:
-            raise AssertionError(
-                "registryd exited on its own during the tests with code %r\n--- registryd stderr ---\n%s"
-                % (_server.proc.returncode, _server.stderr_text()))
-        _server.proc.send_signal(signal.SIGTERM)
-        try:
-            code = _server.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            _server.kill()
-            raise AssertionError(
-                "registryd did not exit within %s s of SIGTERM (killed it)\n--- registryd stderr ---\n%s"
-                % (SHUTDOWN_TIMEOUT_S, _server.stderr_text()))
-        _server.kill()  # joins the stderr reader
-        if code != 0:
-            raise AssertionError("registryd exited with code %r after SIGTERM, want 0\n--- registryd stderr ---\n%s"
-                                 % (code, _server.stderr_text()))
+        if _server is not None:
+            _server.stop()
     finally:
         if _server is not None:
             _server.kill()
@@ -464,11 +466,11 @@ class KillDashNineTest(unittest.TestCase):
     def start(self, data_dir):
         server, channel = start_own_registryd(self, "--data-dir", data_dir, "--fsync", "always",
                                               "--restore-spread", "1s")
-        return server, registry_service_pb2_grpc.RegistryServiceStub(channel)
+        return server, channel, registry_service_pb2_grpc.RegistryServiceStub(channel)
 
     def test_every_acknowledged_registration_survives_sigkill(self):
         data_dir = os.path.join(_gen_dir.name, "kill-9")
-        server, registry = self.start(data_dir)
+        server, _, registry = self.start(data_dir)
         acknowledged = []
         lock = threading.Lock()
         stop = threading.Event()
@@ -502,7 +504,7 @@ class KillDashNineTest(unittest.TestCase):
             thread.join()
         self.assertGreaterEqual(len(acknowledged), 300, server.stderr_text())
 
-        restarted, registry = self.start(data_dir)
+        restarted, channel, registry = self.start(data_dir)
         def alive(server_id):
             try:
                 return registry.heartBeat(registry_service_pb2.RenewRequest(serverId=server_id),
@@ -514,6 +516,8 @@ class KillDashNineTest(unittest.TestCase):
         lost = [server_id for server_id in acknowledged if not alive(server_id)]
         self.assertEqual(lost, [], restarted.stderr_text())
         self.assertRegex(restarted.stderr_text(), r"restored \d+ instances")
+        channel.close()
+        restarted.stop()
 
 
 def rss_bytes(pid):
@@ -549,8 +553,9 @@ class HostileClientsTest(unittest.TestCase):
     connections, clients killed (SIGKILL) with Watch and KeepAlive streams
     open, calls whose deadline passed before they arrived, and oversized
     requests. Afterwards registryd is healthy, a registration made before is
-    intact, and a second round of the same abuse does not grow its memory
-    (what the first round allocated is reused, not leaked)."""
+    intact, a second round of the same abuse does not grow its memory (what
+    the first round allocated is reused, not leaked), and it stops cleanly
+    (under ASan: LeakSanitizer finds nothing left behind)."""
 
     def abuse(self, address):
         idle = [grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1),
@@ -593,8 +598,12 @@ class HostileClientsTest(unittest.TestCase):
         after_second = rss_bytes(server.proc.pid)
         print("registryd RSS: %.1f MB after one round, %.1f MB after two" % (after_first / 2**20, after_second / 2**20),
               file=sys.stderr)
-        self.assertLess(after_second - after_first, 16 << 20,
-                        "%d bytes more after the second round than after the first" % (after_second - after_first))
+        if not ARGS.asan:
+            # Under ASan, RSS keeps growing by a few MB a round (quarantine, no reuse of
+            # freed chunks) while the plain build's stays flat; there, LeakSanitizer at the
+            # clean stop below is the check.
+            self.assertLess(after_second - after_first, 16 << 20,
+                            "%d bytes more after the second round than after the first" % (after_second - after_first))
         health = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda request: request,
                                      response_deserializer=lambda reply: reply)
         self.assertEqual(health(b"", timeout=RPC_TIMEOUT_S), b"\x08\x01")  # status: SERVING
@@ -602,7 +611,8 @@ class HostileClientsTest(unittest.TestCase):
         found = discovery_service_pb2_grpc.DiscoveryServiceStub(channel).findServer(
             discovery_service_pb2.QueryRequest(service="Bazar"), timeout=RPC_TIMEOUT_S)
         self.assertEqual((found.querySuccess, found.serverId), (True, 7))
-        self.assertIsNone(server.proc.poll(), server.stderr_text())
+        channel.close()
+        server.stop()  # exit code 0: under ASan, LeakSanitizer found nothing the abuse left behind
 
 
 def main():
@@ -612,6 +622,8 @@ def main():
     parser.add_argument("--protos", required=True, help="the protos/ directory")
     parser.add_argument("--protoc", required=True, help="protoc")
     parser.add_argument("--grpc-python-plugin", required=True, help="grpc_python_plugin")
+    parser.add_argument("--asan", action="store_true",
+                        help="registryd is built with AddressSanitizer: its allocator's RSS says nothing about leaks")
     ARGS, rest = parser.parse_known_args()
     program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
     sys.exit(0 if program.result.wasSuccessful() else 1)

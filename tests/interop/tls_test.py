@@ -9,7 +9,6 @@ Usage: tls_test.py REGISTRYCTL REGISTRYD [REGISTRY_BENCH]
 (with REGISTRY_BENCH, also: registry_bench measures a registryd over mutual TLS)
 """
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -162,10 +161,7 @@ class PlaintextWarningTest(unittest.TestCase):
                                ("[::1]:0", False)]:
             with self.subTest(listen=listen):
                 registry = Registry(REGISTRYD, listen=listen)
-                registry.process.send_signal(signal.SIGTERM)
-                rest = registry.process.stderr.read()
-                registry.process.wait(timeout=TIMEOUT)
-                registry.process.stderr.close()
+                rest = registry.stop()
                 self.assertEqual("serving plaintext on" in rest, warned, registry.startup + rest)
                 self.assertIn("(plaintext, seed API on, ", registry.startup)
 

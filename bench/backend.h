@@ -26,6 +26,9 @@ class Connections {
   const std::vector<std::shared_ptr<grpc::Channel>>& channels() const { return channels_; }
   // True once every channel is connected (waits up to 30 s).
   bool WaitConnected();
+  // True once no channel is connected any more (waits up to 30 s): after the
+  // server stopped, so that no call goes to a connection it has closed.
+  bool WaitDisconnected();
 
  private:
   std::vector<std::shared_ptr<grpc::Channel>> channels_;

@@ -20,4 +20,14 @@ bool Connections::WaitConnected() {
   return true;
 }
 
+bool Connections::WaitDisconnected() {
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(30);
+  for (const auto& channel : channels_) {
+    while (channel->GetState(false) == GRPC_CHANNEL_READY) {
+      if (!channel->WaitForStateChange(GRPC_CHANNEL_READY, deadline)) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace registryd::bench

@@ -143,13 +143,16 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
       const auto stopping = Clock::now();
       server->Stop();
       server.reset();
+      const auto stopped = Clock::now();
+      // A channel that has not seen the connection close yet would send to it.
+      if (!connections.WaitDisconnected()) throw std::runtime_error("the stopped registryd's connections stay open");
       const auto starting = Clock::now();
       *std::find(command.begin(), command.end(), "127.0.0.1:0") = target.address;  // the same port
       server.emplace(options.server_cpus, command, listening);  // returns once it listens: restored
       const auto listening_again = Clock::now();
       // The bench's channels reconnect with gRPC's backoff; not the server's time.
       if (!connections.WaitConnected()) throw std::runtime_error("cannot connect to the restarted registryd");
-      return Restarted{server->pid(), Seconds(starting - stopping).count(),
+      return Restarted{server->pid(), Seconds(stopped - stopping).count(),
                        Seconds(listening_again - starting).count()};
     };
   }

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <bit>
+#include <thread>
+
+#include <grpc/grpc.h>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -174,7 +177,25 @@ void Server::Shutdown() {
   }
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::duration_cast<std::chrono::system_clock::duration>(options_.shutdown_timeout);
+  // gRPC's graceful shutdown also waits for every client to close its
+  // connection after the GOAWAY, and an idle client reads that only when it
+  // next polls (every 5 s by default, or never): so once no call is under
+  // way, close the connections. Quiet queues also mean the shutdown has
+  // begun (every queue's requested calls have failed), which the cancel
+  // needs. At the deadline, Shutdown cancels by itself. This thread only
+  // polls while stopping.
+  std::thread closer([this, deadline] {
+    const auto all_quiet = [this] {
+      return std::all_of(queues_.begin(), queues_.end(), [](const auto& queue) { return queue->Quiet(); });
+    };
+    while (!all_quiet()) {
+      if (std::chrono::system_clock::now() >= deadline) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    grpc_server_cancel_all_calls(server_->c_server());
+  });
   server_->Shutdown(deadline);
+  closer.join();
   for (const auto& queue : queues_) queue->ShutdownAndJoin();
   if (journal_ != nullptr) {
     if (absl::Status stopped = journal_->Stop(); !stopped.ok()) {

@@ -3,7 +3,8 @@
 //
 // Life: Start() binds and serves; Shutdown() turns health to NOT_SERVING,
 // stops accepting, lets in-flight calls finish within the shutdown timeout,
-// cancels the expiry alarms and drains every queue, in that order.
+// closes the connections once none is left, cancels the expiry alarms and
+// drains every queue, in that order.
 #pragma once
 
 #include <memory>

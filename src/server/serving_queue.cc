@@ -23,6 +23,11 @@ void ServingQueue::RemoveStream(grpc::ServerContext* context) {
   streams_.erase(context);
 }
 
+bool ServingQueue::Quiet() {
+  MutexLock lock(&mu_);
+  return !accepting_ && streams_.empty() && busy_unary_calls_.load(std::memory_order_acquire) == 0;
+}
+
 void ServingQueue::StartThread() {
   thread_ = std::thread([this] { Run(); });
 }

@@ -11,6 +11,7 @@
 // operation (open() turns false) just before it shuts the queue down.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -69,6 +70,14 @@ class ServingQueue {
   bool AddStream(grpc::ServerContext* context);
   void RemoveStream(grpc::ServerContext* context);
 
+  // Unary call objects that are not idle: waiting for a call, or in one.
+  // After the server's shutdown has begun, no requested call is left, so
+  // none means no unary call is under way.
+  void UnaryCallBusy() { busy_unary_calls_.fetch_add(1, std::memory_order_relaxed); }
+  void UnaryCallIdle() { busy_unary_calls_.fetch_sub(1, std::memory_order_release); }
+  // Closed, and no call under way: no unary call object busy, no stream open.
+  bool Quiet();
+
   // Takes ownership of an event object; it lives until the queue is drained.
   template <typename Event>
   Event& Own(std::unique_ptr<Event> event) {
@@ -91,6 +100,7 @@ class ServingQueue {
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool open_ ABSL_GUARDED_BY(mu_) = true;
   absl::flat_hash_set<grpc::ServerContext*> streams_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> busy_unary_calls_ = 0;
   std::vector<std::unique_ptr<QueueEvent>> events_;
   std::thread thread_;
 };

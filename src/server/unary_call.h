@@ -54,9 +54,10 @@ class UnaryCall final : public QueueEvent {
     responder_.emplace(&*context_);
     ServingQueue::StartGuard guard(queue_);
     if (!guard.accepting()) {
-      state_ = State::kIdle;
+      if (state_ != State::kIdle) BecomeIdle();
       return;
     }
+    if (state_ == State::kIdle) queue_.UnaryCallBusy();
     state_ = State::kAwaitingRequest;
     (service_.*Rpc::kRequest)(&*context_, &request_, &*responder_, queue_.cq(), queue_.cq(), this);
   }
@@ -65,7 +66,7 @@ class UnaryCall final : public QueueEvent {
     switch (state_) {
       case State::kAwaitingRequest:
         if (!ok) {  // shutdown: no call was started, so no done tag will come
-          state_ = State::kIdle;
+          BecomeIdle();
           return;
         }
         Respond();
@@ -100,7 +101,7 @@ class UnaryCall final : public QueueEvent {
           if (guard.open()) {
             alarm_.Set(queue_.cq(), gpr_inf_past(GPR_CLOCK_MONOTONIC), this);
           } else {
-            state_ = State::kIdle;  // the queue is shutting down: gRPC ends the call
+            BecomeIdle();  // the queue is shutting down: gRPC ends the call
           }
         });
         return;
@@ -109,11 +110,16 @@ class UnaryCall final : public QueueEvent {
     Finish();
   }
 
+  void BecomeIdle() {
+    state_ = State::kIdle;
+    queue_.UnaryCallIdle();
+  }
+
   void Finish() {
     const grpc::Status& status = status_;
     ServingQueue::StartGuard guard(queue_);
     if (!guard.open()) {  // the queue is shutting down: gRPC ends the call
-      state_ = State::kIdle;
+      BecomeIdle();
       return;
     }
     state_ = State::kAwaitingFinish;

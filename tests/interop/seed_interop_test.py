@@ -108,19 +108,19 @@ class ServerProcess:
                 % (why, " ".join(self.argv), self.stderr_text()))
         return self.address
 
-    def stop(self):
-        """SIGTERM: registryd must exit with code 0 by itself (under ASan, that
-        includes LeakSanitizer finding no leak)."""
+    def stop(self, timeout=SHUTDOWN_TIMEOUT_S):
+        """SIGTERM: registryd must exit with code 0 by itself within `timeout`
+        (under ASan, that includes LeakSanitizer finding no leak)."""
         if self.proc.poll() is not None:
             raise AssertionError("registryd exited on its own with code %r\n--- registryd stderr ---\n%s"
                                  % (self.proc.returncode, self.stderr_text()))
         self.proc.send_signal(signal.SIGTERM)
         try:
-            code = self.proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
+            code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise AssertionError("registryd did not exit within %s s of SIGTERM (killed it)\n--- registryd stderr ---\n%s"
-                                 % (SHUTDOWN_TIMEOUT_S, self.stderr_text()))
+                                 % (timeout, self.stderr_text()))
         self.kill()  # joins the stderr reader
         if code != 0:
             raise AssertionError("registryd exited with code %r after SIGTERM, want 0\n--- registryd stderr ---\n%s"
@@ -613,6 +613,44 @@ class HostileClientsTest(unittest.TestCase):
         self.assertEqual((found.querySuccess, found.serverId), (True, 7))
         channel.close()
         server.stop()  # exit code 0: under ASan, LeakSanitizer found nothing the abuse left behind
+
+
+# A client that makes one call and then keeps its connection open and idle,
+# with gRPC's backup poller off: it never reads the server's GOAWAY.
+IDLE_CLIENT = """
+import os, sys, time
+os.environ["GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS"] = "0"
+import grpc
+sys.path.insert(0, sys.argv[2])
+import registry_service_pb2, registry_service_pb2_grpc
+channel = grpc.insecure_channel(sys.argv[1])
+registry = registry_service_pb2_grpc.RegistryServiceStub(channel)
+registry.discovery(registry_service_pb2.RecordRequest(serverId=1, serverIp="127.0.0.1", serverPort=9, service="Idle"),
+                   timeout=10)
+print("called", flush=True)
+time.sleep(600)
+"""
+
+
+class ShutdownTest(unittest.TestCase):
+    """A client connection that stays open after its last call does not hold
+    up a stop: gRPC's graceful shutdown waits for clients to close their
+    connections, and registryd closes them once no call is under way instead
+    of waiting out --shutdown-timeout."""
+
+    def test_an_idle_client_connection_does_not_delay_the_stop(self):
+        server, channel = start_own_registryd(self, "--data-dir", "", "--shutdown-timeout", "10m")
+        channel.close()
+        client = subprocess.Popen([sys.executable, "-c", IDLE_CLIENT, server.address, _gen_dir.name],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(client.stdout.close)
+        self.addCleanup(client.stderr.close)
+        self.addCleanup(client.wait)
+        self.addCleanup(client.kill)
+        self.assertEqual(client.stdout.readline().strip(), "called", client.stderr.read() if client.poll() else "")
+        # Without closing, gRPC waits out its 20 s GOAWAY timer (or the shutdown
+        # timeout, if shorter); closing takes milliseconds.
+        server.stop(timeout=10)
 
 
 def main():

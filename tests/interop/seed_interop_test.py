@@ -131,6 +131,8 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
         self._reader.join(timeout=5)
+        if not self._reader.is_alive():
+            self.proc.stderr.close()
 
 
 def generate_stubs(out_dir):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: the whole suite in build/ (warnings are
-# errors), then the core, data dir, concurrency and interop tests under
+# errors), then every suite but the benchmarks under
 # AddressSanitizer + UBSan (g++), the data dir and concurrency tests under
 # ThreadSanitizer (clang), and the fuzz targets for a bounded time (clang,
 # libFuzzer). Ends with the line "N passed, N failed".
@@ -22,16 +22,16 @@ configure build || exit 1
 meson compile -C build -j "$jobs" || exit 1
 meson test -C build --num-processes "$jobs" --print-errorlogs || status=1
 
-# Sanitizer builds compile only what they run: under ASan + UBSan the core's
-# unit tests (raw record allocations), the data dir's tests, the concurrency
-# test, and registryd and registryctl for the interop suite (seed clients,
-# kill -9, hostile clients, TLS, the CLIs, each registryd stopped cleanly so
-# LeakSanitizer runs); under TSan the data dir's and the concurrency test.
+# Sanitizer builds compile only what they run: under ASan + UBSan every
+# suite but the benchmarks (the interop suite's registryd processes are each
+# stopped cleanly, so LeakSanitizer runs in them too); under TSan the data
+# dir's and the concurrency test.
 configure build-asan -Dbench=false -Db_sanitize=address,undefined -Db_lundef=false || exit 1
-meson compile -C build-asan -j "$jobs" tests/unit/core_test tests/unit/persist_test tests/integration/concurrency_test \
-  src/registryd tools/registryctl || exit 1
+meson compile -C build-asan -j "$jobs" tests/unit/core_test tests/unit/persist_test \
+  tests/integration/integration_test tests/integration/concurrency_test src/registryd tools/registryctl || exit 1
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  meson test -C build-asan --no-rebuild --suite unit --suite concurrency --suite interop --print-errorlogs || status=1
+  meson test -C build-asan --no-rebuild --suite unit --suite integration --suite concurrency --suite interop \
+  --print-errorlogs || status=1
 
 CC=clang CXX=clang++ configure build-tsan -Dbench=false -Db_sanitize=thread -Db_lundef=false || exit 1
 meson compile -C build-tsan -j "$jobs" tests/unit/persist_test tests/integration/concurrency_test || exit 1

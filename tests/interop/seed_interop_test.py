@@ -649,7 +649,8 @@ class ShutdownTest(unittest.TestCase):
         self.addCleanup(client.stderr.close)
         self.addCleanup(client.wait)
         self.addCleanup(client.kill)
-        self.assertEqual(client.stdout.readline().strip(), "called", client.stderr.read() if client.poll() else "")
+        self.assertEqual(client.stdout.readline().strip(), "called",
+                         client.stderr.read() if client.poll() is not None else "")
         # Without closing, gRPC waits out its 20 s GOAWAY timer (or the shutdown
         # timeout, if shorter); closing takes milliseconds.
         server.stop(timeout=10)

@@ -13,6 +13,7 @@
 #include "core/registry.h"
 #include "core/watch_feed.h"
 #include "server/lenient_services.h"
+#include "server/serving_queue.h"
 #include "server/watch_hub.h"
 
 namespace registryd {
@@ -20,6 +21,11 @@ namespace registryd {
 class FeedResponses {
  public:
   using Backend = Registry;
+  using Service = NativeRegistryService;
+  using Request = lenient::WatchRequest;
+  static constexpr auto kRequest = &Service::RequestWatchLenient;
+  // Cancelled at shutdown (its clients see CANCELLED and reconnect).
+  static constexpr ServingQueue::AtClose kAtClose = ServingQueue::AtClose::kCancel;
   // Events per response: a large snapshot goes out in parts.
   static constexpr size_t kMaxEventsPerResponse = 1000;
 
@@ -31,6 +37,8 @@ class FeedResponses {
   // The next response: the rest of the batch being sent, or what is new.
   // False when there is nothing to send.
   bool Next(grpc::ByteBuffer& response);
+  // A registry watch ends only when its client leaves or the server stops.
+  std::optional<grpc::Status> Ended() const { return std::nullopt; }
 
  private:
   // The changes up to the registry's revision, if another stream of the

@@ -53,7 +53,7 @@ class KeepAliveCall {
       delete this;
       return;
     }
-    if (!queue_.AddStream(&context_)) context_.TryCancel();  // the server is stopping
+    if (!queue_.AddStream(&context_, ServingQueue::AtClose::kCancel)) context_.TryCancel();  // the server is stopping
     Start(service_, queue_, backend_);                       // the next stream
     if (!StartRead()) End();
   }

@@ -8,6 +8,7 @@
 #include <grpcpp/support/byte_buffer.h>
 
 #include "discovery_service.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "lenient_requests.pb.h"
 #include "registry/v1/registry.grpc.pb.h"
 #include "registry_service.grpc.pb.h"
@@ -66,6 +67,28 @@ class NativeRegistryService final : public registry::v1::Registry::AsyncService 
   static constexpr int kRegisterMethod = 0;  // rpc Register
   static constexpr int kDiscoverMethod = 3;  // rpc Discover
   static constexpr int kWatchMethod = 6;     // rpc Watch
+};
+
+// grpc.health.v1.Health on the queues, like every other service (gRPC's
+// default health service would bring polling threads of its own).
+class HealthService final : public grpc::health::v1::Health::AsyncService {
+ public:
+  void RequestCheckLenient(grpc::ServerContext* context, lenient::HealthCheckRequest* request,
+                           grpc::ServerAsyncResponseWriter<grpc::health::v1::HealthCheckResponse>* responder,
+                           grpc::CompletionQueue* call_cq, grpc::ServerCompletionQueue* notification_cq,
+                           void* tag) {
+    RequestAsyncUnary(kCheckMethod, context, request, responder, call_cq, notification_cq, tag);
+  }
+  // Writes serialized HealthCheckResponses.
+  void RequestWatchLenient(grpc::ServerContext* context, lenient::HealthCheckRequest* request,
+                           grpc::ServerAsyncWriter<grpc::ByteBuffer>* writer, grpc::CompletionQueue* call_cq,
+                           grpc::ServerCompletionQueue* notification_cq, void* tag) {
+    RequestAsyncServerStreaming(kWatchMethod, context, request, writer, call_cq, notification_cq, tag);
+  }
+
+ private:
+  static constexpr int kCheckMethod = 0;  // rpc Check
+  static constexpr int kWatchMethod = 1;  // rpc Watch
 };
 
 }  // namespace registryd

@@ -7,10 +7,10 @@
 #include <grpc/grpc.h>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
 #include "server/feed_responses.h"
+#include "server/health_rpcs.h"
 #include "server/keep_alive_call.h"
 #include "server/log.h"
 #include "server/native_rpcs.h"
@@ -28,6 +28,9 @@ constexpr size_t kDiscoverCacheBytesPerQueue = 32 << 20;
 // Streams waiting to be accepted; each accepted stream requests the next.
 constexpr int kKeepAliveStreamsRequestedPerQueue = 4;
 constexpr int kWatchStreamsRequestedPerQueue = 4;
+// Probes are few: a handful of Checks waiting per queue is plenty.
+constexpr int kHealthChecksRequestedPerQueue = 4;
+constexpr int kHealthWatchesRequestedPerQueue = 2;
 
 // "host:0" with the port the kernel picked.
 std::string WithPort(const std::string& listen, int port) {
@@ -49,8 +52,8 @@ Server::~Server() {
 }
 
 template <typename Rpc, typename Backend>
-void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend) {
-  for (int i = 0; i < options_.calls_per_method; ++i) {
+void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend, int count) {
+  for (int i = 0; i < count; ++i) {
     Journal* synced_writes = options_.persistence.journal.fsync == FsyncPolicy::kAlways ? journal_.get() : nullptr;
     queue.Own(std::make_unique<UnaryCall<Rpc, Backend>>(service, queue, backend, synced_writes)).RequestNext();
   }
@@ -88,7 +91,9 @@ absl::Status Server::Start() {
     stopped_ = true;
     return persistence;
   }
-  grpc::EnableDefaultHealthCheckService(true);
+  // Reflection is a synchronous service (gRPC adds a thread that polls for
+  // it), measured to cost no more than noise per call; health is served on
+  // the queues (docs/ARCHITECTURE.md, Threads).
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(options_.tls);
@@ -104,6 +109,7 @@ absl::Status Server::Start() {
     builder.RegisterService(&seed_discovery_service_);
   }
   builder.RegisterService(&native_service_);
+  builder.RegisterService(&health_service_);
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
   for (uint32_t i = 0; i < options_.threads; ++i) cqs.push_back(builder.AddCompletionQueue());
@@ -118,32 +124,39 @@ absl::Status Server::Start() {
                                          : " (with TLS: are --tls-cert and --tls-key a PEM certificate and its key?)"));
   }
   address_ = WithPort(options_.listen, port);
-  grpc::HealthCheckServiceInterface& health = *server_->GetHealthCheckService();
-  health.SetServingStatus(registry::v1::Registry::service_full_name(), true);
+  health_.Set("", true);
+  health_.Set(registry::v1::Registry::service_full_name(), true);
   if (options_.seed_api) {
-    health.SetServingStatus(registry_service::RegistryService::service_full_name(), true);
-    health.SetServingStatus(discovery_service::DiscoveryService::service_full_name(), true);
+    health_.Set(registry_service::RegistryService::service_full_name(), true);
+    health_.Set(discovery_service::DiscoveryService::service_full_name(), true);
   }
 
   for (uint32_t i = 0; i < options_.threads; ++i) {
     queues_.push_back(std::make_unique<ServingQueue>(i, std::move(cqs[i])));
     watch_hubs_.Add(*queues_.back());
+    health_hubs_.Add(*queues_.back());
   }
   registry_.set_change_listener(&watch_hubs_);
+  health_.set_on_change([this] { health_hubs_.OnChanges(0); });
+  const int calls = options_.calls_per_method;
   for (const auto& queue : queues_) {
     if (options_.seed_api) {
-      StartCalls<SeedRegisterRpc>(seed_registry_service_, *queue, registry_);
-      StartCalls<SeedHeartbeatRpc>(seed_registry_service_, *queue, registry_);
-      StartCalls<FindServerRpc>(seed_discovery_service_, *queue, registry_);
-      StartCalls<WarnServerErrorRpc>(seed_discovery_service_, *queue, registry_);
+      StartCalls<SeedRegisterRpc>(seed_registry_service_, *queue, registry_, calls);
+      StartCalls<SeedHeartbeatRpc>(seed_registry_service_, *queue, registry_, calls);
+      StartCalls<FindServerRpc>(seed_discovery_service_, *queue, registry_, calls);
+      StartCalls<WarnServerErrorRpc>(seed_discovery_service_, *queue, registry_, calls);
     }
-    StartCalls<RegisterRpc>(native_service_, *queue, registry_);
-    StartCalls<HeartbeatRpc>(native_service_, *queue, registry_);
-    StartCalls<DeregisterRpc>(native_service_, *queue, registry_);
+    StartCalls<RegisterRpc>(native_service_, *queue, registry_, calls);
+    StartCalls<HeartbeatRpc>(native_service_, *queue, registry_, calls);
+    StartCalls<DeregisterRpc>(native_service_, *queue, registry_, calls);
     discover_backends_.push_back(std::make_unique<DiscoverBackend>(
         DiscoverBackend{registry_, DiscoverReplyCache(registry_.options().tick, kDiscoverCacheBytesPerQueue)}));
-    StartCalls<DiscoverRpc>(native_service_, *queue, *discover_backends_.back());
-    StartCalls<ListServicesRpc>(native_service_, *queue, registry_);
+    StartCalls<DiscoverRpc>(native_service_, *queue, *discover_backends_.back(), calls);
+    StartCalls<ListServicesRpc>(native_service_, *queue, registry_, calls);
+    StartCalls<HealthCheckRpc>(health_service_, *queue, health_, kHealthChecksRequestedPerQueue);
+    for (int i = 0; i < kHealthWatchesRequestedPerQueue; ++i) {
+      WatchCall<HealthResponses>::Start(health_service_, *queue, health_, health_hubs_[queue->index()]);
+    }
     for (int i = 0; i < kKeepAliveStreamsRequestedPerQueue; ++i) {
       KeepAliveCall<StreamLeases>::Start(native_service_, *queue, keep_alive_backend_);
     }
@@ -168,7 +181,9 @@ absl::Status Server::Start() {
 void Server::Shutdown() {
   if (stopped_ || server_ == nullptr) return;
   stopped_ = true;
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  // Health Watch streams are woken to send NOT_SERVING and end by
+  // themselves, so their hubs' alarms are left to fire.
+  health_.Shutdown();
   for (size_t i = 0; i < queues_.size(); ++i) {
     queues_[i]->Close([&] {
       tickers_[i]->Cancel();

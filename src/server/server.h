@@ -20,6 +20,7 @@
 #include "persist/data_dir.h"
 #include "persist/journal.h"
 #include "server/expiry_ticker.h"
+#include "server/health_status.h"
 #include "server/lenient_services.h"
 #include "server/native_rpcs.h"
 #include "server/server_options.h"
@@ -50,7 +51,7 @@ class Server {
 
  private:
   template <typename Rpc, typename Backend>
-  void StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend);
+  void StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend, int count);
 
   const ServerOptions options_;
   Registry registry_;
@@ -58,11 +59,14 @@ class Server {
   SeedRegistryService seed_registry_service_;
   SeedDiscoveryService seed_discovery_service_;
   NativeRegistryService native_service_;
+  HealthService health_service_;
+  HealthStatus health_;
   // Declared before queues_ so that they outlive the calls.
   std::vector<std::unique_ptr<DiscoverBackend>> discover_backends_;  // one per queue
   LeaseBindings lease_bindings_;
   KeepAliveBackend keep_alive_backend_{registry_, lease_bindings_};
-  WatchHubs watch_hubs_;  // one hub per queue
+  WatchHubs watch_hubs_;   // one hub per queue
+  WatchHubs health_hubs_;  // one hub per queue, for the health Watch streams
   std::vector<std::unique_ptr<ServingQueue>> queues_;
   std::vector<ExpiryTicker*> tickers_;  // owned by their queues
   // Opens and restores the data dir, and starts its journal.

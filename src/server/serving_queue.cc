@@ -7,14 +7,16 @@ ServingQueue::~ServingQueue() { ShutdownAndJoin(); }
 void ServingQueue::Close(absl::FunctionRef<void()> cancel) {
   MutexLock lock(&mu_);
   accepting_ = false;
-  for (grpc::ServerContext* stream : streams_) stream->TryCancel();
+  for (const auto& [stream, at_close] : streams_) {
+    if (at_close == AtClose::kCancel) stream->TryCancel();
+  }
   cancel();
 }
 
-bool ServingQueue::AddStream(grpc::ServerContext* context) {
+bool ServingQueue::AddStream(grpc::ServerContext* context, AtClose at_close) {
   MutexLock lock(&mu_);
   if (!accepting_) return false;
-  streams_.insert(context);
+  streams_.emplace(context, at_close);
   return true;
 }
 

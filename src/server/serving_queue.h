@@ -6,9 +6,11 @@
 // request for a new call, every alarm re-arm and every operation on a call
 // under way happens under a StartGuard, which holds a per-queue mutex that
 // this queue's thread, the shutdown path and, once per wake, a thread waking
-// the queue's Watch streams (WatchHub::Poke) take, so it is rarely contended. Close() stops new calls and alarms (accepting() turns
-// false) and cancels the queue's open streams; ShutdownAndJoin() stops every
-// operation (open() turns false) just before it shuts the queue down.
+// the queue's streams (WatchHub::Poke) take, so it is rarely contended.
+// Close() stops new calls and alarms (accepting() turns false) and cancels
+// the queue's open streams but those that end themselves; ShutdownAndJoin()
+// stops every operation (open() turns false) just before it shuts the queue
+// down.
 #pragma once
 
 #include <atomic>
@@ -21,7 +23,7 @@
 #include <grpcpp/server_context.h>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "core/mutex.h"
 #include "server/queue_event.h"
@@ -64,10 +66,15 @@ class ServingQueue {
   // alarms).
   void Close(absl::FunctionRef<void()> cancel);
 
-  // A stream under way on this queue, cancelled by Close() so that shutdown
-  // does not wait for its client to end it. AddStream returns false (and
-  // keeps nothing) once the queue is closed: the caller cancels it itself.
-  bool AddStream(grpc::ServerContext* context);
+  // What Close() does to a stream under way on this queue.
+  enum class AtClose {
+    kCancel,     // cancelled, so that shutdown does not wait for its client to end it
+    kEndsItself  // left to send its last message and finish (health Watch: NOT_SERVING)
+  };
+  // A stream under way; the queue is not quiet while it is. AddStream
+  // returns false (and keeps nothing) once the queue is closed: the caller
+  // ends the stream itself.
+  bool AddStream(grpc::ServerContext* context, AtClose at_close);
   void RemoveStream(grpc::ServerContext* context);
 
   // Unary call objects that are not idle: waiting for a call, or in one.
@@ -99,7 +106,7 @@ class ServingQueue {
   Mutex mu_;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool open_ ABSL_GUARDED_BY(mu_) = true;
-  absl::flat_hash_set<grpc::ServerContext*> streams_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<grpc::ServerContext*, AtClose> streams_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> busy_unary_calls_ = 0;
   std::vector<std::unique_ptr<QueueEvent>> events_;
   std::thread thread_;

@@ -1,28 +1,37 @@
-// registry.v1.Registry/Watch: a snapshot, then changes, on one server stream.
-// One WatchCall object serves one stream, on its queue's thread:
+// A server stream that sends updates as they come: registry.v1.Registry/Watch
+// (a snapshot, then changes) and grpc.health.v1.Health/Watch (the serving
+// status, then each change of it). One WatchCall object serves one stream,
+// on its queue's thread:
 //
 //   requested --ok--> (requests the next stream) Source::Open, join the hub,
 //                     Pump(): write what the source has --ok--> Pump() ...
-//                     (nothing new: idle until the hub wakes the stream)
+//                     (nothing new: idle until the hub wakes the stream;
+//                     nothing more ever, Source::Ended(): Finish)
 //   a write --!ok--> or the done tag (client gone, server stopping)
 //                --> leave the hub, Finish once no write is under way
 //   the object deletes itself once Finish's tag and the done tag are back.
 //
 // One write at a time: what piles up meanwhile stays with the source (for
-// registryd, in the shards' change logs), not here.
+// registryd's Watch, in the shards' change logs), not here.
 //
-// Source is what the stream sends, one per stream: registryd's is
-// FeedResponses; the benchmark's gRPC ceiling sends a canned broadcast.
-//   Source(Source::Backend&, WatchHub&); grpc::Status Open(const lenient::WatchRequest&);
+// Source is what the stream sends, one per stream: FeedResponses for the
+// registry's Watch, HealthResponses for health's; the type also names the
+// method and what Close() does to the stream:
+//   using Backend, Service, Request; static constexpr kRequest (Service's
+//   request method, writing grpc::ByteBuffer); static constexpr
+//   ServingQueue::AtClose kAtClose;
+//   Source(Backend&, WatchHub&); grpc::Status Open(const Request&);
 //   bool Reads(uint32_t shard) const; bool Next(grpc::ByteBuffer&);
+//   std::optional<grpc::Status> Ended() const (set: finish once Next is dry).
 #pragma once
 
 #include <optional>
 
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/async_stream.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/status.h>
 
-#include "server/lenient_services.h"
 #include "server/queue_event.h"
 #include "server/serving_queue.h"
 #include "server/watch_hub.h"
@@ -33,9 +42,10 @@ template <typename Source>
 class WatchCall final : public Watcher {
  public:
   using Backend = typename Source::Backend;
+  using Service = typename Source::Service;
 
   // Requests a stream on `queue`; the object owns itself from then on.
-  static void Start(NativeRegistryService& service, ServingQueue& queue, Backend& backend, WatchHub& hub) {
+  static void Start(Service& service, ServingQueue& queue, Backend& backend, WatchHub& hub) {
     auto* call = new WatchCall(service, queue, backend, hub);
     ServingQueue::StartGuard guard(queue);
     if (!guard.accepting()) {
@@ -43,7 +53,7 @@ class WatchCall final : public Watcher {
       return;
     }
     call->context_.AsyncNotifyWhenDone(&call->done_);
-    service.RequestWatchLenient(&call->context_, &call->request_, &call->writer_, queue.cq(), queue.cq(),
+    (service.*Source::kRequest)(&call->context_, &call->request_, &call->writer_, queue.cq(), queue.cq(),
                                 &call->started_);
   }
 
@@ -51,7 +61,10 @@ class WatchCall final : public Watcher {
 
   void Pump() override {
     if (writing_ || ending_) return;
-    if (!source_.Next(response_)) return;  // idle until the hub wakes us
+    if (!source_.Next(response_)) {
+      if (std::optional<grpc::Status> ended = source_.Ended()) End(*ended);
+      return;  // else idle until the hub wakes us
+    }
     {
       ServingQueue::StartGuard guard(queue_);
       if (guard.open()) {
@@ -64,7 +77,7 @@ class WatchCall final : public Watcher {
   }
 
  private:
-  WatchCall(NativeRegistryService& service, ServingQueue& queue, Backend& backend, WatchHub& hub)
+  WatchCall(Service& service, ServingQueue& queue, Backend& backend, WatchHub& hub)
       : service_(service), queue_(queue), backend_(backend), hub_(hub), source_(backend, hub), writer_(&context_) {}
 
   void OnStarted(bool ok) {
@@ -72,8 +85,10 @@ class WatchCall final : public Watcher {
       delete this;
       return;
     }
-    Start(service_, queue_, backend_, hub_);                 // the next stream
-    if (!queue_.AddStream(&context_)) context_.TryCancel();  // the server is stopping
+    Start(service_, queue_, backend_, hub_);  // the next stream
+    if (!queue_.AddStream(&context_, Source::kAtClose) && Source::kAtClose == ServingQueue::AtClose::kCancel) {
+      context_.TryCancel();  // the server is stopping
+    }
     if (grpc::Status opened = source_.Open(request_); !opened.ok()) {
       End(opened);
       return;
@@ -138,7 +153,7 @@ class WatchCall final : public Watcher {
     delete this;
   }
 
-  NativeRegistryService& service_;
+  Service& service_;
   ServingQueue& queue_;
   Backend& backend_;
   WatchHub& hub_;
@@ -149,7 +164,7 @@ class WatchCall final : public Watcher {
   CallStep<WatchCall> written_{*this, &WatchCall::OnWritten};
   CallStep<WatchCall> finished_{*this, &WatchCall::OnFinished};
   CallStep<WatchCall> done_{*this, &WatchCall::OnDone};
-  lenient::WatchRequest request_;
+  typename Source::Request request_;
   grpc::ByteBuffer response_;
   bool writing_ = false;
   std::optional<grpc::Status> ending_;  // set once the stream is to end

@@ -6,6 +6,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include "discovery_service.pb.h"
+#include "grpc/health/v1/health.pb.h"
 #include "lenient_requests.pb.h"
 #include "registry/v1/registry.pb.h"
 #include "registry_service.pb.h"
@@ -65,6 +66,12 @@ TEST(LenientWireTest, WatchRequest) {
   request.set_service("catalog");
   request.set_since_revision(1'790'000'000'000'000);
   ExpectRoundTrip<lenient::WatchRequest>(request);
+}
+
+TEST(LenientWireTest, HealthCheckRequest) {
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("registry.v1.Registry");
+  ExpectRoundTrip<lenient::HealthCheckRequest>(request);
 }
 
 }  // namespace

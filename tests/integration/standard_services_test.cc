@@ -1,5 +1,7 @@
 // The standard services on registryd's port: grpc.health.v1 and reflection.
 #include <set>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include <grpcpp/impl/codegen/client_unary_call.h>
@@ -8,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "lenient_requests.pb.h"
 #include "reflection_wire.pb.h"
 #include "test_server.h"
 
@@ -76,6 +79,61 @@ TEST(HealthTest, WatchersSeeNotServingOnceShutdownStarts) {
   while (watch->Read(&update)) saw_not_serving |= update.status() == HealthCheckResponse::NOT_SERVING;
   stopper.join();
   EXPECT_TRUE(saw_not_serving);
+}
+
+// Every health Watch stream, on every queue, of a known service or not:
+// its status first, NOT_SERVING as its last message once shutdown starts,
+// then UNAVAILABLE (not a cancellation that could lose the NOT_SERVING).
+TEST(HealthTest, EveryWatchEndsWithNotServingThenUnavailable) {
+  TestServer server;  // two queues
+  auto health = grpc::health::v1::Health::NewStub(server.NewChannel());
+  struct Watch {
+    std::string service;
+    HealthCheckResponse::ServingStatus first = HealthCheckResponse::UNKNOWN;
+    std::unique_ptr<grpc::ClientContext> context = Context();
+    std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> stream;
+  };
+  std::vector<Watch> watches(12);
+  for (size_t i = 0; i < watches.size(); i += 3) {
+    watches[i].service = "";
+    watches[i].first = HealthCheckResponse::SERVING;
+    watches[i + 1].service = "registry.v1.Registry";
+    watches[i + 1].first = HealthCheckResponse::SERVING;
+    watches[i + 2].service = "no.such.Service";
+    watches[i + 2].first = HealthCheckResponse::SERVICE_UNKNOWN;
+  }
+  for (Watch& watch : watches) {
+    HealthCheckRequest request;
+    request.set_service(watch.service);
+    watch.stream = health->Watch(watch.context.get(), request);
+    HealthCheckResponse first;
+    ASSERT_TRUE(watch.stream->Read(&first)) << watch.service;
+    EXPECT_EQ(first.status(), watch.first) << watch.service;
+  }
+
+  std::thread stopper([&] { server.server().Shutdown(); });
+  for (Watch& watch : watches) {
+    std::vector<HealthCheckResponse::ServingStatus> rest;
+    for (HealthCheckResponse update; watch.stream->Read(&update);) rest.push_back(update.status());
+    EXPECT_EQ(rest, std::vector{HealthCheckResponse::NOT_SERVING}) << watch.service;
+    const grpc::Status ended = watch.stream->Finish();
+    EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << watch.service << ": " << ended.error_message();
+  }
+  stopper.join();
+}
+
+// The service name is text to compare, never a reason to fail the call:
+// bytes that are not UTF-8 name no service (NOT_FOUND), not INTERNAL.
+TEST(HealthTest, CheckOfANameThatIsNotUtf8IsNotFound) {
+  TestServer server;
+  std::shared_ptr<grpc::Channel> channel = server.NewChannel();
+  const grpc::internal::RpcMethod check("/grpc.health.v1.Health/Check", grpc::internal::RpcMethod::NORMAL_RPC);
+  lenient::HealthCheckRequest request;
+  request.set_service("\xff\xfe registry");
+  HealthCheckResponse reply;
+  const grpc::Status status = grpc::internal::BlockingUnaryCall<lenient::HealthCheckRequest, HealthCheckResponse>(
+      channel.get(), check, Context().get(), request, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
 }
 
 // What reflection lists, called with wire-compatible messages of our own

@@ -1,0 +1,15 @@
+// grpc.health.v1.Health/Check: a known service's status.
+#include "server/health_rpcs.h"
+
+namespace registryd {
+
+grpc::Status HealthCheckRpc::Handle(HealthStatus& health, const Request& request, Reply& reply) {
+  if (!health.Known(request.service())) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service: the health service knows \"\" (the server) "
+                                                     "and the services registryd serves");
+  }
+  reply.set_status(health.Read(request.service()).status);
+  return grpc::Status::OK;
+}
+
+}  // namespace registryd

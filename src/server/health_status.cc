@@ -1,0 +1,40 @@
+#include "server/health_status.h"
+
+namespace registryd {
+
+using grpc::health::v1::HealthCheckResponse;
+
+void HealthStatus::Set(const std::string& service, bool serving) {
+  {
+    MutexLock lock(&mu_);
+    if (shut_down_) return;
+    const auto [entry, added] = serving_.try_emplace(service, serving);
+    if (!added && entry->second == serving) return;
+    entry->second = serving;
+  }
+  Changed();
+}
+
+void HealthStatus::Shutdown() {
+  {
+    MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  Changed();
+}
+
+HealthStatus::Reading HealthStatus::Read(const std::string& service) const {
+  MutexLock lock(&mu_);
+  if (shut_down_) return {HealthCheckResponse::NOT_SERVING, true};
+  const auto entry = serving_.find(service);
+  if (entry == serving_.end()) return {HealthCheckResponse::SERVICE_UNKNOWN, false};
+  return {entry->second ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING, false};
+}
+
+bool HealthStatus::Known(const std::string& service) const {
+  MutexLock lock(&mu_);
+  return serving_.contains(service);
+}
+
+}  // namespace registryd

@@ -94,7 +94,7 @@ std::string ApiName(Api api) {
 }
 
 // Runs one scenario against one target: "registryd" (started from --spawn,
-// or at --target), "ceiling" or "etcd" (started here).
+// or at --target), "ceiling", "ceiling-reflection" or "etcd" (started here).
 std::vector<Run> Measure(const BenchOptions& options, const std::string& target_name, const std::string& scenario_name) {
   Target target;
   target.name = target_name;
@@ -119,12 +119,12 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
                          "--listen", "127.0.0.1:0", "--data-dir", registryd_data ? registryd_data->path() : ""};
     registryd_command.insert(registryd_command.end(), options.server_args.begin(), options.server_args.end());
     server.emplace(options.server_cpus, registryd_command, listening);
-  } else if (target_name == "ceiling") {
-    server.emplace(options.server_cpus,
-                   std::vector<std::string>{options.ceiling, "--threads", threads, "--discover-instances",
-                                            std::to_string(options.scenario.instances_per_service), "--listen",
-                                            "127.0.0.1:0"},
-                   listening);
+  } else if (target_name == "ceiling" || target_name == "ceiling-reflection") {
+    std::vector<std::string> command{options.ceiling, "--threads", threads, "--discover-instances",
+                                     std::to_string(options.scenario.instances_per_service), "--listen",
+                                     "127.0.0.1:0"};
+    if (target_name == "ceiling-reflection") command.push_back("--reflection");
+    server.emplace(options.server_cpus, command, listening);
   } else if (target_name == "etcd") {
     etcd.emplace(options.server_cpus, options.etcd);
   }
@@ -288,10 +288,11 @@ int Main(int argc, char** argv) {
   app.add_option("--target", options.target, "Address of a running registryd (instead of --spawn)");
   app.add_option("--spawn", options.spawn, "Path of registryd: start it pinned to --server-cpus, stop it after");
   app.add_option("--compare", options.compare,
-                 "Also measure, in the same run: ceiling (constant-reply gRPC server), etcd (etcd v3 on loopback), "
+                 "Also measure, in the same run: ceiling (a plain async gRPC server with constant replies), "
+                 "ceiling-reflection (the same with gRPC's reflection plugin), etcd (etcd v3 on loopback), "
                  "memory (registryd without a data dir)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"ceiling", "etcd", "memory"}));
+      ->check(CLI::IsMember({"ceiling", "ceiling-reflection", "etcd", "memory"}));
   app.add_option("--ceiling", options.ceiling, "Path of registry_ceiling (default: beside registry_bench)");
   app.add_option("--etcd", options.etcd, "Path of etcd for --compare etcd")->capture_default_str();
   app.add_option("--scenario", options.scenarios,

@@ -1,5 +1,6 @@
 """What the interop tests share: registryd as a child process on a loopback
 port, and waiting for a condition without timing anything."""
+import collections
 import re
 import signal
 import subprocess
@@ -20,48 +21,91 @@ def wait_for(condition, timeout=TIMEOUT):
         time.sleep(0.05)
 
 
-class Registry:
-    """registryd on a loopback port (a given one, to restart on the same), up
-    to its start-up line; `startup` holds the log up to it, and the rest of
-    stderr is the caller's to read."""
+class ServerProcess:
+    """A registryd process, its stderr drained by a thread into a bounded
+    buffer so the pipe never fills, whatever the log level. `startup` holds
+    the log up to the "listening on" line, `address` what that line names."""
 
-    def __init__(self, registryd, listen="127.0.0.1:0", extra=(), data_dir=""):
-        """data_dir: "" keeps registrations in memory only."""
-        self.process = subprocess.Popen(
-            [registryd, "--listen", listen, "--threads", "2", "--min-ttl", "1s", "--tick", "20ms",
-             "--data-dir", data_dir, *extra],
-            stderr=subprocess.PIPE, text=True)
+    LISTENING = re.compile(r"listening on (\S+)")
+
+    def __init__(self, argv):
+        self.argv = argv
         self.startup = ""
-        match = None
-        for _ in range(50):
-            line = self.process.stderr.readline()
-            self.startup += line
-            match = re.search(r"listening on (\S+)", line)
-            if match or not line:
-                break
-        if not match:
-            self.process.kill()
-            raise RuntimeError("registryd did not start: " + self.startup)
-        self.address = match.group(1)
+        self.lines = collections.deque(maxlen=5000)  # after the listening line
+        self.address = None
+        self._found = threading.Event()
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, errors="replace")
+        self._reader = threading.Thread(target=self._drain, name="registryd-stderr", daemon=True)
+        self._reader.start()
 
-    def stop(self):
-        """SIGTERM; registryd must exit with code 0 (under ASan, that includes
-        LeakSanitizer finding no leak). Returns the rest of its stderr."""
-        self.process.send_signal(signal.SIGTERM)
-        # Read on a thread, so a hung shutdown still times out; not communicate(),
-        # which would skip what readline() has buffered.
-        tail = []
-        reader = threading.Thread(target=lambda: tail.append(self.process.stderr.read()), daemon=True)
-        reader.start()
+    def _drain(self):
+        for line in self.proc.stderr:
+            with self._lock:
+                if self.address is None:
+                    self.startup += line
+                else:
+                    self.lines.append(line)
+            if self.address is None:
+                match = self.LISTENING.search(line)
+                if match:
+                    self.address = match.group(1).rstrip(",;")
+                    self._found.set()
+        self._found.set()  # EOF: the process is gone; wake the waiter.
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stderr_text(self):
+        with self._lock:
+            return self.startup + "".join(self.lines)
+
+    def wait_listening(self, timeout=TIMEOUT):
+        self._found.wait(timeout)
+        if self.address is None:
+            exited = self.proc.poll()
+            self.kill()
+            why = ("it exited with code %r first" % exited) if exited is not None else ("not within %s s" % timeout)
+            raise RuntimeError("registryd never printed 'listening on HOST:PORT' (%s).\ncommand: %s\n"
+                               "--- registryd stderr ---\n%s" % (why, " ".join(self.argv), self.stderr_text()))
+        return self.address
+
+    def stop(self, timeout=TIMEOUT):
+        """SIGTERM: registryd must exit with code 0 by itself within `timeout`
+        (under ASan, that includes LeakSanitizer finding no leak). Returns its
+        stderr after the listening line."""
+        if self.proc.poll() is not None:
+            raise AssertionError("registryd exited on its own with code %r\n--- registryd stderr ---\n%s"
+                                 % (self.proc.returncode, self.stderr_text()))
+        self.proc.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=TIMEOUT)
+            code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise
-        reader.join(TIMEOUT)
-        self.process.stderr.close()
-        rest = tail[0] if tail else ""
-        if self.process.returncode != 0:
-            raise AssertionError("registryd exited with code %r after SIGTERM, want 0\n--- its stderr ---\n%s%s"
-                                 % (self.process.returncode, self.startup, rest))
-        return rest
+            self.kill()
+            raise AssertionError("registryd did not exit within %s s of SIGTERM (killed it)\n"
+                                 "--- registryd stderr ---\n%s" % (timeout, self.stderr_text()))
+        self.kill()  # joins the stderr reader
+        if code != 0:
+            raise AssertionError("registryd exited with code %r after SIGTERM, want 0\n--- registryd stderr ---\n%s"
+                                 % (code, self.stderr_text()))
+        with self._lock:
+            return "".join(self.lines)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=5)
+        if not self._reader.is_alive():
+            self.proc.stderr.close()
+
+
+def Registry(registryd, listen="127.0.0.1:0", extra=(), data_dir=""):
+    """registryd with the tests' short TTL bounds and tick, listening.
+    data_dir: "" keeps registrations in memory only."""
+    server = ServerProcess([registryd, "--listen", listen, "--threads", "2", "--min-ttl", "1s", "--tick", "20ms",
+                            "--data-dir", data_dir, *extra])
+    server.wait_listening()
+    return server

@@ -17,11 +17,8 @@ Any further arguments go to unittest (e.g. -v, -k PATTERN).
 """
 
 import argparse
-import collections
 import importlib
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +28,8 @@ import unittest
 
 import grpc
 
+from registry_process import ServerProcess
+
 # Set by main() from the command line.
 ARGS = None
 
@@ -38,8 +37,6 @@ ARGS = None
 RPC_TIMEOUT_S = 10
 # How long the server may take to print its "listening on" line.
 STARTUP_TIMEOUT_S = 30
-# How long the server may take to exit after SIGTERM (its --shutdown-timeout is 5 s).
-SHUTDOWN_TIMEOUT_S = 30
 # Overall limit when waiting for a 1 s lease to expire.
 EXPIRY_TIMEOUT_S = 20
 LOOPBACK = "127.0.0.1"
@@ -55,84 +52,6 @@ registry_pb2_grpc = None
 _gen_dir = None
 _server = None
 _channel = None
-
-
-class ServerProcess:
-    """The registryd process, with its stderr drained by a thread into a bounded buffer."""
-
-    LISTENING = re.compile(r"listening on (\S+)")
-
-    def __init__(self, argv):
-        self.argv = argv
-        self.lines = collections.deque(maxlen=5000)
-        self.address = None
-        self._found = threading.Event()
-        self._lock = threading.Lock()
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-        )
-        self._reader = threading.Thread(target=self._drain, name="registryd-stderr", daemon=True)
-        self._reader.start()
-
-    def _drain(self):
-        # Keeps reading until EOF so the pipe never fills, whatever the log level.
-        for line in self.proc.stderr:
-            line = line.rstrip("\n")
-            with self._lock:
-                self.lines.append(line)
-            if self.address is None:
-                match = self.LISTENING.search(line)
-                if match:
-                    self.address = match.group(1).rstrip(",;")
-                    self._found.set()
-        self._found.set()  # EOF: the process is gone; wake the waiter.
-
-    def stderr_text(self):
-        with self._lock:
-            return "\n".join(self.lines)
-
-    def wait_listening(self, timeout):
-        self._found.wait(timeout)
-        if self.address is None:
-            exited = self.proc.poll()
-            self.kill()
-            why = ("it exited with code %r first" % exited) if exited is not None else ("not within %s s" % timeout)
-            raise RuntimeError(
-                "registryd never printed 'listening on HOST:PORT' (%s).\n"
-                "command: %s\n--- registryd stderr ---\n%s"
-                % (why, " ".join(self.argv), self.stderr_text()))
-        return self.address
-
-    def stop(self, timeout=SHUTDOWN_TIMEOUT_S):
-        """SIGTERM: registryd must exit with code 0 by itself within `timeout`
-        (under ASan, that includes LeakSanitizer finding no leak)."""
-        if self.proc.poll() is not None:
-            raise AssertionError("registryd exited on its own with code %r\n--- registryd stderr ---\n%s"
-                                 % (self.proc.returncode, self.stderr_text()))
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError("registryd did not exit within %s s of SIGTERM (killed it)\n--- registryd stderr ---\n%s"
-                                 % (timeout, self.stderr_text()))
-        self.kill()  # joins the stderr reader
-        if code != 0:
-            raise AssertionError("registryd exited with code %r after SIGTERM, want 0\n--- registryd stderr ---\n%s"
-                                 % (code, self.stderr_text()))
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._reader.join(timeout=5)
-        if not self._reader.is_alive():
-            self.proc.stderr.close()
 
 
 def generate_stubs(out_dir):
@@ -615,6 +534,7 @@ class HostileClientsTest(unittest.TestCase):
         self.assertEqual((found.querySuccess, found.serverId), (True, 7))
         channel.close()
         server.stop()  # exit code 0: under ASan, LeakSanitizer found nothing the abuse left behind
+
 
 
 # A client that makes one call and then keeps its connection open and idle,

@@ -17,6 +17,7 @@ Any further arguments go to unittest (e.g. -v, -k PATTERN).
 """
 
 import argparse
+import collections
 import importlib
 import os
 import subprocess
@@ -535,6 +536,52 @@ class HostileClientsTest(unittest.TestCase):
         channel.close()
         server.stop()  # exit code 0: under ASan, LeakSanitizer found nothing the abuse left behind
 
+
+def thread_names(pid):
+    """How many threads of each name the process has (Linux cuts names to 15 bytes)."""
+    names = collections.Counter()
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, task)) as comm:
+                names[comm.read().strip()] += 1
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    return names
+
+
+# The threads registryd may have: its own (main, one per completion queue,
+# the journal's), gRPC's core (executors, timers, its event engine) and the
+# one thread of the synchronous reflection service. A name that is not here
+# is a thread someone added: see what it costs per call (docs/PERFORMANCE.md)
+# before adding it.
+ALLOWED_THREADS = {"registryd", "default-executo", "resolver-execut", "event_engine", "grpc_global_tim",
+                   "timer_manager", "grpcpp_sync_ser"}
+
+
+class ServerThreadsTest(SeedTestCase):
+    """Every RPC, health's included, is served on registryd's completion-queue
+    threads: no callback-API service polls beside them (gRPC 1.51's default
+    health service brought two 'nexting_thread's, and every call paid for
+    their wake-ups)."""
+
+    def test_no_callback_api_threads_after_every_kind_of_call(self):
+        check = _channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda request: request,
+                                     response_deserializer=lambda reply: reply)
+        self.assertEqual(check(b"", timeout=RPC_TIMEOUT_S), b"\x08\x01")  # status: SERVING
+        watch = _channel.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=lambda request: request,
+                                      response_deserializer=lambda reply: reply)
+        updates = watch(b"", timeout=RPC_TIMEOUT_S)
+        self.assertEqual(next(updates), b"\x08\x01")
+        self.register(4242, 4242, "Threads")
+        self.keep_alive(4242)
+        self.assertTrue(self.find("Threads").querySuccess)
+        self.native.Discover(registry_pb2.DiscoverRequest(service="Threads"), timeout=RPC_TIMEOUT_S)
+
+        names = thread_names(_server.pid)
+        updates.cancel()
+        self.assertNotIn("nexting_thread", names)
+        self.assertLessEqual(set(names), ALLOWED_THREADS, "threads: %s" % dict(names))
+        self.assertLessEqual(names["grpcpp_sync_ser"], 1, "threads: %s" % dict(names))
 
 
 # A client that makes one call and then keeps its connection open and idle,

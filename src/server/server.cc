@@ -158,7 +158,7 @@ absl::Status Server::Start() {
       WatchCall<HealthResponses>::Start(health_service_, *queue, health_, health_hubs_[queue->index()]);
     }
     for (int i = 0; i < kKeepAliveStreamsRequestedPerQueue; ++i) {
-      KeepAliveCall<StreamLeases>::Start(native_service_, *queue, keep_alive_backend_);
+      KeepAliveCall::Start(native_service_, *queue, keep_alive_backend_);
     }
     for (int i = 0; i < kWatchStreamsRequestedPerQueue; ++i) {
       WatchCall<FeedResponses>::Start(native_service_, *queue, registry_, watch_hubs_[queue->index()]);

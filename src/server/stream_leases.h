@@ -1,7 +1,7 @@
 // What one KeepAlive stream of registryd does with its requests: renews each
 // lease, and, when its first request sets bind_to_stream, holds the leases
 // it renewed so that they go when the stream ends. The stream's state
-// machine is KeepAliveCall<StreamLeases>.
+// machine is KeepAliveCall.
 #pragma once
 
 #include <optional>
@@ -21,7 +21,6 @@ struct KeepAliveBackend {
 
 class StreamLeases {
  public:
-  using Backend = KeepAliveBackend;
   // A stream may hold at most this many bound leases.
   static constexpr size_t kMaxBoundLeases = 10'000;
 

@@ -1,0 +1,92 @@
+#include "server/keep_alive_call.h"
+
+namespace registryd {
+
+void KeepAliveCall::Start(NativeRegistryService& service, ServingQueue& queue, KeepAliveBackend& backend) {
+  auto* call = new KeepAliveCall(service, queue, backend);
+  ServingQueue::StartGuard guard(queue);
+  if (!guard.accepting()) {
+    delete call;
+    return;
+  }
+  call->context_.AsyncNotifyWhenDone(&call->done_);
+  service.RequestKeepAlive(&call->context_, &call->stream_, queue.cq(), queue.cq(), &call->started_);
+}
+
+void KeepAliveCall::OnStarted(bool ok) {
+  if (!ok) {  // shutdown: no call started, so the done tag never comes (grpc/grpc#10136)
+    delete this;
+    return;
+  }
+  if (!queue_.AddStream(&context_, ServingQueue::AtClose::kCancel)) context_.TryCancel();  // the server is stopping
+  Start(service_, queue_, backend_);  // the next stream
+  if (!StartRead()) End();
+}
+
+void KeepAliveCall::OnRead(bool ok) {
+  if (!ok) {  // the client closed its side, broke, or the server is stopping
+    End();
+    return;
+  }
+  response_ = keeper_.Renew(request_);
+  if (!StartWrite()) End();
+}
+
+void KeepAliveCall::OnWritten(bool ok) {
+  if (!ok || !StartRead()) End();
+}
+
+bool KeepAliveCall::StartRead() {
+  ServingQueue::StartGuard guard(queue_);
+  if (!guard.open()) return false;
+  stream_.Read(&request_, &read_);
+  return true;
+}
+
+bool KeepAliveCall::StartWrite() {
+  ServingQueue::StartGuard guard(queue_);
+  if (!guard.open()) return false;
+  stream_.Write(response_, &written_);
+  return true;
+}
+
+bool KeepAliveCall::StartFinish() {
+  ServingQueue::StartGuard guard(queue_);
+  if (!guard.open()) return false;
+  stream_.Finish(grpc::Status::OK, &finished_);
+  return true;
+}
+
+// Released leases go first, so a client that sees its stream end finds them
+// gone. Once the queue is shutting down no Finish can start: gRPC ends the
+// call, and only the done tag is left to come back.
+void KeepAliveCall::End() {
+  if (ending_) return;
+  ending_ = true;
+  keeper_.Release();
+  if (!StartFinish()) {
+    finish_back_ = true;
+    DeleteWhenIdle();
+  }
+}
+
+void KeepAliveCall::OnFinished(bool) {
+  finish_back_ = true;
+  DeleteWhenIdle();
+}
+
+// Until End(), a read or a write is always pending, so a cancelled stream
+// (client gone, server stopping) ends through its failure; the done tag only
+// has to come back.
+void KeepAliveCall::OnDone(bool) {
+  done_back_ = true;
+  DeleteWhenIdle();
+}
+
+void KeepAliveCall::DeleteWhenIdle() {
+  if (!finish_back_ || !done_back_) return;
+  queue_.RemoveStream(&context_);
+  delete this;
+}
+
+}  // namespace registryd

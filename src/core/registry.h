@@ -119,8 +119,10 @@ class Registry {
   void VisitAll(absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit) {
     for (const auto& shard : shards_) shard->VisitAll(visit);
   }
-  // Set once, before the registry is shared between threads.
-  void set_change_listener(ChangeListener* listener) { listener_ = listener; }
+  // Listeners are added and removed only while no other thread uses the
+  // registry (before its threads start, after they stop).
+  void add_change_listener(ChangeListener* listener) { listeners_.push_back(listener); }
+  void remove_change_listener(ChangeListener* listener) { std::erase(listeners_, listener); }
 
   uint32_t shard_count() const { return options_.shard_count; }
   uint32_t ShardOfService(std::string_view service) const;
@@ -131,12 +133,14 @@ class Registry {
  private:
   uint32_t ShardIndexOf(LeaseId lease) const { return ShardOfLease(lease, options_.shard_count); }
   Shard& ShardFor(LeaseId lease) { return *shards_[ShardIndexOf(lease)]; }
-  // Runs `operation(shard)` and tells the listener when it logged changes.
+  // Runs `operation(shard)` and tells the listeners when it logged changes.
   template <typename Operation>
   auto Changing(uint32_t shard, Operation&& operation) {
     const uint64_t before = shards_[shard]->LastChange();
     auto result = operation(*shards_[shard]);
-    if (listener_ != nullptr && shards_[shard]->LastChange() != before) listener_->OnChanges(shard);
+    if (!listeners_.empty() && shards_[shard]->LastChange() != before) {
+      for (ChangeListener* listener : listeners_) listener->OnChanges(shard);
+    }
     return result;
   }
   bool TryReserve();
@@ -150,7 +154,7 @@ class Registry {
   const Clock& clock_;
   std::atomic<uint64_t> revisions_;
   std::vector<std::unique_ptr<Shard>> shards_;
-  ChangeListener* listener_ = nullptr;
+  std::vector<ChangeListener*> listeners_;
   SeedIndex seed_index_;
   std::atomic<size_t> live_{0};
 };

@@ -38,8 +38,11 @@ Journal::Journal(Registry& registry, DataDir& dir, const JournalOptions& options
       dir_(dir),
       options_(options),
       feed_(registry, "", registry.Revision(), /*coalesce=*/false),
-      generation_(dir.generation()) {
+      generation_(dir.generation()),
+      early_round_backlog_(std::max<uint64_t>(1, registry.options().change_log_capacity / 2)) {
   durable_revision_.store(registry.Revision(), std::memory_order_relaxed);
+  read_revision_.store(registry.Revision(), std::memory_order_relaxed);
+  registry_.add_change_listener(this);
   std::error_code error;
   const uint64_t snapshot_size = std::filesystem::file_size(dir.SnapshotPath(generation_), error);
   snapshot_bytes_ = error ? 0 : snapshot_size;
@@ -47,7 +50,17 @@ Journal::Journal(Registry& registry, DataDir& dir, const JournalOptions& options
 
 Journal::~Journal() {
   if (thread_.joinable()) (void)Stop();
+  registry_.remove_change_listener(this);
   if (journal_fd_ >= 0) close(journal_fd_);
+}
+
+// The revisions are registry-wide, so the backlog counted here is at least
+// any one shard's: the round starts before any shard's log can overflow.
+void Journal::OnChanges(uint32_t) {
+  if (registry_.Revision() - read_revision_.load(std::memory_order_relaxed) < early_round_backlog_) return;
+  if (early_round_.exchange(true, std::memory_order_acq_rel)) return;  // already asked for
+  { std::lock_guard<std::mutex> lock(mu_); }  // the thread is waiting or has yet to check early_round_
+  wake_.notify_one();
 }
 
 absl::Status Journal::Start() {
@@ -76,8 +89,12 @@ void Journal::Run() {
   while (!stopping_) {
     // Under kAlways a waiting call starts the round at once; changes nobody
     // waits for (expiries, say) go with the next round either way.
-    wake_.wait_for(lock, options_.batch_interval, [&] { return stopping_ || !waiters_.empty(); });
+    wake_.wait_for(lock, options_.batch_interval, [&] {
+      // While writing fails, a snapshot is retried once a round, not on every early call.
+      return stopping_ || !waiters_.empty() || (!needs_snapshot_ && early_round_.load(std::memory_order_acquire));
+    });
     if (stopping_) break;
+    early_round_.store(false, std::memory_order_release);  // a change from now on may ask again
     lock.unlock();
     absl::Status status = needs_snapshot_ ? WriteSnapshot() : Drain();
     if (status.ok() && journal_bytes_ > std::max(options_.compact_above_bytes, snapshot_bytes_)) {
@@ -126,6 +143,7 @@ absl::Status Journal::Drain() {
   while (std::optional<WatchBatch> batch = feed_.Next()) {
     // Fell out of the change logs: what was missed is only in the registry.
     const absl::Status written = batch->snapshot ? WriteSnapshot() : Append(*batch);
+    read_revision_.store(feed_.revision(), std::memory_order_relaxed);
     if (!written.ok()) return written;
   }
   return SyncJournal();
@@ -176,6 +194,7 @@ absl::Status Journal::WriteSnapshot() {
   snapshot_bytes_ = bytes.size();
   dir_.RemoveBefore(next);
   if (revision > feed_.revision()) feed_.SkipTo(revision);
+  read_revision_.store(feed_.revision(), std::memory_order_relaxed);
   durable_revision_.store(feed_.revision(), std::memory_order_release);
   snapshots_written_.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();

@@ -12,8 +12,11 @@
 // When the journal outgrows the last snapshot (and a floor), the thread
 // writes a new snapshot of the whole registry and starts a new journal; it
 // does the same, instead of appending, when it fell so far behind that the
-// change logs no longer hold what it missed. Stop() writes what is left and
-// a snapshot, so a clean restart reads no journal.
+// change logs no longer hold what it missed. So that a burst of changes to
+// one shard (a busy service) does not overrun its log between two rounds,
+// the journal listens to the registry's changes and starts a round early
+// once the changes it has not read reach half a log. Stop() writes what is
+// left and a snapshot, so a clean restart reads no journal.
 #pragma once
 
 #include <atomic>
@@ -51,12 +54,14 @@ struct JournalOptions {
   std::function<void(const absl::Status&)> on_health = [](const absl::Status&) {};
 };
 
-class Journal {
+class Journal final : public ChangeListener {
  public:
   // Journals the changes after the registry's current revision into the
-  // data dir's current generation (after DataDir::Restore).
+  // data dir's current generation (after DataDir::Restore). Constructed and
+  // destroyed while no other thread uses the registry: it adds itself to
+  // the registry's change listeners.
   Journal(Registry& registry, DataDir& dir, const JournalOptions& options);
-  ~Journal();
+  ~Journal() override;
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
@@ -74,6 +79,10 @@ class Journal {
   void WhenDurable(uint64_t revision, std::function<void(bool durable)> done);
   // Snapshots written since Start (compactions, catch-ups, the final one).
   uint64_t snapshots_written() const { return snapshots_written_.load(std::memory_order_relaxed); }
+
+  // Any thread, after every change: wakes the thread early when it is
+  // half a change log behind.
+  void OnChanges(uint32_t shard) override;
 
  private:
   void Run();
@@ -100,6 +109,9 @@ class Journal {
   bool unsynced_ = false;
   bool needs_snapshot_ = false;  // a write failed: what the journal holds is incomplete
   std::atomic<uint64_t> durable_revision_{0};
+  std::atomic<uint64_t> read_revision_{0};  // the feed's, for OnChanges
+  const uint64_t early_round_backlog_;       // changes not read that start a round early
+  std::atomic<bool> early_round_{false};
   std::atomic<uint64_t> snapshots_written_{0};
 
   // Releases the waiters up to the durable revision, or all of them (as

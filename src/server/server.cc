@@ -48,7 +48,7 @@ Server::Server(const ServerOptions& options, const Clock& clock)
 
 Server::~Server() {
   Shutdown();
-  registry_.set_change_listener(nullptr);
+  registry_.remove_change_listener(&watch_hubs_);
 }
 
 template <typename Rpc, typename Backend>
@@ -136,7 +136,7 @@ absl::Status Server::Start() {
     watch_hubs_.Add(*queues_.back());
     health_hubs_.Add(*queues_.back());
   }
-  registry_.set_change_listener(&watch_hubs_);
+  registry_.add_change_listener(&watch_hubs_);
   health_.set_on_change([this] { health_hubs_.OnChanges(0); });
   const int calls = options_.calls_per_method;
   for (const auto& queue : queues_) {

@@ -92,7 +92,7 @@ struct Restored {
 
 class JournalTest : public ::testing::Test {
  protected:
-  JournalTest() : registry_(Options(), clock_) {}
+  explicit JournalTest(const RegistryOptions& options = Options()) : registry_(options, clock_) {}
 
   void StartJournal(JournalOptions options = {}) {
     if (options.batch_interval == JournalOptions{}.batch_interval) options.batch_interval = std::chrono::milliseconds(1);
@@ -199,6 +199,35 @@ TEST_F(JournalTest, ATornJournalTailIsCutOffWithEveryWholeRecordKept) {
   EXPECT_EQ(after.Instances("torn").size(), 5u);
   EXPECT_NE(after.report.truncated.find("6 bytes cut off"), std::string::npos) << after.report.truncated;
   EXPECT_EQ(fs::file_size(journal), whole);
+}
+
+// A registry whose shards keep only 64 changes each.
+class ShortLogJournalTest : public JournalTest {
+ protected:
+  static RegistryOptions ShortLog() {
+    RegistryOptions options = Options();
+    options.change_log_capacity = 64;
+    return options;
+  }
+  ShortLogJournalTest() : JournalTest(ShortLog()) {}
+};
+
+// A busy service sends every change to one shard's log. The journal starts a
+// round as soon as it is half a log (32 changes) behind, without waiting for
+// its batch interval (an hour here), so it never falls out of the log and
+// never has to write a whole snapshot to catch up.
+TEST_F(ShortLogJournalTest, ABusyShardIsJournaledChangeByChangeWithoutCatchUpSnapshots) {
+  JournalOptions options;
+  options.batch_interval = std::chrono::hours(1);
+  StartJournal(options);
+  int registered = 0;
+  for (int round = 0; round < 30; ++round) {  // 960 changes: 15 logs' worth
+    for (int i = 0; i < 32; ++i) Register(NativeSpec("busy", "b-" + std::to_string(registered++), kTtl));
+    WaitDurable();
+  }
+  EXPECT_EQ(journal_->snapshots_written(), 0u);
+  Restored after(Crash());
+  EXPECT_EQ(after.Instances("busy").size(), 960u);
 }
 
 TEST_F(JournalTest, CompactionKeepsTheStateAndRemovesOldFiles) {

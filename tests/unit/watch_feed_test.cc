@@ -250,7 +250,7 @@ class CountingListener final : public ChangeListener {
 
 TEST_F(WatchFeedTest, TheListenerHearsOfChangesButNotOfPlainHeartbeats) {
   CountingListener listener;
-  registry_.set_change_listener(&listener);
+  registry_.add_change_listener(&listener);
   const LeaseId lease = Register(NativeSpec("books", "a", seconds(1)));
   const uint32_t shard = registry_.ShardOfService("books");
   EXPECT_EQ(listener.calls[shard], 1);
@@ -259,7 +259,7 @@ TEST_F(WatchFeedTest, TheListenerHearsOfChangesButNotOfPlainHeartbeats) {
   clock_.Advance(seconds(2));
   ExpireDue(registry_);
   EXPECT_EQ(listener.calls[shard], 2);
-  registry_.set_change_listener(nullptr);
+  registry_.remove_change_listener(&listener);
 }
 
 }  // namespace

@@ -152,7 +152,7 @@ absl::Status Journal::Drain() {
 absl::Status Journal::Append(const WatchBatch& batch) {
   if (batch.changes.empty()) return absl::OkStatus();
   std::string frames;
-  for (const Change& change : batch.changes) AppendFrame(frames, RecordOfChange(change));
+  for (const Change& change : batch.changes) AppendChangeFrame(frames, change);
   if (absl::Status written = WriteAll(journal_fd_, frames, dir_.JournalPath(generation_)); !written.ok()) {
     return written;
   }
@@ -183,7 +183,7 @@ absl::Status Journal::WriteSnapshot() {
   registry_.VisitAll([&](std::string_view service, const InstanceRecord& instance) {
     records += AppendInstanceFrames(bytes, service, instance);
   });
-  AppendFrame(bytes, SnapshotEndRecord(records));
+  AppendSnapshotEndFrame(bytes, records);
   const std::string path = dir_.SnapshotPath(next);
   if (absl::Status written = WriteFileSynced(path + ".tmp", bytes); !written.ok()) return written;
   if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0) return Errno("cannot rename " + path + ".tmp");

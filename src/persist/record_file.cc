@@ -34,10 +34,15 @@ std::string FileHeader(FileKind kind, uint32_t shard_count) {
   return header;
 }
 
+void WriteFrameHeader(char* at, std::string_view record) {
+  const uint32_t fields[] = {static_cast<uint32_t>(record.size()), Crc32c(record)};
+  for (int field = 0; field < 2; ++field) {
+    for (int byte = 0; byte < 4; ++byte) at[4 * field + byte] = static_cast<char>((fields[field] >> (8 * byte)) & 0xff);
+  }
+}
+
 void AppendFrame(std::string& out, std::string_view record) {
-  AppendUint32(out, static_cast<uint32_t>(record.size()));
-  AppendUint32(out, Crc32c(record));
-  out.append(record);
+  AppendFrameInPlace(out, record.size(), [&](char* at) { std::memcpy(at, record.data(), record.size()); });
 }
 
 absl::StatusOr<RecordFileContents> ParseRecordFile(std::string_view bytes, FileKind kind) {

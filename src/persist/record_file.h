@@ -27,6 +27,18 @@ constexpr size_t kFrameHeaderBytes = 8;
 constexpr uint32_t kMaxRecordBytes = 1 << 24;
 
 std::string FileHeader(FileKind kind, uint32_t shard_count);
+// Writes a frame's header (length and CRC) for `record` at `at`.
+void WriteFrameHeader(char* at, std::string_view record);
+// Appends the frame of a `size`-byte record that `write_record(char* at)`
+// writes in place, so the record is never copied.
+template <typename WriteRecord>
+void AppendFrameInPlace(std::string& out, size_t size, WriteRecord&& write_record) {
+  const size_t start = out.size();
+  out.resize(start + kFrameHeaderBytes + size);
+  char* record = out.data() + start + kFrameHeaderBytes;
+  write_record(record);
+  WriteFrameHeader(out.data() + start, std::string_view(record, size));
+}
 // Appends `record` framed to `out`.
 void AppendFrame(std::string& out, std::string_view record);
 

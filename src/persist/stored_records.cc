@@ -7,10 +7,11 @@
 namespace registryd {
 namespace {
 
-std::string Serialize(const stored::Record& record) {
-  std::string bytes;
-  record.SerializeToString(&bytes);
-  return bytes;
+// Serialized straight into the frame: no string of its own.
+void AppendRecordFrame(std::string& out, const stored::Record& record) {
+  AppendFrameInPlace(out, record.ByteSizeLong(), [&](char* at) {
+    record.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(at));
+  });
 }
 
 // The same checks as a Register request's: a record is data from disk.
@@ -27,7 +28,7 @@ absl::Status Validate(const stored::Instance& instance, RegisterSpec& spec) {
   return ValidateMetadata("metadata", spec.metadata);
 }
 
-std::string PutRecord(std::string_view service, const InstanceRecord& instance) {
+void AppendPutFrame(std::string& out, std::string_view service, const InstanceRecord& instance) {
   stored::Record record;
   stored::Instance& put = *record.mutable_put();
   put.set_service(service.data(), service.size());
@@ -42,37 +43,41 @@ std::string PutRecord(std::string_view service, const InstanceRecord& instance) 
   }
   put.set_ttl_ms(static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(instance.ttl()).count()));
   put.set_overloaded(instance.overloaded);
-  return Serialize(record);
+  AppendRecordFrame(out, record);
 }
 
-std::string EjectedRecord(LeaseId lease) {
+void AppendEjectedFrame(std::string& out, LeaseId lease) {
   stored::Record record;
   record.set_ejected(lease);
-  return Serialize(record);
+  AppendRecordFrame(out, record);
 }
 
 }  // namespace
 
-std::string RecordOfChange(const Change& change) {
+void AppendChangeFrame(std::string& out, const Change& change) {
   const InstanceRecord& instance = *change.instance;
-  if (change.kind != ChangeKind::kRemoved) return PutRecord(change.service, instance);
-  if (change.reason == RemovalReason::kEjected) return EjectedRecord(instance.lease);
-  stored::Record record;
-  record.set_removed(instance.lease);
-  return Serialize(record);
+  if (change.kind != ChangeKind::kRemoved) {
+    AppendPutFrame(out, change.service, instance);
+  } else if (change.reason == RemovalReason::kEjected) {
+    AppendEjectedFrame(out, instance.lease);
+  } else {
+    stored::Record record;
+    record.set_removed(instance.lease);
+    AppendRecordFrame(out, record);
+  }
 }
 
 int AppendInstanceFrames(std::string& out, std::string_view service, const InstanceRecord& instance) {
-  AppendFrame(out, PutRecord(service, instance));
+  AppendPutFrame(out, service, instance);
   if (!instance.ejected) return 1;
-  AppendFrame(out, EjectedRecord(instance.lease));
+  AppendEjectedFrame(out, instance.lease);
   return 2;
 }
 
-std::string SnapshotEndRecord(uint64_t records) {
+void AppendSnapshotEndFrame(std::string& out, uint64_t records) {
   stored::Record record;
   record.set_snapshot_end(records);
-  return Serialize(record);
+  AppendRecordFrame(out, record);
 }
 
 absl::Status ApplyRecord(Registry& registry, std::string_view bytes, const RestoreOptions& options,

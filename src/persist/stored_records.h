@@ -15,13 +15,13 @@
 
 namespace registryd {
 
-// A serialized stored::Record.
-std::string RecordOfChange(const Change& change);
+// Appends the record of a change, framed, to `out`.
+void AppendChangeFrame(std::string& out, const Change& change);
 // What a snapshot holds of an instance: its put record, and for an ejected
 // one its ejection; appended framed to `out`. Returns how many records.
 int AppendInstanceFrames(std::string& out, std::string_view service, const InstanceRecord& instance);
-// A snapshot's last record: how many records come before it.
-std::string SnapshotEndRecord(uint64_t records);
+// A snapshot's last record, framed: how many records come before it.
+void AppendSnapshotEndFrame(std::string& out, uint64_t records);
 
 // How restored leases are given their fresh TTL.
 struct RestoreOptions {

@@ -34,6 +34,8 @@ class RecordTable {
   void Remove(RecordIndex index);
 
   size_t size() const { return used_ - free_.size(); }
+  // Every index handed out so far is below this.
+  uint32_t index_limit() const { return used_; }
 
  private:
   // Fixed-size chunks: growing never moves a slot, and a large table does not

@@ -114,10 +114,17 @@ class Registry {
                     std::vector<Change>& out) {
     return shards_[shard]->ChangesSince(service, after, upto, out);
   }
-  // Every instance of every shard, ejected ones too, one shard at a time
-  // under its lock (for the data dir's snapshots).
+  // Every instance of every shard, ejected ones too (for the data dir's
+  // snapshots), in slices of kVisitSlice records, each under its shard's
+  // lock: a shard of a million instances is never held for the whole of it.
+  // What changes during the visit may be seen in any of its states (see
+  // Shard::VisitSlice).
+  static constexpr uint32_t kVisitSlice = 4096;
   void VisitAll(absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit) {
-    for (const auto& shard : shards_) shard->VisitAll(visit);
+    for (const auto& shard : shards_) {
+      std::optional<uint32_t> next = 0;
+      while (next) next = shard->VisitSlice(*next, kVisitSlice, visit);
+    }
   }
   // Listeners are added and removed only while no other thread uses the
   // registry (before its threads start, after they stop).

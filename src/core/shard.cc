@@ -329,11 +329,15 @@ uint64_t Shard::Snapshot(std::string_view service_name, std::vector<Change>& out
   return changes_.last_revision();
 }
 
-void Shard::VisitAll(absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit) {
+std::optional<uint32_t> Shard::VisitSlice(
+    uint32_t from, uint32_t count, absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit) {
   MutexLock lock(&mu_);
-  for (const auto& [name, service] : services_) {
-    for (const RecordIndex index : service.members) visit(name, records_[index]);
+  const uint32_t end = std::min<uint64_t>(uint64_t{from} + count, records_.index_limit());
+  for (uint32_t index = from; index < end; ++index) {
+    if (const InstanceRecord* record = records_.Find(RecordIndex{index})) visit(record->service->name, *record);
   }
+  if (end >= records_.index_limit()) return std::nullopt;
+  return end;
 }
 
 bool Shard::ChangesSince(std::string_view service, uint64_t after, uint64_t upto, std::vector<Change>& out) {

@@ -139,9 +139,15 @@ class Shard {
   // service when empty) as kAdded changes without a revision to `out`;
   // returns the last revision they reflect.
   uint64_t Snapshot(std::string_view service, std::vector<Change>& out);
-  // Calls `visit` for every instance the shard holds, ejected ones too (and
-  // ones past their deadline that Advance has not removed yet), under the lock.
-  void VisitAll(absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit);
+  // Calls `visit` for the instances at record indexes [from, from + count),
+  // ejected ones too (and ones past their deadline that Advance has not
+  // removed yet), under the lock. Returns where the next slice starts, or
+  // nothing once every index was visited. Between slices the shard changes
+  // freely: an instance that lives through the whole visit keeps its index
+  // and is visited once; one that comes, goes or changes meanwhile may be
+  // seen in any of its states, or not at all.
+  std::optional<uint32_t> VisitSlice(uint32_t from, uint32_t count,
+                                     absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit);
   // Appends the changes to `service` (to every service when empty) with a
   // revision in (after, upto] to `out`; false when they are not all kept.
   bool ChangesSince(std::string_view service, uint64_t after, uint64_t upto, std::vector<Change>& out);

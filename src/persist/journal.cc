@@ -171,8 +171,8 @@ absl::Status Journal::SyncJournal() {
   return absl::OkStatus();
 }
 
-// A fuzzy snapshot: each shard is read at its own moment, after the
-// revision R is taken. The journal after it replays every change after R;
+// A fuzzy snapshot: each slice of each shard is read at its own moment,
+// after the revision R is taken. The journal after it replays every change after R;
 // records are keyed upserts and removals by lease, so one the snapshot
 // already reflects changes nothing when replayed.
 absl::Status Journal::WriteSnapshot() {

@@ -1,6 +1,7 @@
 #include "core/registry.h"
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -272,6 +273,31 @@ TEST_F(RegistryTest, DiscoverRevisionNeverGoesBackWhenAServiceEmptiesAndReturns)
   clock_.Advance(seconds(10));
   ExpireDue(registry_);
   EXPECT_GT(RevisionOf(registry_, "books"), returned);
+}
+
+// VisitAll (the data dir's snapshots) reads a shard in slices: a service
+// of several slices' worth, with freed indexes among them and an ejected
+// instance, is visited whole, each live instance once.
+TEST_F(RegistryTest, VisitAllSeesEveryLiveInstanceOnceAcrossSlices) {
+  const int count = 2 * Registry::kVisitSlice + 100;
+  std::vector<LeaseId> leases;
+  for (int i = 0; i < count; ++i) leases.push_back(Register(NativeSpec("big", "i-" + std::to_string(i), seconds(10))));
+  for (int i = 0; i < count; i += 3) ASSERT_TRUE(registry_.Deregister(leases[i]).ok());
+  ASSERT_TRUE(registry_.Eject(leases[1]));
+  Register(NativeSpec("small", "s-1", seconds(10)));
+
+  std::map<std::string, int> visits;
+  int ejected = 0;
+  registry_.VisitAll([&](std::string_view service, const InstanceRecord& record) {
+    ++visits[std::string(service) + "/" + std::string(record.instance_id())];
+    ejected += record.ejected;
+  });
+  std::map<std::string, int> expected = {{"small/s-1", 1}};
+  for (int i = 0; i < count; ++i) {
+    if (i % 3 != 0) expected["big/i-" + std::to_string(i)] = 1;
+  }
+  EXPECT_EQ(visits, expected);
+  EXPECT_EQ(ejected, 1);
 }
 
 TEST_F(RegistryTest, ListServicesIsSortedWithInstanceCounts) {

@@ -1,5 +1,5 @@
-// Every RPC of both APIs on raw protobuf bytes, handled as registryd handles
-// them (the same request types, lenient where registryd's are, and the same
+// Every RPC of both APIs (and health's Check) on raw protobuf bytes, handled
+// as registryd handles them (the same request types, lenient where registryd's are, and the same
 // handlers) against one registry that lives across inputs. The first byte
 // picks the RPC. A request that parses must get an answer that is not
 // INTERNAL or UNKNOWN, and an instance registered before the fuzzing must
@@ -15,6 +15,7 @@
 #include "core/registry.h"
 #include "core/validation.h"
 #include "core/watch_feed.h"
+#include "server/health_rpcs.h"
 #include "server/native_rpcs.h"
 #include "server/seed_rpcs.h"
 #include "server/status.h"
@@ -35,6 +36,8 @@ struct World {
     canary.port = 9999;
     canary.ttl = std::chrono::hours(1);
     if (!registry.Register(canary).ok()) std::abort();
+    health.Set("", true);
+    health.Set("registry.v1.Registry", true);
   }
   static RegistryOptions Options() {
     RegistryOptions options;
@@ -47,6 +50,7 @@ struct World {
   Registry registry;
   DiscoverBackend discover;
   LeaseBindings bindings;
+  HealthStatus health;
 };
 
 void Check(const grpc::Status& status) {
@@ -97,7 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static World world;
   if (size == 0) return 0;
   const std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 11) {
+  switch (data[0] % 12) {
     case 0: Call<SeedRegisterRpc>(world.registry, bytes); break;
     case 1: Call<SeedHeartbeatRpc>(world.registry, bytes); break;
     case 2: Call<FindServerRpc>(world.registry, bytes); break;
@@ -109,6 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 8: Call<ListServicesRpc>(world.registry, bytes); break;
     case 9: KeepAlive(world, bytes); break;
     case 10: Watch(world, bytes); break;
+    case 11: Call<HealthCheckRpc>(world.health, bytes); break;
   }
   if (!CanaryAlive(world)) std::abort();
   return 0;

@@ -19,6 +19,7 @@ Any further arguments go to unittest (e.g. -v, -k PATTERN).
 import argparse
 import collections
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -582,6 +583,34 @@ class ServerThreadsTest(SeedTestCase):
         self.assertNotIn("nexting_thread", names)
         self.assertLessEqual(set(names), ALLOWED_THREADS, "threads: %s" % dict(names))
         self.assertLessEqual(names["grpcpp_sync_ser"], 1, "threads: %s" % dict(names))
+
+
+class ClientSideHealthCheckingTest(unittest.TestCase):
+    """gRPC's own client-side health checking (a service config's
+    healthCheckConfig, round_robin) watches registryd's health service over a
+    Health/Watch stream: with a name registryd serves (SERVING) the server is
+    in rotation; with a name it does not serve (SERVICE_UNKNOWN) it is not,
+    and calls fail fast with UNAVAILABLE."""
+
+    def stub(self, health_service):
+        config = json.dumps({"loadBalancingConfig": [{"round_robin": {}}],
+                             "healthCheckConfig": {"serviceName": health_service}})
+        channel = grpc.insecure_channel(_server.address, options=[("grpc.service_config", config),
+                                                                  ("grpc.enable_http_proxy", 0)])
+        self.addCleanup(channel.close)
+        return registry_service_pb2_grpc.RegistryServiceStub(channel)
+
+    def test_a_served_name_puts_the_server_in_rotation(self):
+        reply = self.stub("registry_service.RegistryService").discovery(
+            registry_service_pb2.RecordRequest(serverId=4343, serverIp=LOOPBACK, serverPort=4343, service="Health"),
+            timeout=RPC_TIMEOUT_S, wait_for_ready=True)
+        self.assertTrue(reply.success)
+
+    def test_an_unknown_name_keeps_the_server_out_of_rotation(self):
+        with self.assertRaises(grpc.RpcError) as raised:
+            self.stub("no.such.Service").heartBeat(registry_service_pb2.RenewRequest(serverId=4343),
+                                                   timeout=RPC_TIMEOUT_S)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.UNAVAILABLE, raised.exception.details())
 
 
 # A client that makes one call and then keeps its connection open and idle,

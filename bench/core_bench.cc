@@ -8,6 +8,7 @@
 
 #include "core/registry.h"
 #include "core/timer_wheel.h"
+#include "persist/stored_records.h"
 #include "registry/v1/registry.pb.h"
 #include "server/native_rpcs.h"
 
@@ -160,6 +161,25 @@ void BM_DiscoverReplyBuilt(benchmark::State& state) { DiscoverReply(state, 0); }
 BENCHMARK(BM_DiscoverReplyBuilt)->Arg(10)->Arg(100)->Arg(1'000);
 void BM_DiscoverReplyCached(benchmark::State& state) { DiscoverReply(state, 1 << 20); }
 BENCHMARK(BM_DiscoverReplyCached)->Arg(10)->Arg(100)->Arg(1'000);
+
+// A data dir snapshot of N instances: the visit and the records, as the
+// journal writes them. A shard's lock is held for one slice of
+// Registry::kVisitSlice records at a time, so the time per item times the
+// slice is the longest a snapshot holds a lock.
+void BM_SnapshotRecords(benchmark::State& state) {
+  ManualClock clock;
+  Registry registry(RegistryOptions{}, clock);
+  for (int i = 0; i < state.range(0); ++i) (void)registry.Register(Spec("bench-" + std::to_string(i % 100), i));
+  for (auto _ : state) {
+    std::string bytes;
+    registry.VisitAll([&](std::string_view service, const InstanceRecord& instance) {
+      AppendInstanceFrames(bytes, service, instance);
+    });
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_SnapshotRecords)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace registryd

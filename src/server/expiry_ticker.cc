@@ -23,13 +23,23 @@ void ExpiryTicker::Arm(TimePoint when) {
 void ExpiryTicker::Proceed(bool ok) {
   if (!ok) return;  // cancelled at shutdown
   TimePoint next = TimePoint::max();
-  for (const uint32_t shard : shards_) {
+  // The shards in turn, from where the last wake stopped. A shard that
+  // filled its batch ends the wake (the next one comes at once and goes on
+  // from the following shard): a mass expiry costs each wake one batch, not
+  // one per shard of the queue.
+  for (size_t visited = 0; visited < shards_.size(); ++visited) {
+    const uint32_t shard = shards_[next_shard_];
+    next_shard_ = (next_shard_ + 1) % shards_.size();
     expired_.clear();
     const bool more = registry_.Advance(shard, expired_);
     for (const Removal& removal : expired_) {
       log::Debug("{}/{} expired", removal.service, removal.instance_id);
     }
-    next = std::min(next, more ? registry_.clock().Now() : registry_.NextTickTime(shard));
+    if (more) {
+      next = registry_.clock().Now();
+      break;
+    }
+    next = std::min(next, registry_.NextTickTime(shard));
   }
   const TimePoint now = registry_.clock().Now();
   if (summary_ != nullptr) {

@@ -1,8 +1,8 @@
 // Advances the timer wheels of the shards whose home is one queue, from a
 // grpc::Alarm on that queue: lease expiry runs on the queue threads, with no
-// reaper thread. When a mass expiry leaves work after one batch per shard, the
-// alarm is set to fire at once, so other calls on the queue get their turn
-// between batches.
+// reaper thread. A wake does at most one full batch (of one shard): when a
+// mass expiry leaves work, the alarm is set to fire at once, so other calls
+// on the queue get their turn between batches.
 #pragma once
 
 #include <vector>
@@ -36,6 +36,7 @@ class ExpiryTicker final : public QueueEvent {
   ActivitySummary* const summary_;
   grpc::Alarm alarm_;
   std::vector<Removal> expired_;  // reused between ticks
+  size_t next_shard_ = 0;         // where the next wake starts
 };
 
 }  // namespace registryd

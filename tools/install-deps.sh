@@ -3,12 +3,14 @@
 # (etcd-server: registry_bench --compare etcd; openssl: the TLS tests make
 # their certificates with it; libclang-rt-14-dev: clang's sanitizer and
 # libFuzzer runtimes, only a Recommends of clang-14, which --no-install-recommends
-# leaves out). Checked on a fresh Debian 12 (debootstrap --variant=minbase).
+# leaves out; llvm: llvm-symbolizer, without which the sanitizers cannot name
+# a report's frames, and TSan's suppressions, matched by function name, do
+# not apply). Checked on a fresh Debian 12 (debootstrap --variant=minbase).
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
 packages=(
-  build-essential clang libclang-rt-14-dev lld meson ninja-build pkg-config
+  build-essential clang libclang-rt-14-dev llvm lld meson ninja-build pkg-config
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-grpcio python3-protobuf

@@ -121,10 +121,16 @@ class Registry {
   // Shard::VisitSlice).
   static constexpr uint32_t kVisitSlice = 4096;
   void VisitAll(absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit) {
-    for (const auto& shard : shards_) {
+    for (uint32_t shard = 0; shard < shard_count(); ++shard) {
       std::optional<uint32_t> next = 0;
-      while (next) next = shard->VisitSlice(*next, kVisitSlice, visit);
+      while (next) next = VisitSlice(shard, *next, visit);
     }
+  }
+  // One slice of VisitAll: the instances at record indexes [from, from +
+  // kVisitSlice) of `shard`; where the next slice starts, or nothing.
+  std::optional<uint32_t> VisitSlice(uint32_t shard, uint32_t from,
+                                     absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit) {
+    return shards_[shard]->VisitSlice(from, kVisitSlice, visit);
   }
   // Listeners are added and removed only while no other thread uses the
   // registry (before its threads start, after they stop).

@@ -189,25 +189,32 @@ void DataDir::RemoveBefore(uint64_t generation) const {
   }
 }
 
-absl::Status WriteFileSynced(const std::string& path, std::string_view bytes) {
+absl::StatusOr<SyncedFile> SyncedFile::Create(const std::string& path) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("cannot create " + path);
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
+  return SyncedFile(path, fd);
+}
+
+SyncedFile::~SyncedFile() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::Status SyncedFile::Append(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = write(fd_, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      close(fd);
-      return Errno("cannot write " + path);
-    }
-    written += static_cast<size_t>(n);
+    if (n < 0) return Errno("cannot write " + path_);
+    bytes.remove_prefix(static_cast<size_t>(n));
   }
-  if (fdatasync(fd) != 0) {
-    close(fd);
-    return Errno("cannot sync " + path);
-  }
-  close(fd);
   return absl::OkStatus();
+}
+
+absl::Status SyncedFile::Sync() {
+  const bool synced = fdatasync(fd_) == 0;
+  const absl::Status status = synced ? absl::OkStatus() : Errno("cannot sync " + path_);
+  close(fd_);
+  fd_ = -1;
+  return status;
 }
 
 absl::Status SyncDirectory(const std::string& path) {

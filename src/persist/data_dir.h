@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "core/registry.h"
@@ -78,9 +79,27 @@ class DataDir {
 absl::StatusOr<size_t> ReplayJournal(std::string_view bytes, const std::string& name, Registry& registry,
                                      const RestoreOptions& options, absl::BitGen& random, RestoreReport& report);
 
-// Writes `bytes` to `path` and syncs it (and, when `sync_dir`, its
-// directory, so that a rename or creation in it is durable).
-absl::Status WriteFileSynced(const std::string& path, std::string_view bytes);
+// A new file written piece by piece as its bytes are made (a snapshot of
+// millions of instances is never whole in memory), then synced.
+class SyncedFile {
+ public:
+  // Creates (or truncates) `path`.
+  static absl::StatusOr<SyncedFile> Create(const std::string& path);
+  SyncedFile(SyncedFile&& other) noexcept : path_(std::move(other.path_)), fd_(std::exchange(other.fd_, -1)) {}
+  SyncedFile& operator=(SyncedFile&&) = delete;
+  ~SyncedFile();
+
+  absl::Status Append(std::string_view bytes);
+  // Syncs and closes the file: its bytes are durable once this is OK.
+  absl::Status Sync();
+
+ private:
+  SyncedFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  std::string path_;
+  int fd_;
+};
+
+// Syncs a directory, so that a rename or creation in it is durable.
 absl::Status SyncDirectory(const std::string& path);
 
 }  // namespace registryd

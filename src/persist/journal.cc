@@ -17,6 +17,9 @@
 namespace registryd {
 namespace {
 
+// A snapshot is written out in pieces of about this size.
+constexpr size_t kSnapshotWriteBytes = 1 << 20;
+
 absl::Status Errno(const std::string& what) {
   return absl::UnavailableError(fmt::format("{}: {}", what, std::strerror(errno)));
 }
@@ -178,20 +181,38 @@ absl::Status Journal::SyncJournal() {
 absl::Status Journal::WriteSnapshot() {
   const uint64_t next = generation_ + 1;
   const uint64_t revision = registry_.Revision();
-  std::string bytes = FileHeader(FileKind::kSnapshot, registry_.shard_count());
-  uint64_t records = 0;
-  registry_.VisitAll([&](std::string_view service, const InstanceRecord& instance) {
-    records += AppendInstanceFrames(bytes, service, instance);
-  });
-  AppendSnapshotEndFrame(bytes, records);
   const std::string path = dir_.SnapshotPath(next);
-  if (absl::Status written = WriteFileSynced(path + ".tmp", bytes); !written.ok()) return written;
+  absl::StatusOr<SyncedFile> file = SyncedFile::Create(path + ".tmp");
+  if (!file.ok()) return file.status();
+  // Written a few slices at a time, never under a shard's lock, and never
+  // whole in memory (10 million instances make some 600 MB).
+  std::string bytes = FileHeader(FileKind::kSnapshot, registry_.shard_count());
+  uint64_t size = 0;
+  uint64_t records = 0;
+  absl::Status written = absl::OkStatus();
+  const auto write_out = [&] {
+    if (written.ok()) written = file->Append(bytes);
+    size += bytes.size();
+    bytes.clear();
+  };
+  for (uint32_t shard = 0; shard < registry_.shard_count() && written.ok(); ++shard) {
+    for (std::optional<uint32_t> next = 0; next && written.ok();) {
+      next = registry_.VisitSlice(shard, *next, [&](std::string_view service, const InstanceRecord& instance) {
+        records += AppendInstanceFrames(bytes, service, instance);
+      });
+      if (bytes.size() >= kSnapshotWriteBytes) write_out();
+    }
+  }
+  AppendSnapshotEndFrame(bytes, records);
+  write_out();
+  if (!written.ok()) return written;
+  if (absl::Status synced = file->Sync(); !synced.ok()) return synced;
   if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0) return Errno("cannot rename " + path + ".tmp");
   if (absl::Status synced = SyncDirectory(dir_.path()); !synced.ok()) return synced;
   // From here on the new snapshot is the state; its journal starts empty.
   if (absl::Status opened = OpenJournal(next, /*fresh=*/true); !opened.ok()) return opened;
   generation_ = next;
-  snapshot_bytes_ = bytes.size();
+  snapshot_bytes_ = size;
   dir_.RemoveBefore(next);
   if (revision > feed_.revision()) feed_.SkipTo(revision);
   read_revision_.store(feed_.revision(), std::memory_order_relaxed);

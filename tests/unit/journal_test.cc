@@ -252,6 +252,30 @@ TEST_F(JournalTest, CompactionKeepsTheStateAndRemovesOldFiles) {
   EXPECT_TRUE(after.registry.Heartbeat(leases[1], false).ok());
 }
 
+// A snapshot is written out a megabyte at a time as the shards are read:
+// one of several megabytes (40 000 instances, every shard several slices
+// deep) comes back whole.
+TEST_F(JournalTest, ASnapshotOfManyPiecesComesBackWhole) {
+  StartJournal();
+  constexpr int kInstances = 40'000;
+  for (int i = 0; i < kInstances; ++i) {
+    Register(NativeSpec("many-" + std::to_string(i % 64), "m-" + std::to_string(i), kTtl));
+  }
+  ASSERT_TRUE(journal_->Stop().ok());
+  journal_.reset();
+  data_dir_.reset();  // releases the lock
+  uintmax_t snapshot_bytes = 0;
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
+    if (entry.path().filename().string().starts_with("snapshot-")) snapshot_bytes = fs::file_size(entry.path());
+  }
+  EXPECT_GT(snapshot_bytes, 2u << 20) << "more than one piece";
+  Restored after(dir_.path());
+  size_t restored = 0;
+  for (int service = 0; service < 64; ++service) restored += after.Instances("many-" + std::to_string(service)).size();
+  EXPECT_EQ(restored, static_cast<size_t>(kInstances));
+  EXPECT_EQ(after.report.counts.refused, 0u);
+}
+
 TEST_F(JournalTest, ACleanStopLeavesASnapshotAndAnEmptyJournal) {
   StartJournal();
   Register(NativeSpec("clean", "c-1", kTtl));

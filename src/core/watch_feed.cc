@@ -57,11 +57,13 @@ std::vector<uint32_t> ShardsToRead(const Registry& registry, const std::string& 
 
 }  // namespace
 
-WatchFeed::WatchFeed(Registry& registry, std::string service, uint64_t since_revision, bool coalesce)
+WatchFeed::WatchFeed(Registry& registry, std::string service, uint64_t since_revision, bool coalesce,
+                     bool read_lost_history)
     : registry_(registry),
       service_(std::move(service)),
       shards_(ShardsToRead(registry, service_)),
       coalesce_(coalesce),
+      read_lost_history_(read_lost_history),
       revision_(since_revision) {}
 
 // Each shard is read at its own moment, so the shards' snapshots reflect
@@ -107,7 +109,14 @@ std::optional<WatchBatch> WatchFeed::Next() {
 
   WatchBatch batch;
   for (const uint32_t shard : shards_) {
-    if (!registry_.ChangesSince(shard, service_, revision_, revision, batch.changes)) return TakeSnapshot(true);
+    if (!registry_.ChangesSince(shard, service_, revision_, revision, batch.changes)) {
+      if (read_lost_history_) return TakeSnapshot(true);
+      WatchBatch lost;
+      lost.snapshot = true;
+      lost.history_lost = true;
+      lost.revision = revision_;  // not moved: the caller skips forward once it has the state
+      return lost;
+    }
   }
   const bool first = !started_;
   started_ = true;

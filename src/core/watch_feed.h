@@ -43,7 +43,13 @@ class WatchFeed {
   // with a snapshot marked history_lost when they are not all kept.
   // `coalesce` false: every change, in order, however many (the data dir's
   // journal, whose removals name leases, not instances).
-  WatchFeed(Registry& registry, std::string service, uint64_t since_revision, bool coalesce = true);
+  // `read_lost_history` false: when the changes after the feed's revision
+  // are no longer kept, Next returns an empty batch marked snapshot and
+  // history_lost instead of reading every instance (the journal writes its
+  // own snapshot then, and must not hold the whole registry twice); the
+  // caller then skips the feed forward with SkipTo.
+  WatchFeed(Registry& registry, std::string service, uint64_t since_revision, bool coalesce = true,
+            bool read_lost_history = true);
 
   // The next batch. The first call always returns one (perhaps without
   // changes: a resume that missed nothing); later calls return nothing when
@@ -67,6 +73,7 @@ class WatchFeed {
   const std::string service_;
   const std::vector<uint32_t> shards_;  // the service's, or every one
   const bool coalesce_;
+  const bool read_lost_history_;
   uint64_t revision_;  // read up to here
   bool started_ = false;
 };

@@ -40,7 +40,7 @@ Journal::Journal(Registry& registry, DataDir& dir, const JournalOptions& options
     : registry_(registry),
       dir_(dir),
       options_(options),
-      feed_(registry, "", registry.Revision(), /*coalesce=*/false),
+      feed_(registry, "", registry.Revision(), /*coalesce=*/false, /*read_lost_history=*/false),
       generation_(dir.generation()),
       early_round_backlog_(std::max<uint64_t>(1, registry.options().change_log_capacity / 2)) {
   durable_revision_.store(registry.Revision(), std::memory_order_relaxed);

@@ -174,6 +174,29 @@ TEST_F(SmallLogWatchFeedTest, ChangesNoLongerKeptGiveASnapshotMarkedAsSuch) {
   }
 }
 
+// The journal's feed does not read the registry when it falls out of the
+// logs: an empty batch says so, the feed stays where it was, and once the
+// caller skips it forward (after its own snapshot) it goes on from there.
+TEST_F(SmallLogWatchFeedTest, WithoutReadingLostHistoryALossIsOnlyMarked) {
+  WatchFeed feed(registry_, "", registry_.Revision(), /*coalesce=*/false, /*read_lost_history=*/false);
+  const uint64_t started_at = registry_.Revision();
+  for (int i = 0; i < 6; ++i) Register(NativeSpec("books", "n" + std::to_string(i), seconds(10)));
+
+  const std::optional<WatchBatch> lost = feed.Next();
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_TRUE(lost->snapshot);
+  EXPECT_TRUE(lost->history_lost);
+  EXPECT_TRUE(lost->changes.empty());
+  EXPECT_EQ(feed.revision(), started_at);
+
+  feed.SkipTo(registry_.Revision());
+  Register(NativeSpec("books", "after", seconds(10)));
+  const std::optional<WatchBatch> next = feed.Next();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_FALSE(next->snapshot);
+  EXPECT_EQ(SeenIn(*next), (std::vector<Seen>{{kAdded, "books", "after", kNone}}));
+}
+
 TEST_F(WatchFeedTest, AWatcherThatFellBehindGetsOneChangePerInstance) {
   const LeaseId busy = Register(NativeSpec("books", "busy", seconds(10)));
   const LeaseId leaving = Register(NativeSpec("books", "leaving", seconds(10)));

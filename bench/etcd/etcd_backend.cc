@@ -6,7 +6,7 @@
 // replies are received but not parsed, as registryd's Discover replies are.
 #include "bench/backend.h"
 #include "bench/stream_pool.h"
-#include "etcd_v3_subset.grpc.pb.h"
+#include "etcd/etcdserverpb/rpc.grpc.pb.h"
 
 namespace registryd::bench {
 namespace {

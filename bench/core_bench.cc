@@ -94,7 +94,7 @@ BENCHMARK(BM_RegistryHeartbeat)->Arg(10'000)->Arg(1'000'000);
 void BM_LeaseIdRouting(benchmark::State& state) {
   uint32_t shard = 0;
   for (auto _ : state) {
-    const LeaseId lease = NewLeaseId(shard, 16);
+    const LeaseId lease = NewLeaseId(shard);
     shard = ShardOfLease(lease, 16) ^ 1;
     benchmark::DoNotOptimize(shard);
   }

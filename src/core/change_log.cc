@@ -43,4 +43,12 @@ bool ChangeLog::CopySince(std::string_view service, uint64_t after, uint64_t upt
   return true;
 }
 
+void ChangeLog::Reset(uint64_t revision) {
+  for (Change& change : ring_) change = Change{};
+  first_ = 0;
+  size_ = 0;
+  dropped_through_ = revision;
+  last_revision_ = revision;
+}
+
 }  // namespace registryd

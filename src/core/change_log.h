@@ -30,6 +30,8 @@ class ChangeLog {
   bool CopySince(std::string_view service, uint64_t after, uint64_t upto, std::vector<Change>& out) const;
 
   uint64_t last_revision() const { return last_revision_; }
+  // Drops every change: the log starts again after `revision`.
+  void Reset(uint64_t revision);
 
  private:
   const Change& At(size_t logical) const { return ring_[(first_ + logical) % ring_.size()]; }

@@ -13,7 +13,7 @@
 
 namespace registryd {
 
-static_assert(sizeof(InstanceRecord) == 48, "the fixed part of a record is sized for 1M leases in 150 MB");
+static_assert(sizeof(InstanceRecord) == 56, "the fixed part of a record is sized for 1M leases in 160 MB");
 
 namespace {
 
@@ -120,6 +120,8 @@ void InstanceRecord::CopyFieldsFrom(const InstanceRecord& from) {
   port = from.port;
   overloaded = from.overloaded;
   ejected = from.ejected;
+  stored_revision = from.stored_revision;
+  holder_ = from.holder_;
   has_seed_id_ = from.has_seed_id_;
   ttl_ms_ = from.ttl_ms_;
   seed_id_ = from.seed_id_;

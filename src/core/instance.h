@@ -65,7 +65,7 @@ struct InstanceRecordDeleter {
 using InstanceRecordPtr = std::unique_ptr<InstanceRecord, InstanceRecordDeleter>;
 
 // A live instance, laid out for scale (a registry holds millions): one
-// allocation holds the fixed fields (48 bytes) and, after them, the instance
+// allocation holds the fixed fields (56 bytes) and, after them, the instance
 // id's and the host's bytes and the metadata, packed. Instances are looked up
 // through their shard's RecordTable; what changes size (host, metadata) moves
 // the record to a new allocation.
@@ -101,6 +101,11 @@ class InstanceRecord {
     seed_id_ = seed_id.value_or(0);
   }
 
+  // Cluster mode (core/replica.h): the node that keeps the lease, as a slot
+  // of the cluster's node table; 0 is this node (always, standalone).
+  uint8_t holder() const { return holder_; }
+  void set_holder(uint8_t holder) { holder_ = holder; }
+
   // Whole milliseconds: the native API's unit, and 4 bytes instead of 8.
   Duration ttl() const { return std::chrono::milliseconds(ttl_ms_); }
   void set_ttl(Duration ttl);
@@ -108,6 +113,8 @@ class InstanceRecord {
   LeaseId lease = kNoLease;
   ServiceState* service = nullptr;
   TimePoint deadline{};
+  // Cluster mode (core/replica.h): the store's revision of this state.
+  uint64_t stored_revision = 0;
   uint32_t member_index = 0;  // position in service->members
   // The tick of the lease's timer-wheel entry (TimerWheel::TickStamp). An
   // older entry left behind when the deadline moved earlier is dropped when it
@@ -131,7 +138,7 @@ class InstanceRecord {
     return {Text() + instance_id_size_ + host_size_, metadata_size_};
   }
 
-  // Packed beside the public flags, after them: the record stays 48 bytes.
+  // Packed beside the public flags, after them: the record stays 56 bytes.
   bool has_seed_id_ : 1 = false;
   uint8_t instance_id_size_ = 0;
   uint32_t ttl_ms_ = 0;
@@ -140,6 +147,7 @@ class InstanceRecord {
   int32_t seed_id_ = 0;
   uint16_t metadata_size_ = 0;
   uint8_t host_size_ = 0;
+  uint8_t holder_ = 0;
 };
 
 }  // namespace registryd

@@ -1,5 +1,7 @@
 #include "core/lease_id.h"
 
+#include <functional>
+
 #include "absl/random/random.h"
 
 namespace registryd {
@@ -14,10 +16,14 @@ absl::BitGen& ThreadGenerator() {
 
 uint64_t RandomId() { return absl::Uniform<uint64_t>(ThreadGenerator()); }
 
-LeaseId NewLeaseId(uint32_t shard, uint32_t shard_count) {
-  const uint64_t shard_mask = shard_count - 1;
+uint32_t LeaseRouteOf(std::string_view service) {
+  return static_cast<uint32_t>(std::hash<std::string_view>{}(service) & ((1u << kMaxShardBits) - 1));
+}
+
+LeaseId NewLeaseId(uint32_t route) {
+  constexpr uint64_t kRouteMask = (uint64_t{1} << kMaxShardBits) - 1;
   for (;;) {
-    const LeaseId lease = (RandomId() & ~shard_mask) | shard;
+    const LeaseId lease = (RandomId() & ~kRouteMask) | (route & kRouteMask);
     if (lease != kNoLease) return lease;
   }
 }

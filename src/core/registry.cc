@@ -24,7 +24,7 @@ Duration Registry::GrantTtl(Duration requested) const {
 }
 
 uint32_t Registry::ShardOfService(std::string_view service) const {
-  return static_cast<uint32_t>(std::hash<std::string_view>{}(service) & (options_.shard_count - 1));
+  return LeaseRouteOf(service) & (options_.shard_count - 1);
 }
 
 bool Registry::TryReserve() {
@@ -171,6 +171,93 @@ bool Registry::Advance(uint32_t shard, std::vector<Removal>& expired) {
   });
   Forget(absl::MakeConstSpan(expired).subspan(before));
   return more;
+}
+
+void Registry::BeginRevision(uint64_t revision) {
+  uint64_t current = revisions_.load(std::memory_order_acquire);
+  while (current < revision &&
+         !revisions_.compare_exchange_weak(current, revision, std::memory_order_acq_rel)) {
+  }
+}
+
+absl::Status Registry::Apply(const ReplicatedInstance& state, bool quiet) {
+  const uint32_t shard = ShardOfService(state.spec.service);
+  if (state.lease == kNoLease || ShardOfLease(state.lease, shard_count()) != shard) {
+    return absl::InvalidArgumentError(fmt::format("lease {:016x} does not route to service {}'s shard",
+                                                  state.lease, state.spec.service));
+  }
+  std::vector<Removal> removed;
+  if (state.spec.seed_id) {
+    // One id is one server: its instance under another service (or lease) goes.
+    const std::optional<LeaseId> current = seed_index_.Find(*state.spec.seed_id);
+    if (current && (*current != state.lease || !ShardFor(*current).HoldsInService(*current, state.spec.service))) {
+      if (std::optional<Removal> moved = Changing(ShardIndexOf(*current), [&](Shard& owner) {
+            return owner.ApplyRemoval(*current, RemovalReason::kDeregistered, quiet);
+          })) {
+        removed.push_back(*std::move(moved));
+      }
+    }
+  }
+  // The store decided: no capacity check here (the node that wrote it did).
+  if (Changing(shard, [&](Shard& owner) { return owner.Apply(state, clock_.Now(), quiet, removed); })) {
+    live_.fetch_add(1, std::memory_order_relaxed);
+  }
+  Forget(removed);
+  if (state.spec.seed_id) {
+    (void)seed_index_.Rebind(*state.spec.seed_id, [&](std::optional<LeaseId>) -> absl::StatusOr<LeaseId> {
+      return state.lease;
+    });
+  }
+  return absl::OkStatus();
+}
+
+std::optional<Removal> Registry::ApplyRemoval(const InstanceKey& key, RemovalReason reason, bool quiet) {
+  std::optional<Removal> removed;
+  if (key.seed_id) {
+    const std::optional<LeaseId> lease = seed_index_.Find(*key.seed_id);
+    if (!lease) return std::nullopt;
+    removed = Changing(ShardIndexOf(*lease),
+                       [&](Shard& owner) { return owner.ApplyRemoval(*lease, reason, quiet); });
+  } else {
+    removed = Changing(ShardOfService(key.service), [&](Shard& owner) {
+      return owner.ApplyRemoval(key.instance_id, key.service, reason, quiet);
+    });
+  }
+  if (removed) Forget(absl::MakeConstSpan(&*removed, 1));
+  return removed;
+}
+
+absl::StatusOr<Renewal> Registry::Renew(LeaseId lease, bool overloaded) {
+  return ShardFor(lease).Renew(lease, overloaded, clock_.Now());
+}
+
+absl::StatusOr<Renewal> Registry::SeedRenew(int32_t server_id, bool overloaded) {
+  const std::optional<LeaseId> lease = seed_index_.Find(server_id);
+  if (!lease) {
+    return absl::NotFoundError(
+        fmt::format("serverId {} is not registered (or its lease expired): register again", server_id));
+  }
+  return Renew(*lease, overloaded);
+}
+
+bool Registry::FindDue(uint32_t shard, Duration retry, std::vector<DueLease>& due) {
+  return shards_[shard]->FindDue(clock_.Now(), options_.expiry_batch, retry, due);
+}
+
+std::optional<ReplicatedInstance> Registry::Find(LeaseId lease) { return ShardFor(lease).Find(lease); }
+
+std::optional<ReplicatedInstance> Registry::Find(const InstanceKey& key) {
+  if (key.seed_id) {
+    const std::optional<LeaseId> lease = seed_index_.Find(*key.seed_id);
+    if (!lease) return std::nullopt;
+    return Find(*lease);
+  }
+  return shards_[ShardOfService(key.service)]->Find(key.service, key.instance_id);
+}
+
+void Registry::ResetHistory(uint64_t revision) {
+  BeginRevision(revision);
+  for (const auto& shard : shards_) shard->ResetHistory(revision);
 }
 
 RegistryTotals Registry::Totals() const {

@@ -24,6 +24,7 @@
 #include "core/change.h"
 #include "core/clock.h"
 #include "core/instance.h"
+#include "core/replica.h"
 #include "core/seed_index.h"
 #include "core/shard.h"
 
@@ -136,6 +137,33 @@ class Registry {
   // registry (before its threads start, after they stop).
   void add_change_listener(ChangeListener* listener) { listeners_.push_back(listener); }
   void remove_change_listener(ChangeListener* listener) { std::erase(listeners_, listener); }
+
+  // Cluster mode (core/replica.h): changes decided by the cluster's store
+  // and applied here in its order; the methods above that change the
+  // registry are not used. Apply and ApplyRemoval run on one thread.
+  //
+  // Every change applied after this takes a revision above `revision` (the
+  // store's revision, scaled so that the changes of one store revision get
+  // revisions of their own).
+  void BeginRevision(uint64_t revision);
+  // Creates or updates the instance; a seed id registered elsewhere moves
+  // here. `quiet`: nothing is logged (loading the catalog; ResetHistory
+  // follows). INVALID_ARGUMENT when the lease does not route to the
+  // service's shard.
+  absl::Status Apply(const ReplicatedInstance& state, bool quiet = false);
+  // Removes the instance the key names; nothing when it is not here.
+  std::optional<Removal> ApplyRemoval(const InstanceKey& key, RemovalReason reason, bool quiet = false);
+  // A heartbeat: renews a lease held here (see Shard::Renew).
+  absl::StatusOr<Renewal> Renew(LeaseId lease, bool overloaded);
+  absl::StatusOr<Renewal> SeedRenew(int32_t server_id, bool overloaded);
+  // The held leases of one shard past their deadline (see Shard::FindDue);
+  // true when due work remains.
+  bool FindDue(uint32_t shard, Duration retry, std::vector<DueLease>& due);
+  std::optional<ReplicatedInstance> Find(LeaseId lease);
+  std::optional<ReplicatedInstance> Find(const InstanceKey& key);
+  // Drops every shard's change log: watchers from before `revision` get a
+  // snapshot (history lost); the registry's revision becomes `revision`.
+  void ResetHistory(uint64_t revision);
 
   uint32_t shard_count() const { return options_.shard_count; }
   uint32_t ShardOfService(std::string_view service) const;

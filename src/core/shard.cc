@@ -91,7 +91,7 @@ RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now) {
   LeaseId lease = spec.restore_lease;
   // A restored lease keeps its id when it names this shard and is free.
   while (lease == kNoLease || ShardOfLease(lease, shard_count_) != index_ || leases_.contains(lease)) {
-    lease = NewLeaseId(index_, shard_count_);
+    lease = NewLeaseId(LeaseRouteOf(spec.service));
   }
 
   auto [service_it, service_created] = services_.try_emplace(spec.service, records_);
@@ -161,6 +161,7 @@ void Shard::SetEjected(InstanceRecord& record, bool ejected) {
 }
 
 void Shard::Emit(const InstanceRecord& record, ChangeKind kind, RemovalReason reason) {
+  if (quiet_) return;
   const uint64_t revision = revisions_.fetch_add(1, std::memory_order_acq_rel) + 1;
   ServiceState& service = *record.service;
   service.revision = revision;
@@ -343,6 +344,189 @@ std::optional<uint32_t> Shard::VisitSlice(
 bool Shard::ChangesSince(std::string_view service, uint64_t after, uint64_t upto, std::vector<Change>& out) {
   MutexLock lock(&mu_);
   return changes_.CopySince(service, after, upto, out);
+}
+
+std::optional<RecordIndex> Shard::FindInstance(std::string_view service, std::string_view instance_id) const {
+  const auto it = services_.find(service);
+  if (it == services_.end()) return std::nullopt;
+  const auto found = it->second.by_instance_id.find(instance_id);
+  if (found == it->second.by_instance_id.end()) return std::nullopt;
+  return *found;
+}
+
+void Shard::CountRemoval(RemovalReason reason) {
+  if (reason == RemovalReason::kExpired) {
+    Bump(counters_.expired);
+  } else {
+    Bump(counters_.deregistered);
+  }
+}
+
+// A lease held elsewhere has no deadline here (TimePoint::max(): always
+// live); its wheel entry is dropped when it comes round. One that arrives
+// here gets a full TTL and an entry of its own.
+void Shard::ApplyHolder(RecordIndex index, NodeSlot holder, TimePoint now) {
+  InstanceRecord& record = records_[index];
+  const bool was_held = record.holder() == kHeldHere;
+  record.set_holder(holder);
+  if (holder != kHeldHere) {
+    record.deadline = TimePoint::max();
+  } else if (!was_held) {
+    record.deadline = now + record.ttl();
+    record.filed_at = wheel_.Schedule(static_cast<TimerWheel::Entry>(index), record.deadline);
+  }
+}
+
+bool Shard::Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, std::vector<Removal>& removed) {
+  MutexLock lock(&mu_);
+  quiet_ = quiet;
+  const RegisterSpec& spec = state.spec;
+  std::optional<RecordIndex> index = FindInstance(spec.service, spec.instance_id);
+  if (index && records_[*index].lease != state.lease) {
+    CountRemoval(RemovalReason::kDeregistered);
+    removed.push_back(Remove(*index, RemovalReason::kDeregistered));
+    index.reset();
+  }
+  if (!index) {
+    // Another instance under this lease: ids collided (or the store was
+    // edited by hand); the store's state wins.
+    if (const std::optional<RecordIndex> other = FindLease(state.lease)) {
+      CountRemoval(RemovalReason::kDeregistered);
+      removed.push_back(Remove(*other, RemovalReason::kDeregistered));
+    }
+    RegisterSpec created = spec;
+    created.restore_lease = state.lease;
+    created.restore_delay = Duration::zero();
+    quiet_ = quiet || state.ejected;  // an ejected instance is not visible: nothing to announce
+    index = Create(created, now);
+    InstanceRecord& record = records_[*index];
+    record.stored_revision = state.stored_revision;
+    SetEjected(record, state.ejected);
+    ApplyHolder(*index, state.holder, now);
+    quiet_ = false;
+    return true;
+  }
+  const InstanceRecord& old = records_[*index];
+  const bool text_changed = old.host() != spec.host || !old.HasMetadata(spec.metadata);
+  const bool changed = text_changed || old.port != spec.port || old.overloaded != spec.overloaded;
+  const bool was_visible = !old.ejected;
+  if (text_changed) records_.Replace(*index, InstanceRecord::WithText(old, spec.host, spec.metadata));
+  InstanceRecord& record = records_[*index];
+  record.port = spec.port;
+  record.overloaded = spec.overloaded;
+  record.set_ttl(spec.ttl);
+  record.set_seed_id(spec.seed_id);
+  record.stored_revision = state.stored_revision;
+  SetEjected(record, state.ejected);
+  ApplyHolder(*index, state.holder, now);
+  if (was_visible && state.ejected) {
+    Emit(record, ChangeKind::kRemoved, RemovalReason::kEjected);
+  } else if (!was_visible && !state.ejected) {
+    Emit(record, ChangeKind::kAdded);
+  } else if (!state.ejected && changed) {
+    Emit(record, ChangeKind::kUpdated);
+  }
+  quiet_ = false;
+  return false;
+}
+
+std::optional<Removal> Shard::ApplyRemoval(std::string_view instance_id, std::string_view service,
+                                           RemovalReason reason, bool quiet) {
+  MutexLock lock(&mu_);
+  const std::optional<RecordIndex> index = FindInstance(service, instance_id);
+  if (!index) return std::nullopt;
+  quiet_ = quiet;
+  CountRemoval(reason);
+  Removal removal = Remove(*index, reason);
+  quiet_ = false;
+  return removal;
+}
+
+std::optional<Removal> Shard::ApplyRemoval(LeaseId lease, RemovalReason reason, bool quiet) {
+  MutexLock lock(&mu_);
+  const std::optional<RecordIndex> index = FindLease(lease);
+  if (!index) return std::nullopt;
+  quiet_ = quiet;
+  CountRemoval(reason);
+  Removal removal = Remove(*index, reason);
+  quiet_ = false;
+  return removal;
+}
+
+absl::StatusOr<Renewal> Shard::Renew(LeaseId lease, bool overloaded, TimePoint now) {
+  MutexLock lock(&mu_);
+  const std::optional<RecordIndex> index = FindLease(lease);
+  if (!index || !IsLive(records_[*index], now)) {
+    return absl::NotFoundError("lease not found: it expired or was deregistered; register again");
+  }
+  InstanceRecord& record = records_[*index];
+  if (record.holder() == kHeldHere) SetDeadline(*index, now + record.ttl());
+  return Renewal{record.ttl(), record.holder(), record.overloaded != overloaded || record.ejected};
+}
+
+bool Shard::FindDue(TimePoint now, size_t budget, Duration retry, std::vector<DueLease>& due) {
+  MutexLock lock(&mu_);
+  // As in Advance; a lease held elsewhere drops its entry, and a due one is
+  // filed again for the retry instead of being removed.
+  const auto check = [&](TimerWheel::Entry entry) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    InstanceRecord* record = records_.Find(RecordIndex{entry});
+    if (record == nullptr || record->filed_at != wheel_.NextTickStamp() || record->holder() != kHeldHere) {
+      return TimerWheel::Verdict{TimerWheel::Verdict::kGone, {}};
+    }
+    TimePoint when = record->deadline;
+    if (!IsLive(*record, now)) {
+      const std::optional<int32_t> seed_id = record->seed_id();
+      due.push_back(DueLease{
+          InstanceKey{seed_id ? std::string() : std::string(record->service->name), std::string(record->instance_id()),
+                      seed_id},
+          record->lease, record->stored_revision});
+      when = now + retry;
+    }
+    record->filed_at = wheel_.FilingStamp(when);
+    return TimerWheel::Verdict{TimerWheel::Verdict::kRenewed, when};
+  };
+  const auto never_expires = [](TimerWheel::Entry) {};
+  wheel_.Advance(now, budget, check, never_expires);
+  return wheel_.HasDueWork(now);
+}
+
+ReplicatedInstance Shard::StateOf(const InstanceRecord& record) const {
+  ReplicatedInstance state;
+  state.spec.service = std::string(record.service->name);
+  state.spec.instance_id = std::string(record.instance_id());
+  state.spec.host = std::string(record.host());
+  state.spec.port = record.port;
+  state.spec.metadata = record.metadata();
+  state.spec.ttl = record.ttl();
+  state.spec.overloaded = record.overloaded;
+  state.spec.seed_id = record.seed_id();
+  state.lease = record.lease;
+  state.ejected = record.ejected;
+  state.holder = record.holder();
+  state.stored_revision = record.stored_revision;
+  return state;
+}
+
+std::optional<ReplicatedInstance> Shard::Find(LeaseId lease) {
+  MutexLock lock(&mu_);
+  const std::optional<RecordIndex> index = FindLease(lease);
+  if (!index) return std::nullopt;
+  return StateOf(records_[*index]);
+}
+
+std::optional<ReplicatedInstance> Shard::Find(std::string_view service, std::string_view instance_id) {
+  MutexLock lock(&mu_);
+  const std::optional<RecordIndex> index = FindInstance(service, instance_id);
+  if (!index) return std::nullopt;
+  return StateOf(records_[*index]);
+}
+
+void Shard::ResetHistory(uint64_t revision) {
+  MutexLock lock(&mu_);
+  changes_.Reset(revision);
+  // Replies cached by service revision must not outlive a quiet reload.
+  for (auto& [name, service] : services_) service.revision = revision;
+  last_change_.store(revision, std::memory_order_release);
 }
 
 TimePoint Shard::NextTickTime() {

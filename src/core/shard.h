@@ -24,6 +24,7 @@
 #include "core/instance.h"
 #include "core/record_set.h"
 #include "core/record_table.h"
+#include "core/replica.h"
 #include "core/timer_wheel.h"
 
 namespace registryd {
@@ -163,6 +164,35 @@ class Shard {
 
   const ShardCounters& counters() const { return counters_; }
 
+  // Cluster mode (core/replica.h). Changes come only from the store, in its
+  // order: Apply and ApplyRemoval log them; the rest never change what
+  // Discover shows. `quiet` applies without logging a change (loading the
+  // catalog; ResetHistory follows).
+  //
+  // The instance as the store now holds it: creates it, or updates the one
+  // with the same (service, instance_id). One there under another lease, or
+  // another instance under this lease, is removed first and reported in
+  // `removed`. A lease held here gets a fresh deadline when it arrives
+  // (registered here, or taken over); one held elsewhere never expires here.
+  // Returns true when it made a record (the removals are the caller's to count).
+  bool Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, std::vector<Removal>& removed);
+  // The store deleted the instance.
+  std::optional<Removal> ApplyRemoval(std::string_view instance_id, std::string_view service,
+                                      RemovalReason reason, bool quiet);
+  std::optional<Removal> ApplyRemoval(LeaseId lease, RemovalReason reason, bool quiet);
+  // A heartbeat: moves the deadline of a lease held here; NOT_FOUND when the
+  // lease is unknown, or held here and past its deadline.
+  absl::StatusOr<Renewal> Renew(LeaseId lease, bool overloaded, TimePoint now);
+  // The held leases past their deadline, at most `budget` wheel entries;
+  // each is reported again every `retry` until its removal is applied.
+  // Returns true when due work remains.
+  bool FindDue(TimePoint now, size_t budget, Duration retry, std::vector<DueLease>& due);
+  std::optional<ReplicatedInstance> Find(LeaseId lease);
+  std::optional<ReplicatedInstance> Find(std::string_view service, std::string_view instance_id);
+  // Forgets every change logged: readers of the log from before `revision`
+  // get a snapshot instead. The next change is above `revision`.
+  void ResetHistory(uint64_t revision);
+
  private:
   std::optional<RecordIndex> FindLive(LeaseId lease, TimePoint now, std::vector<Removal>& removed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -174,6 +204,12 @@ class Shard {
   void Emit(const InstanceRecord& record, ChangeKind kind, RemovalReason reason = RemovalReason::kNone)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetEjected(InstanceRecord& record, bool ejected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<RecordIndex> FindInstance(std::string_view service, std::string_view instance_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes over a replicated state's fields, and the deadline of its holder.
+  void ApplyHolder(RecordIndex index, NodeSlot holder, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  ReplicatedInstance StateOf(const InstanceRecord& record) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CountRemoval(RemovalReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetDeadline(RecordIndex index, TimePoint deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<Endpoint> PickLocked(ServiceState& service, TimePoint now, LeaseId exclude)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -189,6 +225,7 @@ class Shard {
   // back, or moves between watch streams, never sees one go back.
   std::atomic<uint64_t>& revisions_;
   ChangeLog changes_ ABSL_GUARDED_BY(mu_);
+  bool quiet_ ABSL_GUARDED_BY(mu_) = false;  // Emit logs nothing (Apply's `quiet`)
   std::atomic<uint64_t> last_change_;
   ShardCounters counters_;
 };

@@ -8,7 +8,7 @@
 namespace registryd {
 namespace {
 
-std::string InstanceKey(const Change& change) {
+std::string ChangedInstanceKey(const Change& change) {
   std::string key = change.service;
   key.push_back('\0');  // not in service names
   key.append(change.instance->instance_id());
@@ -24,7 +24,7 @@ std::vector<Change> CoalesceChanges(std::vector<Change> changes) {
   };
   absl::flat_hash_map<std::string, Fold> folds;
   for (size_t i = 0; i < changes.size(); ++i) {
-    const auto [it, first] = folds.try_emplace(InstanceKey(changes[i]), Fold{changes[i].kind, i});
+    const auto [it, first] = folds.try_emplace(ChangedInstanceKey(changes[i]), Fold{changes[i].kind, i});
     if (!first) it->second.last = i;
   }
   std::vector<size_t> kept;

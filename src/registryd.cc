@@ -10,7 +10,7 @@
 #include "absl/time/time.h"
 #include "core/read_file.h"
 #include "persist/data_dir.h"
-#include "server/log.h"
+#include "core/log.h"
 #include "server/server.h"
 #include "server/server_credentials.h"
 

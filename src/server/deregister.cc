@@ -1,5 +1,5 @@
 // registry.v1.Registry/Deregister — remove an instance now.
-#include "server/log.h"
+#include "core/log.h"
 #include "server/native_rpcs.h"
 #include "server/status.h"
 

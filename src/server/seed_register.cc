@@ -1,6 +1,6 @@
 // registry_service.RegistryService/discovery — despite the name, REGISTER.
 #include "core/validation.h"
-#include "server/log.h"
+#include "core/log.h"
 #include "server/seed_rpcs.h"
 #include "server/status.h"
 

@@ -12,7 +12,7 @@
 #include "server/feed_responses.h"
 #include "server/health_rpcs.h"
 #include "server/keep_alive_call.h"
-#include "server/log.h"
+#include "core/log.h"
 #include "server/native_rpcs.h"
 #include "server/seed_rpcs.h"
 #include "server/server_credentials.h"

@@ -2,7 +2,7 @@
 
 #include <fmt/core.h>
 
-#include "server/log.h"
+#include "core/log.h"
 #include "server/native_rpcs.h"
 #include "server/status.h"
 

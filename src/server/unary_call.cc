@@ -1,7 +1,7 @@
 #include "server/unary_call.h"
 
 #include "absl/status/status.h"
-#include "server/log.h"
+#include "core/log.h"
 
 namespace registryd {
 

@@ -1,7 +1,7 @@
 // discovery_service.DiscoveryService/warnServerError — a client could not
 // reach a server: take it out of rotation until its next heartbeat and offer
 // another one.
-#include "server/log.h"
+#include "core/log.h"
 #include "server/seed_rpcs.h"
 
 namespace registryd {

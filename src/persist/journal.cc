@@ -110,9 +110,9 @@ void Journal::Run() {
   }
 }
 
-void Journal::WhenDurable(uint64_t revision, std::function<void(bool)> done) {
+void Journal::WhenDurable(uint64_t revision, absl::AnyInvocable<void(bool) &&> done) {
   if (durable_revision() >= revision) {
-    done(true);
+    std::move(done)(true);
     return;
   }
   {
@@ -123,7 +123,7 @@ void Journal::WhenDurable(uint64_t revision, std::function<void(bool)> done) {
     }
   }
   if (done) {
-    done(false);
+    std::move(done)(false);
     return;
   }
   wake_.notify_one();
@@ -139,7 +139,7 @@ void Journal::ReleaseWaiters(bool failed) {
     std::move(ready, waiters_.end(), std::back_inserter(released));
     waiters_.erase(ready, waiters_.end());
   }
-  for (Waiter& waiter : released) waiter.done(!failed);
+  for (Waiter& waiter : released) std::move(waiter.done)(!failed);
 }
 
 absl::Status Journal::Drain() {

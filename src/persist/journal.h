@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "core/registry.h"
 #include "core/watch_feed.h"
@@ -76,7 +77,7 @@ class Journal final : public ChangeListener {
   // Calls `done(true)` once every change up to `revision` is synced (at
   // once if it is), or `done(false)` when writing failed or the journal
   // stopped first. On the journal's thread, or the caller's.
-  void WhenDurable(uint64_t revision, std::function<void(bool durable)> done);
+  void WhenDurable(uint64_t revision, absl::AnyInvocable<void(bool durable) &&> done);
   // Snapshots written since Start (compactions, catch-ups, the final one).
   uint64_t snapshots_written() const { return snapshots_written_.load(std::memory_order_relaxed); }
 
@@ -120,7 +121,7 @@ class Journal final : public ChangeListener {
 
   struct Waiter {
     uint64_t revision;
-    std::function<void(bool)> done;
+    absl::AnyInvocable<void(bool) &&> done;
   };
 
   std::mutex mu_;

@@ -5,11 +5,15 @@
 
 namespace registryd {
 
-grpc::Status DeregisterRpc::Handle(Registry& registry, const Request& request, Reply&) {
-  const absl::StatusOr<Removal> removed = registry.Deregister(request.lease_id());
-  if (!removed.ok()) return ToGrpcStatus(removed.status());
-  log::Debug("deregistered {}/{}", removed->service, removed->instance_id);
-  return grpc::Status::OK;
+void DeregisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply&, RpcDone done) {
+  writer.Deregister(request.lease_id(), [done = std::move(done)](absl::StatusOr<Removal> removed) mutable {
+    if (!removed.ok()) {
+      std::move(done)(ToGrpcStatus(removed.status()));
+      return;
+    }
+    log::Debug("deregistered {}/{}", removed->service, removed->instance_id);
+    std::move(done)(grpc::Status::OK);
+  });
 }
 
 }  // namespace registryd

@@ -6,9 +6,9 @@
 
 namespace registryd {
 
-ExpiryTicker::ExpiryTicker(Registry& registry, ServingQueue& queue, std::vector<uint32_t> shards,
+ExpiryTicker::ExpiryTicker(RegistryWriter& writer, ServingQueue& queue, std::vector<uint32_t> shards,
                            ActivitySummary* summary)
-    : registry_(registry), queue_(queue), shards_(std::move(shards)), summary_(summary) {}
+    : writer_(writer), registry_(writer.registry()), queue_(queue), shards_(std::move(shards)), summary_(summary) {}
 
 void ExpiryTicker::Start() { Arm(registry_.clock().Now() + registry_.options().tick); }
 
@@ -30,12 +30,7 @@ void ExpiryTicker::Proceed(bool ok) {
   for (size_t visited = 0; visited < shards_.size(); ++visited) {
     const uint32_t shard = shards_[next_shard_];
     next_shard_ = (next_shard_ + 1) % shards_.size();
-    expired_.clear();
-    const bool more = registry_.Advance(shard, expired_);
-    for (const Removal& removal : expired_) {
-      log::Debug("{}/{} expired", removal.service, removal.instance_id);
-    }
-    if (more) {
+    if (writer_.Expire(shard)) {
       next = registry_.clock().Now();
       break;
     }

@@ -10,6 +10,7 @@
 #include <grpcpp/alarm.h>
 
 #include "core/registry.h"
+#include "core/registry_writer.h"
 #include "core/activity_summary.h"
 #include "server/queue_event.h"
 #include "server/serving_queue.h"
@@ -19,7 +20,7 @@ namespace registryd {
 class ExpiryTicker final : public QueueEvent {
  public:
   // `summary` (may be null) is given to exactly one ticker.
-  ExpiryTicker(Registry& registry, ServingQueue& queue, std::vector<uint32_t> shards,
+  ExpiryTicker(RegistryWriter& writer, ServingQueue& queue, std::vector<uint32_t> shards,
                ActivitySummary* summary);
 
   void Start();
@@ -30,12 +31,12 @@ class ExpiryTicker final : public QueueEvent {
  private:
   void Arm(TimePoint when);
 
+  RegistryWriter& writer_;
   Registry& registry_;
   ServingQueue& queue_;
   const std::vector<uint32_t> shards_;
   ActivitySummary* const summary_;
   grpc::Alarm alarm_;
-  std::vector<Removal> expired_;  // reused between ticks
   size_t next_shard_ = 0;         // where the next wake starts
 };
 

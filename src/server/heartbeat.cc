@@ -4,8 +4,8 @@
 
 namespace registryd {
 
-grpc::Status HeartbeatRpc::Handle(Registry& registry, const Request& request, Reply& reply) {
-  const absl::StatusOr<Duration> ttl = registry.Heartbeat(request.lease_id(), request.overloaded());
+grpc::Status HeartbeatRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply) {
+  const absl::StatusOr<Duration> ttl = writer.Heartbeat(request.lease_id(), request.overloaded());
   if (!ttl.ok()) return ToGrpcStatus(ttl.status());
   reply.set_ttl_ms(ToWireMillis(*ttl));
   return grpc::Status::OK;

@@ -9,19 +9,21 @@
 #include <grpcpp/support/status.h>
 
 #include "core/registry.h"
+#include "core/registry_writer.h"
 #include "server/discover_reply_cache.h"
 #include "server/lenient_services.h"
+#include "server/rpc_done.h"
 
 namespace registryd {
 
 struct RegisterRpc {
-  static constexpr bool kDurable = true;  // answered after the journal sync under --fsync=always
+  static constexpr bool kWrites = true;
   using Service = NativeRegistryService;
   using Request = lenient::RegisterRequest;
   using Reply = registry::v1::RegisterResponse;
   static constexpr auto kRequest = &Service::RequestRegisterLenient;
   static constexpr std::string_view kName = "registry.v1.Registry/Register";
-  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done);
 };
 
 struct HeartbeatRpc {
@@ -30,17 +32,17 @@ struct HeartbeatRpc {
   using Reply = registry::v1::HeartbeatResponse;
   static constexpr auto kRequest = &Service::RequestHeartbeat;
   static constexpr std::string_view kName = "registry.v1.Registry/Heartbeat";
-  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+  static grpc::Status Handle(RegistryWriter& writer, const Request& request, Reply& reply);
 };
 
 struct DeregisterRpc {
-  static constexpr bool kDurable = true;  // answered after the journal sync under --fsync=always
+  static constexpr bool kWrites = true;
   using Service = NativeRegistryService;
   using Request = registry::v1::DeregisterRequest;
   using Reply = registry::v1::DeregisterResponse;
   static constexpr auto kRequest = &Service::RequestDeregister;
   static constexpr std::string_view kName = "registry.v1.Registry/Deregister";
-  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done);
 };
 
 // What Discover works on: the registry, and its queue's cache of replies.

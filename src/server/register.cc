@@ -1,22 +1,20 @@
 // registry.v1.Registry/Register — create or update an instance, grant a lease.
 #include <algorithm>
 
-#include "core/validation.h"
 #include "core/log.h"
+#include "core/validation.h"
 #include "server/native_rpcs.h"
 #include "server/status.h"
 
 namespace registryd {
+namespace {
 
-grpc::Status RegisterRpc::Handle(Registry& registry, const Request& request, Reply& reply) {
-  if (absl::Status check = ValidateService("service", request.service()); !check.ok()) {
-    return ToGrpcStatus(check);
-  }
-  if (absl::Status check = ValidateInstanceId("instance_id", request.instance_id()); !check.ok()) {
-    return ToGrpcStatus(check);
-  }
+// The validated registration the request asks for.
+absl::StatusOr<RegisterSpec> SpecOf(const Registry& registry, const RegisterRpc::Request& request) {
+  if (absl::Status check = ValidateService("service", request.service()); !check.ok()) return check;
+  if (absl::Status check = ValidateInstanceId("instance_id", request.instance_id()); !check.ok()) return check;
   absl::StatusOr<HostPort> address = ParseAddress("address", request.address());
-  if (!address.ok()) return ToGrpcStatus(address.status());
+  if (!address.ok()) return address.status();
 
   RegisterSpec spec;
   // A map on the wire is a list of entries; as protobuf does, the last entry
@@ -31,24 +29,37 @@ grpc::Status RegisterRpc::Handle(Registry& registry, const Request& request, Rep
   spec.metadata.erase(std::unique(spec.metadata.begin(), spec.metadata.end(), last_of_each_key),
                       spec.metadata.end());
   std::reverse(spec.metadata.begin(), spec.metadata.end());
-  if (absl::Status check = ValidateMetadata("metadata", spec.metadata); !check.ok()) {
-    return ToGrpcStatus(check);
-  }
+  if (absl::Status check = ValidateMetadata("metadata", spec.metadata); !check.ok()) return check;
   spec.service = request.service();
   spec.instance_id = request.instance_id();
   spec.host = std::move(address->host);
   spec.port = address->port;
   spec.ttl = registry.GrantTtl(std::chrono::milliseconds(request.ttl_ms()));
   spec.overloaded = request.overloaded();
+  return spec;
+}
 
-  absl::StatusOr<RegisterResult> result = registry.Register(spec);
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  log::Debug("registered {}/{} at {} ({}, TTL {}ms)", spec.service, result->instance_id,
-             request.address(), result->created ? "new" : "updated", ToWireMillis(result->ttl));
-  reply.set_lease_id(result->lease);
-  reply.set_ttl_ms(ToWireMillis(result->ttl));
-  reply.set_instance_id(std::move(result->instance_id));
-  return grpc::Status::OK;
+}  // namespace
+
+void RegisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done) {
+  absl::StatusOr<RegisterSpec> spec = SpecOf(writer.registry(), request);
+  if (!spec.ok()) {
+    std::move(done)(ToGrpcStatus(spec.status()));
+    return;
+  }
+  writer.Register(*spec, [&reply, done = std::move(done), service = spec->service,
+                          address = request.address()](absl::StatusOr<RegisterResult> result) mutable {
+    if (!result.ok()) {
+      std::move(done)(ToGrpcStatus(result.status()));
+      return;
+    }
+    log::Debug("registered {}/{} at {} ({}, TTL {}ms)", service, result->instance_id, address,
+               result->created ? "new" : "updated", ToWireMillis(result->ttl));
+    reply.set_lease_id(result->lease);
+    reply.set_ttl_ms(ToWireMillis(result->ttl));
+    reply.set_instance_id(std::move(result->instance_id));
+    std::move(done)(grpc::Status::OK);
+  });
 }
 
 }  // namespace registryd

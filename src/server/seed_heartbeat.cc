@@ -4,8 +4,8 @@
 
 namespace registryd {
 
-grpc::Status SeedHeartbeatRpc::Handle(Registry& registry, const Request& request, Reply& reply) {
-  const absl::StatusOr<Duration> ttl = registry.SeedHeartbeat(request.serverid(), request.overloaded());
+grpc::Status SeedHeartbeatRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply) {
+  const absl::StatusOr<Duration> ttl = writer.SeedHeartbeat(request.serverid(), request.overloaded());
   if (!ttl.ok()) return ToGrpcStatus(ttl.status());
   reply.set_success(true);
   return grpc::Status::OK;

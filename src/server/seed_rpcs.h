@@ -7,19 +7,21 @@
 #include <grpcpp/support/status.h>
 
 #include "core/registry.h"
+#include "core/registry_writer.h"
 #include "server/lenient_services.h"
+#include "server/rpc_done.h"
 
 namespace registryd {
 
 // registry_service.RegistryService/discovery: register (upsert by serverId).
 struct SeedRegisterRpc {
-  static constexpr bool kDurable = true;  // answered after the journal sync under --fsync=always
+  static constexpr bool kWrites = true;
   using Service = SeedRegistryService;
   using Request = lenient::RecordRequest;
   using Reply = registry_service::QueryReply;
   static constexpr auto kRequest = &Service::RequestRegisterLenient;
   static constexpr std::string_view kName = "registry_service.RegistryService/discovery";
-  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done);
 };
 
 // registry_service.RegistryService/heartBeat: renew, store overloaded.
@@ -29,7 +31,7 @@ struct SeedHeartbeatRpc {
   using Reply = registry_service::QueryReply;
   static constexpr auto kRequest = &Service::RequestheartBeat;
   static constexpr std::string_view kName = "registry_service.RegistryService/heartBeat";
-  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+  static grpc::Status Handle(RegistryWriter& writer, const Request& request, Reply& reply);
 };
 
 // discovery_service.DiscoveryService/findServer: one live server, round-robin.
@@ -44,12 +46,13 @@ struct FindServerRpc {
 
 // discovery_service.DiscoveryService/warnServerError: eject, pick another.
 struct WarnServerErrorRpc {
+  static constexpr bool kWrites = true;
   using Service = SeedDiscoveryService;
   using Request = discovery_service::ServerError;
   using Reply = discovery_service::QueryReply;
   static constexpr auto kRequest = &Service::RequestwarnServerError;
   static constexpr std::string_view kName = "discovery_service.DiscoveryService/warnServerError";
-  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done);
 };
 
 // Fills a seed QueryReply with a chosen server, or querySuccess = false.

@@ -54,8 +54,7 @@ Server::~Server() {
 template <typename Rpc, typename Backend>
 void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend, int count) {
   for (int i = 0; i < count; ++i) {
-    Journal* synced_writes = options_.persistence.journal.fsync == FsyncPolicy::kAlways ? journal_.get() : nullptr;
-    queue.Own(std::make_unique<UnaryCall<Rpc, Backend>>(service, queue, backend, synced_writes)).RequestNext();
+    queue.Own(std::make_unique<UnaryCall<Rpc, Backend>>(service, queue, backend)).RequestNext();
   }
 }
 
@@ -91,6 +90,9 @@ absl::Status Server::Start() {
     stopped_ = true;
     return persistence;
   }
+  writer_ = std::make_unique<LocalWriter>(
+      registry_, options_.persistence.journal.fsync == FsyncPolicy::kAlways ? journal_.get() : nullptr);
+  keep_alive_backend_.emplace(KeepAliveBackend{*writer_, lease_bindings_});
   // Reflection is a synchronous service (gRPC adds a thread that polls for
   // it), measured to cost no more than noise per call; health is served on
   // the queues (docs/ARCHITECTURE.md, Threads).
@@ -141,14 +143,14 @@ absl::Status Server::Start() {
   const int calls = options_.calls_per_method;
   for (const auto& queue : queues_) {
     if (options_.seed_api) {
-      StartCalls<SeedRegisterRpc>(seed_registry_service_, *queue, registry_, calls);
-      StartCalls<SeedHeartbeatRpc>(seed_registry_service_, *queue, registry_, calls);
+      StartCalls<SeedRegisterRpc>(seed_registry_service_, *queue, *writer_, calls);
+      StartCalls<SeedHeartbeatRpc>(seed_registry_service_, *queue, *writer_, calls);
       StartCalls<FindServerRpc>(seed_discovery_service_, *queue, registry_, calls);
-      StartCalls<WarnServerErrorRpc>(seed_discovery_service_, *queue, registry_, calls);
+      StartCalls<WarnServerErrorRpc>(seed_discovery_service_, *queue, *writer_, calls);
     }
-    StartCalls<RegisterRpc>(native_service_, *queue, registry_, calls);
-    StartCalls<HeartbeatRpc>(native_service_, *queue, registry_, calls);
-    StartCalls<DeregisterRpc>(native_service_, *queue, registry_, calls);
+    StartCalls<RegisterRpc>(native_service_, *queue, *writer_, calls);
+    StartCalls<HeartbeatRpc>(native_service_, *queue, *writer_, calls);
+    StartCalls<DeregisterRpc>(native_service_, *queue, *writer_, calls);
     discover_backends_.push_back(std::make_unique<DiscoverBackend>(
         DiscoverBackend{registry_, DiscoverReplyCache(registry_.options().tick, kDiscoverCacheBytesPerQueue)}));
     StartCalls<DiscoverRpc>(native_service_, *queue, *discover_backends_.back(), calls);
@@ -158,7 +160,7 @@ absl::Status Server::Start() {
       WatchCall<HealthResponses>::Start(health_service_, *queue, health_, health_hubs_[queue->index()]);
     }
     for (int i = 0; i < kKeepAliveStreamsRequestedPerQueue; ++i) {
-      KeepAliveCall::Start(native_service_, *queue, keep_alive_backend_);
+      KeepAliveCall::Start(native_service_, *queue, *keep_alive_backend_);
     }
     for (int i = 0; i < kWatchStreamsRequestedPerQueue; ++i) {
       WatchCall<FeedResponses>::Start(native_service_, *queue, registry_, watch_hubs_[queue->index()]);
@@ -171,7 +173,7 @@ absl::Status Server::Start() {
     }
     ActivitySummary* summary = queue->index() == 0 ? &summary_ : nullptr;
     tickers_.push_back(&queue->Own(
-        std::make_unique<ExpiryTicker>(registry_, *queue, std::move(home_shards), summary)));
+        std::make_unique<ExpiryTicker>(*writer_, *queue, std::move(home_shards), summary)));
     tickers_.back()->Start();
   }
   for (const auto& queue : queues_) queue->StartThread();

@@ -19,6 +19,7 @@
 #include "core/registry.h"
 #include "persist/data_dir.h"
 #include "persist/journal.h"
+#include "persist/local_writer.h"
 #include "server/expiry_ticker.h"
 #include "server/health_status.h"
 #include "server/lenient_services.h"
@@ -63,8 +64,10 @@ class Server {
   HealthStatus health_;
   // Declared before queues_ so that they outlive the calls.
   std::vector<std::unique_ptr<DiscoverBackend>> discover_backends_;  // one per queue
+  // How changes are made (after Start): LocalWriter, standalone.
+  std::unique_ptr<RegistryWriter> writer_;
   LeaseBindings lease_bindings_;
-  KeepAliveBackend keep_alive_backend_{registry_, lease_bindings_};
+  std::optional<KeepAliveBackend> keep_alive_backend_;
   WatchHubs watch_hubs_;   // one hub per queue
   WatchHubs health_hubs_;  // one hub per queue, for the health Watch streams
   std::vector<std::unique_ptr<ServingQueue>> queues_;

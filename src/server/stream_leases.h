@@ -9,13 +9,14 @@
 #include "absl/container/flat_hash_set.h"
 #include "core/lease_bindings.h"
 #include "core/registry.h"
+#include "core/registry_writer.h"
 #include "registry/v1/registry.pb.h"
 
 namespace registryd {
 
 // What KeepAlive streams work on, shared by every queue.
 struct KeepAliveBackend {
-  Registry& registry;
+  RegistryWriter& writer;
   LeaseBindings& bindings;
 };
 

@@ -4,9 +4,11 @@
 //   request again --> kAwaitingRequest ...
 //   kAwaitingRequest --!ok--> kIdle (the server is shutting down)
 //
-// Under --fsync=always an RPC that changes the registry (Rpc::kDurable)
-// answers only once its change is synced: handle --> kAwaitingSync (the
-// journal sets the call's alarm when it is) --> Finish --> kAwaitingFinish.
+// An RPC that changes the registry (Rpc::kWrites) goes through the
+// RegistryWriter, whose answer may come later, on another thread (a journal
+// sync, an etcd commit): handle --> kAwaitingWrite (the answer sets the
+// call's alarm) --> Finish --> kAwaitingFinish. An answer given at once
+// finishes at once.
 //
 // The object is reused for call after call; only the ServerContext is made
 // anew, because gRPC cannot reset one. What an RPC does lives in its Rpc
@@ -14,6 +16,7 @@
 // reply from the registry and returns the status.
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string_view>
 
@@ -23,8 +26,8 @@
 #include <grpcpp/alarm.h>
 
 #include "core/registry.h"
-#include "persist/journal.h"
 #include "server/queue_event.h"
+#include "server/rpc_done.h"
 #include "server/serving_queue.h"
 
 namespace registryd {
@@ -33,8 +36,8 @@ namespace registryd {
 void LogFailedCall(std::string_view method, const grpc::ServerContext& context,
                    const grpc::Status& status);
 
-// `Backend` is what Rpc::Handle works on: the registry, or for the
-// benchmark's constant-reply ceiling server, nothing that matters.
+// `Backend` is what Rpc::Handle works on: the registry, the writer, the
+// health table.
 template <typename Rpc, typename Backend = Registry>
 class UnaryCall final : public QueueEvent {
  public:
@@ -42,9 +45,8 @@ class UnaryCall final : public QueueEvent {
   using Request = typename Rpc::Request;
   using Reply = typename Rpc::Reply;
 
-  // `synced_writes`: the journal to wait for under --fsync=always, else null.
-  UnaryCall(Service& service, ServingQueue& queue, Backend& backend, Journal* synced_writes = nullptr)
-      : service_(service), queue_(queue), backend_(backend), synced_writes_(synced_writes) {}
+  UnaryCall(Service& service, ServingQueue& queue, Backend& backend)
+      : service_(service), queue_(queue), backend_(backend) {}
 
   void RequestNext() {
     request_.Clear();
@@ -71,7 +73,7 @@ class UnaryCall final : public QueueEvent {
         }
         Respond();
         return;
-      case State::kAwaitingSync:
+      case State::kAwaitingWrite:
         Finish();
         return;
       case State::kAwaitingFinish:
@@ -83,31 +85,33 @@ class UnaryCall final : public QueueEvent {
   }
 
  private:
-  enum class State { kIdle, kAwaitingRequest, kAwaitingSync, kAwaitingFinish };
+  enum class State { kIdle, kAwaitingRequest, kAwaitingWrite, kAwaitingFinish };
+  // Who is last of Handle's return and the writer's answer finishes the call.
+  enum WritePhase : uint8_t { kHandling, kReturned, kAnswered };
 
   void Respond() {
-    status_ = Rpc::Handle(backend_, request_, reply_);
-    if constexpr (requires { Rpc::kDurable; } && std::is_same_v<Backend, Registry>) {
-      if (status_.ok() && synced_writes_ != nullptr) {
-        state_ = State::kAwaitingSync;
-        // The registry's revision now covers this call's change (and perhaps later ones).
-        synced_writes_->WhenDurable(backend_.Revision(), [this](bool durable) {
-          if (!durable) {
-            status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                   "the change is made but could not be written to the data dir; it may not "
-                                   "survive a restart");
-          }
-          ServingQueue::StartGuard guard(queue_);
-          if (guard.open()) {
-            alarm_.Set(queue_.cq(), gpr_inf_past(GPR_CLOCK_MONOTONIC), this);
-          } else {
-            BecomeIdle();  // the queue is shutting down: gRPC ends the call
-          }
-        });
-        return;
-      }
+    if constexpr (requires { Rpc::kWrites; }) {
+      state_ = State::kAwaitingWrite;
+      write_phase_.store(kHandling, std::memory_order_relaxed);
+      Rpc::Handle(backend_, request_, reply_, [this](grpc::Status status) {
+        status_ = std::move(status);
+        if (write_phase_.exchange(kAnswered, std::memory_order_acq_rel) == kReturned) WakeOnQueue();
+      });
+      if (write_phase_.exchange(kReturned, std::memory_order_acq_rel) == kAnswered) Finish();
+    } else {
+      status_ = Rpc::Handle(backend_, request_, reply_);
+      Finish();
     }
-    Finish();
+  }
+
+  // The answer came on another thread: finish on the queue's.
+  void WakeOnQueue() {
+    ServingQueue::StartGuard guard(queue_);
+    if (guard.open()) {
+      alarm_.Set(queue_.cq(), gpr_inf_past(GPR_CLOCK_MONOTONIC), this);
+    } else {
+      BecomeIdle();  // the queue is shutting down: gRPC ends the call
+    }
   }
 
   void BecomeIdle() {
@@ -134,9 +138,9 @@ class UnaryCall final : public QueueEvent {
   Service& service_;
   ServingQueue& queue_;
   Backend& backend_;
-  Journal* const synced_writes_;
   State state_ = State::kIdle;
-  grpc::Alarm alarm_;      // the journal's word that the change is synced
+  std::atomic<WritePhase> write_phase_{kHandling};
+  grpc::Alarm alarm_;      // the writer's answer came
   grpc::Status status_;
   std::optional<grpc::ServerContext> context_;
   std::optional<grpc::ServerAsyncResponseWriter<Reply>> responder_;

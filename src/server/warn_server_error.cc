@@ -3,14 +3,21 @@
 // another one.
 #include "core/log.h"
 #include "server/seed_rpcs.h"
+#include "server/status.h"
 
 namespace registryd {
 
-grpc::Status WarnServerErrorRpc::Handle(Registry& registry, const Request& request, Reply& reply) {
-  const WarnResult result = registry.WarnServerError(request.serverid());
-  if (result.known) log::Debug("ejected serverId {} on a client's warning", request.serverid());
-  FillSeedReply(result.replacement, reply);
-  return grpc::Status::OK;
+void WarnServerErrorRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done) {
+  writer.WarnServerError(request.serverid(), [&reply, done = std::move(done),
+                                              server_id = request.serverid()](absl::StatusOr<WarnResult> result) mutable {
+    if (!result.ok()) {
+      std::move(done)(ToGrpcStatus(result.status()));
+      return;
+    }
+    if (result->known) log::Debug("ejected serverId {} on a client's warning", server_id);
+    FillSeedReply(result->replacement, reply);
+    std::move(done)(grpc::Status::OK);
+  });
 }
 
 }  // namespace registryd

@@ -1,0 +1,49 @@
+// How a change reaches the registry: the one interface the RPC handlers
+// write through, with two implementations.
+//
+// - Standalone (LocalWriter, src/persist): the change is made in memory at
+//   once and the data dir's journal follows it (under --fsync=always the
+//   answer waits for its sync).
+// - Cluster (ClusterWriter, src/cluster): the change is committed to etcd
+//   first, and reaches this node's registry, as every node's, through its
+//   watch of etcd; the answer waits for both.
+//
+// Heartbeats are answered from memory in both. A write's `done` runs once,
+// on the caller's thread (at once) or on the writer's own thread (later).
+#pragma once
+
+#include <cstdint>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "core/instance.h"
+#include "core/registry.h"
+
+namespace registryd {
+
+class RegistryWriter {
+ public:
+  template <typename Result>
+  using Done = absl::AnyInvocable<void(absl::StatusOr<Result>) &&>;
+
+  virtual ~RegistryWriter() = default;
+
+  // As Registry::Register (native; an instance id that is a seed id
+  // registers as SeedRegister does) and Registry::SeedRegister.
+  virtual void Register(const RegisterSpec& spec, Done<RegisterResult> done) = 0;
+  virtual void SeedRegister(const RegisterSpec& spec, Done<RegisterResult> done) = 0;
+  virtual void Deregister(LeaseId lease, Done<Removal> done) = 0;
+  // Ejects the server until its next heartbeat and offers another one.
+  virtual void WarnServerError(int32_t server_id, Done<WarnResult> done) = 0;
+
+  virtual absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded) = 0;
+  virtual absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded) = 0;
+
+  // Expires what is due in one shard, within the registry's batch (see
+  // Registry::Advance); true when due work remains. On the shard's queue.
+  virtual bool Expire(uint32_t shard) = 0;
+
+  virtual Registry& registry() = 0;
+};
+
+}  // namespace registryd

@@ -1,0 +1,40 @@
+// Standalone registryd's RegistryWriter: every change is made in memory at
+// once, and the data dir's journal (if any) follows it from the registry's
+// change logs. Under --fsync=always a change is answered once its journal
+// sync completed.
+#pragma once
+
+#include "core/registry_writer.h"
+#include "persist/journal.h"
+
+namespace registryd {
+
+class LocalWriter final : public RegistryWriter {
+ public:
+  // `synced`: the journal whose sync a change's answer waits for, or null.
+  LocalWriter(Registry& registry, Journal* synced) : registry_(registry), synced_(synced) {}
+
+  void Register(const RegisterSpec& spec, Done<RegisterResult> done) override;
+  void SeedRegister(const RegisterSpec& spec, Done<RegisterResult> done) override;
+  void Deregister(LeaseId lease, Done<Removal> done) override;
+  void WarnServerError(int32_t server_id, Done<WarnResult> done) override;
+  absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded) override {
+    return registry_.Heartbeat(lease, overloaded);
+  }
+  absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded) override {
+    return registry_.SeedHeartbeat(server_id, overloaded);
+  }
+  bool Expire(uint32_t shard) override;
+  Registry& registry() override { return registry_; }
+
+ private:
+  // Answers once the registry's current revision (which covers the change)
+  // is synced, when changes wait for syncs.
+  template <typename Result>
+  void AnswerWhenDurable(absl::StatusOr<Result> result, Done<Result> done);
+
+  Registry& registry_;
+  Journal* const synced_;
+};
+
+}  // namespace registryd

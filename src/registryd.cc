@@ -4,6 +4,7 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
 #include <google/protobuf/stubs/logging.h>
 
 #include "absl/synchronization/mutex.h"
@@ -79,6 +80,15 @@ int main(int argc, char** argv) {
   DurationFlag restore_spread{"5s", std::chrono::seconds(5)};
   DurationFlag fsync_interval{"10ms", std::chrono::milliseconds(10)};
   std::string fsync = "batch";
+  std::vector<std::string> etcd_endpoints;
+  std::vector<std::string> etcd_watch_endpoints;
+  registryd::cluster::ClusterOptions cluster;
+  DurationFlag node_ttl{"10s", std::chrono::seconds(10)};
+  DurationFlag max_staleness{"5s", std::chrono::seconds(5)};
+  DurationFlag forward_interval{"100ms", std::chrono::milliseconds(100)};
+  std::string etcd_ca_file;
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
 
   CLI::App app{"registryd: a service registry and discovery server (gRPC). It serves the seed's "
                "registry_service/discovery_service contract and the native registry.v1 API on one port."};
@@ -129,6 +139,42 @@ int main(int argc, char** argv) {
               "Group commit: the journal is written and synced this often; a crash loses at most the changes of "
               "the last interval",
               std::chrono::milliseconds(1), std::chrono::seconds(1));
+  auto* cluster_group = app.add_option_group("Cluster mode", "Several registryd nodes over an etcd cluster (docs/CLUSTER.md)");
+  cluster_group
+      ->add_option("--etcd-endpoints", etcd_endpoints,
+                   "Run as a node of the cluster kept in this etcd (http://host:port or https://host:port, "
+                   "comma-separated); the data dir is not used")
+      ->delimiter(',');
+  cluster_group
+      ->add_option("--etcd-watch-endpoints", etcd_watch_endpoints,
+                   "Follow the catalog through these members instead (an etcd gRPC proxy, say); default: "
+                   "--etcd-endpoints")
+      ->delimiter(',');
+  cluster_group->add_option("--etcd-prefix", cluster.prefix, "The cluster's keys in etcd")->capture_default_str();
+  cluster_group->add_option("--node-name", cluster.node_name,
+                            "This node's name, unique in the cluster (default: its advertise address)");
+  cluster_group->add_option("--advertise-address", cluster.address,
+                            "Where the other nodes reach this one (host:port; default: the address it listens on)");
+  AddDuration(*cluster_group, "--node-ttl", node_ttl,
+              "A node silent this long (dead, or cut off from etcd) loses its leases to the others",
+              std::chrono::seconds(2), std::chrono::minutes(10));
+  AddDuration(*cluster_group, "--max-staleness", max_staleness,
+              "A node whose view of etcd cannot be shown current within this long reports NOT_SERVING and "
+              "watches again",
+              std::chrono::milliseconds(500), std::chrono::minutes(10));
+  AddDuration(*cluster_group, "--forward-interval", forward_interval,
+              "Heartbeats for leases another node keeps are forwarded to it this often",
+              std::chrono::milliseconds(10), std::chrono::seconds(10));
+  cluster_group->add_option("--etcd-max-txn-ops", cluster.commit.max_txn_ops,
+                            "Writes per etcd Txn (at most etcd's --max-txn-ops)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{10000}));
+  cluster_group->add_option("--etcd-ca", etcd_ca_file, "CA of etcd's certificate (PEM), for https:// endpoints")
+      ->check(CLI::ExistingFile);
+  cluster_group->add_option("--etcd-cert", etcd_cert_file, "Client certificate for etcd (PEM)")
+      ->check(CLI::ExistingFile);
+  cluster_group->add_option("--etcd-key", etcd_key_file, "The private key of --etcd-cert (PEM)")
+      ->check(CLI::ExistingFile);
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -158,6 +204,27 @@ int main(int argc, char** argv) {
   options.persistence.restore_spread = restore_spread.value;
   options.persistence.journal.batch_interval = fsync_interval.value;
   options.persistence.journal.fsync = fsync == "always" ? registryd::FsyncPolicy::kAlways : registryd::FsyncPolicy::kBatch;
+  if (!etcd_endpoints.empty()) {
+    cluster.etcd_endpoints = etcd_endpoints;
+    cluster.watch_endpoints = etcd_watch_endpoints;
+    cluster.node_ttl = node_ttl.value;
+    cluster.max_staleness = max_staleness.value;
+    cluster.forward_interval = forward_interval.value;
+    for (auto [path, pem] : {std::pair{&etcd_ca_file, &cluster.etcd_tls.ca},
+                             std::pair{&etcd_cert_file, &cluster.etcd_tls.cert},
+                             std::pair{&etcd_key_file, &cluster.etcd_tls.key}}) {
+      if (path->empty()) continue;
+      absl::StatusOr<std::string> contents = registryd::ReadFile(*path);
+      if (!contents.ok()) {
+        registryd::log::Error("{}", std::string(contents.status().message()));
+        return 2;
+      }
+      *pem = *std::move(contents);
+    }
+    options.cluster = cluster;
+    // etcd holds the registrations; revisions come from etcd's.
+    options.persistence.data_dir.clear();
+  }
   if (!options.persistence.data_dir.empty()) {
     // Stored lease ids carry their shard: the registry keeps the shard count
     // the data dir was written with, whatever --threads is now.
@@ -181,9 +248,12 @@ int main(int argc, char** argv) {
   }
   // Revisions start from the wall clock in microseconds: a Watch client that
   // resumes with a revision from an earlier run (lower) gets a snapshot.
-  options.registry.first_revision = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  // (In cluster mode revisions are etcd's, the same on every node.)
+  if (!options.cluster) {
+    options.registry.first_revision = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+  }
 
   // Block the stop signals in every thread (the queue threads inherit the
   // mask); main waits for them with sigwait.
@@ -203,7 +273,10 @@ int main(int argc, char** argv) {
       "registryd listening on {} ({}, seed API {}, {}, threads {}, lease TTL {}, TTL bounds {}..{}, tick {}, "
       "max instances {})",
       server.address(), registryd::DescribeTransport(options.tls), seed_api,
-      options.persistence.data_dir.empty()
+      options.cluster ? fmt::format("cluster node {} over etcd {} (prefix {}, node TTL {})",
+                                    server.cluster()->options().node_name, fmt::join(etcd_endpoints, ","),
+                                    cluster.prefix, FormatDuration(node_ttl.value))
+      : options.persistence.data_dir.empty()
           ? std::string("memory only")
           : fsync == "always" ? fmt::format("data dir {} synced before each change is answered",
                                             options.persistence.data_dir)

@@ -45,6 +45,7 @@ struct InstanceKey {
 
 // What a heartbeat found, in cluster mode.
 struct Renewal {
+  LeaseId lease;
   Duration ttl;
   NodeSlot holder;  // not kHeldHere: the renewal is for that node to apply
   // The heartbeat's overloaded flag differs from the stored one, or the

@@ -461,7 +461,7 @@ absl::StatusOr<Renewal> Shard::Renew(LeaseId lease, bool overloaded, TimePoint n
   }
   InstanceRecord& record = records_[*index];
   if (record.holder() == kHeldHere) SetDeadline(*index, now + record.ttl());
-  return Renewal{record.ttl(), record.holder(), record.overloaded != overloaded || record.ejected};
+  return Renewal{lease, record.ttl(), record.holder(), record.overloaded != overloaded || record.ejected};
 }
 
 bool Shard::FindDue(TimePoint now, size_t budget, Duration retry, std::vector<DueLease>& due) {

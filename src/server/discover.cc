@@ -30,7 +30,8 @@ grpc::Status DiscoverRpc::Handle(DiscoverBackend& backend, const Request& reques
         instance.set_address(record.Address());
         for (auto& [key, value] : record.metadata()) (*instance.mutable_metadata())[key] = std::move(value);
         instance.set_overloaded(record.overloaded);
-        instance.set_ttl_remaining_ms(ToWireMillis(record.deadline - now));
+        // A lease another cluster node keeps has no deadline here: its TTL is the bound.
+        instance.set_ttl_remaining_ms(ToWireMillis(std::min<Duration>(record.deadline - now, record.ttl())));
         first_deadline = std::min(first_deadline, record.deadline);
       });
   message.set_revision(revision);

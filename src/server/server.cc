@@ -7,6 +7,7 @@
 #include <grpc/grpc.h>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/security/credentials.h>
 #include <grpcpp/server_builder.h>
 
 #include "server/feed_responses.h"
@@ -85,14 +86,43 @@ absl::Status Server::StartPersistence() {
   return journal_->Start();
 }
 
-absl::Status Server::Start() {
-  if (absl::Status persistence = StartPersistence(); !persistence.ok()) {
-    stopped_ = true;
-    return persistence;
+absl::Status Server::StartCluster() {
+  cluster::ClusterOptions options = *options_.cluster;
+  if (options.address.empty()) options.address = address_;
+  if (options.node_name.empty()) options.node_name = options.address;
+  // Nodes call each other as clients of the registry's own port.
+  std::shared_ptr<grpc::ChannelCredentials> peer_credentials = grpc::InsecureChannelCredentials();
+  if (!options_.tls.cert_chain.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options_.tls.client_ca.empty() ? options_.tls.cert_chain : options_.tls.client_ca;
+    ssl.pem_cert_chain = options_.tls.cert_chain;
+    ssl.pem_private_key = options_.tls.private_key;
+    peer_credentials = grpc::SslCredentials(ssl);
   }
-  writer_ = std::make_unique<LocalWriter>(
-      registry_, options_.persistence.journal.fsync == FsyncPolicy::kAlways ? journal_.get() : nullptr);
-  keep_alive_backend_.emplace(KeepAliveBackend{*writer_, lease_bindings_});
+  cluster_ = std::make_unique<cluster::Cluster>(registry_, std::move(options), std::move(peer_credentials),
+                                                [this](bool serving) { SetServing(serving); });
+  return cluster_->Start();
+}
+
+void Server::SetServing(bool serving) {
+  health_.Set("", serving);
+  health_.Set(registry::v1::Registry::service_full_name(), serving);
+  if (options_.seed_api) {
+    health_.Set(registry_service::RegistryService::service_full_name(), serving);
+    health_.Set(discovery_service::DiscoveryService::service_full_name(), serving);
+  }
+}
+
+absl::Status Server::Start() {
+  if (!options_.cluster) {
+    if (absl::Status persistence = StartPersistence(); !persistence.ok()) {
+      stopped_ = true;
+      return persistence;
+    }
+    local_writer_ = std::make_unique<LocalWriter>(
+        registry_, options_.persistence.journal.fsync == FsyncPolicy::kAlways ? journal_.get() : nullptr);
+    writer_ = local_writer_.get();
+  }
   // Reflection is a synchronous service (gRPC adds a thread that polls for
   // it), measured to cost no more than noise per call; health is served on
   // the queues (docs/ARCHITECTURE.md, Threads).
@@ -112,6 +142,7 @@ absl::Status Server::Start() {
   }
   builder.RegisterService(&native_service_);
   builder.RegisterService(&health_service_);
+  if (options_.cluster) builder.RegisterService(&peer_service_);
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
   for (uint32_t i = 0; i < options_.threads; ++i) cqs.push_back(builder.AddCompletionQueue());
@@ -126,12 +157,24 @@ absl::Status Server::Start() {
                                          : " (with TLS: are --tls-cert and --tls-key a PEM certificate and its key?)"));
   }
   address_ = WithPort(options_.listen, port);
-  health_.Set("", true);
-  health_.Set(registry::v1::Registry::service_full_name(), true);
-  if (options_.seed_api) {
-    health_.Set(registry_service::RegistryService::service_full_name(), true);
-    health_.Set(discovery_service::DiscoveryService::service_full_name(), true);
+  if (options_.cluster) {
+    if (absl::Status joined = StartCluster(); !joined.ok()) {
+      server_->Shutdown();
+      for (auto& cq : cqs) {
+        cq->Shutdown();
+        void* tag;
+        bool ok;
+        while (cq->Next(&tag, &ok)) {
+        }
+      }
+      server_.reset();
+      stopped_ = true;
+      return joined;
+    }
+    writer_ = &cluster_->writer();
   }
+  keep_alive_backend_.emplace(KeepAliveBackend{*writer_, lease_bindings_});
+  SetServing(true);
 
   for (uint32_t i = 0; i < options_.threads; ++i) {
     queues_.push_back(std::make_unique<ServingQueue>(i, std::move(cqs[i])));
@@ -155,6 +198,10 @@ absl::Status Server::Start() {
         DiscoverBackend{registry_, DiscoverReplyCache(registry_.options().tick, kDiscoverCacheBytesPerQueue)}));
     StartCalls<DiscoverRpc>(native_service_, *queue, *discover_backends_.back(), calls);
     StartCalls<ListServicesRpc>(native_service_, *queue, registry_, calls);
+    if (cluster_ != nullptr) {
+      StartCalls<PeerRenewRpc>(peer_service_, *queue, *cluster_, calls);
+      StartCalls<PeerStatusRpc>(peer_service_, *queue, *cluster_, kHealthChecksRequestedPerQueue);
+    }
     StartCalls<HealthCheckRpc>(health_service_, *queue, health_, kHealthChecksRequestedPerQueue);
     for (int i = 0; i < kHealthWatchesRequestedPerQueue; ++i) {
       WatchCall<HealthResponses>::Start(health_service_, *queue, health_, health_hubs_[queue->index()]);
@@ -214,6 +261,7 @@ void Server::Shutdown() {
   server_->Shutdown(deadline);
   closer.join();
   for (const auto& queue : queues_) queue->ShutdownAndJoin();
+  if (cluster_ != nullptr) cluster_->Stop();
   if (journal_ != nullptr) {
     if (absl::Status stopped = journal_->Stop(); !stopped.ok()) {
       log::Error("data dir {}: the final snapshot failed: {}", options_.persistence.data_dir,

@@ -24,6 +24,7 @@
 #include "server/health_status.h"
 #include "server/lenient_services.h"
 #include "server/native_rpcs.h"
+#include "server/peer_rpcs.h"
 #include "server/server_options.h"
 #include "server/serving_queue.h"
 #include "server/stream_leases.h"
@@ -49,6 +50,7 @@ class Server {
   // With a data dir: what the start restored, and the journal (after Start).
   const RestoreReport& restore_report() const { return restore_report_; }
   Journal* journal() { return journal_.get(); }
+  cluster::Cluster* cluster() { return cluster_.get(); }
 
  private:
   template <typename Rpc, typename Backend>
@@ -64,8 +66,11 @@ class Server {
   HealthStatus health_;
   // Declared before queues_ so that they outlive the calls.
   std::vector<std::unique_ptr<DiscoverBackend>> discover_backends_;  // one per queue
-  // How changes are made (after Start): LocalWriter, standalone.
-  std::unique_ptr<RegistryWriter> writer_;
+  // How changes are made (after Start): the cluster's writer, or standalone the local one.
+  std::unique_ptr<cluster::Cluster> cluster_;
+  std::unique_ptr<LocalWriter> local_writer_;
+  RegistryWriter* writer_ = nullptr;
+  PeerService peer_service_;
   LeaseBindings lease_bindings_;
   std::optional<KeepAliveBackend> keep_alive_backend_;
   WatchHubs watch_hubs_;   // one hub per queue
@@ -74,6 +79,10 @@ class Server {
   std::vector<ExpiryTicker*> tickers_;  // owned by their queues
   // Opens and restores the data dir, and starts its journal.
   absl::Status StartPersistence();
+  // Cluster mode: loads the catalog from etcd and joins (the server is bound).
+  absl::Status StartCluster();
+  // Every name health reports.
+  void SetServing(bool serving);
 
   std::optional<DataDir> data_dir_;
   RestoreReport restore_report_;

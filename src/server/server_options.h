@@ -3,8 +3,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "cluster/cluster.h"
 #include "core/registry.h"
 #include "persist/journal.h"
 
@@ -37,6 +39,8 @@ struct ServerOptions {
   int max_receive_message_bytes = 64 * 1024;
   ServerTls tls;
   PersistenceOptions persistence;
+  // Set: a node of a cluster over etcd (docs/CLUSTER.md); the data dir is not used.
+  std::optional<cluster::ClusterOptions> cluster;
   // The seed's registry_service/discovery_service (guessable int32 ids).
   bool seed_api = true;
 };

@@ -1,0 +1,285 @@
+#include "cluster/catalog_follower.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "cluster/cluster.pb.h"
+#include "cluster/stored_instance.h"
+#include "core/log.h"
+
+namespace registryd::cluster {
+namespace {
+
+constexpr auto kRetryDelay = std::chrono::milliseconds(200);
+constexpr auto kLoadTimeout = std::chrono::seconds(30);
+
+uint64_t RegistryRevision(int64_t etcd_revision) { return static_cast<uint64_t>(etcd_revision) << 16; }
+
+// The registry's revision once every change of `etcd_revision` is applied.
+uint64_t AfterRevision(int64_t etcd_revision) { return RegistryRevision(etcd_revision) | 0xffff; }
+
+}  // namespace
+
+CatalogFollower::CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, const EtcdKeys& keys,
+                                 NodeTable& nodes, NodeEvents& events)
+    : registry_(registry), endpoints_(endpoints), keys_(keys), nodes_(nodes), events_(events) {}
+
+CatalogFollower::~CatalogFollower() { Stop(); }
+
+absl::Status CatalogFollower::Load() {
+  const bool reload = registry_.Totals().live > 0 || applied_revision() > 0;
+  int64_t revision = 0;
+  std::string from = keys_.prefix();
+  absl::flat_hash_set<std::string> seen;
+  size_t loaded = 0;
+  for (;;) {
+    const size_t endpoint = endpoints_.current();
+    etcdserverpb::RangeRequest request;
+    request.set_key(from);
+    request.set_range_end(keys_.PrefixEnd());
+    request.set_limit(kPageSize);
+    request.set_revision(revision);
+    etcdserverpb::RangeResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kLoadTimeout);
+    const grpc::Status status = endpoints_.at(endpoint).kv->Range(&context, request, &response);
+    if (!status.ok()) {
+      endpoints_.Failed(endpoint);
+      if (status.error_message().find("compacted") != std::string::npos) {
+        // The revision being loaded was compacted away meanwhile: start over at a newer one.
+        revision = 0;
+        from = keys_.prefix();
+        continue;
+      }
+      return absl::UnavailableError("cannot load the catalog from etcd (" + endpoints_.at(endpoint).url +
+                                    "): " + status.error_message());
+    }
+    if (revision == 0) revision = response.header().revision();
+    for (const mvccpb::KeyValue& kv : response.kvs()) {
+      if (reload) seen.insert(kv.key());
+      event_revision_ = kv.mod_revision();
+      ApplyPut(kv, /*quiet=*/true);
+      ++loaded;
+    }
+    if (!response.more() || response.kvs_size() == 0) break;
+    from = response.kvs(response.kvs_size() - 1).key() + std::string(1, '\0');
+  }
+  if (reload) {
+    // What the registry holds that etcd no longer does went while the watch could not tell.
+    std::vector<InstanceKey> gone;
+    registry_.VisitAll([&](std::string_view service, const InstanceRecord& record) {
+      RegisterSpec spec;
+      spec.service = std::string(service);
+      spec.instance_id = std::string(record.instance_id());
+      spec.seed_id = record.seed_id();
+      const InstanceKey key = KeyOf(spec);
+      if (!seen.contains(keys_.Instance(key))) gone.push_back(key);
+    });
+    for (const InstanceKey& key : gone) registry_.ApplyRemoval(key, RemovalReason::kDeregistered, /*quiet=*/true);
+    reloads_.fetch_add(1, std::memory_order_relaxed);
+    log::Warn("cluster: reloaded the catalog at etcd revision {} ({} keys, {} instances gone meanwhile); "
+              "watchers start again from a snapshot",
+              revision, loaded, gone.size());
+  }
+  registry_.ResetHistory(AfterRevision(revision));
+  SetApplied(revision);
+  return absl::OkStatus();
+}
+
+void CatalogFollower::Start() {
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+void CatalogFollower::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    stopping_ = true;
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+  ReleaseWaiters(false);
+}
+
+void CatalogFollower::Restart() {
+  std::lock_guard<std::mutex> lock(stream_mu_);
+  if (context_ != nullptr) context_->TryCancel();
+}
+
+void CatalogFollower::RequestProgress() {
+  std::lock_guard<std::mutex> lock(stream_mu_);
+  if (stream_ == nullptr) return;
+  etcdserverpb::WatchRequest request;
+  request.mutable_progress_request();
+  stream_->Write(request);
+}
+
+void CatalogFollower::Run() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(stream_mu_);
+      if (stopping_) return;
+    }
+    if (!Watch()) {
+      // The history after the applied revision is compacted: load it all again.
+      while (true) {
+        {
+          std::lock_guard<std::mutex> lock(stream_mu_);
+          if (stopping_) return;
+        }
+        const absl::Status loaded = Load();
+        if (loaded.ok()) break;
+        log::Warn("cluster: {}; trying again", std::string(loaded.message()));
+        std::this_thread::sleep_for(kRetryDelay);
+      }
+      continue;
+    }
+    std::this_thread::sleep_for(kRetryDelay);
+  }
+}
+
+bool CatalogFollower::Watch() {
+  const size_t endpoint = endpoints_.current();
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream;
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    if (stopping_) return true;
+    stream = endpoints_.at(endpoint).watch->Watch(&context);
+    context_ = &context;
+    stream_ = stream.get();
+    etcdserverpb::WatchRequest request;
+    etcdserverpb::WatchCreateRequest* create = request.mutable_create_request();
+    create->set_key(keys_.prefix());
+    create->set_range_end(keys_.PrefixEnd());
+    create->set_start_revision(applied_revision() + 1);
+    stream->Write(request);
+  }
+  bool compacted = false;
+  etcdserverpb::WatchResponse response;
+  while (stream->Read(&response)) {
+    if (response.compact_revision() != 0) {
+      log::Warn("cluster: etcd compacted its history past revision {} while this node was at {}",
+                response.compact_revision(), applied_revision());
+      compacted = true;
+      break;
+    }
+    if (response.canceled()) {
+      log::Warn("cluster: etcd cancelled the watch: {}", response.cancel_reason());
+      break;
+    }
+    int64_t newest = 0;
+    for (const mvccpb::Event& event : response.events()) {
+      const mvccpb::KeyValue& kv = event.kv();
+      if (kv.mod_revision() != event_revision_) {
+        event_revision_ = kv.mod_revision();
+        removal_reason_ = RemovalReason::kDeregistered;  // unless the Txn says otherwise
+        registry_.BeginRevision(RegistryRevision(event_revision_));
+      }
+      if (event.type() == mvccpb::Event::PUT) {
+        ApplyPut(kv, false);
+      } else {
+        ApplyDelete(kv, false);
+      }
+      newest = std::max(newest, kv.mod_revision());
+    }
+    // Events come whole per revision: after a response with events, its
+    // newest revision is applied; a progress notification (no events) says
+    // every event up to its header's revision was sent.
+    if (response.events_size() > 0) {
+      SetApplied(newest);
+    } else if (!response.created()) {
+      SetApplied(response.header().revision());
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    context_ = nullptr;
+    stream_ = nullptr;
+    if (stopping_) return true;
+  }
+  context.TryCancel();
+  const grpc::Status status = stream->Finish();
+  if (!compacted) {
+    endpoints_.Failed(endpoint);
+    log::Warn("cluster: the etcd watch on {} ended ({}); resuming from revision {}", endpoints_.at(endpoint).url,
+              status.error_message(), applied_revision() + 1);
+  }
+  return !compacted;
+}
+
+void CatalogFollower::ApplyPut(const mvccpb::KeyValue& kv, bool quiet) {
+  const EtcdKeys::Parsed parsed = keys_.Parse(kv.key());
+  if (const auto* key = std::get_if<InstanceKey>(&parsed)) {
+    std::optional<DecodedInstance> decoded = DecodeInstance(kv.value());
+    const bool matches = decoded && (key->seed_id ? decoded->state.spec.seed_id == key->seed_id
+                                                  : !decoded->state.spec.seed_id &&
+                                                        decoded->state.spec.service == key->service &&
+                                                        decoded->state.spec.instance_id == key->instance_id);
+    if (!matches) {
+      log::Error("cluster: etcd key {} holds no instance registryd can read; ignored", kv.key());
+      return;
+    }
+    ReplicatedInstance& state = decoded->state;
+    state.holder = nodes_.SlotOf(decoded->holder);
+    state.stored_revision = static_cast<uint64_t>(kv.mod_revision());
+    if (const absl::Status applied = registry_.Apply(state, quiet); !applied.ok()) {
+      log::Error("cluster: etcd key {}: {}; ignored", kv.key(), std::string(applied.message()));
+    }
+  } else if (const auto* node = std::get_if<NodeKey>(&parsed)) {
+    StoredNode stored;
+    stored.ParseFromString(kv.value());
+    nodes_.SetLive(node->name, stored.address());
+  } else if (std::holds_alternative<RemovalMarkerKey>(parsed)) {
+    RemovalMarker marker;
+    if (marker.ParseFromString(kv.value()) && marker.reason() <= static_cast<uint32_t>(RemovalReason::kEjected)) {
+      removal_reason_ = static_cast<RemovalReason>(marker.reason());
+    }
+  }
+}
+
+void CatalogFollower::ApplyDelete(const mvccpb::KeyValue& kv, bool quiet) {
+  const EtcdKeys::Parsed parsed = keys_.Parse(kv.key());
+  if (const auto* key = std::get_if<InstanceKey>(&parsed)) {
+    registry_.ApplyRemoval(*key, removal_reason_, quiet);
+  } else if (const auto* node = std::get_if<NodeKey>(&parsed)) {
+    nodes_.SetGone(node->name);
+    events_.OnNodeGone(node->name);
+  }
+}
+
+void CatalogFollower::SetApplied(int64_t revision) {
+  if (revision <= applied_revision()) return;
+  registry_.BeginRevision(AfterRevision(revision));
+  applied_.store(revision, std::memory_order_release);
+  ReleaseWaiters(true);
+}
+
+void CatalogFollower::WhenApplied(int64_t revision, absl::AnyInvocable<void(bool) &&> done) {
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    if (applied_revision() < revision) {
+      waiters_.push_back(Waiter{revision, std::move(done)});
+      return;
+    }
+  }
+  std::move(done)(true);
+}
+
+void CatalogFollower::ReleaseWaiters(bool applied) {
+  std::vector<Waiter> released;
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    const int64_t upto = applied_revision();
+    auto ready = std::partition(waiters_.begin(), waiters_.end(),
+                                [&](const Waiter& waiter) { return applied && waiter.revision > upto; });
+    std::move(ready, waiters_.end(), std::back_inserter(released));
+    waiters_.erase(ready, waiters_.end());
+  }
+  for (Waiter& waiter : released) std::move(waiter.done)(applied);
+}
+
+}  // namespace registryd::cluster

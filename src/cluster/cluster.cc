@@ -1,0 +1,215 @@
+#include "cluster/cluster.h"
+
+#include "core/log.h"
+
+namespace registryd::cluster {
+namespace {
+
+constexpr auto kMonitorPeriod = std::chrono::milliseconds(250);
+constexpr auto kProbeTimeout = std::chrono::seconds(1);
+// Besides the takeovers a node's departure starts: a sweep for leases whose
+// holder left while this node could not see it.
+constexpr auto kSweepPeriod = std::chrono::seconds(30);
+
+int64_t Millis(Duration duration) { return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count(); }
+
+}  // namespace
+
+Cluster::Cluster(Registry& registry, ClusterOptions options, std::shared_ptr<grpc::ChannelCredentials> peer_credentials,
+                 std::function<void(bool)> on_serving)
+    : registry_(registry),
+      options_(std::move(options)),
+      peer_credentials_(std::move(peer_credentials)),
+      on_serving_(std::move(on_serving)),
+      keys_(options_.prefix) {}
+
+Cluster::~Cluster() { Stop(); }
+
+absl::Status Cluster::Start() {
+  absl::StatusOr<std::unique_ptr<EtcdEndpoints>> endpoints =
+      EtcdEndpoints::Make(options_.etcd_endpoints, options_.etcd_tls, false);
+  if (!endpoints.ok()) return endpoints.status();
+  endpoints_ = *std::move(endpoints);
+  endpoints = EtcdEndpoints::Make(
+      options_.watch_endpoints.empty() ? options_.etcd_endpoints : options_.watch_endpoints, options_.etcd_tls, true);
+  if (!endpoints.ok()) return endpoints.status();
+  watch_endpoints_ = *std::move(endpoints);
+
+  nodes_ = std::make_unique<NodeTable>(options_.node_name, [this] {
+    std::vector<bool> in_use(256, false);
+    registry_.VisitAll([&](std::string_view, const InstanceRecord& record) { in_use[record.holder()] = true; });
+    return in_use;
+  });
+  committer_ = std::make_unique<EtcdCommitter>(*endpoints_, keys_, options_.commit);
+  follower_ = std::make_unique<CatalogFollower>(registry_, *watch_endpoints_, keys_, *nodes_, *this);
+  membership_ = std::make_unique<NodeMembership>(*endpoints_, keys_, options_.node_name, options_.address,
+                                                 options_.node_ttl);
+  peers_ = std::make_unique<PeerLinks>(*nodes_, options_.forward_interval, peer_credentials_,
+                                       [this](std::vector<LeaseId> leases) { writer_->Adopt(leases); });
+  writer_ = std::make_unique<ClusterWriter>(registry_, *committer_, *follower_, *nodes_, *peers_, keys_);
+
+  const auto started = std::chrono::steady_clock::now();
+  if (absl::Status loaded = follower_->Load(); !loaded.ok()) return loaded;
+  log::Info("cluster: loaded {} instances from etcd (revision {}) in {} ms", registry_.Totals().live,
+            follower_->applied_revision(), Millis(std::chrono::steady_clock::now() - started));
+  if (absl::Status joined = membership_->Join(); !joined.ok()) return joined;
+  nodes_->SetLive(options_.node_name, options_.address);
+  follower_->Start();
+  membership_->Start();
+  peers_->Start();
+  current_as_of_ = last_sweep_ = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_ = true;
+  }
+  monitor_ = std::thread([this] { Monitor(); });
+  return absl::OkStatus();
+}
+
+void Cluster::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_ || stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (monitor_.joinable()) monitor_.join();
+  peers_->Stop();
+  membership_->Leave();
+  follower_->Stop();
+  committer_->Stop();
+}
+
+void Cluster::OnNodeGone(const std::string& name) {
+  if (name == options_.node_name) return;  // this node's own key: its membership joins again if it must
+  log::Info("cluster: node {} left or lost etcd; taking over its leases", name);
+  take_over_.store(true, std::memory_order_release);
+  wake_.notify_all();
+}
+
+std::vector<LeaseId> Cluster::RenewHeld(const std::vector<LeaseId>& leases) {
+  std::vector<LeaseId> not_held;
+  for (const LeaseId lease : leases) {
+    const absl::StatusOr<Renewal> renewal = registry_.Renew(lease, false);
+    if (!renewal.ok() || renewal->holder != kHeldHere) not_held.push_back(lease);
+  }
+  return not_held;
+}
+
+Cluster::Counts Cluster::counts() const {
+  Counts counts;
+  if (committer_ != nullptr) counts.etcd = committer_->counts();
+  if (peers_ != nullptr) counts.renewals_forwarded = peers_->renewals_sent();
+  if (follower_ != nullptr) counts.reloads = follower_->reloads();
+  return counts;
+}
+
+void Cluster::Monitor() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (wake_.wait_for(lock, kMonitorPeriod, [this] { return stopping_ || take_over_.load(); })) {
+        if (stopping_) return;
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_sweep_ > kSweepPeriod) {
+      last_sweep_ = now;
+      take_over_.store(true);
+    }
+    if (take_over_.exchange(false)) TakeOver();
+    CheckEtcd();
+    CheckCutOff();
+    SetServing();
+  }
+}
+
+void Cluster::CheckEtcd() {
+  const auto asked = std::chrono::steady_clock::now();
+  const size_t endpoint = endpoints_->current();
+  etcdserverpb::RangeRequest request;
+  request.set_key(keys_.RemovalMarker());
+  request.set_count_only(true);
+  etcdserverpb::RangeResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kProbeTimeout);
+  const grpc::Status status = endpoints_->at(endpoint).kv->Range(&context, request, &response);
+  if (!status.ok()) {
+    endpoints_->Failed(endpoint);
+    return;  // out of touch: CheckCutOff decides
+  }
+  membership_->NoteContact();
+  const int64_t etcd_revision = response.header().revision();
+  if (follower_->applied_revision() >= etcd_revision) {
+    current_as_of_ = asked;
+    if (stale_) log::Info("cluster: caught up with etcd (revision {})", etcd_revision);
+    stale_ = false;
+    return;
+  }
+  follower_->RequestProgress();
+  const auto behind = std::chrono::steady_clock::now() - current_as_of_;
+  if (behind <= options_.max_staleness) return;
+  if (!stale_) {
+    log::Warn("cluster: this node's view of the catalog is {} ms old (applied revision {}, etcd at {}); "
+              "reporting NOT_SERVING and watching again",
+              Millis(behind), follower_->applied_revision(), etcd_revision);
+  }
+  stale_ = true;
+  if (asked - last_restart_ > options_.max_staleness) {
+    last_restart_ = asked;
+    watch_endpoints_->Failed(watch_endpoints_->current());
+    follower_->Restart();
+  }
+}
+
+void Cluster::CheckCutOff() {
+  const Duration silence = membership_->Silence();
+  if (silence <= options_.node_ttl) {
+    if (writer_->cut_off()) log::Info("cluster: in touch with etcd again; serving heartbeats");
+    writer_->set_cut_off(false);
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_peer_check_ < std::chrono::seconds(1)) return;
+  last_peer_check_ = now;
+  // Silent longer than a lease of this node lives: the others may have taken
+  // its leases over, unless etcd is down for them too.
+  const PeerLinks::EtcdContact contact = peers_->AskEtcdContact(options_.node_ttl / 2);
+  const bool cut_off = contact.in_touch > 0 || (contact.asked > 0 && contact.answered == 0);
+  if (cut_off != writer_->cut_off()) {
+    if (cut_off) {
+      log::Error("cluster: no answer from etcd for {} ms while {} of {} other nodes have one: this node is cut "
+                 "off; heartbeats get UNAVAILABLE until it is back",
+                 Millis(silence), contact.in_touch, contact.asked);
+    } else {
+      log::Warn("cluster: no answer from etcd for {} ms, nor for the other nodes: etcd is down; serving from "
+                "memory, writes fail until it is back",
+                Millis(silence));
+    }
+  }
+  writer_->set_cut_off(cut_off);
+}
+
+void Cluster::SetServing() {
+  const bool serving = !stale_ && !writer_->cut_off();
+  if (serving_ == serving) return;
+  serving_ = serving;
+  on_serving_(serving);
+}
+
+void Cluster::TakeOver() {
+  std::vector<LeaseId> adopted;
+  registry_.VisitAll([&](std::string_view service, const InstanceRecord& record) {
+    if (record.holder() == kHeldHere || nodes_->IsLive(record.holder())) return;
+    RegisterSpec spec;
+    spec.service = std::string(service);
+    spec.instance_id = std::string(record.instance_id());
+    spec.seed_id = record.seed_id();
+    if (nodes_->AdopterOf(keys_.Instance(KeyOf(spec))) == options_.node_name) adopted.push_back(record.lease);
+  });
+  if (adopted.empty()) return;
+  log::Info("cluster: taking over {} leases of nodes that are gone", adopted.size());
+  writer_->Adopt(adopted);
+}
+
+}  // namespace registryd::cluster

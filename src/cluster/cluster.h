@@ -1,0 +1,125 @@
+// Cluster mode (docs/CLUSTER.md): this node's part in a registry shared by
+// several registryd nodes over an etcd cluster. etcd holds the catalog and
+// orders every change; each node keeps all of it in memory (the follower),
+// writes its changes to etcd (the writer), keeps the leases of the clients
+// that registered with it, and takes over those of nodes that are gone.
+//
+// Threads of its own: the follower's watch, the membership's keep-alive,
+// the peer links' forwarding, and the monitor, which checks that the node
+// is in touch with etcd and up to date with it, and takes leases over.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/security/credentials.h>
+
+#include "absl/status/status.h"
+#include "cluster/catalog_follower.h"
+#include "cluster/cluster_writer.h"
+#include "cluster/etcd_committer.h"
+#include "cluster/etcd_endpoints.h"
+#include "cluster/etcd_keys.h"
+#include "cluster/node_membership.h"
+#include "cluster/node_table.h"
+#include "cluster/peer_links.h"
+#include "core/registry.h"
+
+namespace registryd::cluster {
+
+struct ClusterOptions {
+  std::vector<std::string> etcd_endpoints;
+  // Where the follower watches from (default: etcd_endpoints), over
+  // connections of its own.
+  std::vector<std::string> watch_endpoints;
+  EtcdTls etcd_tls;
+  std::string prefix = "/registryd/";
+  std::string node_name;  // unique in the cluster
+  std::string address;    // where the other nodes reach this one
+  // A node silent this long loses its leases to the others.
+  Duration node_ttl = std::chrono::seconds(10);
+  // A view of the catalog that cannot be shown current within this long is
+  // reported (health NOT_SERVING, a log line) and its watch started again.
+  Duration max_staleness = std::chrono::seconds(5);
+  Duration forward_interval = std::chrono::milliseconds(100);
+  CommitOptions commit;
+};
+
+class Cluster final : public NodeEvents {
+ public:
+  // `on_serving` is told whether the node should be in rotation: not while
+  // cut off from etcd, nor while its view is older than max_staleness.
+  Cluster(Registry& registry, ClusterOptions options, std::shared_ptr<grpc::ChannelCredentials> peer_credentials,
+          std::function<void(bool serving)> on_serving);
+  ~Cluster() override;
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Loads the catalog, joins, and starts following (blocking until loaded).
+  absl::Status Start();
+  // Leaves the cluster (the others take over this node's leases at once) and stops.
+  void Stop();
+
+  RegistryWriter& writer() { return *writer_; }
+  const ClusterOptions& options() const { return options_; }
+
+  // The Peer service. Renews the leases kept here; returns the others.
+  std::vector<LeaseId> RenewHeld(const std::vector<LeaseId>& leases);
+  Duration EtcdSilence() const { return membership_->Silence(); }
+
+  struct Counts {
+    EtcdCommitter::Counts etcd;
+    uint64_t renewals_forwarded = 0;
+    uint64_t reloads = 0;
+  };
+  Counts counts() const;
+
+  void OnNodeGone(const std::string& name) override;
+
+ private:
+  void Monitor();
+  // Probes etcd's revision: contact, and whether the follower is current.
+  void CheckEtcd();
+  void CheckCutOff();
+  // Takes over the leases whose holder is gone and that fall to this node.
+  void TakeOver();
+  void SetServing();
+
+  Registry& registry_;
+  const ClusterOptions options_;
+  const std::shared_ptr<grpc::ChannelCredentials> peer_credentials_;
+  const std::function<void(bool)> on_serving_;
+  EtcdKeys keys_;
+  std::unique_ptr<EtcdEndpoints> endpoints_;
+  std::unique_ptr<EtcdEndpoints> watch_endpoints_;
+  std::unique_ptr<NodeTable> nodes_;
+  std::unique_ptr<EtcdCommitter> committer_;
+  std::unique_ptr<CatalogFollower> follower_;
+  std::unique_ptr<NodeMembership> membership_;
+  std::unique_ptr<PeerLinks> peers_;
+  std::unique_ptr<ClusterWriter> writer_;
+
+  // Monitor state (its thread only, but for the flags).
+  std::atomic<bool> take_over_{true};
+  std::chrono::steady_clock::time_point current_as_of_;
+  std::chrono::steady_clock::time_point last_restart_;
+  std::chrono::steady_clock::time_point last_peer_check_;
+  std::chrono::steady_clock::time_point last_sweep_;
+  bool stale_ = false;
+  std::optional<bool> serving_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool started_ = false;
+  std::thread monitor_;
+};
+
+}  // namespace registryd::cluster

@@ -1,0 +1,245 @@
+#include "cluster/cluster_writer.h"
+
+#include <fmt/core.h>
+
+#include "cluster/stored_instance.h"
+#include "core/log.h"
+
+namespace registryd::cluster {
+namespace {
+
+// Tries of a write that keeps losing races with other nodes' writes of the same instance.
+constexpr int kMaxAttempts = 5;
+// A due lease whose deletion has not come back is asked for again this often.
+constexpr Duration kExpiryRetry = std::chrono::seconds(1);
+
+absl::Status LostRaces() {
+  return absl::AbortedError("the instance kept changing on other nodes while this write was tried; try again");
+}
+
+absl::Status CutOffError() {
+  return absl::UnavailableError(
+      "this registryd node lost etcd and the other nodes took over its leases: send heartbeats to another node");
+}
+
+}  // namespace
+
+ClusterWriter::ClusterWriter(Registry& registry, EtcdCommitter& committer, CatalogFollower& follower,
+                             NodeTable& nodes, PeerLinks& peers, const EtcdKeys& keys)
+    : registry_(registry), committer_(committer), follower_(follower), nodes_(nodes), peers_(peers), keys_(keys) {}
+
+std::string ClusterWriter::HolderName(NodeSlot slot) const {
+  return slot == kHeldHere ? nodes_.self() : nodes_.NameOf(slot);
+}
+
+LeaseId ClusterWriter::NewLease(std::string_view service) {
+  for (;;) {
+    const LeaseId lease = NewLeaseId(LeaseRouteOf(service));
+    if (!registry_.Find(lease)) return lease;
+  }
+}
+
+void ClusterWriter::Register(const RegisterSpec& spec, Done<RegisterResult> done) {
+  // As Registry::Register: a numeric instance id is a seed id.
+  RegisterSpec registered = spec;
+  if (!registered.seed_id) registered.seed_id = SeedIdOf(registered.instance_id);
+  Upsert(std::move(registered), std::move(done), 1);
+}
+
+void ClusterWriter::SeedRegister(const RegisterSpec& spec, Done<RegisterResult> done) { Upsert(spec, std::move(done), 1); }
+
+void ClusterWriter::Upsert(RegisterSpec spec, Done<RegisterResult> done, int attempt) {
+  if (spec.instance_id.empty()) spec.instance_id = fmt::format("{:016x}", RandomId());
+  const InstanceKey key = KeyOf(spec);
+  const std::optional<ReplicatedInstance> existing = registry_.Find(key);
+  if (!existing && registry_.Totals().live >= registry_.options().max_instances) {
+    std::move(done)(absl::ResourceExhaustedError(fmt::format(
+        "registry is full: it holds --max-instances={} instances", registry_.options().max_instances)));
+    return;
+  }
+  ReplicatedInstance state;
+  state.spec = spec;
+  // The lease stays with the instance, unless a seed id moves to another
+  // service (a lease routes to its service's shard).
+  state.lease = existing && existing->spec.service == spec.service ? existing->lease : NewLease(spec.service);
+  EtcdWrite write;
+  write.key = keys_.Instance(key);
+  write.value = EncodeInstance(state, nodes_.self());
+  write.if_revision = existing ? static_cast<int64_t>(existing->stored_revision) : 0;
+  const bool created = !existing;
+  write.done = [this, spec = std::move(spec), state, created, attempt,
+                done = std::move(done)](absl::StatusOr<Committed> committed) mutable {
+    if (!committed.ok()) {
+      std::move(done)(committed.status());
+      return;
+    }
+    follower_.WhenApplied(committed->revision, [this, spec = std::move(spec), state, created, attempt,
+                                                applied = committed->applied,
+                                                done = std::move(done)](bool caught_up) mutable {
+      if (!caught_up) {
+        std::move(done)(absl::UnavailableError("the node stopped before the registration reached it"));
+      } else if (!applied) {
+        if (attempt >= kMaxAttempts) {
+          std::move(done)(LostRaces());
+        } else {
+          Upsert(std::move(spec), std::move(done), attempt + 1);
+        }
+      } else {
+        // Held here now: a re-registration renews the lease.
+        (void)registry_.Renew(state.lease, state.spec.overloaded);
+        std::move(done)(RegisterResult{state.lease, state.spec.instance_id, state.spec.ttl, created});
+      }
+    });
+  };
+  committer_.Submit(std::move(write));
+}
+
+void ClusterWriter::Deregister(LeaseId lease, Done<Removal> done) { Remove(lease, std::move(done), 1); }
+
+void ClusterWriter::Remove(LeaseId lease, Done<Removal> done, int attempt) {
+  const std::optional<ReplicatedInstance> existing = registry_.Find(lease);
+  if (!existing) {
+    std::move(done)(absl::NotFoundError("lease not found: it expired or was deregistered"));
+    return;
+  }
+  EtcdWrite write;
+  write.kind = EtcdWrite::Kind::kDelete;
+  write.key = keys_.Instance(KeyOf(existing->spec));
+  write.if_revision = static_cast<int64_t>(existing->stored_revision);
+  write.reason = RemovalReason::kDeregistered;
+  write.done = [this, lease, attempt, removal = Removal{lease, existing->spec.seed_id, existing->spec.service,
+                                                        existing->spec.instance_id},
+                done = std::move(done)](absl::StatusOr<Committed> committed) mutable {
+    if (!committed.ok()) {
+      std::move(done)(committed.status());
+      return;
+    }
+    follower_.WhenApplied(committed->revision, [this, lease, attempt, removal = std::move(removal),
+                                                applied = committed->applied,
+                                                done = std::move(done)](bool caught_up) mutable {
+      if (!caught_up) {
+        std::move(done)(absl::UnavailableError("the node stopped before the deregistration reached it"));
+      } else if (applied) {
+        std::move(done)(std::move(removal));
+      } else if (attempt >= kMaxAttempts) {
+        std::move(done)(LostRaces());
+      } else {
+        Remove(lease, std::move(done), attempt + 1);  // it changed: remove what it is now, if the lease is still its
+      }
+    });
+  };
+  committer_.Submit(std::move(write));
+}
+
+void ClusterWriter::WarnServerError(int32_t server_id, Done<WarnResult> done) {
+  Eject(server_id, std::move(done), 1);
+}
+
+void ClusterWriter::Eject(int32_t server_id, Done<WarnResult> done, int attempt) {
+  std::optional<ReplicatedInstance> state = registry_.Find(InstanceKey{"", std::to_string(server_id), server_id});
+  if (!state) {
+    std::move(done)(WarnResult{false, std::nullopt});
+    return;
+  }
+  if (state->ejected) {
+    std::move(done)(WarnResult{true, registry_.FindServer(state->spec.service)});
+    return;
+  }
+  state->ejected = true;
+  EtcdWrite write;
+  write.key = keys_.Instance(KeyOf(state->spec));
+  write.value = EncodeInstance(*state, HolderName(state->holder));
+  write.if_revision = static_cast<int64_t>(state->stored_revision);
+  write.done = [this, server_id, attempt, service = state->spec.service,
+                done = std::move(done)](absl::StatusOr<Committed> committed) mutable {
+    if (!committed.ok()) {
+      std::move(done)(committed.status());
+      return;
+    }
+    follower_.WhenApplied(committed->revision, [this, server_id, attempt, service = std::move(service),
+                                                applied = committed->applied,
+                                                done = std::move(done)](bool caught_up) mutable {
+      if (!caught_up) {
+        std::move(done)(absl::UnavailableError("the node stopped before the ejection reached it"));
+      } else if (applied) {
+        std::move(done)(WarnResult{true, registry_.FindServer(service)});
+      } else if (attempt >= kMaxAttempts) {
+        std::move(done)(LostRaces());
+      } else {
+        Eject(server_id, std::move(done), attempt + 1);
+      }
+    });
+  };
+  committer_.Submit(std::move(write));
+}
+
+absl::StatusOr<Duration> ClusterWriter::Heartbeat(LeaseId lease, bool overloaded) {
+  if (cut_off()) return CutOffError();
+  return Renewed(registry_.Renew(lease, overloaded), overloaded);
+}
+
+absl::StatusOr<Duration> ClusterWriter::SeedHeartbeat(int32_t server_id, bool overloaded) {
+  if (cut_off()) return CutOffError();
+  return Renewed(registry_.SeedRenew(server_id, overloaded), overloaded);
+}
+
+absl::StatusOr<Duration> ClusterWriter::Renewed(absl::StatusOr<Renewal> renewal, bool overloaded) {
+  if (!renewal.ok()) return renewal.status();
+  if (renewal->holder != kHeldHere) peers_.Add(renewal->holder, renewal->lease);
+  if (renewal->needs_write) {
+    if (std::optional<ReplicatedInstance> state = registry_.Find(renewal->lease)) {
+      state->spec.overloaded = overloaded;
+      state->ejected = false;  // a heartbeat takes an ejected instance back
+      WriteBackground(*state, EtcdWrite::Kind::kPut, RemovalReason::kNone);
+    }
+  }
+  return renewal->ttl;
+}
+
+void ClusterWriter::WriteBackground(const ReplicatedInstance& state, EtcdWrite::Kind kind, RemovalReason reason) {
+  {
+    std::lock_guard<std::mutex> lock(background_mu_);
+    if (!background_writes_.insert(state.lease).second) return;
+  }
+  EtcdWrite write;
+  write.kind = kind;
+  write.key = keys_.Instance(KeyOf(state.spec));
+  if (kind == EtcdWrite::Kind::kPut) write.value = EncodeInstance(state, HolderName(state.holder));
+  write.if_revision = static_cast<int64_t>(state.stored_revision);
+  write.reason = reason;
+  write.done = [this, lease = state.lease](absl::StatusOr<Committed>) {
+    // A failure or a lost race needs nothing: the next heartbeat, expiry
+    // round or takeover looks again.
+    std::lock_guard<std::mutex> lock(background_mu_);
+    background_writes_.erase(lease);
+  };
+  committer_.Submit(std::move(write));
+}
+
+bool ClusterWriter::Expire(uint32_t shard) {
+  thread_local std::vector<DueLease> due;
+  due.clear();
+  const bool more = registry_.FindDue(shard, kExpiryRetry, due);
+  if (cut_off()) return more;  // the others keep these leases now
+  for (const DueLease& lease : due) {
+    ReplicatedInstance state;
+    state.spec.service = lease.key.service;
+    state.spec.instance_id = lease.key.instance_id;
+    state.spec.seed_id = lease.key.seed_id;
+    state.lease = lease.lease;
+    state.stored_revision = lease.stored_revision;
+    WriteBackground(state, EtcdWrite::Kind::kDelete, RemovalReason::kExpired);
+  }
+  return more;
+}
+
+void ClusterWriter::Adopt(const std::vector<LeaseId>& leases) {
+  for (const LeaseId lease : leases) {
+    std::optional<ReplicatedInstance> state = registry_.Find(lease);
+    if (!state || state->holder == kHeldHere) continue;
+    state->holder = kHeldHere;
+    WriteBackground(*state, EtcdWrite::Kind::kPut, RemovalReason::kNone);
+  }
+}
+
+}  // namespace registryd::cluster

@@ -1,0 +1,74 @@
+// Cluster mode's RegistryWriter: a change is written to etcd first (group
+// committed, conditional on the state this node saw), and answered once
+// this node's follower applied it, so the client sees it here at once and
+// every node sees it within its watch's delay. A write that lost a race
+// with another node's (its condition failed) is tried again on the newer
+// state.
+//
+// Heartbeats never wait for etcd: a lease kept here is renewed in memory; a
+// lease kept by another node is answered from memory and its renewal
+// forwarded (PeerLinks). Only what changes what clients see (the overloaded
+// flag, the end of an ejection) is written, without waiting.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+
+#include "absl/container/flat_hash_set.h"
+#include "cluster/catalog_follower.h"
+#include "cluster/etcd_committer.h"
+#include "cluster/etcd_keys.h"
+#include "cluster/node_table.h"
+#include "cluster/peer_links.h"
+#include "core/registry_writer.h"
+
+namespace registryd::cluster {
+
+class ClusterWriter final : public RegistryWriter {
+ public:
+  ClusterWriter(Registry& registry, EtcdCommitter& committer, CatalogFollower& follower, NodeTable& nodes,
+                PeerLinks& peers, const EtcdKeys& keys);
+
+  void Register(const RegisterSpec& spec, Done<RegisterResult> done) override;
+  void SeedRegister(const RegisterSpec& spec, Done<RegisterResult> done) override;
+  void Deregister(LeaseId lease, Done<Removal> done) override;
+  void WarnServerError(int32_t server_id, Done<WarnResult> done) override;
+  absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded) override;
+  absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded) override;
+  bool Expire(uint32_t shard) override;
+  Registry& registry() override { return registry_; }
+
+  // Takes over the leases (their holder is gone or cannot be reached): each
+  // is written with this node as its holder, unless it changed meanwhile.
+  void Adopt(const std::vector<LeaseId>& leases);
+  // While cut off from etcd (the other nodes took over its leases), the
+  // node refuses heartbeats, so that their clients move to a node that
+  // keeps their leases.
+  void set_cut_off(bool cut_off) { cut_off_.store(cut_off, std::memory_order_release); }
+  bool cut_off() const { return cut_off_.load(std::memory_order_acquire); }
+
+ private:
+  // Register and SeedRegister; `attempt` counts tries after lost races.
+  void Upsert(RegisterSpec spec, Done<RegisterResult> done, int attempt);
+  void Remove(LeaseId lease, Done<Removal> done, int attempt);
+  void Eject(int32_t server_id, Done<WarnResult> done, int attempt);
+  absl::StatusOr<Duration> Renewed(absl::StatusOr<Renewal> renewal, bool overloaded);
+  // Writes `state` unless a write of its lease is under way, or the key
+  // changed since this node read it (fire and forget).
+  void WriteBackground(const ReplicatedInstance& state, EtcdWrite::Kind kind, RemovalReason reason);
+  LeaseId NewLease(std::string_view service);
+  std::string HolderName(NodeSlot slot) const;
+
+  Registry& registry_;
+  EtcdCommitter& committer_;
+  CatalogFollower& follower_;
+  NodeTable& nodes_;
+  PeerLinks& peers_;
+  const EtcdKeys& keys_;
+  std::atomic<bool> cut_off_{false};
+
+  std::mutex background_mu_;
+  absl::flat_hash_set<LeaseId> background_writes_;  // leases with a background write in flight
+};
+
+}  // namespace registryd::cluster

@@ -1,0 +1,169 @@
+#include "cluster/etcd_committer.h"
+
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "cluster/cluster.pb.h"
+#include "core/log.h"
+
+namespace registryd::cluster {
+
+struct EtcdCommitter::Batch {
+  grpc::ClientContext context;
+  etcdserverpb::TxnRequest request;
+  etcdserverpb::TxnResponse response;
+  std::vector<EtcdWrite> writes;
+  bool has_marker = false;
+  size_t endpoint = 0;
+};
+
+EtcdCommitter::EtcdCommitter(EtcdEndpoints& endpoints, const EtcdKeys& keys, const CommitOptions& options)
+    : endpoints_(endpoints), keys_(keys), options_(options) {}
+
+EtcdCommitter::~EtcdCommitter() { Stop(); }
+
+void EtcdCommitter::Submit(EtcdWrite write) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopped_) {
+    lock.unlock();
+    std::move(write.done)(absl::UnavailableError("etcd: the node is stopping; nothing was written"));
+    return;
+  }
+  queue_.push_back(std::move(write));
+  Flush(lock);
+}
+
+void EtcdCommitter::Flush(std::unique_lock<std::mutex>& lock) {
+  while (in_flight_ < options_.max_txns_in_flight && !queue_.empty()) {
+    std::unique_ptr<Batch> batch = TakeBatch();
+    ++in_flight_;
+    ++counts_.txns;
+    counts_.writes += batch->writes.size();
+    lock.unlock();
+    Send(std::move(batch));
+    lock.lock();
+  }
+}
+
+std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
+  auto batch = std::make_unique<Batch>();
+  absl::flat_hash_set<std::string> keys;
+  absl::flat_hash_set<std::string> deferred_keys;  // a key's writes keep their order
+  std::optional<RemovalReason> reason;
+  size_t bytes = 0;
+  std::deque<EtcdWrite> later;
+  // Looks this far into the queue for writes that fit: a queue of many
+  // writes to one key costs bounded work per batch.
+  size_t budget = 4 * options_.max_txn_ops;
+  while (!queue_.empty() && batch->writes.size() < options_.max_txn_ops && budget-- > 0) {
+    EtcdWrite& write = queue_.front();
+    const size_t size = write.key.size() + write.value.size() + 32;
+    const bool same_reason = write.kind != EtcdWrite::Kind::kDelete || !reason || *reason == write.reason;
+    if (!same_reason || keys.contains(write.key) || deferred_keys.contains(write.key) ||
+        (!batch->writes.empty() && bytes + size > options_.max_txn_bytes)) {
+      deferred_keys.insert(write.key);
+      later.push_back(std::move(write));  // the next batch's
+      queue_.pop_front();
+      continue;
+    }
+    if (write.kind == EtcdWrite::Kind::kDelete) reason = write.reason;
+    keys.insert(write.key);
+    bytes += size;
+    batch->writes.push_back(std::move(write));
+    queue_.pop_front();
+  }
+  for (auto it = later.rbegin(); it != later.rend(); ++it) queue_.push_front(std::move(*it));
+
+  etcdserverpb::TxnRequest& request = batch->request;
+  if (reason) {
+    RemovalMarker marker;
+    marker.set_reason(static_cast<uint32_t>(*reason));
+    etcdserverpb::PutRequest* put = request.add_success()->mutable_request_put();
+    put->set_key(keys_.RemovalMarker());
+    put->set_value(marker.SerializeAsString());
+    batch->has_marker = true;
+  }
+  for (const EtcdWrite& write : batch->writes) {
+    etcdserverpb::RequestOp* op = request.add_success();
+    if (write.if_revision) {
+      etcdserverpb::TxnRequest* conditional = op->mutable_request_txn();
+      etcdserverpb::Compare* compare = conditional->add_compare();
+      compare->set_key(write.key);
+      compare->set_target(etcdserverpb::Compare::MOD);
+      compare->set_result(etcdserverpb::Compare::EQUAL);
+      compare->set_mod_revision(*write.if_revision);
+      op = conditional->add_success();
+    }
+    if (write.kind == EtcdWrite::Kind::kPut) {
+      etcdserverpb::PutRequest* put = op->mutable_request_put();
+      put->set_key(write.key);
+      put->set_value(write.value);
+    } else {
+      op->mutable_request_delete_range()->set_key(write.key);
+    }
+  }
+  return batch;
+}
+
+void EtcdCommitter::Send(std::unique_ptr<Batch> batch) {
+  batch->endpoint = endpoints_.current();
+  batch->context.set_deadline(std::chrono::system_clock::now() + options_.timeout);
+  Batch* raw = batch.release();
+  endpoints_.at(raw->endpoint)
+      .kv->async()
+      ->Txn(&raw->context, &raw->request, &raw->response, [this, raw](grpc::Status status) {
+        std::unique_ptr<Batch> owned(raw);
+        Complete(*owned, status);
+      });
+}
+
+void EtcdCommitter::Complete(Batch& batch, const grpc::Status& status) {
+  if (!status.ok()) {
+    endpoints_.Failed(batch.endpoint);
+    log::Warn("etcd {}: a Txn of {} writes failed: {}", endpoints_.at(batch.endpoint).url, batch.writes.size(),
+              status.error_message());
+    const absl::Status error = absl::UnavailableError(
+        "etcd is unavailable (" + endpoints_.at(batch.endpoint).url + ": " + status.error_message() +
+        "): the change was not acknowledged by etcd");
+    for (EtcdWrite& write : batch.writes) std::move(write.done)(error);
+  } else {
+    const int64_t revision = batch.response.header().revision();
+    const int offset = batch.has_marker ? 1 : 0;
+    for (size_t i = 0; i < batch.writes.size(); ++i) {
+      EtcdWrite& write = batch.writes[i];
+      bool applied = true;
+      if (write.if_revision) {
+        const int index = offset + static_cast<int>(i);
+        applied = index < batch.response.responses_size() &&
+                  batch.response.responses(index).response_txn().succeeded();
+      }
+      std::move(write.done)(Committed{revision, applied});
+    }
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  --in_flight_;
+  if (!stopped_) Flush(lock);
+  if (in_flight_ == 0) idle_.notify_all();
+}
+
+void EtcdCommitter::Stop() {
+  std::deque<EtcdWrite> dropped;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopped_ && in_flight_ == 0 && queue_.empty()) return;
+    stopped_ = true;
+    dropped.swap(queue_);
+  }
+  for (EtcdWrite& write : dropped) {
+    std::move(write.done)(absl::UnavailableError("etcd: the node is stopping; nothing was written"));
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_.wait(lock, [this] { return in_flight_ == 0; });
+}
+
+EtcdCommitter::Counts EtcdCommitter::counts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counts_;
+}
+
+}  // namespace registryd::cluster

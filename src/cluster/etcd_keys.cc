@@ -1,0 +1,102 @@
+#include "cluster/etcd_keys.h"
+
+#include <charconv>
+
+namespace registryd::cluster {
+namespace {
+
+constexpr std::string_view kInstances = "instances/";
+constexpr std::string_view kSeeds = "seeds/";
+constexpr std::string_view kNodes = "nodes/";
+
+std::string Escape(std::string_view service) {
+  std::string escaped;
+  escaped.reserve(service.size());
+  for (const char c : service) {
+    if (c == '%') {
+      escaped += "%25";
+    } else if (c == '/') {
+      escaped += "%2F";
+    } else {
+      escaped += c;
+    }
+  }
+  return escaped;
+}
+
+std::optional<std::string> Unescape(std::string_view escaped) {
+  std::string service;
+  service.reserve(escaped.size());
+  for (size_t i = 0; i < escaped.size(); ++i) {
+    if (escaped[i] != '%') {
+      service += escaped[i];
+      continue;
+    }
+    const std::string_view code = escaped.substr(i + 1, 2);
+    if (code == "25") {
+      service += '%';
+    } else if (code == "2F") {
+      service += '/';
+    } else {
+      return std::nullopt;
+    }
+    i += 2;
+  }
+  return service;
+}
+
+}  // namespace
+
+InstanceKey KeyOf(const RegisterSpec& spec) {
+  if (spec.seed_id) return InstanceKey{"", std::to_string(*spec.seed_id), spec.seed_id};
+  return InstanceKey{spec.service, spec.instance_id, std::nullopt};
+}
+
+std::string EtcdKeys::Instance(const InstanceKey& key) const {
+  if (key.seed_id) return prefix_ + std::string(kSeeds) + std::to_string(*key.seed_id);
+  return prefix_ + std::string(kInstances) + Escape(key.service) + "/" + key.instance_id;
+}
+
+std::string EtcdKeys::Node(std::string_view name) const { return prefix_ + std::string(kNodes) + std::string(name); }
+
+std::string EtcdKeys::PrefixEnd() const {
+  // The first key after every key that starts with the prefix: its last
+  // byte below 0xff plus one, the rest dropped ("\0" for all keys).
+  std::string end = prefix_;
+  while (!end.empty()) {
+    if (static_cast<unsigned char>(end.back()) < 0xff) {
+      end.back() = static_cast<char>(end.back() + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+EtcdKeys::Parsed EtcdKeys::Parse(std::string_view key) const {
+  if (!key.starts_with(prefix_)) return std::monostate{};
+  key.remove_prefix(prefix_.size());
+  if (key.starts_with(kInstances)) {
+    key.remove_prefix(kInstances.size());
+    const size_t slash = key.find('/');
+    if (slash == std::string_view::npos) return std::monostate{};
+    std::optional<std::string> service = Unescape(key.substr(0, slash));
+    if (!service || service->empty() || slash + 1 == key.size()) return std::monostate{};
+    return InstanceKey{*std::move(service), std::string(key.substr(slash + 1)), std::nullopt};
+  }
+  if (key.starts_with(kSeeds)) {
+    key.remove_prefix(kSeeds.size());
+    const std::optional<int32_t> seed_id = SeedIdOf(key);
+    if (!seed_id) return std::monostate{};
+    return InstanceKey{"", std::string(key), seed_id};
+  }
+  if (key.starts_with(kNodes)) {
+    key.remove_prefix(kNodes.size());
+    if (key.empty()) return std::monostate{};
+    return NodeKey{std::string(key)};
+  }
+  if (key == "removal-reason") return RemovalMarkerKey{};
+  return std::monostate{};
+}
+
+}  // namespace registryd::cluster

@@ -1,0 +1,50 @@
+// Where cluster mode keeps things in etcd, under one prefix (--etcd-prefix):
+//
+//   <prefix>instances/<service>/<instance id>  an instance (StoredInstance)
+//   <prefix>seeds/<serverId>                   an instance with a seed id, any service
+//   <prefix>nodes/<node name>                  a live node (StoredNode), under its etcd lease
+//   <prefix>removal-reason                     why a Txn's deletions happened (RemovalMarker)
+//
+// A seed id is one key whatever its service, so that one serverId is one
+// server across the cluster (a registration under another service moves it
+// in one write). In a service name '%' and '/' are escaped (%25, %2F), so
+// the first '/' after it ends it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "core/replica.h"
+
+namespace registryd::cluster {
+
+struct NodeKey {
+  std::string name;
+};
+struct RemovalMarkerKey {};
+
+class EtcdKeys {
+ public:
+  explicit EtcdKeys(std::string prefix) : prefix_(std::move(prefix)) {}
+
+  std::string Instance(const InstanceKey& key) const;
+  std::string Node(std::string_view name) const;
+  std::string RemovalMarker() const { return prefix_ + "removal-reason"; }
+  const std::string& prefix() const { return prefix_; }
+  // The end of the range of every key under the prefix (etcd's range_end).
+  std::string PrefixEnd() const;
+
+  // What a key under the prefix names; nothing for a key registryd does not write.
+  using Parsed = std::variant<std::monostate, InstanceKey, NodeKey, RemovalMarkerKey>;
+  Parsed Parse(std::string_view key) const;
+
+ private:
+  const std::string prefix_;
+};
+
+// The key an instance of `spec` is stored under: its seed id's, or its (service, instance id)'s.
+InstanceKey KeyOf(const RegisterSpec& spec);
+
+}  // namespace registryd::cluster

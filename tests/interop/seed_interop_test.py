@@ -18,7 +18,6 @@ Any further arguments go to unittest (e.g. -v, -k PATTERN).
 
 import argparse
 import collections
-import importlib
 import json
 import os
 import subprocess
@@ -30,6 +29,7 @@ import unittest
 
 import grpc
 
+import stubs
 from registry_process import ServerProcess
 
 # Set by main() from the command line.
@@ -57,38 +57,8 @@ _channel = None
 
 
 def generate_stubs(out_dir):
-    """Runs protoc + grpc_python_plugin on the seed and native protos and imports the result."""
-    protos = os.path.abspath(ARGS.protos)
-    files = [
-        os.path.join(protos, "registry_service.proto"),
-        os.path.join(protos, "discovery_service.proto"),
-        os.path.join(protos, "registry", "v1", "registry.proto"),
-    ]
-    cmd = [
-        ARGS.protoc,
-        "--python_out=" + out_dir,
-        "--grpc_out=" + out_dir,
-        "--plugin=protoc-gen-grpc=" + ARGS.grpc_python_plugin,
-        "-I", protos,
-    ] + files
-    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if result.returncode != 0:
-        raise RuntimeError("protoc failed (%d): %s\n%s" % (result.returncode, " ".join(cmd), result.stdout))
-    # registry/v1/registry.proto lands in registry/v1/; make those regular packages
-    # ("from registry.v1 import registry_pb2" is how the generated _grpc module imports it).
-    for pkg in ("registry", os.path.join("registry", "v1")):
-        init = os.path.join(out_dir, pkg, "__init__.py")
-        if not os.path.exists(init):
-            open(init, "w").close()
-    sys.path.insert(0, out_dir)
-    importlib.invalidate_caches()
-
-    g = globals()
-    for name in ("registry_service_pb2", "registry_service_pb2_grpc",
-                 "discovery_service_pb2", "discovery_service_pb2_grpc"):
-        g[name] = importlib.import_module(name)
-    g["registry_pb2"] = importlib.import_module("registry.v1.registry_pb2")
-    g["registry_pb2_grpc"] = importlib.import_module("registry.v1.registry_pb2_grpc")
+    """Generates the seed and native stubs and makes them this module's globals."""
+    globals().update(vars(stubs.generate(ARGS.protos, ARGS.protoc, ARGS.grpc_python_plugin, out_dir)))
 
 
 def setUpModule():

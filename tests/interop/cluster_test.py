@@ -1,0 +1,390 @@
+#!/usr/bin/python3
+"""Cluster mode against real processes (docs/CLUSTER.md): a 3-member etcd
+cluster from Debian's etcd binary, registryd nodes over it, clients made
+by protoc from the project's protos. Each test uses an etcd prefix of its
+own, so tests that leave etcd alone share one etcd cluster; tests that
+break etcd start their own.
+
+Usage:
+  /usr/bin/python3 tests/interop/cluster_test.py --registryd build/src/registryd --etcd /usr/bin/etcd \\
+      --protos protos --protoc /usr/bin/protoc --grpc-python-plugin /usr/bin/grpc_python_plugin [-v] [-k NAME]
+"""
+import argparse
+import collections
+import itertools
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import grpc
+
+import stubs
+from etcd_cluster import EtcdCluster, Node, TcpProxy, free_port
+from registry_process import wait_for
+
+ARGS = None
+pb = None  # the generated stubs
+ETCD = None  # the shared etcd cluster
+RPC_TIMEOUT = 10
+NODE_TTL = 2  # seconds, --node-ttl of the tests' nodes
+_prefixes = itertools.count()
+
+
+def setUpModule():
+    global pb, ETCD, _stub_dir
+    _stub_dir = tempfile.TemporaryDirectory(prefix="cluster_test_")
+    pb = stubs.generate(ARGS.protos, ARGS.protoc, ARGS.grpc_python_plugin, _stub_dir.name)
+    # grpc/health/v1/health.proto would be Python's grpc.health package, which
+    # grpcio owns: generated from a copy at the top of another proto root.
+    health_root = os.path.join(_stub_dir.name, "health_proto")
+    os.makedirs(health_root)
+    shutil.copy(os.path.join(ARGS.protos, "grpc", "health", "v1", "health.proto"), health_root)
+    health = stubs.generate(health_root, ARGS.protoc, ARGS.grpc_python_plugin, _stub_dir.name, ("health.proto",))
+    pb.health_pb2, pb.health_pb2_grpc = health.health_pb2, health.health_pb2_grpc
+    ETCD = EtcdCluster(ARGS.etcd)
+
+
+def tearDownModule():
+    if ETCD is not None:
+        ETCD.close()
+
+
+class Client:
+    """Stubs of every API over one channel (one address, or several balanced round-robin)."""
+
+    def __init__(self, *addresses):
+        target = addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
+        options = [("grpc.enable_http_proxy", 0), ("grpc.lb_policy_name", "round_robin"),
+                   ("grpc.use_local_subchannel_pool", 1)]  # a restarted node gets a fresh connection
+        self.channel = grpc.insecure_channel(target, options=options)
+        self.native = pb.registry_pb2_grpc.RegistryStub(self.channel)
+        self.seed = pb.registry_service_pb2_grpc.RegistryServiceStub(self.channel)
+        self.discovery = pb.discovery_service_pb2_grpc.DiscoveryServiceStub(self.channel)
+        self.health = pb.health_pb2_grpc.HealthStub(self.channel)
+
+    def register(self, service, instance_id, address="10.1.0.1:80", ttl_ms=30000, metadata=None):
+        reply = self.native.Register(pb.registry_pb2.RegisterRequest(
+            service=service, instance_id=instance_id, address=address, ttl_ms=ttl_ms, metadata=metadata or {}),
+            timeout=RPC_TIMEOUT)
+        return reply.lease_id
+
+    def heartbeat(self, lease, overloaded=False):
+        return self.native.Heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=lease, overloaded=overloaded),
+                                     timeout=RPC_TIMEOUT)
+
+    def deregister(self, lease):
+        return self.native.Deregister(pb.registry_pb2.DeregisterRequest(lease_id=lease), timeout=RPC_TIMEOUT)
+
+    def discover(self, service):
+        """{instance_id: (address, overloaded, metadata)}"""
+        reply = self.native.Discover(pb.registry_pb2.DiscoverRequest(service=service), timeout=RPC_TIMEOUT)
+        return {i.instance_id: (i.address, i.overloaded, dict(i.metadata)) for i in reply.instances}
+
+    def services(self):
+        reply = self.native.ListServices(pb.registry_pb2.ListServicesRequest(), timeout=RPC_TIMEOUT)
+        return {s.name: s.instances for s in reply.services}
+
+    def seed_register(self, server_id, service, port=7000):
+        return self.seed.discovery(pb.registry_service_pb2.RecordRequest(
+            serverId=server_id, serverIp="10.2.0.%d" % (server_id % 250), serverPort=port, service=service),
+            timeout=RPC_TIMEOUT)
+
+    def seed_heartbeat(self, server_id):
+        return self.seed.heartBeat(pb.registry_service_pb2.RenewRequest(serverId=server_id), timeout=RPC_TIMEOUT)
+
+    def find(self, service):
+        return self.discovery.findServer(pb.discovery_service_pb2.QueryRequest(service=service), timeout=RPC_TIMEOUT)
+
+    def warn(self, server_id):
+        return self.discovery.warnServerError(pb.discovery_service_pb2.ServerError(serverId=server_id),
+                                              timeout=RPC_TIMEOUT)
+
+    def serving(self):
+        try:
+            reply = self.health.Check(pb.health_pb2.HealthCheckRequest(service=""), timeout=2)
+        except grpc.RpcError:
+            return None
+        return reply.status == pb.health_pb2.HealthCheckResponse.SERVING
+
+    def close(self):
+        self.channel.close()
+
+
+class Watcher:
+    """A Watch stream read by a thread: every event, as (kind, instance_id, reason, revision)."""
+
+    def __init__(self, client, service="", since_revision=0):
+        self.events = []
+        self.responses = []
+        self._lock = threading.Lock()
+        self._call = client.native.Watch(pb.registry_pb2.WatchRequest(service=service, since_revision=since_revision))
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self):
+        try:
+            for response in self._call:
+                with self._lock:
+                    self.responses.append(response)
+                    for event in response.events:
+                        self.events.append((pb.registry_pb2.WatchEvent.Kind.Name(event.kind), event.instance.instance_id,
+                                            pb.registry_pb2.WatchEvent.Reason.Name(event.reason), event.revision))
+        except grpc.RpcError:
+            pass
+
+    def seen(self):
+        with self._lock:
+            return list(self.events)
+
+    def revision(self):
+        with self._lock:
+            return self.responses[-1].revision if self.responses else 0
+
+    def removed(self, instance_ids):
+        return [e for e in self.seen() if e[0] == "REMOVED" and e[1] in instance_ids]
+
+    def close(self):
+        self._call.cancel()
+        self._thread.join(5)
+
+
+class ClusterTestCase(unittest.TestCase):
+    def setUp(self):
+        self.prefix = "/test-%d-%s/" % (next(_prefixes), self.id().split(".")[-1][:40])
+        self.nodes = []
+        self.clients = []
+        self.watchers = []
+
+    def tearDown(self):
+        for watcher in self.watchers:
+            watcher.close()
+        for client in self.clients:
+            client.close()
+        failures = []
+        for node in self.nodes:
+            if node.alive():
+                try:
+                    node.stop()
+                except AssertionError as error:
+                    failures.append(str(error))
+            node.kill()
+        if failures:
+            self.fail("\n".join(failures))
+
+    def start_nodes(self, count, etcd_urls=None, **kwargs):
+        for _ in range(count):
+            self.nodes.append(Node(ARGS.registryd, etcd_urls or ETCD.client_urls, self.prefix,
+                                   node_ttl="%ds" % NODE_TTL, **kwargs))
+        return self.nodes[-count:]
+
+    def client(self, *nodes):
+        client = Client(*[node.address for node in nodes])
+        self.clients.append(client)
+        return client
+
+    def watch(self, client, service="", since_revision=0):
+        watcher = Watcher(client, service, since_revision)
+        self.watchers.append(watcher)
+        return watcher
+
+    def assert_eventually(self, condition, message, timeout=20):
+        self.assertTrue(wait_for(condition, timeout), message() if callable(message) else message)
+
+    def logs(self):
+        return "\n".join("--- node %s ---\n%s" % (node.address, node.log()[-3000:]) for node in self.nodes)
+
+
+class CrossNodeVisibilityTest(ClusterTestCase):
+    def test_every_kind_of_change_on_one_node_is_seen_on_every_node(self):
+        a, b, c = [self.client(node) for node in self.start_nodes(3)]
+        watcher = self.watch(b, "orders")
+        lease = a.register("orders", "o-1", metadata={"zone": "z1"})
+        # Acknowledged: visible at once on the node that acknowledged it, soon on the others.
+        self.assertIn("o-1", a.discover("orders"))
+        for client in (b, c):
+            self.assert_eventually(lambda: "o-1" in client.discover("orders"), self.logs)
+            self.assertEqual(client.services().get("orders"), 1)
+
+        # An update through another node keeps the lease.
+        self.assertEqual(b.register("orders", "o-1", metadata={"zone": "z2"}), lease)
+        for client in (a, c):
+            self.assert_eventually(lambda: client.discover("orders")["o-1"][2] == {"zone": "z2"}, self.logs)
+
+        # Deregistration through a third node.
+        c.deregister(lease)
+        for client in (a, b, c):
+            self.assert_eventually(lambda: "o-1" not in client.discover("orders"), self.logs)
+        with self.assertRaises(grpc.RpcError) as error:
+            a.heartbeat(lease)
+        self.assertEqual(error.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+        # Expiry: nobody renews it.
+        a.register("orders", "short", ttl_ms=1000)
+        for client in (b, c):
+            self.assert_eventually(lambda: "short" in client.discover("orders"), self.logs)
+        for client in (a, b, c):
+            self.assert_eventually(lambda: "short" not in client.discover("orders"), self.logs)
+
+        self.assert_eventually(lambda: len(watcher.seen()) >= 5, lambda: "watch saw %r" % watcher.seen())
+        self.assertEqual([(kind, instance, reason) for kind, instance, reason, _ in watcher.seen()],
+                         [("ADDED", "o-1", "REASON_UNSPECIFIED"), ("UPDATED", "o-1", "REASON_UNSPECIFIED"),
+                          ("REMOVED", "o-1", "DEREGISTERED"), ("ADDED", "short", "REASON_UNSPECIFIED"),
+                          ("REMOVED", "short", "EXPIRED")])
+
+    def test_a_registration_is_visible_at_once_on_the_node_that_acknowledged_it(self):
+        a, b = [self.client(node) for node in self.start_nodes(2)]
+        for i in range(20):
+            client = (a, b)[i % 2]
+            client.register("visible", "v-%d" % i)
+            self.assertIn("v-%d" % i, client.discover("visible"))
+
+    def test_heartbeats_on_another_node_keep_a_lease_alive(self):
+        a, b = [self.client(node) for node in self.start_nodes(2)]
+        lease = a.register("moved", "m-1", ttl_ms=1500)
+        deadline = time.monotonic() + 5  # more than three TTLs
+        while time.monotonic() < deadline:
+            self.assertEqual(b.heartbeat(lease).ttl_ms, 1500)
+            time.sleep(0.3)
+        self.assertIn("m-1", a.discover("moved"))
+        self.assertIn("m-1", b.discover("moved"))
+
+
+class SeedAcrossNodesTest(ClusterTestCase):
+    def test_one_server_id_is_one_server_across_nodes(self):
+        a, b, c = [self.client(node) for node in self.start_nodes(3)]
+        self.assertTrue(a.seed_register(42, "books").success)
+        self.assert_eventually(lambda: "42" in c.discover("books"), self.logs)
+        self.assertTrue(b.seed_register(42, "music").success)  # the same server moves
+        for client in (a, b, c):
+            self.assert_eventually(lambda: "42" in client.discover("music") and not client.discover("books"),
+                                   self.logs)
+        self.assertEqual(c.find("music").serverId, 42)
+        self.assertTrue(c.seed_heartbeat(42).success)
+        self.assertEqual(sum(client.services().get("music", 0) for client in (a, b, c)), 3)
+
+    def test_warn_server_error_on_one_node_ejects_for_all_until_the_next_heartbeat(self):
+        a, b, c = [self.client(node) for node in self.start_nodes(3)]
+        for server_id in (1, 2):
+            self.assertTrue(a.seed_register(server_id, "shop").success)
+        for client in (b, c):
+            self.assert_eventually(lambda: len(client.discover("shop")) == 2, self.logs)
+        reply = b.warn(1)
+        self.assertTrue(reply.querySuccess)
+        self.assertEqual(reply.serverId, 2)
+        for client in (a, b, c):
+            self.assert_eventually(lambda: list(client.discover("shop")) == ["2"], self.logs)
+            self.assertEqual(client.find("shop").serverId, 2)
+        self.assertTrue(c.seed_heartbeat(1).success)  # back in rotation
+        for client in (a, b, c):
+            self.assert_eventually(lambda: len(client.discover("shop")) == 2, self.logs)
+
+
+class WatchResumeTest(ClusterTestCase):
+    def test_a_watch_resumes_on_another_node_with_the_same_revisions(self):
+        a, b = [self.client(node) for node in self.start_nodes(2)]
+        first = self.watch(a, "")
+        for i in range(5):
+            a.register("resume", "r-%d" % i)
+        self.assert_eventually(lambda: len(first.seen()) == 5, lambda: repr(first.seen()))
+        resume_from = first.revision()
+        first.close()
+        for i in range(5, 10):
+            b.register("resume", "r-%d" % i)
+        on_a = self.watch(a, "", since_revision=resume_from)
+        on_b = self.watch(b, "", since_revision=resume_from)
+        for watcher in (on_a, on_b):
+            self.assert_eventually(lambda: len(watcher.seen()) == 5, lambda: repr(watcher.seen()))
+            self.assertFalse(any(r.history_lost or r.snapshot for r in watcher.responses))
+        self.assertEqual(on_a.seen(), on_b.seen())
+        self.assertEqual([e[1] for e in on_b.seen()], ["r-%d" % i for i in range(5, 10)])
+
+    def test_a_watch_resuming_before_a_nodes_history_gets_a_snapshot(self):
+        a = self.client(*self.start_nodes(1))
+        watcher = self.watch(a, "")
+        a.register("old", "o-1")
+        self.assert_eventually(lambda: watcher.seen(), "no event")
+        early = watcher.revision()
+        a.register("old", "o-2")
+        late = self.client(*self.start_nodes(1))  # its history starts where it loaded the catalog
+        resumed = self.watch(late, "", since_revision=early)
+        self.assert_eventually(lambda: resumed.responses, "no response")
+        self.assertTrue(resumed.responses[0].history_lost)
+        self.assertEqual(sorted(e[1] for e in resumed.seen()), ["o-1", "o-2"])
+
+
+class NodeFailureTest(ClusterTestCase):
+    def test_a_killed_node_loses_no_live_instance(self):
+        nodes = self.start_nodes(3)
+        victim, survivors = nodes[0], nodes[1:]
+        on_victim = self.client(victim)
+        kept = {"k-%d" % i: on_victim.register("killed", "k-%d" % i, ttl_ms=4000) for i in range(20)}
+        orphans = {"o-%d" % i: on_victim.register("killed", "o-%d" % i, ttl_ms=4000) for i in range(5)}
+        clients = [self.client(node) for node in survivors]
+        watchers = [self.watch(client, "killed") for client in clients]
+        for client in clients:
+            self.assert_eventually(lambda: len(client.discover("killed")) == 25, self.logs)
+        failures = []
+        stop = threading.Event()
+
+        def renew():  # the kept instances' servers, moving to the survivors
+            for turn in itertools.count():
+                if stop.is_set():
+                    return
+                for instance, lease in kept.items():
+                    try:
+                        clients[turn % 2].heartbeat(lease)
+                    except grpc.RpcError as error:
+                        failures.append((instance, error.code(), error.details()))
+                stop.wait(0.5)
+
+        renewer = threading.Thread(target=renew, daemon=True)
+        renewer.start()
+        victim.kill()
+        # The orphans go within their TTL plus --node-ttl (and a margin for the takeover).
+        for client in clients:
+            self.assert_eventually(lambda: not any(i in client.discover("killed") for i in orphans), self.logs,
+                                   timeout=4 + NODE_TTL + 10)
+        time.sleep(1)  # a further round of renewals
+        stop.set()
+        renewer.join()
+        self.assertEqual(failures, [])
+        for client, watcher in zip(clients, watchers):
+            self.assertEqual(set(client.discover("killed")), set(kept))
+            self.assertEqual(watcher.removed(set(kept)), [])
+            self.assertEqual(sorted(e[1] for e in watcher.removed(set(orphans))), sorted(orphans))
+
+    def test_a_restarted_node_rejoins_with_nothing_lost_or_duplicated(self):
+        nodes = self.start_nodes(2)
+        a, b = self.client(nodes[0]), self.client(nodes[1])
+        leases = {"i-%d" % i: (a, b)[i % 2].register("restart", "i-%d" % i, ttl_ms=20000) for i in range(30)}
+        self.assertTrue(a.seed_register(9, "restart").success)
+        nodes[0].kill()
+        nodes[0].start()  # same port, same name
+        a = self.client(nodes[0])  # the old connection is gone
+        self.assertEqual(set(a.discover("restart")), set(leases) | {"9"})
+        self.assertEqual(a.services(), b.services())
+        self.assertEqual(a.services()["restart"], 31)
+        for lease in leases.values():
+            self.assertEqual(a.heartbeat(lease).ttl_ms, 20000)
+        self.assertTrue(a.seed_heartbeat(9).success)
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--registryd", required=True)
+    parser.add_argument("--etcd", required=True)
+    parser.add_argument("--protos", required=True)
+    parser.add_argument("--protoc", required=True)
+    parser.add_argument("--grpc-python-plugin", required=True)
+    ARGS, rest = parser.parse_known_args()
+    program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
+    sys.exit(0 if program.result.wasSuccessful() else 1)
+
+
+if __name__ == "__main__":
+    main()

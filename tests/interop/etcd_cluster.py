@@ -1,0 +1,223 @@
+"""What the cluster tests run: a real etcd cluster (Debian's etcd binary) on
+free loopback ports with temporary data dirs, registryd nodes over it, and a
+TCP proxy of the test's own to cut a node off from etcd or stall its watch
+(no privileges needed). Everything started here is stopped by close()."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+from registry_process import ServerProcess, wait_for
+
+STARTUP_TIMEOUT = 30  # seconds
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EtcdCluster:
+    """`members` etcd members forming one cluster. Member i serves clients on
+    client_urls[i]; kill(i) / start(i) take it down and bring it back with its
+    data; leader() says which one leads."""
+
+    def __init__(self, etcd, members=3):
+        self.etcd = etcd
+        self.root = tempfile.mkdtemp(prefix="etcd_cluster_")
+        self.names = ["m%d" % i for i in range(members)]
+        self.client_ports = [free_port() for _ in range(members)]
+        self.peer_ports = [free_port() for _ in range(members)]
+        self.client_urls = ["http://127.0.0.1:%d" % port for port in self.client_ports]
+        self.initial_cluster = ",".join("%s=http://127.0.0.1:%d" % (name, port)
+                                        for name, port in zip(self.names, self.peer_ports))
+        self.procs = [None] * members
+        self.logs = [os.path.join(self.root, name + ".log") for name in self.names]
+        for i in range(members):
+            self.start(i, state="new")
+        for i in range(members):
+            self.wait_healthy(i)
+
+    def start(self, i, state="existing"):
+        argv = [self.etcd, "--name", self.names[i], "--data-dir", os.path.join(self.root, self.names[i]),
+                "--listen-client-urls", self.client_urls[i], "--advertise-client-urls", self.client_urls[i],
+                "--listen-peer-urls", "http://127.0.0.1:%d" % self.peer_ports[i],
+                "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % self.peer_ports[i],
+                "--initial-cluster", self.initial_cluster, "--initial-cluster-state", state,
+                "--initial-cluster-token", os.path.basename(self.root),
+                # Quick elections: the tests wait for them.
+                "--heartbeat-interval", "50", "--election-timeout", "500"]
+        log = open(self.logs[i], "a")
+        self.procs[i] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+
+    def _get(self, i, path, timeout=1.0):
+        with urllib.request.urlopen(self.client_urls[i] + path, timeout=timeout) as reply:
+            return reply.read().decode()
+
+    def healthy(self, i):
+        try:
+            return json.loads(self._get(i, "/health")).get("health") == "true"
+        except (OSError, ValueError):
+            return False
+
+    def wait_healthy(self, i, timeout=STARTUP_TIMEOUT):
+        if not wait_for(lambda: self.healthy(i), timeout):
+            raise RuntimeError("etcd member %s is not healthy within %s s:\n%s" % (self.names[i], timeout,
+                                                                                 self.log_tail(i)))
+
+    def leader(self):
+        """The index of the member that leads, or None (no quorum, or in an election)."""
+        for i, proc in enumerate(self.procs):
+            if proc is None or proc.poll() is not None:
+                continue
+            try:
+                for line in self._get(i, "/metrics").splitlines():
+                    if line.startswith("etcd_server_is_leader ") and line.split()[1] == "1":
+                        return i
+            except OSError:
+                continue
+        return None
+
+    def kill(self, i):
+        proc = self.procs[i]
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        self.procs[i] = None
+
+    def log_tail(self, i, lines=30):
+        try:
+            with open(self.logs[i]) as log:
+                return "".join(log.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def close(self):
+        for i in range(len(self.procs)):
+            self.kill(i)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to a target port. pause() holds every byte in
+    both directions (connections stay open: a stalled peer); cut() closes every
+    connection and refuses new ones (a network cut); restore() ends either."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._cut = False
+        self._closed = False
+        self._lock = threading.Lock()
+        self._sockets = []
+        threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self._cut or self._closed:
+                    client.close()
+                    continue
+                try:
+                    upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
+                    upstream.settimeout(None)
+                except OSError:
+                    client.close()
+                    continue
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), name="proxy-pump", daemon=True).start()
+
+    def _pump(self, source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                while not self._flowing.wait(0.1):
+                    if self._cut or self._closed:
+                        return
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def pause(self):
+        self._flowing.clear()
+
+    def cut(self):
+        with self._lock:
+            self._cut = True
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            except OSError:
+                pass
+
+    def restore(self):
+        with self._lock:
+            self._cut = False
+        self._flowing.set()
+
+    def close(self):
+        self._closed = True
+        self.cut()
+        self._flowing.set()
+        self.listener.close()
+
+
+class Node:
+    """A registryd node of a cluster: its own loopback port, kept across
+    restarts, so that it comes back under the same name."""
+
+    def __init__(self, registryd, etcd_urls, prefix, node_ttl="2s", extra=(), port=None):
+        self.registryd = registryd
+        self.port = port or free_port()
+        self.address = "127.0.0.1:%d" % self.port
+        self.argv = [registryd, "--listen", self.address, "--threads", "2", "--min-ttl", "1s", "--tick", "20ms",
+                     "--etcd-endpoints", ",".join(etcd_urls), "--etcd-prefix", prefix, "--node-ttl", node_ttl,
+                     "--max-staleness", "1500ms", *extra]
+        self.server = None
+        self.start()
+
+    def start(self):
+        self.server = ServerProcess(self.argv)
+        self.server.wait_listening(STARTUP_TIMEOUT)
+
+    def kill(self):
+        self.server.kill()
+
+    def stop(self):
+        return self.server.stop()
+
+    def alive(self):
+        return self.server.proc.poll() is None
+
+    def log(self):
+        return self.server.stderr_text()

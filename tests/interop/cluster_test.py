@@ -51,6 +51,7 @@ def setUpModule():
 def tearDownModule():
     if ETCD is not None:
         ETCD.close()
+    _stub_dir.cleanup()
 
 
 class Client:
@@ -373,6 +374,222 @@ class NodeFailureTest(ClusterTestCase):
         self.assertTrue(a.seed_heartbeat(9).success)
 
 
+class ManyInstancesTest(ClusterTestCase):
+    def test_instances_heartbeating_through_a_multi_address_channel_survive_a_killed_node(self):
+        count = ARGS.many
+        nodes = self.start_nodes(3)
+        everywhere = self.client(*nodes)  # round_robin over the three nodes
+        ttl_ms = 10000
+
+        def in_windows(calls):
+            """Runs the calls 500 at a time; a call that fails on a node is tried on
+            the next (round_robin), as a client does. Returns (results, failures)."""
+            results, failures = [], []
+            for start in range(0, len(calls), 500):
+                futures = [(call, call()) for call in calls[start:start + 500]]
+                for call, future in futures:
+                    for attempt in range(3):
+                        try:
+                            results.append(future.result())
+                            break
+                        except grpc.RpcError as error:
+                            if attempt == 2:
+                                failures.append((error.code(), error.details()))
+                            future = call()
+            return results, failures
+
+        ids = ["n-%d" % i for i in range(count)]
+        register = everywhere.native.Register.future
+        registered, failures = in_windows([lambda i=i: register(pb.registry_pb2.RegisterRequest(
+            service="many", instance_id=i, address="10.3.0.1:80", ttl_ms=ttl_ms), timeout=60) for i in ids])
+        self.assertEqual(failures, [])
+        leases = [reply.lease_id for reply in registered]
+        survivors = [self.client(node) for node in nodes[1:]]
+        for client in survivors:
+            self.assert_eventually(lambda: len(client.discover("many")) == count, self.logs, timeout=60)
+        watchers = [self.watch(client, "many") for client in survivors]
+        for watcher in watchers:
+            self.assert_eventually(lambda: watcher.responses, "no watch response")
+        heartbeat = everywhere.native.Heartbeat.future
+        beats = [lambda lease=lease: heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=lease), timeout=10)
+                 for lease in leases]
+        stop = threading.Event()
+        failures = []
+
+        def renew():
+            while not stop.is_set():
+                failures.extend(in_windows(beats)[1])
+                stop.wait(1)
+
+        renewer = threading.Thread(target=renew, daemon=True)
+        renewer.start()
+        time.sleep(2)
+        nodes[0].kill()
+        time.sleep(ttl_ms / 1000 + NODE_TTL + 3)  # every lease outlived its TTL since the kill
+        stop.set()
+        renewer.join()
+        self.assertEqual(failures, [])
+        for client, watcher in zip(survivors, watchers):
+            self.assertEqual(len(client.discover("many")), count)
+            self.assertEqual(watcher.removed(set(ids)), [])
+
+
+class Renewer:
+    """Renews leases in a loop (native heartbeats) and records every failure."""
+
+    def __init__(self, clients, leases, period=0.3):
+        self.clients = clients
+        self.leases = leases
+        self.period = period
+        self.failures = []
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        for turn in itertools.count():
+            if self._stop.is_set():
+                return
+            for lease in self.leases:
+                try:
+                    self.clients[turn % len(self.clients)].heartbeat(lease)
+                except grpc.RpcError as error:
+                    self.failures.append((lease, error.code(), error.details()))
+            self.rounds += 1
+            self._stop.wait(self.period)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.failures
+
+
+class EtcdFailureTest(ClusterTestCase):
+    """Tests that break etcd run on an etcd cluster of their own."""
+
+    def setUp(self):
+        super().setUp()
+        self.etcd = EtcdCluster(ARGS.etcd)
+
+    def tearDown(self):
+        try:
+            super().tearDown()
+        finally:
+            self.etcd.close()
+
+    def register_until_acknowledged(self, client, service, instance_id, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return client.register(service, instance_id)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                    raise
+
+    def test_losing_the_etcd_leader_loses_no_acknowledged_registration(self):
+        nodes = self.start_nodes(2, self.etcd.client_urls)
+        a, b = self.client(nodes[0]), self.client(nodes[1])
+        leases = [(a, b)[i % 2].register("acked", "a-%d" % i) for i in range(20)]
+        renewer = Renewer([a, b], leases)
+        leader = self.etcd.leader()
+        self.assertIsNotNone(leader)
+        self.etcd.kill(leader)
+        # Writes resume once etcd elected another leader.
+        self.register_until_acknowledged(a, "acked", "after-election")
+        self.register_until_acknowledged(b, "acked", "after-election-b")
+        while renewer.rounds < 3:
+            time.sleep(0.1)
+        self.assertEqual(renewer.stop(), [])  # heartbeats never stopped
+        expected = {"a-%d" % i for i in range(20)} | {"after-election", "after-election-b"}
+        for client in (a, b):
+            self.assert_eventually(lambda: set(client.discover("acked")) == expected, self.logs)
+        self.etcd.start(leader)
+        self.etcd.wait_healthy(leader)
+
+    def test_with_etcd_down_heartbeats_and_reads_go_on_and_writes_fail_naming_etcd(self):
+        nodes = self.start_nodes(2, self.etcd.client_urls)
+        a, b = self.client(nodes[0]), self.client(nodes[1])
+        leases = [(a, b)[i % 2].register("outage", "i-%d" % i, ttl_ms=3000) for i in range(10)]
+        for client in (a, b):
+            self.assert_eventually(lambda: len(client.discover("outage")) == 10, self.logs)
+        renewer = Renewer([a, b], leases)
+        for member in range(3):
+            self.etcd.kill(member)
+        started = time.monotonic()
+        while time.monotonic() - started < 2 * NODE_TTL + 3:  # longer than a node lease and the TTLs
+            for client in (a, b):
+                self.assertEqual(len(client.discover("outage")), 10)
+                self.assertTrue(client.serving(), self.logs())
+            time.sleep(0.3)
+        with self.assertRaises(grpc.RpcError) as error:
+            a.register("outage", "during", ttl_ms=3000)
+        self.assertEqual(error.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertIn("etcd", error.exception.details())
+        for member in range(3):
+            self.etcd.start(member)
+        for member in range(3):
+            self.etcd.wait_healthy(member)
+        self.register_until_acknowledged(b, "outage", "after", timeout=30)
+        time.sleep(1)
+        self.assertEqual(renewer.stop(), [])
+        for client in (a, b):
+            self.assert_eventually(lambda: len(client.discover("outage")) == 11, self.logs)
+            self.assertTrue(client.serving())
+
+
+class CutOffTest(ClusterTestCase):
+    def test_a_node_cut_off_from_etcd_hands_its_leases_over_and_stops_answering_heartbeats(self):
+        proxy = TcpProxy(ETCD.client_ports[0])
+        self.addCleanup(proxy.close)
+        a, b = [self.client(node) for node in self.start_nodes(2)]
+        cut = self.client(*self.start_nodes(1, [proxy.url]))
+        leases = [cut.register("cut", "c-%d" % i, ttl_ms=3000) for i in range(5)]
+        abandoned = {cut.register("cut", "gone-%d" % i, ttl_ms=3000) for i in range(3)}
+        for client in (a, b):
+            self.assert_eventually(lambda: len(client.discover("cut")) == 8, self.logs)
+        renewer = Renewer([a, b], leases)  # the clients are elsewhere already: renewals are forwarded
+        proxy.cut()
+        # After --node-ttl the cut-off node refuses heartbeats and leaves rotation.
+        def refused():
+            try:
+                cut.heartbeat(leases[0])
+                return False
+            except grpc.RpcError as error:
+                return error.code() == grpc.StatusCode.UNAVAILABLE
+        self.assert_eventually(refused, self.logs, timeout=NODE_TTL + 15)
+        self.assert_eventually(lambda: cut.serving() is False, self.logs)
+        # The others took the leases over: they expire the abandoned ones (the
+        # cut-off node could not), and keep the renewed ones.
+        for client in (a, b):
+            self.assert_eventually(lambda: set(client.discover("cut")) == {"c-%d" % i for i in range(5)}, self.logs,
+                                   timeout=3 + NODE_TTL + 15)
+        self.assertEqual(renewer.failures, [])
+        proxy.restore()
+        self.assert_eventually(lambda: cut.serving() is True, self.logs, timeout=NODE_TTL + 15)
+        self.assertEqual(cut.heartbeat(leases[0]).ttl_ms, 3000)
+        self.assertEqual(renewer.stop(), [])
+
+
+class StalledWatchTest(ClusterTestCase):
+    def test_a_node_whose_watch_stalls_says_so_and_catches_up(self):
+        proxy = TcpProxy(ETCD.client_ports[1])
+        self.addCleanup(proxy.close)
+        writer = self.client(*self.start_nodes(1))
+        stalled_node = self.start_nodes(1, extra=["--etcd-watch-endpoints", proxy.url])[0]
+        stalled = self.client(stalled_node)
+        writer.register("stall", "before")
+        self.assert_eventually(lambda: "before" in stalled.discover("stall"), self.logs)
+        proxy.pause()
+        writer.register("stall", "during")
+        # --max-staleness is 1.5 s for the tests' nodes.
+        self.assert_eventually(lambda: stalled.serving() is False, self.logs)
+        self.assertIn("view of the catalog is", stalled_node.log())
+        proxy.restore()
+        self.assert_eventually(lambda: "during" in stalled.discover("stall"), self.logs)
+        self.assert_eventually(lambda: stalled.serving() is True, self.logs)
+
+
 def main():
     global ARGS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -381,6 +598,8 @@ def main():
     parser.add_argument("--protos", required=True)
     parser.add_argument("--protoc", required=True)
     parser.add_argument("--grpc-python-plugin", required=True)
+    parser.add_argument("--many", type=int, default=10000,
+                        help="instances of the many-instances test (smaller under the slow sanitizers)")
     ARGS, rest = parser.parse_known_args()
     program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
     sys.exit(0 if program.result.wasSuccessful() else 1)

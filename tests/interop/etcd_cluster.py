@@ -165,6 +165,7 @@ class TcpProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                sock.close()
 
     def pause(self):
         self._flowing.clear()

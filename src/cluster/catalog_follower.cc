@@ -11,7 +11,7 @@ namespace registryd::cluster {
 namespace {
 
 constexpr auto kRetryDelay = std::chrono::milliseconds(200);
-constexpr auto kLoadTimeout = std::chrono::seconds(30);
+constexpr auto kLoadTimeout = std::chrono::seconds(10);  // per page
 
 uint64_t RegistryRevision(int64_t etcd_revision) { return static_cast<uint64_t>(etcd_revision) << 16; }
 

@@ -10,6 +10,8 @@ constexpr auto kProbeTimeout = std::chrono::seconds(1);
 // Besides the takeovers a node's departure starts: a sweep for leases whose
 // holder left while this node could not see it.
 constexpr auto kSweepPeriod = std::chrono::seconds(30);
+// How long a starting node waits for etcd before it gives up.
+constexpr auto kStartupPatience = std::chrono::seconds(30);
 
 int64_t Millis(Duration duration) { return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count(); }
 
@@ -48,11 +50,20 @@ absl::Status Cluster::Start() {
                                        [this](std::vector<LeaseId> leases) { writer_->Adopt(leases); });
   writer_ = std::make_unique<ClusterWriter>(registry_, *committer_, *follower_, *nodes_, *peers_, keys_);
 
+  // etcd may still be starting (or electing): try every endpoint for a while.
   const auto started = std::chrono::steady_clock::now();
-  if (absl::Status loaded = follower_->Load(); !loaded.ok()) return loaded;
+  for (absl::Status loaded = follower_->Load(); !loaded.ok(); loaded = follower_->Load()) {
+    if (std::chrono::steady_clock::now() - started > kStartupPatience) return loaded;
+    log::Warn("cluster: {}; trying again", std::string(loaded.message()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
   log::Info("cluster: loaded {} instances from etcd (revision {}) in {} ms", registry_.Totals().live,
             follower_->applied_revision(), Millis(std::chrono::steady_clock::now() - started));
-  if (absl::Status joined = membership_->Join(); !joined.ok()) return joined;
+  for (absl::Status joined = membership_->Join(); !joined.ok(); joined = membership_->Join()) {
+    if (std::chrono::steady_clock::now() - started > kStartupPatience) return joined;
+    log::Warn("cluster: {}; trying again", std::string(joined.message()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
   nodes_->SetLive(options_.node_name, options_.address);
   follower_->Start();
   membership_->Start();

@@ -21,7 +21,7 @@ stop() {
   for pid in "${pids[@]:3}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]:3}"; do wait "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]:0:3}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]:0:3}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$data"
 }
 trap stop INT TERM EXIT
@@ -31,7 +31,9 @@ endpoints="http://127.0.0.1:2379,http://127.0.0.1:22379,http://127.0.0.1:32379"
 for i in 0 1 2; do
   client_port=$((i == 0 ? 2379 : i * 10000 + 12379))
   peer_port=$((client_port + 1))
-  etcd --name "e$i" --data-dir "$data/e$i" \
+  # Each child in a session of its own: Ctrl-C reaches only this script,
+  # which stops the nodes before etcd, so that they leave the cluster cleanly.
+  setsid etcd --name "e$i" --data-dir "$data/e$i" \
     --listen-client-urls "http://127.0.0.1:$client_port" --advertise-client-urls "http://127.0.0.1:$client_port" \
     --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
     --initial-cluster "$cluster" --initial-cluster-state new \
@@ -40,7 +42,7 @@ for i in 0 1 2; do
 done
 echo "etcd: $endpoints (logs in $data)" >&2
 for i in 1 2 3; do
-  build/src/registryd --listen "127.0.0.1:5005$i" --etcd-endpoints "$endpoints" "$@" &
+  setsid build/src/registryd --listen "127.0.0.1:5005$i" --etcd-endpoints "$endpoints" "$@" &
   pids+=($!)
 done
 wait -n "${pids[@]}"

@@ -246,6 +246,9 @@ class CrossNodeVisibilityTest(ClusterTestCase):
     def test_heartbeats_on_another_node_keep_a_lease_alive(self):
         a, b = [self.client(node) for node in self.start_nodes(2)]
         lease = a.register("moved", "m-1", ttl_ms=1500)
+        # b knows the lease once its watch delivered the registration (a server
+        # heartbeats a fraction of its TTL after registering, not at once).
+        self.assert_eventually(lambda: "m-1" in b.discover("moved"), self.logs)
         deadline = time.monotonic() + 5  # more than three TTLs
         while time.monotonic() < deadline:
             self.assertEqual(b.heartbeat(lease).ttl_ms, 1500)

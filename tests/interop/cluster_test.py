@@ -408,7 +408,7 @@ class ManyInstancesTest(ClusterTestCase):
         self.assertEqual(failures, [])
         leases = [reply.lease_id for reply in registered]
         survivors = [self.client(node) for node in nodes[1:]]
-        for client in survivors:
+        for client in [self.client(nodes[0])] + survivors:
             self.assert_eventually(lambda: len(client.discover("many")) == count, self.logs, timeout=60)
         watchers = [self.watch(client, "many") for client in survivors]
         for watcher in watchers:
@@ -494,6 +494,8 @@ class EtcdFailureTest(ClusterTestCase):
         nodes = self.start_nodes(2, self.etcd.client_urls)
         a, b = self.client(nodes[0]), self.client(nodes[1])
         leases = [(a, b)[i % 2].register("acked", "a-%d" % i) for i in range(20)]
+        for client in (a, b):
+            self.assert_eventually(lambda: len(client.discover("acked")) == 20, self.logs)
         renewer = Renewer([a, b], leases)
         leader = self.etcd.leader()
         self.assertIsNotNone(leader)

@@ -18,7 +18,8 @@ namespace registryd::bench {
 
 enum class Api { kNative, kSeed, kEtcd };
 
-// `count` separate TCP connections to one address.
+// `count` channels to one address, each a TCP connection of its own; or to
+// several ("host:port,host:port"), each call to the next (round_robin).
 class Connections {
  public:
   Connections(const ChannelFactory& factory, const std::string& address, int count);

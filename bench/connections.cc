@@ -8,7 +8,13 @@ Connections::Connections(const ChannelFactory& factory, const std::string& addre
     arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
     arguments.SetInt("grpc.channel_id", i);
     arguments.SetMaxReceiveMessageSize(64 << 20);  // etcd's ranges over big services
-    channels_.push_back(factory.Open(address, arguments));
+    if (address.find(',') != std::string::npos) {
+      // Several servers (cluster nodes, etcd members): every call to the next.
+      arguments.SetLoadBalancingPolicyName("round_robin");
+      channels_.push_back(factory.Open("ipv4:" + address, arguments));
+    } else {
+      channels_.push_back(factory.Open(address, arguments));
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -19,6 +20,7 @@
 #include <fmt/core.h>
 
 #include "absl/time/time.h"
+#include "bench/etcd/etcd_cluster.h"
 #include "bench/etcd/etcd_server.h"
 #include "bench/load_driver.h"
 #include "bench/scenarios.h"
@@ -40,6 +42,7 @@ struct BenchOptions {
   std::string client_cpus = "1";
   int channels = 4;
   int repeat = 1;
+  int cluster = 0;  // registryd nodes of the cluster targets
   bool json = false;
   ScenarioOptions scenario;
   LoadOptions load;
@@ -94,7 +97,9 @@ std::string ApiName(Api api) {
 }
 
 // Runs one scenario against one target: "registryd" (started from --spawn,
-// or at --target), "ceiling", "ceiling-reflection" or "etcd" (started here).
+// or at --target), "ceiling", "ceiling-reflection" or "etcd" (started here),
+// or with --cluster N, "cluster" (the load on one of N nodes over a 3-member
+// etcd) and "cluster-rr" (the load round-robin over all N).
 std::vector<Run> Measure(const BenchOptions& options, const std::string& target_name, const std::string& scenario_name) {
   Target target;
   target.name = target_name;
@@ -106,6 +111,8 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
   std::optional<TempDir> registryd_data;  // outlives the server
   std::optional<SpawnedServer> server;
   std::optional<EtcdServer> etcd;
+  std::optional<EtcdCluster> etcd_cluster;
+  std::deque<SpawnedServer> nodes;  // declared after etcd: they stop first, and leave cleanly
   std::vector<std::string> registryd_command;
   if ((target_name == "registryd" || target_name == "memory") && !options.spawn.empty()) {
     const ScenarioOptions& scenario = options.scenario;
@@ -125,9 +132,28 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
                                      "127.0.0.1:0"};
     if (target_name == "ceiling-reflection") command.push_back("--reflection");
     server.emplace(options.server_cpus, command, listening);
+  } else if (target_name == "etcd" && options.cluster > 0) {
+    etcd_cluster.emplace(options.server_cpus, options.etcd);  // the cluster targets' etcd
+    target.address = etcd_cluster->Addresses();
   } else if (target_name == "etcd") {
     etcd.emplace(options.server_cpus, options.etcd);
+  } else if (target_name == "cluster" || target_name == "cluster-rr") {
+    etcd_cluster.emplace(options.server_cpus, options.etcd);
+    std::string endpoints;
+    for (const std::string& url : etcd_cluster->client_urls()) endpoints += (endpoints.empty() ? "" : ",") + url;
+    std::string addresses;
+    for (int i = 0; i < options.cluster; ++i) {
+      std::vector<std::string> command{options.spawn, "--threads", threads, "--max-instances",
+                                       std::to_string(options.scenario.leases * 2 + 100'000), "--listen",
+                                       "127.0.0.1:0", "--etcd-endpoints", endpoints};
+      command.insert(command.end(), options.server_args.begin(), options.server_args.end());
+      nodes.emplace_back(options.server_cpus, command, listening);
+      addresses += (addresses.empty() ? "" : ",") + nodes.back().address();
+    }
+    target.address = target_name == "cluster" ? nodes.front().address() : addresses;
+    if (target_name == "cluster") target.pid = nodes.front().pid();  // the CPU and memory of the node measured
   }
+  if (etcd_cluster) target.store_revision = [&] { return etcd_cluster->Revision(); };
   SpawnedServer* process = etcd ? &etcd->process() : server ? &*server : nullptr;
   if (process) {
     target.address = process->address();
@@ -270,6 +296,35 @@ void PrintRatios(const std::vector<Run>& runs) {
   }
 }
 
+// The cluster targets against the standalone registry in the same round
+// (memory: no data dir, as a cluster node has none; else registryd), etcd,
+// and cluster-rr against cluster.
+void PrintClusterRatios(const std::vector<Run>& runs) {
+  const auto find = [&](const std::string& target, const Run& like) -> const Run* {
+    for (const Run& run : runs) {
+      if (run.target == target && run.round == like.round && run.phase.name == like.phase.name) return &run;
+    }
+    return nullptr;
+  };
+  std::map<std::pair<std::string, std::string>, std::vector<Ratios>> ratios;
+  for (const Run& ours : runs) {
+    if (ours.target != "cluster" && ours.target != "cluster-rr") continue;
+    const Run* standalone = find("memory", ours);
+    if (standalone == nullptr) standalone = find("registryd", ours);
+    for (const Run* theirs : {standalone, find("etcd", ours), ours.target == "cluster-rr" ? find("cluster", ours) : nullptr}) {
+      if (theirs != nullptr) ratios[{ours.target + "/" + theirs->target, ours.phase.name}].push_back(RatiosOf(ours, *theirs));
+    }
+  }
+  for (const auto& [key, rounds] : ratios) {
+    std::vector<double> throughput, p99;
+    for (const Ratios& round : rounds) {
+      throughput.push_back(round.throughput);
+      p99.push_back(round.p99);
+    }
+    fmt::print("ratio {} {}: throughput {}, p99 {}\n", key.first, key.second, Spread(throughput), Spread(p99));
+  }
+}
+
 std::chrono::nanoseconds ParseDuration(const std::string& text) {
   absl::Duration parsed;
   if (!absl::ParseDuration(text, &parsed) || parsed < absl::ZeroDuration()) {
@@ -293,6 +348,11 @@ int Main(int argc, char** argv) {
                  "memory (registryd without a data dir)")
       ->delimiter(',')
       ->check(CLI::IsMember({"ceiling", "ceiling-reflection", "etcd", "memory"}));
+  app.add_option("--cluster", options.cluster,
+                 "Also measure N registryd nodes (--spawn) over a 3-member etcd cluster (all on --server-cpus): "
+                 "cluster (the load on one node), cluster-rr (round-robin over every node); etcd is then that "
+                 "3-member cluster")
+      ->check(CLI::Range(1, 9));
   app.add_option("--ceiling", options.ceiling, "Path of registry_ceiling (default: beside registry_bench)");
   app.add_option("--etcd", options.etcd, "Path of etcd for --compare etcd")->capture_default_str();
   app.add_option("--scenario", options.scenarios,
@@ -348,7 +408,7 @@ int Main(int argc, char** argv) {
     fmt::print(stderr, "give exactly one of --target and --spawn\n");
     return 2;
   }
-  if (!options.compare.empty() && options.spawn.empty()) {
+  if ((!options.compare.empty() || options.cluster > 0) && options.spawn.empty()) {
     fmt::print(stderr, "--compare needs --spawn (the targets run on the same CPUs)\n");
     return 2;
   }
@@ -388,7 +448,9 @@ int Main(int argc, char** argv) {
     if (scenario != "expiry-storm") scenario_options.scenario.storm_leases = 0;
     scenario_options.scenario.channels = options.channels;
     std::vector<std::string> targets = {"registryd"};
-    for (const std::string& other : options.compare) {
+    std::vector<std::string> compared = options.compare;
+    if (options.cluster > 0) compared.insert(compared.end(), {"cluster", "cluster-rr"});
+    for (const std::string& other : compared) {
       if (scenario == "expiry-storm" || (scenario == "watch" && other == "etcd") ||
           scenario == "restart") {
         fmt::print(stderr, "{}: {} is left out (it has no such operation)\n", scenario, other);
@@ -417,7 +479,10 @@ int Main(int argc, char** argv) {
       calls += run.phase.load.calls;
     }
     failed |= calls == 0;
-    if (!options.json) PrintRatios(runs);
+    if (!options.json) {
+      PrintRatios(runs);
+      PrintClusterRatios(runs);
+    }
     std::fflush(stdout);
   }
   return failed ? 1 : 0;

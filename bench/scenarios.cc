@@ -176,7 +176,15 @@ std::string BenchServiceName(int index) { return "bench-" + std::to_string(index
 Phase MeasurePhase(const std::string& name, const CallFactory& factory, LoadOptions load, const Target& target) {
   load.close_streams = [&target](grpc::CompletionQueue* cq) { return target.backend->CloseStreams(cq); };
   const double cpu_before = target.pid ? ProcessCpuSeconds(*target.pid) : 0;
+  const int64_t revision_before = target.store_revision ? target.store_revision() : 0;
   Phase phase{name, RunLoad(factory, load), {}, {}, {}};
+  if (target.store_revision) {
+    // Warm-up calls write too: per call of the whole phase.
+    const double calls = static_cast<double>(phase.load.calls) * (1 + std::chrono::duration<double>(load.warmup).count() /
+                                                                          std::max(phase.load.seconds, 1e-9));
+    phase.figures.emplace_back("etcd_txns_per_call",
+                               static_cast<double>(target.store_revision() - revision_before) / std::max(calls, 1.0));
+  }
   if (target.pid) {
     // CPU over warm-up and measurement, scaled to the measured part: the
     // warm-up share is small and the same for every target.

@@ -49,6 +49,8 @@ struct Target {
   // Stops the server (SIGTERM) and starts it again on the same address and
   // data dir; set for a registryd the bench spawned.
   std::function<Restarted()> restart;
+  // In cluster mode, etcd's revision: the phases report the etcd write Txns per call.
+  std::function<int64_t()> store_revision;
 };
 
 // One measured part of a scenario: a row of the report.

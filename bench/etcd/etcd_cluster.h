@@ -1,0 +1,40 @@
+// A 3-member etcd cluster started for one benchmark run, on free loopback
+// ports, every member pinned to the same CPUs, its data in fresh temporary
+// directories removed afterwards.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/channel.h>
+
+#include "bench/spawned_server.h"
+#include "bench/temp_dir.h"
+
+namespace registryd::bench {
+
+class EtcdCluster {
+ public:
+  // Starts `members` members of `etcd_path` pinned to `cpus`; throws std::runtime_error on failure.
+  EtcdCluster(const std::string& cpus, const std::string& etcd_path, int members = 3);
+  ~EtcdCluster();
+  EtcdCluster(const EtcdCluster&) = delete;
+  EtcdCluster& operator=(const EtcdCluster&) = delete;
+
+  // "http://127.0.0.1:port" of each member.
+  const std::vector<std::string>& client_urls() const { return client_urls_; }
+  // "host:port" of every member, comma-separated: a round_robin target.
+  std::string Addresses() const;
+  // etcd's revision now: it grows by one per write Txn.
+  int64_t Revision();
+
+ private:
+  std::vector<std::unique_ptr<TempDir>> data_dirs_;
+  std::vector<std::string> client_urls_;
+  std::vector<std::unique_ptr<SpawnedServer>> members_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+}  // namespace registryd::bench

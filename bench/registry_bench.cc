@@ -151,6 +151,7 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
       addresses += (addresses.empty() ? "" : ",") + nodes.back().address();
     }
     target.address = target_name == "cluster" ? nodes.front().address() : addresses;
+    if (nodes.size() > 1) target.watch_address = nodes[1].address();
     if (target_name == "cluster") target.pid = nodes.front().pid();  // the CPU and memory of the node measured
   }
   if (etcd_cluster) target.store_revision = [&] { return etcd_cluster->Revision(); };

@@ -42,6 +42,9 @@ struct Restarted {
 struct Target {
   std::string name;            // "registryd", "ceiling", "etcd"
   std::string address;
+  // Where the watch scenario's streams watch from, when not `address` (a
+  // cluster's second node: a change's way from one node to another).
+  std::string watch_address;
   Api api = Api::kNative;
   std::optional<pid_t> pid;    // known when the bench started the server
   Backend* backend = nullptr;

@@ -4,8 +4,11 @@
 // carries its send time in its metadata). Reports the change-to-delivery
 // latency over every event every watcher received, the server's memory per
 // open stream, and the update calls themselves. registryd's native API only.
+// On a cluster the streams watch another node than the one the updates go
+// to: the latency is a change's way from one node, through etcd, to another.
 #include <atomic>
 #include <charconv>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -133,12 +136,16 @@ class WatchFanoutScenario final : public Scenario {
 
   std::vector<Phase> Run(const Target& target, const LoadOptions& load) override {
     Connections connections(*target.channels, target.address, std::max(1, options_.channels));
+    std::optional<Connections> elsewhere;
+    if (!target.watch_address.empty()) {
+      elsewhere.emplace(*target.channels, target.watch_address, std::max(1, options_.channels));
+    }
     auto stub = registry::v1::Registry::NewStub(connections.channels().front());
     const int instances = std::max(1, options_.instances_per_service);
     for (int i = 0; i < instances; ++i) Update(*stub, i);
 
     const uint64_t rss_before = target.pid ? ProcessRssBytes(*target.pid) : 0;
-    Watchers watchers(connections, options_.watchers);
+    Watchers watchers(elsewhere ? *elsewhere : connections, options_.watchers);
     if (!WaitUntil([&] { return watchers.snapshots() + watchers.ended() >= options_.watchers; }) ||
         watchers.ended() > 0) {
       throw std::runtime_error(fmt::format("{} of {} watch streams did not start", options_.watchers - watchers.snapshots(),

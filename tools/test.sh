@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: the whole suite in build/ (warnings are
 # errors), then every suite but the benchmarks under
-# AddressSanitizer + UBSan (g++), the data dir and concurrency tests under
-# ThreadSanitizer (clang), and the fuzz targets for a bounded time (clang,
+# AddressSanitizer + UBSan (g++), the data dir, concurrency and cluster tests
+# under ThreadSanitizer (clang), and the fuzz targets for a bounded time (clang,
 # libFuzzer). Ends with the line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,9 +34,9 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   --print-errorlogs || status=1
 
 CC=clang CXX=clang++ configure build-tsan -Dbench=false -Db_sanitize=thread -Db_lundef=false || exit 1
-meson compile -C build-tsan -j "$jobs" tests/unit/persist_test tests/integration/concurrency_test || exit 1
+meson compile -C build-tsan -j "$jobs" tests/unit/persist_test tests/integration/concurrency_test src/registryd || exit 1
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
-  meson test -C build-tsan --no-rebuild --suite concurrency --print-errorlogs || status=1
+  meson test -C build-tsan --no-rebuild --suite concurrency --suite cluster --print-errorlogs || status=1
 
 # The fuzz targets (libFuzzer, clang): every library instrumented, under
 # ASan + UBSan, each run for -Dfuzz_seconds from its seed corpus.

@@ -20,9 +20,9 @@ uint64_t AfterRevision(int64_t etcd_revision) { return RegistryRevision(etcd_rev
 
 }  // namespace
 
-CatalogFollower::CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, const EtcdKeys& keys,
-                                 NodeTable& nodes, NodeEvents& events)
-    : registry_(registry), endpoints_(endpoints), keys_(keys), nodes_(nodes), events_(events) {}
+CatalogFollower::CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, ClientQueue& queue,
+                                 const EtcdKeys& keys, NodeTable& nodes, NodeEvents& events)
+    : registry_(registry), endpoints_(endpoints), keys_(keys), nodes_(nodes), events_(events), queue_(queue) {}
 
 CatalogFollower::~CatalogFollower() { Stop(); }
 
@@ -109,12 +109,21 @@ void CatalogFollower::Restart() {
   if (context_ != nullptr) context_->TryCancel();
 }
 
-void CatalogFollower::RequestProgress() {
-  std::lock_guard<std::mutex> lock(stream_mu_);
-  if (stream_ == nullptr) return;
-  etcdserverpb::WatchRequest request;
-  request.mutable_progress_request();
-  stream_->Write(request);
+void CatalogFollower::Completed(Op op, bool ok) {
+  {
+    std::lock_guard<std::mutex> lock(steps_mu_);
+    outcome_[static_cast<int>(op)] = ok;
+  }
+  step_done_.notify_all();
+}
+
+bool CatalogFollower::Await(Op op) {
+  std::unique_lock<std::mutex> lock(steps_mu_);
+  std::optional<bool>& outcome = outcome_[static_cast<int>(op)];
+  step_done_.wait(lock, [&] { return outcome.has_value(); });
+  const bool ok = *outcome;
+  outcome.reset();
+  return ok;
 }
 
 void CatalogFollower::Run() {
@@ -142,25 +151,37 @@ void CatalogFollower::Run() {
 }
 
 bool CatalogFollower::Watch() {
+  QueueEvent* start = &steps_[static_cast<int>(Op::kStart)];
+  QueueEvent* write = &steps_[static_cast<int>(Op::kWrite)];
+  QueueEvent* read = &steps_[static_cast<int>(Op::kRead)];
+  QueueEvent* finish = &steps_[static_cast<int>(Op::kFinish)];
   const size_t endpoint = endpoints_.current();
   grpc::ClientContext context;
   std::unique_ptr<Stream> stream;
   {
     std::lock_guard<std::mutex> lock(stream_mu_);
     if (stopping_) return true;
-    stream = endpoints_.at(endpoint).watch->Watch(&context);
+    grpc::CompletionQueue* queue = queue_.Acquire();
+    if (queue == nullptr) return true;  // not serving yet, or stopping: the caller waits and tries again
+    stream = endpoints_.at(endpoint).watch->PrepareAsyncWatch(&context, queue);
     context_ = &context;
-    stream_ = stream.get();
+    stream->StartCall(start);
+  }
+  bool open = Await(Op::kStart);
+  if (open) {
     etcdserverpb::WatchRequest request;
     etcdserverpb::WatchCreateRequest* create = request.mutable_create_request();
     create->set_key(keys_.prefix());
     create->set_range_end(keys_.PrefixEnd());
     create->set_start_revision(applied_revision() + 1);
-    stream->Write(request);
+    stream->Write(request, write);
+    open = Await(Op::kWrite);
   }
   bool compacted = false;
   etcdserverpb::WatchResponse response;
-  while (stream->Read(&response)) {
+  while (open) {
+    stream->Read(&response, read);
+    if (!Await(Op::kRead)) break;
     if (response.compact_revision() != 0) {
       log::Warn("cluster: etcd compacted its history past revision {} while this node was at {}",
                 response.compact_revision(), applied_revision());
@@ -187,22 +208,23 @@ bool CatalogFollower::Watch() {
       newest = std::max(newest, kv.mod_revision());
     }
     // Events come whole per revision: after a response with events, its
-    // newest revision is applied; a progress notification (no events) says
-    // every event up to its header's revision was sent.
-    if (response.events_size() > 0) {
-      SetApplied(newest);
-    } else if (!response.created()) {
-      SetApplied(response.header().revision());
-    }
+    // newest revision is applied. (Progress notifications are not asked for:
+    // etcd 3.4 answers a progress request with its current revision even
+    // while events before it are still on their way, etcd-io/etcd#15220.)
+    if (response.events_size() > 0) SetApplied(newest);
   }
+  bool stopping;
   {
     std::lock_guard<std::mutex> lock(stream_mu_);
     context_ = nullptr;
-    stream_ = nullptr;
-    if (stopping_) return true;
+    stopping = stopping_;
   }
   context.TryCancel();
-  const grpc::Status status = stream->Finish();
+  grpc::Status status;
+  stream->Finish(&status, finish);
+  Await(Op::kFinish);
+  queue_.Release();
+  if (stopping) return true;
   if (!compacted) {
     endpoints_.Failed(endpoint);
     log::Warn("cluster: the etcd watch on {} ended ({}); resuming from revision {}", endpoints_.at(endpoint).url,
@@ -258,15 +280,31 @@ void CatalogFollower::SetApplied(int64_t revision) {
   ReleaseWaiters(true);
 }
 
-void CatalogFollower::WhenApplied(int64_t revision, absl::AnyInvocable<void(bool) &&> done) {
+void CatalogFollower::WhenApplied(int64_t revision, absl::AnyInvocable<void(bool) &&> done,
+                                  std::optional<Duration> patience) {
   {
     std::lock_guard<std::mutex> lock(waiters_mu_);
     if (applied_revision() < revision) {
-      waiters_.push_back(Waiter{revision, std::move(done)});
+      const auto give_up = patience ? std::chrono::steady_clock::now() + *patience
+                                    : std::chrono::steady_clock::time_point::max();
+      waiters_.push_back(Waiter{revision, std::move(done), give_up});
       return;
     }
   }
   std::move(done)(true);
+}
+
+void CatalogFollower::ExpireWaiters() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<Waiter> expired;
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    auto kept = std::partition(waiters_.begin(), waiters_.end(),
+                               [&](const Waiter& waiter) { return waiter.give_up > now; });
+    std::move(kept, waiters_.end(), std::back_inserter(expired));
+    waiters_.erase(kept, waiters_.end());
+  }
+  for (Waiter& waiter : expired) std::move(waiter.done)(true);
 }
 
 void CatalogFollower::ReleaseWaiters(bool applied) {

@@ -12,18 +12,24 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <grpcpp/client_context.h>
+#include <grpcpp/completion_queue.h>
+#include <grpcpp/support/async_stream.h>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "cluster/client_queue.h"
 #include "cluster/etcd_endpoints.h"
 #include "cluster/etcd_keys.h"
 #include "cluster/node_table.h"
+#include "core/clock.h"
 #include "core/registry.h"
 
 namespace registryd::cluster {
@@ -39,8 +45,10 @@ class CatalogFollower {
  public:
   static constexpr int64_t kPageSize = 1000;  // keys per Range while loading
 
-  CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, const EtcdKeys& keys, NodeTable& nodes,
-                  NodeEvents& events);
+  // The watch runs on `queue` (the serving queues); the follower's thread
+  // applies what it reads.
+  CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, ClientQueue& queue, const EtcdKeys& keys,
+                  NodeTable& nodes, NodeEvents& events);
   ~CatalogFollower();
   CatalogFollower(const CatalogFollower&) = delete;
   CatalogFollower& operator=(const CatalogFollower&) = delete;
@@ -53,24 +61,40 @@ class CatalogFollower {
 
   // Runs `done` once the changes up to etcd revision `revision` are applied
   // here: on the follower's thread, or at once on the caller's. When the
-  // follower stops first, `done(false)`.
-  void WhenApplied(int64_t revision, absl::AnyInvocable<void(bool applied) &&> done);
+  // follower stops first, `done(false)`. `patience`: when set, `done(true)`
+  // after that long anyway (the revision of a write that changed nothing
+  // under the prefix may never be seen: see ExpireWaiters).
+  void WhenApplied(int64_t revision, absl::AnyInvocable<void(bool applied) &&> done,
+                   std::optional<Duration> patience = std::nullopt);
+  // Gives up on the waiters whose patience ran out (called every so often).
+  void ExpireWaiters();
   int64_t applied_revision() const { return applied_.load(std::memory_order_acquire); }
-  // Asks etcd to tell the watch how far it is (a progress notification):
-  // the applied revision then reaches etcd's even when nothing under the
-  // prefix changed.
-  void RequestProgress();
   // Drops the watch and starts it again on the next endpoint.
   void Restart();
   uint64_t reloads() const { return reloads_.load(std::memory_order_relaxed); }
 
  private:
-  using Stream = grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
+  using Stream = grpc::ClientAsyncReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
+  // A step of the watch stream, completed on a serving queue and handed to
+  // the follower's thread.
+  enum class Op { kStart, kWrite, kRead, kFinish, kCount };
+  class StepDone final : public QueueEvent {
+   public:
+    StepDone(CatalogFollower& follower, Op op) : follower_(follower), op_(op) {}
+    void Proceed(bool ok) override { follower_.Completed(op_, ok); }
+
+   private:
+    CatalogFollower& follower_;
+    Op op_;
+  };
+  void Completed(Op op, bool ok);
 
   void Run();
   // One watch stream, from applied_ + 1, until it fails or is cancelled;
   // false when etcd compacted the history it needs (reload).
   bool Watch();
+  // Waits for `op` to complete; false when it failed.
+  bool Await(Op op);
   void ApplyPut(const mvccpb::KeyValue& kv, bool quiet);
   void ApplyDelete(const mvccpb::KeyValue& kv, bool quiet);
   void SetApplied(int64_t revision);
@@ -90,13 +114,19 @@ class CatalogFollower {
   struct Waiter {
     int64_t revision;
     absl::AnyInvocable<void(bool) &&> done;
+    std::chrono::steady_clock::time_point give_up;
   };
   std::mutex waiters_mu_;
   std::vector<Waiter> waiters_;
 
+  ClientQueue& queue_;
+  StepDone steps_[static_cast<int>(Op::kCount)] = {
+      {*this, Op::kStart}, {*this, Op::kWrite}, {*this, Op::kRead}, {*this, Op::kFinish}};
+  std::mutex steps_mu_;
+  std::condition_variable step_done_;
+  std::optional<bool> outcome_[static_cast<int>(Op::kCount)];  // guarded by steps_mu_
   std::mutex stream_mu_;
   grpc::ClientContext* context_ = nullptr;  // the open stream's, to cancel it
-  Stream* stream_ = nullptr;
   bool stopping_ = false;  // guarded by stream_mu_
   std::thread thread_;
 };

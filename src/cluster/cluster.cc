@@ -42,11 +42,11 @@ absl::Status Cluster::Start() {
     registry_.VisitAll([&](std::string_view, const InstanceRecord& record) { in_use[record.holder()] = true; });
     return in_use;
   });
-  committer_ = std::make_unique<EtcdCommitter>(*endpoints_, keys_, options_.commit);
-  follower_ = std::make_unique<CatalogFollower>(registry_, *watch_endpoints_, keys_, *nodes_, *this);
+  committer_ = std::make_unique<EtcdCommitter>(*endpoints_, client_queue_, keys_, options_.commit);
+  follower_ = std::make_unique<CatalogFollower>(registry_, *watch_endpoints_, client_queue_, keys_, *nodes_, *this);
   membership_ = std::make_unique<NodeMembership>(*endpoints_, keys_, options_.node_name, options_.address,
                                                  options_.node_ttl);
-  peers_ = std::make_unique<PeerLinks>(*nodes_, options_.forward_interval, peer_credentials_,
+  peers_ = std::make_unique<PeerLinks>(*nodes_, client_queue_, options_.forward_interval, peer_credentials_,
                                        [this](std::vector<LeaseId> leases) { writer_->Adopt(leases); });
   writer_ = std::make_unique<ClusterWriter>(registry_, *committer_, *follower_, *nodes_, *peers_, keys_);
 
@@ -65,30 +65,35 @@ absl::Status Cluster::Start() {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   nodes_->SetLive(options_.node_name, options_.address);
-  follower_->Start();
   membership_->Start();
+  return absl::OkStatus();
+}
+
+void Cluster::Serve(std::vector<grpc::CompletionQueue*> queues) {
+  client_queue_.Attach(std::move(queues));
+  follower_->Start();
   peers_->Start();
-  current_as_of_ = last_sweep_ = std::chrono::steady_clock::now();
+  last_sweep_ = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mu_);
     started_ = true;
   }
   monitor_ = std::thread([this] { Monitor(); });
-  return absl::OkStatus();
 }
 
 void Cluster::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!started_ || stopping_) return;
+    if (stopping_) return;
     stopping_ = true;
   }
   wake_.notify_all();
   if (monitor_.joinable()) monitor_.join();
-  peers_->Stop();
-  membership_->Leave();
-  follower_->Stop();
-  committer_->Stop();
+  if (peers_ != nullptr) peers_->Stop();
+  if (membership_ != nullptr) membership_->Leave();
+  if (follower_ != nullptr) follower_->Stop();
+  if (committer_ != nullptr) committer_->Stop();
+  client_queue_.Detach();
 }
 
 void Cluster::OnNodeGone(const std::string& name) {
@@ -136,38 +141,56 @@ void Cluster::Monitor() {
 }
 
 void Cluster::CheckEtcd() {
-  const auto asked = std::chrono::steady_clock::now();
-  const size_t endpoint = endpoints_->current();
-  etcdserverpb::RangeRequest request;
-  request.set_key(keys_.RemovalMarker());
-  request.set_count_only(true);
-  etcdserverpb::RangeResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + kProbeTimeout);
-  const grpc::Status status = endpoints_->at(endpoint).kv->Range(&context, request, &response);
-  if (!status.ok()) {
-    endpoints_->Failed(endpoint);
-    return;  // out of touch: CheckCutOff decides
+  follower_->ExpireWaiters();
+  const auto now = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> committed;
+  bool send_beacon = false;
+  {
+    std::lock_guard<std::mutex> lock(beacon_mu_);
+    if (!beacon_sent_ && now - last_beacon_ >= options_.max_staleness / 3) {
+      beacon_sent_ = last_beacon_ = now;
+      send_beacon = true;
+    }
+    committed = beacon_committed_;
+    if (seen_beacon_) {
+      seen_beacon_ = false;
+      if (stale_) log::Info("cluster: caught up with etcd");
+      stale_ = false;
+    }
   }
-  membership_->NoteContact();
-  const int64_t etcd_revision = response.header().revision();
-  if (follower_->applied_revision() >= etcd_revision) {
-    current_as_of_ = asked;
-    if (stale_) log::Info("cluster: caught up with etcd (revision {})", etcd_revision);
-    stale_ = false;
-    return;
+  if (send_beacon) {  // not under beacon_mu_: the answer may come at once, on this thread
+    EtcdWrite beacon;
+    beacon.key = keys_.Beacon(options_.node_name);
+    beacon.lease = membership_->lease();
+    beacon.done = [this](absl::StatusOr<Committed> written) {
+      {
+        std::lock_guard<std::mutex> lock(beacon_mu_);
+        if (!written.ok()) {  // out of touch: CheckCutOff decides
+          beacon_sent_.reset();
+          return;
+        }
+        beacon_committed_ = std::chrono::steady_clock::now();
+      }
+      membership_->NoteContact();
+      follower_->WhenApplied(written->revision, [this](bool) {
+        std::lock_guard<std::mutex> lock(beacon_mu_);
+        beacon_sent_.reset();
+        beacon_committed_.reset();
+        seen_beacon_ = true;
+      });
+    };
+    committer_->Submit(std::move(beacon));
   }
-  follower_->RequestProgress();
-  const auto behind = std::chrono::steady_clock::now() - current_as_of_;
-  if (behind <= options_.max_staleness) return;
+  // etcd took the beacon but the watch has not brought it back.
+  if (!committed || now - *committed <= options_.max_staleness) return;
   if (!stale_) {
-    log::Warn("cluster: this node's view of the catalog is {} ms old (applied revision {}, etcd at {}); "
-              "reporting NOT_SERVING and watching again",
-              Millis(behind), follower_->applied_revision(), etcd_revision);
+    log::Warn("cluster: this node's view of the catalog is {} ms old (applied revision {}): reporting NOT_SERVING "
+              "and watching again",
+              Millis(now - *committed), follower_->applied_revision());
   }
   stale_ = true;
-  if (asked - last_restart_ > options_.max_staleness) {
-    last_restart_ = asked;
+  if (now - last_restart_ > options_.max_staleness) {
+    last_restart_ = now;
     watch_endpoints_->Failed(watch_endpoints_->current());
     follower_->Restart();
   }

@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "cluster/catalog_follower.h"
+#include "cluster/client_queue.h"
 #include "cluster/cluster_writer.h"
 #include "cluster/etcd_committer.h"
 #include "cluster/etcd_endpoints.h"
@@ -62,9 +63,13 @@ class Cluster final : public NodeEvents {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  // Loads the catalog, joins, and starts following (blocking until loaded).
+  // Loads the catalog and joins (blocking).
   absl::Status Start();
-  // Leaves the cluster (the others take over this node's leases at once) and stops.
+  // Follows etcd, forwards renewals and watches over the node, with its
+  // calls completing on the serving queues (client_queue.h).
+  void Serve(std::vector<grpc::CompletionQueue*> queues);
+  // Leaves the cluster (the others take over this node's leases at once) and
+  // stops; before the serving queues shut down (its calls complete there).
   void Stop();
 
   RegistryWriter& writer() { return *writer_; }
@@ -85,7 +90,8 @@ class Cluster final : public NodeEvents {
 
  private:
   void Monitor();
-  // Probes etcd's revision: contact, and whether the follower is current.
+  // Writes a beacon and times its way back through the watch: whether the
+  // follower is current (and etcd in touch).
   void CheckEtcd();
   void CheckCutOff();
   // Takes over the leases whose holder is gone and that fall to this node.
@@ -97,6 +103,7 @@ class Cluster final : public NodeEvents {
   const std::shared_ptr<grpc::ChannelCredentials> peer_credentials_;
   const std::function<void(bool)> on_serving_;
   EtcdKeys keys_;
+  ClientQueue client_queue_;  // every call of the parts below is over before it goes
   std::unique_ptr<EtcdEndpoints> endpoints_;
   std::unique_ptr<EtcdEndpoints> watch_endpoints_;
   std::unique_ptr<NodeTable> nodes_;
@@ -108,8 +115,14 @@ class Cluster final : public NodeEvents {
 
   // Monitor state (its thread only, but for the flags).
   std::atomic<bool> take_over_{true};
-  std::chrono::steady_clock::time_point current_as_of_;
   std::chrono::steady_clock::time_point last_restart_;
+  // The beacon under way: when it was sent, and when etcd acknowledged it
+  // (0: not yet); the watch bringing it back clears it. Guarded by beacon_mu_.
+  std::mutex beacon_mu_;
+  std::optional<std::chrono::steady_clock::time_point> beacon_sent_;
+  std::optional<std::chrono::steady_clock::time_point> beacon_committed_;
+  std::chrono::steady_clock::time_point last_beacon_;
+  bool seen_beacon_ = false;
   std::chrono::steady_clock::time_point last_peer_check_;
   std::chrono::steady_clock::time_point last_sweep_;
   bool stale_ = false;
@@ -118,7 +131,7 @@ class Cluster final : public NodeEvents {
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
-  bool started_ = false;
+  bool started_ = false;  // serving
   std::thread monitor_;
 };
 

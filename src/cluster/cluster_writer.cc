@@ -13,6 +13,16 @@ constexpr int kMaxAttempts = 5;
 // A due lease whose deletion has not come back is asked for again this often.
 constexpr Duration kExpiryRetry = std::chrono::seconds(1);
 
+// A write that lost its race waits for the write that won to reach this
+// node before it tries again; its Txn's revision may be one nothing under the
+// prefix has (a shared etcd), so it waits at most this long.
+constexpr Duration kLostRacePatience = std::chrono::seconds(1);
+
+std::optional<Duration> PatienceFor(const Committed& committed) {
+  if (committed.applied) return std::nullopt;  // its own event comes back
+  return kLostRacePatience;
+}
+
 absl::Status LostRaces() {
   return absl::AbortedError("the instance kept changing on other nodes while this write was tried; try again");
 }
@@ -89,7 +99,7 @@ void ClusterWriter::Upsert(RegisterSpec spec, Done<RegisterResult> done, int att
         (void)registry_.Renew(state.lease, state.spec.overloaded);
         std::move(done)(RegisterResult{state.lease, state.spec.instance_id, state.spec.ttl, created});
       }
-    });
+    }, PatienceFor(*committed));
   };
   committer_.Submit(std::move(write));
 }
@@ -126,7 +136,7 @@ void ClusterWriter::Remove(LeaseId lease, Done<Removal> done, int attempt) {
       } else {
         Remove(lease, std::move(done), attempt + 1);  // it changed: remove what it is now, if the lease is still its
       }
-    });
+    }, PatienceFor(*committed));
   };
   committer_.Submit(std::move(write));
 }
@@ -168,7 +178,7 @@ void ClusterWriter::Eject(int32_t server_id, Done<WarnResult> done, int attempt)
       } else {
         Eject(server_id, std::move(done), attempt + 1);
       }
-    });
+    }, PatienceFor(*committed));
   };
   committer_.Submit(std::move(write));
 }

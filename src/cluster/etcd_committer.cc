@@ -9,16 +9,15 @@
 namespace registryd::cluster {
 
 struct EtcdCommitter::Batch {
-  grpc::ClientContext context;
   etcdserverpb::TxnRequest request;
-  etcdserverpb::TxnResponse response;
   std::vector<EtcdWrite> writes;
   bool has_marker = false;
   size_t endpoint = 0;
 };
 
-EtcdCommitter::EtcdCommitter(EtcdEndpoints& endpoints, const EtcdKeys& keys, const CommitOptions& options)
-    : endpoints_(endpoints), keys_(keys), options_(options) {}
+EtcdCommitter::EtcdCommitter(EtcdEndpoints& endpoints, ClientQueue& queue, const EtcdKeys& keys,
+                             const CommitOptions& options)
+    : endpoints_(endpoints), client_queue_(queue), keys_(keys), options_(options) {}
 
 EtcdCommitter::~EtcdCommitter() { Stop(); }
 
@@ -98,6 +97,7 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
       etcdserverpb::PutRequest* put = op->mutable_request_put();
       put->set_key(write.key);
       put->set_value(write.value);
+      put->set_lease(write.lease);
     } else {
       op->mutable_request_delete_range()->set_key(write.key);
     }
@@ -107,17 +107,19 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
 
 void EtcdCommitter::Send(std::unique_ptr<Batch> batch) {
   batch->endpoint = endpoints_.current();
-  batch->context.set_deadline(std::chrono::system_clock::now() + options_.timeout);
-  Batch* raw = batch.release();
-  endpoints_.at(raw->endpoint)
-      .kv->async()
-      ->Txn(&raw->context, &raw->request, &raw->response, [this, raw](grpc::Status status) {
-        std::unique_ptr<Batch> owned(raw);
-        Complete(*owned, status);
-      });
+  auto call = std::make_unique<ClientQueue::Unary<etcdserverpb::TxnResponse>>();
+  call->context.set_deadline(std::chrono::system_clock::now() + options_.timeout);
+  etcdserverpb::KV::Stub& kv = *endpoints_.at(batch->endpoint).kv;
+  const etcdserverpb::TxnRequest request = std::move(batch->request);
+  call->done = [this, batch = std::move(batch)](ClientQueue::Unary<etcdserverpb::TxnResponse>& done) {
+    Complete(*batch, done.status, done.reply);
+  };
+  client_queue_.Call(std::move(call), [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
+    return kv.PrepareAsyncTxn(context, request, cq);
+  });
 }
 
-void EtcdCommitter::Complete(Batch& batch, const grpc::Status& status) {
+void EtcdCommitter::Complete(Batch& batch, const grpc::Status& status, const etcdserverpb::TxnResponse& response) {
   if (!status.ok()) {
     endpoints_.Failed(batch.endpoint);
     log::Warn("etcd {}: a Txn of {} writes failed: {}", endpoints_.at(batch.endpoint).url, batch.writes.size(),
@@ -127,15 +129,14 @@ void EtcdCommitter::Complete(Batch& batch, const grpc::Status& status) {
         "): the change was not acknowledged by etcd");
     for (EtcdWrite& write : batch.writes) std::move(write.done)(error);
   } else {
-    const int64_t revision = batch.response.header().revision();
+    const int64_t revision = response.header().revision();
     const int offset = batch.has_marker ? 1 : 0;
     for (size_t i = 0; i < batch.writes.size(); ++i) {
       EtcdWrite& write = batch.writes[i];
       bool applied = true;
       if (write.if_revision) {
         const int index = offset + static_cast<int>(i);
-        applied = index < batch.response.responses_size() &&
-                  batch.response.responses(index).response_txn().succeeded();
+        applied = index < response.responses_size() && response.responses(index).response_txn().succeeded();
       }
       std::move(write.done)(Committed{revision, applied});
     }

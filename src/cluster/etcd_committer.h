@@ -1,7 +1,7 @@
 // Group commit to etcd: writes from every queue thread are queued and sent
 // as Txns of many operations (up to --etcd-max-txn-ops and a byte budget,
 // within etcd's --max-txn-ops and --max-request-bytes), several Txns in
-// flight, each answered by etcd's callback API.
+// flight, completing on the cluster's client queue.
 //
 // A conditional write ("only if the key's mod_revision is still R") is a
 // nested Txn of its own inside the batch, so one write's failed condition
@@ -21,6 +21,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "cluster/client_queue.h"
 #include "cluster/etcd_endpoints.h"
 #include "cluster/etcd_keys.h"
 #include "core/change.h"
@@ -46,6 +47,7 @@ struct EtcdWrite {
   Kind kind = Kind::kPut;
   std::string key;
   std::string value;  // kPut
+  int64_t lease = 0;  // kPut: the etcd lease the key lives as long as
   // Only if the key's mod_revision is this (0: the key does not exist).
   std::optional<int64_t> if_revision;
   RemovalReason reason = RemovalReason::kNone;  // kDelete
@@ -55,7 +57,7 @@ struct EtcdWrite {
 
 class EtcdCommitter {
  public:
-  EtcdCommitter(EtcdEndpoints& endpoints, const EtcdKeys& keys, const CommitOptions& options);
+  EtcdCommitter(EtcdEndpoints& endpoints, ClientQueue& queue, const EtcdKeys& keys, const CommitOptions& options);
   ~EtcdCommitter();
   EtcdCommitter(const EtcdCommitter&) = delete;
   EtcdCommitter& operator=(const EtcdCommitter&) = delete;
@@ -76,9 +78,10 @@ class EtcdCommitter {
   void Flush(std::unique_lock<std::mutex>& lock);
   std::unique_ptr<Batch> TakeBatch();
   void Send(std::unique_ptr<Batch> batch);
-  void Complete(Batch& batch, const grpc::Status& status);
+  void Complete(Batch& batch, const grpc::Status& status, const etcdserverpb::TxnResponse& response);
 
   EtcdEndpoints& endpoints_;
+  ClientQueue& client_queue_;
   const EtcdKeys& keys_;
   const CommitOptions options_;
   mutable std::mutex mu_;

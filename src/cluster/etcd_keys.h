@@ -4,6 +4,7 @@
 //   <prefix>seeds/<serverId>                   an instance with a seed id, any service
 //   <prefix>nodes/<node name>                  a live node (StoredNode), under its etcd lease
 //   <prefix>removal-reason                     why a Txn's deletions happened (RemovalMarker)
+//   <prefix>beacons/<node name>                a node's own write, to time its watch (under its etcd lease)
 //
 // A seed id is one key whatever its service, so that one serverId is one
 // server across the cluster (a registration under another service moves it
@@ -32,6 +33,7 @@ class EtcdKeys {
   std::string Instance(const InstanceKey& key) const;
   std::string Node(std::string_view name) const;
   std::string RemovalMarker() const { return prefix_ + "removal-reason"; }
+  std::string Beacon(std::string_view node) const { return prefix_ + "beacons/" + std::string(node); }
   const std::string& prefix() const { return prefix_; }
   // The end of the range of every key under the prefix (etcd's range_end).
   std::string PrefixEnd() const;

@@ -36,6 +36,8 @@ class NodeMembership {
   // Revokes the lease (the key goes with it) and stops.
   void Leave();
 
+  // The node's etcd lease (0 before it joined).
+  int64_t lease() const { return lease_.load(std::memory_order_acquire); }
   // Etcd answered this node (any call): the silence is measured from here.
   void NoteContact();
   Duration Silence() const;

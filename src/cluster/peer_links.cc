@@ -33,10 +33,11 @@ class Latch {
 
 }  // namespace
 
-PeerLinks::PeerLinks(NodeTable& nodes, Duration forward_interval,
+PeerLinks::PeerLinks(NodeTable& nodes, ClientQueue& queue, Duration forward_interval,
                      std::shared_ptr<grpc::ChannelCredentials> credentials,
                      std::function<void(std::vector<LeaseId>)> on_unreachable)
     : nodes_(nodes),
+      queue_(queue),
       interval_(forward_interval),
       credentials_(std::move(credentials)),
       on_unreachable_(std::move(on_unreachable)) {}
@@ -86,16 +87,12 @@ void PeerLinks::Run() {
 }
 
 void PeerLinks::SendAll() {
-  struct Call {
+  struct Batch {
     NodeSlot holder;
-    std::string address;
-    grpc::ClientContext context;
-    RenewRequest request;
-    RenewResponse response;
+    std::vector<LeaseId> leases;
     grpc::Status status;
-    bool sent = false;
   };
-  std::vector<std::unique_ptr<Call>> calls;
+  std::vector<Batch> batches;
   std::vector<LeaseId> unreachable;
   for (size_t slot = 1; slot < pending_.size(); ++slot) {
     std::vector<LeaseId> leases;
@@ -107,69 +104,67 @@ void PeerLinks::SendAll() {
     }
     std::sort(leases.begin(), leases.end());
     leases.erase(std::unique(leases.begin(), leases.end()), leases.end());
-    const std::optional<std::string> address = nodes_.AddressOf(static_cast<NodeSlot>(slot));
+    batches.push_back(Batch{static_cast<NodeSlot>(slot), std::move(leases), grpc::Status::OK});
+  }
+  Latch latch(batches.size());
+  for (Batch& batch : batches) {
+    const std::optional<std::string> address = nodes_.AddressOf(batch.holder);
     if (!address) {
-      unreachable.insert(unreachable.end(), leases.begin(), leases.end());
+      batch.status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "the node is gone");
+      latch.CountDown();
       continue;
     }
-    auto call = std::make_unique<Call>();
-    call->holder = static_cast<NodeSlot>(slot);
-    call->address = *address;
+    RenewRequest request;
+    request.mutable_lease_ids()->Assign(batch.leases.begin(), batch.leases.end());
+    auto call = std::make_unique<ClientQueue::Unary<RenewResponse>>();
     call->context.set_deadline(std::chrono::system_clock::now() + kPeerTimeout);
-    call->request.mutable_lease_ids()->Assign(leases.begin(), leases.end());
-    calls.push_back(std::move(call));
+    call->done = [&batch, &latch](ClientQueue::Unary<RenewResponse>& done) {
+      batch.status = done.status;
+      latch.CountDown();
+    };
+    Peer::Stub& stub = StubFor(*address);
+    queue_.Call(std::move(call), [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
+      return stub.PrepareAsyncRenew(context, request, cq);
+    });
   }
-  Latch latch(calls.size());
-  for (const auto& call : calls) {
-    Call* raw = call.get();
-    StubFor(raw->address).async()->Renew(&raw->context, &raw->request, &raw->response,
-                                         [raw, &latch](grpc::Status status) {
-                                           raw->status = std::move(status);
-                                           latch.CountDown();
-                                         });
-  }
-  if (!calls.empty()) latch.Wait();
-  for (const auto& call : calls) {
-    if (call->status.ok()) {
-      renewals_sent_.fetch_add(static_cast<uint64_t>(call->request.lease_ids_size()), std::memory_order_relaxed);
+  latch.Wait();
+  for (Batch& batch : batches) {
+    if (batch.status.ok()) {
+      renewals_sent_.fetch_add(batch.leases.size(), std::memory_order_relaxed);
       continue;
     }
     log::Warn("cluster: node {} did not take {} renewals ({}); this node takes those leases over",
-              nodes_.NameOf(call->holder), call->request.lease_ids_size(), call->status.error_message());
-    unreachable.insert(unreachable.end(), call->request.lease_ids().begin(), call->request.lease_ids().end());
+              nodes_.NameOf(batch.holder), batch.leases.size(), batch.status.error_message());
+    unreachable.insert(unreachable.end(), batch.leases.begin(), batch.leases.end());
   }
   if (!unreachable.empty()) on_unreachable_(std::move(unreachable));
 }
 
 PeerLinks::EtcdContact PeerLinks::AskEtcdContact(Duration bound) {
   const std::vector<std::string> peers = nodes_.PeerAddresses();
-  struct Call {
-    grpc::ClientContext context;
-    StatusRequest request;
-    StatusResponse response;
-    grpc::Status status;
-  };
-  std::vector<std::unique_ptr<Call>> calls;
-  Latch latch(peers.size());
-  for (const std::string& address : peers) {
-    auto call = std::make_unique<Call>();
-    call->context.set_deadline(std::chrono::system_clock::now() + kPeerTimeout);
-    Call* raw = call.get();
-    calls.push_back(std::move(call));
-    StubFor(address).async()->Status(&raw->context, &raw->request, &raw->response, [raw, &latch](grpc::Status status) {
-      raw->status = std::move(status);
-      latch.CountDown();
-    });
-  }
-  if (!peers.empty()) latch.Wait();
+  const auto bound_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(bound).count());
   EtcdContact contact;
   contact.asked = peers.size();
-  const auto bound_ms = std::chrono::duration_cast<std::chrono::milliseconds>(bound).count();
-  for (const auto& call : calls) {
-    if (!call->status.ok()) continue;
-    ++contact.answered;
-    if (call->response.etcd_silence_ms() < static_cast<uint64_t>(bound_ms)) ++contact.in_touch;
+  std::mutex mu;
+  Latch latch(peers.size());
+  for (const std::string& address : peers) {
+    auto call = std::make_unique<ClientQueue::Unary<StatusResponse>>();
+    call->context.set_deadline(std::chrono::system_clock::now() + kPeerTimeout);
+    call->done = [&](ClientQueue::Unary<StatusResponse>& done) {
+      if (done.status.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++contact.answered;
+        if (done.reply.etcd_silence_ms() < bound_ms) ++contact.in_touch;
+      }
+      latch.CountDown();
+    };
+    Peer::Stub& stub = StubFor(address);
+    queue_.Call(std::move(call), [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
+      return stub.PrepareAsyncStatus(context, StatusRequest(), cq);
+    });
   }
+  latch.Wait();
+  std::lock_guard<std::mutex> lock(mu);
   return contact;
 }
 

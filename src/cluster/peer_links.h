@@ -23,6 +23,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "cluster/client_queue.h"
 #include "cluster/cluster.grpc.pb.h"
 #include "cluster/node_table.h"
 #include "core/clock.h"
@@ -32,7 +33,8 @@ namespace registryd::cluster {
 
 class PeerLinks {
  public:
-  PeerLinks(NodeTable& nodes, Duration forward_interval, std::shared_ptr<grpc::ChannelCredentials> credentials,
+  PeerLinks(NodeTable& nodes, ClientQueue& queue, Duration forward_interval,
+            std::shared_ptr<grpc::ChannelCredentials> credentials,
             std::function<void(std::vector<LeaseId>)> on_unreachable);
   ~PeerLinks();
   PeerLinks(const PeerLinks&) = delete;
@@ -65,6 +67,7 @@ class PeerLinks {
   Peer::Stub& StubFor(const std::string& address);
 
   NodeTable& nodes_;
+  ClientQueue& queue_;
   const Duration interval_;
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   const std::function<void(std::vector<LeaseId>)> on_unreachable_;

@@ -12,7 +12,7 @@
 #include "core/registry.h"
 #include "core/registry_writer.h"
 #include "core/activity_summary.h"
-#include "server/queue_event.h"
+#include "core/queue_event.h"
 #include "server/serving_queue.h"
 
 namespace registryd {

@@ -20,7 +20,7 @@
 #include <grpcpp/support/async_stream.h>
 
 #include "server/lenient_services.h"
-#include "server/queue_event.h"
+#include "core/queue_event.h"
 #include "server/serving_queue.h"
 #include "server/stream_leases.h"
 

@@ -223,6 +223,11 @@ absl::Status Server::Start() {
         std::make_unique<ExpiryTicker>(*writer_, *queue, std::move(home_shards), summary)));
     tickers_.back()->Start();
   }
+  if (cluster_ != nullptr) {
+    std::vector<grpc::CompletionQueue*> cqs_for_cluster;
+    for (const auto& queue : queues_) cqs_for_cluster.push_back(queue->cq());
+    cluster_->Serve(std::move(cqs_for_cluster));
+  }
   for (const auto& queue : queues_) queue->StartThread();
   return absl::OkStatus();
 }
@@ -260,8 +265,9 @@ void Server::Shutdown() {
   });
   server_->Shutdown(deadline);
   closer.join();
-  for (const auto& queue : queues_) queue->ShutdownAndJoin();
+  // The cluster's calls complete on the queues: it stops while they run.
   if (cluster_ != nullptr) cluster_->Stop();
+  for (const auto& queue : queues_) queue->ShutdownAndJoin();
   if (journal_ != nullptr) {
     if (absl::Status stopped = journal_->Stop(); !stopped.ok()) {
       log::Error("data dir {}: the final snapshot failed: {}", options_.persistence.data_dir,

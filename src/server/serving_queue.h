@@ -26,7 +26,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "core/mutex.h"
-#include "server/queue_event.h"
+#include "core/queue_event.h"
 
 namespace registryd {
 

@@ -26,7 +26,7 @@
 #include <grpcpp/alarm.h>
 
 #include "core/registry.h"
-#include "server/queue_event.h"
+#include "core/queue_event.h"
 #include "server/rpc_done.h"
 #include "server/serving_queue.h"
 

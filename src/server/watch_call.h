@@ -32,7 +32,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
-#include "server/queue_event.h"
+#include "core/queue_event.h"
 #include "server/serving_queue.h"
 #include "server/watch_hub.h"
 

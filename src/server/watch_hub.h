@@ -24,7 +24,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "core/lease_id.h"
 #include "core/registry.h"
-#include "server/queue_event.h"
+#include "core/queue_event.h"
 #include "server/serving_queue.h"
 
 namespace registryd {

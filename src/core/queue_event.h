@@ -1,4 +1,5 @@
-// What a completion-queue tag points to. The queue thread only dispatches:
+// What a completion-queue tag points to (plain C++: the tag is a pointer).
+// The queue thread only dispatches:
 //   while (cq.Next(&tag, &ok)) static_cast<QueueEvent*>(tag)->Proceed(ok);
 // and each event object knows what it was waiting for.
 #pragma once

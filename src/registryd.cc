@@ -169,6 +169,11 @@ int main(int argc, char** argv) {
                             "Writes per etcd Txn (at most etcd's --max-txn-ops)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{10000}));
+  cluster_group->add_option("--etcd-txns-in-flight", cluster.commit.max_txns_in_flight,
+                            "Txns sent to etcd before the first is answered; writes arriving meanwhile wait and form "
+                            "the next, larger batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   cluster_group->add_option("--etcd-ca", etcd_ca_file, "CA of etcd's certificate (PEM), for https:// endpoints")
       ->check(CLI::ExistingFile);
   cluster_group->add_option("--etcd-cert", etcd_cert_file, "Client certificate for etcd (PEM)")

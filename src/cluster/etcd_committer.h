@@ -31,7 +31,7 @@ namespace registryd::cluster {
 struct CommitOptions {
   size_t max_txn_ops = 128;              // etcd's --max-txn-ops default
   size_t max_txn_bytes = 1 << 20;         // below etcd's 1.5 MiB --max-request-bytes default
-  int max_txns_in_flight = 4;
+  int max_txns_in_flight = 2;
   std::chrono::milliseconds timeout{5000};  // a Txn etcd has not answered by then fails
 };
 

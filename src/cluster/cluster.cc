@@ -6,7 +6,6 @@ namespace registryd::cluster {
 namespace {
 
 constexpr auto kMonitorPeriod = std::chrono::milliseconds(250);
-constexpr auto kProbeTimeout = std::chrono::seconds(1);
 // Besides the takeovers a node's departure starts: a sweep for leases whose
 // holder left while this node could not see it.
 constexpr auto kSweepPeriod = std::chrono::seconds(30);
@@ -154,17 +153,25 @@ void Cluster::CheckEtcd() {
     committed = beacon_committed_;
     if (seen_beacon_) {
       seen_beacon_ = false;
-      if (stale_) log::Info("cluster: caught up with etcd");
+      if (stale_ || catching_up_) log::Info("cluster: caught up with etcd");
       stale_ = false;
+      catching_up_ = false;
+      writer_->set_catching_up(false);
     }
   }
   if (send_beacon) {  // not under beacon_mu_: the answer may come at once, on this thread
     EtcdWrite beacon;
     beacon.key = keys_.Beacon(options_.node_name);
     beacon.lease = membership_->lease();
-    beacon.done = [this](absl::StatusOr<Committed> written) {
+    uint64_t generation;
+    {
+      std::lock_guard<std::mutex> lock(beacon_mu_);
+      generation = beacon_generation_;
+    }
+    beacon.done = [this, generation](absl::StatusOr<Committed> written) {
       {
         std::lock_guard<std::mutex> lock(beacon_mu_);
+        if (generation != beacon_generation_) return;
         if (!written.ok()) {  // out of touch: CheckCutOff decides
           beacon_sent_.reset();
           return;
@@ -172,8 +179,9 @@ void Cluster::CheckEtcd() {
         beacon_committed_ = std::chrono::steady_clock::now();
       }
       membership_->NoteContact();
-      follower_->WhenApplied(written->revision, [this](bool) {
+      follower_->WhenApplied(written->revision, [this, generation](bool) {
         std::lock_guard<std::mutex> lock(beacon_mu_);
+        if (generation != beacon_generation_) return;
         beacon_sent_.reset();
         beacon_committed_.reset();
         seen_beacon_ = true;
@@ -199,7 +207,18 @@ void Cluster::CheckEtcd() {
 void Cluster::CheckCutOff() {
   const Duration silence = membership_->Silence();
   if (silence <= options_.node_ttl) {
-    if (writer_->cut_off()) log::Info("cluster: in touch with etcd again; serving heartbeats");
+    if (writer_->cut_off()) {
+      log::Info("cluster: in touch with etcd again; serving once the watch caught up");
+      // A new beacon, sent from now on, shows when it has.
+      std::lock_guard<std::mutex> lock(beacon_mu_);
+      ++beacon_generation_;
+      beacon_sent_.reset();
+      beacon_committed_.reset();
+      seen_beacon_ = false;
+      last_beacon_ = {};
+      catching_up_ = true;
+      writer_->set_catching_up(true);
+    }
     writer_->set_cut_off(false);
     return;
   }
@@ -225,7 +244,7 @@ void Cluster::CheckCutOff() {
 }
 
 void Cluster::SetServing() {
-  const bool serving = !stale_ && !writer_->cut_off();
+  const bool serving = !stale_ && !catching_up_ && !writer_->cut_off();
   if (serving_ == serving) return;
   serving_ = serving;
   on_serving_(serving);

@@ -123,6 +123,9 @@ class Cluster final : public NodeEvents {
   std::optional<std::chrono::steady_clock::time_point> beacon_committed_;
   std::chrono::steady_clock::time_point last_beacon_;
   bool seen_beacon_ = false;
+  // Beacons sent before a cut-off ended say nothing about the watch after it.
+  uint64_t beacon_generation_ = 0;
+  bool catching_up_ = false;  // monitor thread only: back in touch, the watch not yet shown current
   std::chrono::steady_clock::time_point last_peer_check_;
   std::chrono::steady_clock::time_point last_sweep_;
   bool stale_ = false;

@@ -194,7 +194,12 @@ absl::StatusOr<Duration> ClusterWriter::SeedHeartbeat(int32_t server_id, bool ov
 }
 
 absl::StatusOr<Duration> ClusterWriter::Renewed(absl::StatusOr<Renewal> renewal, bool overloaded) {
-  if (!renewal.ok()) return renewal.status();
+  if (!renewal.ok()) {
+    if (absl::IsNotFound(renewal.status()) && catching_up_.load(std::memory_order_acquire)) {
+      return absl::UnavailableError("this registryd node is catching up with etcd after losing it: try again");
+    }
+    return renewal.status();
+  }
   if (renewal->holder != kHeldHere) peers_.Add(renewal->holder, renewal->lease);
   if (renewal->needs_write) {
     if (std::optional<ReplicatedInstance> state = registry_.Find(renewal->lease)) {

@@ -46,6 +46,11 @@ class ClusterWriter final : public RegistryWriter {
   // keeps their leases.
   void set_cut_off(bool cut_off) { cut_off_.store(cut_off, std::memory_order_release); }
   bool cut_off() const { return cut_off_.load(std::memory_order_acquire); }
+  // Back in touch after a cut-off, until the watch caught up: a lease this
+  // node still takes for its own may have been taken over meanwhile, so a
+  // heartbeat it does not find gets UNAVAILABLE (try again), not NOT_FOUND
+  // (the seed's servers never register again after NOT_FOUND).
+  void set_catching_up(bool catching_up) { catching_up_.store(catching_up, std::memory_order_release); }
 
  private:
   // Register and SeedRegister; `attempt` counts tries after lost races.
@@ -66,6 +71,7 @@ class ClusterWriter final : public RegistryWriter {
   PeerLinks& peers_;
   const EtcdKeys& keys_;
   std::atomic<bool> cut_off_{false};
+  std::atomic<bool> catching_up_{false};
 
   std::mutex background_mu_;
   absl::flat_hash_set<LeaseId> background_writes_;  // leases with a background write in flight

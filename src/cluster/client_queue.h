@@ -57,8 +57,10 @@ class ClientQueue {
     }
     auto* pending = new Pending<Reply>(*this, std::move(call));
     pending->reader = start(&pending->call->context, queue);
+    pending->Publish();
     pending->reader->StartCall();
     pending->reader->Finish(&pending->call->reply, &pending->call->status, pending);
+    pending->Drop();  // the completion may have come already, on a queue thread
   }
 
   // For a call the caller drives itself (a stream): a queue to start it on,
@@ -72,10 +74,17 @@ class ClientQueue {
     Pending(ClientQueue& owner, std::unique_ptr<Unary<Reply>> unary) : owner(owner), call(std::move(unary)) {}
     void Proceed(bool) override {
       call->done(*call);
+      Drop();
+    }
+    // The caller starting the call and its completion each hold it; the last
+    // one to let go deletes it (an atomic hand-off ThreadSanitizer can see).
+    void Drop() {
+      if (holds.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
       ClientQueue& queue = owner;
       delete this;
       queue.Release();
     }
+    std::atomic<int> holds{2};
     ClientQueue& owner;
     std::unique_ptr<Unary<Reply>> call;
     std::unique_ptr<grpc::ClientAsyncResponseReader<Reply>> reader;

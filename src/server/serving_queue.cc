@@ -37,7 +37,11 @@ void ServingQueue::StartThread() {
 void ServingQueue::Run() {
   void* tag = nullptr;
   bool ok = false;
-  while (cq_->Next(&tag, &ok)) static_cast<QueueEvent*>(tag)->Proceed(ok);
+  while (cq_->Next(&tag, &ok)) {
+    auto* event = static_cast<QueueEvent*>(tag);
+    event->Acquire();
+    event->Proceed(ok);
+  }
 }
 
 void ServingQueue::ShutdownAndJoin() {

@@ -15,7 +15,7 @@
 
 #include <grpcpp/completion_queue.h>
 
-#include "server/queue_event.h"
+#include "core/queue_event.h"
 
 namespace registryd::ceiling {
 

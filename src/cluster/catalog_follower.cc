@@ -27,7 +27,7 @@ CatalogFollower::CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, C
 CatalogFollower::~CatalogFollower() { Stop(); }
 
 absl::Status CatalogFollower::Load() {
-  const bool reload = registry_.Totals().live > 0 || applied_revision() > 0;
+  const bool reload = registry_.live_instances() > 0 || applied_revision() > 0;
   int64_t revision = 0;
   std::string from = keys_.prefix();
   absl::flat_hash_set<std::string> seen;

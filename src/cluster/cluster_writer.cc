@@ -58,11 +58,39 @@ void ClusterWriter::Register(const RegisterSpec& spec, Done<RegisterResult> done
 
 void ClusterWriter::SeedRegister(const RegisterSpec& spec, Done<RegisterResult> done) { Upsert(spec, std::move(done), 1); }
 
+template <typename Result>
+void ClusterWriter::Commit(EtcdWrite write, int attempt, absl::AnyInvocable<Result() &&> answer,
+                           absl::AnyInvocable<void(Done<Result>, int) &&> retry, Done<Result> done) {
+  write.done = [this, attempt, answer = std::move(answer), retry = std::move(retry),
+                done = std::move(done)](absl::StatusOr<Committed> committed) mutable {
+    if (!committed.ok()) {
+      std::move(done)(committed.status());
+      return;
+    }
+    follower_.WhenApplied(
+        committed->revision,
+        [attempt, applied = committed->applied, answer = std::move(answer), retry = std::move(retry),
+         done = std::move(done)](bool caught_up) mutable {
+          if (!caught_up) {
+            std::move(done)(absl::UnavailableError("the node stopped before the change reached it"));
+          } else if (applied) {
+            std::move(done)(std::move(answer)());
+          } else if (attempt >= kMaxAttempts) {
+            std::move(done)(LostRaces());
+          } else {
+            std::move(retry)(std::move(done), attempt + 1);  // on the state that won
+          }
+        },
+        PatienceFor(*committed));
+  };
+  committer_.Submit(std::move(write));
+}
+
 void ClusterWriter::Upsert(RegisterSpec spec, Done<RegisterResult> done, int attempt) {
   if (spec.instance_id.empty()) spec.instance_id = fmt::format("{:016x}", RandomId());
   const InstanceKey key = KeyOf(spec);
   const std::optional<ReplicatedInstance> existing = registry_.Find(key);
-  if (!existing && registry_.Totals().live >= registry_.options().max_instances) {
+  if (!existing && registry_.live_instances() >= registry_.options().max_instances) {
     std::move(done)(absl::ResourceExhaustedError(fmt::format(
         "registry is full: it holds --max-instances={} instances", registry_.options().max_instances)));
     return;
@@ -76,32 +104,17 @@ void ClusterWriter::Upsert(RegisterSpec spec, Done<RegisterResult> done, int att
   write.key = keys_.Instance(key);
   write.value = EncodeInstance(state, nodes_.self());
   write.if_revision = existing ? static_cast<int64_t>(existing->stored_revision) : 0;
-  const bool created = !existing;
-  write.done = [this, spec = std::move(spec), state, created, attempt,
-                done = std::move(done)](absl::StatusOr<Committed> committed) mutable {
-    if (!committed.ok()) {
-      std::move(done)(committed.status());
-      return;
-    }
-    follower_.WhenApplied(committed->revision, [this, spec = std::move(spec), state, created, attempt,
-                                                applied = committed->applied,
-                                                done = std::move(done)](bool caught_up) mutable {
-      if (!caught_up) {
-        std::move(done)(absl::UnavailableError("the node stopped before the registration reached it"));
-      } else if (!applied) {
-        if (attempt >= kMaxAttempts) {
-          std::move(done)(LostRaces());
-        } else {
-          Upsert(std::move(spec), std::move(done), attempt + 1);
-        }
-      } else {
+  Commit<RegisterResult>(
+      std::move(write), attempt,
+      [this, state = std::move(state), created = !existing] {
         // Held here now: a re-registration renews the lease.
         (void)registry_.Renew(state.lease, state.spec.overloaded);
-        std::move(done)(RegisterResult{state.lease, state.spec.instance_id, state.spec.ttl, created});
-      }
-    }, PatienceFor(*committed));
-  };
-  committer_.Submit(std::move(write));
+        return RegisterResult{state.lease, state.spec.instance_id, state.spec.ttl, created};
+      },
+      [this, spec = std::move(spec)](Done<RegisterResult> retried, int next) mutable {
+        Upsert(std::move(spec), std::move(retried), next);
+      },
+      std::move(done));
 }
 
 void ClusterWriter::Deregister(LeaseId lease, Done<Removal> done) { Remove(lease, std::move(done), 1); }
@@ -117,28 +130,14 @@ void ClusterWriter::Remove(LeaseId lease, Done<Removal> done, int attempt) {
   write.key = keys_.Instance(KeyOf(existing->spec));
   write.if_revision = static_cast<int64_t>(existing->stored_revision);
   write.reason = RemovalReason::kDeregistered;
-  write.done = [this, lease, attempt, removal = Removal{lease, existing->spec.seed_id, existing->spec.service,
-                                                        existing->spec.instance_id},
-                done = std::move(done)](absl::StatusOr<Committed> committed) mutable {
-    if (!committed.ok()) {
-      std::move(done)(committed.status());
-      return;
-    }
-    follower_.WhenApplied(committed->revision, [this, lease, attempt, removal = std::move(removal),
-                                                applied = committed->applied,
-                                                done = std::move(done)](bool caught_up) mutable {
-      if (!caught_up) {
-        std::move(done)(absl::UnavailableError("the node stopped before the deregistration reached it"));
-      } else if (applied) {
-        std::move(done)(std::move(removal));
-      } else if (attempt >= kMaxAttempts) {
-        std::move(done)(LostRaces());
-      } else {
-        Remove(lease, std::move(done), attempt + 1);  // it changed: remove what it is now, if the lease is still its
-      }
-    }, PatienceFor(*committed));
-  };
-  committer_.Submit(std::move(write));
+  Commit<Removal>(
+      std::move(write), attempt,
+      [removal = Removal{lease, existing->spec.seed_id, existing->spec.service, existing->spec.instance_id}] {
+        return removal;
+      },
+      // It changed: remove what it is now, if the lease is still its.
+      [this, lease](Done<Removal> retried, int next) { Remove(lease, std::move(retried), next); },
+      std::move(done));
 }
 
 void ClusterWriter::WarnServerError(int32_t server_id, Done<WarnResult> done) {
@@ -160,27 +159,11 @@ void ClusterWriter::Eject(int32_t server_id, Done<WarnResult> done, int attempt)
   write.key = keys_.Instance(KeyOf(state->spec));
   write.value = EncodeInstance(*state, HolderName(state->holder));
   write.if_revision = static_cast<int64_t>(state->stored_revision);
-  write.done = [this, server_id, attempt, service = state->spec.service,
-                done = std::move(done)](absl::StatusOr<Committed> committed) mutable {
-    if (!committed.ok()) {
-      std::move(done)(committed.status());
-      return;
-    }
-    follower_.WhenApplied(committed->revision, [this, server_id, attempt, service = std::move(service),
-                                                applied = committed->applied,
-                                                done = std::move(done)](bool caught_up) mutable {
-      if (!caught_up) {
-        std::move(done)(absl::UnavailableError("the node stopped before the ejection reached it"));
-      } else if (applied) {
-        std::move(done)(WarnResult{true, registry_.FindServer(service)});
-      } else if (attempt >= kMaxAttempts) {
-        std::move(done)(LostRaces());
-      } else {
-        Eject(server_id, std::move(done), attempt + 1);
-      }
-    }, PatienceFor(*committed));
-  };
-  committer_.Submit(std::move(write));
+  Commit<WarnResult>(
+      std::move(write), attempt,
+      [this, service = state->spec.service] { return WarnResult{true, registry_.FindServer(service)}; },
+      [this, server_id](Done<WarnResult> retried, int next) { Eject(server_id, std::move(retried), next); },
+      std::move(done));
 }
 
 absl::StatusOr<Duration> ClusterWriter::Heartbeat(LeaseId lease, bool overloaded) {

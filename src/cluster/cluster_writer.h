@@ -53,6 +53,13 @@ class ClusterWriter final : public RegistryWriter {
   void set_catching_up(bool catching_up) { catching_up_.store(catching_up, std::memory_order_release); }
 
  private:
+  // Submits `write`. Once etcd committed it and this node applied it,
+  // `answer()` makes the answer; a write whose condition failed (another
+  // node's write won) is tried again by `retry(done, attempt + 1)` on the
+  // state that won, a few times (kMaxAttempts) before ABORTED.
+  template <typename Result>
+  void Commit(EtcdWrite write, int attempt, absl::AnyInvocable<Result() &&> answer,
+              absl::AnyInvocable<void(Done<Result>, int) &&> retry, Done<Result> done);
   // Register and SeedRegister; `attempt` counts tries after lost races.
   void Upsert(RegisterSpec spec, Done<RegisterResult> done, int attempt);
   void Remove(LeaseId lease, Done<Removal> done, int attempt);

@@ -170,6 +170,8 @@ class Registry {
   const RegistryOptions& options() const { return options_; }
   const Clock& clock() const { return clock_; }
   RegistryTotals Totals() const;
+  // Instances held now (what --max-instances bounds).
+  size_t live_instances() const { return live_.load(std::memory_order_relaxed); }
 
  private:
   uint32_t ShardIndexOf(LeaseId lease) const { return ShardOfLease(lease, options_.shard_count); }

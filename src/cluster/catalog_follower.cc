@@ -76,7 +76,6 @@ absl::Status CatalogFollower::Load() {
       if (!seen.contains(keys_.Instance(key))) gone.push_back(key);
     });
     for (const InstanceKey& key : gone) registry_.ApplyRemoval(key, RemovalReason::kDeregistered, /*quiet=*/true);
-    reloads_.fetch_add(1, std::memory_order_relaxed);
     log::Warn("cluster: reloaded the catalog at etcd revision {} ({} keys, {} instances gone meanwhile); "
               "watchers start again from a snapshot",
               revision, loaded, gone.size());

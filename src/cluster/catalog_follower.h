@@ -71,7 +71,6 @@ class CatalogFollower {
   int64_t applied_revision() const { return applied_.load(std::memory_order_acquire); }
   // Drops the watch and starts it again on the next endpoint.
   void Restart();
-  uint64_t reloads() const { return reloads_.load(std::memory_order_relaxed); }
 
  private:
   using Stream = grpc::ClientAsyncReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
@@ -109,7 +108,6 @@ class CatalogFollower {
   std::atomic<int64_t> applied_{0};
   int64_t event_revision_ = 0;  // the etcd revision whose events are being applied
   RemovalReason removal_reason_ = RemovalReason::kDeregistered;
-  std::atomic<uint64_t> reloads_{0};
 
   struct Waiter {
     int64_t revision;

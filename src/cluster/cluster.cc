@@ -73,10 +73,6 @@ void Cluster::Serve(std::vector<grpc::CompletionQueue*> queues) {
   follower_->Start();
   peers_->Start();
   last_sweep_ = std::chrono::steady_clock::now();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    started_ = true;
-  }
   monitor_ = std::thread([this] { Monitor(); });
 }
 
@@ -109,14 +105,6 @@ std::vector<LeaseId> Cluster::RenewHeld(const std::vector<LeaseId>& leases) {
     if (!renewal.ok() || renewal->holder != kHeldHere) not_held.push_back(lease);
   }
   return not_held;
-}
-
-Cluster::Counts Cluster::counts() const {
-  Counts counts;
-  if (committer_ != nullptr) counts.etcd = committer_->counts();
-  if (peers_ != nullptr) counts.renewals_forwarded = peers_->renewals_sent();
-  if (follower_ != nullptr) counts.reloads = follower_->reloads();
-  return counts;
 }
 
 void Cluster::Monitor() {

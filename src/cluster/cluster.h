@@ -79,12 +79,6 @@ class Cluster final : public NodeEvents {
   std::vector<LeaseId> RenewHeld(const std::vector<LeaseId>& leases);
   Duration EtcdSilence() const { return membership_->Silence(); }
 
-  struct Counts {
-    EtcdCommitter::Counts etcd;
-    uint64_t renewals_forwarded = 0;
-    uint64_t reloads = 0;
-  };
-  Counts counts() const;
 
   void OnNodeGone(const std::string& name) override;
 
@@ -134,7 +128,6 @@ class Cluster final : public NodeEvents {
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
-  bool started_ = false;  // serving
   std::thread monitor_;
 };
 

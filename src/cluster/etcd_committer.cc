@@ -36,8 +36,6 @@ void EtcdCommitter::Flush(std::unique_lock<std::mutex>& lock) {
   while (in_flight_ < options_.max_txns_in_flight && !queue_.empty()) {
     std::unique_ptr<Batch> batch = TakeBatch();
     ++in_flight_;
-    ++counts_.txns;
-    counts_.writes += batch->writes.size();
     lock.unlock();
     Send(std::move(batch));
     lock.lock();
@@ -160,11 +158,6 @@ void EtcdCommitter::Stop() {
   }
   std::unique_lock<std::mutex> lock(mu_);
   idle_.wait(lock, [this] { return in_flight_ == 0; });
-}
-
-EtcdCommitter::Counts EtcdCommitter::counts() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return counts_;
 }
 
 }  // namespace registryd::cluster

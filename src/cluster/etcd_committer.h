@@ -66,11 +66,6 @@ class EtcdCommitter {
   // Fails what is queued, waits for the Txns in flight; later writes fail at once.
   void Stop();
 
-  struct Counts {
-    uint64_t txns = 0;
-    uint64_t writes = 0;
-  };
-  Counts counts() const;
 
  private:
   struct Batch;
@@ -89,7 +84,6 @@ class EtcdCommitter {
   std::deque<EtcdWrite> queue_;
   int in_flight_ = 0;
   bool stopped_ = false;
-  Counts counts_;
 };
 
 }  // namespace registryd::cluster

@@ -12,7 +12,7 @@ namespace {
 
 constexpr auto kPeerTimeout = std::chrono::milliseconds(800);
 
-// Counts down the calls of one round, whose callbacks come on gRPC's threads.
+// Counts down the calls of one round, whose answers come on the serving queues' threads.
 class Latch {
  public:
   explicit Latch(size_t count) : count_(count) {}
@@ -129,10 +129,7 @@ void PeerLinks::SendAll() {
   }
   latch.Wait();
   for (Batch& batch : batches) {
-    if (batch.status.ok()) {
-      renewals_sent_.fetch_add(batch.leases.size(), std::memory_order_relaxed);
-      continue;
-    }
+    if (batch.status.ok()) continue;
     log::Warn("cluster: node {} did not take {} renewals ({}); this node takes those leases over",
               nodes_.NameOf(batch.holder), batch.leases.size(), batch.status.error_message());
     unreachable.insert(unreachable.end(), batch.leases.begin(), batch.leases.end());

@@ -55,8 +55,6 @@ class PeerLinks {
   // at most about a second).
   EtcdContact AskEtcdContact(Duration bound);
 
-  uint64_t renewals_sent() const { return renewals_sent_.load(std::memory_order_relaxed); }
-
  private:
   struct Pending {
     std::mutex mu;
@@ -72,7 +70,6 @@ class PeerLinks {
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   const std::function<void(std::vector<LeaseId>)> on_unreachable_;
   std::array<Pending, 256> pending_;  // by holder slot
-  std::atomic<uint64_t> renewals_sent_{0};
 
   std::mutex stubs_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Peer::Stub>> stubs_;

@@ -1,5 +1,7 @@
 // registryd: flags, logging, signals; the server does the rest.
 #include <csignal>
+#include <initializer_list>
+#include <utility>
 #include <string>
 #include <thread>
 
@@ -55,6 +57,21 @@ CLI::Option* AddDuration(CLI::App& app, const std::string& name, DurationFlag& f
           },
           help)
       ->default_str(flag.text);
+}
+
+// Reads each named file (path, destination) whose path is set; false, with
+// the reason logged, when one cannot be read.
+bool ReadPemFiles(std::initializer_list<std::pair<const std::string*, std::string*>> files) {
+  for (const auto& [path, pem] : files) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> contents = registryd::ReadFile(*path);
+    if (!contents.ok()) {
+      registryd::log::Error("{}", std::string(contents.status().message()));
+      return false;
+    }
+    *pem = *std::move(contents);
+  }
+  return true;
 }
 
 }  // namespace
@@ -215,16 +232,10 @@ int main(int argc, char** argv) {
     cluster.node_ttl = node_ttl.value;
     cluster.max_staleness = max_staleness.value;
     cluster.forward_interval = forward_interval.value;
-    for (auto [path, pem] : {std::pair{&etcd_ca_file, &cluster.etcd_tls.ca},
-                             std::pair{&etcd_cert_file, &cluster.etcd_tls.cert},
-                             std::pair{&etcd_key_file, &cluster.etcd_tls.key}}) {
-      if (path->empty()) continue;
-      absl::StatusOr<std::string> contents = registryd::ReadFile(*path);
-      if (!contents.ok()) {
-        registryd::log::Error("{}", std::string(contents.status().message()));
-        return 2;
-      }
-      *pem = *std::move(contents);
+    if (!ReadPemFiles({{&etcd_ca_file, &cluster.etcd_tls.ca},
+                       {&etcd_cert_file, &cluster.etcd_tls.cert},
+                       {&etcd_key_file, &cluster.etcd_tls.key}})) {
+      return 2;
     }
     options.cluster = cluster;
     // etcd holds the registrations; revisions come from etcd's.
@@ -240,16 +251,10 @@ int main(int argc, char** argv) {
     }
     if (*stored) options.registry.shard_count = **stored;
   }
-  for (auto [path, pem] : {std::pair{&tls_cert_file, &options.tls.cert_chain},
-                           std::pair{&tls_key_file, &options.tls.private_key},
-                           std::pair{&tls_client_ca_file, &options.tls.client_ca}}) {
-    if (path->empty()) continue;
-    absl::StatusOr<std::string> contents = registryd::ReadFile(*path);
-    if (!contents.ok()) {
-      registryd::log::Error("{}", std::string(contents.status().message()));
-      return 2;
-    }
-    *pem = *std::move(contents);
+  if (!ReadPemFiles({{&tls_cert_file, &options.tls.cert_chain},
+                     {&tls_key_file, &options.tls.private_key},
+                     {&tls_client_ca_file, &options.tls.client_ca}})) {
+    return 2;
   }
   // Revisions start from the wall clock in microseconds: a Watch client that
   // resumes with a revision from an earlier run (lower) gets a snapshot.

@@ -33,6 +33,11 @@ bool Registry::TryReserve() {
   return false;
 }
 
+absl::Status Registry::SeedNotFound(int32_t server_id) {
+  return absl::NotFoundError(
+      fmt::format("serverId {} is not registered (or its lease expired): register again", server_id));
+}
+
 absl::Status Registry::FullError() const {
   return absl::ResourceExhaustedError(fmt::format(
       "registry is full: it holds --max-instances={} instances", options_.max_instances));
@@ -119,8 +124,7 @@ absl::StatusOr<Duration> Registry::Heartbeat(LeaseId lease, bool overloaded) {
 absl::StatusOr<Duration> Registry::SeedHeartbeat(int32_t server_id, bool overloaded) {
   const std::optional<LeaseId> lease = seed_index_.Find(server_id);
   if (!lease) {
-    return absl::NotFoundError(
-        fmt::format("serverId {} is not registered (or its lease expired): register again", server_id));
+    return SeedNotFound(server_id);
   }
   return Heartbeat(*lease, overloaded);
 }
@@ -234,8 +238,7 @@ absl::StatusOr<Renewal> Registry::Renew(LeaseId lease, bool overloaded) {
 absl::StatusOr<Renewal> Registry::SeedRenew(int32_t server_id, bool overloaded) {
   const std::optional<LeaseId> lease = seed_index_.Find(server_id);
   if (!lease) {
-    return absl::NotFoundError(
-        fmt::format("serverId {} is not registered (or its lease expired): register again", server_id));
+    return SeedNotFound(server_id);
   }
   return Renew(*lease, overloaded);
 }

@@ -192,6 +192,7 @@ class Registry {
   // Bookkeeping for leases that left: capacity and the seed index.
   void Forget(absl::Span<const Removal> removed);
   absl::Status FullError() const;
+  static absl::Status SeedNotFound(int32_t server_id);
 
   const RegistryOptions options_;
   const Clock& clock_;

@@ -433,18 +433,15 @@ bool Shard::Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, st
 std::optional<Removal> Shard::ApplyRemoval(std::string_view instance_id, std::string_view service,
                                            RemovalReason reason, bool quiet) {
   MutexLock lock(&mu_);
-  const std::optional<RecordIndex> index = FindInstance(service, instance_id);
-  if (!index) return std::nullopt;
-  quiet_ = quiet;
-  CountRemoval(reason);
-  Removal removal = Remove(*index, reason);
-  quiet_ = false;
-  return removal;
+  return RemoveApplied(FindInstance(service, instance_id), reason, quiet);
 }
 
 std::optional<Removal> Shard::ApplyRemoval(LeaseId lease, RemovalReason reason, bool quiet) {
   MutexLock lock(&mu_);
-  const std::optional<RecordIndex> index = FindLease(lease);
+  return RemoveApplied(FindLease(lease), reason, quiet);
+}
+
+std::optional<Removal> Shard::RemoveApplied(std::optional<RecordIndex> index, RemovalReason reason, bool quiet) {
   if (!index) return std::nullopt;
   quiet_ = quiet;
   CountRemoval(reason);

@@ -210,6 +210,9 @@ class Shard {
   void ApplyHolder(RecordIndex index, NodeSlot holder, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ReplicatedInstance StateOf(const InstanceRecord& record) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CountRemoval(RemovalReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ApplyRemoval of what was found (nothing: not here).
+  std::optional<Removal> RemoveApplied(std::optional<RecordIndex> index, RemovalReason reason, bool quiet)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetDeadline(RecordIndex index, TimePoint deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<Endpoint> PickLocked(ServiceState& service, TimePoint now, LeaseId exclude)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

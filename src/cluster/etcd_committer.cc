@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "cluster/cluster.pb.h"
+#include "cluster.pb.h"
 #include "core/log.h"
 
 namespace registryd::cluster {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "cluster/cluster.pb.h"
+#include "cluster.pb.h"
 
 namespace registryd::cluster {
 

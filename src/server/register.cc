@@ -47,13 +47,13 @@ void RegisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply& 
     std::move(done)(ToGrpcStatus(spec.status()));
     return;
   }
-  writer.Register(*spec, [&reply, done = std::move(done), service = spec->service,
-                          address = request.address()](absl::StatusOr<RegisterResult> result) mutable {
+  // The request and reply live in the call until it finishes, after `done`.
+  writer.Register(*spec, [&request, &reply, done = std::move(done)](absl::StatusOr<RegisterResult> result) mutable {
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));
       return;
     }
-    log::Debug("registered {}/{} at {} ({}, TTL {}ms)", service, result->instance_id, address,
+    log::Debug("registered {}/{} at {} ({}, TTL {}ms)", request.service(), result->instance_id, request.address(),
                result->created ? "new" : "updated", ToWireMillis(result->ttl));
     reply.set_lease_id(result->lease);
     reply.set_ttl_ms(ToWireMillis(result->ttl));

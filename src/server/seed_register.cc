@@ -23,13 +23,14 @@ void SeedRegisterRpc::Handle(RegistryWriter& writer, const Request& request, Rep
   spec.ttl = writer.registry().options().default_ttl;
   spec.overloaded = request.overloaded();
   spec.seed_id = request.serverid();
-  writer.SeedRegister(spec, [&reply, done = std::move(done), spec](absl::StatusOr<RegisterResult> result) mutable {
+  // The request and reply live in the call until it finishes, after `done`.
+  writer.SeedRegister(spec, [&request, &reply, done = std::move(done)](absl::StatusOr<RegisterResult> result) mutable {
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));
       return;
     }
-    log::Debug("registered serverId {} as {} {}:{} (seed API, {})", *spec.seed_id, spec.service, spec.host,
-               spec.port, result->created ? "new" : "updated");
+    log::Debug("registered serverId {} as {} {}:{} (seed API, {})", request.serverid(), request.service(),
+               request.serverip(), request.serverport(), result->created ? "new" : "updated");
     reply.set_success(true);
     std::move(done)(grpc::Status::OK);
   });

@@ -8,13 +8,13 @@
 namespace registryd {
 
 void WarnServerErrorRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done) {
-  writer.WarnServerError(request.serverid(), [&reply, done = std::move(done),
-                                              server_id = request.serverid()](absl::StatusOr<WarnResult> result) mutable {
+  writer.WarnServerError(request.serverid(), [&request, &reply,
+                                              done = std::move(done)](absl::StatusOr<WarnResult> result) mutable {
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));
       return;
     }
-    if (result->known) log::Debug("ejected serverId {} on a client's warning", server_id);
+    if (result->known) log::Debug("ejected serverId {} on a client's warning", request.serverid());
     FillSeedReply(result->replacement, reply);
     std::move(done)(grpc::Status::OK);
   });

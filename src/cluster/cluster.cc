@@ -1,5 +1,7 @@
 #include "cluster/cluster.h"
 
+#include <functional>
+
 #include "core/log.h"
 
 namespace registryd::cluster {
@@ -11,6 +13,8 @@ constexpr auto kMonitorPeriod = std::chrono::milliseconds(250);
 constexpr auto kSweepPeriod = std::chrono::seconds(30);
 // How long a starting node waits for etcd before it gives up.
 constexpr auto kStartupPatience = std::chrono::seconds(30);
+// How long it waits for one etcd member to connect before it tries the next.
+constexpr auto kConnectPatience = std::chrono::milliseconds(1000);
 
 int64_t Millis(Duration duration) { return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count(); }
 
@@ -51,18 +55,23 @@ absl::Status Cluster::Start() {
 
   // etcd may still be starting (or electing): try every endpoint for a while.
   const auto started = std::chrono::steady_clock::now();
-  for (absl::Status loaded = follower_->Load(); !loaded.ok(); loaded = follower_->Load()) {
-    if (std::chrono::steady_clock::now() - started > kStartupPatience) return loaded;
-    log::Warn("cluster: {}; trying again", std::string(loaded.message()));
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto patiently = [&](EtcdEndpoints& endpoints, const std::function<absl::Status()>& step) {
+    for (;;) {
+      const std::string url = endpoints.Current().url;
+      const absl::Status done = endpoints.ConnectCurrent(kConnectPatience)
+                                    ? step()
+                                    : absl::UnavailableError("cannot connect to etcd " + url);
+      if (done.ok() || std::chrono::steady_clock::now() - started > kStartupPatience) return done;
+      log::Warn("cluster: {}; trying again", std::string(done.message()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  };
+  if (absl::Status loaded = patiently(*watch_endpoints_, [&] { return follower_->Load(); }); !loaded.ok()) {
+    return loaded;
   }
   log::Info("cluster: loaded {} instances from etcd (revision {}) in {} ms", registry_.Totals().live,
             follower_->applied_revision(), Millis(std::chrono::steady_clock::now() - started));
-  for (absl::Status joined = membership_->Join(); !joined.ok(); joined = membership_->Join()) {
-    if (std::chrono::steady_clock::now() - started > kStartupPatience) return joined;
-    log::Warn("cluster: {}; trying again", std::string(joined.message()));
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
+  if (absl::Status joined = patiently(*endpoints_, [&] { return membership_->Join(); }); !joined.ok()) return joined;
   nodes_->SetLive(options_.node_name, options_.address);
   membership_->Start();
   return absl::OkStatus();

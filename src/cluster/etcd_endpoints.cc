@@ -53,6 +53,13 @@ absl::StatusOr<std::unique_ptr<EtcdEndpoints>> EtcdEndpoints::Make(const std::ve
   return endpoints;
 }
 
+bool EtcdEndpoints::ConnectCurrent(std::chrono::milliseconds patience) {
+  const size_t index = current();
+  if (at(index).channel->WaitForConnected(std::chrono::system_clock::now() + patience)) return true;
+  Failed(index);
+  return false;
+}
+
 void EtcdEndpoints::Failed(size_t index) {
   size_t expected = index;
   current_.compare_exchange_strong(expected, (index + 1) % endpoints_.size(), std::memory_order_acq_rel);

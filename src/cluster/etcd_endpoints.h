@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,13 @@ class EtcdEndpoints {
   // another failure moved on already).
   void Failed(size_t index);
   size_t size() const { return endpoints_.size(); }
+  // Connects the current member's channel within `patience`, moving on to
+  // the next member if it cannot. Before the server runs, nothing polls a
+  // channel but a call on it, and a call fails at once while its channel
+  // backs off: without this, the connection attempts that a node starting
+  // beside etcd makes never complete (they time out unpolled), and the node
+  // gives up although etcd is up.
+  bool ConnectCurrent(std::chrono::milliseconds patience);
 
  private:
   std::vector<Endpoint> endpoints_;

@@ -23,7 +23,7 @@ import unittest
 import grpc
 
 import stubs
-from etcd_cluster import EtcdCluster, Node, TcpProxy, free_port
+from etcd_cluster import STARTUP_TIMEOUT, EtcdCluster, Node, TcpProxy, free_port
 from registry_process import wait_for
 
 ARGS = None
@@ -574,6 +574,23 @@ class CutOffTest(ClusterTestCase):
         self.assert_eventually(lambda: cut.serving() is True, self.logs, timeout=NODE_TTL + 15)
         self.assertEqual(cut.heartbeat(leases[0]).ttl_ms, 3000)
         self.assertEqual(renewer.stop(), [])
+
+
+class StartupTest(ClusterTestCase):
+    def test_a_node_started_before_etcd_is_reachable_joins_once_it_is(self):
+        # As when registryd and etcd start together: the node's first
+        # connections fail, and it must go on trying until etcd answers.
+        proxy = TcpProxy(ETCD.client_ports[0])
+        self.addCleanup(proxy.close)
+        proxy.cut()
+        node = Node(ARGS.registryd, [proxy.url], self.prefix, node_ttl="%ds" % NODE_TTL, wait=False)
+        self.nodes.append(node)
+        self.assert_eventually(lambda: node.log().count("trying again") >= 3, self.logs)
+        proxy.restore()
+        node.server.wait_listening(STARTUP_TIMEOUT)
+        client = self.client(node)
+        client.register("late", "a")
+        self.assertEqual(set(client.discover("late")), {"a"})
 
 
 class StalledWatchTest(ClusterTestCase):

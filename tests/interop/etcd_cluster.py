@@ -197,7 +197,7 @@ class Node:
     """A registryd node of a cluster: its own loopback port, kept across
     restarts, so that it comes back under the same name."""
 
-    def __init__(self, registryd, etcd_urls, prefix, node_ttl="2s", extra=(), port=None):
+    def __init__(self, registryd, etcd_urls, prefix, node_ttl="2s", extra=(), port=None, wait=True):
         self.registryd = registryd
         self.port = port or free_port()
         self.address = "127.0.0.1:%d" % self.port
@@ -205,11 +205,13 @@ class Node:
                      "--etcd-endpoints", ",".join(etcd_urls), "--etcd-prefix", prefix, "--node-ttl", node_ttl,
                      "--max-staleness", "1500ms", *extra]
         self.server = None
-        self.start()
+        self.start(wait)
 
-    def start(self):
+    def start(self, wait=True):
+        """Starts the process; with `wait`, returns once it serves (it joined the cluster)."""
         self.server = ServerProcess(self.argv)
-        self.server.wait_listening(STARTUP_TIMEOUT)
+        if wait:
+            self.server.wait_listening(STARTUP_TIMEOUT)
 
     def kill(self):
         self.server.kill()

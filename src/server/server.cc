@@ -54,9 +54,15 @@ Server::~Server() {
 
 template <typename Rpc, typename Backend>
 void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend, int count) {
-  for (int i = 0; i < count; ++i) {
-    queue.Own(std::make_unique<UnaryCall<Rpc, Backend>>(service, queue, backend)).RequestNext();
-  }
+  using Call = UnaryCall<Rpc, Backend>;
+  // Only a writing RPC's calls wait (for the writer) and need more objects.
+  const int max = requires { Rpc::kWrites; } ? std::max(count, options_.max_calls_per_writing_method) : count;
+  queue
+      .Own(std::make_unique<CallPool<Call>>(count, max,
+                                            [&service, &queue, &backend](CallPool<Call>& pool) {
+                                              return std::make_unique<Call>(service, queue, backend, pool);
+                                            }))
+      .Start();
 }
 
 absl::Status Server::StartPersistence() {

@@ -85,11 +85,12 @@ class ServingQueue {
   // Closed, and no call under way: no unary call object busy, no stream open.
   bool Quiet();
 
-  // Takes ownership of an event object; it lives until the queue is drained.
-  template <typename Event>
-  Event& Own(std::unique_ptr<Event> event) {
-    Event& ref = *event;
-    events_.push_back(std::move(event));
+  // Takes ownership of an object whose tags live on this queue (an event, a
+  // pool of them); it lives until the queue is drained.
+  template <typename Owned>
+  Owned& Own(std::unique_ptr<Owned> owned) {
+    Owned& ref = *owned;
+    owned_.emplace_back(owned.release(), [](void* object) { delete static_cast<Owned*>(object); });
     return ref;
   }
 
@@ -108,7 +109,7 @@ class ServingQueue {
   bool open_ ABSL_GUARDED_BY(mu_) = true;
   absl::flat_hash_map<grpc::ServerContext*, AtClose> streams_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> busy_unary_calls_ = 0;
-  std::vector<std::unique_ptr<QueueEvent>> events_;
+  std::vector<std::unique_ptr<void, void (*)(void*)>> owned_;
   std::thread thread_;
 };
 

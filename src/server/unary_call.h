@@ -27,6 +27,7 @@
 
 #include "core/registry.h"
 #include "core/queue_event.h"
+#include "server/call_pool.h"
 #include "server/rpc_done.h"
 #include "server/serving_queue.h"
 
@@ -45,8 +46,8 @@ class UnaryCall final : public QueueEvent {
   using Request = typename Rpc::Request;
   using Reply = typename Rpc::Reply;
 
-  UnaryCall(Service& service, ServingQueue& queue, Backend& backend)
-      : service_(service), queue_(queue), backend_(backend) {}
+  UnaryCall(Service& service, ServingQueue& queue, Backend& backend, CallPool<UnaryCall>& pool)
+      : service_(service), queue_(queue), backend_(backend), pool_(pool) {}
 
   void RequestNext() {
     request_.Clear();
@@ -71,13 +72,18 @@ class UnaryCall final : public QueueEvent {
           BecomeIdle();
           return;
         }
+        pool_.Arrived();
         Respond();
         return;
       case State::kAwaitingWrite:
         Finish();
         return;
       case State::kAwaitingFinish:
-        RequestNext();
+        if (pool_.Ended(*this)) {
+          RequestNext();
+        } else {
+          GoIdle();
+        }
         return;
       case State::kIdle:
         return;
@@ -97,7 +103,11 @@ class UnaryCall final : public QueueEvent {
         status_ = std::move(status);
         if (write_phase_.exchange(kAnswered, std::memory_order_acq_rel) == kReturned) WakeOnQueue();
       });
-      if (write_phase_.exchange(kReturned, std::memory_order_acq_rel) == kAnswered) Finish();
+      if (write_phase_.exchange(kReturned, std::memory_order_acq_rel) == kAnswered) {
+        Finish();
+      } else {
+        pool_.CallWaits();
+      }
     } else {
       status_ = Rpc::Handle(backend_, request_, reply_);
       Finish();
@@ -119,6 +129,15 @@ class UnaryCall final : public QueueEvent {
     queue_.UnaryCallIdle();
   }
 
+  // Between calls, kept by the pool: holds nothing of the last call.
+  void GoIdle() {
+    request_.Clear();
+    reply_.Clear();
+    responder_.reset();
+    context_.reset();
+    BecomeIdle();
+  }
+
   void Finish() {
     const grpc::Status& status = status_;
     ServingQueue::StartGuard guard(queue_);
@@ -138,6 +157,7 @@ class UnaryCall final : public QueueEvent {
   Service& service_;
   ServingQueue& queue_;
   Backend& backend_;
+  CallPool<UnaryCall>& pool_;
   State state_ = State::kIdle;
   std::atomic<WritePhase> write_phase_{kHandling};
   grpc::Alarm alarm_;      // the writer's answer came

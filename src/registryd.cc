@@ -183,9 +183,10 @@ int main(int argc, char** argv) {
               "Heartbeats for leases another node keeps are forwarded to it this often",
               std::chrono::milliseconds(10), std::chrono::seconds(10));
   cluster_group->add_option("--etcd-max-txn-ops", cluster.commit.max_txn_ops,
-                            "Writes per etcd Txn (at most etcd's --max-txn-ops)")
+                            "Operations per etcd Txn (at most etcd's --max-txn-ops): a batch holds up to two fewer writes, "
+                            "for the reason of its removals and its conditional writes")
       ->capture_default_str()
-      ->check(CLI::Range(size_t{1}, size_t{10000}));
+      ->check(CLI::Range(size_t{3}, size_t{10000}));
   cluster_group->add_option("--etcd-txns-in-flight", cluster.commit.max_txns_in_flight,
                             "Txns sent to etcd before the first is answered; writes arriving meanwhile wait and form "
                             "the next, larger batch")

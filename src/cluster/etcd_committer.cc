@@ -47,6 +47,7 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
   absl::flat_hash_set<std::string> keys;
   absl::flat_hash_set<std::string> deferred_keys;  // a key's writes keep their order
   std::optional<RemovalReason> reason;
+  bool conditional = false;
   size_t bytes = 0;
   std::deque<EtcdWrite> later;
   // Looks this far into the queue for writes that fit: a queue of many
@@ -55,7 +56,13 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
   while (!queue_.empty() && batch->writes.size() < options_.max_txn_ops && budget-- > 0) {
     EtcdWrite& write = queue_.front();
     const size_t size = write.key.size() + write.value.size() + 32;
-    const bool same_reason = write.kind != EtcdWrite::Kind::kDelete || !reason || *reason == write.reason;
+    const bool is_delete = write.kind == EtcdWrite::Kind::kDelete;
+    const bool same_reason = !is_delete || !reason || *reason == write.reason;
+    // Within etcd's --max-txn-ops: it counts the removal marker, and a
+    // nested Txn's operations (one each) against what the batch leaves.
+    const size_t ops = batch->writes.size() + 1 + (reason || is_delete ? 1 : 0) +
+                       (conditional || write.if_revision ? 1 : 0);
+    if (ops > options_.max_txn_ops) break;
     if (!same_reason || keys.contains(write.key) || deferred_keys.contains(write.key) ||
         (!batch->writes.empty() && bytes + size > options_.max_txn_bytes)) {
       deferred_keys.insert(write.key);
@@ -63,7 +70,8 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
       queue_.pop_front();
       continue;
     }
-    if (write.kind == EtcdWrite::Kind::kDelete) reason = write.reason;
+    if (is_delete) reason = write.reason;
+    conditional = conditional || write.if_revision.has_value();
     keys.insert(write.key);
     bytes += size;
     batch->writes.push_back(std::move(write));

@@ -576,6 +576,24 @@ class CutOffTest(ClusterTestCase):
         self.assertEqual(renewer.stop(), [])
 
 
+class BatchTest(ClusterTestCase):
+    def test_writes_beyond_one_txn_commit_in_full_batches(self):
+        # Far more writes under way than one Txn may hold (etcd's
+        # --max-txn-ops, 128): full batches, deletions with their reason
+        # marker among them, must stay within etcd's limits.
+        client = self.client(*self.start_nodes(1))
+        count = 1000
+        def all_of(futures):
+            return [future.result() for future in futures]
+        registered = all_of([client.native.Register.future(pb.registry_pb2.RegisterRequest(
+            service="batch", instance_id="b-%d" % i, address="10.4.0.1:80", ttl_ms=30000), timeout=60)
+            for i in range(count)])
+        self.assertEqual(len(client.discover("batch")), count)
+        all_of([client.native.Deregister.future(pb.registry_pb2.DeregisterRequest(lease_id=reply.lease_id),
+                                                timeout=60) for reply in registered])
+        self.assertEqual(client.discover("batch"), {})
+
+
 class StartupTest(ClusterTestCase):
     def test_a_node_started_before_etcd_is_reachable_joins_once_it_is(self):
         # As when registryd and etcd start together: the node's first

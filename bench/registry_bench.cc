@@ -40,6 +40,7 @@ struct BenchOptions {
   std::string api = "native";
   std::string server_cpus = "0";
   std::string client_cpus = "1";
+  std::string etcd_cpus;  // empty: server_cpus
   int channels = 4;
   int repeat = 1;
   int cluster = 0;  // registryd nodes of the cluster targets
@@ -59,6 +60,10 @@ struct Run {
   Phase phase;
   int round = 0;  // with --repeat, which pass over the targets
 };
+
+const std::string& EtcdCpus(const BenchOptions& options) {
+  return options.etcd_cpus.empty() ? options.server_cpus : options.etcd_cpus;
+}
 
 int CountCpus(const std::string& list) {
   int count = 0;
@@ -133,12 +138,12 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
     if (target_name == "ceiling-reflection") command.push_back("--reflection");
     server.emplace(options.server_cpus, command, listening);
   } else if (target_name == "etcd" && options.cluster > 0) {
-    etcd_cluster.emplace(options.server_cpus, options.etcd);  // the cluster targets' etcd
+    etcd_cluster.emplace(EtcdCpus(options), options.etcd);  // the cluster targets' etcd
     target.address = etcd_cluster->Addresses();
   } else if (target_name == "etcd") {
-    etcd.emplace(options.server_cpus, options.etcd);
+    etcd.emplace(EtcdCpus(options), options.etcd);
   } else if (target_name == "cluster" || target_name == "cluster-rr") {
-    etcd_cluster.emplace(options.server_cpus, options.etcd);
+    etcd_cluster.emplace(EtcdCpus(options), options.etcd);
     std::string endpoints;
     for (const std::string& url : etcd_cluster->client_urls()) endpoints += (endpoints.empty() ? "" : ",") + url;
     std::string addresses;
@@ -398,6 +403,9 @@ int Main(int argc, char** argv) {
   app.add_option("--server-cpus", options.server_cpus, "CPUs of spawned servers (taskset list)")->capture_default_str();
   app.add_option("--client-cpus", options.client_cpus, "CPUs of this load generator when spawning")
       ->capture_default_str();
+  app.add_option("--etcd-cpus", options.etcd_cpus,
+                 "CPUs of the etcd members (default: --server-cpus); e.g. --etcd-cpus 0 --server-cpus 1 "
+                 "--client-cpus 1 gives etcd a CPU of its own, as its own machines would");
   app.add_option("--server-arg", options.server_args,
                  "A further flag for the registryd --spawn starts (repeatable), e.g. --server-arg=--tls-cert=C")
       ->allow_extra_args(false);

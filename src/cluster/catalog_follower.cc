@@ -27,16 +27,18 @@ CatalogFollower::CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, C
 CatalogFollower::~CatalogFollower() { Stop(); }
 
 absl::Status CatalogFollower::Load() {
-  const bool reload = registry_.live_instances() > 0 || applied_revision() > 0;
-  int64_t revision = 0;
-  std::string from = keys_.prefix();
+  bool reload = registry_.live_instances() > 0 || applied_revision() > 0;
+  const std::vector<EtcdKeys::Range> ranges = keys_.LoadRanges();
+  int64_t revision = 0;  // every page at the first page's revision: one consistent catalog
+  size_t range = 0;
+  std::string from = ranges[0].key;
   absl::flat_hash_set<std::string> seen;
   size_t loaded = 0;
-  for (;;) {
+  while (range < ranges.size()) {
     const size_t endpoint = endpoints_.current();
     etcdserverpb::RangeRequest request;
     request.set_key(from);
-    request.set_range_end(keys_.PrefixEnd());
+    request.set_range_end(ranges[range].end);
     request.set_limit(kPageSize);
     request.set_revision(revision);
     etcdserverpb::RangeResponse response;
@@ -46,9 +48,13 @@ absl::Status CatalogFollower::Load() {
     if (!status.ok()) {
       endpoints_.Failed(endpoint);
       if (status.error_message().find("compacted") != std::string::npos) {
-        // The revision being loaded was compacted away meanwhile: start over at a newer one.
+        // The revision being loaded was compacted away meanwhile: start over
+        // at a newer one, and drop then what went meanwhile.
         revision = 0;
-        from = keys_.prefix();
+        range = 0;
+        from = ranges[0].key;
+        reload = true;
+        seen.clear();
         continue;
       }
       return absl::UnavailableError("cannot load the catalog from etcd (" + endpoints_.at(endpoint).url +
@@ -61,8 +67,11 @@ absl::Status CatalogFollower::Load() {
       ApplyPut(kv, /*quiet=*/true);
       ++loaded;
     }
-    if (!response.more() || response.kvs_size() == 0) break;
-    from = response.kvs(response.kvs_size() - 1).key() + std::string(1, '\0');
+    if (response.more() && response.kvs_size() > 0) {
+      from = response.kvs(response.kvs_size() - 1).key() + std::string(1, '\0');
+    } else if (++range < ranges.size()) {
+      from = ranges[range].key;
+    }
   }
   if (reload) {
     // What the registry holds that etcd no longer does went while the watch could not tell.

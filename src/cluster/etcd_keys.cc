@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include <fmt/format.h>
+
 namespace registryd::cluster {
 namespace {
 
@@ -45,6 +47,25 @@ std::optional<std::string> Unescape(std::string_view escaped) {
   return service;
 }
 
+constexpr int kBuckets = 256;
+
+// Two hex digits of FNV-1a: the same on every node, whatever its build.
+std::string Bucket(std::string_view rest) {
+  uint32_t hash = 2166136261u;
+  for (const char c : rest) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 16777619u;
+  }
+  constexpr char kHex[] = "0123456789abcdef";
+  const uint32_t bucket = hash % kBuckets;
+  return {kHex[bucket >> 4], kHex[bucket & 0xf]};
+}
+
+bool IsBucket(std::string_view key) {
+  const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  return key.size() > 3 && hex(key[0]) && hex(key[1]) && key[2] == '/';
+}
+
 }  // namespace
 
 InstanceKey KeyOf(const RegisterSpec& spec) {
@@ -53,8 +74,27 @@ InstanceKey KeyOf(const RegisterSpec& spec) {
 }
 
 std::string EtcdKeys::Instance(const InstanceKey& key) const {
-  if (key.seed_id) return prefix_ + std::string(kSeeds) + std::to_string(*key.seed_id);
-  return prefix_ + std::string(kInstances) + Escape(key.service) + "/" + key.instance_id;
+  if (key.seed_id) {
+    const std::string id = std::to_string(*key.seed_id);
+    return prefix_ + std::string(kSeeds) + Bucket(id) + "/" + id;
+  }
+  const std::string rest = Escape(key.service) + "/" + key.instance_id;
+  return prefix_ + std::string(kInstances) + Bucket(rest) + "/" + rest;
+}
+
+std::vector<EtcdKeys::Range> EtcdKeys::LoadRanges() const {
+  const auto under = [](std::string key) {
+    std::string end = key;
+    end.back() = static_cast<char>(end.back() + 1);  // '/' + 1
+    return Range{std::move(key), std::move(end)};
+  };
+  std::vector<Range> ranges{under(prefix_ + std::string(kNodes))};
+  for (const std::string_view kind : {kInstances, kSeeds}) {
+    for (int bucket = 0; bucket < kBuckets; ++bucket) {
+      ranges.push_back(under(fmt::format("{}{}{:02x}/", prefix_, kind, bucket)));
+    }
+  }
+  return ranges;
 }
 
 std::string EtcdKeys::Node(std::string_view name) const { return prefix_ + std::string(kNodes) + std::string(name); }
@@ -78,6 +118,8 @@ EtcdKeys::Parsed EtcdKeys::Parse(std::string_view key) const {
   key.remove_prefix(prefix_.size());
   if (key.starts_with(kInstances)) {
     key.remove_prefix(kInstances.size());
+    if (!IsBucket(key)) return std::monostate{};
+    key.remove_prefix(3);
     const size_t slash = key.find('/');
     if (slash == std::string_view::npos) return std::monostate{};
     std::optional<std::string> service = Unescape(key.substr(0, slash));
@@ -86,6 +128,8 @@ EtcdKeys::Parsed EtcdKeys::Parse(std::string_view key) const {
   }
   if (key.starts_with(kSeeds)) {
     key.remove_prefix(kSeeds.size());
+    if (!IsBucket(key)) return std::monostate{};
+    key.remove_prefix(3);
     const std::optional<int32_t> seed_id = SeedIdOf(key);
     if (!seed_id) return std::monostate{};
     return InstanceKey{"", std::string(key), seed_id};

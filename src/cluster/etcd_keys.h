@@ -1,7 +1,7 @@
 // Where cluster mode keeps things in etcd, under one prefix (--etcd-prefix):
 //
-//   <prefix>instances/<service>/<instance id>  an instance (StoredInstance)
-//   <prefix>seeds/<serverId>                   an instance with a seed id, any service
+//   <prefix>instances/<bucket>/<service>/<instance id>  an instance (StoredInstance)
+//   <prefix>seeds/<bucket>/<serverId>                   an instance with a seed id, any service
 //   <prefix>nodes/<node name>                  a live node (StoredNode), under its etcd lease
 //   <prefix>removal-reason                     why a Txn's deletions happened (RemovalMarker)
 //   <prefix>beacons/<node name>                a node's own write, to time its watch (under its etcd lease)
@@ -10,12 +10,19 @@
 // server across the cluster (a registration under another service moves it
 // in one write). In a service name '%' and '/' are escaped (%25, %2F), so
 // the first '/' after it ends it.
+//
+// The bucket (two hex digits of a hash of the rest of the key) is there for
+// loading: etcd 3.4 visits every key of a Range's whole range for each page
+// (mvcc treeIndex.Revisions ignores the limit), so paging through one range
+// of a million keys costs a million visits per page. A node loads bucket by
+// bucket instead, each a few thousand keys at a million.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "core/replica.h"
 
@@ -37,6 +44,14 @@ class EtcdKeys {
   const std::string& prefix() const { return prefix_; }
   // The end of the range of every key under the prefix (etcd's range_end).
   std::string PrefixEnd() const;
+
+  // [key, range_end) ranges that hold together every key a node loads at
+  // start (nodes, instances, seeds), each small (see the bucket above).
+  struct Range {
+    std::string key;
+    std::string end;
+  };
+  std::vector<Range> LoadRanges() const;
 
   // What a key under the prefix names; nothing for a key registryd does not write.
   using Parsed = std::variant<std::monostate, InstanceKey, NodeKey, RemovalMarkerKey>;

@@ -1,5 +1,6 @@
 // The cluster's pure parts: where things live in etcd, an instance's value,
 // and the node table's slots and takeover choice.
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <string>
@@ -37,13 +38,45 @@ TEST(EtcdKeysTest, EveryInstanceKeyParsesBackToItself) {
   }
 }
 
+TEST(EtcdKeysTest, TheLayoutIsTheSameOnEveryNode) {
+  // Nodes of different builds share one etcd: the bucket is a fixed hash.
+  const EtcdKeys keys("/r/");
+  EXPECT_EQ(keys.Instance({"orders", "o-1", std::nullopt}), "/r/instances/c4/orders/o-1");
+  EXPECT_EQ(keys.Instance({"", "42", 42}), "/r/seeds/83/42");
+}
+
+TEST(EtcdKeysTest, TheLoadRangesHoldEveryInstanceAndNodeOnceAndAreSmall) {
+  const EtcdKeys keys("/registryd/");
+  const std::vector<EtcdKeys::Range> ranges = keys.LoadRanges();
+  const auto holders = [&](const std::string& key) {
+    int count = 0;
+    for (const EtcdKeys::Range& range : ranges) count += key >= range.key && key < range.end;
+    return count;
+  };
+  std::vector<int> per_range(ranges.size());
+  constexpr int kInstances = 25'600;
+  for (int i = 0; i < kInstances; ++i) {
+    // One service: its instances still spread over every bucket.
+    const std::string key = keys.Instance({"orders", "instance-" + std::to_string(i), std::nullopt});
+    ASSERT_EQ(holders(key), 1) << key;
+    for (size_t r = 0; r < ranges.size(); ++r) per_range[r] += key >= ranges[r].key && key < ranges[r].end;
+  }
+  EXPECT_EQ(holders(keys.Instance({"", "42", 42})), 1);
+  EXPECT_EQ(holders(keys.Node("10.0.0.1:50051")), 1);
+  EXPECT_EQ(holders(keys.Beacon("10.0.0.1:50051")), 0);
+  EXPECT_EQ(holders(keys.RemovalMarker()), 0);
+  // 100 per instance bucket on average: none holds more than twice that.
+  EXPECT_LE(*std::max_element(per_range.begin(), per_range.end()), 200);
+}
+
 TEST(EtcdKeysTest, OtherKeysAreNodesTheMarkerOrNothing) {
   const EtcdKeys keys("/r/");
   EXPECT_EQ(std::get<NodeKey>(keys.Parse(keys.Node("10.0.0.1:50051"))).name, "10.0.0.1:50051");
   EXPECT_TRUE(std::holds_alternative<RemovalMarkerKey>(keys.Parse(keys.RemovalMarker())));
-  for (const std::string& key : {std::string("/other/instances/a/b"), std::string("/r/instances/noslash"),
-                                 std::string("/r/instances/a%ZZ/b"), std::string("/r/seeds/042"),
-                                 std::string("/r/seeds/x"), keys.Beacon("n")}) {
+  for (const std::string& key :
+       {std::string("/other/instances/00/a/b"), std::string("/r/instances/00/noslash"),
+        std::string("/r/instances/00/a%ZZ/b"), std::string("/r/instances/orders/o-1"), std::string("/r/seeds/00/042"),
+        std::string("/r/seeds/00/x"), std::string("/r/seeds/42"), keys.Beacon("n")}) {
     EXPECT_TRUE(std::holds_alternative<std::monostate>(keys.Parse(key))) << key;
   }
   EXPECT_EQ(keys.PrefixEnd(), "/r0");

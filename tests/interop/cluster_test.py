@@ -31,6 +31,13 @@ pb = None  # the generated stubs
 ETCD = None  # the shared etcd cluster
 RPC_TIMEOUT = 10
 NODE_TTL = 2  # seconds, --node-ttl of the tests' nodes
+# How long each outcome of the failure table took, printed at the end of the
+# run for docs/CLUSTER.md. The tests assert the outcomes, not these times.
+MEASURED = []
+
+
+def measured(event, outcome, since):
+    MEASURED.append((event, outcome, time.monotonic() - since))
 _prefixes = itertools.count()
 
 
@@ -195,6 +202,11 @@ class ClusterTestCase(unittest.TestCase):
     def assert_eventually(self, condition, message, timeout=20):
         self.assertTrue(wait_for(condition, timeout), message() if callable(message) else message)
 
+    def time_until(self, event, outcome, since, condition, timeout=20):
+        """assert_eventually, and records how long after `since` the outcome came."""
+        self.assert_eventually(condition, self.logs, timeout)
+        measured(event, outcome, since)
+
     def logs(self):
         return "\n".join("--- node %s ---\n%s" % (node.address, node.log()[-3000:]) for node in self.nodes)
 
@@ -348,10 +360,11 @@ class NodeFailureTest(ClusterTestCase):
         renewer = threading.Thread(target=renew, daemon=True)
         renewer.start()
         victim.kill()
+        killed = time.monotonic()
         # The orphans go within their TTL plus --node-ttl (and a margin for the takeover).
         for client in clients:
-            self.assert_eventually(lambda: not any(i in client.discover("killed") for i in orphans), self.logs,
-                                   timeout=4 + NODE_TTL + 10)
+            self.time_until("a node is killed (SIGKILL)", "its orphans (TTL 4 s) expired on the survivors", killed,
+                            lambda: not any(i in client.discover("killed") for i in orphans), timeout=4 + NODE_TTL + 10)
         time.sleep(1)  # a further round of renewals
         stop.set()
         renewer.join()
@@ -367,7 +380,9 @@ class NodeFailureTest(ClusterTestCase):
         leases = {"i-%d" % i: (a, b)[i % 2].register("restart", "i-%d" % i, ttl_ms=20000) for i in range(30)}
         self.assertTrue(a.seed_register(9, "restart").success)
         nodes[0].kill()
-        nodes[0].start()  # same port, same name
+        restarting = time.monotonic()
+        nodes[0].start()  # same port, same name: returns once it serves
+        measured("a node restarts", "it loaded the catalog (31 instances) and serves", restarting)
         a = self.client(nodes[0])  # the old connection is gone
         self.assertEqual(set(a.discover("restart")), set(leases) | {"9"})
         self.assertEqual(a.services(), b.services())
@@ -500,8 +515,10 @@ class EtcdFailureTest(ClusterTestCase):
         leader = self.etcd.leader()
         self.assertIsNotNone(leader)
         self.etcd.kill(leader)
+        killed = time.monotonic()
         # Writes resume once etcd elected another leader.
         self.register_until_acknowledged(a, "acked", "after-election")
+        measured("the etcd leader is killed", "writes acknowledged again (election timeout 500 ms)", killed)
         self.register_until_acknowledged(b, "acked", "after-election-b")
         while renewer.rounds < 3:
             time.sleep(0.1)
@@ -535,7 +552,9 @@ class EtcdFailureTest(ClusterTestCase):
             self.etcd.start(member)
         for member in range(3):
             self.etcd.wait_healthy(member)
+        healthy = time.monotonic()
         self.register_until_acknowledged(b, "outage", "after", timeout=30)
+        measured("etcd is entirely down", "writes acknowledged again after etcd is healthy", healthy)
         time.sleep(1)
         self.assertEqual(renewer.stop(), [])
         for client in (a, b):
@@ -555,6 +574,8 @@ class CutOffTest(ClusterTestCase):
             self.assert_eventually(lambda: len(client.discover("cut")) == 8, self.logs)
         renewer = Renewer([a, b], leases)  # the clients are elsewhere already: renewals are forwarded
         proxy.cut()
+        cut_at = time.monotonic()
+        event = "a node is cut off from etcd"
         # After --node-ttl the cut-off node refuses heartbeats and leaves rotation.
         def refused():
             try:
@@ -562,16 +583,19 @@ class CutOffTest(ClusterTestCase):
                 return False
             except grpc.RpcError as error:
                 return error.code() == grpc.StatusCode.UNAVAILABLE
-        self.assert_eventually(refused, self.logs, timeout=NODE_TTL + 15)
-        self.assert_eventually(lambda: cut.serving() is False, self.logs)
+        self.time_until(event, "it refuses heartbeats (UNAVAILABLE)", cut_at, refused, timeout=NODE_TTL + 15)
+        self.time_until(event, "it reports NOT_SERVING", cut_at, lambda: cut.serving() is False)
         # The others took the leases over: they expire the abandoned ones (the
         # cut-off node could not), and keep the renewed ones.
         for client in (a, b):
-            self.assert_eventually(lambda: set(client.discover("cut")) == {"c-%d" % i for i in range(5)}, self.logs,
-                                   timeout=3 + NODE_TTL + 15)
+            self.time_until(event, "the others took its leases over: its abandoned ones (TTL 3 s) expired", cut_at,
+                            lambda: set(client.discover("cut")) == {"c-%d" % i for i in range(5)},
+                            timeout=3 + NODE_TTL + 15)
         self.assertEqual(renewer.failures, [])
         proxy.restore()
-        self.assert_eventually(lambda: cut.serving() is True, self.logs, timeout=NODE_TTL + 15)
+        restored = time.monotonic()
+        self.time_until(event, "after etcd is reachable again: it serves again", restored,
+                        lambda: cut.serving() is True, timeout=NODE_TTL + 15)
         self.assertEqual(cut.heartbeat(leases[0]).ttl_ms, 3000)
         self.assertEqual(renewer.stop(), [])
 
@@ -621,13 +645,19 @@ class StalledWatchTest(ClusterTestCase):
         writer.register("stall", "before")
         self.assert_eventually(lambda: "before" in stalled.discover("stall"), self.logs)
         proxy.pause()
+        paused = time.monotonic()
+        event = "a node's etcd watch stalls"
         writer.register("stall", "during")
         # --max-staleness is 1.5 s for the tests' nodes.
-        self.assert_eventually(lambda: stalled.serving() is False, self.logs)
+        self.time_until(event, "it reports NOT_SERVING (--max-staleness 1.5 s)", paused,
+                        lambda: stalled.serving() is False)
         self.assertIn("view of the catalog is", stalled_node.log())
         proxy.restore()
-        self.assert_eventually(lambda: "during" in stalled.discover("stall"), self.logs)
-        self.assert_eventually(lambda: stalled.serving() is True, self.logs)
+        restored = time.monotonic()
+        self.time_until(event, "after the watch flows again: the change missed is seen", restored,
+                        lambda: "during" in stalled.discover("stall"))
+        self.time_until(event, "after the watch flows again: it serves again", restored,
+                        lambda: stalled.serving() is True)
 
 
 def main():
@@ -642,6 +672,14 @@ def main():
                         help="instances of the many-instances test (smaller under the slow sanitizers)")
     ARGS, rest = parser.parse_known_args()
     program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
+    if MEASURED:
+        print("\nMeasured (--node-ttl %d s, --max-staleness 1.5 s, etcd --election-timeout 500 ms):" % NODE_TTL,
+              file=sys.stderr)
+        slowest = {}  # of the nodes a test waited on, the last to get there
+        for event, outcome, seconds in MEASURED:
+            slowest[(event, outcome)] = max(seconds, slowest.get((event, outcome), 0))
+        for (event, outcome), seconds in slowest.items():
+            print("  %-30s %-75s %6.2f s" % (event, outcome, seconds), file=sys.stderr)
     sys.exit(0 if program.result.wasSuccessful() else 1)
 
 

@@ -119,6 +119,7 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
   std::optional<EtcdCluster> etcd_cluster;
   std::deque<SpawnedServer> nodes;  // declared after etcd: they stop first, and leave cleanly
   std::vector<std::string> registryd_command;
+  std::vector<std::string> node_command;
   if ((target_name == "registryd" || target_name == "memory") && !options.spawn.empty()) {
     const ScenarioOptions& scenario = options.scenario;
     const uint64_t capacity = static_cast<uint64_t>(scenario.leases) * 2 +
@@ -147,12 +148,12 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
     std::string endpoints;
     for (const std::string& url : etcd_cluster->client_urls()) endpoints += (endpoints.empty() ? "" : ",") + url;
     std::string addresses;
+    node_command = {options.spawn, "--threads", threads, "--max-instances",
+                    std::to_string(options.scenario.leases * 2 + 100'000), "--listen", "127.0.0.1:0",
+                    "--etcd-endpoints", endpoints};
+    node_command.insert(node_command.end(), options.server_args.begin(), options.server_args.end());
     for (int i = 0; i < options.cluster; ++i) {
-      std::vector<std::string> command{options.spawn, "--threads", threads, "--max-instances",
-                                       std::to_string(options.scenario.leases * 2 + 100'000), "--listen",
-                                       "127.0.0.1:0", "--etcd-endpoints", endpoints};
-      command.insert(command.end(), options.server_args.begin(), options.server_args.end());
-      nodes.emplace_back(options.server_cpus, command, listening);
+      nodes.emplace_back(options.server_cpus, node_command, listening);
       addresses += (addresses.empty() ? "" : ",") + nodes.back().address();
     }
     target.address = target_name == "cluster" ? nodes.front().address() : addresses;
@@ -160,6 +161,15 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
     if (target_name == "cluster") target.pid = nodes.front().pid();  // the CPU and memory of the node measured
   }
   if (etcd_cluster) target.store_revision = [&] { return etcd_cluster->Revision(); };
+  if (!nodes.empty()) {
+    target.store_bytes = [&] { return etcd_cluster->DatabaseBytes(); };
+    target.start_node = [&] {
+      const auto starting = Clock::now();
+      nodes.emplace_back(options.server_cpus, node_command, listening);  // returns once it listens: loaded
+      const std::chrono::duration<double> took = Clock::now() - starting;
+      return NodeStarted{took.count(), ProcessRssBytes(nodes.back().pid())};
+    };
+  }
   SpawnedServer* process = etcd ? &etcd->process() : server ? &*server : nullptr;
   if (process) {
     target.address = process->address();

@@ -35,6 +35,12 @@ class HeartbeatScenario final : public Scenario {
         const double grown = static_cast<double>(ProcessRssBytes(*target.pid)) - static_cast<double>(rss_before);
         phase.figures.emplace_back("rss_per_lease_bytes", grown / static_cast<double>(leases.size()));
       }
+      if (target.store_bytes) phase.figures.emplace_back("etcd_db_bytes", static_cast<double>(target.store_bytes()));
+      if (target.start_node) {
+        const NodeStarted started = target.start_node();
+        phase.figures.emplace_back("new_node_start_s", started.start_seconds);
+        phase.figures.emplace_back("new_node_rss_bytes", static_cast<double>(started.rss_bytes));
+      }
       phases.push_back(std::move(phase));
     }
     const char* name = kind_ == Kind::kScale ? "scale-heartbeat" : kind_ == Kind::kKeepAlive ? "keepalive" : "heartbeat";

@@ -38,6 +38,12 @@ struct Restarted {
   double start_seconds;  // started again until it listened (its data restored)
 };
 
+// A node that joined a cluster target.
+struct NodeStarted {
+  double start_seconds;  // started until it listened (the catalog loaded)
+  uint64_t rss_bytes;    // its resident memory then
+};
+
 // The target a scenario runs against.
 struct Target {
   std::string name;            // "registryd", "ceiling", "etcd"
@@ -54,6 +60,11 @@ struct Target {
   std::function<Restarted()> restart;
   // In cluster mode, etcd's revision: the phases report the etcd write Txns per call.
   std::function<int64_t()> store_revision;
+  // In cluster mode, the size of etcd's database in bytes (scale reports it).
+  std::function<int64_t()> store_bytes;
+  // In cluster mode, starts one more node: scale reports how long it took to
+  // load the catalog and serve, and its memory then.
+  std::function<NodeStarted()> start_node;
 };
 
 // One measured part of a scenario: a row of the report.

@@ -60,4 +60,14 @@ int64_t EtcdCluster::Revision() {
   return response.header().revision();
 }
 
+int64_t EtcdCluster::DatabaseBytes() {
+  etcdserverpb::StatusResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  const grpc::Status status =
+      etcdserverpb::Maintenance::NewStub(channel_)->Status(&context, etcdserverpb::StatusRequest(), &response);
+  if (!status.ok()) throw std::runtime_error("etcd cluster: " + status.error_message());
+  return response.dbsize();
+}
+
 }  // namespace registryd::bench

@@ -29,6 +29,8 @@ class EtcdCluster {
   std::string Addresses() const;
   // etcd's revision now: it grows by one per write Txn.
   int64_t Revision();
+  // The first member's backend database: its size on disk, in bytes.
+  int64_t DatabaseBytes();
 
  private:
   std::vector<std::unique_ptr<TempDir>> data_dirs_;

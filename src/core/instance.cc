@@ -13,7 +13,7 @@
 
 namespace registryd {
 
-static_assert(sizeof(InstanceRecord) == 56, "the fixed part of a record is sized for 1M leases in 160 MB");
+static_assert(sizeof(InstanceRecord) == 48, "the fixed part of a record is sized for 1M leases in 150 MB");
 
 namespace {
 
@@ -73,39 +73,55 @@ void InstanceRecordDeleter::operator()(InstanceRecord* record) const {
 }
 
 InstanceRecordPtr InstanceRecord::Allocate(std::string_view instance_id, std::string_view host,
-                                           size_t metadata_size) {
+                                           size_t metadata_size, bool with_revision) {
   if (instance_id.size() > UINT8_MAX || host.size() > UINT8_MAX || metadata_size > UINT16_MAX) {
     std::abort();  // validation bounds all of them lower
   }
-  void* memory = ::operator new(sizeof(InstanceRecord) + instance_id.size() + host.size() + metadata_size);
+  const size_t revision_size = with_revision ? sizeof(uint64_t) : 0;
+  void* memory =
+      ::operator new(sizeof(InstanceRecord) + instance_id.size() + host.size() + metadata_size + revision_size);
   InstanceRecordPtr record(new (memory) InstanceRecord);
+  record->has_revision_ = with_revision;
   record->instance_id_size_ = static_cast<uint8_t>(instance_id.size());
   record->host_size_ = static_cast<uint8_t>(host.size());
   record->metadata_size_ = static_cast<uint16_t>(metadata_size);
   std::copy(host.begin(), host.end(), std::copy(instance_id.begin(), instance_id.end(), record->Text()));
+  if (with_revision) record->set_stored_revision(0);
   return record;
 }
 
+uint64_t InstanceRecord::stored_revision() const {
+  if (!has_revision_) return 0;
+  uint64_t revision = 0;
+  std::memcpy(&revision, RevisionSlot(), sizeof(revision));
+  return revision;
+}
+
+void InstanceRecord::set_stored_revision(uint64_t revision) {
+  if (!has_revision_) std::abort();  // made without room for it
+  std::memcpy(RevisionSlot(), &revision, sizeof(revision));
+}
+
 InstanceRecordPtr InstanceRecord::Make(std::string_view instance_id, std::string_view host,
-                                       const Metadata& metadata) {
+                                       const Metadata& metadata, bool with_revision) {
   for (const auto& [key, value] : metadata) {
     if (key.size() > UINT8_MAX || value.size() > UINT16_MAX) std::abort();  // validation bounds both lower
   }
-  InstanceRecordPtr record = Allocate(instance_id, host, PackedSize(metadata));
+  InstanceRecordPtr record = Allocate(instance_id, host, PackedSize(metadata), with_revision);
   Pack(metadata, record->Text() + instance_id.size() + host.size());
   return record;
 }
 
 InstanceRecordPtr InstanceRecord::WithText(const InstanceRecord& from, std::string_view host,
-                                           const Metadata& metadata) {
-  InstanceRecordPtr record = Make(from.instance_id(), host, metadata);
+                                           const Metadata& metadata, bool with_revision) {
+  InstanceRecordPtr record = Make(from.instance_id(), host, metadata, with_revision || from.has_revision_);
   record->CopyFieldsFrom(from);
   return record;
 }
 
 InstanceRecordPtr InstanceRecord::Clone() const {
   const std::string_view packed = PackedMetadata();
-  InstanceRecordPtr record = Allocate(instance_id(), host(), packed.size());
+  InstanceRecordPtr record = Allocate(instance_id(), host(), packed.size(), has_revision_);
   std::copy(packed.begin(), packed.end(), record->Text() + instance_id_size_ + host_size_);
   record->CopyFieldsFrom(*this);
   return record;
@@ -120,7 +136,7 @@ void InstanceRecord::CopyFieldsFrom(const InstanceRecord& from) {
   port = from.port;
   overloaded = from.overloaded;
   ejected = from.ejected;
-  stored_revision = from.stored_revision;
+  if (has_revision_) set_stored_revision(from.stored_revision());
   holder_ = from.holder_;
   has_seed_id_ = from.has_seed_id_;
   ttl_ms_ = from.ttl_ms_;

@@ -87,7 +87,7 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
   return RegisterResult{record.lease, std::string(record.instance_id()), record.ttl(), true};
 }
 
-RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now) {
+RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now, bool replicated) {
   LeaseId lease = spec.restore_lease;
   // A restored lease keeps its id when it names this shard and is free.
   while (lease == kNoLease || ShardOfLease(lease, shard_count_) != index_ || leases_.contains(lease)) {
@@ -105,7 +105,7 @@ RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now) {
     instance_id = generated_id;
   }
 
-  InstanceRecordPtr owned = InstanceRecord::Make(instance_id, spec.host, spec.metadata);
+  InstanceRecordPtr owned = InstanceRecord::Make(instance_id, spec.host, spec.metadata, replicated);
   InstanceRecord& record = *owned;
   record.lease = lease;
   record.service = &service;
@@ -398,9 +398,9 @@ bool Shard::Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, st
     created.restore_lease = state.lease;
     created.restore_delay = Duration::zero();
     quiet_ = quiet || state.ejected;  // an ejected instance is not visible: nothing to announce
-    index = Create(created, now);
+    index = Create(created, now, /*replicated=*/true);
     InstanceRecord& record = records_[*index];
-    record.stored_revision = state.stored_revision;
+    record.set_stored_revision(state.stored_revision);
     SetEjected(record, state.ejected);
     ApplyHolder(*index, state.holder, now);
     quiet_ = false;
@@ -410,13 +410,15 @@ bool Shard::Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, st
   const bool text_changed = old.host() != spec.host || !old.HasMetadata(spec.metadata);
   const bool changed = text_changed || old.port != spec.port || old.overloaded != spec.overloaded;
   const bool was_visible = !old.ejected;
-  if (text_changed) records_.Replace(*index, InstanceRecord::WithText(old, spec.host, spec.metadata));
+  if (text_changed || !old.has_stored_revision()) {
+    records_.Replace(*index, InstanceRecord::WithText(old, spec.host, spec.metadata, /*with_revision=*/true));
+  }
   InstanceRecord& record = records_[*index];
   record.port = spec.port;
   record.overloaded = spec.overloaded;
   record.set_ttl(spec.ttl);
   record.set_seed_id(spec.seed_id);
-  record.stored_revision = state.stored_revision;
+  record.set_stored_revision(state.stored_revision);
   SetEjected(record, state.ejected);
   ApplyHolder(*index, state.holder, now);
   if (was_visible && state.ejected) {
@@ -476,7 +478,7 @@ bool Shard::FindDue(TimePoint now, size_t budget, Duration retry, std::vector<Du
       due.push_back(DueLease{
           InstanceKey{seed_id ? std::string() : std::string(record->service->name), std::string(record->instance_id()),
                       seed_id},
-          record->lease, record->stored_revision});
+          record->lease, record->stored_revision()});
       when = now + retry;
     }
     record->filed_at = wheel_.FilingStamp(when);
@@ -500,7 +502,7 @@ ReplicatedInstance Shard::StateOf(const InstanceRecord& record) const {
   state.lease = record.lease;
   state.ejected = record.ejected;
   state.holder = record.holder();
-  state.stored_revision = record.stored_revision;
+  state.stored_revision = record.stored_revision();
   return state;
 }
 

@@ -73,6 +73,30 @@ TEST(InstanceRecordTest, WithTextCarriesEveryOtherField) {
   EXPECT_EQ(moved->seed_id(), 7);
 }
 
+TEST(InstanceRecordTest, TheStoredRevisionHasRoomOnlyInRecordsMadeForIt) {
+  // Standalone records carry no revision: their memory is the registry's.
+  InstanceRecordPtr plain = InstanceRecord::Make("web-1", "10.0.0.7", {{"zone", "z1"}});
+  EXPECT_FALSE(plain->has_stored_revision());
+  EXPECT_EQ(plain->stored_revision(), 0u);
+  EXPECT_EQ(plain->Clone()->stored_revision(), 0u);
+
+  InstanceRecordPtr replicated = InstanceRecord::Make("web-1", "10.0.0.7", {{"zone", "z1"}}, true);
+  replicated->set_stored_revision(0x0123456789abcdefu);
+  EXPECT_EQ(replicated->stored_revision(), 0x0123456789abcdefu);
+  EXPECT_EQ(replicated->metadata(), (Metadata{{"zone", "z1"}}));  // the revision sits past the text
+  EXPECT_EQ(replicated->Clone()->stored_revision(), 0x0123456789abcdefu);
+  // New text, longer or shorter: the revision moves along.
+  InstanceRecordPtr longer = InstanceRecord::WithText(*replicated, "db.example.com", {{"zone", "z2"}, {"k", "v"}});
+  EXPECT_EQ(longer->stored_revision(), 0x0123456789abcdefu);
+  EXPECT_EQ(longer->metadata(), (Metadata{{"zone", "z2"}, {"k", "v"}}));
+  EXPECT_EQ(InstanceRecord::WithText(*longer, "h", {})->stored_revision(), 0x0123456789abcdefu);
+  // A plain record given room takes a revision from then on.
+  InstanceRecordPtr given = InstanceRecord::WithText(*plain, "10.0.0.7", {}, /*with_revision=*/true);
+  EXPECT_EQ(given->stored_revision(), 0u);
+  given->set_stored_revision(5);
+  EXPECT_EQ(given->stored_revision(), 5u);
+}
+
 TEST(InstanceRecordTest, TtlIsKeptInWholeMilliseconds) {
   InstanceRecordPtr record = InstanceRecord::Make("a", "h", {});
   record->set_ttl(std::chrono::hours(24 * 30));

@@ -618,6 +618,29 @@ class BatchTest(ClusterTestCase):
         self.assertEqual(client.discover("batch"), {})
 
 
+class CompactionTest(ClusterTestCase):
+    def test_a_node_whose_watch_missed_compacted_history_loads_the_catalog_again(self):
+        proxy = TcpProxy(ETCD.client_ports[1])
+        self.addCleanup(proxy.close)
+        writer = self.client(*self.start_nodes(1))
+        behind_node = self.start_nodes(1, extra=["--etcd-watch-endpoints", proxy.url])[0]
+        behind = self.client(behind_node)
+        lease = writer.register("compacted", "gone")
+        self.assert_eventually(lambda: "gone" in behind.discover("compacted"), self.logs)
+        proxy.pause()
+        writer.deregister(lease)
+        writer.register("compacted", "new")
+        # Past --max-staleness the node gives its watch up and asks for a new
+        # one from where it stopped (held in the proxy): by the time that
+        # reaches etcd, the history it needs is compacted away.
+        self.assert_eventually(lambda: behind.serving() is False, self.logs)
+        ETCD.compact(ETCD.revision())
+        proxy.restore()
+        self.assert_eventually(lambda: set(behind.discover("compacted")) == {"new"}, self.logs)
+        self.assertIn("reloaded the catalog", behind_node.log())
+        self.assert_eventually(lambda: behind.serving() is True, self.logs)
+
+
 class StartupTest(ClusterTestCase):
     def test_a_node_started_before_etcd_is_reachable_joins_once_it_is(self):
         # As when registryd and etcd start together: the node's first

@@ -2,6 +2,7 @@
 free loopback ports with temporary data dirs, registryd nodes over it, and a
 TCP proxy of the test's own to cut a node off from etcd or stall its watch
 (no privileges needed). Everything started here is stopped by close()."""
+import base64
 import json
 import os
 import shutil
@@ -72,6 +73,21 @@ class EtcdCluster:
         if not wait_for(lambda: self.healthy(i), timeout):
             raise RuntimeError("etcd member %s is not healthy within %s s:\n%s" % (self.names[i], timeout,
                                                                                  self.log_tail(i)))
+
+    def _post(self, i, path, body):
+        request = urllib.request.Request(self.client_urls[i] + path, data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read().decode())
+
+    def revision(self):
+        """etcd's current revision (through its JSON gateway)."""
+        reply = self._post(0, "/v3/kv/range", {"key": base64.b64encode(b"revision-probe").decode()})
+        return int(reply["header"]["revision"])
+
+    def compact(self, revision):
+        """Compacts etcd's history up to `revision`: watches from before it fail."""
+        self._post(0, "/v3/kv/compaction", {"revision": str(revision), "physical": True})
 
     def leader(self):
         """The index of the member that leads, or None (no quorum, or in an election)."""

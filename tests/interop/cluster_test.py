@@ -189,6 +189,15 @@ class ClusterTestCase(unittest.TestCase):
                                    node_ttl="%ds" % NODE_TTL, **kwargs))
         return self.nodes[-count:]
 
+    def start_writer_and_watcher_through_proxy(self):
+        """A node that writes, and a node that follows etcd through a TcpProxy
+        of the test's (to stall its watch): (writer client, proxy, watching node, its client)."""
+        proxy = TcpProxy(ETCD.client_ports[1])
+        self.addCleanup(proxy.close)
+        writer = self.client(*self.start_nodes(1))
+        node = self.start_nodes(1, extra=["--etcd-watch-endpoints", proxy.url])[0]
+        return writer, proxy, node, self.client(node)
+
     def client(self, *nodes):
         client = Client(*[node.address for node in nodes])
         self.clients.append(client)
@@ -620,11 +629,7 @@ class BatchTest(ClusterTestCase):
 
 class CompactionTest(ClusterTestCase):
     def test_a_node_whose_watch_missed_compacted_history_loads_the_catalog_again(self):
-        proxy = TcpProxy(ETCD.client_ports[1])
-        self.addCleanup(proxy.close)
-        writer = self.client(*self.start_nodes(1))
-        behind_node = self.start_nodes(1, extra=["--etcd-watch-endpoints", proxy.url])[0]
-        behind = self.client(behind_node)
+        writer, proxy, behind_node, behind = self.start_writer_and_watcher_through_proxy()
         lease = writer.register("compacted", "gone")
         self.assert_eventually(lambda: "gone" in behind.discover("compacted"), self.logs)
         proxy.pause()
@@ -660,11 +665,7 @@ class StartupTest(ClusterTestCase):
 
 class StalledWatchTest(ClusterTestCase):
     def test_a_node_whose_watch_stalls_says_so_and_catches_up(self):
-        proxy = TcpProxy(ETCD.client_ports[1])
-        self.addCleanup(proxy.close)
-        writer = self.client(*self.start_nodes(1))
-        stalled_node = self.start_nodes(1, extra=["--etcd-watch-endpoints", proxy.url])[0]
-        stalled = self.client(stalled_node)
+        writer, proxy, stalled_node, stalled = self.start_writer_and_watcher_through_proxy()
         writer.register("stall", "before")
         self.assert_eventually(lambda: "before" in stalled.discover("stall"), self.logs)
         proxy.pause()

@@ -23,7 +23,8 @@ import unittest
 import grpc
 
 import stubs
-from etcd_cluster import STARTUP_TIMEOUT, EtcdCluster, Node, TcpProxy, free_port
+from certificates import Authority
+from etcd_cluster import STARTUP_TIMEOUT, EtcdCluster, EtcdTls, Node, TcpProxy, free_port
 from registry_process import wait_for
 
 ARGS = None
@@ -644,6 +645,21 @@ class CompactionTest(ClusterTestCase):
         self.assert_eventually(lambda: set(behind.discover("compacted")) == {"new"}, self.logs)
         self.assertIn("reloaded the catalog", behind_node.log())
         self.assert_eventually(lambda: behind.serving() is True, self.logs)
+
+
+class EtcdTlsTest(ClusterTestCase):
+    def test_nodes_reach_an_etcd_that_requires_client_certificates(self):
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        ca = Authority(directory.name, "etcd-ca")
+        server_cert, server_key = ca.issue("etcd", "IP:127.0.0.1")
+        client_cert, client_key = ca.issue("registryd", "DNS:registryd")
+        etcd = EtcdCluster(ARGS.etcd, members=1, tls=EtcdTls(ca.cert, server_cert, server_key, client_cert, client_key))
+        self.addCleanup(etcd.close)  # after tearDown stopped the nodes
+        tls = ["--etcd-ca", ca.cert, "--etcd-cert", client_cert, "--etcd-key", client_key]
+        a, b = [self.client(node) for node in self.start_nodes(2, etcd.client_urls, extra=tls)]
+        a.register("tls", "t-1")
+        self.assert_eventually(lambda: "t-1" in b.discover("tls"), self.logs)
 
 
 class StartupTest(ClusterTestCase):

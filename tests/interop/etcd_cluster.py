@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -25,18 +26,30 @@ def free_port():
         return sock.getsockname()[1]
 
 
+class EtcdTls:
+    """PEM files for etcd's client port: its CA, its own certificate and key,
+    and a client's, which it requires."""
+
+    def __init__(self, ca, cert, key, client_cert, client_key):
+        self.ca, self.cert, self.key = ca, cert, key
+        self.client_cert, self.client_key = client_cert, client_key
+
+
 class EtcdCluster:
     """`members` etcd members forming one cluster. Member i serves clients on
     client_urls[i]; kill(i) / start(i) take it down and bring it back with its
     data; leader() says which one leads."""
 
-    def __init__(self, etcd, members=3):
+    def __init__(self, etcd, members=3, tls=None):
+        """`tls`: EtcdTls, to serve clients over mutual TLS (https://)."""
         self.etcd = etcd
+        self.tls = tls
         self.root = tempfile.mkdtemp(prefix="etcd_cluster_")
         self.names = ["m%d" % i for i in range(members)]
         self.client_ports = [free_port() for _ in range(members)]
         self.peer_ports = [free_port() for _ in range(members)]
-        self.client_urls = ["http://127.0.0.1:%d" % port for port in self.client_ports]
+        scheme = "https" if tls else "http"
+        self.client_urls = ["%s://127.0.0.1:%d" % (scheme, port) for port in self.client_ports]
         self.initial_cluster = ",".join("%s=http://127.0.0.1:%d" % (name, port)
                                         for name, port in zip(self.names, self.peer_ports))
         self.procs = [None] * members
@@ -55,12 +68,22 @@ class EtcdCluster:
                 "--initial-cluster-token", os.path.basename(self.root),
                 # Quick elections: the tests wait for them.
                 "--heartbeat-interval", "50", "--election-timeout", "500"]
+        if self.tls:
+            argv += ["--cert-file", self.tls.cert, "--key-file", self.tls.key, "--client-cert-auth",
+                     "--trusted-ca-file", self.tls.ca]
         log = open(self.logs[i], "a")
         self.procs[i] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
 
+    def _context(self):
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.tls.ca)
+        context.load_cert_chain(self.tls.client_cert, self.tls.client_key)
+        return context
+
     def _get(self, i, path, timeout=1.0):
-        with urllib.request.urlopen(self.client_urls[i] + path, timeout=timeout) as reply:
+        with urllib.request.urlopen(self.client_urls[i] + path, timeout=timeout, context=self._context()) as reply:
             return reply.read().decode()
 
     def healthy(self, i):
@@ -77,7 +100,7 @@ class EtcdCluster:
     def _post(self, i, path, body):
         request = urllib.request.Request(self.client_urls[i] + path, data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as reply:
+        with urllib.request.urlopen(request, timeout=10, context=self._context()) as reply:
             return json.loads(reply.read().decode())
 
     def revision(self):

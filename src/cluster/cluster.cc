@@ -13,6 +13,9 @@ constexpr auto kMonitorPeriod = std::chrono::milliseconds(250);
 constexpr auto kSweepPeriod = std::chrono::seconds(30);
 // How long a starting node waits for etcd before it gives up.
 constexpr auto kStartupPatience = std::chrono::seconds(30);
+// How long a node that seems cut off tries to reach etcd itself before it
+// concludes it is: longer than a reconnection's backoff (1 s, and jitter).
+constexpr auto kReachPatience = std::chrono::seconds(2);
 // How long it waits for one etcd member to connect before it tries the next.
 constexpr auto kConnectPatience = std::chrono::milliseconds(1000);
 
@@ -225,7 +228,10 @@ void Cluster::CheckCutOff() {
   // Silent longer than a lease of this node lives: the others may have taken
   // its leases over, unless etcd is down for them too.
   const PeerLinks::EtcdContact contact = peers_->AskEtcdContact(options_.node_ttl / 2);
-  const bool cut_off = contact.in_touch > 0 || (contact.asked > 0 && contact.answered == 0);
+  bool cut_off = contact.in_touch > 0 || (contact.asked > 0 && contact.answered == 0);
+  // When etcd comes back after an outage, the others may hear from it a
+  // moment before this node does: a node that reaches etcd itself is not cut off.
+  if (cut_off && !writer_->cut_off() && membership_->Reachable(kReachPatience)) return;
   if (cut_off != writer_->cut_off()) {
     if (cut_off) {
       log::Error("cluster: no answer from etcd for {} ms while {} of {} other nodes have one: this node is cut "

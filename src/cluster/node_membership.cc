@@ -94,6 +94,23 @@ absl::Status NodeMembership::KeepAlive() {
   return absl::OkStatus();
 }
 
+bool NodeMembership::Reachable(Duration patience) {
+  const size_t endpoint = endpoints_.current();
+  etcdserverpb::RangeRequest request;
+  request.set_key(keys_.Node(name_));
+  request.set_count_only(true);
+  etcdserverpb::RangeResponse response;
+  grpc::ClientContext context;
+  context.set_wait_for_ready(true);
+  context.set_deadline(std::chrono::system_clock::now() + patience);
+  if (!endpoints_.at(endpoint).kv->Range(&context, request, &response).ok()) {
+    endpoints_.Failed(endpoint);
+    return false;
+  }
+  NoteContact();
+  return true;
+}
+
 void NodeMembership::Run() {
   const Duration period = node_ttl_ / 3;
   Duration wait = period;

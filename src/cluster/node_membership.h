@@ -41,6 +41,10 @@ class NodeMembership {
   // Etcd answered this node (any call): the silence is measured from here.
   void NoteContact();
   Duration Silence() const;
+  // Asks etcd for a linearizable read (answered only with a leader and a
+  // quorum), waiting up to `patience` for a connection: true (and the
+  // contact noted) if it answered.
+  bool Reachable(Duration patience);
 
  private:
   void Run();

@@ -50,6 +50,7 @@ struct BenchOptions {
   ClientTls tls;
   std::optional<ChannelFactory> channel_factory;
   std::vector<std::string> server_args;  // more flags for a spawned registryd
+  std::vector<std::string> etcd_args;    // more flags for every etcd member started here
 };
 
 // A phase as measured on one target.
@@ -139,12 +140,12 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
     if (target_name == "ceiling-reflection") command.push_back("--reflection");
     server.emplace(options.server_cpus, command, listening);
   } else if (target_name == "etcd" && options.cluster > 0) {
-    etcd_cluster.emplace(EtcdCpus(options), options.etcd);  // the cluster targets' etcd
+    etcd_cluster.emplace(EtcdCpus(options), options.etcd, options.etcd_args);  // the cluster targets' etcd
     target.address = etcd_cluster->Addresses();
   } else if (target_name == "etcd") {
-    etcd.emplace(EtcdCpus(options), options.etcd);
+    etcd.emplace(EtcdCpus(options), options.etcd, options.etcd_args);
   } else if (target_name == "cluster" || target_name == "cluster-rr") {
-    etcd_cluster.emplace(EtcdCpus(options), options.etcd);
+    etcd_cluster.emplace(EtcdCpus(options), options.etcd, options.etcd_args);
     std::string endpoints;
     for (const std::string& url : etcd_cluster->client_urls()) endpoints += (endpoints.empty() ? "" : ",") + url;
     std::string addresses;
@@ -418,6 +419,9 @@ int Main(int argc, char** argv) {
                  "--client-cpus 1 gives etcd a CPU of its own, as its own machines would");
   app.add_option("--server-arg", options.server_args,
                  "A further flag for the registryd --spawn starts (repeatable), e.g. --server-arg=--tls-cert=C")
+      ->allow_extra_args(false);
+  app.add_option("--etcd-arg", options.etcd_args,
+                 "A further flag for every etcd member started here (repeatable), e.g. --etcd-arg=--max-txn-ops=1024")
       ->allow_extra_args(false);
   AddClientTlsFlags(app, options.tls);
   app.add_flag("--json", options.json, "One JSON object per run instead of the table");

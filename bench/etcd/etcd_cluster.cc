@@ -9,7 +9,8 @@
 
 namespace registryd::bench {
 
-EtcdCluster::EtcdCluster(const std::string& cpus, const std::string& etcd_path, int members) {
+EtcdCluster::EtcdCluster(const std::string& cpus, const std::string& etcd_path,
+                         const std::vector<std::string>& extra_args, int members) {
   std::vector<std::string> peer_urls;
   std::string initial_cluster;
   for (int i = 0; i < members; ++i) {
@@ -24,14 +25,15 @@ EtcdCluster::EtcdCluster(const std::string& cpus, const std::string& etcd_path, 
   for (int i = 0; i < members; ++i) {
     started.push_back(std::async(std::launch::async, [&, i] {
       const std::string& client = client_urls_[i];
+      std::vector<std::string> command{etcd_path, "--name", "m" + std::to_string(i), "--data-dir",
+                                       data_dirs_[i]->path(), "--listen-client-urls", client,
+                                       "--advertise-client-urls", client, "--listen-peer-urls", peer_urls[i],
+                                       "--initial-advertise-peer-urls", peer_urls[i], "--initial-cluster",
+                                       initial_cluster, "--initial-cluster-state", "new", "--logger", "zap",
+                                       "--log-outputs", "stderr"};
+      command.insert(command.end(), extra_args.begin(), extra_args.end());
       members_[i] = std::make_unique<SpawnedServer>(
-          cpus,
-          std::vector<std::string>{etcd_path, "--name", "m" + std::to_string(i), "--data-dir", data_dirs_[i]->path(),
-                                   "--listen-client-urls", client, "--advertise-client-urls", client,
-                                   "--listen-peer-urls", peer_urls[i], "--initial-advertise-peer-urls", peer_urls[i],
-                                   "--initial-cluster", initial_cluster, "--initial-cluster-state", "new",
-                                   "--logger", "zap", "--log-outputs", "stderr"},
-          SpawnedServer::Readiness{"serving client traffic", client.substr(client.find("//") + 2)});
+          cpus, command, SpawnedServer::Readiness{"serving client traffic", client.substr(client.find("//") + 2)});
     }));
   }
   for (auto& member : started) member.get();  // rethrows a member's failure

@@ -17,8 +17,10 @@ namespace registryd::bench {
 
 class EtcdCluster {
  public:
-  // Starts `members` members of `etcd_path` pinned to `cpus`; throws std::runtime_error on failure.
-  EtcdCluster(const std::string& cpus, const std::string& etcd_path, int members = 3);
+  // Starts `members` members of `etcd_path` pinned to `cpus`, with
+  // `extra_args` after their own flags; throws std::runtime_error on failure.
+  EtcdCluster(const std::string& cpus, const std::string& etcd_path, const std::vector<std::string>& extra_args,
+              int members = 3);
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
   EtcdCluster& operator=(const EtcdCluster&) = delete;

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bench/spawned_server.h"
 #include "bench/temp_dir.h"
@@ -12,8 +13,9 @@ namespace registryd::bench {
 
 class EtcdServer {
  public:
-  // Starts `etcd_path` pinned to `cpus`; throws std::runtime_error on failure.
-  EtcdServer(const std::string& cpus, const std::string& etcd_path);
+  // Starts `etcd_path` pinned to `cpus`, with `extra_args` after its own
+  // flags; throws std::runtime_error on failure.
+  EtcdServer(const std::string& cpus, const std::string& etcd_path, const std::vector<std::string>& extra_args);
   ~EtcdServer();
   EtcdServer(const EtcdServer&) = delete;
   EtcdServer& operator=(const EtcdServer&) = delete;

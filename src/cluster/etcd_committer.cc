@@ -1,5 +1,6 @@
 #include "cluster/etcd_committer.h"
 
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -11,7 +12,7 @@ namespace registryd::cluster {
 struct EtcdCommitter::Batch {
   etcdserverpb::TxnRequest request;
   std::vector<EtcdWrite> writes;
-  bool has_marker = false;
+  std::optional<RemovalReason> reason;  // its deletions': the removal marker goes first
   size_t endpoint = 0;
 };
 
@@ -44,12 +45,13 @@ void EtcdCommitter::Flush(std::unique_lock<std::mutex>& lock) {
 
 std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
   auto batch = std::make_unique<Batch>();
-  absl::flat_hash_set<std::string> keys;
-  absl::flat_hash_set<std::string> deferred_keys;  // a key's writes keep their order
-  std::optional<RemovalReason> reason;
+  // Never reallocated below: the key sets view the keys in place.
+  batch->writes.reserve(options_.max_txn_ops);
+  absl::flat_hash_set<std::string_view> keys;
+  absl::flat_hash_set<std::string_view> deferred_keys;  // a key's writes keep their order
   bool conditional = false;
   size_t bytes = 0;
-  std::deque<EtcdWrite> later;
+  std::deque<EtcdWrite> later;  // a deque: its elements stay in place as it grows
   // Looks this far into the queue for writes that fit: a queue of many
   // writes to one key costs bounded work per batch.
   size_t budget = 4 * options_.max_txn_ops;
@@ -57,38 +59,41 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
     EtcdWrite& write = queue_.front();
     const size_t size = write.key.size() + write.value.size() + 32;
     const bool is_delete = write.kind == EtcdWrite::Kind::kDelete;
-    const bool same_reason = !is_delete || !reason || *reason == write.reason;
+    const bool same_reason = !is_delete || !batch->reason || *batch->reason == write.reason;
     // Within etcd's --max-txn-ops: it counts the removal marker, and a
     // nested Txn's operations (one each) against what the batch leaves.
-    const size_t ops = batch->writes.size() + 1 + (reason || is_delete ? 1 : 0) +
+    const size_t ops = batch->writes.size() + 1 + (batch->reason || is_delete ? 1 : 0) +
                        (conditional || write.if_revision ? 1 : 0);
     if (ops > options_.max_txn_ops) break;
     if (!same_reason || keys.contains(write.key) || deferred_keys.contains(write.key) ||
         (!batch->writes.empty() && bytes + size > options_.max_txn_bytes)) {
-      deferred_keys.insert(write.key);
       later.push_back(std::move(write));  // the next batch's
       queue_.pop_front();
+      deferred_keys.insert(later.back().key);
       continue;
     }
-    if (is_delete) reason = write.reason;
+    if (is_delete) batch->reason = write.reason;
     conditional = conditional || write.if_revision.has_value();
-    keys.insert(write.key);
     bytes += size;
     batch->writes.push_back(std::move(write));
     queue_.pop_front();
+    keys.insert(batch->writes.back().key);
   }
   for (auto it = later.rbegin(); it != later.rend(); ++it) queue_.push_front(std::move(*it));
+  return batch;
+}
 
-  etcdserverpb::TxnRequest& request = batch->request;
-  if (reason) {
+// Outside the committer's lock: the writes are the batch's alone now.
+void EtcdCommitter::BuildRequest(Batch& batch) const {
+  etcdserverpb::TxnRequest& request = batch.request;
+  if (batch.reason) {
     RemovalMarker marker;
-    marker.set_reason(static_cast<uint32_t>(*reason));
+    marker.set_reason(static_cast<uint32_t>(*batch.reason));
     etcdserverpb::PutRequest* put = request.add_success()->mutable_request_put();
     put->set_key(keys_.RemovalMarker());
     put->set_value(marker.SerializeAsString());
-    batch->has_marker = true;
   }
-  for (const EtcdWrite& write : batch->writes) {
+  for (EtcdWrite& write : batch.writes) {
     etcdserverpb::RequestOp* op = request.add_success();
     if (write.if_revision) {
       etcdserverpb::TxnRequest* conditional = op->mutable_request_txn();
@@ -101,17 +106,17 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
     }
     if (write.kind == EtcdWrite::Kind::kPut) {
       etcdserverpb::PutRequest* put = op->mutable_request_put();
-      put->set_key(write.key);
-      put->set_value(write.value);
+      put->set_key(std::move(write.key));
+      put->set_value(std::move(write.value));
       put->set_lease(write.lease);
     } else {
-      op->mutable_request_delete_range()->set_key(write.key);
+      op->mutable_request_delete_range()->set_key(std::move(write.key));
     }
   }
-  return batch;
 }
 
 void EtcdCommitter::Send(std::unique_ptr<Batch> batch) {
+  BuildRequest(*batch);
   batch->endpoint = endpoints_.current();
   auto call = std::make_unique<ClientQueue::Unary<etcdserverpb::TxnResponse>>();
   call->context.set_deadline(std::chrono::system_clock::now() + options_.timeout);
@@ -136,7 +141,7 @@ void EtcdCommitter::Complete(Batch& batch, const grpc::Status& status, const etc
     for (EtcdWrite& write : batch.writes) std::move(write.done)(error);
   } else {
     const int64_t revision = response.header().revision();
-    const int offset = batch.has_marker ? 1 : 0;
+    const int offset = batch.reason ? 1 : 0;
     for (size_t i = 0; i < batch.writes.size(); ++i) {
       EtcdWrite& write = batch.writes[i];
       bool applied = true;

@@ -71,7 +71,9 @@ class EtcdCommitter {
   struct Batch;
   // Sends Txns while some are queued and fewer than the maximum fly.
   void Flush(std::unique_lock<std::mutex>& lock);
+  // Takes the next batch's writes off the queue (under mu_).
   std::unique_ptr<Batch> TakeBatch();
+  void BuildRequest(Batch& batch) const;
   void Send(std::unique_ptr<Batch> batch);
   void Complete(Batch& batch, const grpc::Status& status, const etcdserverpb::TxnResponse& response);
 

@@ -49,14 +49,15 @@ LeaseId ClusterWriter::NewLease(std::string_view service) {
   }
 }
 
-void ClusterWriter::Register(const RegisterSpec& spec, Done<RegisterResult> done) {
+void ClusterWriter::Register(RegisterSpec spec, Done<RegisterResult> done) {
   // As Registry::Register: a numeric instance id is a seed id.
-  RegisterSpec registered = spec;
-  if (!registered.seed_id) registered.seed_id = SeedIdOf(registered.instance_id);
-  Upsert(std::move(registered), std::move(done), 1);
+  if (!spec.seed_id) spec.seed_id = SeedIdOf(spec.instance_id);
+  Upsert(std::move(spec), std::move(done), 1);
 }
 
-void ClusterWriter::SeedRegister(const RegisterSpec& spec, Done<RegisterResult> done) { Upsert(spec, std::move(done), 1); }
+void ClusterWriter::SeedRegister(RegisterSpec spec, Done<RegisterResult> done) {
+  Upsert(std::move(spec), std::move(done), 1);
+}
 
 template <typename Result>
 void ClusterWriter::Commit(EtcdWrite write, int attempt, absl::AnyInvocable<Result() &&> answer,
@@ -96,20 +97,22 @@ void ClusterWriter::Upsert(RegisterSpec spec, Done<RegisterResult> done, int att
     return;
   }
   ReplicatedInstance state;
-  state.spec = spec;
   // The lease stays with the instance, unless a seed id moves to another
   // service (a lease routes to its service's shard).
   state.lease = existing && existing->spec.service == spec.service ? existing->lease : NewLease(spec.service);
+  state.spec = std::move(spec);
   EtcdWrite write;
   write.key = keys_.Instance(key);
   write.value = EncodeInstance(state, nodes_.self());
   write.if_revision = existing ? static_cast<int64_t>(existing->stored_revision) : 0;
+  spec = std::move(state.spec);  // kept for a retry; the answer needs only these:
   Commit<RegisterResult>(
       std::move(write), attempt,
-      [this, state = std::move(state), created = !existing] {
+      [this, lease = state.lease, overloaded = spec.overloaded, instance_id = spec.instance_id, ttl = spec.ttl,
+       created = !existing]() mutable {
         // Held here now: a re-registration renews the lease.
-        (void)registry_.Renew(state.lease, state.spec.overloaded);
-        return RegisterResult{state.lease, state.spec.instance_id, state.spec.ttl, created};
+        (void)registry_.Renew(lease, overloaded);
+        return RegisterResult{lease, std::move(instance_id), ttl, created};
       },
       [this, spec = std::move(spec)](Done<RegisterResult> retried, int next) mutable {
         Upsert(std::move(spec), std::move(retried), next);

@@ -29,8 +29,8 @@ class ClusterWriter final : public RegistryWriter {
   ClusterWriter(Registry& registry, EtcdCommitter& committer, CatalogFollower& follower, NodeTable& nodes,
                 PeerLinks& peers, const EtcdKeys& keys);
 
-  void Register(const RegisterSpec& spec, Done<RegisterResult> done) override;
-  void SeedRegister(const RegisterSpec& spec, Done<RegisterResult> done) override;
+  void Register(RegisterSpec spec, Done<RegisterResult> done) override;
+  void SeedRegister(RegisterSpec spec, Done<RegisterResult> done) override;
   void Deregister(LeaseId lease, Done<Removal> done) override;
   void WarnServerError(int32_t server_id, Done<WarnResult> done) override;
   absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded) override;

@@ -30,8 +30,9 @@ class RegistryWriter {
 
   // As Registry::Register (native; an instance id that is a seed id
   // registers as SeedRegister does) and Registry::SeedRegister.
-  virtual void Register(const RegisterSpec& spec, Done<RegisterResult> done) = 0;
-  virtual void SeedRegister(const RegisterSpec& spec, Done<RegisterResult> done) = 0;
+  // The spec is taken by value: a cluster node keeps it until etcd answers.
+  virtual void Register(RegisterSpec spec, Done<RegisterResult> done) = 0;
+  virtual void SeedRegister(RegisterSpec spec, Done<RegisterResult> done) = 0;
   virtual void Deregister(LeaseId lease, Done<Removal> done) = 0;
   // Ejects the server until its next heartbeat and offers another one.
   virtual void WarnServerError(int32_t server_id, Done<WarnResult> done) = 0;

@@ -24,11 +24,11 @@ void LocalWriter::AnswerWhenDurable(absl::StatusOr<Result> result, Done<Result> 
                        });
 }
 
-void LocalWriter::Register(const RegisterSpec& spec, Done<RegisterResult> done) {
+void LocalWriter::Register(RegisterSpec spec, Done<RegisterResult> done) {
   AnswerWhenDurable(registry_.Register(spec), std::move(done));
 }
 
-void LocalWriter::SeedRegister(const RegisterSpec& spec, Done<RegisterResult> done) {
+void LocalWriter::SeedRegister(RegisterSpec spec, Done<RegisterResult> done) {
   AnswerWhenDurable(registry_.SeedRegister(spec), std::move(done));
 }
 

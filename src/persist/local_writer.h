@@ -14,8 +14,8 @@ class LocalWriter final : public RegistryWriter {
   // `synced`: the journal whose sync a change's answer waits for, or null.
   LocalWriter(Registry& registry, Journal* synced) : registry_(registry), synced_(synced) {}
 
-  void Register(const RegisterSpec& spec, Done<RegisterResult> done) override;
-  void SeedRegister(const RegisterSpec& spec, Done<RegisterResult> done) override;
+  void Register(RegisterSpec spec, Done<RegisterResult> done) override;
+  void SeedRegister(RegisterSpec spec, Done<RegisterResult> done) override;
   void Deregister(LeaseId lease, Done<Removal> done) override;
   void WarnServerError(int32_t server_id, Done<WarnResult> done) override;
   absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded) override {

@@ -48,7 +48,7 @@ void RegisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply& 
     return;
   }
   // The request and reply live in the call until it finishes, after `done`.
-  writer.Register(*spec, [&request, &reply, done = std::move(done)](absl::StatusOr<RegisterResult> result) mutable {
+  writer.Register(*std::move(spec), [&request, &reply, done = std::move(done)](absl::StatusOr<RegisterResult> result) mutable {
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));
       return;

@@ -24,7 +24,7 @@ void SeedRegisterRpc::Handle(RegistryWriter& writer, const Request& request, Rep
   spec.overloaded = request.overloaded();
   spec.seed_id = request.serverid();
   // The request and reply live in the call until it finishes, after `done`.
-  writer.SeedRegister(spec, [&request, &reply, done = std::move(done)](absl::StatusOr<RegisterResult> result) mutable {
+  writer.SeedRegister(std::move(spec), [&request, &reply, done = std::move(done)](absl::StatusOr<RegisterResult> result) mutable {
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));
       return;

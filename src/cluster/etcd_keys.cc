@@ -11,6 +11,20 @@ constexpr std::string_view kInstances = "instances/";
 constexpr std::string_view kSeeds = "seeds/";
 constexpr std::string_view kNodes = "nodes/";
 
+// etcd's range end for "every key that starts with `prefix`": the prefix with
+// its last byte below 0xff plus one, the rest dropped ("\0": all keys).
+std::string EndOfKeysStartingWith(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    if (static_cast<unsigned char>(end.back()) < 0xff) {
+      end.back() = static_cast<char>(end.back() + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
 std::string Escape(std::string_view service) {
   std::string escaped;
   escaped.reserve(service.size());
@@ -84,8 +98,7 @@ std::string EtcdKeys::Instance(const InstanceKey& key) const {
 
 std::vector<EtcdKeys::Range> EtcdKeys::LoadRanges() const {
   const auto under = [](std::string key) {
-    std::string end = key;
-    end.back() = static_cast<char>(end.back() + 1);  // '/' + 1
+    std::string end = EndOfKeysStartingWith(key);
     return Range{std::move(key), std::move(end)};
   };
   std::vector<Range> ranges{under(prefix_ + std::string(kNodes))};
@@ -99,19 +112,7 @@ std::vector<EtcdKeys::Range> EtcdKeys::LoadRanges() const {
 
 std::string EtcdKeys::Node(std::string_view name) const { return prefix_ + std::string(kNodes) + std::string(name); }
 
-std::string EtcdKeys::PrefixEnd() const {
-  // The first key after every key that starts with the prefix: its last
-  // byte below 0xff plus one, the rest dropped ("\0" for all keys).
-  std::string end = prefix_;
-  while (!end.empty()) {
-    if (static_cast<unsigned char>(end.back()) < 0xff) {
-      end.back() = static_cast<char>(end.back() + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string(1, '\0');
-}
+std::string EtcdKeys::PrefixEnd() const { return EndOfKeysStartingWith(prefix_); }
 
 EtcdKeys::Parsed EtcdKeys::Parse(std::string_view key) const {
   if (!key.starts_with(prefix_)) return std::monostate{};

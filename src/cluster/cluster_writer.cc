@@ -105,16 +105,18 @@ void ClusterWriter::Upsert(RegisterSpec spec, Done<RegisterResult> done, int att
   write.key = keys_.Instance(key);
   write.value = EncodeInstance(state, nodes_.self());
   write.if_revision = existing ? static_cast<int64_t>(existing->stored_revision) : 0;
-  spec = std::move(state.spec);  // kept for a retry; the answer needs only these:
+  // The answer is made here, before the spec moves into the retry (the two
+  // closures are arguments of one call: their order is unspecified).
+  RegisterResult result{state.lease, state.spec.instance_id, state.spec.ttl, !existing};
+  const bool overloaded = state.spec.overloaded;
   Commit<RegisterResult>(
       std::move(write), attempt,
-      [this, lease = state.lease, overloaded = spec.overloaded, instance_id = spec.instance_id, ttl = spec.ttl,
-       created = !existing]() mutable {
+      [this, result = std::move(result), overloaded]() mutable {
         // Held here now: a re-registration renews the lease.
-        (void)registry_.Renew(lease, overloaded);
-        return RegisterResult{lease, std::move(instance_id), ttl, created};
+        (void)registry_.Renew(result.lease, overloaded);
+        return std::move(result);
       },
-      [this, spec = std::move(spec)](Done<RegisterResult> retried, int next) mutable {
+      [this, spec = std::move(state.spec)](Done<RegisterResult> retried, int next) mutable {
         Upsert(std::move(spec), std::move(retried), next);
       },
       std::move(done));

@@ -265,6 +265,18 @@ class CrossNodeVisibilityTest(ClusterTestCase):
             client.register("visible", "v-%d" % i)
             self.assertIn("v-%d" % i, client.discover("visible"))
 
+    def test_a_registration_is_answered_with_its_instance_id_and_ttl(self):
+        (node,) = self.start_nodes(1)
+        client = self.client(node)
+        for requested in ("given-1", ""):
+            reply = client.native.Register(pb.registry_pb2.RegisterRequest(
+                service="answered", instance_id=requested, address="10.1.0.1:80", ttl_ms=5000), timeout=RPC_TIMEOUT)
+            if requested:
+                self.assertEqual(reply.instance_id, requested)
+            self.assertTrue(reply.instance_id, "the reply names no instance id")
+            self.assertEqual(reply.ttl_ms, 5000)
+            self.assertIn(reply.instance_id, client.discover("answered"))
+
     def test_heartbeats_on_another_node_keep_a_lease_alive(self):
         a, b = [self.client(node) for node in self.start_nodes(2)]
         lease = a.register("moved", "m-1", ttl_ms=1500)

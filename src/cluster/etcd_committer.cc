@@ -1,5 +1,6 @@
 #include "cluster/etcd_committer.h"
 
+#include <algorithm>
 #include <string_view>
 #include <vector>
 
@@ -45,8 +46,9 @@ void EtcdCommitter::Flush(std::unique_lock<std::mutex>& lock) {
 
 std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
   auto batch = std::make_unique<Batch>();
-  // Never reallocated below: the key sets view the keys in place.
-  batch->writes.reserve(options_.max_txn_ops);
+  // Never reallocated below (it takes at most this many, all from the
+  // queue): the key sets view the keys in place.
+  batch->writes.reserve(std::min(options_.max_txn_ops, queue_.size()));
   absl::flat_hash_set<std::string_view> keys;
   absl::flat_hash_set<std::string_view> deferred_keys;  // a key's writes keep their order
   bool conditional = false;

@@ -1,0 +1,75 @@
+#include "metrics/thread_metrics.h"
+
+#include <mutex>
+#include <vector>
+
+namespace registryd::metrics {
+namespace {
+
+void AddTo(const ThreadMetrics& from, MetricTotals& to) {
+  for (size_t method = 0; method < kMethods.size(); ++method) {
+    for (size_t code = 0; code < kStatusCodes; ++code) to.calls[method][code] += from.calls[method][code].value();
+    from.handling[method].AddTo(to.handling[method]);
+  }
+  for (size_t api = 0; api < kHeartbeatApis.size(); ++api) to.heartbeats[api] += from.heartbeats[api].value();
+  for (size_t kind = 0; kind < kStreamKinds.size(); ++kind) {
+    to.streams_opened[kind] += from.streams_opened[kind].value();
+    to.streams_closed[kind] += from.streams_closed[kind].value();
+  }
+  to.watch_events_sent += from.watch_events_sent.value();
+  to.watch_events_coalesced += from.watch_events_coalesced.value();
+  to.watch_snapshots_history_lost += from.watch_snapshots_history_lost.value();
+  to.expiry_batches += from.expiry_batches.value();
+  to.journal_bytes += from.journal_bytes.value();
+  from.journal_fsync.AddTo(to.journal_fsync);
+  from.etcd_txn.AddTo(to.etcd_txn);
+  from.etcd_txn_writes.AddTo(to.etcd_txn_writes);
+}
+
+// The live threads' metrics, and what ended threads counted.
+class AllThreads {
+ public:
+  void Add(const ThreadMetrics* metrics) {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.push_back(metrics);
+  }
+  void Retire(const ThreadMetrics* metrics) {
+    std::lock_guard<std::mutex> lock(mu_);
+    AddTo(*metrics, retired_);
+    std::erase(live_, metrics);
+  }
+  MetricTotals Sum() {
+    std::lock_guard<std::mutex> lock(mu_);
+    MetricTotals totals = retired_;
+    for (const ThreadMetrics* metrics : live_) AddTo(*metrics, totals);
+    return totals;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<const ThreadMetrics*> live_;
+  MetricTotals retired_;
+};
+
+// Never destroyed: threads may end after static destruction began.
+AllThreads& Threads() {
+  static AllThreads* const threads = new AllThreads;
+  return *threads;
+}
+
+struct ThreadSlot {
+  ThreadSlot() { Threads().Add(&metrics); }
+  ~ThreadSlot() { Threads().Retire(&metrics); }
+  ThreadMetrics metrics;
+};
+
+}  // namespace
+
+ThreadMetrics& Local() {
+  thread_local ThreadSlot slot;
+  return slot.metrics;
+}
+
+MetricTotals Collect() { return Threads().Sum(); }
+
+}  // namespace registryd::metrics

@@ -1,0 +1,112 @@
+// What registryd counts on its hot paths, kept per thread and summed when
+// scraped: a call, a heartbeat or a watch event costs its thread a plain
+// add to a cache line no other thread writes, never a shared atomic.
+//
+// Each thread that records gets its own ThreadMetrics on first use; when the
+// thread ends, its counts move into the process's retired totals, so counts
+// never go back.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "metrics/local_counter.h"
+#include "metrics/local_histogram.h"
+
+namespace registryd::metrics {
+
+// Every gRPC method registryd serves, by full name.
+inline constexpr std::array<std::string_view, 15> kMethods = {
+    "registry.v1.Registry/Register",
+    "registry.v1.Registry/Heartbeat",
+    "registry.v1.Registry/Deregister",
+    "registry.v1.Registry/Discover",
+    "registry.v1.Registry/ListServices",
+    "registry.v1.Registry/Watch",
+    "registry.v1.Registry/KeepAlive",
+    "registry_service.RegistryService/discovery",
+    "registry_service.RegistryService/heartBeat",
+    "discovery_service.DiscoveryService/findServer",
+    "discovery_service.DiscoveryService/warnServerError",
+    "grpc.health.v1.Health/Check",
+    "grpc.health.v1.Health/Watch",
+    "registryd.cluster.Peer/Renew",
+    "registryd.cluster.Peer/Status",
+};
+
+// The index of a method in kMethods; kMethods.size() when it is not there.
+constexpr size_t MethodIndex(std::string_view full_name) {
+  for (size_t index = 0; index < kMethods.size(); ++index) {
+    if (kMethods[index] == full_name) return index;
+  }
+  return kMethods.size();
+}
+
+inline constexpr size_t kStatusCodes = 17;  // grpc::StatusCode OK .. UNAUTHENTICATED
+
+enum class HeartbeatApi : uint8_t { kNative, kKeepAlive, kSeed, kForwarded };
+inline constexpr std::array<std::string_view, 4> kHeartbeatApis = {"native", "keepalive", "seed", "forwarded"};
+
+enum class StreamKind : uint8_t { kWatch, kKeepAlive, kHealthWatch };
+inline constexpr std::array<std::string_view, 3> kStreamKinds = {"watch", "keepalive", "health_watch"};
+
+// Durations in nanoseconds, exposed in seconds: 25 µs .. 2.5 s.
+inline constexpr std::array<uint64_t, 16> kDurationBoundsNs = {
+    25'000,     50'000,     100'000,     250'000,     500'000,     1'000'000,     2'500'000,     5'000'000,
+    10'000'000, 25'000'000, 50'000'000, 100'000'000, 250'000'000, 500'000'000, 1'000'000'000, 2'500'000'000};
+inline constexpr Buckets kDurationBuckets{kDurationBoundsNs, 1e9};
+
+// Writes per etcd Txn.
+inline constexpr std::array<uint64_t, 11> kBatchBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+inline constexpr Buckets kBatchBuckets{kBatchBounds, 1};
+
+using DurationHistogram = LocalHistogram<kDurationBoundsNs.size()>;
+
+struct ThreadMetrics {
+  // By method and status code.
+  std::array<std::array<LocalCounter, kStatusCodes>, kMethods.size()> calls;
+  // Unary calls, from the request's arrival to its answer.
+  std::array<DurationHistogram, kMethods.size()> handling;
+  std::array<LocalCounter, kHeartbeatApis.size()> heartbeats;
+  std::array<LocalCounter, kStreamKinds.size()> streams_opened;
+  std::array<LocalCounter, kStreamKinds.size()> streams_closed;
+  LocalCounter watch_events_sent;
+  LocalCounter watch_events_coalesced;  // changes folded into a later event of their instance
+  LocalCounter watch_snapshots_history_lost;
+  LocalCounter expiry_batches;
+  LocalCounter journal_bytes;
+  DurationHistogram journal_fsync;
+  DurationHistogram etcd_txn;
+  LocalHistogram<kBatchBounds.size()> etcd_txn_writes;
+
+  void Call(size_t method, int code) { calls[method][static_cast<size_t>(code) % kStatusCodes].Add(); }
+  void Heartbeat(HeartbeatApi api) { heartbeats[static_cast<size_t>(api)].Add(); }
+  void StreamOpened(StreamKind kind) { streams_opened[static_cast<size_t>(kind)].Add(); }
+  void StreamClosed(StreamKind kind) { streams_closed[static_cast<size_t>(kind)].Add(); }
+};
+
+// The sum over every thread, ended ones included.
+struct MetricTotals {
+  std::array<std::array<uint64_t, kStatusCodes>, kMethods.size()> calls{};
+  std::array<HistogramTotals, kMethods.size()> handling;
+  std::array<uint64_t, kHeartbeatApis.size()> heartbeats{};
+  std::array<uint64_t, kStreamKinds.size()> streams_opened{};
+  std::array<uint64_t, kStreamKinds.size()> streams_closed{};
+  uint64_t watch_events_sent = 0;
+  uint64_t watch_events_coalesced = 0;
+  uint64_t watch_snapshots_history_lost = 0;
+  uint64_t expiry_batches = 0;
+  uint64_t journal_bytes = 0;
+  HistogramTotals journal_fsync;
+  HistogramTotals etcd_txn;
+  HistogramTotals etcd_txn_writes;
+};
+
+// This thread's metrics (made on first use).
+ThreadMetrics& Local();
+// Every thread's metrics summed; any thread, any time.
+MetricTotals Collect();
+
+}  // namespace registryd::metrics

@@ -182,6 +182,7 @@ void Cluster::CheckEtcd() {
       follower_->WhenApplied(written->revision, [this, generation](bool) {
         std::lock_guard<std::mutex> lock(beacon_mu_);
         if (generation != beacon_generation_) return;
+        if (beacon_committed_) last_beacon_lag_ = std::chrono::steady_clock::now() - *beacon_committed_;
         beacon_sent_.reset();
         beacon_committed_.reset();
         seen_beacon_ = true;
@@ -202,6 +203,12 @@ void Cluster::CheckEtcd() {
     watch_endpoints_->Failed(watch_endpoints_->current());
     follower_->Restart();
   }
+}
+
+Duration Cluster::WatchLag() {
+  std::lock_guard<std::mutex> lock(beacon_mu_);
+  if (beacon_committed_) return std::max<Duration>(last_beacon_lag_, std::chrono::steady_clock::now() - *beacon_committed_);
+  return last_beacon_lag_;
 }
 
 void Cluster::CheckCutOff() {

@@ -78,6 +78,12 @@ class Cluster final : public NodeEvents {
   // The Peer service. Renews the leases kept here; returns the others.
   std::vector<LeaseId> RenewHeld(const std::vector<LeaseId>& leases);
   Duration EtcdSilence() const { return membership_->Silence(); }
+  // How far behind etcd this node's view is: the last beacon's way from its
+  // commit back through the watch, or longer while one committed has not
+  // come back.
+  Duration WatchLag();
+  // The other live nodes' addresses.
+  std::vector<std::string> PeerAddresses() const { return nodes_->PeerAddresses(); }
 
 
   void OnNodeGone(const std::string& name) override;
@@ -116,6 +122,7 @@ class Cluster final : public NodeEvents {
   std::optional<std::chrono::steady_clock::time_point> beacon_sent_;
   std::optional<std::chrono::steady_clock::time_point> beacon_committed_;
   std::chrono::steady_clock::time_point last_beacon_;
+  Duration last_beacon_lag_{0};
   bool seen_beacon_ = false;
   // Beacons sent before a cut-off ended say nothing about the watch after it.
   uint64_t beacon_generation_ = 0;

@@ -1,12 +1,14 @@
 #include "cluster/etcd_committer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "cluster.pb.h"
 #include "core/log.h"
+#include "metrics/thread_metrics.h"
 
 namespace registryd::cluster {
 
@@ -15,6 +17,7 @@ struct EtcdCommitter::Batch {
   std::vector<EtcdWrite> writes;
   std::optional<RemovalReason> reason;  // its deletions': the removal marker goes first
   size_t endpoint = 0;
+  std::chrono::steady_clock::time_point sent;
 };
 
 EtcdCommitter::EtcdCommitter(EtcdEndpoints& endpoints, ClientQueue& queue, const EtcdKeys& keys,
@@ -120,6 +123,7 @@ void EtcdCommitter::BuildRequest(Batch& batch) const {
 void EtcdCommitter::Send(std::unique_ptr<Batch> batch) {
   BuildRequest(*batch);
   batch->endpoint = endpoints_.current();
+  batch->sent = std::chrono::steady_clock::now();
   auto call = std::make_unique<ClientQueue::Unary<etcdserverpb::TxnResponse>>();
   call->context.set_deadline(std::chrono::system_clock::now() + options_.timeout);
   etcdserverpb::KV::Stub& kv = *endpoints_.at(batch->endpoint).kv;
@@ -133,7 +137,13 @@ void EtcdCommitter::Send(std::unique_ptr<Batch> batch) {
 }
 
 void EtcdCommitter::Complete(Batch& batch, const grpc::Status& status, const etcdserverpb::TxnResponse& response) {
+  metrics::ThreadMetrics& metrics = metrics::Local();  // a serving queue's thread
+  metrics.etcd_txn.Observe(metrics::kDurationBoundsNs,
+                           static_cast<uint64_t>((std::chrono::steady_clock::now() - batch.sent) /
+                                                 std::chrono::nanoseconds(1)));
+  metrics.etcd_txn_writes.Observe(metrics::kBatchBounds, batch.writes.size());
   if (!status.ok()) {
+    metrics.etcd_txn_failures.Add();
     endpoints_.Failed(batch.endpoint);
     log::Warn("etcd {}: a Txn of {} writes failed: {}", endpoints_.at(batch.endpoint).url, batch.writes.size(),
               status.error_message());

@@ -268,10 +268,14 @@ RegistryTotals Registry::Totals() const {
   for (const auto& shard : shards_) {
     const ShardCounters& counters = shard->counters();
     totals.registered += counters.registered.load(std::memory_order_relaxed);
+    totals.updated += counters.updated.load(std::memory_order_relaxed);
     totals.deregistered += counters.deregistered.load(std::memory_order_relaxed);
     totals.expired += counters.expired.load(std::memory_order_relaxed);
     totals.ejected += counters.ejected.load(std::memory_order_relaxed);
+    totals.expiry_batches += counters.expiry_batches.load(std::memory_order_relaxed);
     totals.live += counters.live.load(std::memory_order_relaxed);
+    totals.services += counters.services.load(std::memory_order_relaxed);
+    totals.held_elsewhere += counters.held_elsewhere.load(std::memory_order_relaxed);
   }
   return totals;
 }

@@ -59,10 +59,14 @@ class ChangeListener {
 
 struct RegistryTotals {
   uint64_t registered = 0;
+  uint64_t updated = 0;
   uint64_t deregistered = 0;
   uint64_t expired = 0;
   uint64_t ejected = 0;
+  uint64_t expiry_batches = 0;
   uint64_t live = 0;
+  uint64_t services = 0;
+  uint64_t held_elsewhere = 0;
 };
 
 class Registry {

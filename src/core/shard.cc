@@ -77,6 +77,7 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
           } else if (changed) {
             Emit(record, ChangeKind::kUpdated);
           }
+          Bump(counters_.updated);
           return RegisterResult{record.lease, std::string(record.instance_id()), record.ttl(), false};
         }
       }
@@ -96,7 +97,10 @@ RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now, bool replicat
 
   auto [service_it, service_created] = services_.try_emplace(spec.service, records_);
   ServiceState& service = service_it->second;
-  if (service_created) service.name = service_it->first;
+  if (service_created) {
+    service.name = service_it->first;
+    Bump(counters_.services);
+  }
 
   std::string generated_id;
   std::string_view instance_id = spec.instance_id;
@@ -142,7 +146,11 @@ Removal Shard::Remove(RecordIndex index, RemovalReason reason) {
   service.by_instance_id.erase(record.instance_id());
   if (record.ejected) --service.ejected_count;
   Removal removal{record.lease, record.seed_id(), std::string(service.name), std::string(record.instance_id())};
-  if (service.members.empty()) services_.erase(service.name);
+  if (service.members.empty()) {
+    services_.erase(service.name);
+    Drop(counters_.services);
+  }
+  if (record.holder() != kHeldHere) Drop(counters_.held_elsewhere);
   leases_.erase(removal.lease);
   records_.Remove(index);  // after the sets: they read the record to find its entry
   Drop(counters_.live);
@@ -306,7 +314,9 @@ bool Shard::Advance(TimePoint now, size_t budget, std::vector<Removal>& expired)
     Bump(counters_.expired);
     expired.push_back(Remove(RecordIndex{entry}, RemovalReason::kExpired));
   };
+  const size_t expired_before = expired.size();
   wheel_.Advance(now, budget, check, expire);
+  if (expired.size() > expired_before) Bump(counters_.expiry_batches);
   return wheel_.HasDueWork(now);
 }
 
@@ -369,6 +379,8 @@ void Shard::ApplyHolder(RecordIndex index, NodeSlot holder, TimePoint now) {
   InstanceRecord& record = records_[index];
   const bool was_held = record.holder() == kHeldHere;
   record.set_holder(holder);
+  if (was_held && holder != kHeldHere) Bump(counters_.held_elsewhere);
+  if (!was_held && holder == kHeldHere) Drop(counters_.held_elsewhere);
   if (holder != kHeldHere) {
     record.deadline = TimePoint::max();
   } else if (!was_held) {
@@ -428,6 +440,7 @@ bool Shard::Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, st
   } else if (!state.ejected && changed) {
     Emit(record, ChangeKind::kUpdated);
   }
+  if (changed) Bump(counters_.updated);
   quiet_ = false;
   return false;
 }

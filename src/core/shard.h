@@ -62,13 +62,18 @@ struct Removal {
   std::string instance_id;
 };
 
-// Monotonic event counts, read without the lock for the summary log line.
+// Event counts and sizes, changed under the shard's lock and read without
+// it (the summary log line, the metrics).
 struct ShardCounters {
   std::atomic<uint64_t> registered{0};
+  std::atomic<uint64_t> updated{0};  // a registration of an instance it held already
   std::atomic<uint64_t> deregistered{0};
   std::atomic<uint64_t> expired{0};
   std::atomic<uint64_t> ejected{0};
+  std::atomic<uint64_t> expiry_batches{0};  // wheel advances that expired leases
   std::atomic<uint64_t> live{0};
+  std::atomic<uint64_t> services{0};
+  std::atomic<uint64_t> held_elsewhere{0};  // cluster mode: leases another node keeps
 };
 
 struct ServiceSummary {

@@ -127,8 +127,10 @@ std::optional<WatchBatch> WatchFeed::Next() {
                      [](const Change& a, const Change& b) { return a.revision < b.revision; });
   }
   if (coalesce_ && batch.changes.size() > kCoalesceAbove) {
+    const size_t before = batch.changes.size();
     batch.changes = CoalesceChanges(std::move(batch.changes));
     batch.coalesced = true;
+    batch.folded = before - batch.changes.size();
   }
   batch.revision = revision;
   return batch;

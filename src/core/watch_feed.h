@@ -28,6 +28,7 @@ struct WatchBatch {
   bool history_lost = false;
   // One change per instance, with its latest state: the watcher was behind.
   bool coalesced = false;
+  size_t folded = 0;  // changes coalescing left out (folded into a later one)
   std::vector<Change> changes;
   // Every change up to this revision is reflected: where to resume.
   uint64_t revision = 0;

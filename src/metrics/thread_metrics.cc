@@ -19,11 +19,11 @@ void AddTo(const ThreadMetrics& from, MetricTotals& to) {
   to.watch_events_sent += from.watch_events_sent.value();
   to.watch_events_coalesced += from.watch_events_coalesced.value();
   to.watch_snapshots_history_lost += from.watch_snapshots_history_lost.value();
-  to.expiry_batches += from.expiry_batches.value();
   to.journal_bytes += from.journal_bytes.value();
   from.journal_fsync.AddTo(to.journal_fsync);
   from.etcd_txn.AddTo(to.etcd_txn);
   from.etcd_txn_writes.AddTo(to.etcd_txn_writes);
+  to.etcd_txn_failures += from.etcd_txn_failures.value();
 }
 
 // The live threads' metrics, and what ended threads counted.

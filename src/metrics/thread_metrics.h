@@ -75,14 +75,14 @@ struct ThreadMetrics {
   LocalCounter watch_events_sent;
   LocalCounter watch_events_coalesced;  // changes folded into a later event of their instance
   LocalCounter watch_snapshots_history_lost;
-  LocalCounter expiry_batches;
   LocalCounter journal_bytes;
   DurationHistogram journal_fsync;
-  DurationHistogram etcd_txn;
+  DurationHistogram etcd_txn;  // sent to answered
   LocalHistogram<kBatchBounds.size()> etcd_txn_writes;
+  LocalCounter etcd_txn_failures;
 
   void Call(size_t method, int code) { calls[method][static_cast<size_t>(code) % kStatusCodes].Add(); }
-  void Heartbeat(HeartbeatApi api) { heartbeats[static_cast<size_t>(api)].Add(); }
+  void Heartbeats(HeartbeatApi api, uint64_t count = 1) { heartbeats[static_cast<size_t>(api)].Add(count); }
   void StreamOpened(StreamKind kind) { streams_opened[static_cast<size_t>(kind)].Add(); }
   void StreamClosed(StreamKind kind) { streams_closed[static_cast<size_t>(kind)].Add(); }
 };
@@ -97,11 +97,11 @@ struct MetricTotals {
   uint64_t watch_events_sent = 0;
   uint64_t watch_events_coalesced = 0;
   uint64_t watch_snapshots_history_lost = 0;
-  uint64_t expiry_batches = 0;
   uint64_t journal_bytes = 0;
   HistogramTotals journal_fsync;
   HistogramTotals etcd_txn;
   HistogramTotals etcd_txn_writes;
+  uint64_t etcd_txn_failures = 0;
 };
 
 // This thread's metrics (made on first use).

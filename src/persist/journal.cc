@@ -11,6 +11,7 @@
 
 #include <fmt/core.h>
 
+#include "metrics/thread_metrics.h"
 #include "persist/record_file.h"
 #include "persist/stored_records.h"
 
@@ -160,6 +161,7 @@ absl::Status Journal::Append(const WatchBatch& batch) {
     return written;
   }
   journal_bytes_ += frames.size();
+  metrics::Local().journal_bytes.Add(frames.size());
   unsynced_ = true;
   return absl::OkStatus();
 }
@@ -167,7 +169,13 @@ absl::Status Journal::Append(const WatchBatch& batch) {
 absl::Status Journal::SyncJournal() {
   const uint64_t revision = feed_.revision();
   if (unsynced_) {
+    const auto started = std::chrono::steady_clock::now();
     if (fdatasync(journal_fd_) != 0) return Errno("cannot sync " + dir_.JournalPath(generation_));
+    metrics::Local().journal_fsync.Observe(
+        metrics::kDurationBoundsNs,
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - started)
+                                  .count()));
     unsynced_ = false;
   }
   durable_revision_.store(revision, std::memory_order_release);
@@ -179,6 +187,7 @@ absl::Status Journal::SyncJournal() {
 // records are keyed upserts and removals by lease, so one the snapshot
 // already reflects changes nothing when replayed.
 absl::Status Journal::WriteSnapshot() {
+  const auto started = std::chrono::steady_clock::now();
   const uint64_t next = generation_ + 1;
   const uint64_t revision = registry_.Revision();
   const std::string path = dir_.SnapshotPath(next);
@@ -218,6 +227,9 @@ absl::Status Journal::WriteSnapshot() {
   read_revision_.store(feed_.revision(), std::memory_order_relaxed);
   durable_revision_.store(feed_.revision(), std::memory_order_release);
   snapshots_written_.fetch_add(1, std::memory_order_relaxed);
+  last_snapshot_bytes_.store(size, std::memory_order_relaxed);
+  last_snapshot_nanos_.store((std::chrono::steady_clock::now() - started) / std::chrono::nanoseconds(1),
+                             std::memory_order_relaxed);
   return absl::OkStatus();
 }
 

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -80,6 +81,11 @@ class Journal final : public ChangeListener {
   void WhenDurable(uint64_t revision, absl::AnyInvocable<void(bool durable) &&> done);
   // Snapshots written since Start (compactions, catch-ups, the final one).
   uint64_t snapshots_written() const { return snapshots_written_.load(std::memory_order_relaxed); }
+  // The last snapshot's size, and how long writing it took (0 before the first).
+  uint64_t last_snapshot_bytes() const { return last_snapshot_bytes_.load(std::memory_order_relaxed); }
+  std::chrono::nanoseconds last_snapshot_duration() const {
+    return std::chrono::nanoseconds(last_snapshot_nanos_.load(std::memory_order_relaxed));
+  }
 
   // Any thread, after every change: wakes the thread early when it is
   // half a change log behind.
@@ -114,6 +120,8 @@ class Journal final : public ChangeListener {
   const uint64_t early_round_backlog_;       // changes not read that start a round early
   std::atomic<bool> early_round_{false};
   std::atomic<uint64_t> snapshots_written_{0};
+  std::atomic<uint64_t> last_snapshot_bytes_{0};
+  std::atomic<int64_t> last_snapshot_nanos_{0};
 
   // Releases the waiters up to the durable revision, or all of them (as
   // not durable) when `failed`.

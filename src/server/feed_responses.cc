@@ -5,6 +5,7 @@
 #include <grpcpp/impl/codegen/proto_utils.h>
 
 #include "core/validation.h"
+#include "metrics/thread_metrics.h"
 #include "server/status.h"
 
 namespace registryd {
@@ -63,9 +64,10 @@ grpc::Status FeedResponses::Open(const lenient::WatchRequest& request) {
 bool FeedResponses::SharedResponse(grpc::ByteBuffer& response) {
   if (batch_ || !feed_->started()) return false;
   const uint64_t upto = registry_.Revision();
-  const grpc::ByteBuffer* shared = hub_.FindResponse(feed_->service(), feed_->revision(), upto);
+  const WatchHub::SharedResponse* shared = hub_.FindResponse(feed_->service(), feed_->revision(), upto);
   if (shared == nullptr) return false;
-  response = *shared;  // shares the slices: no copy
+  response = shared->buffer;  // shares the slices: no copy
+  metrics::Local().watch_events_sent.Add(shared->events);
   feed_->SkipTo(upto);
   return true;
 }
@@ -83,6 +85,7 @@ bool FeedResponses::Next(grpc::ByteBuffer& serialized) {
   response.set_snapshot(batch_->snapshot && first);
   response.set_history_lost(batch_->history_lost && first);
   response.set_coalesced(batch_->coalesced);
+  const size_t begin = batch_sent_;
   const size_t end = std::min(batch_->changes.size(), batch_sent_ + kMaxEventsPerResponse);
   for (; batch_sent_ < end; ++batch_sent_) Describe(batch_->changes[batch_sent_], *response.add_events());
   response.set_more(batch_sent_ < batch_->changes.size());
@@ -92,10 +95,16 @@ bool FeedResponses::Next(grpc::ByteBuffer& serialized) {
   if (!grpc::SerializationTraits<registry::v1::WatchResponse>::Serialize(response, &serialized, &own_buffer).ok()) {
     return false;  // cannot happen for a message this size; the stream ends with its client
   }
+  metrics::ThreadMetrics& metrics = metrics::Local();  // on the stream's queue thread
+  metrics.watch_events_sent.Add(end - begin);
+  if (first) {
+    if (batch_->history_lost) metrics.watch_snapshots_history_lost.Add();
+    metrics.watch_events_coalesced.Add(batch_->folded);
+  }
   // Changes that fit one response are what every stream of the service at
   // the same revision sends next.
   if (first && !response.more() && !batch_->snapshot) {
-    hub_.StoreResponse(feed_->service(), after, batch_->revision, serialized);
+    hub_.StoreResponse(feed_->service(), after, batch_->revision, serialized, end - begin);
   }
   if (!response.more()) batch_.reset();
   return true;

@@ -12,6 +12,7 @@
 
 #include "core/registry.h"
 #include "core/watch_feed.h"
+#include "metrics/thread_metrics.h"
 #include "server/lenient_services.h"
 #include "server/serving_queue.h"
 #include "server/watch_hub.h"
@@ -24,6 +25,8 @@ class FeedResponses {
   using Service = NativeRegistryService;
   using Request = lenient::WatchRequest;
   static constexpr auto kRequest = &Service::RequestWatchLenient;
+  static constexpr std::string_view kName = "registry.v1.Registry/Watch";
+  static constexpr metrics::StreamKind kStreamKind = metrics::StreamKind::kWatch;
   // Cancelled at shutdown (its clients see CANCELLED and reconnect).
   static constexpr ServingQueue::AtClose kAtClose = ServingQueue::AtClose::kCancel;
   // Events per response: a large snapshot goes out in parts.

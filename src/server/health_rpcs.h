@@ -10,6 +10,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
+#include "metrics/thread_metrics.h"
 #include "server/health_status.h"
 #include "server/lenient_services.h"
 #include "server/serving_queue.h"
@@ -38,6 +39,8 @@ class HealthResponses {
   using Service = HealthService;
   using Request = lenient::HealthCheckRequest;
   static constexpr auto kRequest = &Service::RequestWatchLenient;
+  static constexpr std::string_view kName = "grpc.health.v1.Health/Watch";
+  static constexpr metrics::StreamKind kStreamKind = metrics::StreamKind::kHealthWatch;
   static constexpr ServingQueue::AtClose kAtClose = ServingQueue::AtClose::kEndsItself;
 
   HealthResponses(HealthStatus& health, WatchHub&) : health_(health) {}

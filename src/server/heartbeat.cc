@@ -1,10 +1,12 @@
 // registry.v1.Registry/Heartbeat — renew a lease: the hot path.
+#include "metrics/thread_metrics.h"
 #include "server/native_rpcs.h"
 #include "server/status.h"
 
 namespace registryd {
 
 grpc::Status HeartbeatRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply) {
+  metrics::Local().Heartbeats(metrics::HeartbeatApi::kNative);
   const absl::StatusOr<Duration> ttl = writer.Heartbeat(request.lease_id(), request.overloaded());
   if (!ttl.ok()) return ToGrpcStatus(ttl.status());
   reply.set_ttl_ms(ToWireMillis(*ttl));

@@ -1,5 +1,7 @@
 #include "server/keep_alive_call.h"
 
+#include "metrics/thread_metrics.h"
+
 namespace registryd {
 
 void KeepAliveCall::Start(NativeRegistryService& service, ServingQueue& queue, KeepAliveBackend& backend) {
@@ -18,6 +20,7 @@ void KeepAliveCall::OnStarted(bool ok) {
     delete this;
     return;
   }
+  metrics::Local().StreamOpened(metrics::StreamKind::kKeepAlive);
   if (!queue_.AddStream(&context_, ServingQueue::AtClose::kCancel)) context_.TryCancel();  // the server is stopping
   Start(service_, queue_, backend_);  // the next stream
   if (!StartRead()) End();
@@ -29,6 +32,7 @@ void KeepAliveCall::OnRead(bool ok) {
     return;
   }
   response_ = keeper_.Renew(request_);
+  metrics::Local().Heartbeats(metrics::HeartbeatApi::kKeepAlive);
   if (!StartWrite()) End();
 }
 
@@ -85,6 +89,10 @@ void KeepAliveCall::OnDone(bool) {
 
 void KeepAliveCall::DeleteWhenIdle() {
   if (!finish_back_ || !done_back_) return;
+  metrics::ThreadMetrics& metrics = metrics::Local();
+  metrics.StreamClosed(metrics::StreamKind::kKeepAlive);
+  // Its status is OK: a lease's failure travels in its response's code.
+  metrics.Call(metrics::MethodIndex("registry.v1.Registry/KeepAlive"), grpc::StatusCode::OK);
   queue_.RemoveStream(&context_);
   delete this;
 }

@@ -1,10 +1,12 @@
 // registry_service.RegistryService/heartBeat — renew the lease of a serverId.
+#include "metrics/thread_metrics.h"
 #include "server/seed_rpcs.h"
 #include "server/status.h"
 
 namespace registryd {
 
 grpc::Status SeedHeartbeatRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply) {
+  metrics::Local().Heartbeats(metrics::HeartbeatApi::kSeed);
   const absl::StatusOr<Duration> ttl = writer.SeedHeartbeat(request.serverid(), request.overloaded());
   if (!ttl.ok()) return ToGrpcStatus(ttl.status());
   reply.set_success(true);

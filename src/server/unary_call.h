@@ -17,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <optional>
 #include <string_view>
 
@@ -27,6 +28,7 @@
 
 #include "core/registry.h"
 #include "core/queue_event.h"
+#include "metrics/thread_metrics.h"
 #include "server/call_pool.h"
 #include "server/rpc_done.h"
 #include "server/serving_queue.h"
@@ -73,6 +75,7 @@ class UnaryCall final : public QueueEvent {
           return;
         }
         pool_.Arrived();
+        arrived_ = std::chrono::steady_clock::now();
         Respond();
         return;
       case State::kAwaitingWrite:
@@ -92,6 +95,8 @@ class UnaryCall final : public QueueEvent {
 
  private:
   enum class State { kIdle, kAwaitingRequest, kAwaitingWrite, kAwaitingFinish };
+  static constexpr size_t kMetricIndex = metrics::MethodIndex(Rpc::kName);
+  static_assert(kMetricIndex < metrics::kMethods.size(), "every RPC is listed in metrics::kMethods");
   // Who is last of Handle's return and the writer's answer finishes the call.
   enum WritePhase : uint8_t { kHandling, kReturned, kAnswered };
 
@@ -146,6 +151,13 @@ class UnaryCall final : public QueueEvent {
       return;
     }
     state_ = State::kAwaitingFinish;
+    metrics::ThreadMetrics& metrics = metrics::Local();  // Finish runs on the queue's thread
+    metrics.Call(kMetricIndex, status.error_code());
+    metrics.handling[kMetricIndex].Observe(
+        metrics::kDurationBoundsNs,
+        static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - arrived_)
+                .count()));
     if (status.ok()) {
       responder_->Finish(reply_, status, this);
     } else {
@@ -162,6 +174,7 @@ class UnaryCall final : public QueueEvent {
   std::atomic<WritePhase> write_phase_{kHandling};
   grpc::Alarm alarm_;      // the writer's answer came
   grpc::Status status_;
+  std::chrono::steady_clock::time_point arrived_;
   std::optional<grpc::ServerContext> context_;
   std::optional<grpc::ServerAsyncResponseWriter<Reply>> responder_;
   Request request_;

@@ -33,6 +33,7 @@
 #include <grpcpp/support/status.h>
 
 #include "core/queue_event.h"
+#include "metrics/thread_metrics.h"
 #include "server/serving_queue.h"
 #include "server/watch_hub.h"
 
@@ -86,6 +87,7 @@ class WatchCall final : public Watcher {
       return;
     }
     Start(service_, queue_, backend_, hub_);  // the next stream
+    metrics::Local().StreamOpened(Source::kStreamKind);
     if (!queue_.AddStream(&context_, Source::kAtClose) && Source::kAtClose == ServingQueue::AtClose::kCancel) {
       context_.TryCancel();  // the server is stopping
     }
@@ -149,9 +151,15 @@ class WatchCall final : public Watcher {
 
   void DeleteWhenIdle() {
     if (!finish_back_ || !done_back_) return;
+    metrics::ThreadMetrics& metrics = metrics::Local();
+    metrics.StreamClosed(Source::kStreamKind);
+    metrics.Call(kMetricIndex, ending_->error_code());
     queue_.RemoveStream(&context_);
     delete this;
   }
+
+  static constexpr size_t kMetricIndex = metrics::MethodIndex(Source::kName);
+  static_assert(kMetricIndex < metrics::kMethods.size(), "every stream is listed in metrics::kMethods");
 
   Service& service_;
   ServingQueue& queue_;

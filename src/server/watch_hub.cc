@@ -14,15 +14,16 @@ void WatchHub::Remove(Watcher* watcher) {
   watcher_count_.store(watchers_.size(), std::memory_order_release);
 }
 
-const grpc::ByteBuffer* WatchHub::FindResponse(const std::string& service, uint64_t after, uint64_t upto) const {
+const WatchHub::SharedResponse* WatchHub::FindResponse(const std::string& service, uint64_t after, uint64_t upto) const {
   const auto it = responses_.find(ResponseKey{service, after, upto});
   return it == responses_.end() ? nullptr : &it->second;
 }
 
 void WatchHub::StoreResponse(const std::string& service, uint64_t after, uint64_t upto,
-                             const grpc::ByteBuffer& response) {
+                             const grpc::ByteBuffer& response, size_t events) {
   if (responses_.size() >= kMaxSharedResponses) responses_.clear();
-  responses_.insert_or_assign(ResponseKey{service, after, upto}, response);  // shares the slices
+  // The buffer shares the response's slices.
+  responses_.insert_or_assign(ResponseKey{service, after, upto}, SharedResponse{response, events});
 }
 
 void WatchHub::Poke(uint32_t shard) {

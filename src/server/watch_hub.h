@@ -56,8 +56,13 @@ class WatchHub final : public QueueEvent {
   // Serialized responses of the changes to `service` in (after, upto], for
   // the other streams of the same service at the same revision: one
   // serialization per batch instead of one per stream. On the queue's thread.
-  const grpc::ByteBuffer* FindResponse(const std::string& service, uint64_t after, uint64_t upto) const;
-  void StoreResponse(const std::string& service, uint64_t after, uint64_t upto, const grpc::ByteBuffer& response);
+  struct SharedResponse {
+    grpc::ByteBuffer buffer;
+    size_t events;
+  };
+  const SharedResponse* FindResponse(const std::string& service, uint64_t after, uint64_t upto) const;
+  void StoreResponse(const std::string& service, uint64_t after, uint64_t upto, const grpc::ByteBuffer& response,
+                     size_t events);
 
  private:
   static constexpr size_t kMaxSharedResponses = 64;  // then the cache starts over
@@ -71,7 +76,7 @@ class WatchHub final : public QueueEvent {
   std::array<std::atomic<uint64_t>, kShardWords> poked_shards_{};
   std::atomic<size_t> watcher_count_{0};
   absl::flat_hash_set<Watcher*> watchers_;
-  absl::flat_hash_map<ResponseKey, grpc::ByteBuffer> responses_;
+  absl::flat_hash_map<ResponseKey, SharedResponse> responses_;
 };
 
 // The registry's change listener: tells every queue's hub.

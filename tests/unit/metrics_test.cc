@@ -98,7 +98,7 @@ TEST(ThreadMetricsTest, SumsEveryThreadAndKeepsTheCountsOfEndedThreads) {
   static_assert(MethodIndex("no.such/Method") == kMethods.size());
   const MetricTotals before = Collect();
   Local().Call(kRegister, 0);
-  Local().Heartbeat(HeartbeatApi::kSeed);
+  Local().Heartbeats(HeartbeatApi::kSeed);
   std::thread other([] {
     for (int i = 0; i < 1000; ++i) Local().Call(kRegister, 0);
     Local().Call(kRegister, 5);  // NOT_FOUND

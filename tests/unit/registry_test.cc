@@ -156,6 +156,7 @@ TEST_F(RegistryTest, ReRegisteringUpdatesInPlaceWithTheSameLease) {
   EXPECT_EQ(records.size(), 1u);
   EXPECT_EQ(registry_.Totals().registered, 1u);
   EXPECT_EQ(registry_.Totals().live, 1u);
+  EXPECT_EQ(registry_.Totals().updated, 1u);
 
   // The lease was renewed from the re-registration.
   clock_.Advance(seconds(10) - nanoseconds(1));
@@ -305,6 +306,7 @@ TEST_F(RegistryTest, ListServicesIsSortedWithInstanceCounts) {
   Register(NativeSpec("alpha", "a1", seconds(10)));
   Register(NativeSpec("alpha", "a2", seconds(10)));
   for (int i = 0; i < 3; ++i) Register(NativeSpec("mid", "m" + std::to_string(i), seconds(20)));
+  EXPECT_EQ(registry_.Totals().services, 3u);
 
   std::vector<std::pair<std::string, uint32_t>> listed;
   for (const ServiceSummary& service : registry_.ListServices()) listed.emplace_back(service.name, service.instances);
@@ -314,6 +316,10 @@ TEST_F(RegistryTest, ListServicesIsSortedWithInstanceCounts) {
   ExpireDue(registry_);
   ASSERT_EQ(registry_.ListServices().size(), 1u);
   EXPECT_EQ(registry_.ListServices()[0].name, "mid");
+  EXPECT_EQ(registry_.Totals().services, 1u);
+  // The three expired together: shards that expired anything count a batch each.
+  EXPECT_GE(registry_.Totals().expiry_batches, 1u);
+  EXPECT_LE(registry_.Totals().expiry_batches, 3u);
 }
 
 class MassExpiryTest : public RegistryTest {

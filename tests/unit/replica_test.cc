@@ -192,6 +192,7 @@ TEST_F(ReplicaTest, AHeldLeaseFallsDueAfterItsTtlAndStaysUntilTheStoreRemovesIt)
 TEST_F(ReplicaTest, ALeaseHeldElsewhereNeverFallsDueHereUntilItIsTakenOver) {
   ReplicatedInstance state = Stored(test::NativeSpec("web", "a", seconds(10)), kOtherNode);
   Apply(registry_, 5, state);
+  EXPECT_EQ(registry_.Totals().held_elsewhere, 1u);
   clock_.Advance(seconds(60));
   EXPECT_TRUE(Due().empty());
   EXPECT_EQ(Addresses(registry_, "web").size(), 1u);
@@ -203,6 +204,7 @@ TEST_F(ReplicaTest, ALeaseHeldElsewhereNeverFallsDueHereUntilItIsTakenOver) {
   state.holder = kHeldHere;
   state.stored_revision = 6;
   Apply(registry_, 6, state);
+  EXPECT_EQ(registry_.Totals().held_elsewhere, 0u);
   clock_.Advance(seconds(9));
   EXPECT_TRUE(Due().empty());
   clock_.Advance(seconds(2));
@@ -212,6 +214,11 @@ TEST_F(ReplicaTest, ALeaseHeldElsewhereNeverFallsDueHereUntilItIsTakenOver) {
   Apply(registry_, 7, state);
   clock_.Advance(seconds(30));
   EXPECT_TRUE(Due().empty());
+  EXPECT_EQ(registry_.Totals().held_elsewhere, 1u);
+  // Gone: nothing is held anywhere.
+  ASSERT_TRUE(registry_.ApplyRemoval(InstanceKey{"web", "a", std::nullopt}, RemovalReason::kDeregistered));
+  EXPECT_EQ(registry_.Totals().held_elsewhere, 0u);
+  EXPECT_EQ(registry_.Totals().live, 0u);
 }
 
 TEST_F(ReplicaTest, AQuietLoadLogsNothingAndResetHistoryTellsOldWatchersTheyLostIt) {

@@ -34,6 +34,7 @@ namespace {
 struct BenchOptions {
   std::string target;
   std::string spawn;
+  std::string baseline;  // path of an earlier registryd build, measured as "baseline"
   std::string ceiling;  // path of registry_ceiling
   std::string etcd = "etcd";
   std::vector<std::string> compare;
@@ -103,8 +104,32 @@ std::string ApiName(Api api) {
   return "";
 }
 
+// Whether `binary --help` mentions `flag`: an earlier build (--baseline)
+// may not know a flag this one passes.
+bool SupportsFlag(const std::string& binary, std::string_view flag) {
+  std::string quoted = "'";
+  for (const char c : binary) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  quoted += "'";
+  FILE* help = popen((quoted + " --help 2>&1").c_str(), "r");
+  if (help == nullptr) return false;
+  std::string text;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, help)) > 0;) text.append(buffer, n);
+  pclose(help);
+  return text.find(flag) != std::string::npos;
+}
+
+// registryd's command line for the bench: its HTTP face (if it has one) on a
+// free port, so that runs side by side do not collide.
+std::vector<std::string> RegistrydCommand(const std::string& binary, std::vector<std::string> flags) {
+  std::vector<std::string> command{binary};
+  command.insert(command.end(), flags.begin(), flags.end());
+  if (SupportsFlag(binary, "--http-listen")) command.insert(command.end(), {"--http-listen", "127.0.0.1:0"});
+  return command;
+}
+
 // Runs one scenario against one target: "registryd" (started from --spawn,
-// or at --target), "ceiling", "ceiling-reflection" or "etcd" (started here),
+// or at --target), "baseline" (the same from --baseline), "ceiling", "ceiling-reflection" or "etcd" (started here),
 // or with --cluster N, "cluster" (the load on one of N nodes over a 3-member
 // etcd) and "cluster-rr" (the load round-robin over all N).
 std::vector<Run> Measure(const BenchOptions& options, const std::string& target_name, const std::string& scenario_name) {
@@ -122,16 +147,18 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
   std::deque<SpawnedServer> nodes;  // declared after etcd: they stop first, and leave cleanly
   std::vector<std::string> registryd_command;
   std::vector<std::string> node_command;
-  if ((target_name == "registryd" || target_name == "memory") && !options.spawn.empty()) {
+  if ((target_name == "registryd" || target_name == "memory" || target_name == "baseline") && !options.spawn.empty()) {
     const ScenarioOptions& scenario = options.scenario;
     const uint64_t capacity = static_cast<uint64_t>(scenario.leases) * 2 +
                               static_cast<uint64_t>(scenario.services) * scenario.instances_per_service +
                               static_cast<uint64_t>(scenario.storm_leases) + 1000;
     // registryd as it runs by default: persistence on, into a fresh data
     // dir; "memory" is the same registryd with --data-dir "".
-    if (target_name == "registryd") registryd_data.emplace("registry_bench_registryd_");
-    registryd_command = {options.spawn, "--threads", threads, "--max-instances", std::to_string(capacity),
-                         "--listen", "127.0.0.1:0", "--data-dir", registryd_data ? registryd_data->path() : ""};
+    if (target_name != "memory") registryd_data.emplace("registry_bench_registryd_");
+    registryd_command = RegistrydCommand(
+        target_name == "baseline" ? options.baseline : options.spawn,
+        {"--threads", threads, "--max-instances", std::to_string(capacity), "--listen", "127.0.0.1:0", "--data-dir",
+         registryd_data ? registryd_data->path() : ""});
     registryd_command.insert(registryd_command.end(), options.server_args.begin(), options.server_args.end());
     server.emplace(options.server_cpus, registryd_command, listening);
   } else if (target_name == "ceiling" || target_name == "ceiling-reflection") {
@@ -150,9 +177,9 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
     std::string endpoints;
     for (const std::string& url : etcd_cluster->client_urls()) endpoints += (endpoints.empty() ? "" : ",") + url;
     std::string addresses;
-    node_command = {options.spawn, "--threads", threads, "--max-instances",
-                    std::to_string(options.scenario.leases * 2 + 100'000), "--listen", "127.0.0.1:0",
-                    "--etcd-endpoints", endpoints};
+    node_command = RegistrydCommand(options.spawn, {"--threads", threads, "--max-instances",
+                                                    std::to_string(options.scenario.leases * 2 + 100'000), "--listen",
+                                                    "127.0.0.1:0", "--etcd-endpoints", endpoints});
     node_command.insert(node_command.end(), options.server_args.begin(), options.server_args.end());
     for (int i = 0; i < options.cluster; ++i) {
       nodes.emplace_back(options.server_cpus, node_command, listening);
@@ -364,6 +391,9 @@ int Main(int argc, char** argv) {
   CLI::App app{"registry_bench: throughput, latency and memory of registryd, beside the gRPC ceiling and etcd"};
   app.add_option("--target", options.target, "Address of a running registryd (instead of --spawn)");
   app.add_option("--spawn", options.spawn, "Path of registryd: start it pinned to --server-cpus, stop it after");
+  app.add_option("--baseline", options.baseline,
+                 "Also measure this registryd (an earlier build, say) as target 'baseline', started as --spawn's is")
+      ->check(CLI::ExistingFile);
   app.add_option("--compare", options.compare,
                  "Also measure, in the same run: ceiling (a plain async gRPC server with constant replies), "
                  "ceiling-reflection (the same with gRPC's reflection plugin), etcd (etcd v3 on loopback), "
@@ -436,8 +466,8 @@ int Main(int argc, char** argv) {
     fmt::print(stderr, "give exactly one of --target and --spawn\n");
     return 2;
   }
-  if ((!options.compare.empty() || options.cluster > 0) && options.spawn.empty()) {
-    fmt::print(stderr, "--compare needs --spawn (the targets run on the same CPUs)\n");
+  if ((!options.compare.empty() || options.cluster > 0 || !options.baseline.empty()) && options.spawn.empty()) {
+    fmt::print(stderr, "--compare, --cluster and --baseline need --spawn (the targets run on the same CPUs)\n");
     return 2;
   }
   if (!options.compare.empty() && options.tls.enabled()) {
@@ -477,6 +507,7 @@ int Main(int argc, char** argv) {
     scenario_options.scenario.channels = options.channels;
     std::vector<std::string> targets = {"registryd"};
     std::vector<std::string> compared = options.compare;
+    if (!options.baseline.empty()) compared.push_back("baseline");
     if (options.cluster > 0) compared.insert(compared.end(), {"cluster", "cluster-rr"});
     for (const std::string& other : compared) {
       if (scenario == "expiry-storm" || (scenario == "watch" && other == "etcd") ||

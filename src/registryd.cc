@@ -1,6 +1,7 @@
 // registryd: flags, logging, signals; the server does the rest.
 #include <csignal>
 #include <initializer_list>
+#include <optional>
 #include <utility>
 #include <string>
 #include <thread>
@@ -11,9 +12,12 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "build_info.h"
 #include "core/read_file.h"
 #include "persist/data_dir.h"
 #include "core/log.h"
+#include "http/http_server.h"
+#include "http/ops_routes.h"
 #include "server/server.h"
 #include "server/server_credentials.h"
 
@@ -106,6 +110,7 @@ int main(int argc, char** argv) {
   std::string etcd_ca_file;
   std::string etcd_cert_file;
   std::string etcd_key_file;
+  registryd::http::HttpOptions http;
 
   CLI::App app{"registryd: a service registry and discovery server (gRPC). It serves the seed's "
                "registry_service/discovery_service contract and the native registry.v1 API on one port."};
@@ -198,6 +203,13 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   cluster_group->add_option("--etcd-key", etcd_key_file, "The private key of --etcd-cert (PEM)")
       ->check(CLI::ExistingFile);
+  app.add_option("--http-listen", http.listen,
+                 "HTTP face for operators: /metrics, /healthz, /readyz, /v1/services (host:port; port 0 picks a "
+                 "free one; empty: off). HTTPS with --tls-cert/--tls-key, as the gRPC port")
+      ->capture_default_str();
+  app.add_option("--http-threads", http.threads, "Threads (and connections served at once) of the HTTP face")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{64}));
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -276,10 +288,48 @@ int main(int argc, char** argv) {
 
   registryd::SteadyClock clock;
   registryd::Server server(options, clock);
+  // The HTTP face comes up first, so that probes see the start (/readyz 503
+  // while a data dir restores or the catalog loads).
+  std::optional<registryd::http::HttpServer> http_server;
+  registryd::http::NodeInfo node_info{REGISTRYD_VERSION, registryd::kSourceRevision, std::chrono::system_clock::now(),
+                                      {}};
+  node_info.settings = {
+      {"listen", options.listen},
+      {"mode", options.cluster ? "cluster" : options.persistence.data_dir.empty() ? "memory only" : "data dir"},
+      {"data dir", options.persistence.data_dir},
+      {"etcd endpoints", fmt::format("{}", fmt::join(etcd_endpoints, ","))},
+      {"threads", std::to_string(options.threads)},
+      {"lease TTL", FormatDuration(lease_ttl.value)},
+      {"TTL bounds", FormatDuration(min_ttl.value) + ".." + FormatDuration(max_ttl.value)},
+      {"tick", FormatDuration(tick.value)},
+      {"max instances", std::to_string(options.registry.max_instances)},
+      {"seed API", seed_api},
+      {"transport", registryd::DescribeTransport(options.tls)},
+  };
+  registryd::http::OpsContext ops(server, std::move(node_info));
+  if (!http.listen.empty()) {
+    http.tls_cert_file = tls_cert_file;
+    http.tls_key_file = tls_key_file;
+    http.tls_client_ca_file = tls_client_ca_file;
+    http_server.emplace(http);
+    registryd::http::AddOpsRoutes(*http_server, ops);
+    if (const absl::Status status = http_server->Start(); !status.ok()) {
+      registryd::log::Error("{}", std::string(status.message()));
+      return 1;
+    }
+    registryd::log::Info("HTTP face on {}://{} (/metrics, /healthz, /readyz, /v1/services)",
+                         http_server->tls() ? "https" : "http", http_server->address());
+    if (!http_server->tls() && !registryd::IsLoopbackAddress(http.listen)) {
+      registryd::log::Warn("serving HTTP in plaintext on {}: anyone who can reach it can read the registry and its "
+                           "metrics; use --tls-cert/--tls-key, or a loopback --http-listen",
+                           http_server->address());
+    }
+  }
   if (const absl::Status status = server.Start(); !status.ok()) {
     registryd::log::Error("{}", std::string(status.message()));
     return 1;
   }
+  ops.set_phase(registryd::http::OpsContext::Phase::kServing);
   registryd::log::Info(
       "registryd listening on {} ({}, seed API {}, {}, threads {}, lease TTL {}, TTL bounds {}..{}, tick {}, "
       "max instances {})",
@@ -306,7 +356,9 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal_number);
   registryd::log::Info("{} received: shutting down (in-flight calls get {})", strsignal(signal_number),
                        FormatDuration(shutdown_timeout.value));
+  ops.set_phase(registryd::http::OpsContext::Phase::kStopping);
   server.Shutdown();
+  if (http_server) http_server->Stop();
   registryd::log::Info("stopped");
   return 0;
 }

@@ -3,6 +3,7 @@
 # 3-member etcd cluster (Debian's etcd) and 3 registryd nodes over it, all on
 # loopback; Ctrl-C stops them all. Clients may use any node, or all of them:
 #   build/tools/registryctl --target ipv4:127.0.0.1:50051,127.0.0.1:50052,127.0.0.1:50053 ls
+# Each node's HTTP face (metrics, probes, JSON) is on 127.0.0.1:50081..50083.
 # Extra arguments go to every registryd node (tools/cluster.sh --log-level debug).
 # Data lives in a temporary directory, removed at the end.
 set -euo pipefail
@@ -42,7 +43,7 @@ for i in 0 1 2; do
 done
 echo "etcd: $endpoints (logs in $data)" >&2
 for i in 1 2 3; do
-  setsid build/src/registryd --listen "127.0.0.1:5005$i" --etcd-endpoints "$endpoints" "$@" &
+  setsid build/src/registryd --listen "127.0.0.1:5005$i" --http-listen "127.0.0.1:5008$i" --etcd-endpoints "$endpoints" "$@" &
   pids+=($!)
 done
 wait -n "${pids[@]}"

@@ -12,9 +12,9 @@ set -euo pipefail
 packages=(
   build-essential clang libclang-rt-14-dev llvm lld meson ninja-build pkg-config
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   python3 python3-grpcio python3-protobuf
-  etcd-server openssl
+  etcd-server openssl prometheus
 )
 
 missing=()

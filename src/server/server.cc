@@ -110,6 +110,10 @@ absl::Status Server::StartCluster() {
   return cluster_->Start();
 }
 
+bool Server::serving() const {
+  return health_.Read("").status == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
 void Server::SetServing(bool serving) {
   health_.Set("", serving);
   health_.Set(registry::v1::Registry::service_full_name(), serving);

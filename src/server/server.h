@@ -51,6 +51,10 @@ class Server {
   const RestoreReport& restore_report() const { return restore_report_; }
   Journal* journal() { return journal_.get(); }
   cluster::Cluster* cluster() { return cluster_.get(); }
+  const ServerOptions& options() const { return options_; }
+  // What health reports for the whole server: SERVING once started, until
+  // the shutdown, and (cluster mode) while in touch with a current etcd.
+  bool serving() const;
 
  private:
   template <typename Rpc, typename Backend>

@@ -27,12 +27,17 @@ class ServerProcess:
     the log up to the "listening on" line, `address` what that line names."""
 
     LISTENING = re.compile(r"listening on (\S+)")
+    HTTP = re.compile(r"HTTP face on (https?://\S+)")
 
     def __init__(self, argv):
+        # Tests run side by side: the HTTP face takes a free port unless told.
+        if not any(arg.startswith("--http-listen") for arg in argv):
+            argv = [*argv, "--http-listen", "127.0.0.1:0"]
         self.argv = argv
         self.startup = ""
         self.lines = collections.deque(maxlen=5000)  # after the listening line
         self.address = None
+        self.http_url = None  # http://host:port of the HTTP face, once it logged it
         self._found = threading.Event()
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -47,6 +52,10 @@ class ServerProcess:
                     self.startup += line
                 else:
                     self.lines.append(line)
+            if self.http_url is None:
+                match = self.HTTP.search(line)
+                if match:
+                    self.http_url = match.group(1)
             if self.address is None:
                 match = self.LISTENING.search(line)
                 if match:

@@ -13,7 +13,9 @@ FLAGS = ["--listen", "--threads", "--lease-ttl", "--min-ttl", "--max-ttl", "--ti
 
 
 def run(*args):
-    return subprocess.run([REGISTRYD, *args], capture_output=True, text=True, timeout=30)
+    # The HTTP face on a free port: tests run side by side.
+    return subprocess.run([REGISTRYD, "--http-listen", "127.0.0.1:0", *args], capture_output=True, text=True,
+                          timeout=30)
 
 
 class CommandLineTest(unittest.TestCase):

@@ -8,11 +8,15 @@ non-loopback address warns at start-up.
 Usage: tls_test.py REGISTRYCTL REGISTRYD [REGISTRY_BENCH]
 (with REGISTRY_BENCH, also: registry_bench measures a registryd over mutual TLS)
 """
+import http.client
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.error
+import urllib.request
 
 from certificates import Authority
 from registry_process import TIMEOUT, Registry
@@ -87,8 +91,34 @@ class TlsTest(unittest.TestCase):
         self.assertEqual(accepted.returncode, 0, accepted.stderr)
         self.assertEqual(accepted.stdout.strip(), "SERVING")
 
+    def https_get(self, registry, path, client_cert=None, client_key=None, ca=None):
+        """(status, body) from the HTTP face over HTTPS; raises on a refused handshake."""
+        context = ssl.create_default_context(cafile=ca or self.ca.cert)
+        if client_cert:
+            context.load_cert_chain(client_cert, client_key)
+        url = registry.http_url
+        with urllib.request.urlopen(url + path, timeout=TIMEOUT, context=context) as reply:
+            return reply.status, reply.read().decode()
+
+    def test_the_http_face_serves_https_with_the_same_certificates(self):
+        registry = self.start()
+        self.assertTrue(registry.http_url.startswith("https://"), registry.stderr_text())
+        self.assertEqual(self.https_get(registry, "/healthz"), (200, '{"status":"ok"}'))
+        with self.assertRaises((ssl.SSLError, urllib.error.URLError)):  # a client that trusts another CA
+            self.https_get(registry, "/healthz", ca=self.other_ca.cert)
+        plain = registry.http_url.replace("https://", "http://")
+        with self.assertRaises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            urllib.request.urlopen(plain + "/healthz", timeout=TIMEOUT).read()
+
+    def test_the_http_face_requires_a_client_certificate_under_mutual_tls(self):
+        registry = self.start("--tls-client-ca", self.ca.cert)
+        self.assertEqual(self.https_get(registry, "/readyz", self.client_cert, self.client_key)[0], 200)
+        for cert, key in [(None, None), (self.stranger_cert, self.stranger_key)]:
+            with self.assertRaises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+                self.https_get(registry, "/readyz", cert, key)
+
     def test_bad_settings_are_clear_errors(self):
-        run = lambda *args: subprocess.run([REGISTRYD, "--listen", "127.0.0.1:0", "--data-dir", "", *args],
+        run = lambda *args: subprocess.run([REGISTRYD, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", "", *args],
                                            capture_output=True, text=True, timeout=TIMEOUT)
         alone = run("--tls-key", self.server_key)
         self.assertEqual(alone.returncode, 1)

@@ -1,0 +1,159 @@
+#include "http/http_server.h"
+
+#include <fmt/core.h>
+
+#include "core/log.h"
+#include "http/bounded_pool.h"
+#include "http/json_text.h"
+
+namespace registryd::http {
+namespace {
+
+// "host:port" or "[v6]:port" into the host httplib binds and the port.
+std::optional<std::pair<std::string, int>> SplitListen(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  std::string host = listen.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return std::nullopt;
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string port_text = listen.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const int port = std::stoi(port_text);
+  if (port > 65535) return std::nullopt;
+  return std::pair{host, port};
+}
+
+std::string JoinHostPort(const std::string& host, int port) {
+  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+}
+
+std::unique_ptr<httplib::Server> MakeServer(const HttpOptions& options) {
+  if (options.tls_cert_file.empty()) return std::make_unique<httplib::Server>();
+  return std::make_unique<httplib::SSLServer>(
+      options.tls_cert_file.c_str(), options.tls_key_file.c_str(),
+      options.tls_client_ca_file.empty() ? nullptr : options.tls_client_ca_file.c_str());
+}
+
+}  // namespace
+
+void ReplyJson(httplib::Response& response, std::string body) {
+  response.status = 200;
+  response.set_header("Cache-Control", "no-store");
+  response.set_content(std::move(body), "application/json");
+}
+
+void ReplyError(httplib::Response& response, int status, std::string_view message) {
+  response.status = status;
+  response.set_header("Cache-Control", "no-store");
+  response.set_content(JsonError(status, message), "application/json");
+}
+
+std::optional<std::string> UnknownParameter(const httplib::Request& request,
+                                            std::initializer_list<std::string_view> known) {
+  for (const auto& [name, value] : request.params) {
+    if (std::find(known.begin(), known.end(), name) == known.end()) return name;
+  }
+  return std::nullopt;
+}
+
+HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)), server_(MakeServer(options_)) {
+  httplib::Server& server = *server_;
+  const size_t threads = options_.threads;
+  const size_t max_waiting = options_.max_waiting_connections;
+  server.new_task_queue = [threads, max_waiting] { return new BoundedPool(threads, max_waiting); };
+  server.set_read_timeout(options_.io_timeout);
+  server.set_write_timeout(options_.io_timeout);
+  server.set_keep_alive_timeout(options_.keep_alive_timeout.count());
+  server.set_payload_max_length(options_.max_request_bytes);
+  // Errors the routes did not word themselves (unknown paths, requests
+  // httplib refused) get the same JSON body as theirs.
+  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& request,
+                                                                   httplib::Response& response) {
+    if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string message;
+    switch (response.status) {
+      case 404:
+        message = "no such path: " + request.path;
+        break;
+      case 413:
+        message = "request too large";
+        break;
+      case 414:
+        message = "request URI too long";
+        break;
+      case 400:
+        message = "malformed request";
+        break;
+      case 416:
+        message = "range not satisfiable";
+        break;
+      default:
+        message = fmt::format("HTTP error {}", response.status);
+    }
+    ReplyError(response, response.status, message);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  server.set_exception_handler([](const httplib::Request& request, httplib::Response& response, std::exception_ptr) {
+    log::Error("http: {} {} failed", request.method, request.path);
+    ReplyError(response, 500, "internal error");
+  });
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Get(const std::string& pattern, Handler handler) {
+  server_->Get(pattern, std::move(handler));
+  const auto not_allowed = [](const httplib::Request& request, httplib::Response& response) {
+    response.set_header("Allow", "GET, HEAD");
+    ReplyError(response, 405, fmt::format("method {} not allowed on {}: only GET and HEAD", request.method,
+                                          request.path));
+  };
+  server_->Post(pattern, not_allowed);
+  server_->Put(pattern, not_allowed);
+  server_->Patch(pattern, not_allowed);
+  server_->Delete(pattern, not_allowed);
+  server_->Options(pattern, not_allowed);
+}
+
+absl::Status HttpServer::Start() {
+  if (!server_->is_valid()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "cannot serve the HTTP face on {} with TLS: are --tls-cert and --tls-key a PEM certificate and its key{}?",
+        options_.listen, options_.tls_client_ca_file.empty() ? "" : ", and --tls-client-ca a PEM CA certificate"));
+  }
+  const std::optional<std::pair<std::string, int>> split = SplitListen(options_.listen);
+  if (!split) {
+    return absl::InvalidArgumentError(
+        fmt::format("--http-listen: '{}' is not host:port (e.g. 127.0.0.1:50080 or [::1]:0)", options_.listen));
+  }
+  const auto& [host, port] = *split;
+  int bound = port;
+  if (port == 0) {
+    bound = server_->bind_to_any_port(host);
+  } else if (!server_->bind_to_port(host, port)) {
+    bound = -1;
+  }
+  if (bound < 0) {
+    return absl::UnavailableError(fmt::format("--http-listen: cannot listen on {}", options_.listen));
+  }
+  address_ = JoinHostPort(host, bound);
+  listener_ = std::thread([this] {
+    server_->listen_after_bind();
+    listener_done_.store(true, std::memory_order_release);
+  });
+  return absl::OkStatus();
+}
+
+void HttpServer::Stop() {
+  if (!listener_.joinable()) return;
+  // httplib's stop() does nothing before its loop runs: wait for it.
+  while (!server_->is_running() && !listener_done_.load(std::memory_order_acquire)) std::this_thread::yield();
+  server_->stop();
+  listener_.join();
+}
+
+}  // namespace registryd::http

@@ -1,0 +1,25 @@
+// The HTTP face's routes, one group per file.
+#pragma once
+
+#include "http/http_server.h"
+#include "http/ops_context.h"
+
+namespace registryd::http {
+
+// GET /healthz (the process answers) and /readyz (serving: 503 while
+// starting or stopping), for probes.
+void AddProbeRoutes(HttpServer& http, OpsContext& context);
+// GET /v1/services and /v1/services/{name}: ListServices and Discover in
+// protobuf's JSON mapping of registry.v1.
+void AddRegistryRoutes(HttpServer& http, OpsContext& context);
+// GET /metrics: Prometheus' text format.
+void AddMetricsRoute(HttpServer& http, OpsContext& context);
+
+// Every route.
+inline void AddOpsRoutes(HttpServer& http, OpsContext& context) {
+  AddProbeRoutes(http, context);
+  AddRegistryRoutes(http, context);
+  AddMetricsRoute(http, context);
+}
+
+}  // namespace registryd::http

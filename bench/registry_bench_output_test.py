@@ -66,6 +66,13 @@ class Table(unittest.TestCase):
                          r"^ratio registryd/ceiling register: throughput \d+\.\d\dx, p99 \d+\.\d\dx, "
                          r"cpu per call \d+\.\d\dx$")
 
+    def test_a_baseline_build_is_measured_beside_spawn(self):
+        # The same binary stands for an earlier build here: its row and the ratio.
+        result = run_bench("--scenario", "heartbeat", "--baseline", REGISTRYD, "--duration", "1s", "--leases", "1000")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        rows = [line.split()[0] for line in result.stdout.splitlines() if re.match(r"^(registryd|baseline)\s", line)]
+        self.assertEqual(rows, ["registryd", "baseline"])
+        self.assertRegex(result.stdout, r"ratio registryd/baseline heartbeat: throughput \d+\.\d\dx")
 
     def test_rounds_give_each_ratio_with_its_spread(self):
         result = run_bench("--scenario", "heartbeat", "--compare", "ceiling", "--duration", "1s", "--repeat", "2",
@@ -88,7 +95,7 @@ class Errors(unittest.TestCase):
         result = subprocess.run([BENCH, "--target", "127.0.0.1:1", "--compare", "ceiling"], capture_output=True,
                                 text=True, timeout=30)
         self.assertEqual(result.returncode, 2)
-        self.assertIn("--compare needs --spawn", result.stderr)
+        self.assertIn("--compare, --cluster and --baseline need --spawn", result.stderr)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,15 @@ void AddProbeRoutes(HttpServer& http, OpsContext& context);
 void AddRegistryRoutes(HttpServer& http, OpsContext& context);
 // GET /metrics: Prometheus' text format.
 void AddMetricsRoute(HttpServer& http, OpsContext& context);
+// GET /v1/prometheus/targets: Prometheus' HTTP service discovery.
+void AddPrometheusTargetsRoute(HttpServer& http, OpsContext& context);
 
 // Every route.
 inline void AddOpsRoutes(HttpServer& http, OpsContext& context) {
   AddProbeRoutes(http, context);
   AddRegistryRoutes(http, context);
   AddMetricsRoute(http, context);
+  AddPrometheusTargetsRoute(http, context);
 }
 
 }  // namespace registryd::http

@@ -316,6 +316,120 @@ class HttpFaceTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: get(self.url + "/healthz")[0] == 200, WAIT))
 
 
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrometheusTest(unittest.TestCase):
+    """The real Prometheus (Debian's) discovers the registered servers through
+    /v1/prometheus/targets and scrapes registryd's own /metrics."""
+
+    def setUp(self):
+        if not ARGS.prometheus:
+            self.skipTest("no --prometheus")
+        self.server = start()
+        self.addCleanup(self.server.stop)
+        self.client = Client(self.server.address)
+        self.addCleanup(self.client.close)
+        self.directory = tempfile.TemporaryDirectory(prefix="prometheus_")
+        self.addCleanup(self.directory.cleanup)
+
+    def start_prometheus(self, config):
+        path = self.directory.name + "/prometheus.yml"
+        with open(path, "w") as file:
+            file.write(config)
+        port = free_port()
+        log = open(self.directory.name + "/prometheus.log", "w")
+        proc = subprocess.Popen([ARGS.prometheus, "--config.file", path, "--storage.tsdb.path",
+                                 self.directory.name + "/data", "--web.listen-address", "127.0.0.1:%d" % port],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+
+        def stop():
+            proc.terminate()
+            try:
+                proc.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.addCleanup(stop)
+        return "http://127.0.0.1:%d" % port
+
+    def api(self, url, path):
+        try:
+            status, _, body = get(url + path)
+        except OSError:
+            return None  # not up yet
+        return json.loads(body)["data"] if status == 200 else None
+
+    def test_prometheus_discovers_the_registered_servers_and_scrapes_registryd(self):
+        # Loopback addresses nothing listens on: Prometheus finds them down, but finds them.
+        kept, leaving = "127.0.0.1:%d" % free_port(), "127.0.0.1:%d" % free_port()
+        self.client.register("shop", "kept", kept, metadata={"zone": "eu-1", "app.kubernetes.io/name": "shop"})
+        leaving_lease = self.client.register("shop", "leaving", leaving, ttl_ms=2000, overloaded=True).lease_id
+        self.client.register("other", "x", "127.0.0.1:%d" % free_port())
+        sd = self.server.http_url + "/v1/prometheus/targets?service=shop"
+        status, headers, body = get(sd)
+        self.assertEqual((status, headers["Content-Type"]), (200, "application/json"))
+        self.assertEqual(sorted(group["targets"][0] for group in json.loads(body)), sorted([kept, leaving]))
+        self.assertEqual(get(self.server.http_url + "/v1/prometheus/targets?service=bad%00")[0], 400)
+        registryd = self.server.http_url.split("://", 1)[1]
+        prometheus = self.start_prometheus(f"""
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: registryd
+    static_configs:
+      - targets: ["{registryd}"]
+  - job_name: shop
+    http_sd_configs:
+      - url: "{sd}"
+        refresh_interval: 1s
+""")
+        stop_beating = threading.Event()
+
+        def beat():  # keeps "leaving" alive until Prometheus has seen it
+            while not stop_beating.wait(0.3):
+                try:
+                    self.client.native.Heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=leaving_lease, overloaded=True),
+                                                 timeout=RPC_TIMEOUT)
+                except grpc.RpcError:
+                    pass
+        beater = threading.Thread(target=beat, daemon=True)
+        beater.start()
+        self.addCleanup(stop_beating.set)
+
+        def shop_targets():
+            data = self.api(prometheus, "/api/v1/targets")
+            if data is None:
+                return None
+            return {t["discoveredLabels"]["__address__"]: t["discoveredLabels"]
+                    for t in data["activeTargets"] if t["labels"].get("job") == "shop"}
+        self.assertTrue(wait_for(lambda: set(shop_targets() or {}) == {kept, leaving}, WAIT + 30),
+                        shop_targets())
+        labels = shop_targets()
+        self.assertEqual(labels[kept]["__meta_registryd_service"], "shop")
+        self.assertEqual(labels[kept]["__meta_registryd_instance_id"], "kept")
+        self.assertEqual(labels[kept]["__meta_registryd_overloaded"], "false")
+        self.assertEqual(labels[kept]["__meta_registryd_metadata_zone"], "eu-1")
+        self.assertEqual(labels[kept]["__meta_registryd_metadata_app_kubernetes_io_name"], "shop")
+        self.assertEqual(labels[leaving]["__meta_registryd_overloaded"], "true")
+        # Its server stops heartbeating: it expires, and Prometheus drops it.
+        stop_beating.set()
+        beater.join()
+        self.assertTrue(wait_for(lambda: set(shop_targets() or {}) == {kept}, WAIT + 10), shop_targets())
+        # And registryd's own metrics are scraped: up is 1.
+        up = lambda: self.api(prometheus, "/api/v1/query?query=" + urllib.parse.quote('up{job="registryd"}'))
+        self.assertTrue(wait_for(lambda: bool(up() and up()["result"] and up()["result"][0]["value"][1] == "1"),
+                                 WAIT + 10), up())
+        instances = lambda: self.api(prometheus, "/api/v1/query?query=registryd_instances")
+        self.assertTrue(wait_for(lambda: bool(instances() and instances()["result"] and
+                                              instances()["result"][0]["value"][1] == "2"), WAIT + 10), instances())
+
+
 class CommandLineTest(unittest.TestCase):
     def test_http_off_with_an_empty_address(self):
         server = start("--http-listen", "")
@@ -398,6 +512,7 @@ def main():
     parser.add_argument("--grpc-python-plugin", required=True)
     parser.add_argument("--etcd", help="etcd binary, for the cluster node's readiness test")
     parser.add_argument("--promtool", help="Prometheus' promtool, to check /metrics")
+    parser.add_argument("--prometheus", help="Prometheus, to discover registered servers and scrape registryd")
     ARGS, rest = parser.parse_known_args()
     program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
     sys.exit(0 if program.result.wasSuccessful() else 1)

@@ -8,6 +8,7 @@
 
 #include "http/bounded_pool.h"
 #include "http/json_text.h"
+#include "http/prometheus_labels.h"
 
 namespace registryd::http {
 namespace {
@@ -30,6 +31,14 @@ TEST(JsonStringTest, KeepsValidUtf8AndReplacesInvalidBytes) {
 
 TEST(JsonErrorTest, NamesTheStatusAndTheMessage) {
   EXPECT_EQ(JsonError(404, "no such path: /x\"y"), "{\"error\":{\"code\":404,\"message\":\"no such path: /x\\\"y\"}}");
+}
+
+TEST(SanitizeLabelNameTest, TurnsWhatPrometheusRefusesIntoUnderscores) {
+  EXPECT_EQ(SanitizeLabelName("zone"), "zone");
+  EXPECT_EQ(SanitizeLabelName("app.kubernetes.io/name"), "app_kubernetes_io_name");
+  EXPECT_EQ(SanitizeLabelName("Version-2"), "Version_2");
+  EXPECT_EQ(SanitizeLabelName("z\xc3\xbcrich"), "z__rich");  // each byte of a non-ASCII letter
+  EXPECT_EQ(SanitizeLabelName("9lives"), "9lives");  // after the caller's prefix, a digit may lead
 }
 
 TEST(BoundedPoolTest, RunsEveryJobOnItsThreadsAndDrainsOnShutdown) {

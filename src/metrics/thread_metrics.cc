@@ -58,14 +58,20 @@ AllThreads& Threads() {
 }
 
 struct ThreadSlot {
-  ThreadSlot() { Threads().Add(&metrics); }
-  ~ThreadSlot() { Threads().Retire(&metrics); }
+  ThreadSlot() {
+    Threads().Add(&metrics);
+    this_thread_metrics = &metrics;
+  }
+  ~ThreadSlot() {
+    this_thread_metrics = nullptr;
+    Threads().Retire(&metrics);
+  }
   ThreadMetrics metrics;
 };
 
 }  // namespace
 
-ThreadMetrics& Local() {
+ThreadMetrics& RegisterThread() {
   thread_local ThreadSlot slot;
   return slot.metrics;
 }

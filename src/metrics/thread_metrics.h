@@ -104,8 +104,16 @@ struct MetricTotals {
   uint64_t etcd_txn_failures = 0;
 };
 
-// This thread's metrics (made on first use).
-ThreadMetrics& Local();
+// Makes this thread's metrics (first use).
+ThreadMetrics& RegisterThread();
+// This thread's, once made: a plain thread-local pointer (no TLS guard, no call).
+inline thread_local ThreadMetrics* this_thread_metrics = nullptr;
+
+// This thread's metrics.
+inline ThreadMetrics& Local() {
+  if (ThreadMetrics* metrics = this_thread_metrics) [[likely]] return *metrics;
+  return RegisterThread();
+}
 // Every thread's metrics summed; any thread, any time.
 MetricTotals Collect();
 

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "build_info.h"
+#include "config_text.h"
 #include "core/read_file.h"
 #include "persist/data_dir.h"
 #include "core/log.h"
@@ -93,6 +94,8 @@ int main(int argc, char** argv) {
   DurationFlag tick{"100ms", std::chrono::milliseconds(100)};
   DurationFlag shutdown_timeout{"5s", std::chrono::seconds(5)};
   std::string log_level = "info";
+  std::string log_format = "text";
+  bool print_config = false;
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
@@ -213,7 +216,21 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per line (time, level, message, fields)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+  // Every flag may come from a file (TOML, or INI); the command line overrides it.
+  app.allow_config_extras(false);  // a key that is no flag (a typo) is an error, not ignored
+  app.set_config("--config", "", "Read flags from this TOML file (as --print-config writes it); flags given on the "
+                                 "command line override it");
+  app.add_flag("--print-config", print_config,
+               "Print the effective configuration (defaults, the --config file, the command line) as TOML and exit")
+      ->configurable(false);
   CLI11_PARSE(app, argc, argv);
+  if (print_config) {
+    std::fputs(registryd::ConfigText(app).c_str(), stdout);
+    return 0;
+  }
 
   if (min_ttl.value > max_ttl.value) {
     std::fprintf(stderr, "--min-ttl (%s) must not exceed --max-ttl (%s)\n", min_ttl.text.c_str(),
@@ -223,6 +240,9 @@ int main(int argc, char** argv) {
   registryd::log::Level level;
   registryd::log::ParseLevel(log_level, level);
   registryd::log::SetLevel(level);
+  registryd::log::Format format;
+  registryd::log::ParseFormat(log_format, format);
+  registryd::log::SetFormat(format);
   // libprotobuf reports every request it cannot parse (a string field with
   // invalid UTF-8, say) on stderr; any client could flood the log that way.
   google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char*, int, const std::string& message) {

@@ -1,8 +1,8 @@
-#include "http/json_text.h"
+#include "core/json_text.h"
 
 #include <fmt/core.h>
 
-namespace registryd::http {
+namespace registryd {
 namespace {
 
 // The length of the valid UTF-8 sequence at `text[at]`, or 0 (RFC 3629:
@@ -68,4 +68,4 @@ std::string JsonError(int status, std::string_view message) {
   return fmt::format("{{\"error\":{{\"code\":{},\"message\":{}}}}}", status, JsonString(message));
 }
 
-}  // namespace registryd::http
+}  // namespace registryd

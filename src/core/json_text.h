@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace registryd::http {
+namespace registryd {
 
 // `text` as a JSON string literal, quotes included.
 std::string JsonString(std::string_view text);
@@ -14,4 +14,4 @@ std::string JsonString(std::string_view text);
 // {"error":{"code":<status>,"message":<message>}}: every HTTP error's body.
 std::string JsonError(int status, std::string_view message);
 
-}  // namespace registryd::http
+}  // namespace registryd

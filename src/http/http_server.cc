@@ -4,7 +4,7 @@
 
 #include "core/log.h"
 #include "http/bounded_pool.h"
-#include "http/json_text.h"
+#include "core/json_text.h"
 
 namespace registryd::http {
 namespace {

@@ -8,7 +8,7 @@
 #include <fmt/core.h>
 
 #include "core/validation.h"
-#include "http/json_text.h"
+#include "core/json_text.h"
 #include "http/ops_routes.h"
 #include "http/prometheus_labels.h"
 

@@ -11,15 +11,11 @@ void LogFailedCall(std::string_view method, const grpc::ServerContext& context,
   // operator's view unless asked; the rest point at a misbehaving client.
   const bool routine = status.error_code() == grpc::StatusCode::NOT_FOUND;
   if (!log::Enabled(routine ? log::Level::kDebug : log::Level::kWarn)) return;
-  const std::string text =
-      fmt::format("{} from {} failed: {} {}", method, context.peer(),
-                  absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
-                  status.error_message());
-  if (routine) {
-    log::Debug("{}", text);
-  } else {
-    log::Warn("{}", text);
-  }
+  const std::string peer = context.peer();
+  const std::string code = absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
+  log::Fields(routine ? log::Level::kDebug : log::Level::kWarn,
+              {{"method", method}, {"peer", peer}, {"code", code}}, "{} failed: {} {}", method, code,
+              status.error_message());
 }
 
 }  // namespace registryd

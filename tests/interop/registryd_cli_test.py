@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
 """registryd's command line: --help documents every flag, bad values are
-refused with a message naming the flag, a busy port is a clean error."""
+refused with a message naming the flag, a busy port is a clean error; flags
+from a --config file, --print-config; JSON log lines, and repeated warnings
+held back.
+Usage: registryd_cli_test.py REGISTRYD REGISTRYCTL"""
+import json
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import unittest
 
+from registry_process import ServerProcess
+
 REGISTRYD = None
+REGISTRYCTL = None
 FLAGS = ["--listen", "--threads", "--lease-ttl", "--min-ttl", "--max-ttl", "--tick",
          "--max-instances", "--shutdown-timeout", "--log-level", "--tls-cert", "--tls-key", "--tls-client-ca",
          "--seed-api"]
@@ -47,6 +56,82 @@ class CommandLineTest(unittest.TestCase):
         self.assertIn(f"cannot listen on 127.0.0.1:{port}", result.stderr)
 
 
+class ConfigFileTest(unittest.TestCase):
+    def setUp(self):
+        self.directory = tempfile.TemporaryDirectory()
+        self.addCleanup(self.directory.cleanup)
+
+    def write(self, text):
+        path = os.path.join(self.directory.name, "registryd.toml")
+        with open(path, "w") as file:
+            file.write(text)
+        return path
+
+    def printed(self, *args):
+        result = run(*args, "--print-config")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout
+
+    def test_flags_come_from_the_file_and_the_command_line_overrides_it(self):
+        path = self.write('lease-ttl = "7s"\nlog-format = "json"\netcd-endpoints = ["http://a:1", "http://b:2"]\n')
+        config = self.printed("--config", path)
+        self.assertIn('lease-ttl = "7s"', config)
+        self.assertIn('log-format = "json"', config)
+        self.assertIn('etcd-endpoints = ["http://a:1", "http://b:2"]', config)
+        self.assertIn('lease-ttl = "9s"', self.printed("--config", path, "--lease-ttl", "9s"))
+
+    def test_print_config_reads_back_to_the_same_configuration(self):
+        first = self.printed("--listen", "127.0.0.1:7000", "--data-dir", "", "--threads", "3", "--tick", "50ms")
+        self.assertIn('data-dir = ""', first)  # memory only, on purpose: kept
+        self.assertIn("# tls-cert =", first)  # unset: a comment, not ""
+        self.assertNotIn("print-config", first.replace("--print-config", ""))
+        self.assertEqual(self.printed("--config", self.write(first)), first)
+
+    def test_a_printed_default_configuration_starts_registryd(self):
+        path = self.write(self.printed("--data-dir", ""))
+        server = ServerProcess([REGISTRYD, "--config", path, "--listen", "127.0.0.1:0"])
+        try:
+            server.wait_listening()
+            self.assertIn("memory only", server.startup)
+        finally:
+            server.stop()
+
+    def test_a_bad_file_is_a_clear_error(self):
+        unknown = run("--config", self.write('no-such-flag = 1\n'))
+        self.assertNotEqual(unknown.returncode, 0)
+        self.assertIn("no-such-flag", unknown.stdout + unknown.stderr)
+        bad_value = run("--config", self.write('tick = "soon"\n'))
+        self.assertNotEqual(bad_value.returncode, 0)
+        self.assertIn("soon", bad_value.stdout + bad_value.stderr)
+        missing = run("--config", os.path.join(self.directory.name, "missing.toml"))
+        self.assertNotEqual(missing.returncode, 0)
+        self.assertIn("missing.toml", missing.stdout + missing.stderr)
+
+
+class LogTest(unittest.TestCase):
+    def test_json_lines_with_fields_and_repeated_warnings_held_back(self):
+        server = ServerProcess([REGISTRYD, "--listen", "127.0.0.1:0", "--data-dir", "", "--log-format", "json"])
+        try:
+            server.wait_listening()
+            for _ in range(30):  # an invalid address, again and again: a warning each
+                subprocess.run([REGISTRYCTL, "--target", server.address, "register", "--service", "s",
+                                "--address", "not an address"], capture_output=True, timeout=30)
+        finally:
+            server.stop()
+        lines = [json.loads(line) for line in server.stderr_text().splitlines()]  # every line is JSON
+        for line in lines:
+            self.assertEqual(set(line) - {"suppressed", "method", "peer", "code"}, {"time", "level", "message"})
+            self.assertRegex(line["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertTrue(any("listening on" in line["message"] for line in lines))
+        failed = [line for line in lines if line.get("method") == "registry.v1.Registry/Register"]
+        self.assertEqual(len(failed), 10)  # the rest of the 30 held back (10 per 10 s)
+        self.assertEqual(failed[0]["level"], "warn")
+        self.assertEqual(failed[0]["code"], "INVALID_ARGUMENT")
+        self.assertTrue(failed[0]["peer"].startswith("ipv4:127.0.0.1:"))
+        self.assertIn("address", failed[0]["message"])
+
+
 if __name__ == "__main__":
     REGISTRYD = sys.argv.pop(1)
+    REGISTRYCTL = sys.argv.pop(1)
     unittest.main()

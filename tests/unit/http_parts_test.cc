@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "http/bounded_pool.h"
-#include "http/json_text.h"
+#include "core/json_text.h"
 #include "http/prometheus_labels.h"
 
 namespace registryd::http {

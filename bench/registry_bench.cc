@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "bench/etcd/etcd_cluster.h"
 #include "bench/etcd/etcd_server.h"
+#include "bench/http_load.h"
 #include "bench/load_driver.h"
 #include "bench/scenarios.h"
 #include "bench/spawned_server.h"
@@ -35,6 +36,7 @@ struct BenchOptions {
   std::string target;
   std::string spawn;
   std::string baseline;  // path of an earlier registryd build, measured as "baseline"
+  HttpLoadOptions http_load;  // beside the "http-load" target
   std::string ceiling;  // path of registry_ceiling
   std::string etcd = "etcd";
   std::vector<std::string> compare;
@@ -129,7 +131,8 @@ std::vector<std::string> RegistrydCommand(const std::string& binary, std::vector
 }
 
 // Runs one scenario against one target: "registryd" (started from --spawn,
-// or at --target), "baseline" (the same from --baseline), "ceiling", "ceiling-reflection" or "etcd" (started here),
+// or at --target), "baseline" (the same from --baseline), "http-load" (the
+// same as "registryd", with HttpLoad on its HTTP face meanwhile), "ceiling", "ceiling-reflection" or "etcd" (started here),
 // or with --cluster N, "cluster" (the load on one of N nodes over a 3-member
 // etcd) and "cluster-rr" (the load round-robin over all N).
 std::vector<Run> Measure(const BenchOptions& options, const std::string& target_name, const std::string& scenario_name) {
@@ -147,7 +150,11 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
   std::deque<SpawnedServer> nodes;  // declared after etcd: they stop first, and leave cleanly
   std::vector<std::string> registryd_command;
   std::vector<std::string> node_command;
-  if ((target_name == "registryd" || target_name == "memory" || target_name == "baseline") && !options.spawn.empty()) {
+  std::optional<HttpLoad> http_load;  // declared after the server: it stops first
+  int http_port = 0;
+  if ((target_name == "registryd" || target_name == "memory" || target_name == "baseline" ||
+       target_name == "http-load") &&
+      !options.spawn.empty()) {
     const ScenarioOptions& scenario = options.scenario;
     const uint64_t capacity = static_cast<uint64_t>(scenario.leases) * 2 +
                               static_cast<uint64_t>(scenario.services) * scenario.instances_per_service +
@@ -160,6 +167,12 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
         {"--threads", threads, "--max-instances", std::to_string(capacity), "--listen", "127.0.0.1:0", "--data-dir",
          registryd_data ? registryd_data->path() : ""});
     registryd_command.insert(registryd_command.end(), options.server_args.begin(), options.server_args.end());
+    if (target_name == "http-load") {
+      http_port = FreeLoopbackPort();
+      const auto flag = std::find(registryd_command.begin(), registryd_command.end(), "--http-listen");
+      if (flag == registryd_command.end()) throw std::runtime_error("http-load: this registryd has no HTTP face");
+      *std::next(flag) = fmt::format("127.0.0.1:{}", http_port);
+    }
     server.emplace(options.server_cpus, registryd_command, listening);
   } else if (target_name == "ceiling" || target_name == "ceiling-reflection") {
     std::vector<std::string> command{options.ceiling, "--threads", threads, "--discover-instances",
@@ -235,9 +248,14 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
     throw std::runtime_error("scenario " + scenario_name + " does not exist for " +
                              (target.api == Api::kEtcd ? "etcd" : target_name + " --api " + options.api));
   }
+  if (http_port != 0) http_load.emplace(http_port, options.http_load);
   std::vector<Run> runs;
   for (Phase& phase : scenario->Run(target, options.load)) {
     runs.push_back({target_name, scenario_name, ApiName(target.api), std::move(phase)});
+  }
+  if (http_load) {
+    fmt::print(stderr, "  http-load: {} HTTP connections opened beside it ({} kept idle, {} slow readers)\n",
+               http_load->connections_opened(), options.http_load.idle_connections, options.http_load.slow_readers);
   }
   return runs;
 }
@@ -397,9 +415,18 @@ int Main(int argc, char** argv) {
   app.add_option("--compare", options.compare,
                  "Also measure, in the same run: ceiling (a plain async gRPC server with constant replies), "
                  "ceiling-reflection (the same with gRPC's reflection plugin), etcd (etcd v3 on loopback), "
-                 "memory (registryd without a data dir)")
+                 "memory (registryd without a data dir), http-load (registryd with idle and slow HTTP clients on its HTTP "
+                 "face: --http-idle, --http-slow-readers)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"ceiling", "ceiling-reflection", "etcd", "memory"}));
+      ->check(CLI::IsMember({"ceiling", "ceiling-reflection", "etcd", "memory", "http-load"}));
+  app.add_option("--http-idle", options.http_load.idle_connections,
+                 "http-load: idle HTTP connections kept open to registryd's HTTP face")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 20000));
+  app.add_option("--http-slow-readers", options.http_load.slow_readers,
+                 "http-load: connections that ask for every instance's target and read it a few bytes at a time")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
   app.add_option("--cluster", options.cluster,
                  "Also measure N registryd nodes (--spawn) over a 3-member etcd cluster (all on --server-cpus): "
                  "cluster (the load on one node), cluster-rr (round-robin over every node); etcd is then that "

@@ -165,6 +165,13 @@ class PlaintextWarningTest(unittest.TestCase):
                 self.assertEqual("serving plaintext on" in rest, warned, registry.startup + rest)
                 self.assertIn("(plaintext, seed API on, ", registry.startup)
 
+    def test_the_http_face_warns_on_a_non_loopback_address_only(self):
+        for listen, warned in [("0.0.0.0:0", True), ("[::]:0", True), ("127.0.0.1:0", False)]:
+            with self.subTest(http_listen=listen):
+                registry = Registry(REGISTRYD, extra=["--http-listen", listen])
+                log = registry.startup + registry.stop()
+                self.assertEqual("serving HTTP in plaintext on" in log, warned, log)
+
 
 if __name__ == "__main__":
     REGISTRYCTL, REGISTRYD = sys.argv.pop(1), sys.argv.pop(1)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages registryd builds, tests and benchmarks with
 # (etcd-server: registry_bench --compare etcd; openssl: the TLS tests make
-# their certificates with it; libclang-rt-14-dev: clang's sanitizer and
+# their certificates with it; libcpp-httplib-dev: the HTTP face; prometheus:
+# its promtool checks /metrics, and Prometheus itself discovers registered
+# servers in a test; chromium: the dashboard's browser test; libclang-rt-14-dev: clang's sanitizer and
 # libFuzzer runtimes, only a Recommends of clang-14, which --no-install-recommends
 # leaves out; llvm: llvm-symbolizer, without which the sanitizers cannot name
 # a report's frames, and TSan's suppressions, matched by function name, do
@@ -14,7 +16,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   python3 python3-grpcio python3-protobuf
-  etcd-server openssl prometheus
+  etcd-server openssl prometheus chromium
 )
 
 missing=()

@@ -225,7 +225,7 @@ bool Shard::HoldsInService(LeaseId lease, std::string_view service) {
   return index && records_[*index].service->name == service;
 }
 
-uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded, TimePoint now,
+uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded, bool with_ejected, TimePoint now,
                          absl::FunctionRef<void(const InstanceRecord&)> visit) {
   MutexLock lock(&mu_);
   const auto it = services_.find(service_name);
@@ -234,7 +234,7 @@ uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded,
   if (it == services_.end()) return changes_.last_revision();
   for (const RecordIndex index : it->second.members) {
     const InstanceRecord& record = records_[index];
-    if (!IsLive(record, now) || record.ejected) continue;
+    if (!IsLive(record, now) || (record.ejected && !with_ejected)) continue;
     if (exclude_overloaded && record.overloaded) continue;
     visit(record);
   }

@@ -127,7 +127,8 @@ class Shard {
   // Calls `visit` for every live, non-ejected instance of the service, under
   // the lock; returns the service's revision (for a service without
   // instances, the shard's: it still never goes back).
-  uint64_t Discover(std::string_view service, bool exclude_overloaded, TimePoint now,
+  // `with_ejected`: ejected instances too (they are out of rotation, not gone).
+  uint64_t Discover(std::string_view service, bool exclude_overloaded, bool with_ejected, TimePoint now,
                     absl::FunctionRef<void(const InstanceRecord&)> visit);
   // The revision Discover would return now.
   uint64_t Revision(std::string_view service);

@@ -16,6 +16,8 @@ void AddRegistryRoutes(HttpServer& http, OpsContext& context);
 void AddMetricsRoute(HttpServer& http, OpsContext& context);
 // GET /v1/prometheus/targets: Prometheus' HTTP service discovery.
 void AddPrometheusTargetsRoute(HttpServer& http, OpsContext& context);
+// GET /, its script and style, and the JSON views the page polls.
+void AddDashboardRoutes(HttpServer& http, OpsContext& context);
 
 // Every route.
 inline void AddOpsRoutes(HttpServer& http, OpsContext& context) {
@@ -23,6 +25,7 @@ inline void AddOpsRoutes(HttpServer& http, OpsContext& context) {
   AddRegistryRoutes(http, context);
   AddMetricsRoute(http, context);
   AddPrometheusTargetsRoute(http, context);
+  AddDashboardRoutes(http, context);
 }
 
 }  // namespace registryd::http

@@ -183,6 +183,12 @@ TEST_F(SeedApiTest, WarnedServerLeavesTheRotationUntilItsNextHeartbeat) {
 
   EXPECT_EQ(Tally(Picks("books", 6)), (std::map<int32_t, int>{{1, 3}, {3, 3}}));
   EXPECT_EQ(DiscoveredIds(registry_, "books"), (Ids{"1", "3"}));
+  // Operators still see it, marked ejected.
+  std::map<std::string, bool> members;
+  registry_.Members("books", [&](const InstanceRecord& record) {
+    members[std::string(record.instance_id())] = record.ejected;
+  });
+  EXPECT_EQ(members, (std::map<std::string, bool>{{"1", false}, {"2", true}, {"3", false}}));
 
   ASSERT_TRUE(registry_.SeedHeartbeat(2, false).ok());
   EXPECT_EQ(Tally(Picks("books", 6)), (std::map<int32_t, int>{{1, 2}, {2, 2}, {3, 2}}));

@@ -30,14 +30,18 @@ std::string FormatValue(double value) {
   return fmt::format("{}", value);
 }
 
-std::string EscapeHelp(std::string_view help) {
+// The format's escapes: backslash and newline; in label values the double
+// quote too.
+std::string Escape(std::string_view text, bool quote) {
   std::string escaped;
-  escaped.reserve(help.size());
-  for (const char c : help) {
+  escaped.reserve(text.size());
+  for (const char c : text) {
     if (c == '\\') {
       escaped += "\\\\";
     } else if (c == '\n') {
       escaped += "\\n";
+    } else if (c == '"' && quote) {
+      escaped += "\\\"";
     } else {
       escaped += c;
     }
@@ -63,28 +67,13 @@ bool TextExposition::IsValidLabelName(std::string_view name) {
   return true;
 }
 
-std::string TextExposition::EscapeLabelValue(std::string_view value) {
-  std::string escaped;
-  escaped.reserve(value.size());
-  for (const char c : value) {
-    if (c == '\\') {
-      escaped += "\\\\";
-    } else if (c == '"') {
-      escaped += "\\\"";
-    } else if (c == '\n') {
-      escaped += "\\n";
-    } else {
-      escaped += c;
-    }
-  }
-  return escaped;
-}
+std::string TextExposition::EscapeLabelValue(std::string_view value) { return Escape(value, /*quote=*/true); }
 
 void TextExposition::Family(std::string_view name, MetricType type, std::string_view help) {
   if (!IsValidMetricName(name)) throw std::invalid_argument(fmt::format("invalid metric name '{}'", name));
   family_ = std::string(name);
   type_ = type;
-  text_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, EscapeHelp(help), name, TypeName(type));
+  text_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, Escape(help, /*quote=*/false), name, TypeName(type));
 }
 
 void TextExposition::Line(std::string_view suffix, Labels labels, std::string_view extra_name,

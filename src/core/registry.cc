@@ -139,13 +139,12 @@ absl::StatusOr<Removal> Registry::Deregister(LeaseId lease) {
 
 uint64_t Registry::Discover(std::string_view service, bool exclude_overloaded,
                             absl::FunctionRef<void(const InstanceRecord&)> visit) {
-  return shards_[ShardOfService(service)]->Discover(service, exclude_overloaded, /*with_ejected=*/false, clock_.Now(),
-                                                    visit);
+  return shards_[ShardOfService(service)]->Discover(service, exclude_overloaded, clock_.Now(), visit);
 }
 
-uint64_t Registry::Members(std::string_view service, absl::FunctionRef<void(const InstanceRecord&)> visit) {
-  return shards_[ShardOfService(service)]->Discover(service, /*exclude_overloaded=*/false, /*with_ejected=*/true,
-                                                    clock_.Now(), visit);
+Shard::MembersPage Registry::Members(std::string_view service, size_t offset, size_t limit,
+                                     absl::FunctionRef<void(const InstanceRecord&)> visit) {
+  return shards_[ShardOfService(service)]->Members(service, offset, limit, visit);
 }
 
 uint64_t Registry::ServiceRevision(std::string_view service) {

@@ -92,8 +92,12 @@ class Registry {
   // the service's revision.
   uint64_t Discover(std::string_view service, bool exclude_overloaded,
                     absl::FunctionRef<void(const InstanceRecord&)> visit);
-  // Every live instance of a service, ejected ones too (for operators).
-  uint64_t Members(std::string_view service, absl::FunctionRef<void(const InstanceRecord&)> visit);
+  // A page of a service's instances, ejected ones too, for operators: the
+  // members [offset, offset + limit) in the registry's order (which a
+  // removal may shuffle), and how many there are. One past its deadline
+  // shows until the wheel reaps it, within a tick.
+  Shard::MembersPage Members(std::string_view service, size_t offset, size_t limit,
+                             absl::FunctionRef<void(const InstanceRecord&)> visit);
   // The revision Discover would return now: a reply built at an equal
   // revision lists the same instances, unless one of them expired since.
   uint64_t ServiceRevision(std::string_view service);

@@ -225,7 +225,7 @@ bool Shard::HoldsInService(LeaseId lease, std::string_view service) {
   return index && records_[*index].service->name == service;
 }
 
-uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded, bool with_ejected, TimePoint now,
+uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded, TimePoint now,
                          absl::FunctionRef<void(const InstanceRecord&)> visit) {
   MutexLock lock(&mu_);
   const auto it = services_.find(service_name);
@@ -234,11 +234,21 @@ uint64_t Shard::Discover(std::string_view service_name, bool exclude_overloaded,
   if (it == services_.end()) return changes_.last_revision();
   for (const RecordIndex index : it->second.members) {
     const InstanceRecord& record = records_[index];
-    if (!IsLive(record, now) || (record.ejected && !with_ejected)) continue;
+    if (!IsLive(record, now) || record.ejected) continue;
     if (exclude_overloaded && record.overloaded) continue;
     visit(record);
   }
   return it->second.revision;
+}
+
+Shard::MembersPage Shard::Members(std::string_view service_name, size_t offset, size_t limit,
+                                  absl::FunctionRef<void(const InstanceRecord&)> visit) {
+  MutexLock lock(&mu_);
+  const auto it = services_.find(service_name);
+  if (it == services_.end()) return {changes_.last_revision(), 0};
+  const std::vector<RecordIndex>& members = it->second.members;
+  for (size_t i = offset; i < members.size() && i - offset < limit; ++i) visit(records_[members[i]]);
+  return {it->second.revision, members.size()};
 }
 
 uint64_t Shard::Revision(std::string_view service_name) {

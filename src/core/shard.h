@@ -127,9 +127,16 @@ class Shard {
   // Calls `visit` for every live, non-ejected instance of the service, under
   // the lock; returns the service's revision (for a service without
   // instances, the shard's: it still never goes back).
-  // `with_ejected`: ejected instances too (they are out of rotation, not gone).
-  uint64_t Discover(std::string_view service, bool exclude_overloaded, bool with_ejected, TimePoint now,
+  uint64_t Discover(std::string_view service, bool exclude_overloaded, TimePoint now,
                     absl::FunctionRef<void(const InstanceRecord&)> visit);
+  // Members [offset, offset + limit) of a service in the shard's order,
+  // ejected ones too, under the lock: O(limit) whatever the service's size.
+  struct MembersPage {
+    uint64_t revision;
+    size_t total;
+  };
+  MembersPage Members(std::string_view service, size_t offset, size_t limit,
+                      absl::FunctionRef<void(const InstanceRecord&)> visit);
   // The revision Discover would return now.
   uint64_t Revision(std::string_view service);
 

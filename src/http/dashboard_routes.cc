@@ -118,11 +118,8 @@ void AddDashboardRoutes(HttpServer& http, OpsContext& context) {
     }
     Registry& registry = context.server().registry();
     const TimePoint now = registry.clock().Now();
-    uint64_t total = 0;
     std::string instances;
-    const uint64_t revision = registry.Members(service, [&](const InstanceRecord& record) {
-      const uint64_t index = total++;
-      if (index < *offset || index >= *offset + *limit) return;
+    const Shard::MembersPage page = registry.Members(service, *offset, *limit, [&](const InstanceRecord& record) {
       std::string metadata;
       for (const auto& [key, value] : record.metadata()) {
         metadata += fmt::format("{}{}:{}", metadata.empty() ? "" : ",", JsonString(key), JsonString(value));
@@ -134,7 +131,7 @@ void AddDashboardRoutes(HttpServer& http, OpsContext& context) {
           record.overloaded, record.ejected, ToWireMillis(std::min<Duration>(record.deadline - now, record.ttl())));
     });
     ReplyJson(response, fmt::format("{{\"service\":{},\"revision\":\"{}\",\"total\":{},\"offset\":{},\"instances\":[{}]}}",
-                                    JsonString(service), revision, total, *offset, instances));
+                                    JsonString(service), page.revision, page.total, *offset, instances));
   });
 }
 

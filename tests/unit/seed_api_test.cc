@@ -185,10 +185,12 @@ TEST_F(SeedApiTest, WarnedServerLeavesTheRotationUntilItsNextHeartbeat) {
   EXPECT_EQ(DiscoveredIds(registry_, "books"), (Ids{"1", "3"}));
   // Operators still see it, marked ejected.
   std::map<std::string, bool> members;
-  registry_.Members("books", [&](const InstanceRecord& record) {
-    members[std::string(record.instance_id())] = record.ejected;
-  });
+  const auto visit = [&](const InstanceRecord& record) { members[std::string(record.instance_id())] = record.ejected; };
+  EXPECT_EQ(registry_.Members("books", 0, 2, visit).total, 3u);  // a page of 2
+  EXPECT_EQ(members.size(), 2u);
+  EXPECT_EQ(registry_.Members("books", 2, 2, visit).total, 3u);  // and the rest
   EXPECT_EQ(members, (std::map<std::string, bool>{{"1", false}, {"2", true}, {"3", false}}));
+  EXPECT_EQ(registry_.Members("nobody", 0, 10, visit).total, 0u);
 
   ASSERT_TRUE(registry_.SeedHeartbeat(2, false).ok());
   EXPECT_EQ(Tally(Picks("books", 6)), (std::map<int32_t, int>{{1, 2}, {2, 2}, {3, 2}}));

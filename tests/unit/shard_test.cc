@@ -31,7 +31,7 @@ class ShardTest : public ::testing::Test {
 
   std::vector<const InstanceRecord*> Discover(std::string_view service, bool exclude_overloaded = false) {
     std::vector<const InstanceRecord*> records;
-    shard_.Discover(service, exclude_overloaded, /*with_ejected=*/false, clock_.Now(),
+    shard_.Discover(service, exclude_overloaded, clock_.Now(),
                     [&](const InstanceRecord& record) { records.push_back(&record); });
     return records;
   }

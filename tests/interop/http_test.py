@@ -12,6 +12,7 @@ Usage:
 import argparse
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -501,6 +502,45 @@ class ClusterNodeTest(unittest.TestCase):
                 self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
         finally:
             node.stop()
+
+
+class StoppingTest(unittest.TestCase):
+    """/readyz turns 503 as soon as the node starts stopping, while calls in
+    flight still get their --shutdown-timeout: a cluster node's Register waits
+    for an etcd that was paused (SIGSTOP) when SIGTERM comes."""
+
+    def setUp(self):
+        if not ARGS.etcd:
+            self.skipTest("no --etcd")
+        from etcd_cluster import EtcdCluster
+        self.etcd = EtcdCluster(ARGS.etcd, members=1)
+        self.addCleanup(self.etcd.close)
+
+    def test_not_ready_while_stopping(self):
+        node = ServerProcess([ARGS.registryd, "--listen", "127.0.0.1:0", "--threads", "2", "--etcd-endpoints",
+                              self.etcd.client_urls[0], "--etcd-prefix", "/http-stop-test/",
+                              "--shutdown-timeout", "20s"])
+        self.addCleanup(node.kill)
+        node.wait_listening(WAIT + 30)
+        url = node.http_url
+        self.assertTrue(wait_for(lambda: get(url + "/readyz")[0] == 200, WAIT))
+        client = Client(node.address)
+        self.addCleanup(client.close)
+        client.native.ListServices(pb.registry_pb2.ListServicesRequest(), timeout=RPC_TIMEOUT)  # connected
+        etcd = self.etcd.procs[0]
+        etcd.send_signal(signal.SIGSTOP)
+        self.addCleanup(lambda: etcd.poll() is None and etcd.send_signal(signal.SIGCONT))
+        in_flight = client.native.Register.future(pb.registry_pb2.RegisterRequest(
+            service="s", instance_id="i", address="127.0.0.1:1"), timeout=60)
+        node.proc.send_signal(signal.SIGTERM)
+        self.assertTrue(wait_for(lambda: "received: shutting down" in node.stderr_text(), WAIT))
+        status, _, body = get(url + "/readyz")
+        self.assertEqual((status, json.loads(body)["error"]["message"]), (503, "stopping"))
+        self.assertEqual(get(url + "/healthz")[0], 200)  # alive: still draining
+        self.assertFalse(in_flight.done())
+        etcd.send_signal(signal.SIGCONT)  # the call completes, the node stops
+        in_flight.exception(timeout=WAIT)
+        self.assertTrue(wait_for(lambda: node.proc.poll() is not None, WAIT + 20))
 
 
 def main():

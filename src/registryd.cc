@@ -310,7 +310,6 @@ int main(int argc, char** argv) {
   registryd::Server server(options, clock);
   // The HTTP face comes up first, so that probes see the start (/readyz 503
   // while a data dir restores or the catalog loads).
-  std::optional<registryd::http::HttpServer> http_server;
   registryd::http::NodeInfo node_info{REGISTRYD_VERSION, registryd::kSourceRevision, std::chrono::system_clock::now(),
                                       {}};
   node_info.settings = {
@@ -327,6 +326,8 @@ int main(int argc, char** argv) {
       {"transport", registryd::DescribeTransport(options.tls)},
   };
   registryd::http::OpsContext ops(server, std::move(node_info));
+  // After `ops`: its routes use it, so it stops first on every way out.
+  std::optional<registryd::http::HttpServer> http_server;
   if (!http.listen.empty()) {
     http.tls_cert_file = tls_cert_file;
     http.tls_key_file = tls_key_file;

@@ -1,5 +1,7 @@
 #include "http/http_server.h"
 
+#include <algorithm>
+
 #include <fmt/core.h>
 
 #include "core/log.h"

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <stdexcept>
 
 namespace registryd::bench {
 namespace {
@@ -15,6 +16,22 @@ constexpr auto kPollInterval = std::chrono::milliseconds(100);
 constexpr size_t kSlowReadBytes = 64;  // per kPollInterval
 
 }  // namespace
+
+IdleListener::IdleListener() {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0 || listen(fd_, 5) != 0) {
+    if (fd_ >= 0) close(fd_);
+    throw std::runtime_error("http-load-elsewhere: cannot listen on loopback");
+  }
+  port_ = ntohs(address.sin_port);
+}
+
+IdleListener::~IdleListener() { close(fd_); }
 
 HttpLoad::HttpLoad(int port, HttpLoadOptions options) : port_(port), options_(std::move(options)) {
   if (options_.idle_connections > 0) threads_.emplace_back([this] { KeepIdle(); });

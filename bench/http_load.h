@@ -18,6 +18,22 @@ struct HttpLoadOptions {
   std::string slow_path = "/v1/prometheus/targets";  // every instance: a large answer
 };
 
+// A loopback port that listens and never accepts: where "http-load-elsewhere"
+// points the same load, to tell its cost in the load generator and the
+// kernel from its cost in registryd.
+class IdleListener {
+ public:
+  IdleListener();
+  ~IdleListener();
+  IdleListener(const IdleListener&) = delete;
+  IdleListener& operator=(const IdleListener&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 class HttpLoad {
  public:
   // Starts at once against 127.0.0.1:`port`.

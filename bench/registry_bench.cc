@@ -132,7 +132,9 @@ std::vector<std::string> RegistrydCommand(const std::string& binary, std::vector
 
 // Runs one scenario against one target: "registryd" (started from --spawn,
 // or at --target), "baseline" (the same from --baseline), "http-load" (the
-// same as "registryd", with HttpLoad on its HTTP face meanwhile), "ceiling", "ceiling-reflection" or "etcd" (started here),
+// same as "registryd", with HttpLoad on its HTTP face meanwhile),
+// "http-load-elsewhere" (the same load aimed at a port that is not
+// registryd's: what it costs outside registryd), "ceiling", "ceiling-reflection" or "etcd" (started here),
 // or with --cluster N, "cluster" (the load on one of N nodes over a 3-member
 // etcd) and "cluster-rr" (the load round-robin over all N).
 std::vector<Run> Measure(const BenchOptions& options, const std::string& target_name, const std::string& scenario_name) {
@@ -150,10 +152,11 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
   std::deque<SpawnedServer> nodes;  // declared after etcd: they stop first, and leave cleanly
   std::vector<std::string> registryd_command;
   std::vector<std::string> node_command;
-  std::optional<HttpLoad> http_load;  // declared after the server: it stops first
+  std::optional<IdleListener> elsewhere;
+  std::optional<HttpLoad> http_load;  // declared after the server and the listener: it stops first
   int http_port = 0;
   if ((target_name == "registryd" || target_name == "memory" || target_name == "baseline" ||
-       target_name == "http-load") &&
+       target_name == "http-load" || target_name == "http-load-elsewhere") &&
       !options.spawn.empty()) {
     const ScenarioOptions& scenario = options.scenario;
     const uint64_t capacity = static_cast<uint64_t>(scenario.leases) * 2 +
@@ -249,6 +252,7 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
                              (target.api == Api::kEtcd ? "etcd" : target_name + " --api " + options.api));
   }
   if (http_port != 0) http_load.emplace(http_port, options.http_load);
+  if (target_name == "http-load-elsewhere") http_load.emplace(elsewhere.emplace().port(), options.http_load);
   std::vector<Run> runs;
   for (Phase& phase : scenario->Run(target, options.load)) {
     runs.push_back({target_name, scenario_name, ApiName(target.api), std::move(phase)});
@@ -416,9 +420,10 @@ int Main(int argc, char** argv) {
                  "Also measure, in the same run: ceiling (a plain async gRPC server with constant replies), "
                  "ceiling-reflection (the same with gRPC's reflection plugin), etcd (etcd v3 on loopback), "
                  "memory (registryd without a data dir), http-load (registryd with idle and slow HTTP clients on its HTTP "
-                 "face: --http-idle, --http-slow-readers)")
+                 "face: --http-idle, --http-slow-readers), http-load-elsewhere (the same load aimed at a port that is "
+                 "not registryd's)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"ceiling", "ceiling-reflection", "etcd", "memory", "http-load"}));
+      ->check(CLI::IsMember({"ceiling", "ceiling-reflection", "etcd", "memory", "http-load", "http-load-elsewhere"}));
   app.add_option("--http-idle", options.http_load.idle_connections,
                  "http-load: idle HTTP connections kept open to registryd's HTTP face")
       ->capture_default_str()

@@ -275,6 +275,29 @@ class HttpFaceTest(unittest.TestCase):
             self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
             self.assertEqual(checked.stdout + checked.stderr, "")  # not even a lint warning
 
+    def test_journal_metrics_with_a_data_dir(self):
+        with tempfile.TemporaryDirectory(prefix="http_test_data_") as data:
+            server = ServerProcess([ARGS.registryd, "--listen", "127.0.0.1:0", "--threads", "2", "--data-dir", data])
+            try:
+                server.wait_listening()
+                client = Client(server.address)
+                client.register("kept", "k")
+                client.close()
+                metrics = lambda: get(server.http_url + "/metrics")[2]
+                # The journal's thread writes and syncs the change within its interval.
+                self.assertTrue(wait_for(lambda: (value(metrics(), "registryd_journal_written_bytes_total") or 0) > 0
+                                         and (value(metrics(), "registryd_journal_fsync_seconds_count") or 0) > 0,
+                                         WAIT))
+                text = metrics()
+                self.assertIsNotNone(value(text, "registryd_snapshots_total"))
+                self.assertIsNotNone(value(text, "registryd_snapshot_last_size_bytes"))
+                if ARGS.promtool:
+                    checked = subprocess.run([ARGS.promtool, "check", "metrics"], input=text, capture_output=True,
+                                             text=True, timeout=60)
+                    self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
+            finally:
+                server.stop()
+
     def test_watch_and_keepalive_streams_are_counted_while_open(self):
         lease = self.client.register("streamed", "s").lease_id
         watch = self.client.native.Watch(pb.registry_pb2.WatchRequest(service="streamed"))

@@ -18,7 +18,7 @@ REGISTRYD = None
 REGISTRYCTL = None
 FLAGS = ["--listen", "--threads", "--lease-ttl", "--min-ttl", "--max-ttl", "--tick",
          "--max-instances", "--shutdown-timeout", "--log-level", "--tls-cert", "--tls-key", "--tls-client-ca",
-         "--seed-api"]
+         "--seed-api", "--http-listen", "--http-threads", "--log-format", "--config", "--print-config"]
 
 
 def run(*args):
@@ -33,7 +33,7 @@ class CommandLineTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0)
         for flag in FLAGS:
             self.assertIn(flag, result.stdout)
-        for default in ["[::]:50051", "60s", "100ms", "1000000", "info"]:
+        for default in ["[::]:50051", "60s", "100ms", "1000000", "info", "127.0.0.1:50080", "text"]:
             self.assertIn(default, result.stdout)
 
     def test_bad_values_are_refused_naming_the_flag(self):

@@ -138,9 +138,7 @@ void EtcdCommitter::Send(std::unique_ptr<Batch> batch) {
 
 void EtcdCommitter::Complete(Batch& batch, const grpc::Status& status, const etcdserverpb::TxnResponse& response) {
   metrics::ThreadMetrics& metrics = metrics::Local();  // a serving queue's thread
-  metrics.etcd_txn.Observe(metrics::kDurationBoundsNs,
-                           static_cast<uint64_t>((std::chrono::steady_clock::now() - batch.sent) /
-                                                 std::chrono::nanoseconds(1)));
+  metrics::ObserveSince(metrics.etcd_txn, batch.sent);
   metrics.etcd_txn_writes.Observe(metrics::kBatchBounds, batch.writes.size());
   if (!status.ok()) {
     metrics.etcd_txn_failures.Add();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -63,6 +64,12 @@ inline constexpr std::array<uint64_t, 11> kBatchBounds = {1, 2, 4, 8, 16, 32, 64
 inline constexpr Buckets kBatchBuckets{kBatchBounds, 1};
 
 using DurationHistogram = LocalHistogram<kDurationBoundsNs.size()>;
+
+// Observes the time from `start` to now.
+inline void ObserveSince(DurationHistogram& histogram, std::chrono::steady_clock::time_point start) {
+  histogram.Observe(kDurationBoundsNs,
+                    static_cast<uint64_t>((std::chrono::steady_clock::now() - start) / std::chrono::nanoseconds(1)));
+}
 
 struct ThreadMetrics {
   // By method and status code.

@@ -171,11 +171,7 @@ absl::Status Journal::SyncJournal() {
   if (unsynced_) {
     const auto started = std::chrono::steady_clock::now();
     if (fdatasync(journal_fd_) != 0) return Errno("cannot sync " + dir_.JournalPath(generation_));
-    metrics::Local().journal_fsync.Observe(
-        metrics::kDurationBoundsNs,
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                  std::chrono::steady_clock::now() - started)
-                                  .count()));
+    metrics::ObserveSince(metrics::Local().journal_fsync, started);
     unsynced_ = false;
   }
   durable_revision_.store(revision, std::memory_order_release);

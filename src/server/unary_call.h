@@ -153,11 +153,7 @@ class UnaryCall final : public QueueEvent {
     state_ = State::kAwaitingFinish;
     metrics::ThreadMetrics& metrics = metrics::Local();  // Finish runs on the queue's thread
     metrics.Call(kMetricIndex, status.error_code());
-    metrics.handling[kMetricIndex].Observe(
-        metrics::kDurationBoundsNs,
-        static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - arrived_)
-                .count()));
+    metrics::ObserveSince(metrics.handling[kMetricIndex], arrived_);
     if (status.ok()) {
       responder_->Finish(reply_, status, this);
     } else {

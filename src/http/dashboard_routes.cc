@@ -97,12 +97,7 @@ void AddDashboardRoutes(HttpServer& http, OpsContext& context) {
   // One page of a service's live instances, ejected ones too (in the
   // registry's order; `total` counts them all).
   http.Get("/v1/dashboard/instances", [&context](const httplib::Request& request, httplib::Response& response) {
-    if (const std::optional<std::string> unknown = UnknownParameter(request, {"service", "offset", "limit"})) {
-      ReplyError(response, 400,
-                 fmt::format("unknown query parameter '{}': /v1/dashboard/instances takes service, offset, limit",
-                             *unknown));
-      return;
-    }
+    if (RefuseUnknownParameters(request, response, {"service", "offset", "limit"})) return;
     const std::string service = request.get_param_value("service");
     if (const absl::Status valid = ValidateService("service", service); !valid.ok()) {
       ReplyError(response, 400, std::string(valid.message()));
@@ -112,10 +107,7 @@ void AddDashboardRoutes(HttpServer& http, OpsContext& context) {
     if (!offset) return;
     const std::optional<uint64_t> limit = NumberParameter(request, "limit", 100, kMaxInstancesPage, response);
     if (!limit) return;
-    if (context.phase() != OpsContext::Phase::kServing) {
-      ReplyError(response, 503, "not serving yet, or stopping");
-      return;
-    }
+    if (!Ready(context, response)) return;
     Registry& registry = context.server().registry();
     const TimePoint now = registry.clock().Now();
     std::string instances;

@@ -6,6 +6,13 @@
 
 namespace registryd::http {
 
+// Answers 503 (and false) until the node serves: a restore or a catalog
+// load under way is no view to show.
+bool Ready(OpsContext& context, httplib::Response& response);
+// Answers 400 (and true) when `request` has a query parameter not in `known`.
+bool RefuseUnknownParameters(const httplib::Request& request, httplib::Response& response,
+                             std::initializer_list<std::string_view> known);
+
 // GET /healthz (the process answers) and /readyz (serving: 503 while
 // starting or stopping), for probes.
 void AddProbeRoutes(HttpServer& http, OpsContext& context);

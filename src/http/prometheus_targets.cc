@@ -44,11 +44,7 @@ void AppendGroup(std::string& json, std::string_view service, const InstanceReco
 
 void AddPrometheusTargetsRoute(HttpServer& http, OpsContext& context) {
   http.Get("/v1/prometheus/targets", [&context](const httplib::Request& request, httplib::Response& response) {
-    if (const std::optional<std::string> unknown = UnknownParameter(request, {"service"})) {
-      ReplyError(response, 400,
-                 fmt::format("unknown query parameter '{}': /v1/prometheus/targets takes service", *unknown));
-      return;
-    }
+    if (RefuseUnknownParameters(request, response, {"service"})) return;
     std::vector<std::string> services;
     if (request.has_param("service")) {
       const std::string service = request.get_param_value("service");
@@ -58,10 +54,7 @@ void AddPrometheusTargetsRoute(HttpServer& http, OpsContext& context) {
       }
       services.push_back(service);
     }
-    if (context.phase() != OpsContext::Phase::kServing) {
-      ReplyError(response, 503, "not serving yet, or stopping");
-      return;
-    }
+    if (!Ready(context, response)) return;
     Registry& registry = context.server().registry();
     if (services.empty()) {
       for (const ServiceSummary& summary : registry.ListServices()) services.push_back(summary.name);

@@ -13,16 +13,6 @@ namespace {
 
 constexpr uint64_t kMaxLimit = 100'000;
 
-// Answers 503 (and false) until the node serves: a restore or a catalog
-// load under way is no view to show.
-bool Ready(OpsContext& context, httplib::Response& response) {
-  if (context.phase() == OpsContext::Phase::kServing) return true;
-  ReplyError(response, 503, context.phase() == OpsContext::Phase::kStarting
-                                ? "starting: the registry is not loaded yet"
-                                : "stopping");
-  return false;
-}
-
 // A query parameter that must be "true" or "false" (absent: false).
 std::optional<bool> BoolParameter(const httplib::Request& request, const std::string& name,
                                   httplib::Response& response) {
@@ -45,16 +35,6 @@ std::optional<uint64_t> LimitParameter(const httplib::Request& request, httplib:
     return std::nullopt;
   }
   return limit;
-}
-
-bool RefuseUnknownParameters(const httplib::Request& request, httplib::Response& response,
-                             std::initializer_list<std::string_view> known) {
-  const std::optional<std::string> unknown = UnknownParameter(request, known);
-  if (!unknown) return false;
-  std::string names;
-  for (const std::string_view name : known) names += (names.empty() ? "" : ", ") + std::string(name);
-  ReplyError(response, 400, fmt::format("unknown query parameter '{}': {} takes {}", *unknown, request.path, names));
-  return true;
 }
 
 void ReplyMessage(httplib::Response& response, const google::protobuf::Message& message) {

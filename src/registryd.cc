@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
   std::string tls_key_file;
   std::string tls_client_ca_file;
   std::string seed_api = "on";
+  std::string xds = "on";
   options.persistence.data_dir = "registryd.data";
   DurationFlag restore_spread{"5s", std::chrono::seconds(5)};
   DurationFlag fsync_interval{"10ms", std::chrono::milliseconds(10)};
@@ -147,6 +148,11 @@ int main(int argc, char** argv) {
   app.add_option("--seed-api", seed_api,
                  "Serve the seed's registry_service/discovery_service (its ids are guessable int32s: "
                  "turn it off where no seed client needs it)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--xds", xds,
+                 "Serve xDS (envoy.service.discovery.v3 ADS): gRPC clients with a bootstrap file naming registryd "
+                 "resolve xds:///SERVICE and balance over its live instances")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--data-dir", options.persistence.data_dir,
@@ -256,6 +262,7 @@ int main(int argc, char** argv) {
   options.registry.shard_count = registryd::ShardCountForThreads(options.threads);
   options.shutdown_timeout = shutdown_timeout.value;
   options.seed_api = seed_api == "on";
+  options.xds = xds == "on";
   options.persistence.restore_spread = restore_spread.value;
   options.persistence.journal.batch_interval = fsync_interval.value;
   options.persistence.journal.fsync = fsync == "always" ? registryd::FsyncPolicy::kAlways : registryd::FsyncPolicy::kBatch;
@@ -323,6 +330,7 @@ int main(int argc, char** argv) {
       {"tick", FormatDuration(tick.value)},
       {"max instances", std::to_string(options.registry.max_instances)},
       {"seed API", seed_api},
+      {"xDS", xds},
       {"transport", registryd::DescribeTransport(options.tls)},
   };
   registryd::http::OpsContext ops(server, std::move(node_info));
@@ -352,9 +360,9 @@ int main(int argc, char** argv) {
   }
   ops.set_phase(registryd::http::OpsContext::Phase::kServing);
   registryd::log::Info(
-      "registryd listening on {} ({}, seed API {}, {}, threads {}, lease TTL {}, TTL bounds {}..{}, tick {}, "
+      "registryd listening on {} ({}, seed API {}, xDS {}, {}, threads {}, lease TTL {}, TTL bounds {}..{}, tick {}, "
       "max instances {})",
-      server.address(), registryd::DescribeTransport(options.tls), seed_api,
+      server.address(), registryd::DescribeTransport(options.tls), seed_api, xds,
       options.cluster ? fmt::format("cluster node {} over etcd {} (prefix {}, node TTL {})",
                                     server.cluster()->options().node_name, fmt::join(etcd_endpoints, ","),
                                     cluster.prefix, FormatDuration(node_ttl.value))

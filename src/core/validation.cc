@@ -72,15 +72,6 @@ absl::Status ValidateName(std::string_view field, std::string_view value, size_t
   return absl::OkStatus();
 }
 
-bool IsIpLiteral(std::string_view host) {
-  if (host.size() >= INET6_ADDRSTRLEN) return false;
-  char buffer[INET6_ADDRSTRLEN];
-  host.copy(buffer, host.size());
-  buffer[host.size()] = '\0';
-  unsigned char address[sizeof(struct in6_addr)];
-  return inet_pton(AF_INET, buffer, address) == 1 || inet_pton(AF_INET6, buffer, address) == 1;
-}
-
 // RFC 1123 labels; '_' is tolerated because internal names use it.
 bool IsHostName(std::string_view host) {
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
@@ -105,6 +96,15 @@ bool IsHostName(std::string_view host) {
 }
 
 }  // namespace
+
+bool IsIpLiteral(std::string_view host) {
+  if (host.size() >= INET6_ADDRSTRLEN) return false;
+  char buffer[INET6_ADDRSTRLEN];
+  host.copy(buffer, host.size());
+  buffer[host.size()] = '\0';
+  unsigned char address[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, buffer, address) == 1 || inet_pton(AF_INET6, buffer, address) == 1;
+}
 
 absl::Status ValidateService(std::string_view field, std::string_view service) {
   return ValidateName(field, service, 1, limits::kMaxServiceBytes);

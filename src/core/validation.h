@@ -17,6 +17,9 @@ absl::Status ValidateService(std::string_view field, std::string_view service);
 absl::Status ValidateInstanceId(std::string_view field, std::string_view instance_id);
 // An IPv4 or IPv6 literal (without brackets) or a DNS host name.
 absl::Status ValidateHost(std::string_view field, std::string_view host);
+// An IPv4 or IPv6 literal, without brackets (what gRPC's xDS clients accept
+// as an endpoint address).
+bool IsIpLiteral(std::string_view host);
 absl::Status ValidatePort(std::string_view field, int64_t port);
 absl::Status ValidateMetadata(std::string_view field, const Metadata& metadata);
 

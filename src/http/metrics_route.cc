@@ -104,6 +104,16 @@ void WriteRegistry(TextExposition& text, Registry& registry, const metrics::Metr
   Counter(text, "registryd_watch_history_lost_total",
           "Snapshots sent with history_lost: the changes a Watch stream needed were no longer kept.",
           totals.watch_snapshots_history_lost);
+  text.Family("registryd_xds_responses_total", MetricType::kCounter,
+              "Responses sent on xDS (ADS) streams, by resource type.");
+  for (size_t type = 0; type < metrics::kXdsTypes; ++type) {
+    text.Sample({{"type", metrics::kXdsTypeNames[type]}}, totals.xds_responses[type]);
+  }
+  text.Family("registryd_xds_nacks_total", MetricType::kCounter,
+              "Responses xDS clients rejected (NACK), by resource type; the log says why.");
+  for (size_t type = 0; type < metrics::kXdsTypes; ++type) {
+    text.Sample({{"type", metrics::kXdsTypeNames[type]}}, totals.xds_nacks[type]);
+  }
 }
 
 void WriteJournal(TextExposition& text, const Journal& journal, const metrics::MetricTotals& totals) {

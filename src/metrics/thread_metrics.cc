@@ -19,6 +19,10 @@ void AddTo(const ThreadMetrics& from, MetricTotals& to) {
   to.watch_events_sent += from.watch_events_sent.value();
   to.watch_events_coalesced += from.watch_events_coalesced.value();
   to.watch_snapshots_history_lost += from.watch_snapshots_history_lost.value();
+  for (size_t type = 0; type < kXdsTypes; ++type) {
+    to.xds_responses[type] += from.xds_responses[type].value();
+    to.xds_nacks[type] += from.xds_nacks[type].value();
+  }
   to.journal_bytes += from.journal_bytes.value();
   from.journal_fsync.AddTo(to.journal_fsync);
   from.etcd_txn.AddTo(to.etcd_txn);

@@ -19,7 +19,7 @@
 namespace registryd::metrics {
 
 // Every gRPC method registryd serves, by full name.
-inline constexpr std::array<std::string_view, 15> kMethods = {
+inline constexpr std::array<std::string_view, 16> kMethods = {
     "registry.v1.Registry/Register",
     "registry.v1.Registry/Heartbeat",
     "registry.v1.Registry/Deregister",
@@ -35,6 +35,7 @@ inline constexpr std::array<std::string_view, 15> kMethods = {
     "grpc.health.v1.Health/Watch",
     "registryd.cluster.Peer/Renew",
     "registryd.cluster.Peer/Status",
+    "envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
 };
 
 // The index of a method in kMethods; kMethods.size() when it is not there.
@@ -50,8 +51,13 @@ inline constexpr size_t kStatusCodes = 17;  // grpc::StatusCode OK .. UNAUTHENTI
 enum class HeartbeatApi : uint8_t { kNative, kKeepAlive, kSeed, kForwarded };
 inline constexpr std::array<std::string_view, 4> kHeartbeatApis = {"native", "keepalive", "seed", "forwarded"};
 
-enum class StreamKind : uint8_t { kWatch, kKeepAlive, kHealthWatch };
-inline constexpr std::array<std::string_view, 3> kStreamKinds = {"watch", "keepalive", "health_watch"};
+enum class StreamKind : uint8_t { kWatch, kKeepAlive, kHealthWatch, kAds };
+inline constexpr std::array<std::string_view, 4> kStreamKinds = {"watch", "keepalive", "health_watch", "ads"};
+
+// xDS resource types, in xds::ResourceType's order.
+inline constexpr std::array<std::string_view, 4> kXdsTypeNames = {"listener", "route_configuration", "cluster",
+                                                                  "cluster_load_assignment"};
+inline constexpr size_t kXdsTypes = kXdsTypeNames.size();
 
 // Durations in nanoseconds, exposed in seconds: 25 µs .. 2.5 s.
 inline constexpr std::array<uint64_t, 16> kDurationBoundsNs = {
@@ -82,6 +88,8 @@ struct ThreadMetrics {
   LocalCounter watch_events_sent;
   LocalCounter watch_events_coalesced;  // changes folded into a later event of their instance
   LocalCounter watch_snapshots_history_lost;
+  std::array<LocalCounter, kXdsTypes> xds_responses;  // by resource type
+  std::array<LocalCounter, kXdsTypes> xds_nacks;
   LocalCounter journal_bytes;
   DurationHistogram journal_fsync;
   DurationHistogram etcd_txn;  // sent to answered
@@ -104,6 +112,8 @@ struct MetricTotals {
   uint64_t watch_events_sent = 0;
   uint64_t watch_events_coalesced = 0;
   uint64_t watch_snapshots_history_lost = 0;
+  std::array<uint64_t, kXdsTypes> xds_responses{};
+  std::array<uint64_t, kXdsTypes> xds_nacks{};
   uint64_t journal_bytes = 0;
   HistogramTotals journal_fsync;
   HistogramTotals etcd_txn;

@@ -10,6 +10,7 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include "server/ads_call.h"
 #include "server/feed_responses.h"
 #include "server/health_rpcs.h"
 #include "server/keep_alive_call.h"
@@ -29,6 +30,7 @@ constexpr size_t kDiscoverCacheBytesPerQueue = 32 << 20;
 // Streams waiting to be accepted; each accepted stream requests the next.
 constexpr int kKeepAliveStreamsRequestedPerQueue = 4;
 constexpr int kWatchStreamsRequestedPerQueue = 4;
+constexpr int kAdsStreamsRequestedPerQueue = 4;
 // Probes are few: a handful of Checks waiting per queue is plenty.
 constexpr int kHealthChecksRequestedPerQueue = 4;
 constexpr int kHealthWatchesRequestedPerQueue = 2;
@@ -121,6 +123,7 @@ void Server::SetServing(bool serving) {
     health_.Set(registry_service::RegistryService::service_full_name(), serving);
     health_.Set(discovery_service::DiscoveryService::service_full_name(), serving);
   }
+  if (options_.xds) health_.Set(envoy::service::discovery::v3::AggregatedDiscoveryService::service_full_name(), serving);
 }
 
 absl::Status Server::Start() {
@@ -152,6 +155,7 @@ absl::Status Server::Start() {
   }
   builder.RegisterService(&native_service_);
   builder.RegisterService(&health_service_);
+  if (options_.xds) builder.RegisterService(&ads_service_);
   if (options_.cluster) builder.RegisterService(&peer_service_);
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
@@ -221,6 +225,12 @@ absl::Status Server::Start() {
     }
     for (int i = 0; i < kWatchStreamsRequestedPerQueue; ++i) {
       WatchCall<FeedResponses>::Start(native_service_, *queue, registry_, watch_hubs_[queue->index()]);
+    }
+    if (options_.xds) {
+      xds_resources_.push_back(std::make_unique<XdsResourceCache>(registry_));
+      for (int i = 0; i < kAdsStreamsRequestedPerQueue; ++i) {
+        AdsCall::Start(ads_service_, *queue, *xds_resources_.back(), watch_hubs_[queue->index()]);
+      }
     }
 
     // A shard's home queue is shard % threads.

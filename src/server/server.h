@@ -21,6 +21,7 @@
 #include "persist/journal.h"
 #include "persist/local_writer.h"
 #include "server/expiry_ticker.h"
+#include "server/ads_service.h"
 #include "server/health_status.h"
 #include "server/lenient_services.h"
 #include "server/native_rpcs.h"
@@ -29,6 +30,7 @@
 #include "server/serving_queue.h"
 #include "server/stream_leases.h"
 #include "server/watch_hub.h"
+#include "server/xds_resource_cache.h"
 
 namespace registryd {
 
@@ -67,9 +69,11 @@ class Server {
   SeedDiscoveryService seed_discovery_service_;
   NativeRegistryService native_service_;
   HealthService health_service_;
+  AdsService ads_service_;
   HealthStatus health_;
   // Declared before queues_ so that they outlive the calls.
   std::vector<std::unique_ptr<DiscoverBackend>> discover_backends_;  // one per queue
+  std::vector<std::unique_ptr<XdsResourceCache>> xds_resources_;     // one per queue
   // How changes are made (after Start): the cluster's writer, or standalone the local one.
   std::unique_ptr<cluster::Cluster> cluster_;
   std::unique_ptr<LocalWriter> local_writer_;

@@ -47,6 +47,9 @@ struct ServerOptions {
   std::optional<cluster::ClusterOptions> cluster;
   // The seed's registry_service/discovery_service (guessable int32 ids).
   bool seed_api = true;
+  // envoy.service.discovery.v3.AggregatedDiscoveryService: gRPC's own xDS
+  // clients resolve "xds:///SERVICE" through registryd.
+  bool xds = true;
 };
 
 // Shards for a number of queue threads: a power of two, several per thread so

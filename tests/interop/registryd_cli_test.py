@@ -18,7 +18,7 @@ REGISTRYD = None
 REGISTRYCTL = None
 FLAGS = ["--listen", "--threads", "--lease-ttl", "--min-ttl", "--max-ttl", "--tick",
          "--max-instances", "--shutdown-timeout", "--log-level", "--tls-cert", "--tls-key", "--tls-client-ca",
-         "--seed-api", "--http-listen", "--http-threads", "--log-format", "--config", "--print-config"]
+         "--seed-api", "--xds", "--http-listen", "--http-threads", "--log-format", "--config", "--print-config"]
 
 
 def run(*args):

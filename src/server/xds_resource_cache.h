@@ -1,0 +1,52 @@
+// The serialized xDS resources of one queue's ADS streams: each resource
+// entry (xds/resources.h) is built once and shared, as a reference-counted
+// slice, by every response that carries it. A Listener, RouteConfiguration
+// or Cluster depends on its name alone; a ClusterLoadAssignment is rebuilt
+// when its service's revision moved, and keeps its content id when the
+// rebuilt bytes are the same (an unknown service's revision follows its
+// shard's), so streams are not sent what they hold already.
+//
+// One per queue thread, so no lock; bounded: past kMaxEntries it starts
+// over (streams then get what they hold once more, under new ids).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include <grpcpp/support/slice.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "core/registry.h"
+#include "xds/resource_type.h"
+
+namespace registryd {
+
+class XdsResourceCache {
+ public:
+  static constexpr size_t kMaxEntries = 4096;  // per type
+
+  explicit XdsResourceCache(Registry& registry) : registry_(registry) {}
+
+  struct Resource {
+    grpc::Slice entry;        // empty: no such resource (not a service name)
+    uint64_t content_id = 0;  // changes when the bytes do; 0 for no resource
+  };
+  // The resource as of now; valid until the next call.
+  const Resource& Get(xds::ResourceType type, const std::string& name);
+
+  Registry& registry() { return registry_; }
+
+ private:
+  struct Entry {
+    Resource resource;
+    uint64_t revision = 0;  // of the service, for a ClusterLoadAssignment
+  };
+  Resource Make(std::string bytes, const Resource* before);
+
+  Registry& registry_;
+  std::array<absl::flat_hash_map<std::string, Entry>, xds::kResourceTypes> entries_;
+  uint64_t next_content_id_ = 1;
+};
+
+}  // namespace registryd

@@ -205,7 +205,8 @@ TEST_F(AdsTest, EjectionAndExpiryArePushed) {
   for (int pushes = 0; pushes < 2 && !Endpoints(response).empty(); ++pushes) {
     response = stream.Next();
     stream.Ack(response, {"books"});
-    EXPECT_EQ(std::count(Endpoints(response).begin(), Endpoints(response).end(), "0:7000"), 0);
+    const std::vector<std::string> endpoints = Endpoints(response);
+    EXPECT_EQ(std::count(endpoints.begin(), endpoints.end(), "0:7000"), 0);
   }
   EXPECT_TRUE(Endpoints(response).empty());
   stream.Cancel();

@@ -23,7 +23,8 @@ meson compile -C build -j "$jobs" || exit 1
 meson test -C build --num-processes "$jobs" --print-errorlogs || status=1
 
 # Sanitizer builds compile only what they run: under ASan + UBSan every
-# suite but the benchmarks (the interop suite's registryd processes are each
+# suite but the benchmarks and the browser's (registryd serving the three xDS
+# clients included) (the interop suite's registryd processes are each
 # stopped cleanly, so LeakSanitizer runs in them too); under TSan the data
 # dir's, the concurrency test, the per-thread metrics and the HTTP face's
 # pool, and the cluster test (registryd's cluster threads against a real
@@ -31,10 +32,11 @@ meson test -C build --num-processes "$jobs" --print-errorlogs || status=1
 configure build-asan -Dbench=false -Db_sanitize=address,undefined -Db_lundef=false || exit 1
 meson compile -C build-asan -j "$jobs" tests/unit/core_test tests/unit/persist_test \
   tests/unit/cluster_parts_test tests/unit/call_pool_test tests/unit/metrics_test tests/unit/http_parts_test \
-  tests/integration/integration_test tests/integration/concurrency_test src/registryd tools/registryctl || exit 1
+  tests/integration/integration_test tests/integration/concurrency_test tests/unit/xds_test \
+  tests/xds/xds_echo_client src/registryd tools/registryctl || exit 1
 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --no-rebuild --suite unit --suite integration --suite concurrency --suite interop \
-  --print-errorlogs || status=1
+  --suite xds --print-errorlogs || status=1
 
 CC=clang CXX=clang++ configure build-tsan -Dbench=false -Db_sanitize=thread -Db_lundef=false || exit 1
 meson compile -C build-tsan -j "$jobs" tests/unit/persist_test tests/unit/metrics_test tests/unit/http_parts_test \

@@ -9,15 +9,17 @@ lacks StringRules.ignore_empty (field 26 upstream), which protoc 3.21
 refuses to do without, so the test adds it to its copy; validation rules
 change no message.
 
-Usage: envoy_subset_test.py NODE_MODULES PROTOC PROTOS_DIR
+Usage: envoy_subset_test.py NPM_PACKAGES_SH WORK_DIR PROTOC PROTOS_DIR
 """
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 
-import proto_subset
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "protos"))
+import proto_subset  # noqa: E402
 
 # Our files, and upstream files that define what they copy.
 OURS = ["envoy/discovery.proto", "envoy/listener.proto", "envoy/http_connection_manager.proto",
@@ -51,7 +53,11 @@ def upstream_root(node_modules, scratch):
 
 
 def main():
-    node_modules, protoc, protos = sys.argv[1:4]
+    npm_packages, work_dir, protoc, protos = sys.argv[1:5]
+    here = os.path.dirname(os.path.abspath(__file__))
+    work = subprocess.run(["bash", npm_packages, here, work_dir], check=True, stdout=subprocess.PIPE,
+                          text=True).stdout.strip()
+    node_modules = os.path.join(work, "node_modules")
     ours = proto_subset.descriptors(protoc, [protos, "/usr/include"], OURS)
     with tempfile.TemporaryDirectory() as scratch:
         theirs = proto_subset.descriptors(protoc, [upstream_root(node_modules, scratch), "/usr/include"], UPSTREAM)

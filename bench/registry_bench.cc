@@ -441,10 +441,10 @@ int Main(int argc, char** argv) {
   app.add_option("--etcd", options.etcd, "Path of etcd for --compare etcd")->capture_default_str();
   app.add_option("--scenario", options.scenarios,
                  "heartbeat, keepalive (native), register, discover (native), find (seed), mixed, scale, expiry-storm, "
-                 "watch (native), restart")
+                 "watch (native), xds (native: ADS streams), restart")
       ->delimiter(',')
       ->check(CLI::IsMember({"heartbeat", "keepalive", "register", "discover", "find", "mixed", "scale",
-                             "expiry-storm", "watch", "restart"}))
+                             "expiry-storm", "watch", "xds", "restart"}))
       ->capture_default_str();
   app.add_option("--api", options.api, "native or seed")->check(CLI::IsMember({"native", "seed"}))->capture_default_str();
   app.add_option("--duration", duration, "Measured time")->capture_default_str();
@@ -475,7 +475,8 @@ int Main(int argc, char** argv) {
                  "restart: leases from before the restart renewed after it")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--watchers", options.scenario.watchers, "watch: streams watching the one service")
+  app.add_option("--watchers", options.scenario.watchers,
+                 "watch, xds: streams watching the one service (xds: subscribed to its endpoints)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--server-cpus", options.server_cpus, "CPUs of spawned servers (taskset list)")->capture_default_str();
@@ -542,8 +543,8 @@ int Main(int argc, char** argv) {
     if (!options.baseline.empty()) compared.push_back("baseline");
     if (options.cluster > 0) compared.insert(compared.end(), {"cluster", "cluster-rr"});
     for (const std::string& other : compared) {
-      if (scenario == "expiry-storm" || (scenario == "watch" && other == "etcd") ||
-          scenario == "restart") {
+      if (scenario == "expiry-storm" || (scenario == "watch" && other == "etcd") || scenario == "restart" ||
+          (scenario == "xds" && (other == "etcd" || other == "ceiling"))) {
         fmt::print(stderr, "{}: {} is left out (it has no such operation)\n", scenario, other);
       } else {
         targets.push_back(other);

@@ -26,7 +26,7 @@ struct ScenarioOptions {
   double discover_rate = 1000;                                        // mixed, per second
   int storm_leases = 100'000;                                         // expiry-storm
   std::chrono::nanoseconds storm_delay = std::chrono::seconds(20);    // expiry-storm
-  int watchers = 1000;                                                 // watch
+  int watchers = 1000;                                                 // watch, xds: streams
   int restart_heartbeats = 10'000;                                     // restart: leases renewed after it
   int channels = 4;                                                    // watch: the streams' connections
 };
@@ -99,6 +99,7 @@ LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int 
 
 std::unique_ptr<Scenario> MakeExpiryStormScenario(const ScenarioOptions& options);
 std::unique_ptr<Scenario> MakeWatchFanoutScenario(const ScenarioOptions& options);
+std::unique_ptr<Scenario> MakeXdsFanoutScenario(const ScenarioOptions& options);
 std::unique_ptr<Scenario> MakeRestartScenario(const ScenarioOptions& options);
 
 }  // namespace registryd::bench

@@ -179,6 +179,12 @@ class WatchFanoutScenario final : public Scenario {
     delivery.figures.emplace_back("changes_per_s", updates.load.CallsPerSecond());
     delivery.figures.emplace_back("events_per_change",
                                   delivery.load.calls / std::max<double>(1, static_cast<double>(updates.load.calls)));
+    if (updates.cpu_seconds) {
+      delivery.figures.emplace_back("cpu_per_change_and_stream_us",
+                                    *updates.cpu_seconds * 1e6 /
+                                        std::max<double>(1, static_cast<double>(updates.load.calls)) /
+                                        options_.watchers);
+    }
     if (target.pid) {
       delivery.figures.emplace_back(
           "rss_per_watcher_bytes",

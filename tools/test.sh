@@ -48,7 +48,7 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/ts
 # ASan + UBSan, each run for -Dfuzz_seconds from its seed corpus.
 CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Dbench=false -Db_sanitize=address,undefined \
   -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link || exit 1
-meson compile -C build-fuzz -j "$jobs" tests/fuzz/journal_fuzz tests/fuzz/request_fuzz \
+meson compile -C build-fuzz -j "$jobs" tests/fuzz/ads_fuzz tests/fuzz/journal_fuzz tests/fuzz/request_fuzz \
   tests/fuzz/registry_model_fuzz || exit 1
 meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs || status=1
 

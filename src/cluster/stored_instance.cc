@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "cluster.pb.h"
+#include "cluster/cluster.pb.h"
 
 namespace registryd::cluster {
 

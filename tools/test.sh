@@ -32,7 +32,7 @@ meson test -C build --num-processes "$jobs" --print-errorlogs || status=1
 configure build-asan -Dbench=false -Db_sanitize=address,undefined -Db_lundef=false || exit 1
 meson compile -C build-asan -j "$jobs" tests/unit/core_test tests/unit/persist_test \
   tests/unit/cluster_parts_test tests/unit/call_pool_test tests/unit/metrics_test tests/unit/http_parts_test \
-  tests/integration/integration_test tests/integration/concurrency_test tests/unit/xds_test \
+  tests/integration/integration_test tests/integration/concurrency_test tests/unit/xds_test tests/unit/xds_resource_cache_test \
   tests/xds/xds_echo_client src/registryd tools/registryctl || exit 1
 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --no-rebuild --suite unit --suite integration --suite concurrency --suite interop \

@@ -1,23 +1,19 @@
 #include "server/xds_resource_cache.h"
 
-#include <cstring>
 
+#include "absl/hash/hash.h"
 #include "core/log.h"
 #include "core/validation.h"
 #include "xds/resources.h"
 
 namespace registryd {
 
-XdsResourceCache::Resource XdsResourceCache::Make(std::string bytes, const Resource* before) {
-  if (before != nullptr && before->entry.size() == bytes.size() &&
-      std::memcmp(before->entry.begin(), bytes.data(), bytes.size()) == 0) {
-    return *before;
-  }
-  Resource resource;
-  resource.entry = grpc::Slice(bytes);
-  resource.content_id = next_content_id_++;
-  return resource;
-}
+namespace {
+
+// Never 0, which means no resource.
+uint64_t ContentId(const std::string& bytes) { return absl::HashOf(absl::string_view(bytes.data(), bytes.size())) | 1; }
+
+}  // namespace
 
 const XdsResourceCache::Resource& XdsResourceCache::Get(xds::ResourceType type, const std::string& name) {
   auto& entries = entries_[xds::IndexOf(type)];
@@ -34,7 +30,8 @@ const XdsResourceCache::Resource& XdsResourceCache::Get(xds::ResourceType type, 
     it = entries.try_emplace(name).first;
     if (!ValidateService("resource_names", name).ok()) return it->second.resource;  // no such resource
     if (!load_assignment) {
-      it->second.resource = Make(xds::NamedResourceEntry(type, name), nullptr);
+      const std::string bytes = xds::NamedResourceEntry(type, name);
+      it->second.resource = {grpc::Slice(bytes), ContentId(bytes)};
       return it->second.resource;
     }
   }
@@ -44,7 +41,11 @@ const XdsResourceCache::Resource& XdsResourceCache::Get(xds::ResourceType type, 
     log::Warn("xDS: {} instance(s) of service '{}' left out of its endpoints: their host is not an IP address",
               built.left_out, name);
   }
-  entry.resource = Make(xds::LoadAssignmentEntry(built.assignment), known ? &entry.resource : nullptr);
+  const std::string bytes = xds::LoadAssignmentEntry(built.assignment);
+  // The same bytes keep their slice: responses in flight and new ones share it.
+  if (const uint64_t id = ContentId(bytes); !known || entry.resource.content_id != id) {
+    entry.resource = {grpc::Slice(bytes), id};
+  }
   entry.revision = built.revision;
   return entry.resource;
 }

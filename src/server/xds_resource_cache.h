@@ -2,12 +2,12 @@
 // entry (xds/resources.h) is built once and shared, as a reference-counted
 // slice, by every response that carries it. A Listener, RouteConfiguration
 // or Cluster depends on its name alone; a ClusterLoadAssignment is rebuilt
-// when its service's revision moved, and keeps its content id when the
-// rebuilt bytes are the same (an unknown service's revision follows its
-// shard's), so streams are not sent what they hold already.
+// when its service's revision moved. A resource's content id is a 64-bit
+// hash of its bytes: a rebuild that changed nothing clients see (an unknown
+// service's revision follows its shard's), or one after the cache started
+// over, keeps the id, so streams are not sent what they hold already.
 //
-// One per queue thread, so no lock; bounded: past kMaxEntries it starts
-// over (streams then get what they hold once more, under new ids).
+// One per queue thread, so no lock; bounded: past kMaxEntries it starts over.
 #pragma once
 
 #include <array>
@@ -30,7 +30,7 @@ class XdsResourceCache {
 
   struct Resource {
     grpc::Slice entry;        // empty: no such resource (not a service name)
-    uint64_t content_id = 0;  // changes when the bytes do; 0 for no resource
+    uint64_t content_id = 0;  // a hash of the bytes, never 0; 0 for no resource
   };
   // The resource as of now; valid until the next call.
   const Resource& Get(xds::ResourceType type, const std::string& name);
@@ -42,11 +42,9 @@ class XdsResourceCache {
     Resource resource;
     uint64_t revision = 0;  // of the service, for a ClusterLoadAssignment
   };
-  Resource Make(std::string bytes, const Resource* before);
 
   Registry& registry_;
   std::array<absl::flat_hash_map<std::string, Entry>, xds::kResourceTypes> entries_;
-  uint64_t next_content_id_ = 1;
 };
 
 }  // namespace registryd

@@ -79,7 +79,8 @@ void AdsCall::OnRead(bool ok) {
     End(grpc::Status::OK);
     return;
   }
-  if (grpc::Status handled = Handle(); !handled.ok()) {
+  bool due = false;
+  if (grpc::Status handled = Handle(due); !handled.ok()) {
     End(handled);
     return;
   }
@@ -87,10 +88,10 @@ void AdsCall::OnRead(bool ok) {
     End(grpc::Status::OK);
     return;
   }
-  Pump();
+  if (due) Pump();
 }
 
-grpc::Status AdsCall::Handle() {
+grpc::Status AdsCall::Handle(bool& due) {
   DiscoveryRequest request;
   if (!grpc::SerializationTraits<DiscoveryRequest>::Deserialize(&request_, &request).ok()) {
     return {grpc::StatusCode::INVALID_ARGUMENT,
@@ -101,13 +102,14 @@ grpc::Status AdsCall::Handle() {
   absl::StatusOr<xds::RequestOutcome> outcome = subscriptions_.Apply(request);
   if (!outcome.ok()) return {grpc::StatusCode::INVALID_ARGUMENT, std::string(outcome.status().message())};
   const xds::ResourceType type = outcome->type;
+  due = outcome->due;
   if (outcome->kind == xds::RequestKind::kNack) {
     metrics::Local().xds_nacks[xds::IndexOf(type)].Add();
     log::Fields(log::Level::kWarn, {{"node", client_}, {"type", metrics::kXdsTypeNames[xds::IndexOf(type)]}},
                 "xDS client '{}' rejected {} version {}: {}", client_, metrics::kXdsTypeNames[xds::IndexOf(type)],
                 Printable(request.version_info()), Printable(request.error_detail().message()));
   }
-  if (type == xds::ResourceType::kClusterLoadAssignment) {
+  if (type == xds::ResourceType::kClusterLoadAssignment && outcome->due) {
     load_shards_.clear();
     for (const std::string& name : subscriptions_.names(type)) {
       load_shards_.push_back(resources_.registry().ShardOfService(name));

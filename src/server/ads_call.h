@@ -6,7 +6,7 @@
 //
 //   requested --ok--> (requests the next stream) read, join the queue's hub
 //   read --ok--> parse, AdsSubscriptions::Apply (a bad request ends the stream
-//                with INVALID_ARGUMENT), read again; Pump()
+//                with INVALID_ARGUMENT), read again; Pump() if the names changed
 //   Pump(): unless a write is under way, the first type (Listener, Route-
 //           Configuration, Cluster, ClusterLoadAssignment) with a response
 //           due is written --ok--> Pump() ... (nothing due: idle until a read
@@ -55,8 +55,9 @@ class AdsCall final : public Watcher {
   void OnWritten(bool ok);
   void OnFinished(bool ok);
   void OnDone(bool ok);
-  // Applies the request read; an error status ends the stream.
-  grpc::Status Handle();
+  // Applies the request read; an error status ends the stream. `due`: a
+  // response became due.
+  grpc::Status Handle(bool& due);
   // Writes the response of `type` if one is due; false if none was.
   bool WriteIfDue(xds::ResourceType type);
   bool StartRead();

@@ -18,11 +18,19 @@ uint64_t ContentId(const std::string& bytes) { return absl::HashOf(absl::string_
 const XdsResourceCache::Resource& XdsResourceCache::Get(xds::ResourceType type, const std::string& name) {
   auto& entries = entries_[xds::IndexOf(type)];
   const bool load_assignment = type == xds::ResourceType::kClusterLoadAssignment;
+  // Read before the service: every change up to it is in the shards by then.
+  const uint64_t registry_revision = load_assignment ? registry_.Revision() : 0;
   auto it = entries.find(name);
   const bool known = it != entries.end();
   if (known) {
-    const Entry& entry = it->second;
-    if (!load_assignment || entry.resource.content_id == 0 || registry_.ServiceRevision(name) == entry.revision) {
+    Entry& entry = it->second;
+    // Nothing changed anywhere since the last look (the other streams of a
+    // wake): no lock taken.
+    if (!load_assignment || entry.resource.content_id == 0 || entry.checked == registry_revision) {
+      return entry.resource;
+    }
+    if (registry_.ServiceRevision(name) == entry.revision) {
+      entry.checked = registry_revision;
       return entry.resource;
     }
   } else {
@@ -47,6 +55,7 @@ const XdsResourceCache::Resource& XdsResourceCache::Get(xds::ResourceType type, 
     entry.resource = {grpc::Slice(bytes), id};
   }
   entry.revision = built.revision;
+  entry.checked = registry_revision;
   return entry.resource;
 }
 

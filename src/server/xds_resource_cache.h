@@ -41,6 +41,7 @@ class XdsResourceCache {
   struct Entry {
     Resource resource;
     uint64_t revision = 0;  // of the service, for a ClusterLoadAssignment
+    uint64_t checked = 0;   // the registry's revision when it was last found current
   };
 
   Registry& registry_;

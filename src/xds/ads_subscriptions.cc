@@ -33,6 +33,16 @@ absl::StatusOr<RequestOutcome> AdsSubscriptions::Apply(const envoy::service::dis
   if (!request.response_nonce().empty() && request.response_nonce() != state.nonce) {
     return RequestOutcome{*type, RequestKind::kStale};
   }
+  const RequestKind kind = request.response_nonce().empty() ? RequestKind::kSubscribe
+                           : request.has_error_detail()     ? RequestKind::kNack
+                                                            : RequestKind::kAck;
+  // The common case, an ACK naming what it named before in the same order:
+  // nothing to sort or store.
+  if (kind != RequestKind::kSubscribe &&
+      std::equal(request.resource_names().begin(), request.resource_names().end(), state.names.begin(),
+                 state.names.end())) {
+    return RequestOutcome{*type, kind, false};
+  }
   std::vector<std::string> names;
   names.reserve(request.resource_names_size());
   for (const std::string& name : request.resource_names()) {
@@ -40,16 +50,14 @@ absl::StatusOr<RequestOutcome> AdsSubscriptions::Apply(const envoy::service::dis
   }
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
-  const RequestKind kind = request.response_nonce().empty() ? RequestKind::kSubscribe
-                           : request.has_error_detail()     ? RequestKind::kNack
-                                                            : RequestKind::kAck;
   // A first request is answered even when it names nothing that exists: the
   // client learns at once that its listener or cluster does not exist.
   if (names != state.names || kind == RequestKind::kSubscribe) {
     state.names = std::move(names);
     state.names_changed = true;
+    return RequestOutcome{*type, kind, true};
   }
-  return RequestOutcome{*type, kind};
+  return RequestOutcome{*type, kind, false};
 }
 
 bool AdsSubscriptions::Due(ResourceType type, absl::Span<const uint64_t> content) const {

@@ -39,6 +39,10 @@ enum class RequestKind : uint8_t { kSubscribe, kAck, kNack, kStale };
 struct RequestOutcome {
   ResourceType type;
   RequestKind kind;
+  // A response of `type` became due (the names changed, or a first
+  // request): the common ACK that changes nothing needs no look at the
+  // resources.
+  bool due = false;
 };
 
 struct SentResponse {

@@ -210,6 +210,7 @@ TEST(AdsSubscriptions, AFirstRequestIsDueWithItsNamesSortedOnce) {
   const auto outcome = subscriptions.Apply(Request(ResourceType::kListener, {"b", "a", "b"}));
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(outcome->kind, RequestKind::kSubscribe);
+  EXPECT_TRUE(outcome->due);
   EXPECT_EQ(subscriptions.names(ResourceType::kListener), (std::vector<std::string>{"a", "b"}));
   EXPECT_TRUE(subscriptions.Due(ResourceType::kListener, {1, 2}));
   EXPECT_FALSE(subscriptions.Due(ResourceType::kCluster, {}));
@@ -230,6 +231,7 @@ TEST(AdsSubscriptions, AnAckIsNotAnsweredAgainButAChangedResourceIs) {
   const auto ack = subscriptions.Apply(Request(ResourceType::kClusterLoadAssignment, {"orders"}, first.nonce));
   ASSERT_TRUE(ack.ok());
   EXPECT_EQ(ack->kind, RequestKind::kAck);
+  EXPECT_FALSE(ack->due);
   EXPECT_FALSE(subscriptions.Due(ResourceType::kClusterLoadAssignment, {7}));
   EXPECT_TRUE(subscriptions.Due(ResourceType::kClusterLoadAssignment, {8}));
   const xds::SentResponse second = subscriptions.Sent(ResourceType::kClusterLoadAssignment, {8});
@@ -266,8 +268,13 @@ TEST(AdsSubscriptions, ChangingTheNamesInAnAckMakesAResponseDue) {
   xds::AdsSubscriptions subscriptions;
   ASSERT_TRUE(subscriptions.Apply(Request(ResourceType::kListener, {"a"})).ok());
   const std::string nonce = subscriptions.Sent(ResourceType::kListener, {1}).nonce;
-  ASSERT_TRUE(subscriptions.Apply(Request(ResourceType::kListener, {"a", "b"}, nonce)).ok());
+  const auto changed = subscriptions.Apply(Request(ResourceType::kListener, {"b", "a"}, nonce));
+  ASSERT_TRUE(changed.ok());
+  EXPECT_TRUE(changed->due);
   EXPECT_TRUE(subscriptions.Due(ResourceType::kListener, {1, 2}));
+  const auto reordered = subscriptions.Apply(Request(ResourceType::kListener, {"b", "a", "a"}, nonce));
+  ASSERT_TRUE(reordered.ok());
+  EXPECT_FALSE(reordered->due);  // the same set
   ASSERT_TRUE(subscriptions.Apply(Request(ResourceType::kListener, {}, nonce)).ok());
   EXPECT_TRUE(subscriptions.names(ResourceType::kListener).empty());
   EXPECT_TRUE(subscriptions.Due(ResourceType::kListener, {}));

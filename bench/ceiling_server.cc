@@ -1,8 +1,10 @@
 // registry_ceiling: what gRPC alone costs for registryd's RPCs. The plainest
 // async server that does the same work: the generated async services of both
-// APIs, one completion queue and thread per --threads, constant replies, no
-// state, and nothing else on the port (no health, no reflection, none of
-// registryd's machinery). registryd/ceiling is what registryd adds.
+// APIs and of xDS's ADS, one completion queue and thread per --threads,
+// constant replies, no state but what its streams send (the latest Watch
+// event; the instances of the one service ADS streams ask about), and nothing
+// else on the port (no health, no reflection, none of registryd's
+// machinery). registryd/ceiling is what registryd adds.
 // --reflection adds gRPC's reflection plugin (a synchronous service, which
 // brings a polling thread), to measure what it costs beside the queues.
 //   registry_ceiling --listen 127.0.0.1:0 --threads 1
@@ -75,17 +77,20 @@ int Main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   if (reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  Broadcast broadcast;
+  AdsBroadcast ads;
+  Broadcast broadcast(ads);
   Canned canned{CannedDiscoverReply(discover_instances), broadcast};
   SeedRegistryService seed_registry;
   SeedDiscoveryService seed_discovery;
   NativeService native;
+  AdsService xds;
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&seed_registry);
   builder.RegisterService(&seed_discovery);
   builder.RegisterService(&native);
+  builder.RegisterService(&xds);
   std::vector<std::unique_ptr<CeilingQueue>> queues;
   for (uint32_t i = 0; i < threads; ++i) queues.push_back(std::make_unique<CeilingQueue>(builder.AddCompletionQueue()));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -95,6 +100,7 @@ int Main(int argc, char** argv) {
   }
   for (const auto& queue : queues) {
     WatchWake& wake = broadcast.AddQueue(*queue);
+    AdsWake& ads_wake = ads.AddQueue(*queue);
     RequestCalls<SeedRegister>(seed_registry, *queue, canned);
     RequestCalls<SeedHeartbeat>(seed_registry, *queue, canned);
     RequestCalls<FindServer>(seed_discovery, *queue, canned);
@@ -107,6 +113,7 @@ int Main(int argc, char** argv) {
     for (int stream = 0; stream < kStreamsRequestedPerMethod; ++stream) {
       KeepAliveStream::Start(native, *queue);
       WatchStream::Start(native, *queue, broadcast, wake);
+      AdsStream::Start(xds, *queue, ads, ads_wake);
     }
   }
   // Once every queue's wake is in place: a Register on any thread wakes them all.
@@ -117,6 +124,7 @@ int Main(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   broadcast.Close();
+  ads.Close();
   server->Shutdown(std::chrono::system_clock::now());  // cancels every call under way
   for (const auto& queue : queues) queue->ShutdownAndJoin();
   return 0;

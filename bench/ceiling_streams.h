@@ -5,12 +5,22 @@
 //   still writing when newer events come sends only the latest: a lower
 //   bound on what any Watch delivery costs. A Register wakes each queue's
 //   streams with one alarm per queue, however many calls come meanwhile.
+// - ADS (xDS, state of the world), a ceiling for one service: the first ADS
+//   request names it, and every stream gets its ClusterLoadAssignment. From
+//   then on each Register of it updates its instances (instance id ->
+//   host:port; those registered before are not kept, nor any other
+//   service's) and builds the assignment once, as one DiscoveryResponse
+//   serialized once and written to every stream as Watch's events are (the
+//   latest only, one alarm per queue). A stream keeps a read pending, gets
+//   the state at its first request, and parses and ignores the others (ACKs).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include <grpcpp/alarm.h>
@@ -20,6 +30,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "bench/ceiling_queue.h"
+#include "envoy/discovery.grpc.pb.h"
 #include "registry/v1/registry.grpc.pb.h"
 
 namespace registryd::ceiling {
@@ -28,15 +39,22 @@ namespace registryd::ceiling {
 using NativeService = registry::v1::Registry::WithRawMethod_Discover<
     registry::v1::Registry::WithRawMethod_Watch<registry::v1::Registry::AsyncService>>;
 
-class WatchStream;
+// The ADS stream goes as bytes too: its responses are shared, its requests
+// parsed by the stream.
+using AdsService = envoy::service::discovery::v3::AggregatedDiscoveryService::
+    WithRawMethod_StreamAggregatedResources<envoy::service::discovery::v3::AggregatedDiscoveryService::AsyncService>;
 
-// One queue's open Watch streams and the alarm that wakes them.
-class WatchWake final : public QueueEvent {
+class WatchStream;
+class AdsStream;
+
+// One queue's open streams of one kind and the alarm that wakes them to Pump().
+template <typename Stream>
+class StreamWake final : public QueueEvent {
  public:
-  explicit WatchWake(CeilingQueue& queue) : queue_(queue) {}
+  explicit StreamWake(CeilingQueue& queue) : queue_(queue) {}
   // On the queue's thread.
-  void Add(WatchStream* stream) { streams_.insert(stream); }
-  void Remove(WatchStream* stream) { streams_.erase(stream); }
+  void Add(Stream* stream) { streams_.insert(stream); }
+  void Remove(Stream* stream) { streams_.erase(stream); }
   // Any thread.
   void Poke();
   // Before the server shuts down: no alarm is set from then on.
@@ -49,22 +67,57 @@ class WatchWake final : public QueueEvent {
   bool closed_ = false;
   grpc::Alarm alarm_;
   std::atomic<bool> wake_set_{false};
-  absl::flat_hash_set<WatchStream*> streams_;
+  absl::flat_hash_set<Stream*> streams_;
+};
+// Defined in ceiling_streams.cc, for these two.
+extern template class StreamWake<WatchStream>;
+extern template class StreamWake<AdsStream>;
+using WatchWake = StreamWake<WatchStream>;
+using AdsWake = StreamWake<AdsStream>;
+
+// The ADS ceiling's one service: its instances and its latest response.
+class AdsBroadcast {
+ public:
+  AdsWake& AddQueue(CeilingQueue& queue) { return *wakes_.emplace_back(std::make_unique<AdsWake>(queue)); }
+  void Close() {
+    for (const auto& wake : wakes_) wake->Close();
+  }
+
+  // Any thread. The first call names the service, whose (empty) state is
+  // the first response; later calls change nothing.
+  void Subscribe(const std::string& service);
+  // Any thread: a Register; of the service, it makes a new response.
+  void Publish(const registry::v1::RegisterRequest& request);
+  // The latest response if it is newer than *seen (then updated).
+  bool Latest(uint64_t* seen, grpc::ByteBuffer* response);
+
+ private:
+  void BuildLocked();
+
+  std::vector<std::unique_ptr<AdsWake>> wakes_;
+  std::atomic<bool> subscribed_{false};  // before that, a Register takes no lock here
+  std::mutex mu_;
+  std::string service_;
+  std::map<std::string, std::string> instances_;  // instance id -> host:port, in id order
+  uint64_t version_ = 0;                         // of latest_, also its nonce
+  grpc::ByteBuffer latest_;
 };
 
 class Broadcast {
  public:
+  explicit Broadcast(AdsBroadcast& ads) : ads_(ads) {}
   WatchWake& AddQueue(CeilingQueue& queue) { return *wakes_.emplace_back(std::make_unique<WatchWake>(queue)); }
   void Close() {
     for (const auto& wake : wakes_) wake->Close();
   }
 
-  // Any thread.
+  // Any thread: to the Watch streams, and to the ADS streams' service.
   void Publish(const registry::v1::RegisterRequest& request);
   // The latest event's response if it is newer than *seen (then updated).
   bool Latest(uint64_t* seen, grpc::ByteBuffer* response);
 
  private:
+  AdsBroadcast& ads_;
   std::vector<std::unique_ptr<WatchWake>> wakes_;
   std::mutex mu_;
   uint64_t revision_ = 0;
@@ -129,6 +182,53 @@ class WatchStream {
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
   uint64_t seen_ = 0;
+  bool writing_ = false;
+  bool ending_ = false;
+  bool finish_started_ = false;
+  bool finish_back_ = false;
+  bool done_back_ = false;
+};
+
+// Owns itself from Start until its last tag is back. A read is always
+// pending: a client that leaves fails it (or the write under way), and the
+// done tag comes too.
+class AdsStream {
+ public:
+  static void Start(AdsService& service, CeilingQueue& queue, AdsBroadcast& ads, AdsWake& wake);
+  // Writes the latest response unless a write is under way (its completion
+  // will) or no request came yet.
+  void Pump();
+
+ private:
+  AdsStream(AdsService& service, CeilingQueue& queue, AdsBroadcast& ads, AdsWake& wake)
+      : service_(service), queue_(queue), ads_(ads), wake_(wake) {}
+  void OnStarted(bool ok);
+  void OnRead(bool ok);
+  void OnWritten(bool ok);
+  void OnFinished(bool ok);
+  void OnDone(bool ok);
+  void Read();
+  void Write();
+  void End(grpc::Status status);
+  void DeleteWhenIdle();
+
+  AdsService& service_;
+  CeilingQueue& queue_;
+  AdsBroadcast& ads_;
+  AdsWake& wake_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> stream_{&context_};
+  CallStep<AdsStream> started_{*this, &AdsStream::OnStarted};
+  CallStep<AdsStream> read_{*this, &AdsStream::OnRead};
+  CallStep<AdsStream> written_{*this, &AdsStream::OnWritten};
+  CallStep<AdsStream> finished_{*this, &AdsStream::OnFinished};
+  CallStep<AdsStream> done_{*this, &AdsStream::OnDone};
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  grpc::Status status_;  // what Finish sends
+  uint64_t seen_ = 0;
+  bool subscribed_ = false;  // the first request came
+  bool reading_ = false;
   bool writing_ = false;
   bool ending_ = false;
   bool finish_started_ = false;

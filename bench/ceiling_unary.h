@@ -24,7 +24,7 @@ using SeedDiscoveryService = discovery_service::DiscoveryService::AsyncService;
 
 struct Canned {
   grpc::ByteBuffer discover;  // a serialized DiscoverResponse
-  Broadcast& broadcast;       // what Register publishes to the Watch streams
+  Broadcast& broadcast;       // what Register publishes to the Watch and ADS streams
 };
 
 // Method: Service, Request, Reply, kRequest (the service's request method),

@@ -544,7 +544,7 @@ int Main(int argc, char** argv) {
     if (options.cluster > 0) compared.insert(compared.end(), {"cluster", "cluster-rr"});
     for (const std::string& other : compared) {
       if (scenario == "expiry-storm" || (scenario == "watch" && other == "etcd") || scenario == "restart" ||
-          (scenario == "xds" && (other == "etcd" || other == "ceiling"))) {
+          (scenario == "xds" && other == "etcd")) {
         fmt::print(stderr, "{}: {} is left out (it has no such operation)\n", scenario, other);
       } else {
         targets.push_back(other);

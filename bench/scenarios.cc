@@ -241,8 +241,8 @@ std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOp
   if (name == "watch" && target.api == Api::kNative) {
     return MakeWatchFanoutScenario(options);
   }
-  // ADS is registryd's alone.
-  if (name == "xds" && target.api == Api::kNative && target.name != "ceiling" && target.name != "etcd") {
+  // etcd has no ADS.
+  if (name == "xds" && target.api == Api::kNative && target.name != "etcd") {
     return MakeXdsFanoutScenario(options);
   }
   if (name == "restart" && target.name == "registryd" && target.restart) return MakeRestartScenario(options);

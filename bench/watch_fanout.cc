@@ -15,6 +15,7 @@
 #include <fmt/core.h>
 #include <grpcpp/support/async_stream.h>
 
+#include "bench/fanout.h"
 #include "bench/scenarios.h"
 #include "bench/spawned_server.h"
 #include "registry/v1/registry.grpc.pb.h"
@@ -24,7 +25,6 @@ namespace {
 
 constexpr char kWatchedService[] = "watched";
 constexpr char kSentAtKey[] = "sent_at_ns";
-constexpr auto kSetupTimeout = std::chrono::seconds(60);
 
 int64_t NowNs() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
 
@@ -53,19 +53,8 @@ class Watchers {
 
   int snapshots() const { return snapshots_.load(); }
   int ended() const { return ended_.load(); }
-  // From now on, record each event's latency.
-  void StartMeasuring() { measuring_ = true; }
-  // The latencies recorded so far, and the count of events; stops recording.
-  LoadResult Stop(double seconds) {
-    measuring_ = false;
-    std::lock_guard<std::mutex> lock(mu_);
-    LoadResult result;
-    result.seconds = seconds;
-    result.latencies_us = std::move(latencies_us_);
-    result.calls = result.latencies_us.size();
-    result.SortLatencies();
-    return result;
-  }
+  // The latencies of what the streams receive.
+  DeliveryLatencies& latencies() { return latencies_; }
 
  private:
   struct Stream {
@@ -95,7 +84,7 @@ class Watchers {
 
   void Receive(const registry::v1::WatchResponse& response, std::vector<uint32_t>& batch) {
     if (response.snapshot()) ++snapshots_;
-    if (!measuring_) return;
+    if (!latencies_.measuring()) return;
     const int64_t now = NowNs();
     batch.clear();
     for (const auto& event : response.events()) {
@@ -106,29 +95,17 @@ class Watchers {
       std::from_chars(sent->second.data(), sent->second.data() + sent->second.size(), sent_ns);
       batch.push_back(static_cast<uint32_t>(std::max<int64_t>(now - sent_ns, 0) / 1000));
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    latencies_us_.insert(latencies_us_.end(), batch.begin(), batch.end());
+    latencies_.Add(batch);
   }
 
   grpc::CompletionQueue cq_;
   std::vector<std::unique_ptr<Stream>> streams_;
   std::atomic<int> snapshots_{0};
   std::atomic<int> ended_{0};
-  std::atomic<bool> measuring_{false};
   std::atomic<bool> stopping_{false};
-  std::mutex mu_;
-  std::vector<uint32_t> latencies_us_;
+  DeliveryLatencies latencies_;
   std::thread thread_;
 };
-
-bool WaitUntil(const std::function<bool()>& condition) {
-  const auto give_up = Clock::now() + kSetupTimeout;
-  while (!condition()) {
-    if (Clock::now() > give_up) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
 
 class WatchFanoutScenario final : public Scenario {
  public:
@@ -153,45 +130,15 @@ class WatchFanoutScenario final : public Scenario {
     }
     const uint64_t rss_with_watchers = target.pid ? ProcessRssBytes(*target.pid) : 0;
 
-    LoadOptions changes = load;
-    if (changes.rate <= 0) changes.rate = 1000;
     auto changer = registry::v1::Registry::NewStub(connections.channels().back());
-    std::thread start_measuring([&] {
-      std::this_thread::sleep_for(load.warmup);
-      watchers.StartMeasuring();
-    });
-    Phase updates = MeasurePhase(
-        "watch-changes",
-        [&](uint64_t sequence, grpc::CompletionQueue* cq) {
-          auto call = std::make_unique<PendingUnary<registry::v1::RegisterResponse>>();
-          const registry::v1::RegisterRequest request = UpdateRequest(static_cast<int>(sequence % instances));
-          call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-            return changer->AsyncRegister(context, request, queue);
-          }, cq);
-          return call;
-        },
-        changes, target);
-    start_measuring.join();
-    // Events of the last changes are still on their way: a moment for them.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    Phase delivery{"watch-delivery", watchers.Stop(updates.load.seconds), {}, {}, {}};
-    delivery.figures.emplace_back("watchers", options_.watchers);
-    delivery.figures.emplace_back("changes_per_s", updates.load.CallsPerSecond());
-    delivery.figures.emplace_back("events_per_change",
-                                  delivery.load.calls / std::max<double>(1, static_cast<double>(updates.load.calls)));
-    if (updates.cpu_seconds) {
-      delivery.figures.emplace_back("cpu_per_change_and_stream_us",
-                                    *updates.cpu_seconds * 1e6 /
-                                        std::max<double>(1, static_cast<double>(updates.load.calls)) /
-                                        options_.watchers);
-    }
-    if (target.pid) {
-      delivery.figures.emplace_back(
-          "rss_per_watcher_bytes",
-          (static_cast<double>(rss_with_watchers) - static_cast<double>(rss_before)) / options_.watchers);
-      delivery.peak_rss = ProcessPeakRssBytes(*target.pid);
-    }
-    return {std::move(updates), std::move(delivery)};
+    FanoutPhases phases = MeasureFanout(
+        "watch", target, load, 1000, watchers.latencies(), *changer,
+        [&](uint64_t sequence) { return UpdateRequest(static_cast<int>(sequence % instances)); }, options_.watchers,
+        rss_before, rss_with_watchers);
+    phases.delivery.figures.emplace_back(
+        "events_per_change",
+        phases.delivery.load.calls / std::max<double>(1, static_cast<double>(phases.changes.load.calls)));
+    return {std::move(phases.changes), std::move(phases.delivery)};
   }
 
  private:

@@ -10,7 +10,8 @@
 // that came during a write go out together in the next one). Reports the
 // change-to-update latency over every change every stream received, the
 // server's memory per open stream, and its CPU per change and stream (the
-// watch scenario reports the same, for the comparison). registryd only.
+// watch scenario reports the same, for the comparison). Not etcd, which has
+// no ADS.
 #include <atomic>
 #include <cstdio>
 #include <optional>
@@ -20,6 +21,7 @@
 #include <fmt/core.h>
 #include <grpcpp/support/async_stream.h>
 
+#include "bench/fanout.h"
 #include "bench/scenarios.h"
 #include "bench/spawned_server.h"
 #include "envoy/discovery.grpc.pb.h"
@@ -35,7 +37,6 @@ using envoy::service::discovery::v3::DiscoveryResponse;
 
 constexpr char kService[] = "xds-bench";
 constexpr char kLoadAssignmentType[] = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
-constexpr auto kSetupTimeout = std::chrono::seconds(60);
 constexpr uint64_t kSentSlots = 1 << 20;  // send times kept, by sequence
 
 int64_t NowNs() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
@@ -86,17 +87,8 @@ class AdsStreams {
 
   int answered() const { return answered_.load(); }
   int ended() const { return ended_.load(); }
-  void StartMeasuring() { measuring_ = true; }
-  LoadResult Stop(double seconds) {
-    measuring_ = false;
-    std::lock_guard<std::mutex> lock(mu_);
-    LoadResult result;
-    result.seconds = seconds;
-    result.latencies_us = std::move(latencies_us_);
-    result.calls = result.latencies_us.size();
-    result.SortLatencies();
-    return result;
-  }
+  // The latencies of what the streams receive.
+  DeliveryLatencies& latencies() { return latencies_; }
   // Responses received while measuring.
   uint64_t responses() const { return responses_.load(); }
 
@@ -177,7 +169,7 @@ class AdsStreams {
   }
 
   void Receive(Stream& stream) {
-    if (measuring_) ++responses_;
+    if (latencies_.measuring()) ++responses_;
     uint64_t newest = 0;
     for (const auto& resource : stream.response.resources()) {
       envoy::config::endpoint::v3::ClusterLoadAssignment assignment;
@@ -195,15 +187,14 @@ class AdsStreams {
     if (newest <= stream.seen) return;
     const uint64_t from = stream.seen;
     stream.seen = newest;
-    if (!measuring_ || from == 0) return;  // before measuring, or the first state a stream got
+    if (!latencies_.measuring() || from == 0) return;  // before measuring, or the first state a stream got
     const int64_t now = NowNs();
     std::vector<uint32_t> batch;
     for (uint64_t sequence = from + 1; sequence <= newest; ++sequence) {
       const int64_t sent = sent_ns_[sequence % kSentSlots].load(std::memory_order_relaxed);
       if (sent != 0) batch.push_back(static_cast<uint32_t>(std::max<int64_t>(now - sent, 0) / 1000));
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    latencies_us_.insert(latencies_us_.end(), batch.begin(), batch.end());
+    latencies_.Add(batch);
   }
 
   const std::vector<std::atomic<int64_t>>& sent_ns_;
@@ -212,21 +203,10 @@ class AdsStreams {
   std::atomic<int> answered_{0};
   std::atomic<int> ended_{0};
   std::atomic<uint64_t> responses_{0};
-  std::atomic<bool> measuring_{false};
   std::atomic<bool> stopping_{false};
-  std::mutex mu_;
-  std::vector<uint32_t> latencies_us_;
+  DeliveryLatencies latencies_;
   std::thread thread_;
 };
-
-bool WaitUntil(const std::function<bool()>& condition) {
-  const auto give_up = Clock::now() + kSetupTimeout;
-  while (!condition()) {
-    if (Clock::now() > give_up) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
 
 class XdsFanoutScenario final : public Scenario {
  public:
@@ -254,45 +234,19 @@ class XdsFanoutScenario final : public Scenario {
     }
     const uint64_t rss_with_streams = target.pid ? ProcessRssBytes(*target.pid) : 0;
 
-    LoadOptions changes = load;
-    if (changes.rate <= 0) changes.rate = 100;
     auto changer = registry::v1::Registry::NewStub(connections.channels().back());
-    std::thread start_measuring([&] {
-      std::this_thread::sleep_for(load.warmup);
-      streams.StartMeasuring();
-    });
-    Phase updates = MeasurePhase(
-        "xds-changes",
-        [&](uint64_t sequence, grpc::CompletionQueue* cq) {
+    FanoutPhases phases = MeasureFanout(
+        "xds", target, load, 100, streams.latencies(), *changer,
+        [&](uint64_t sequence) {
           const uint64_t change = sequence + 1;
           sent_ns_[change % kSentSlots].store(NowNs(), std::memory_order_relaxed);
-          auto call = std::make_unique<PendingUnary<registry::v1::RegisterResponse>>();
-          const registry::v1::RegisterRequest request = Update(static_cast<int>(sequence % instances), AddressOf(change));
-          call->Begin([&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
-            return changer->AsyncRegister(context, request, queue);
-          }, cq);
-          return call;
+          return Update(static_cast<int>(sequence % instances), AddressOf(change));
         },
-        changes, target);
-    start_measuring.join();
-    // Pushes of the last changes are still on their way: a moment for them.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    Phase delivery{"xds-delivery", streams.Stop(updates.load.seconds), {}, {}, {}};
-    const double change_count = std::max<double>(1, static_cast<double>(updates.load.calls));
-    delivery.figures.emplace_back("streams", options_.watchers);
-    delivery.figures.emplace_back("changes_per_s", updates.load.CallsPerSecond());
-    delivery.figures.emplace_back("pushes_per_change", static_cast<double>(streams.responses()) / change_count);
-    if (updates.cpu_seconds) {
-      delivery.figures.emplace_back("cpu_per_change_and_stream_us",
-                                    *updates.cpu_seconds * 1e6 / change_count / options_.watchers);
-    }
-    if (target.pid) {
-      delivery.figures.emplace_back(
-          "rss_per_stream_bytes",
-          (static_cast<double>(rss_with_streams) - static_cast<double>(rss_before)) / options_.watchers);
-      delivery.peak_rss = ProcessPeakRssBytes(*target.pid);
-    }
-    return {std::move(updates), std::move(delivery)};
+        options_.watchers, rss_before, rss_with_streams);
+    phases.delivery.figures.emplace_back(
+        "pushes_per_change",
+        static_cast<double>(streams.responses()) / std::max<double>(1, static_cast<double>(phases.changes.load.calls)));
+    return {std::move(phases.changes), std::move(phases.delivery)};
   }
 
  private:

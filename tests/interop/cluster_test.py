@@ -12,6 +12,7 @@ Usage:
 import argparse
 import collections
 import itertools
+import json
 import os
 import shutil
 import sys
@@ -26,6 +27,9 @@ import stubs
 from certificates import Authority
 from etcd_cluster import STARTUP_TIMEOUT, EtcdCluster, EtcdTls, Node, TcpProxy, free_port
 from registry_process import wait_for
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "xds"))
+from xds_clients_test import Backend, Client as XdsClient  # noqa: E402
 
 ARGS = None
 pb = None  # the generated stubs
@@ -689,6 +693,35 @@ class StartupTest(ClusterTestCase):
         client = self.client(node)
         client.register("late", "a")
         self.assertEqual(set(client.discover("late")), {"a"})
+
+
+class XdsAcrossNodesTest(ClusterTestCase):
+    def test_an_xds_client_of_one_node_follows_changes_made_through_another(self):
+        a_node, b_node = self.start_nodes(2)
+        a = self.client(a_node)
+        backends = [Backend("c0"), Backend("c1")]
+        for backend in backends:
+            self.addCleanup(backend.server.stop, None)
+        leases = [a.register("echo", backend.name, address=backend.address) for backend in backends]
+        scratch = tempfile.mkdtemp(prefix="cluster_test_xds_")
+        self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)
+        bootstrap = os.path.join(scratch, "bootstrap.json")
+        with open(bootstrap, "w") as out:
+            json.dump({"xds_servers": [{"server_uri": b_node.address, "channel_creds": [{"type": "insecure"}],
+                                        "server_features": ["xds_v3"]}],
+                       "node": {"id": "cluster_test", "locality": {}}}, out)
+        here = os.path.dirname(os.path.abspath(__file__))
+        client = XdsClient("python", [sys.executable, os.path.join(here, "..", "xds", "xds_echo_client.py")], scratch,
+                           dict(os.environ, GRPC_XDS_BOOTSTRAP=bootstrap), os.path.join(scratch, "client.log"))
+        self.addCleanup(client.stop)
+        last = []
+
+        def shows(*names):
+            last.append(client.calls("xds:///echo", 30, 5000))
+            return not last[-1]["errors"] and set(last[-1]["backends"]) == set(names)
+        self.assert_eventually(lambda: shows("c0", "c1"), lambda: "calls through node B: %s" % last[-1:])
+        a.deregister(leases[0])  # through node A
+        self.assert_eventually(lambda: shows("c1"), lambda: "calls through node B: %s" % last[-1:])
 
 
 class StalledWatchTest(ClusterTestCase):

@@ -27,7 +27,6 @@ import json
 import os
 import queue
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
 import stubs  # noqa: E402
+from etcd_cluster import free_port  # noqa: E402
 from registry_process import Registry, wait_for  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -99,12 +99,6 @@ class Client:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class XdsClientsTest(unittest.TestCase):

@@ -128,18 +128,21 @@ void AdsCall::Pump() {
 }
 
 bool AdsCall::WriteIfDue(xds::ResourceType type) {
+  // A Listener, RouteConfiguration or Cluster depends on its name alone: due
+  // only when the names changed. Only ClusterLoadAssignments move by themselves.
+  if (type != xds::ResourceType::kClusterLoadAssignment && !subscriptions_.names_changed(type)) return false;
   const std::vector<std::string>& names = subscriptions_.names(type);
-  std::vector<grpc::Slice> entries;
   std::vector<uint64_t> content;
-  entries.reserve(names.size() + 1);
   content.reserve(names.size());
+  for (const std::string& name : names) content.push_back(resources_.Get(type, name).content_id);
+  if (!subscriptions_.Due(type, content)) return false;
+  std::vector<grpc::Slice> entries;
+  entries.reserve(names.size() + 1);
   entries.emplace_back();  // the response's own fields, below
   for (const std::string& name : names) {
-    const XdsResourceCache::Resource& resource = resources_.Get(type, name);
-    content.push_back(resource.content_id);
+    const XdsResourceCache::Resource& resource = resources_.Get(type, name);  // as just looked at
     if (resource.content_id != 0) entries.push_back(resource.entry);
   }
-  if (!subscriptions_.Due(type, content)) return false;
   const xds::SentResponse sent = subscriptions_.Sent(type, std::move(content));
   DiscoveryResponse fields;
   fields.set_version_info(sent.version_info);
@@ -148,19 +151,22 @@ bool AdsCall::WriteIfDue(xds::ResourceType type) {
   fields.mutable_control_plane()->set_identifier("registryd");
   entries.front() = grpc::Slice(fields.SerializeAsString());
   response_ = grpc::ByteBuffer(entries.data(), entries.size());
-  metrics::Local().xds_responses[xds::IndexOf(type)].Add();
-  ServingQueue::StartGuard guard(queue_);
-  if (!guard.open()) {
-    End(grpc::Status::OK);  // the queue is shutting down
-    return true;
+  {
+    ServingQueue::StartGuard guard(queue_);
+    if (guard.open()) {
+      metrics::Local().xds_responses[xds::IndexOf(type)].Add();
+      writing_ = true;
+      stream_.Write(response_, &written_);
+      return true;
+    }
   }
-  writing_ = true;
-  stream_.Write(response_, &written_);
+  End(grpc::Status::OK);  // the queue is shutting down (End takes the guard itself)
   return true;
 }
 
 void AdsCall::OnWritten(bool ok) {
   writing_ = false;
+  response_.Clear();  // an idle stream holds no old copy of a resource
   // A failed write: the client is gone, or the server is stopping.
   if (!ok) {
     End(grpc::Status::OK);

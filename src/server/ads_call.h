@@ -6,7 +6,8 @@
 //
 //   requested --ok--> (requests the next stream) read, join the queue's hub
 //   read --ok--> parse, AdsSubscriptions::Apply (a bad request ends the stream
-//                with INVALID_ARGUMENT), read again; Pump() if the names changed
+//                with INVALID_ARGUMENT), read again; Pump() if a response
+//                became due (a first request, or other names)
 //   Pump(): unless a write is under way, the first type (Listener, Route-
 //           Configuration, Cluster, ClusterLoadAssignment) with a response
 //           due is written --ok--> Pump() ... (nothing due: idle until a read

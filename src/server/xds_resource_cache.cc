@@ -1,6 +1,5 @@
 #include "server/xds_resource_cache.h"
 
-
 #include "absl/hash/hash.h"
 #include "core/log.h"
 #include "core/validation.h"
@@ -15,12 +14,29 @@ uint64_t ContentId(const std::string& bytes) { return absl::HashOf(absl::string_
 
 }  // namespace
 
+XdsResourceCache::Entries::iterator XdsResourceCache::Insert(Generations& generations, const std::string& name,
+                                                             Entry entry) {
+  if (generations.current.size() >= kMaxEntries) {
+    generations.previous = std::move(generations.current);
+    generations.current.clear();
+  }
+  return generations.current.insert_or_assign(name, std::move(entry)).first;
+}
+
 const XdsResourceCache::Resource& XdsResourceCache::Get(xds::ResourceType type, const std::string& name) {
-  auto& entries = entries_[xds::IndexOf(type)];
+  Generations& generations = entries_[xds::IndexOf(type)];
+  auto& entries = generations.current;
   const bool load_assignment = type == xds::ResourceType::kClusterLoadAssignment;
   // Read before the service: every change up to it is in the shards by then.
   const uint64_t registry_revision = load_assignment ? registry_.Revision() : 0;
   auto it = entries.find(name);
+  if (it == entries.end()) {
+    // Used since the last turn: back into the current generation.
+    if (auto old = generations.previous.find(name); old != generations.previous.end()) {
+      it = Insert(generations, name, std::move(old->second));
+      generations.previous.erase(name);
+    }
+  }
   const bool known = it != entries.end();
   if (known) {
     Entry& entry = it->second;
@@ -34,8 +50,7 @@ const XdsResourceCache::Resource& XdsResourceCache::Get(xds::ResourceType type, 
       return entry.resource;
     }
   } else {
-    if (entries.size() >= kMaxEntries) entries.clear();
-    it = entries.try_emplace(name).first;
+    it = Insert(generations, name, Entry{});
     if (!ValidateService("resource_names", name).ok()) return it->second.resource;  // no such resource
     if (!load_assignment) {
       const std::string bytes = xds::NamedResourceEntry(type, name);
@@ -45,10 +60,11 @@ const XdsResourceCache::Resource& XdsResourceCache::Get(xds::ResourceType type, 
   }
   Entry& entry = it->second;
   xds::LoadAssignment built = xds::BuildLoadAssignment(registry_, name);
-  if (built.left_out > 0) {
+  if (built.left_out > 0 && built.left_out != entry.left_out) {
     log::Warn("xDS: {} instance(s) of service '{}' left out of its endpoints: their host is not an IP address",
               built.left_out, name);
   }
+  entry.left_out = built.left_out;
   const std::string bytes = xds::LoadAssignmentEntry(built.assignment);
   // The same bytes keep their slice: responses in flight and new ones share it.
   if (const uint64_t id = ContentId(bytes); !known || entry.resource.content_id != id) {

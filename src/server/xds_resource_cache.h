@@ -7,7 +7,11 @@
 // service's revision follows its shard's), or one after the cache started
 // over, keeps the id, so streams are not sent what they hold already.
 //
-// One per queue thread, so no lock; bounded: past kMaxEntries it starts over.
+// One per queue thread, so no lock. Bounded by two generations per type:
+// when the current one holds kMaxEntries, it becomes the previous one (the
+// one before is dropped), and an entry used again moves back, so resources
+// streams use survive names that are asked for once (a client naming
+// thousands of services that do not exist).
 #pragma once
 
 #include <array>
@@ -24,7 +28,7 @@ namespace registryd {
 
 class XdsResourceCache {
  public:
-  static constexpr size_t kMaxEntries = 4096;  // per type
+  static constexpr size_t kMaxEntries = 4096;  // per type and generation
 
   explicit XdsResourceCache(Registry& registry) : registry_(registry) {}
 
@@ -42,10 +46,17 @@ class XdsResourceCache {
     Resource resource;
     uint64_t revision = 0;  // of the service, for a ClusterLoadAssignment
     uint64_t checked = 0;   // the registry's revision when it was last found current
+    size_t left_out = 0;    // instances without an IP address, as last warned
   };
+  using Entries = absl::flat_hash_map<std::string, Entry>;
+  struct Generations {
+    Entries current;
+    Entries previous;
+  };
+  static Entries::iterator Insert(Generations& generations, const std::string& name, Entry entry);
 
   Registry& registry_;
-  std::array<absl::flat_hash_map<std::string, Entry>, xds::kResourceTypes> entries_;
+  std::array<Generations, xds::kResourceTypes> entries_;
 };
 
 }  // namespace registryd

@@ -65,8 +65,8 @@ class AdsSubscriptions {
   // Records a response of `type` carrying `content` (ids in the order of
   // names()); returns its version and nonce.
   SentResponse Sent(ResourceType type, std::vector<uint64_t> content);
-  // The last nonce sent for `type`; empty before the first response.
-  const std::string& nonce(ResourceType type) const { return types_[IndexOf(type)].nonce; }
+  // Whether the names of `type` changed since its last response.
+  bool names_changed(ResourceType type) const { return types_[IndexOf(type)].names_changed; }
 
  private:
   struct TypeState {

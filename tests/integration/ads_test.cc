@@ -323,9 +323,12 @@ TEST(AdsOffTest, WithXdsOffTheServiceIsUnimplemented) {
   options.xds = false;
   TestServer server(options);
   auto ads = AggregatedDiscoveryService::NewStub(server.NewChannel());
-  AdsStream stream(*ads);
-  stream.Send(Request(ResourceType::kListener, {"orders"}));
-  EXPECT_EQ(stream.Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  auto context = Context();
+  auto stream = ads->StreamAggregatedResources(context.get());
+  (void)stream->Write(Request(ResourceType::kListener, {"orders"}));  // may fail: the call may be over already
+  DiscoveryResponse unexpected;
+  EXPECT_FALSE(stream->Read(&unexpected));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
 }  // namespace

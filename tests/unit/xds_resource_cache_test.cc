@@ -49,11 +49,25 @@ TEST_F(XdsResourceCacheTest, AnAssignmentsIdChangesWithItsEndpointsOnly) {
   EXPECT_NE(IdOf("orders"), one);
 }
 
-TEST_F(XdsResourceCacheTest, IdsSurviveTheCacheStartingOver) {
+TEST_F(XdsResourceCacheTest, ResourcesInUseSurviveAFloodOfNamesAskedForOnce) {
+  Register(test::NativeSpec("orders", "a", std::chrono::seconds(60), 1001));
+  const XdsResourceCache::Resource before = cache_.Get(ResourceType::kClusterLoadAssignment, "orders");
+  for (int turn = 0; turn < 3; ++turn) {
+    for (size_t i = 0; i < XdsResourceCache::kMaxEntries; ++i) {
+      IdOf("filler-" + std::to_string(turn) + "-" + std::to_string(i));
+    }
+    const XdsResourceCache::Resource& after = cache_.Get(ResourceType::kClusterLoadAssignment, "orders");
+    EXPECT_EQ(after.content_id, before.content_id);
+    EXPECT_EQ(after.entry.begin(), before.entry.begin()) << "rebuilt in turn " << turn;  // the same slice
+  }
+}
+
+TEST_F(XdsResourceCacheTest, IdsSurviveAResourceDroppedAndBuiltAgain) {
   Register(test::NativeSpec("orders", "a", std::chrono::seconds(60), 1001));
   const uint64_t before = IdOf("orders");
   const uint64_t listener = cache_.Get(ResourceType::kListener, "orders").content_id;
-  for (size_t i = 0; i <= XdsResourceCache::kMaxEntries; ++i) {
+  // Two turns without a look at "orders": it is dropped.
+  for (size_t i = 0; i <= 2 * XdsResourceCache::kMaxEntries; ++i) {
     IdOf("filler-" + std::to_string(i));
     cache_.Get(ResourceType::kListener, "filler-" + std::to_string(i));
   }

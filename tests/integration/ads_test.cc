@@ -222,12 +222,14 @@ TEST_F(AdsTest, ANackIsCountedAndNotAnsweredWithTheSameVersion) {
   nack.mutable_error_detail()->set_code(3);
   nack.mutable_error_detail()->set_message("ads_test does not like it");
   stream.Send(nack);
-  Register("orders", "a", 1001);
-  const DiscoveryResponse second = stream.Next();  // the change, not the NACKed version again
-  EXPECT_EQ(Endpoints(second), (std::vector<std::string>{"0:1001"}));
+  // Counted before anything changes: a push sent before the NACK is read
+  // would make its nonce stale, and a stale one is ignored.
   EXPECT_TRUE(WaitFor([&] {
     return metrics::Collect().xds_nacks[xds::IndexOf(ResourceType::kClusterLoadAssignment)] == nacks_before + 1;
   }));
+  Register("orders", "a", 1001);
+  const DiscoveryResponse second = stream.Next();  // the change, not the NACKed version again
+  EXPECT_EQ(Endpoints(second), (std::vector<std::string>{"0:1001"}));
   stream.Cancel();
 }
 

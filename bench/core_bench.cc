@@ -152,7 +152,7 @@ void DiscoverReply(benchmark::State& state, size_t cache_bytes) {
   request.set_service("svc");
   for (auto _ : state) {
     grpc::ByteBuffer reply;
-    benchmark::DoNotOptimize(DiscoverRpc::Handle(backend, request, reply));
+    benchmark::DoNotOptimize(DiscoverRpc::Handle(backend, request, reply, auth::CallerRef()));
     benchmark::DoNotOptimize(reply);
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));

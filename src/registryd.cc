@@ -12,6 +12,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "auth/authority.h"
 #include "build_info.h"
 #include "config_text.h"
 #include "core/read_file.h"
@@ -145,6 +146,18 @@ int main(int argc, char** argv) {
   app.add_option("--tls-client-ca", tls_client_ca_file,
                  "Mutual TLS: require client certificates signed by this CA (PEM), refuse other clients")
       ->check(CLI::ExistingFile);
+  registryd::auth::AuthFiles auth_files;
+  app.add_option("--authz-policy", auth_files.policy,
+                 "Authorize every call by this policy (protobuf text: who may read, register or administer which "
+                 "services; README, Security); default: anyone may do anything. SIGHUP reloads it")
+      ->check(CLI::ExistingFile);
+  app.add_option("--auth-tokens", auth_files.tokens,
+                 "Bearer tokens (their SHA-256 and the identity each stands for) for clients without a client "
+                 "certificate; needs --authz-policy. SIGHUP reloads it")
+      ->check(CLI::ExistingFile);
+  app.add_option("--audit-log", auth_files.audit_log,
+                 "Append every change made or refused (register, deregister, eject) to this file as JSON lines "
+                 "(time, identity, action, service, instance, result); needs --authz-policy");
   app.add_option("--seed-api", seed_api,
                  "Serve the seed's registry_service/discovery_service (its ids are guessable int32s: "
                  "turn it off where no seed client needs it)")
@@ -305,12 +318,31 @@ int main(int argc, char** argv) {
             .count());
   }
 
-  // Block the stop signals in every thread (the queue threads inherit the
-  // mask); main waits for them with sigwait.
+  if (!auth_files.audit_log.empty() && auth_files.policy.empty()) {
+    registryd::log::Error("--audit-log needs --authz-policy: the log records who made each change");
+    return 1;
+  }
+  if (!auth_files.tokens.empty() && auth_files.policy.empty()) {
+    registryd::log::Error("--auth-tokens needs --authz-policy: tokens name identities, the policy says what they may do");
+    return 1;
+  }
+  if (!auth_files.policy.empty()) {
+    absl::StatusOr<std::unique_ptr<registryd::auth::Authority>> authority =
+        registryd::auth::Authority::Load(auth_files);
+    if (!authority.ok()) {
+      registryd::log::Error("{}", std::string(authority.status().message()));
+      return 1;
+    }
+    options.authority = *std::move(authority);
+  }
+
+  // Block the stop and reload signals in every thread (the queue threads
+  // inherit the mask); main waits for them with sigwait.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   registryd::SteadyClock clock;
@@ -332,6 +364,7 @@ int main(int argc, char** argv) {
       {"seed API", seed_api},
       {"xDS", xds},
       {"transport", registryd::DescribeTransport(options.tls)},
+      {"authorization", registryd::auth::Describe(options.authority.get())},
   };
   registryd::http::OpsContext ops(server, std::move(node_info));
   // After `ops`: its routes use it, so it stops first on every way out.
@@ -375,14 +408,32 @@ int main(int argc, char** argv) {
       options.threads,
       FormatDuration(lease_ttl.value), FormatDuration(min_ttl.value), FormatDuration(max_ttl.value),
       FormatDuration(tick.value), options.registry.max_instances);
+  registryd::log::Info("authorization: {}", registryd::auth::Describe(options.authority.get()));
   if (options.tls.cert_chain.empty() && !registryd::IsLoopbackAddress(options.listen)) {
     registryd::log::Warn("serving plaintext on {}: anyone who can reach it can register and deregister instances; "
                          "use --tls-cert/--tls-key (and --tls-client-ca), or listen on a loopback address",
                          server.address());
   }
+  if (options.authority == nullptr && !registryd::IsLoopbackAddress(options.listen)) {
+    registryd::log::Warn("no --authz-policy: anyone who can reach {} may register any address under any service, "
+                         "and renew, move or deregister anyone's instances",
+                         server.address());
+  }
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    sigwait(&stop_signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    if (options.authority == nullptr) {
+      registryd::log::Info("SIGHUP received: no --authz-policy to reload");
+    } else if (const absl::Status reloaded = options.authority->Reload(); !reloaded.ok()) {
+      registryd::log::Error("SIGHUP received: keeping the authorization policy loaded before: {}",
+                            std::string(reloaded.message()));
+    } else {
+      registryd::log::Info("SIGHUP received: authorization reloaded: {}",
+                           registryd::auth::Describe(options.authority.get()));
+    }
+  }
   registryd::log::Info("{} received: shutting down (in-flight calls get {})", strsignal(signal_number),
                        FormatDuration(shutdown_timeout.value));
   ops.set_phase(registryd::http::OpsContext::Phase::kStopping);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages registryd builds, tests and benchmarks with
-# (etcd-server: registry_bench --compare etcd; openssl: the TLS tests make
+# (libssl-dev: libcrypto's pkg-config file, for the policy's token hashes;
+# etcd-server: registry_bench --compare etcd; openssl: the TLS tests make
 # their certificates with it; libcpp-httplib-dev: the HTTP face; prometheus:
 # its promtool checks /metrics, and Prometheus itself discovers registered
 # servers in a test; chromium: the dashboard's browser test; libclang-rt-14-dev: clang's sanitizer and
@@ -13,7 +14,7 @@ set -euo pipefail
 
 packages=(
   build-essential clang libclang-rt-14-dev llvm lld meson ninja-build pkg-config
-  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libgrpc++-dev libprotobuf-dev libssl-dev protobuf-compiler protobuf-compiler-grpc
   libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   python3 python3-grpcio python3-protobuf
   etcd-server openssl prometheus chromium

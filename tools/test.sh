@@ -33,10 +33,10 @@ configure build-asan -Dbench=false -Db_sanitize=address,undefined -Db_lundef=fal
 meson compile -C build-asan -j "$jobs" tests/unit/core_test tests/unit/persist_test \
   tests/unit/cluster_parts_test tests/unit/call_pool_test tests/unit/metrics_test tests/unit/http_parts_test \
   tests/integration/integration_test tests/integration/concurrency_test tests/unit/xds_test tests/unit/xds_resource_cache_test \
-  tests/xds/xds_echo_client src/registryd tools/registryctl || exit 1
+  tests/unit/auth_test tests/xds/xds_echo_client src/registryd tools/registryctl || exit 1
 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --no-rebuild --suite unit --suite integration --suite concurrency --suite interop \
-  --suite xds --print-errorlogs || status=1
+  --suite xds --suite authz --print-errorlogs || status=1
 
 CC=clang CXX=clang++ configure build-tsan -Dbench=false -Db_sanitize=thread -Db_lundef=false || exit 1
 meson compile -C build-tsan -j "$jobs" tests/unit/persist_test tests/unit/metrics_test tests/unit/http_parts_test \
@@ -48,8 +48,8 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/ts
 # ASan + UBSan, each run for -Dfuzz_seconds from its seed corpus.
 CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Dbench=false -Db_sanitize=address,undefined \
   -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link || exit 1
-meson compile -C build-fuzz -j "$jobs" tests/fuzz/ads_fuzz tests/fuzz/journal_fuzz tests/fuzz/request_fuzz \
-  tests/fuzz/registry_model_fuzz || exit 1
+meson compile -C build-fuzz -j "$jobs" tests/fuzz/ads_fuzz tests/fuzz/journal_fuzz tests/fuzz/policy_fuzz \
+  tests/fuzz/request_fuzz tests/fuzz/registry_model_fuzz || exit 1
 meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs || status=1
 
 python3 tools/count_results.py build build-asan build-tsan build-fuzz || status=1

@@ -49,14 +49,14 @@ LeaseId ClusterWriter::NewLease(std::string_view service) {
   }
 }
 
-void ClusterWriter::Register(RegisterSpec spec, Done<RegisterResult> done) {
+void ClusterWriter::Register(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) {
   // As Registry::Register: a numeric instance id is a seed id.
   if (!spec.seed_id) spec.seed_id = SeedIdOf(spec.instance_id);
-  Upsert(std::move(spec), std::move(done), 1);
+  Upsert(std::move(spec), std::move(access), std::move(done), 1);
 }
 
-void ClusterWriter::SeedRegister(RegisterSpec spec, Done<RegisterResult> done) {
-  Upsert(std::move(spec), std::move(done), 1);
+void ClusterWriter::SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) {
+  Upsert(std::move(spec), std::move(access), std::move(done), 1);
 }
 
 template <typename Result>
@@ -87,10 +87,21 @@ void ClusterWriter::Commit(EtcdWrite write, int attempt, absl::AnyInvocable<Resu
   committer_.Submit(std::move(write));
 }
 
-void ClusterWriter::Upsert(RegisterSpec spec, Done<RegisterResult> done, int attempt) {
+void ClusterWriter::Upsert(RegisterSpec spec, AccessRef access, Done<RegisterResult> done, int attempt) {
   if (spec.instance_id.empty()) spec.instance_id = fmt::format("{:016x}", RandomId());
   const InstanceKey key = KeyOf(spec);
   const std::optional<ReplicatedInstance> existing = registry_.Find(key);
+  // As Registry::SeedRegister: a seed id moving from another service needs the caller's access there too.
+  const bool same_service = existing && existing->spec.service == spec.service;
+  absl::Status check = CheckWrite(access.get(), WriteAction::kRegister, spec.service,
+                                  same_service ? std::optional<std::string_view>(existing->spec.owner) : std::nullopt);
+  if (check.ok() && existing && !same_service) {
+    check = CheckWrite(access.get(), WriteAction::kDeregister, existing->spec.service, existing->spec.owner);
+  }
+  if (!check.ok()) {
+    std::move(done)(std::move(check));
+    return;
+  }
   if (!existing && registry_.live_instances() >= registry_.options().max_instances) {
     std::move(done)(absl::ResourceExhaustedError(fmt::format(
         "registry is full: it holds --max-instances={} instances", registry_.options().max_instances)));
@@ -116,18 +127,27 @@ void ClusterWriter::Upsert(RegisterSpec spec, Done<RegisterResult> done, int att
         (void)registry_.Renew(result.lease, overloaded);
         return std::move(result);
       },
-      [this, spec = std::move(state.spec)](Done<RegisterResult> retried, int next) mutable {
-        Upsert(std::move(spec), std::move(retried), next);
+      [this, spec = std::move(state.spec), access = std::move(access)](Done<RegisterResult> retried,
+                                                                       int next) mutable {
+        Upsert(std::move(spec), std::move(access), std::move(retried), next);
       },
       std::move(done));
 }
 
-void ClusterWriter::Deregister(LeaseId lease, Done<Removal> done) { Remove(lease, std::move(done), 1); }
+void ClusterWriter::Deregister(LeaseId lease, AccessRef access, Done<Removal> done) {
+  Remove(lease, std::move(access), std::move(done), 1);
+}
 
-void ClusterWriter::Remove(LeaseId lease, Done<Removal> done, int attempt) {
+void ClusterWriter::Remove(LeaseId lease, AccessRef access, Done<Removal> done, int attempt) {
   const std::optional<ReplicatedInstance> existing = registry_.Find(lease);
   if (!existing) {
     std::move(done)(absl::NotFoundError("lease not found: it expired or was deregistered"));
+    return;
+  }
+  if (absl::Status check =
+          CheckWrite(access.get(), WriteAction::kDeregister, existing->spec.service, existing->spec.owner);
+      !check.ok()) {
+    std::move(done)(std::move(check));
     return;
   }
   EtcdWrite write;
@@ -141,18 +161,25 @@ void ClusterWriter::Remove(LeaseId lease, Done<Removal> done, int attempt) {
         return removal;
       },
       // It changed: remove what it is now, if the lease is still its.
-      [this, lease](Done<Removal> retried, int next) { Remove(lease, std::move(retried), next); },
+      [this, lease, access = std::move(access)](Done<Removal> retried, int next) mutable {
+        Remove(lease, std::move(access), std::move(retried), next);
+      },
       std::move(done));
 }
 
-void ClusterWriter::WarnServerError(int32_t server_id, Done<WarnResult> done) {
-  Eject(server_id, std::move(done), 1);
+void ClusterWriter::WarnServerError(int32_t server_id, AccessRef access, Done<WarnResult> done) {
+  Eject(server_id, std::move(access), std::move(done), 1);
 }
 
-void ClusterWriter::Eject(int32_t server_id, Done<WarnResult> done, int attempt) {
+void ClusterWriter::Eject(int32_t server_id, AccessRef access, Done<WarnResult> done, int attempt) {
   std::optional<ReplicatedInstance> state = registry_.Find(InstanceKey{"", std::to_string(server_id), server_id});
   if (!state) {
     std::move(done)(WarnResult{false, std::nullopt});
+    return;
+  }
+  if (absl::Status check = CheckWrite(access.get(), WriteAction::kEject, state->spec.service, state->spec.owner);
+      !check.ok()) {
+    std::move(done)(std::move(check));
     return;
   }
   if (state->ejected) {
@@ -167,18 +194,20 @@ void ClusterWriter::Eject(int32_t server_id, Done<WarnResult> done, int attempt)
   Commit<WarnResult>(
       std::move(write), attempt,
       [this, service = state->spec.service] { return WarnResult{true, registry_.FindServer(service)}; },
-      [this, server_id](Done<WarnResult> retried, int next) { Eject(server_id, std::move(retried), next); },
+      [this, server_id, access = std::move(access)](Done<WarnResult> retried, int next) mutable {
+        Eject(server_id, std::move(access), std::move(retried), next);
+      },
       std::move(done));
 }
 
-absl::StatusOr<Duration> ClusterWriter::Heartbeat(LeaseId lease, bool overloaded) {
+absl::StatusOr<Duration> ClusterWriter::Heartbeat(LeaseId lease, bool overloaded, const Access* access) {
   if (cut_off()) return CutOffError();
-  return Renewed(registry_.Renew(lease, overloaded), overloaded);
+  return Renewed(registry_.Renew(lease, overloaded, access), overloaded);
 }
 
-absl::StatusOr<Duration> ClusterWriter::SeedHeartbeat(int32_t server_id, bool overloaded) {
+absl::StatusOr<Duration> ClusterWriter::SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access) {
   if (cut_off()) return CutOffError();
-  return Renewed(registry_.SeedRenew(server_id, overloaded), overloaded);
+  return Renewed(registry_.SeedRenew(server_id, overloaded, access), overloaded);
 }
 
 absl::StatusOr<Duration> ClusterWriter::Renewed(absl::StatusOr<Renewal> renewal, bool overloaded) {

@@ -29,12 +29,12 @@ class ClusterWriter final : public RegistryWriter {
   ClusterWriter(Registry& registry, EtcdCommitter& committer, CatalogFollower& follower, NodeTable& nodes,
                 PeerLinks& peers, const EtcdKeys& keys);
 
-  void Register(RegisterSpec spec, Done<RegisterResult> done) override;
-  void SeedRegister(RegisterSpec spec, Done<RegisterResult> done) override;
-  void Deregister(LeaseId lease, Done<Removal> done) override;
-  void WarnServerError(int32_t server_id, Done<WarnResult> done) override;
-  absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded) override;
-  absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded) override;
+  void Register(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) override;
+  void SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) override;
+  void Deregister(LeaseId lease, AccessRef access, Done<Removal> done) override;
+  void WarnServerError(int32_t server_id, AccessRef access, Done<WarnResult> done) override;
+  absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, const Access* access) override;
+  absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access) override;
   bool Expire(uint32_t shard) override;
   Registry& registry() override { return registry_; }
 
@@ -61,9 +61,11 @@ class ClusterWriter final : public RegistryWriter {
   void Commit(EtcdWrite write, int attempt, absl::AnyInvocable<Result() &&> answer,
               absl::AnyInvocable<void(Done<Result>, int) &&> retry, Done<Result> done);
   // Register and SeedRegister; `attempt` counts tries after lost races.
-  void Upsert(RegisterSpec spec, Done<RegisterResult> done, int attempt);
-  void Remove(LeaseId lease, Done<Removal> done, int attempt);
-  void Eject(int32_t server_id, Done<WarnResult> done, int attempt);
+  // Each checks the caller's access against the state its write is
+  // conditional on, on every attempt.
+  void Upsert(RegisterSpec spec, AccessRef access, Done<RegisterResult> done, int attempt);
+  void Remove(LeaseId lease, AccessRef access, Done<Removal> done, int attempt);
+  void Eject(int32_t server_id, AccessRef access, Done<WarnResult> done, int attempt);
   absl::StatusOr<Duration> Renewed(absl::StatusOr<Renewal> renewal, bool overloaded);
   // Writes `state` unless a write of its lease is under way, or the key
   // changed since this node read it (fire and forget).

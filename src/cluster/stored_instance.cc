@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "cluster/cluster.pb.h"
+#include "core/limits.h"
 
 namespace registryd::cluster {
 
@@ -24,6 +25,7 @@ std::string EncodeInstance(const ReplicatedInstance& state, std::string_view hol
   stored.set_ejected(state.ejected);
   stored.set_holder(std::string(holder));
   if (state.spec.seed_id) stored.set_seed_id(*state.spec.seed_id);
+  stored.set_owner(state.spec.owner);
   return stored.SerializeAsString();
 }
 
@@ -31,7 +33,8 @@ std::optional<DecodedInstance> DecodeInstance(std::string_view value) {
   StoredInstance stored;
   if (!stored.ParseFromArray(value.data(), static_cast<int>(value.size()))) return std::nullopt;
   if (stored.service().empty() || stored.instance_id().empty() || stored.lease_id() == kNoLease ||
-      stored.port() > 65535 || stored.ttl_ms() == 0 || stored.holder().empty()) {
+      stored.port() > 65535 || stored.ttl_ms() == 0 || stored.holder().empty() ||
+      stored.owner().size() > limits::kMaxIdentityBytes) {
     return std::nullopt;
   }
   DecodedInstance decoded;
@@ -45,6 +48,7 @@ std::optional<DecodedInstance> DecodeInstance(std::string_view value) {
   spec.ttl = std::chrono::milliseconds(stored.ttl_ms());
   spec.overloaded = stored.overloaded();
   if (stored.has_seed_id()) spec.seed_id = stored.seed_id();
+  spec.owner = stored.owner();
   decoded.state.lease = stored.lease_id();
   decoded.state.ejected = stored.ejected();
   decoded.holder = stored.holder();

@@ -73,21 +73,35 @@ void InstanceRecordDeleter::operator()(InstanceRecord* record) const {
 }
 
 InstanceRecordPtr InstanceRecord::Allocate(std::string_view instance_id, std::string_view host,
-                                           size_t metadata_size, bool with_revision) {
-  if (instance_id.size() > UINT8_MAX || host.size() > UINT8_MAX || metadata_size > UINT16_MAX) {
+                                           size_t metadata_size, std::string_view owner, bool with_revision) {
+  if (instance_id.size() > UINT8_MAX || host.size() > UINT8_MAX || metadata_size > UINT16_MAX ||
+      owner.size() > UINT8_MAX) {
     std::abort();  // validation bounds all of them lower
   }
+  const size_t owner_size = owner.empty() ? 0 : 1 + owner.size();
   const size_t revision_size = with_revision ? sizeof(uint64_t) : 0;
-  void* memory =
-      ::operator new(sizeof(InstanceRecord) + instance_id.size() + host.size() + metadata_size + revision_size);
+  void* memory = ::operator new(sizeof(InstanceRecord) + instance_id.size() + host.size() + metadata_size +
+                                owner_size + revision_size);
   InstanceRecordPtr record(new (memory) InstanceRecord);
   record->has_revision_ = with_revision;
+  record->has_owner_ = !owner.empty();
   record->instance_id_size_ = static_cast<uint8_t>(instance_id.size());
   record->host_size_ = static_cast<uint8_t>(host.size());
   record->metadata_size_ = static_cast<uint16_t>(metadata_size);
   std::copy(host.begin(), host.end(), std::copy(instance_id.begin(), instance_id.end(), record->Text()));
+  if (!owner.empty()) {
+    char* slot = record->OwnerSlot();
+    slot[0] = static_cast<char>(owner.size());
+    std::copy(owner.begin(), owner.end(), slot + 1);
+  }
   if (with_revision) record->set_stored_revision(0);
   return record;
+}
+
+std::string_view InstanceRecord::owner() const {
+  if (!has_owner_) return {};
+  const char* slot = OwnerSlot();
+  return {slot + 1, static_cast<uint8_t>(slot[0])};
 }
 
 uint64_t InstanceRecord::stored_revision() const {
@@ -103,25 +117,25 @@ void InstanceRecord::set_stored_revision(uint64_t revision) {
 }
 
 InstanceRecordPtr InstanceRecord::Make(std::string_view instance_id, std::string_view host,
-                                       const Metadata& metadata, bool with_revision) {
+                                       const Metadata& metadata, bool with_revision, std::string_view owner) {
   for (const auto& [key, value] : metadata) {
     if (key.size() > UINT8_MAX || value.size() > UINT16_MAX) std::abort();  // validation bounds both lower
   }
-  InstanceRecordPtr record = Allocate(instance_id, host, PackedSize(metadata), with_revision);
+  InstanceRecordPtr record = Allocate(instance_id, host, PackedSize(metadata), owner, with_revision);
   Pack(metadata, record->Text() + instance_id.size() + host.size());
   return record;
 }
 
 InstanceRecordPtr InstanceRecord::WithText(const InstanceRecord& from, std::string_view host,
-                                           const Metadata& metadata, bool with_revision) {
-  InstanceRecordPtr record = Make(from.instance_id(), host, metadata, with_revision || from.has_revision_);
+                                           const Metadata& metadata, std::string_view owner, bool with_revision) {
+  InstanceRecordPtr record = Make(from.instance_id(), host, metadata, with_revision || from.has_revision_, owner);
   record->CopyFieldsFrom(from);
   return record;
 }
 
 InstanceRecordPtr InstanceRecord::Clone() const {
   const std::string_view packed = PackedMetadata();
-  InstanceRecordPtr record = Allocate(instance_id(), host(), packed.size(), has_revision_);
+  InstanceRecordPtr record = Allocate(instance_id(), host(), packed.size(), owner(), has_revision_);
   std::copy(packed.begin(), packed.end(), record->Text() + instance_id_size_ + host_size_);
   record->CopyFieldsFrom(*this);
   return record;

@@ -34,6 +34,9 @@ struct RegisterSpec {
   Metadata metadata;
   Duration ttl{};  // already clamped to the server's bounds
   bool overloaded = false;
+  // The identity that registers it (an authorization policy is set and the
+  // caller has one): only it, or an admin, may renew, change or remove it.
+  std::string owner;
   // The seed API's serverId: set for seed registrations, and for native ones
   // whose instance id is a canonical decimal int32 (see SeedIdOf).
   std::optional<int32_t> seed_id;
@@ -68,21 +71,25 @@ using InstanceRecordPtr = std::unique_ptr<InstanceRecord, InstanceRecordDeleter>
 // allocation holds the fixed fields (48 bytes) and, after them, the instance
 // id's and the host's bytes and the metadata, packed, and in cluster mode
 // the store's revision (8 bytes more only there: standalone, 48 + 23 bytes
-// of text fit malloc's 80-byte chunk, 56 + 23 would take 96). Instances are looked up
+// of text fit malloc's 80-byte chunk, 56 + 23 would take 96), and under an
+// authorization policy the owner's identity (1 + its size). Instances are looked up
 // through their shard's RecordTable; what changes size (host, metadata) moves
 // the record to a new allocation.
 class InstanceRecord {
  public:
-  // A record holding copies of `instance_id` and `host` (at most 255 bytes
-  // each) and `metadata` (values at most 65 535 bytes, the whole at most
-  // 65 535 bytes packed; validation bounds all of them lower).
+  // A record holding copies of `instance_id`, `host` and `owner` (at most
+  // 255 bytes each) and `metadata` (values at most 65 535 bytes, the whole at
+  // most 65 535 bytes packed; validation bounds all of them lower).
   // `with_revision`: with room for stored_revision (cluster mode).
   static InstanceRecordPtr Make(std::string_view instance_id, std::string_view host,
-                                const Metadata& metadata, bool with_revision = false);
-  // A record with `host` and `metadata` that takes over everything else from
-  // `from`, with room for stored_revision if `from` had it or `with_revision`.
+                                const Metadata& metadata, bool with_revision = false,
+                                std::string_view owner = {});
+  // A record with `host`, `metadata` and `owner` that takes over everything
+  // else from `from`, with room for stored_revision if `from` had it or
+  // `with_revision`.
   static InstanceRecordPtr WithText(const InstanceRecord& from, std::string_view host,
-                                    const Metadata& metadata, bool with_revision = false);
+                                    const Metadata& metadata, std::string_view owner,
+                                    bool with_revision = false);
   // A copy of the whole record, text included.
   InstanceRecordPtr Clone() const;
   // The text lives past the object: a copy would not carry it.
@@ -96,6 +103,13 @@ class InstanceRecord {
 
   Metadata metadata() const;  // unpacked; empty when there is none
   bool HasMetadata(const Metadata& metadata) const;
+  // The identity that registered it; empty without one.
+  std::string_view owner() const;
+  // Its host, metadata or owner differ from the spec's: a change of them
+  // needs a new record (WithText).
+  bool TextDiffers(std::string_view host, const Metadata& metadata, std::string_view owner) const {
+    return this->host() != host || !HasMetadata(metadata) || this->owner() != owner;
+  }
 
   std::optional<int32_t> seed_id() const {
     return has_seed_id_ ? std::optional<int32_t>(seed_id_) : std::nullopt;
@@ -136,9 +150,9 @@ class InstanceRecord {
 
  private:
   InstanceRecord() = default;
-  // A record with room for `metadata_size` packed bytes, id and host copied in.
+  // A record with room for `metadata_size` packed bytes, id, host and owner copied in.
   static InstanceRecordPtr Allocate(std::string_view instance_id, std::string_view host, size_t metadata_size,
-                                    bool with_revision);
+                                    std::string_view owner, bool with_revision);
   // Every field but the text.
   void CopyFieldsFrom(const InstanceRecord& from);
   const char* Text() const { return reinterpret_cast<const char*>(this + 1); }
@@ -146,14 +160,16 @@ class InstanceRecord {
   std::string_view PackedMetadata() const {
     return {Text() + instance_id_size_ + host_size_, metadata_size_};
   }
-  // After the metadata, unaligned.
-  char* RevisionSlot() const {
-    return const_cast<char*>(Text()) + instance_id_size_ + host_size_ + metadata_size_;
-  }
+  // After the metadata: the owner's size (a byte) and bytes, when it has one.
+  char* OwnerSlot() const { return const_cast<char*>(Text()) + instance_id_size_ + host_size_ + metadata_size_; }
+  size_t OwnerSlotSize() const { return has_owner_ ? 1 + static_cast<uint8_t>(*OwnerSlot()) : 0; }
+  // After the owner, unaligned.
+  char* RevisionSlot() const { return OwnerSlot() + OwnerSlotSize(); }
 
   // Packed beside the public flags, after them: the record stays 48 bytes.
   bool has_seed_id_ : 1 = false;
   bool has_revision_ : 1 = false;
+  bool has_owner_ : 1 = false;
   uint8_t instance_id_size_ = 0;
   uint32_t ttl_ms_ = 0;
   // The serverId seed clients know it by; without one, findServer never

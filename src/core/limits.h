@@ -9,6 +9,8 @@ namespace registryd::limits {
 inline constexpr size_t kMaxServiceBytes = 255;
 inline constexpr size_t kMaxInstanceIdBytes = 128;
 inline constexpr size_t kMaxHostBytes = 253;  // a DNS name's limit
+// A caller's identity (a certificate's name, a token's), stored as the owner of what it registers.
+inline constexpr size_t kMaxIdentityBytes = 255;
 inline constexpr size_t kMaxMetadataEntries = 32;
 inline constexpr size_t kMaxMetadataKeyBytes = 63;
 inline constexpr size_t kMaxMetadataBytes = 4096;  // keys and values together

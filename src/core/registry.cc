@@ -44,12 +44,12 @@ absl::Status Registry::FullError() const {
 }
 
 absl::StatusOr<RegisterResult> Registry::UpsertReserved(const RegisterSpec& spec, bool reserved,
-                                                        std::vector<Removal>& removed) {
+                                                        std::vector<Removal>& removed, const Access* access) {
   absl::StatusOr<RegisterResult> result = Changing(ShardOfService(spec.service), [&](Shard& shard) {
-    return shard.Upsert(spec, clock_.Now(), reserved, removed);
+    return shard.Upsert(spec, clock_.Now(), reserved, removed, access);
   });
-  if (!result.ok()) return FullError();
-  if (reserved && !result->created) live_.fetch_sub(1, std::memory_order_relaxed);
+  if (reserved && !(result.ok() && result->created)) live_.fetch_sub(1, std::memory_order_relaxed);
+  if (!result.ok()) return absl::IsResourceExhausted(result.status()) ? FullError() : result.status();
   return result;
 }
 
@@ -61,28 +61,34 @@ void Registry::Forget(absl::Span<const Removal> removed) {
   }
 }
 
-absl::StatusOr<RegisterResult> Registry::Register(const RegisterSpec& spec) {
+absl::StatusOr<RegisterResult> Registry::Register(const RegisterSpec& spec, const Access* access) {
   // A numeric instance id is a seed id: one id is one server, whichever API
   // registered it, so warnServerError can name what findServer offers.
   if (std::optional<int32_t> seed_id = SeedIdOf(spec.instance_id)) {
     RegisterSpec with_seed_id = spec;
     with_seed_id.seed_id = seed_id;
-    return SeedRegister(with_seed_id);
+    return SeedRegister(with_seed_id, access);
   }
   std::vector<Removal> removed;
-  absl::StatusOr<RegisterResult> result = UpsertReserved(spec, TryReserve(), removed);
+  absl::StatusOr<RegisterResult> result = UpsertReserved(spec, TryReserve(), removed, access);
   Forget(removed);
-  if (!result.ok() && !removed.empty()) {
+  if (absl::IsResourceExhausted(result.status()) && !removed.empty()) {
     // Full, but the upsert found its own expired instance and removed it:
     // that freed the room it needs.
     removed.clear();
-    result = UpsertReserved(spec, TryReserve(), removed);
+    result = UpsertReserved(spec, TryReserve(), removed, access);
     Forget(removed);
   }
   return result;
 }
 
-absl::StatusOr<RegisterResult> Registry::SeedRegister(const RegisterSpec& spec) {
+absl::StatusOr<RegisterResult> Registry::SeedRegister(const RegisterSpec& spec, const Access* access) {
+  // A move out of another service (below) is a change there too: the caller
+  // must be allowed it in both, and the new service is checked first, so that
+  // a refusal there leaves the old one as it was.
+  if (absl::Status check = CheckWrite(access, WriteAction::kRegister, spec.service, std::nullopt); !check.ok()) {
+    return check;
+  }
   const int32_t server_id = *spec.seed_id;
   bool reserved = TryReserve();
   std::vector<Removal> removed;
@@ -91,18 +97,22 @@ absl::StatusOr<RegisterResult> Registry::SeedRegister(const RegisterSpec& spec) 
       seed_index_.Rebind(server_id, [&](std::optional<LeaseId> current) -> absl::StatusOr<LeaseId> {
         // One id is one server: registering it under another service moves it.
         if (current && !ShardFor(*current).HoldsInService(*current, spec.service)) {
-          if (std::optional<Removal> moved =
-                  Changing(ShardIndexOf(*current), [&](Shard& shard) { return shard.Deregister(*current); })) {
-            removed.push_back(*moved);
+          absl::StatusOr<Removal> moved =
+              Changing(ShardIndexOf(*current), [&](Shard& shard) { return shard.Deregister(*current, access); });
+          if (moved.ok()) {
+            removed.push_back(*std::move(moved));
             // A move does not add an instance: when full, take over the slot
             // of the moved one (Forget(removed) gives that one back).
             if (!reserved) {
               live_.fetch_add(1, std::memory_order_relaxed);
               reserved = true;
             }
+          } else if (!absl::IsNotFound(moved.status())) {
+            if (reserved) live_.fetch_sub(1, std::memory_order_relaxed);
+            return moved.status();
           }
         }
-        absl::StatusOr<RegisterResult> result = UpsertReserved(spec, reserved, removed);
+        absl::StatusOr<RegisterResult> result = UpsertReserved(spec, reserved, removed, access);
         if (!result.ok()) return result.status();
         registered = *std::move(result);
         return registered->lease;
@@ -112,29 +122,28 @@ absl::StatusOr<RegisterResult> Registry::SeedRegister(const RegisterSpec& spec) 
   return *std::move(registered);
 }
 
-absl::StatusOr<Duration> Registry::Heartbeat(LeaseId lease, bool overloaded) {
+absl::StatusOr<Duration> Registry::Heartbeat(LeaseId lease, bool overloaded, const Access* access) {
   std::vector<Removal> removed;
   absl::StatusOr<Duration> ttl = Changing(ShardIndexOf(lease), [&](Shard& shard) {
-    return shard.Heartbeat(lease, overloaded, clock_.Now(), removed);
+    return shard.Heartbeat(lease, overloaded, clock_.Now(), removed, access);
   });
   Forget(removed);
   return ttl;
 }
 
-absl::StatusOr<Duration> Registry::SeedHeartbeat(int32_t server_id, bool overloaded) {
+absl::StatusOr<Duration> Registry::SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access) {
   const std::optional<LeaseId> lease = seed_index_.Find(server_id);
   if (!lease) {
     return SeedNotFound(server_id);
   }
-  return Heartbeat(*lease, overloaded);
+  return Heartbeat(*lease, overloaded, access);
 }
 
-absl::StatusOr<Removal> Registry::Deregister(LeaseId lease) {
-  std::optional<Removal> removed =
-      Changing(ShardIndexOf(lease), [&](Shard& shard) { return shard.Deregister(lease); });
-  if (!removed) return absl::NotFoundError("lease not found: it expired or was deregistered");
-  Forget(absl::MakeConstSpan(&*removed, 1));
-  return *std::move(removed);
+absl::StatusOr<Removal> Registry::Deregister(LeaseId lease, const Access* access) {
+  absl::StatusOr<Removal> removed =
+      Changing(ShardIndexOf(lease), [&](Shard& shard) { return shard.Deregister(lease, access); });
+  if (removed.ok()) Forget(absl::MakeConstSpan(&*removed, 1));
+  return removed;
 }
 
 uint64_t Registry::Discover(std::string_view service, bool exclude_overloaded,
@@ -155,14 +164,14 @@ std::optional<Endpoint> Registry::FindServer(std::string_view service) {
   return shards_[ShardOfService(service)]->Pick(service, clock_.Now());
 }
 
-WarnResult Registry::WarnServerError(int32_t server_id) {
+absl::StatusOr<WarnResult> Registry::WarnServerError(int32_t server_id, const Access* access) {
   const std::optional<LeaseId> lease = seed_index_.Find(server_id);
   if (!lease) return WarnResult{false, std::nullopt};
-  return Changing(ShardIndexOf(*lease), [&](Shard& shard) { return shard.Warn(*lease, clock_.Now()); });
+  return Changing(ShardIndexOf(*lease), [&](Shard& shard) { return shard.Warn(*lease, clock_.Now(), access); });
 }
 
 bool Registry::Eject(LeaseId lease) {
-  return Changing(ShardIndexOf(lease), [&](Shard& shard) { return shard.Warn(lease, clock_.Now()).known; });
+  return Changing(ShardIndexOf(lease), [&](Shard& shard) { return shard.Warn(lease, clock_.Now())->known; });
 }
 
 std::vector<ServiceSummary> Registry::ListServices() {
@@ -236,16 +245,16 @@ std::optional<Removal> Registry::ApplyRemoval(const InstanceKey& key, RemovalRea
   return removed;
 }
 
-absl::StatusOr<Renewal> Registry::Renew(LeaseId lease, bool overloaded) {
-  return ShardFor(lease).Renew(lease, overloaded, clock_.Now());
+absl::StatusOr<Renewal> Registry::Renew(LeaseId lease, bool overloaded, const Access* access) {
+  return ShardFor(lease).Renew(lease, overloaded, clock_.Now(), access);
 }
 
-absl::StatusOr<Renewal> Registry::SeedRenew(int32_t server_id, bool overloaded) {
+absl::StatusOr<Renewal> Registry::SeedRenew(int32_t server_id, bool overloaded, const Access* access) {
   const std::optional<LeaseId> lease = seed_index_.Find(server_id);
   if (!lease) {
     return SeedNotFound(server_id);
   }
-  return Renew(*lease, overloaded);
+  return Renew(*lease, overloaded, access);
 }
 
 bool Registry::FindDue(uint32_t shard, Duration retry, std::vector<DueLease>& due) {

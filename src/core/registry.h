@@ -78,15 +78,15 @@ class Registry {
 
   // Native Register: upsert by (service, instance_id). An instance id that is
   // a seed id (SeedIdOf) registers as SeedRegister does.
-  absl::StatusOr<RegisterResult> Register(const RegisterSpec& spec);
+  absl::StatusOr<RegisterResult> Register(const RegisterSpec& spec, const Access* access = nullptr);
   // Seed discovery(): upsert by serverId (spec.seed_id) across services: the
   // id registered under another service moves here.
-  absl::StatusOr<RegisterResult> SeedRegister(const RegisterSpec& spec);
+  absl::StatusOr<RegisterResult> SeedRegister(const RegisterSpec& spec, const Access* access = nullptr);
 
-  absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded);
-  absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded);
+  absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, const Access* access = nullptr);
+  absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access = nullptr);
   // Returns what was removed, NOT_FOUND when the lease is already gone.
-  absl::StatusOr<Removal> Deregister(LeaseId lease);
+  absl::StatusOr<Removal> Deregister(LeaseId lease, const Access* access = nullptr);
 
   // Visits the live instances of a service under its shard's lock; returns
   // the service's revision.
@@ -102,7 +102,7 @@ class Registry {
   // revision lists the same instances, unless one of them expired since.
   uint64_t ServiceRevision(std::string_view service);
   std::optional<Endpoint> FindServer(std::string_view service);
-  WarnResult WarnServerError(int32_t server_id);
+  absl::StatusOr<WarnResult> WarnServerError(int32_t server_id, const Access* access = nullptr);
   // Ejects the lease's instance as WarnServerError does (restoring an
   // ejection from the data dir); false when the lease is not live.
   bool Eject(LeaseId lease);
@@ -164,8 +164,8 @@ class Registry {
   // Removes the instance the key names; nothing when it is not here.
   std::optional<Removal> ApplyRemoval(const InstanceKey& key, RemovalReason reason, bool quiet = false);
   // A heartbeat: renews a lease held here (see Shard::Renew).
-  absl::StatusOr<Renewal> Renew(LeaseId lease, bool overloaded);
-  absl::StatusOr<Renewal> SeedRenew(int32_t server_id, bool overloaded);
+  absl::StatusOr<Renewal> Renew(LeaseId lease, bool overloaded, const Access* access = nullptr);
+  absl::StatusOr<Renewal> SeedRenew(int32_t server_id, bool overloaded, const Access* access = nullptr);
   // The held leases of one shard past their deadline (see Shard::FindDue);
   // true when due work remains.
   bool FindDue(uint32_t shard, Duration retry, std::vector<DueLease>& due);
@@ -198,7 +198,7 @@ class Registry {
   }
   bool TryReserve();
   absl::StatusOr<RegisterResult> UpsertReserved(const RegisterSpec& spec, bool reserved,
-                                                std::vector<Removal>& removed);
+                                                std::vector<Removal>& removed, const Access* access);
   // Bookkeeping for leases that left: capacity and the seed index.
   void Forget(absl::Span<const Removal> removed);
   absl::Status FullError() const;

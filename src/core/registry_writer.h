@@ -10,12 +10,15 @@
 //
 // Heartbeats are answered from memory in both. A write's `done` runs once,
 // on the caller's thread (at once) or on the writer's own thread (later).
+// Every change takes the caller's Access (null: no policy), checked against
+// what the change finds (core/access.h).
 #pragma once
 
 #include <cstdint>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "core/access.h"
 #include "core/instance.h"
 #include "core/registry.h"
 
@@ -31,14 +34,14 @@ class RegistryWriter {
   // As Registry::Register (native; an instance id that is a seed id
   // registers as SeedRegister does) and Registry::SeedRegister.
   // The spec is taken by value: a cluster node keeps it until etcd answers.
-  virtual void Register(RegisterSpec spec, Done<RegisterResult> done) = 0;
-  virtual void SeedRegister(RegisterSpec spec, Done<RegisterResult> done) = 0;
-  virtual void Deregister(LeaseId lease, Done<Removal> done) = 0;
+  virtual void Register(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) = 0;
+  virtual void SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) = 0;
+  virtual void Deregister(LeaseId lease, AccessRef access, Done<Removal> done) = 0;
   // Ejects the server until its next heartbeat and offers another one.
-  virtual void WarnServerError(int32_t server_id, Done<WarnResult> done) = 0;
+  virtual void WarnServerError(int32_t server_id, AccessRef access, Done<WarnResult> done) = 0;
 
-  virtual absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded) = 0;
-  virtual absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded) = 0;
+  virtual absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, const Access* access) = 0;
+  virtual absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access) = 0;
 
   // Expires what is due in one shard, within the registry's batch (see
   // Registry::Advance); true when due work remains. On the shard's queue.

@@ -42,8 +42,8 @@ std::optional<RecordIndex> Shard::FindLive(LeaseId lease, TimePoint now, std::ve
   return std::nullopt;
 }
 
-absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint now,
-                                             bool may_create, std::vector<Removal>& removed) {
+absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint now, bool may_create,
+                                             std::vector<Removal>& removed, const Access* access) {
   MutexLock lock(&mu_);
   if (!spec.instance_id.empty()) {
     const auto service = services_.find(spec.service);
@@ -60,11 +60,17 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
         }
         if (index) {
           const InstanceRecord& old = records_[*index];
-          const bool text_changed = old.host() != spec.host || !old.HasMetadata(spec.metadata);
+          if (absl::Status check = CheckWrite(access, WriteAction::kRegister, spec.service, old.owner());
+              !check.ok()) {
+            return check;
+          }
+          const bool text_changed = old.TextDiffers(spec.host, spec.metadata, spec.owner);
           const bool changed = text_changed || old.port != spec.port || old.overloaded != spec.overloaded;
           const bool was_ejected = old.ejected;
-          // Host and metadata live in the record's allocation: new ones need a new one.
-          if (text_changed) records_.Replace(*index, InstanceRecord::WithText(old, spec.host, spec.metadata));
+          // Host, metadata and owner live in the record's allocation: new ones need a new one.
+          if (text_changed) {
+            records_.Replace(*index, InstanceRecord::WithText(old, spec.host, spec.metadata, spec.owner));
+          }
           InstanceRecord& record = records_[*index];
           record.port = spec.port;
           record.overloaded = spec.overloaded;
@@ -82,6 +88,9 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
         }
       }
     }
+  }
+  if (absl::Status check = CheckWrite(access, WriteAction::kRegister, spec.service, std::nullopt); !check.ok()) {
+    return check;
   }
   if (!may_create) return absl::ResourceExhaustedError("");
   const InstanceRecord& record = records_[Create(spec, now)];
@@ -109,7 +118,7 @@ RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now, bool replicat
     instance_id = generated_id;
   }
 
-  InstanceRecordPtr owned = InstanceRecord::Make(instance_id, spec.host, spec.metadata, replicated);
+  InstanceRecordPtr owned = InstanceRecord::Make(instance_id, spec.host, spec.metadata, replicated, spec.owner);
   InstanceRecord& record = *owned;
   record.lease = lease;
   record.service = &service;
@@ -193,11 +202,15 @@ void Shard::SetDeadline(RecordIndex index, TimePoint deadline) {
 }
 
 absl::StatusOr<Duration> Shard::Heartbeat(LeaseId lease, bool overloaded, TimePoint now,
-                                          std::vector<Removal>& removed) {
+                                          std::vector<Removal>& removed, const Access* access) {
   MutexLock lock(&mu_);
   const std::optional<RecordIndex> index = FindLive(lease, now, removed);
   if (!index) return absl::NotFoundError("lease not found: it expired or was deregistered; register again");
   InstanceRecord& record = records_[*index];
+  if (absl::Status check = CheckWrite(access, WriteAction::kRenew, record.service->name, record.owner());
+      !check.ok()) {
+    return check;
+  }
   SetDeadline(*index, now + record.ttl());
   const bool was_ejected = record.ejected;
   const bool overload_changed = record.overloaded != overloaded;
@@ -211,10 +224,15 @@ absl::StatusOr<Duration> Shard::Heartbeat(LeaseId lease, bool overloaded, TimePo
   return record.ttl();
 }
 
-std::optional<Removal> Shard::Deregister(LeaseId lease) {
+absl::StatusOr<Removal> Shard::Deregister(LeaseId lease, const Access* access) {
   MutexLock lock(&mu_);
   const std::optional<RecordIndex> index = FindLease(lease);
-  if (!index) return std::nullopt;
+  if (!index) return absl::NotFoundError("lease not found: it expired or was deregistered");
+  const InstanceRecord& record = records_[*index];
+  if (absl::Status check = CheckWrite(access, WriteAction::kDeregister, record.service->name, record.owner());
+      !check.ok()) {
+    return check;
+  }
   Bump(counters_.deregistered);
   return Remove(*index, RemovalReason::kDeregistered);
 }
@@ -282,11 +300,15 @@ std::optional<Endpoint> Shard::Pick(std::string_view service_name, TimePoint now
   return PickLocked(it->second, now, exclude);
 }
 
-WarnResult Shard::Warn(LeaseId lease, TimePoint now) {
+absl::StatusOr<WarnResult> Shard::Warn(LeaseId lease, TimePoint now, const Access* access) {
   MutexLock lock(&mu_);
   const std::optional<RecordIndex> index = FindLease(lease);
   if (!index || !IsLive(records_[*index], now)) return WarnResult{false, std::nullopt};
   InstanceRecord& record = records_[*index];
+  if (absl::Status check = CheckWrite(access, WriteAction::kEject, record.service->name, record.owner());
+      !check.ok()) {
+    return check;
+  }
   if (!record.ejected) {
     SetEjected(record, true);
     Emit(record, ChangeKind::kRemoved, RemovalReason::kEjected);
@@ -429,11 +451,12 @@ bool Shard::Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, st
     return true;
   }
   const InstanceRecord& old = records_[*index];
-  const bool text_changed = old.host() != spec.host || !old.HasMetadata(spec.metadata);
+  const bool text_changed = old.TextDiffers(spec.host, spec.metadata, spec.owner);
   const bool changed = text_changed || old.port != spec.port || old.overloaded != spec.overloaded;
   const bool was_visible = !old.ejected;
   if (text_changed || !old.has_stored_revision()) {
-    records_.Replace(*index, InstanceRecord::WithText(old, spec.host, spec.metadata, /*with_revision=*/true));
+    records_.Replace(*index,
+                     InstanceRecord::WithText(old, spec.host, spec.metadata, spec.owner, /*with_revision=*/true));
   }
   InstanceRecord& record = records_[*index];
   record.port = spec.port;
@@ -475,13 +498,17 @@ std::optional<Removal> Shard::RemoveApplied(std::optional<RecordIndex> index, Re
   return removal;
 }
 
-absl::StatusOr<Renewal> Shard::Renew(LeaseId lease, bool overloaded, TimePoint now) {
+absl::StatusOr<Renewal> Shard::Renew(LeaseId lease, bool overloaded, TimePoint now, const Access* access) {
   MutexLock lock(&mu_);
   const std::optional<RecordIndex> index = FindLease(lease);
   if (!index || !IsLive(records_[*index], now)) {
     return absl::NotFoundError("lease not found: it expired or was deregistered; register again");
   }
   InstanceRecord& record = records_[*index];
+  if (absl::Status check = CheckWrite(access, WriteAction::kRenew, record.service->name, record.owner());
+      !check.ok()) {
+    return check;
+  }
   if (record.holder() == kHeldHere) SetDeadline(*index, now + record.ttl());
   return Renewal{lease, record.ttl(), record.holder(), record.overloaded != overloaded || record.ejected};
 }
@@ -522,6 +549,7 @@ ReplicatedInstance Shard::StateOf(const InstanceRecord& record) const {
   state.spec.ttl = record.ttl();
   state.spec.overloaded = record.overloaded;
   state.spec.seed_id = record.seed_id();
+  state.spec.owner = std::string(record.owner());
   state.lease = record.lease;
   state.ejected = record.ejected;
   state.holder = record.holder();

@@ -21,6 +21,7 @@
 #include "core/mutex.h"
 #include "core/change.h"
 #include "core/change_log.h"
+#include "core/access.h"
 #include "core/instance.h"
 #include "core/record_set.h"
 #include "core/record_table.h"
@@ -108,18 +109,19 @@ class Shard {
   // Creates the instance, or updates the one with the same (service,
   // instance_id) and renews its lease. Creating needs `may_create` (the caller
   // holds capacity for it), else RESOURCE_EXHAUSTED. An expired instance found
-  // on the way is removed and reported in `removed`.
+  // on the way is removed and reported in `removed`. `access` refuses with
+  // nothing changed (core/access.h).
   absl::StatusOr<RegisterResult> Upsert(const RegisterSpec& spec, TimePoint now, bool may_create,
-                                        std::vector<Removal>& removed);
+                                        std::vector<Removal>& removed, const Access* access = nullptr);
 
   // Moves the deadline to now + TTL, stores `overloaded`, takes an ejected
   // instance back into rotation. NOT_FOUND when the lease is gone or past its
   // deadline (the latter is removed and reported in `removed`).
   absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, TimePoint now,
-                                     std::vector<Removal>& removed);
+                                     std::vector<Removal>& removed, const Access* access = nullptr);
 
-  // Removes the instance now. Returns what was removed, nothing if unknown.
-  std::optional<Removal> Deregister(LeaseId lease);
+  // Removes the instance now. Returns what was removed; NOT_FOUND if unknown.
+  absl::StatusOr<Removal> Deregister(LeaseId lease, const Access* access = nullptr);
 
   // True when the lease is live and belongs to `service`.
   bool HoldsInService(LeaseId lease, std::string_view service);
@@ -145,7 +147,7 @@ class Shard {
   std::optional<Endpoint> Pick(std::string_view service, TimePoint now, LeaseId exclude = kNoLease);
 
   // warnServerError: ejects the lease's instance and picks a replacement.
-  WarnResult Warn(LeaseId lease, TimePoint now);
+  absl::StatusOr<WarnResult> Warn(LeaseId lease, TimePoint now, const Access* access = nullptr);
 
   void AppendServices(std::vector<ServiceSummary>& out);
 
@@ -195,7 +197,7 @@ class Shard {
   std::optional<Removal> ApplyRemoval(LeaseId lease, RemovalReason reason, bool quiet);
   // A heartbeat: moves the deadline of a lease held here; NOT_FOUND when the
   // lease is unknown, or held here and past its deadline.
-  absl::StatusOr<Renewal> Renew(LeaseId lease, bool overloaded, TimePoint now);
+  absl::StatusOr<Renewal> Renew(LeaseId lease, bool overloaded, TimePoint now, const Access* access = nullptr);
   // The held leases past their deadline, at most `budget` wheel entries;
   // each is reported again every `retry` until its removal is applied.
   // Returns true when due work remains.

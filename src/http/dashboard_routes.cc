@@ -11,6 +11,7 @@
 #include "core/json_text.h"
 #include "core/validation.h"
 #include "http/dashboard_assets.h"
+#include "http/http_caller.h"
 #include "http/ops_routes.h"
 #include "metrics/thread_metrics.h"
 #include "server/native_rpcs.h"
@@ -91,7 +92,9 @@ void AddDashboardRoutes(HttpServer& http, OpsContext& context) {
   });
   // Browsers ask for it unbidden; no icon, and no 404 in their console.
   http.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& response) { response.status = 204; });
-  http.Get("/v1/dashboard/node", [&context](const httplib::Request&, httplib::Response& response) {
+  http.Get("/v1/dashboard/node", [&context](const httplib::Request& request, httplib::Response& response) {
+    const std::optional<auth::CallerRef> caller = ResolveCaller(context, request, response);
+    if (!caller || (*caller && Refused((*caller)->MayOnSome(auth::Permission::kRead, "read"), response))) return;
     ReplyJson(response, NodeJson(context));
   });
   // One page of a service's live instances, ejected ones too (in the
@@ -108,6 +111,8 @@ void AddDashboardRoutes(HttpServer& http, OpsContext& context) {
     const std::optional<uint64_t> limit = NumberParameter(request, "limit", 100, kMaxInstancesPage, response);
     if (!limit) return;
     if (!Ready(context, response)) return;
+    const std::optional<auth::CallerRef> caller = ResolveCaller(context, request, response);
+    if (!caller || (*caller && Refused((*caller)->MayRead(service), response))) return;
     Registry& registry = context.server().registry();
     const TimePoint now = registry.clock().Now();
     std::string instances;

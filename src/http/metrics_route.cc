@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 
+#include "auth/caller.h"
 #include "http/ops_routes.h"
 #include "metrics/process_stats.h"
 #include "metrics/text_exposition.h"
@@ -116,6 +117,18 @@ void WriteRegistry(TextExposition& text, Registry& registry, const metrics::Metr
   }
 }
 
+// Under a policy: refused calls, by the permission they lacked (the log says who and what).
+void WriteAuthorization(TextExposition& text) {
+  text.Family("registryd_auth_refusals_total", MetricType::kCounter,
+              "Calls refused by the authorization policy, by the permission they lacked.");
+  for (const auth::Permission permission :
+       {auth::Permission::kRead, auth::Permission::kRegister, auth::Permission::kAdmin}) {
+    text.Sample({{"permission", auth::NameOf(permission)}}, auth::RefusalCount(permission));
+  }
+  Counter(text, "registryd_auth_unknown_tokens_total",
+          "Calls refused for a bearer token the token file does not hold.", auth::UnknownTokenCount());
+}
+
 void WriteJournal(TextExposition& text, const Journal& journal, const metrics::MetricTotals& totals) {
   Counter(text, "registryd_journal_written_bytes_total", "Bytes appended to the data dir's journal.",
           totals.journal_bytes);
@@ -181,6 +194,7 @@ void AddMetricsRoute(HttpServer& http, OpsContext& context) {
           context.phase() == OpsContext::Phase::kServing && server.serving() ? 1 : 0);
     WriteCalls(text, totals);
     WriteRegistry(text, server.registry(), totals);
+    if (server.options().authority) WriteAuthorization(text);
     if (const Journal* journal = server.journal()) WriteJournal(text, *journal, totals);
     if (cluster::Cluster* cluster = server.cluster()) WriteCluster(text, *cluster, server.registry(), totals);
     WriteProcess(text);

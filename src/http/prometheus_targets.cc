@@ -9,6 +9,7 @@
 
 #include "core/validation.h"
 #include "core/json_text.h"
+#include "http/http_caller.h"
 #include "http/ops_routes.h"
 #include "http/prometheus_labels.h"
 
@@ -55,9 +56,20 @@ void AddPrometheusTargetsRoute(HttpServer& http, OpsContext& context) {
       services.push_back(service);
     }
     if (!Ready(context, response)) return;
+    // Under a policy: a named service needs read on it; all of them are
+    // the ones the caller may read.
+    const std::optional<auth::CallerRef> caller = ResolveCaller(context, request, response);
+    if (!caller) return;
+    if (*caller) {
+      const absl::Status check = services.empty() ? (*caller)->MayOnSome(auth::Permission::kRead, "read")
+                                                  : (*caller)->MayRead(services.front());
+      if (Refused(check, response)) return;
+    }
     Registry& registry = context.server().registry();
     if (services.empty()) {
-      for (const ServiceSummary& summary : registry.ListServices()) services.push_back(summary.name);
+      for (const ServiceSummary& summary : registry.ListServices()) {
+        if (!*caller || (*caller)->CanRead(summary.name)) services.push_back(summary.name);
+      }
     }
     std::string json = "[";
     for (const std::string& service : services) {

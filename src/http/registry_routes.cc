@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "core/validation.h"
+#include "http/http_caller.h"
 #include "http/ops_routes.h"
 #include "server/discover_reply.h"
 
@@ -58,12 +59,16 @@ void AddRegistryRoutes(HttpServer& http, OpsContext& context) {
     if (RefuseUnknownParameters(request, response, {"filter", "after", "limit"})) return;
     const std::optional<uint64_t> limit = LimitParameter(request, response);
     if (!limit || !Ready(context, response)) return;
+    // Under a policy, the services the caller may read.
+    const std::optional<auth::CallerRef> caller = ResolveCaller(context, request, response);
+    if (!caller || (*caller && Refused((*caller)->MayOnSome(auth::Permission::kRead, "read"), response))) return;
     const std::string filter = request.get_param_value("filter");
     const std::string after = request.get_param_value("after");
     registry::v1::ListServicesResponse reply;
     uint64_t total = 0;
     for (const ServiceSummary& service : context.server().registry().ListServices()) {
       if (!filter.empty() && service.name.find(filter) == std::string::npos) continue;
+      if (*caller && !(*caller)->CanRead(service.name)) continue;
       ++total;
       if (!after.empty() && service.name <= after) continue;
       if (static_cast<uint64_t>(reply.services_size()) >= *limit) continue;
@@ -84,6 +89,8 @@ void AddRegistryRoutes(HttpServer& http, OpsContext& context) {
     }
     const std::optional<bool> exclude_overloaded = BoolParameter(request, "exclude_overloaded", response);
     if (!exclude_overloaded || !Ready(context, response)) return;
+    const std::optional<auth::CallerRef> caller = ResolveCaller(context, request, response);
+    if (!caller || (*caller && Refused((*caller)->MayRead(service), response))) return;
     Registry& registry = context.server().registry();
     registry::v1::DiscoverResponse reply;
     FillDiscoverResponse(registry, service, *exclude_overloaded, registry.clock().Now(), reply);

@@ -24,22 +24,22 @@ void LocalWriter::AnswerWhenDurable(absl::StatusOr<Result> result, Done<Result> 
                        });
 }
 
-void LocalWriter::Register(RegisterSpec spec, Done<RegisterResult> done) {
-  AnswerWhenDurable(registry_.Register(spec), std::move(done));
+void LocalWriter::Register(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) {
+  AnswerWhenDurable(registry_.Register(spec, access.get()), std::move(done));
 }
 
-void LocalWriter::SeedRegister(RegisterSpec spec, Done<RegisterResult> done) {
-  AnswerWhenDurable(registry_.SeedRegister(spec), std::move(done));
+void LocalWriter::SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) {
+  AnswerWhenDurable(registry_.SeedRegister(spec, access.get()), std::move(done));
 }
 
-void LocalWriter::Deregister(LeaseId lease, Done<Removal> done) {
-  AnswerWhenDurable(registry_.Deregister(lease), std::move(done));
+void LocalWriter::Deregister(LeaseId lease, AccessRef access, Done<Removal> done) {
+  AnswerWhenDurable(registry_.Deregister(lease, access.get()), std::move(done));
 }
 
 // An ejection lasts until the next heartbeat: it is journaled, but its
 // answer does not wait for the sync.
-void LocalWriter::WarnServerError(int32_t server_id, Done<WarnResult> done) {
-  std::move(done)(registry_.WarnServerError(server_id));
+void LocalWriter::WarnServerError(int32_t server_id, AccessRef access, Done<WarnResult> done) {
+  std::move(done)(registry_.WarnServerError(server_id, access.get()));
 }
 
 bool LocalWriter::Expire(uint32_t shard) {

@@ -14,15 +14,15 @@ class LocalWriter final : public RegistryWriter {
   // `synced`: the journal whose sync a change's answer waits for, or null.
   LocalWriter(Registry& registry, Journal* synced) : registry_(registry), synced_(synced) {}
 
-  void Register(RegisterSpec spec, Done<RegisterResult> done) override;
-  void SeedRegister(RegisterSpec spec, Done<RegisterResult> done) override;
-  void Deregister(LeaseId lease, Done<Removal> done) override;
-  void WarnServerError(int32_t server_id, Done<WarnResult> done) override;
-  absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded) override {
-    return registry_.Heartbeat(lease, overloaded);
+  void Register(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) override;
+  void SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) override;
+  void Deregister(LeaseId lease, AccessRef access, Done<Removal> done) override;
+  void WarnServerError(int32_t server_id, AccessRef access, Done<WarnResult> done) override;
+  absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, const Access* access) override {
+    return registry_.Heartbeat(lease, overloaded, access);
   }
-  absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded) override {
-    return registry_.SeedHeartbeat(server_id, overloaded);
+  absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access) override {
+    return registry_.SeedHeartbeat(server_id, overloaded, access);
   }
   bool Expire(uint32_t shard) override;
   Registry& registry() override { return registry_; }

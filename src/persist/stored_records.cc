@@ -1,5 +1,6 @@
 #include "persist/stored_records.h"
 
+#include "core/limits.h"
 #include "core/validation.h"
 #include "persist/record_file.h"
 #include "stored.pb.h"
@@ -24,6 +25,8 @@ absl::Status Validate(const stored::Instance& instance, RegisterSpec& spec) {
   if (absl::Status check = ValidateHost("host", spec.host); !check.ok()) return check;
   if (absl::Status check = ValidatePort("port", instance.port()); !check.ok()) return check;
   spec.port = static_cast<uint16_t>(instance.port());
+  if (instance.owner().size() > limits::kMaxIdentityBytes) return absl::InvalidArgumentError("owner too long");
+  spec.owner = instance.owner();
   for (const stored::MetadataEntry& entry : instance.metadata()) spec.metadata.emplace_back(entry.key(), entry.value());
   return ValidateMetadata("metadata", spec.metadata);
 }
@@ -43,6 +46,7 @@ void AppendPutFrame(std::string& out, std::string_view service, const InstanceRe
   }
   put.set_ttl_ms(static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(instance.ttl()).count()));
   put.set_overloaded(instance.overloaded);
+  put.set_owner(instance.owner().data(), instance.owner().size());
   AppendRecordFrame(out, record);
 }
 

@@ -1,12 +1,22 @@
 // registry.v1.Registry/Deregister — remove an instance now.
+#include <fmt/core.h>
+
 #include "core/log.h"
 #include "server/native_rpcs.h"
 #include "server/status.h"
 
 namespace registryd {
 
-void DeregisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply&, RpcDone done) {
-  writer.Deregister(request.lease_id(), [done = std::move(done)](absl::StatusOr<Removal> removed) mutable {
+void DeregisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply&, const auth::CallerRef& caller,
+                           RpcDone done) {
+  writer.Deregister(request.lease_id(), caller, [&request, caller, done = std::move(done)](
+                                                   absl::StatusOr<Removal> removed) mutable {
+    if (caller) {
+      // A refused one names its lease: the refusal's message names the service.
+      caller->Audit("deregister", removed.ok() ? removed->service : "",
+                    removed.ok() ? removed->instance_id : fmt::format("lease {:016x}", request.lease_id()),
+                    removed.status());
+    }
     if (!removed.ok()) {
       std::move(done)(ToGrpcStatus(removed.status()));
       return;

@@ -8,9 +8,13 @@
 
 namespace registryd {
 
-grpc::Status DiscoverRpc::Handle(DiscoverBackend& backend, const Request& request, Reply& reply) {
+grpc::Status DiscoverRpc::Handle(DiscoverBackend& backend, const Request& request, Reply& reply,
+                                 const auth::CallerRef& caller) {
   if (absl::Status check = ValidateService("service", request.service()); !check.ok()) {
     return ToGrpcStatus(check);
+  }
+  if (caller) {
+    if (absl::Status check = caller->MayRead(request.service()); !check.ok()) return ToGrpcStatus(check);
   }
   Registry& registry = backend.registry;
   const std::string_view service = request.service();

@@ -53,6 +53,10 @@ void Describe(const Change& change, registry::v1::WatchEvent& event) {
 
 }  // namespace
 
+absl::Status FeedResponses::Authorize(const lenient::WatchRequest& request, const auth::Caller& caller) {
+  return request.service().empty() ? caller.MayReadEveryService() : caller.MayRead(request.service());
+}
+
 grpc::Status FeedResponses::Open(const lenient::WatchRequest& request) {
   if (!request.service().empty()) {
     if (absl::Status check = ValidateService("service", request.service()); !check.ok()) return ToGrpcStatus(check);

@@ -10,6 +10,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
+#include "auth/caller.h"
 #include "core/registry.h"
 #include "core/watch_feed.h"
 #include "metrics/thread_metrics.h"
@@ -35,6 +36,8 @@ class FeedResponses {
   FeedResponses(Registry& registry, WatchHub& hub) : registry_(registry), hub_(hub) {}
 
   // Checks the request and starts the feed; an error ends the stream.
+  // A service's changes need read on it; every service's, read on all.
+  static absl::Status Authorize(const lenient::WatchRequest& request, const auth::Caller& caller);
   grpc::Status Open(const lenient::WatchRequest& request);
   bool Reads(uint32_t shard) const { return feed_ && feed_->Reads(shard); }
   // The next response: the rest of the batch being sent, or what is new.

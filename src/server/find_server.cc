@@ -13,9 +13,13 @@ void FillSeedReply(const std::optional<Endpoint>& endpoint, discovery_service::Q
   reply.set_serverport(endpoint->port);
 }
 
-grpc::Status FindServerRpc::Handle(Registry& registry, const Request& request, Reply& reply) {
+grpc::Status FindServerRpc::Handle(Registry& registry, const Request& request, Reply& reply,
+                                   const auth::CallerRef& caller) {
   if (absl::Status check = ValidateService("service", request.service()); !check.ok()) {
     return ToGrpcStatus(check);
+  }
+  if (caller) {
+    if (absl::Status check = caller->MayRead(request.service()); !check.ok()) return ToGrpcStatus(check);
   }
   FillSeedReply(registry.FindServer(request.service()), reply);
   return grpc::Status::OK;

@@ -5,9 +5,10 @@
 
 namespace registryd {
 
-grpc::Status HeartbeatRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply) {
+grpc::Status HeartbeatRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply,
+                                  const auth::CallerRef& caller) {
   metrics::Local().Heartbeats(metrics::HeartbeatApi::kNative);
-  const absl::StatusOr<Duration> ttl = writer.Heartbeat(request.lease_id(), request.overloaded());
+  const absl::StatusOr<Duration> ttl = writer.Heartbeat(request.lease_id(), request.overloaded(), caller.get());
   if (!ttl.ok()) return ToGrpcStatus(ttl.status());
   reply.set_ttl_ms(ToWireMillis(*ttl));
   return grpc::Status::OK;

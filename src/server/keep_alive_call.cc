@@ -1,6 +1,8 @@
 #include "server/keep_alive_call.h"
 
 #include "metrics/thread_metrics.h"
+#include "server/caller_cache.h"
+#include "server/status.h"
 
 namespace registryd {
 
@@ -23,6 +25,15 @@ void KeepAliveCall::OnStarted(bool ok) {
   metrics::Local().StreamOpened(metrics::StreamKind::kKeepAlive);
   if (!queue_.AddStream(&context_, ServingQueue::AtClose::kCancel)) context_.TryCancel();  // the server is stopping
   Start(service_, queue_, backend_);  // the next stream
+  if (CallerCache* callers = queue_.callers()) {
+    const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
+    if (!caller.ok()) {
+      status_ = ToGrpcStatus(caller.status());
+      End();
+      return;
+    }
+    keeper_.set_caller(**caller);
+  }
   if (!StartRead()) End();
 }
 
@@ -57,7 +68,7 @@ bool KeepAliveCall::StartWrite() {
 bool KeepAliveCall::StartFinish() {
   ServingQueue::StartGuard guard(queue_);
   if (!guard.open()) return false;
-  stream_.Finish(grpc::Status::OK, &finished_);
+  stream_.Finish(status_, &finished_);
   return true;
 }
 
@@ -91,8 +102,9 @@ void KeepAliveCall::DeleteWhenIdle() {
   if (!finish_back_ || !done_back_) return;
   metrics::ThreadMetrics& metrics = metrics::Local();
   metrics.StreamClosed(metrics::StreamKind::kKeepAlive);
-  // Its status is OK: a lease's failure travels in its response's code.
-  metrics.Call(metrics::MethodIndex("registry.v1.Registry/KeepAlive"), grpc::StatusCode::OK);
+  // Its status is OK but for a caller refused at the start: a lease's
+  // failure travels in its response's code.
+  metrics.Call(metrics::MethodIndex("registry.v1.Registry/KeepAlive"), status_.error_code());
   queue_.RemoveStream(&context_);
   delete this;
 }

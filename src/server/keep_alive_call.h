@@ -6,6 +6,7 @@
 //   read or write --!ok--> Keeper::Release, Finish(OK) (the client closed,
 //                          broke or the server is shutting down; gRPC sends
 //                          what still can be sent)
+//   requested, caller not resolved (an unknown bearer token) --> Finish(it)
 //   the object deletes itself once Finish's tag and the done tag
 //   (AsyncNotifyWhenDone) are both back: no tag outlives it.
 //
@@ -52,6 +53,7 @@ class KeepAliveCall {
   KeepAliveBackend& backend_;
   StreamLeases keeper_;
   grpc::ServerContext context_;
+  grpc::Status status_;  // what Finish sends
   grpc::ServerAsyncReaderWriter<registry::v1::KeepAliveResponse, registry::v1::KeepAliveRequest> stream_;
   CallStep<KeepAliveCall> started_{*this, &KeepAliveCall::OnStarted};
   CallStep<KeepAliveCall> read_{*this, &KeepAliveCall::OnRead};

@@ -8,6 +8,7 @@
 
 #include <grpcpp/support/status.h>
 
+#include "auth/caller.h"
 #include "core/registry.h"
 #include "core/registry_writer.h"
 #include "server/discover_reply_cache.h"
@@ -18,31 +19,37 @@ namespace registryd {
 
 struct RegisterRpc {
   static constexpr bool kWrites = true;
+  static constexpr bool kAuthorized = true;
   using Service = NativeRegistryService;
   using Request = lenient::RegisterRequest;
   using Reply = registry::v1::RegisterResponse;
   static constexpr auto kRequest = &Service::RequestRegisterLenient;
   static constexpr std::string_view kName = "registry.v1.Registry/Register";
-  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done);
+  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, const auth::CallerRef& caller,
+                     RpcDone done);
 };
 
 struct HeartbeatRpc {
+  static constexpr bool kAuthorized = true;
   using Service = NativeRegistryService;
   using Request = registry::v1::HeartbeatRequest;
   using Reply = registry::v1::HeartbeatResponse;
   static constexpr auto kRequest = &Service::RequestHeartbeat;
   static constexpr std::string_view kName = "registry.v1.Registry/Heartbeat";
-  static grpc::Status Handle(RegistryWriter& writer, const Request& request, Reply& reply);
+  static grpc::Status Handle(RegistryWriter& writer, const Request& request, Reply& reply,
+                             const auth::CallerRef& caller);
 };
 
 struct DeregisterRpc {
   static constexpr bool kWrites = true;
+  static constexpr bool kAuthorized = true;
   using Service = NativeRegistryService;
   using Request = registry::v1::DeregisterRequest;
   using Reply = registry::v1::DeregisterResponse;
   static constexpr auto kRequest = &Service::RequestDeregister;
   static constexpr std::string_view kName = "registry.v1.Registry/Deregister";
-  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done);
+  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, const auth::CallerRef& caller,
+                     RpcDone done);
 };
 
 // What Discover works on: the registry, and its queue's cache of replies.
@@ -52,21 +59,25 @@ struct DiscoverBackend {
 };
 
 struct DiscoverRpc {
+  static constexpr bool kAuthorized = true;
   using Service = NativeRegistryService;
   using Request = lenient::DiscoverRequest;
   using Reply = grpc::ByteBuffer;  // a serialized registry::v1::DiscoverResponse
   static constexpr auto kRequest = &Service::RequestDiscoverLenient;
   static constexpr std::string_view kName = "registry.v1.Registry/Discover";
-  static grpc::Status Handle(DiscoverBackend& backend, const Request& request, Reply& reply);
+  static grpc::Status Handle(DiscoverBackend& backend, const Request& request, Reply& reply,
+                             const auth::CallerRef& caller);
 };
 
 struct ListServicesRpc {
+  static constexpr bool kAuthorized = true;
   using Service = NativeRegistryService;
   using Request = registry::v1::ListServicesRequest;
   using Reply = registry::v1::ListServicesResponse;
   static constexpr auto kRequest = &Service::RequestListServices;
   static constexpr std::string_view kName = "registry.v1.Registry/ListServices";
-  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply,
+                             const auth::CallerRef& caller);
 };
 
 // Lease TTLs travel as uint32 milliseconds.

@@ -41,14 +41,21 @@ absl::StatusOr<RegisterSpec> SpecOf(const Registry& registry, const RegisterRpc:
 
 }  // namespace
 
-void RegisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done) {
+void RegisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply, const auth::CallerRef& caller,
+                         RpcDone done) {
   absl::StatusOr<RegisterSpec> spec = SpecOf(writer.registry(), request);
   if (!spec.ok()) {
     std::move(done)(ToGrpcStatus(spec.status()));
     return;
   }
+  if (caller) spec->owner = caller->identity();
   // The request and reply live in the call until it finishes, after `done`.
-  writer.Register(*std::move(spec), [&request, &reply, done = std::move(done)](absl::StatusOr<RegisterResult> result) mutable {
+  writer.Register(*std::move(spec), caller, [&request, &reply, caller, done = std::move(done)](
+                                                 absl::StatusOr<RegisterResult> result) mutable {
+    if (caller) {
+      caller->Audit("register", request.service(), result.ok() ? result->instance_id : request.instance_id(),
+                    result.status());
+    }
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));
       return;

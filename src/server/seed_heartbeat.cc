@@ -5,9 +5,10 @@
 
 namespace registryd {
 
-grpc::Status SeedHeartbeatRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply) {
+grpc::Status SeedHeartbeatRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply,
+                                      const auth::CallerRef& caller) {
   metrics::Local().Heartbeats(metrics::HeartbeatApi::kSeed);
-  const absl::StatusOr<Duration> ttl = writer.SeedHeartbeat(request.serverid(), request.overloaded());
+  const absl::StatusOr<Duration> ttl = writer.SeedHeartbeat(request.serverid(), request.overloaded(), caller.get());
   if (!ttl.ok()) return ToGrpcStatus(ttl.status());
   reply.set_success(true);
   return grpc::Status::OK;

@@ -6,7 +6,8 @@
 
 namespace registryd {
 
-void SeedRegisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done) {
+void SeedRegisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply,
+                             const auth::CallerRef& caller, RpcDone done) {
   for (const absl::Status& check : {ValidateHost("serverIp", request.serverip()),
                                     ValidatePort("serverPort", request.serverport()),
                                     ValidateService("service", request.service())}) {
@@ -23,8 +24,11 @@ void SeedRegisterRpc::Handle(RegistryWriter& writer, const Request& request, Rep
   spec.ttl = writer.registry().options().default_ttl;
   spec.overloaded = request.overloaded();
   spec.seed_id = request.serverid();
+  if (caller) spec.owner = caller->identity();
   // The request and reply live in the call until it finishes, after `done`.
-  writer.SeedRegister(std::move(spec), [&request, &reply, done = std::move(done)](absl::StatusOr<RegisterResult> result) mutable {
+  writer.SeedRegister(std::move(spec), caller, [&request, &reply, caller, done = std::move(done)](
+                                                  absl::StatusOr<RegisterResult> result) mutable {
+    if (caller) caller->Audit("register", request.service(), std::to_string(request.serverid()), result.status());
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));
       return;

@@ -6,6 +6,7 @@
 
 #include <grpcpp/support/status.h>
 
+#include "auth/caller.h"
 #include "core/registry.h"
 #include "core/registry_writer.h"
 #include "server/lenient_services.h"
@@ -16,43 +17,51 @@ namespace registryd {
 // registry_service.RegistryService/discovery: register (upsert by serverId).
 struct SeedRegisterRpc {
   static constexpr bool kWrites = true;
+  static constexpr bool kAuthorized = true;
   using Service = SeedRegistryService;
   using Request = lenient::RecordRequest;
   using Reply = registry_service::QueryReply;
   static constexpr auto kRequest = &Service::RequestRegisterLenient;
   static constexpr std::string_view kName = "registry_service.RegistryService/discovery";
-  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done);
+  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, const auth::CallerRef& caller,
+                     RpcDone done);
 };
 
 // registry_service.RegistryService/heartBeat: renew, store overloaded.
 struct SeedHeartbeatRpc {
+  static constexpr bool kAuthorized = true;
   using Service = SeedRegistryService;
   using Request = registry_service::RenewRequest;
   using Reply = registry_service::QueryReply;
   static constexpr auto kRequest = &Service::RequestheartBeat;
   static constexpr std::string_view kName = "registry_service.RegistryService/heartBeat";
-  static grpc::Status Handle(RegistryWriter& writer, const Request& request, Reply& reply);
+  static grpc::Status Handle(RegistryWriter& writer, const Request& request, Reply& reply,
+                             const auth::CallerRef& caller);
 };
 
 // discovery_service.DiscoveryService/findServer: one live server, round-robin.
 struct FindServerRpc {
+  static constexpr bool kAuthorized = true;
   using Service = SeedDiscoveryService;
   using Request = lenient::QueryRequest;
   using Reply = discovery_service::QueryReply;
   static constexpr auto kRequest = &Service::RequestFindServerLenient;
   static constexpr std::string_view kName = "discovery_service.DiscoveryService/findServer";
-  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply);
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply,
+                             const auth::CallerRef& caller);
 };
 
 // discovery_service.DiscoveryService/warnServerError: eject, pick another.
 struct WarnServerErrorRpc {
   static constexpr bool kWrites = true;
+  static constexpr bool kAuthorized = true;
   using Service = SeedDiscoveryService;
   using Request = discovery_service::ServerError;
   using Reply = discovery_service::QueryReply;
   static constexpr auto kRequest = &Service::RequestwarnServerError;
   static constexpr std::string_view kName = "discovery_service.DiscoveryService/warnServerError";
-  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done);
+  static void Handle(RegistryWriter& writer, const Request& request, Reply& reply, const auth::CallerRef& caller,
+                     RpcDone done);
 };
 
 // Fills a seed QueryReply with a chosen server, or querySuccess = false.

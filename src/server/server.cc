@@ -12,6 +12,7 @@
 
 #include "server/ads_call.h"
 #include "server/feed_responses.h"
+#include "server/caller_cache.h"
 #include "server/health_rpcs.h"
 #include "server/keep_alive_call.h"
 #include "core/log.h"
@@ -192,6 +193,7 @@ absl::Status Server::Start() {
 
   for (uint32_t i = 0; i < options_.threads; ++i) {
     queues_.push_back(std::make_unique<ServingQueue>(i, std::move(cqs[i])));
+    if (options_.authority) queues_.back()->set_callers(std::make_unique<CallerCache>(*options_.authority));
     watch_hubs_.Add(*queues_.back());
     health_hubs_.Add(*queues_.back());
   }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "auth/authority.h"
 #include "cluster/cluster.h"
 #include "core/registry.h"
 #include "persist/journal.h"
@@ -50,6 +51,9 @@ struct ServerOptions {
   // envoy.service.discovery.v3.AggregatedDiscoveryService: gRPC's own xDS
   // clients resolve "xds:///SERVICE" through registryd.
   bool xds = true;
+  // Set: every call is authorized by its policy (auth/authority.h); the
+  // owner reloads it on SIGHUP.
+  std::shared_ptr<auth::Authority> authority;
 };
 
 // Shards for a number of queue threads: a power of two, several per thread so

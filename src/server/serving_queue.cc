@@ -4,6 +4,8 @@ namespace registryd {
 
 ServingQueue::~ServingQueue() { ShutdownAndJoin(); }
 
+void ServingQueue::set_callers(std::unique_ptr<CallerCache> callers) { callers_ = std::move(callers); }
+
 void ServingQueue::Close(absl::FunctionRef<void()> cancel) {
   MutexLock lock(&mu_);
   accepting_ = false;

@@ -27,6 +27,7 @@
 #include "absl/functional/function_ref.h"
 #include "core/mutex.h"
 #include "core/queue_event.h"
+#include "server/caller_cache.h"
 
 namespace registryd {
 
@@ -37,6 +38,10 @@ class ServingQueue {
   ~ServingQueue();
 
   uint32_t index() const { return index_; }
+  // Set when an authorization policy is: who calls, for this queue's calls
+  // (used on its thread only).
+  void set_callers(std::unique_ptr<CallerCache> callers);
+  CallerCache* callers() { return callers_.get(); }
   grpc::ServerCompletionQueue* cq() { return cq_.get(); }
 
   // Holds the queue's accepting state steady while a tag is handed to it:
@@ -104,6 +109,7 @@ class ServingQueue {
 
   const uint32_t index_;
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  std::unique_ptr<CallerCache> callers_;
   Mutex mu_;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool open_ ABSL_GUARDED_BY(mu_) = true;

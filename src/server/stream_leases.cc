@@ -25,7 +25,7 @@ registry::v1::KeepAliveResponse StreamLeases::Renew(const registry::v1::KeepAliv
     return refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
                   fmt::format("bind_to_stream: a stream holds at most {} leases", kMaxBoundLeases));
   }
-  const absl::StatusOr<Duration> ttl = backend_.writer.Heartbeat(request.lease_id(), request.overloaded());
+  const absl::StatusOr<Duration> ttl = backend_.writer.Heartbeat(request.lease_id(), request.overloaded(), caller_.get());
   if (!ttl.ok()) {
     if (bound_stream_ && bound_leases_.erase(request.lease_id()) > 0) {
       (void)backend_.bindings.Release(*bound_stream_, {request.lease_id()});  // gone: nothing to hold
@@ -47,8 +47,9 @@ void StreamLeases::Release() {
   if (!bound_stream_) return;
   const std::vector<LeaseId> held(bound_leases_.begin(), bound_leases_.end());
   for (const LeaseId lease : backend_.bindings.Release(*bound_stream_, held)) {
-    backend_.writer.Deregister(lease, [lease](absl::StatusOr<Removal> removed) {
+    backend_.writer.Deregister(lease, caller_, [lease, caller = caller_](absl::StatusOr<Removal> removed) {
       if (removed.ok()) log::Debug("lease {:016x} removed with its stream", lease);
+      if (caller && removed.ok()) caller->Audit("deregister", removed->service, removed->instance_id, removed.status());
     });
   }
   bound_leases_.clear();

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "absl/container/flat_hash_set.h"
+#include "auth/caller.h"
 #include "core/lease_bindings.h"
 #include "core/registry.h"
 #include "core/registry_writer.h"
@@ -27,12 +28,16 @@ class StreamLeases {
 
   explicit StreamLeases(KeepAliveBackend& backend) : backend_(backend) {}
 
+  // Under a policy: the stream's caller, resolved when it started; every
+  // renewal and release is checked against it.
+  void set_caller(auth::CallerRef caller) { caller_ = std::move(caller); }
   registry::v1::KeepAliveResponse Renew(const registry::v1::KeepAliveRequest& request);
   // The stream ended: removes the leases bound to it (if it binds).
   void Release();
 
  private:
   KeepAliveBackend& backend_;
+  auth::CallerRef caller_;
   bool first_request_ = true;
   std::optional<StreamId> bound_stream_;  // set when the stream binds its leases
   absl::flat_hash_set<LeaseId> bound_leases_;

@@ -13,7 +13,10 @@
 // The object is reused for call after call; only the ServerContext is made
 // anew, because gRPC cannot reset one. What an RPC does lives in its Rpc
 // type (one file per RPC): the request method, and Handle(), which fills the
-// reply from the registry and returns the status.
+// reply from the registry and returns the status. An Rpc with kAuthorized
+// gets the caller (null without a policy; core/access.h, auth/caller.h) and
+// asks it before anything is read or changed; a caller that cannot be
+// resolved (an unknown bearer token) is refused before Handle.
 #pragma once
 
 #include <atomic>
@@ -26,12 +29,15 @@
 
 #include <grpcpp/alarm.h>
 
+#include "auth/caller.h"
 #include "core/registry.h"
 #include "core/queue_event.h"
 #include "metrics/thread_metrics.h"
 #include "server/call_pool.h"
 #include "server/rpc_done.h"
+#include "server/caller_cache.h"
 #include "server/serving_queue.h"
+#include "server/status.h"
 
 namespace registryd {
 
@@ -101,10 +107,31 @@ class UnaryCall final : public QueueEvent {
   enum WritePhase : uint8_t { kHandling, kReturned, kAnswered };
 
   void Respond() {
+    if constexpr (requires { Rpc::kAuthorized; }) {
+      static const auth::CallerRef kNoPolicy;
+      const auth::CallerRef* caller = &kNoPolicy;
+      if (CallerCache* callers = queue_.callers()) {
+        absl::StatusOr<const auth::CallerRef*> resolved = callers->Resolve(*context_);
+        if (!resolved.ok()) {
+          status_ = ToGrpcStatus(resolved.status());
+          Finish();
+          return;
+        }
+        caller = *resolved;
+      }
+      Handle(*caller);
+    } else {
+      Handle();
+    }
+  }
+
+  // `caller...`: the caller, for an Rpc with kAuthorized.
+  template <typename... Caller>
+  void Handle(const Caller&... caller) {
     if constexpr (requires { Rpc::kWrites; }) {
       state_ = State::kAwaitingWrite;
       write_phase_.store(kHandling, std::memory_order_relaxed);
-      Rpc::Handle(backend_, request_, reply_, [this](grpc::Status status) {
+      Rpc::Handle(backend_, request_, reply_, caller..., [this](grpc::Status status) {
         status_ = std::move(status);
         if (write_phase_.exchange(kAnswered, std::memory_order_acq_rel) == kReturned) WakeOnQueue();
       });
@@ -114,7 +141,7 @@ class UnaryCall final : public QueueEvent {
         pool_.CallWaits();
       }
     } else {
-      status_ = Rpc::Handle(backend_, request_, reply_);
+      status_ = Rpc::Handle(backend_, request_, reply_, caller...);
       Finish();
     }
   }

@@ -7,9 +7,21 @@
 
 namespace registryd {
 
-void WarnServerErrorRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply, RpcDone done) {
-  writer.WarnServerError(request.serverid(), [&request, &reply,
-                                              done = std::move(done)](absl::StatusOr<WarnResult> result) mutable {
+void WarnServerErrorRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply,
+                                const auth::CallerRef& caller, RpcDone done) {
+  // Whether a serverId exists is only told to a caller that may eject somewhere.
+  if (caller) {
+    if (absl::Status check = caller->MayOnSome(auth::Permission::kAdmin, "eject from"); !check.ok()) {
+      caller->Audit("eject", "", std::to_string(request.serverid()), check);
+      std::move(done)(ToGrpcStatus(check));
+      return;
+    }
+  }
+  writer.WarnServerError(request.serverid(), caller, [&request, &reply, caller,
+                                                      done = std::move(done)](absl::StatusOr<WarnResult> result) mutable {
+    if (caller && (!result.ok() || result->known)) {
+      caller->Audit("eject", "", std::to_string(request.serverid()), result.status());
+    }
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));
       return;

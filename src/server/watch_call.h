@@ -23,6 +23,8 @@
 //   Source(Backend&, WatchHub&); grpc::Status Open(const Request&);
 //   bool Reads(uint32_t shard) const; bool Next(grpc::ByteBuffer&);
 //   std::optional<grpc::Status> Ended() const (set: finish once Next is dry).
+//   Optionally static absl::Status Authorize(const Request&, const
+//   auth::Caller&): under a policy, asked before Open with the stream's caller.
 #pragma once
 
 #include <optional>
@@ -32,7 +34,10 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
+#include "auth/caller.h"
 #include "core/queue_event.h"
+#include "server/caller_cache.h"
+#include "server/status.h"
 #include "metrics/thread_metrics.h"
 #include "server/serving_queue.h"
 #include "server/watch_hub.h"
@@ -91,12 +96,29 @@ class WatchCall final : public Watcher {
     if (!queue_.AddStream(&context_, Source::kAtClose) && Source::kAtClose == ServingQueue::AtClose::kCancel) {
       context_.TryCancel();  // the server is stopping
     }
+    if (grpc::Status allowed = Authorize(); !allowed.ok()) {
+      End(allowed);
+      return;
+    }
     if (grpc::Status opened = source_.Open(request_); !opened.ok()) {
       End(opened);
       return;
     }
     hub_.Add(this);
     Pump();
+  }
+
+  grpc::Status Authorize() {
+    if constexpr (requires(const typename Source::Request& request, const auth::Caller& caller) {
+                    Source::Authorize(request, caller);
+                  }) {
+      if (CallerCache* callers = queue_.callers()) {
+        const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
+        if (!caller.ok()) return ToGrpcStatus(caller.status());
+        return ToGrpcStatus(Source::Authorize(request_, ***caller));
+      }
+    }
+    return grpc::Status::OK;
   }
 
   void OnWritten(bool ok) {

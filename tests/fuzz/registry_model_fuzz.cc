@@ -139,7 +139,7 @@ class Run {
   void Warn(int32_t seed_id) {
     const TimePoint now = clock_.Now();
     const auto* key = model_.KeyOfSeed(seed_id);
-    const WarnResult result = registry_.WarnServerError(seed_id);
+    const WarnResult result = *registry_.WarnServerError(seed_id);
     const bool live = key != nullptr && model_.Live(model_.entries.at(*key), now);
     if (key != nullptr && !live) return;  // past its deadline: either answer
     Require(result.known == live);

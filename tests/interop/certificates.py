@@ -21,14 +21,18 @@ class Authority:
     def path(self, file):
         return os.path.join(self.directory, file)
 
-    def issue(self, name, san):
-        """A key and a certificate for `name`; returns (cert, key)."""
+    def issue(self, name, san=None, cn=None):
+        """A key and a certificate for `name` (its files' name); returns (cert,
+        key). `san`: the subjectAltName ("URI:spiffe://...,DNS:host", "IP:...");
+        None: a certificate without one, named by its subject CN alone.
+        `cn`: the subject CN (default `name`)."""
         key, request, cert = (self.path(f"{name}.{ext}") for ext in ("key", "csr", "crt"))
         openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
-                "-out", request, "-subj", f"/CN={name}")
+                "-out", request, "-subj", f"/CN={cn or name}")
         extensions = self.path(f"{name}.ext")
         with open(extensions, "w") as file:
-            file.write(f"subjectAltName={san}\n")
+            # Without a SAN, still an X.509 v3 end-entity certificate.
+            file.write(f"subjectAltName={san}\n" if san is not None else "basicConstraints=critical,CA:FALSE\n")
         openssl("x509", "-req", "-in", request, "-CA", self.cert, "-CAkey", self.key, "-CAcreateserial",
                 "-out", cert, "-days", "2", "-extfile", extensions)
         return cert, key

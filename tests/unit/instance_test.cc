@@ -58,8 +58,9 @@ TEST(InstanceRecordTest, WithTextCarriesEveryOtherField) {
   record->ejected = true;
   record->set_ttl(std::chrono::seconds(30));
   record->set_seed_id(7);
-  InstanceRecordPtr moved = InstanceRecord::WithText(*record, "db.example.com", {{"k", "v"}});
+  InstanceRecordPtr moved = InstanceRecord::WithText(*record, "db.example.com", {{"k", "v"}}, "spiffe://shop/a");
   EXPECT_EQ(moved->instance_id(), "7");
+  EXPECT_EQ(moved->owner(), "spiffe://shop/a");
   EXPECT_EQ(moved->host(), "db.example.com");
   EXPECT_EQ(moved->metadata(), (Metadata{{"k", "v"}}));
   EXPECT_EQ(moved->lease, 99u);
@@ -86,15 +87,37 @@ TEST(InstanceRecordTest, TheStoredRevisionHasRoomOnlyInRecordsMadeForIt) {
   EXPECT_EQ(replicated->metadata(), (Metadata{{"zone", "z1"}}));  // the revision sits past the text
   EXPECT_EQ(replicated->Clone()->stored_revision(), 0x0123456789abcdefu);
   // New text, longer or shorter: the revision moves along.
-  InstanceRecordPtr longer = InstanceRecord::WithText(*replicated, "db.example.com", {{"zone", "z2"}, {"k", "v"}});
+  InstanceRecordPtr longer =
+      InstanceRecord::WithText(*replicated, "db.example.com", {{"zone", "z2"}, {"k", "v"}}, "");
   EXPECT_EQ(longer->stored_revision(), 0x0123456789abcdefu);
   EXPECT_EQ(longer->metadata(), (Metadata{{"zone", "z2"}, {"k", "v"}}));
-  EXPECT_EQ(InstanceRecord::WithText(*longer, "h", {})->stored_revision(), 0x0123456789abcdefu);
+  EXPECT_EQ(InstanceRecord::WithText(*longer, "h", {}, "")->stored_revision(), 0x0123456789abcdefu);
   // A plain record given room takes a revision from then on.
-  InstanceRecordPtr given = InstanceRecord::WithText(*plain, "10.0.0.7", {}, /*with_revision=*/true);
+  InstanceRecordPtr given = InstanceRecord::WithText(*plain, "10.0.0.7", {}, "", /*with_revision=*/true);
   EXPECT_EQ(given->stored_revision(), 0u);
   given->set_stored_revision(5);
   EXPECT_EQ(given->stored_revision(), 5u);
+}
+
+TEST(InstanceRecordTest, TheOwnerSitsBetweenTheMetadataAndTheRevision) {
+  InstanceRecordPtr plain = InstanceRecord::Make("web-1", "10.0.0.7", {{"zone", "z1"}});
+  EXPECT_EQ(plain->owner(), "");
+  const std::string owner(255, 'o');  // the longest identity
+  InstanceRecordPtr owned = InstanceRecord::Make("web-1", "10.0.0.7", {{"zone", "z1"}}, true, owner);
+  owned->set_stored_revision(42);
+  EXPECT_EQ(owned->owner(), owner);
+  EXPECT_EQ(owned->metadata(), (Metadata{{"zone", "z1"}}));
+  EXPECT_EQ(owned->stored_revision(), 42u);
+  InstanceRecordPtr copy = owned->Clone();
+  EXPECT_EQ(copy->owner(), owner);
+  EXPECT_EQ(copy->stored_revision(), 42u);
+  // Another owner, or none, is new text: it needs a new record.
+  EXPECT_FALSE(owned->TextDiffers("10.0.0.7", {{"zone", "z1"}}, owner));
+  EXPECT_TRUE(owned->TextDiffers("10.0.0.7", {{"zone", "z1"}}, "spiffe://shop/b"));
+  InstanceRecordPtr taken = InstanceRecord::WithText(*owned, "10.0.0.7", {{"zone", "z1"}}, "spiffe://shop/b");
+  EXPECT_EQ(taken->owner(), "spiffe://shop/b");
+  EXPECT_EQ(taken->stored_revision(), 42u);
+  EXPECT_EQ(InstanceRecord::WithText(*taken, "h", {}, "")->owner(), "");
 }
 
 TEST(InstanceRecordTest, TtlIsKeptInWholeMilliseconds) {

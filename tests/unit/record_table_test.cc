@@ -56,7 +56,7 @@ TEST(RecordTableTest, RecordsStayPutAcrossManyChunks) {
 TEST(RecordTableTest, ReplaceKeepsTheIndex) {
   RecordTable table;
   const RecordIndex index = table.Add(RecordOf("a", 7));
-  InstanceRecordPtr moved = InstanceRecord::WithText(table[index], "db.example.com", {{"zone", "eu"}});
+  InstanceRecordPtr moved = InstanceRecord::WithText(table[index], "db.example.com", {{"zone", "eu"}}, "");
   table.Replace(index, std::move(moved));
   EXPECT_EQ(table[index].host(), "db.example.com");
   EXPECT_EQ(table[index].lease, 7u);

@@ -176,7 +176,7 @@ TEST_F(SeedApiTest, FindServerFindsNothingWhenNoServerIsAlive) {
 TEST_F(SeedApiTest, WarnedServerLeavesTheRotationUntilItsNextHeartbeat) {
   for (int32_t id : {1, 2, 3}) SeedRegister(SeedSpec(id, "books"));
 
-  const WarnResult warned = registry_.WarnServerError(2);
+  const WarnResult warned = *registry_.WarnServerError(2);
   EXPECT_TRUE(warned.known);
   ASSERT_TRUE(warned.replacement.has_value());
   EXPECT_NE(warned.replacement->server_id, 2);
@@ -198,7 +198,7 @@ TEST_F(SeedApiTest, WarnedServerLeavesTheRotationUntilItsNextHeartbeat) {
 
 TEST_F(SeedApiTest, WarningTheOnlyServerLeavesNoReplacement) {
   SeedRegister(SeedSpec(1, "books"));
-  const WarnResult warned = registry_.WarnServerError(1);
+  const WarnResult warned = *registry_.WarnServerError(1);
   EXPECT_TRUE(warned.known);
   EXPECT_FALSE(warned.replacement.has_value());
   EXPECT_FALSE(registry_.FindServer("books").has_value());
@@ -208,14 +208,14 @@ TEST_F(SeedApiTest, WarnPrefersAReplacementThatIsNotOverloaded) {
   SeedRegister(SeedSpec(1, "books"));
   SeedRegister(SeedSpec(2, "books", /*overloaded=*/true));
   SeedRegister(SeedSpec(3, "books"));
-  const WarnResult warned = registry_.WarnServerError(1);
+  const WarnResult warned = *registry_.WarnServerError(1);
   ASSERT_TRUE(warned.replacement.has_value());
   EXPECT_EQ(warned.replacement->server_id, 3);
 }
 
 TEST_F(SeedApiTest, WarnOfAnUnknownOrExpiredIdChangesNothing) {
   SeedRegister(SeedSpec(1, "books"));
-  const WarnResult unknown = registry_.WarnServerError(42);
+  const WarnResult unknown = *registry_.WarnServerError(42);
   EXPECT_FALSE(unknown.known);
   EXPECT_FALSE(unknown.replacement.has_value());
   EXPECT_EQ(Picks("books", 2), (std::vector<int32_t>{1, 1}));
@@ -223,7 +223,7 @@ TEST_F(SeedApiTest, WarnOfAnUnknownOrExpiredIdChangesNothing) {
 
   SeedRegister(SeedSpec(2, "orders"));
   clock_.Advance(kSeedTtl);
-  EXPECT_FALSE(registry_.WarnServerError(2).known);
+  EXPECT_FALSE(registry_.WarnServerError(2)->known);
 }
 
 TEST_F(SeedApiTest, SeedServerIsVisibleThroughNativeDiscover) {
@@ -268,7 +268,7 @@ TEST_F(SeedApiTest, NativeNumericIdIsOneServerWithTheSeedIdOfTheSameNumber) {
   ASSERT_EQ(registry_.FindServer("books")->port, 2000);
 
   // warnServerError names it, and ejects it rather than anything else.
-  const WarnResult warned = registry_.WarnServerError(7);
+  const WarnResult warned = *registry_.WarnServerError(7);
   EXPECT_TRUE(warned.known);
   EXPECT_FALSE(warned.replacement.has_value());  // nothing else in "books"
   EXPECT_FALSE(registry_.FindServer("books").has_value());

@@ -114,8 +114,8 @@ TEST_F(ShardTest, UpsertWithAnotherHostKeepsTheLeaseAndEveryIndex) {
   std::vector<Removal> removed;
   EXPECT_TRUE(shard_.Heartbeat(first.lease, false, clock_.Now(), removed).ok());
   EXPECT_EQ(Create(moved).lease, first.lease);
-  const std::optional<Removal> removal = shard_.Deregister(first.lease);
-  ASSERT_TRUE(removal.has_value());
+  const absl::StatusOr<Removal> removal = shard_.Deregister(first.lease);
+  ASSERT_TRUE(removal.ok());
   EXPECT_EQ(removal->instance_id, "b1");
   records = Discover("books");
   ASSERT_EQ(records.size(), 1u);
@@ -126,7 +126,7 @@ TEST_F(ShardTest, UpsertWithAnotherHostKeepsTheLeaseAndEveryIndex) {
 // filed until their tick: such an entry must not touch the index's new lease.
 TEST_F(ShardTest, AStaleWheelEntryOfAReusedIndexLeavesTheNewLeaseAlone) {
   const RegisterResult gone = Create(NativeSpec("books", "b1", seconds(1)));
-  ASSERT_TRUE(shard_.Deregister(gone.lease).has_value());
+  ASSERT_TRUE(shard_.Deregister(gone.lease).ok());
   const RegisterResult reusing = Create(NativeSpec("books", "b2", seconds(5)));
 
   clock_.Advance(milliseconds(1500));  // past the removed lease's tick
@@ -152,7 +152,7 @@ TEST_F(ShardTest, NewMetadataKeepsTheLeaseAndEveryIndex) {
   const auto records = Discover("books");
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0]->metadata(), relabelled.metadata);
-  EXPECT_TRUE(shard_.Deregister(first.lease).has_value());
+  EXPECT_TRUE(shard_.Deregister(first.lease).ok());
   EXPECT_TRUE(Discover("books").empty());
 }
 
@@ -210,13 +210,13 @@ TEST_F(ShardTest, HeartbeatAtTheDeadlineIsNotFoundAndReportsTheRemoval) {
 
 TEST_F(ShardTest, DeregisterRemovesAtOnceAndOnlyOnce) {
   const LeaseId lease = Create(NativeSpec("books", "b1", seconds(10))).lease;
-  const std::optional<Removal> removal = shard_.Deregister(lease);
-  ASSERT_TRUE(removal.has_value());
+  const absl::StatusOr<Removal> removal = shard_.Deregister(lease);
+  ASSERT_TRUE(removal.ok());
   EXPECT_EQ(removal->lease, lease);
   EXPECT_EQ(removal->service, "books");
   EXPECT_EQ(removal->instance_id, "b1");
   EXPECT_TRUE(Discover("books").empty());
-  EXPECT_FALSE(shard_.Deregister(lease).has_value());
+  EXPECT_FALSE(shard_.Deregister(lease).ok());
   EXPECT_EQ(shard_.Heartbeat(lease, false, clock_.Now(), removed_).status().code(),
             absl::StatusCode::kNotFound);
 
@@ -290,7 +290,7 @@ TEST_F(ShardTest, WarnEjectsFromDiscoveryUntilTheNextHeartbeat) {
   const LeaseId warned = Create(test::SeedSpec(1, "books")).lease;
   Create(test::SeedSpec(2, "books"));
 
-  const WarnResult result = shard_.Warn(warned, clock_.Now());
+  const WarnResult result = *shard_.Warn(warned, clock_.Now());
   EXPECT_TRUE(result.known);
   ASSERT_TRUE(result.replacement.has_value());
   EXPECT_EQ(result.replacement->server_id, 2);

@@ -97,8 +97,8 @@ TEST_F(WatchFeedTest, RemovalsSayWhy) {
   ASSERT_TRUE(feed.Next().has_value());
 
   ASSERT_TRUE(registry_.Deregister(gone).ok());
-  ASSERT_TRUE(registry_.WarnServerError(7).known);
-  ASSERT_TRUE(registry_.WarnServerError(7).known);  // already out: no second event
+  ASSERT_TRUE(registry_.WarnServerError(7)->known);
+  ASSERT_TRUE(registry_.WarnServerError(7)->known);  // already out: no second event
   clock_.Advance(milliseconds(1200));
   ASSERT_EQ(ExpireDue(registry_).size(), 1u);
   ASSERT_TRUE(registry_.SeedHeartbeat(7, false).ok());  // back in rotation

@@ -1,0 +1,18 @@
+// Who a client is under mTLS, from its verified certificate: the first URI
+// SAN (where SPIFFE IDs such as spiffe://prod/ns/shop/sa/orders live), else
+// the first DNS SAN, else the subject's common name, else nobody (empty: an
+// anonymous caller). The first of a kind wins so that adding a SAN of a
+// lower kind never changes who a certificate names.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/types/span.h"
+
+namespace registryd::auth {
+
+std::string IdentityOfCertificate(absl::Span<const std::string_view> uri_sans,
+                                  absl::Span<const std::string_view> dns_sans, std::string_view common_name);
+
+}  // namespace registryd::auth

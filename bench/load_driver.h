@@ -20,6 +20,8 @@
 #include <grpcpp/support/async_unary_call.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include "bench/authz_policy.h"
+
 namespace registryd::bench {
 
 using Clock = std::chrono::steady_clock;
@@ -27,6 +29,9 @@ using Clock = std::chrono::steady_clock;
 // One operation in flight. Scenario code makes them; the driver owns them.
 class PendingCall {
  public:
+  PendingCall() {
+    if (!CallAuthorization().empty()) context.AddMetadata("authorization", CallAuthorization());
+  }
   virtual ~PendingCall() = default;
   // The call's tag came back with `ok`: start the next step and return false,
   // or return true when the operation is over (`status` says how it went).

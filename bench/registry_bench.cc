@@ -155,8 +155,12 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
   std::optional<IdleListener> elsewhere;
   std::optional<HttpLoad> http_load;  // declared after the server and the listener: it stops first
   int http_port = 0;
+  std::optional<AuthzFiles> authz;  // outlives the server
+  struct CallAuthorizationScope {
+    ~CallAuthorizationScope() { SetCallAuthorization(""); }
+  } call_authorization;
   if ((target_name == "registryd" || target_name == "memory" || target_name == "baseline" ||
-       target_name == "http-load" || target_name == "http-load-elsewhere") &&
+       target_name == "http-load" || target_name == "http-load-elsewhere" || target_name == "authz") &&
       !options.spawn.empty()) {
     const ScenarioOptions& scenario = options.scenario;
     const uint64_t capacity = static_cast<uint64_t>(scenario.leases) * 2 +
@@ -170,6 +174,12 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
         {"--threads", threads, "--max-instances", std::to_string(capacity), "--listen", "127.0.0.1:0", "--data-dir",
          registryd_data ? registryd_data->path() : ""});
     registryd_command.insert(registryd_command.end(), options.server_args.begin(), options.server_args.end());
+    if (target_name == "authz") {
+      authz.emplace("registry_bench_authz_");
+      registryd_command.insert(registryd_command.end(),
+                               {"--authz-policy", authz->policy, "--auth-tokens", authz->tokens});
+      SetCallAuthorization("Bearer " + authz->token);
+    }
     if (target_name == "http-load") {
       http_port = FreeLoopbackPort();
       const auto flag = std::find(registryd_command.begin(), registryd_command.end(), "--http-listen");
@@ -421,9 +431,10 @@ int Main(int argc, char** argv) {
                  "ceiling-reflection (the same with gRPC's reflection plugin), etcd (etcd v3 on loopback), "
                  "memory (registryd without a data dir), http-load (registryd with idle and slow HTTP clients on its HTTP "
                  "face: --http-idle, --http-slow-readers), http-load-elsewhere (the same load aimed at a port that is "
-                 "not registryd's)")
+                 "not registryd's), authz (registryd under a 100-rule --authz-policy, every call with a bearer token)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"ceiling", "ceiling-reflection", "etcd", "memory", "http-load", "http-load-elsewhere"}));
+      ->check(CLI::IsMember(
+          {"ceiling", "ceiling-reflection", "etcd", "memory", "http-load", "http-load-elsewhere", "authz"}));
   app.add_option("--http-idle", options.http_load.idle_connections,
                  "http-load: idle HTTP connections kept open to registryd's HTTP face")
       ->capture_default_str()

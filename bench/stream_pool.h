@@ -50,6 +50,7 @@ class StreamPool {
     }
     all_.push_back(std::make_unique<Stream>());
     Stream& stream = *all_.back();
+    if (!CallAuthorization().empty()) stream.context.AddMetadata("authorization", CallAuthorization());
     stream.stream = open_(&stream.context, cq, sequence);
     return &stream;
   }

@@ -70,9 +70,10 @@ absl::Status Caller::Refuse(Permission lacking, std::string_view action, std::st
 absl::Status Caller::MayWrite(WriteAction action, std::string_view service,
                               std::optional<std::string_view> owner) const {
   const std::string_view verb = VerbOf(action);
-  if (grants_->Allows(Permission::kAdmin, service)) return absl::OkStatus();
+  const uint8_t mask = grants_->MaskOf(service);
+  if ((mask & BitOf(Permission::kAdmin)) != 0) return absl::OkStatus();
   if (action == WriteAction::kEject) return Refuse(Permission::kAdmin, verb, service);
-  if (!grants_->Allows(Permission::kRegister, service)) return Refuse(Permission::kRegister, verb, service);
+  if ((mask & BitOf(Permission::kRegister)) == 0) return Refuse(Permission::kRegister, verb, service);
   // An instance registered without an owner (before a policy was set) is
   // anyone's with register on its service; a re-registration makes it the caller's.
   if (owner && !owner->empty() && *owner != identity_) return Refuse(Permission::kAdmin, verb, service, *owner);

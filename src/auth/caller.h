@@ -42,6 +42,7 @@ class Caller final : public Access {
   // such as an unknown serverId's, is only given to such a caller).
   absl::Status MayOnSome(Permission permission, std::string_view action) const;
 
+  bool audited() const { return audit_ != nullptr; }
   // A change it made, or was refused (other failures are not changes), to
   // the audit log if there is one.
   void Audit(std::string_view action, std::string_view service, std::string_view instance,

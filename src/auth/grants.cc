@@ -44,4 +44,13 @@ bool Grants::Allows(Permission permission, std::string_view service) const {
   });
 }
 
+uint8_t Grants::MaskOf(std::string_view service) const {
+  if (const auto entry = exact_.find(service); entry != exact_.end()) return entry->second;
+  uint8_t mask = every_service_;
+  for (const auto& [prefix, bits] : prefixes_) {
+    if (service.starts_with(prefix)) mask |= bits;
+  }
+  return mask;
+}
+
 }  // namespace registryd::auth

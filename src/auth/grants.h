@@ -33,6 +33,9 @@ class Grants {
   static Grants Compile(absl::Span<const ServiceGrant> granted);
 
   bool Allows(Permission permission, std::string_view service) const;
+  // Every permission on `service`, as bits of Permission: one lookup where
+  // a check needs several.
+  uint8_t MaskOf(std::string_view service) const;
   // Some matching rule gives `permission` on service "*" (a Watch of every
   // service needs read on all of them, present and future).
   bool AllowsEveryService(Permission permission) const { return (every_service_ & BitOf(permission)) != 0; }

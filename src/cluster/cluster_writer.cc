@@ -108,6 +108,7 @@ void ClusterWriter::Upsert(RegisterSpec spec, AccessRef access, Done<RegisterRes
     return;
   }
   ReplicatedInstance state;
+  if (access != nullptr) spec.owner = std::string(access->identity());  // stored with it in etcd
   // The lease stays with the instance, unless a seed id moves to another
   // service (a lease routes to its service's shard).
   state.lease = existing && existing->spec.service == spec.service ? existing->lease : NewLease(spec.service);

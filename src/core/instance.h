@@ -34,8 +34,10 @@ struct RegisterSpec {
   Metadata metadata;
   Duration ttl{};  // already clamped to the server's bounds
   bool overloaded = false;
-  // The identity that registers it (an authorization policy is set and the
-  // caller has one): only it, or an admin, may renew, change or remove it.
+  // The identity that registered it (under an authorization policy, when
+  // the caller has one): only it, or an admin, may renew, change or remove
+  // it. Set for restores and replicas; a caller's registration takes its
+  // Access's identity instead.
   std::string owner;
   // The seed API's serverId: set for seed registrations, and for native ones
   // whose instance id is a canonical decimal int32 (see SeedIdOf).

@@ -44,6 +44,8 @@ std::optional<RecordIndex> Shard::FindLive(LeaseId lease, TimePoint now, std::ve
 
 absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint now, bool may_create,
                                              std::vector<Removal>& removed, const Access* access) {
+  // A caller registers as itself (the spec's owner is for restores).
+  const std::string_view owner = access != nullptr ? access->identity() : std::string_view(spec.owner);
   MutexLock lock(&mu_);
   if (!spec.instance_id.empty()) {
     const auto service = services_.find(spec.service);
@@ -64,12 +66,12 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
               !check.ok()) {
             return check;
           }
-          const bool text_changed = old.TextDiffers(spec.host, spec.metadata, spec.owner);
+          const bool text_changed = old.TextDiffers(spec.host, spec.metadata, owner);
           const bool changed = text_changed || old.port != spec.port || old.overloaded != spec.overloaded;
           const bool was_ejected = old.ejected;
           // Host, metadata and owner live in the record's allocation: new ones need a new one.
           if (text_changed) {
-            records_.Replace(*index, InstanceRecord::WithText(old, spec.host, spec.metadata, spec.owner));
+            records_.Replace(*index, InstanceRecord::WithText(old, spec.host, spec.metadata, owner));
           }
           InstanceRecord& record = records_[*index];
           record.port = spec.port;
@@ -93,11 +95,11 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
     return check;
   }
   if (!may_create) return absl::ResourceExhaustedError("");
-  const InstanceRecord& record = records_[Create(spec, now)];
+  const InstanceRecord& record = records_[Create(spec, owner, now)];
   return RegisterResult{record.lease, std::string(record.instance_id()), record.ttl(), true};
 }
 
-RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now, bool replicated) {
+RecordIndex Shard::Create(const RegisterSpec& spec, std::string_view owner, TimePoint now, bool replicated) {
   LeaseId lease = spec.restore_lease;
   // A restored lease keeps its id when it names this shard and is free.
   while (lease == kNoLease || ShardOfLease(lease, shard_count_) != index_ || leases_.contains(lease)) {
@@ -118,7 +120,7 @@ RecordIndex Shard::Create(const RegisterSpec& spec, TimePoint now, bool replicat
     instance_id = generated_id;
   }
 
-  InstanceRecordPtr owned = InstanceRecord::Make(instance_id, spec.host, spec.metadata, replicated, spec.owner);
+  InstanceRecordPtr owned = InstanceRecord::Make(instance_id, spec.host, spec.metadata, replicated, owner);
   InstanceRecord& record = *owned;
   record.lease = lease;
   record.service = &service;
@@ -442,7 +444,7 @@ bool Shard::Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, st
     created.restore_lease = state.lease;
     created.restore_delay = Duration::zero();
     quiet_ = quiet || state.ejected;  // an ejected instance is not visible: nothing to announce
-    index = Create(created, now, /*replicated=*/true);
+    index = Create(created, spec.owner, now, /*replicated=*/true);
     InstanceRecord& record = records_[*index];
     record.set_stored_revision(state.stored_revision);
     SetEjected(record, state.ejected);

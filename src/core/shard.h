@@ -213,7 +213,7 @@ class Shard {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<RecordIndex> FindLease(LeaseId lease) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `replicated`: the record has room for the store's revision (Apply).
-  RecordIndex Create(const RegisterSpec& spec, TimePoint now, bool replicated = false)
+  RecordIndex Create(const RegisterSpec& spec, std::string_view owner, TimePoint now, bool replicated = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Removal Remove(RecordIndex index, RemovalReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records a change of what Discover shows: a new revision for the service

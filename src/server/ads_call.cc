@@ -59,14 +59,6 @@ void AdsCall::OnStarted(bool ok) {
   metrics::Local().StreamOpened(metrics::StreamKind::kAds);
   // Cancelled at shutdown: clients see the stream end and reconnect.
   if (!queue_.AddStream(&context_, ServingQueue::AtClose::kCancel)) context_.TryCancel();
-  if (CallerCache* callers = queue_.callers()) {
-    const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
-    if (!caller.ok()) {
-      End(ToGrpcStatus(caller.status()));
-      return;
-    }
-    caller_ = **caller;
-  }
   hub_.Add(this);
   if (!StartRead()) End(grpc::Status::OK);
 }
@@ -109,10 +101,13 @@ grpc::Status AdsCall::Handle(bool& due) {
             "not UTF-8?)"};
   }
   if (request.has_node() && client_.empty()) client_ = Printable(request.node().id());
-  // Every resource a client can name is a service's: reading it needs read on it.
-  if (caller_) {
+  // Every resource a client can name is a service's: reading it needs read
+  // on it, under the policy of the moment (resolved from the connection's cache).
+  if (CallerCache* callers = queue_.callers()) {
+    const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
     for (const std::string& name : request.resource_names()) {
-      if (absl::Status check = caller_->MayRead(name); !check.ok()) return ToGrpcStatus(check);
+      if (absl::Status check = (**caller)->MayRead(name); !check.ok()) return ToGrpcStatus(check);
     }
   }
   absl::StatusOr<xds::RequestOutcome> outcome = subscriptions_.Apply(request);

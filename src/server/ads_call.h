@@ -30,7 +30,6 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
-#include "auth/caller.h"
 #include "core/queue_event.h"
 #include "server/ads_service.h"
 #include "server/serving_queue.h"
@@ -83,7 +82,6 @@ class AdsCall final : public Watcher {
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
   std::string client_;  // the node id, for the log
-  auth::CallerRef caller_;  // under a policy: every name it subscribes to needs read
   bool reading_ = false;
   bool writing_ = false;
   std::optional<grpc::Status> ending_;  // set once the stream is to end

@@ -11,7 +11,7 @@ void DeregisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply
                            RpcDone done) {
   writer.Deregister(request.lease_id(), caller, [&request, caller, done = std::move(done)](
                                                    absl::StatusOr<Removal> removed) mutable {
-    if (caller) {
+    if (caller && caller->audited()) {
       // A refused one names its lease: the refusal's message names the service.
       caller->Audit("deregister", removed.ok() ? removed->service : "",
                     removed.ok() ? removed->instance_id : fmt::format("lease {:016x}", request.lease_id()),

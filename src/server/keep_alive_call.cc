@@ -25,6 +25,16 @@ void KeepAliveCall::OnStarted(bool ok) {
   metrics::Local().StreamOpened(metrics::StreamKind::kKeepAlive);
   if (!queue_.AddStream(&context_, ServingQueue::AtClose::kCancel)) context_.TryCancel();  // the server is stopping
   Start(service_, queue_, backend_);  // the next stream
+  if (!StartRead()) End();
+}
+
+void KeepAliveCall::OnRead(bool ok) {
+  if (!ok) {  // the client closed its side, broke, or the server is stopping
+    End();
+    return;
+  }
+  // Resolved for each request (from the connection's cache): a reloaded
+  // policy applies to a stream under way.
   if (CallerCache* callers = queue_.callers()) {
     const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
     if (!caller.ok()) {
@@ -33,14 +43,6 @@ void KeepAliveCall::OnStarted(bool ok) {
       return;
     }
     keeper_.set_caller(**caller);
-  }
-  if (!StartRead()) End();
-}
-
-void KeepAliveCall::OnRead(bool ok) {
-  if (!ok) {  // the client closed its side, broke, or the server is stopping
-    End();
-    return;
   }
   response_ = keeper_.Renew(request_);
   metrics::Local().Heartbeats(metrics::HeartbeatApi::kKeepAlive);

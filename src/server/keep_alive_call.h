@@ -6,7 +6,7 @@
 //   read or write --!ok--> Keeper::Release, Finish(OK) (the client closed,
 //                          broke or the server is shutting down; gRPC sends
 //                          what still can be sent)
-//   requested, caller not resolved (an unknown bearer token) --> Finish(it)
+//   read, caller not resolved (an unknown bearer token) --> Finish(it)
 //   the object deletes itself once Finish's tag and the done tag
 //   (AsyncNotifyWhenDone) are both back: no tag outlives it.
 //

@@ -48,11 +48,10 @@ void RegisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply& 
     std::move(done)(ToGrpcStatus(spec.status()));
     return;
   }
-  if (caller) spec->owner = caller->identity();
   // The request and reply live in the call until it finishes, after `done`.
   writer.Register(*std::move(spec), caller, [&request, &reply, caller, done = std::move(done)](
                                                  absl::StatusOr<RegisterResult> result) mutable {
-    if (caller) {
+    if (caller && caller->audited()) {
       caller->Audit("register", request.service(), result.ok() ? result->instance_id : request.instance_id(),
                     result.status());
     }

@@ -24,11 +24,10 @@ void SeedRegisterRpc::Handle(RegistryWriter& writer, const Request& request, Rep
   spec.ttl = writer.registry().options().default_ttl;
   spec.overloaded = request.overloaded();
   spec.seed_id = request.serverid();
-  if (caller) spec.owner = caller->identity();
   // The request and reply live in the call until it finishes, after `done`.
   writer.SeedRegister(std::move(spec), caller, [&request, &reply, caller, done = std::move(done)](
                                                   absl::StatusOr<RegisterResult> result) mutable {
-    if (caller) caller->Audit("register", request.service(), std::to_string(request.serverid()), result.status());
+    if (caller && caller->audited()) caller->Audit("register", request.service(), std::to_string(request.serverid()), result.status());
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));
       return;

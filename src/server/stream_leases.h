@@ -30,7 +30,9 @@ class StreamLeases {
 
   // Under a policy: the stream's caller, resolved when it started; every
   // renewal and release is checked against it.
-  void set_caller(auth::CallerRef caller) { caller_ = std::move(caller); }
+  void set_caller(const auth::CallerRef& caller) {
+    if (caller_ != caller) caller_ = caller;  // the same one, request after request: no count to touch
+  }
   registry::v1::KeepAliveResponse Renew(const registry::v1::KeepAliveRequest& request);
   // The stream ended: removes the leases bound to it (if it binds).
   void Release();

@@ -43,6 +43,7 @@ import os
 import queue
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -1048,9 +1049,73 @@ class KeptOwnerTest(AuthzCase):
         registry.stop()
 
 
+class AuditLogTest(AuthzCase):
+    """--audit-log: every change made or refused (register through both APIs,
+    deregister, eject) is one JSON line with time, identity, action, service,
+    instance and result; renewals and reads are not changes."""
+
+    def test_changes_and_refusals_are_written(self):
+        directory = tempfile.TemporaryDirectory(prefix="authz_audit_")
+        self.addCleanup(directory.cleanup)
+        policy, tokens, audit = (os.path.join(directory.name, name) for name in ("policy.txt", "tokens.txt", "audit.jsonl"))
+        write_file(policy, POLICY)
+        write_file(tokens, token_file({token: identity for identity, token in TOKENS.items()}))
+        registry = Registry(ARGS.registryd, extra=["--authz-policy", policy, "--auth-tokens", tokens,
+                                                   "--audit-log", audit])
+        self.addCleanup(registry.kill)
+        channel = grpc.insecure_channel(registry.address, options=CHANNEL_OPTIONS)
+        self.addCleanup(channel.close)
+        orders, billing, ops = (Client(channel, TOKENS[identity]) for identity in (ORDERS, BILLING, OPS))
+        lease = orders.register("orders-audit", "o-1", "10.8.0.1:80").lease_id
+        orders.heartbeat(lease)  # a renewal: not a change
+        orders.discover("orders-audit")  # a read: not a change
+        self.assertCode(grpc.StatusCode.PERMISSION_DENIED, billing.register, "orders-audit", "o-1", "10.8.0.9:80")
+        self.assertCode(grpc.StatusCode.PERMISSION_DENIED, billing.deregister, lease)
+        orders.seed_register(4242, "orders-audit", 7000)
+        self.assertCode(grpc.StatusCode.PERMISSION_DENIED, orders.warn, 4242)
+        ops.warn(4242)
+        ops.deregister(lease)
+        expected = [
+            (ORDERS, "register", "orders-audit", "o-1", "ok"),
+            (BILLING, "register", "orders-audit", "o-1", "PERMISSION_DENIED"),
+            (BILLING, "deregister", "", "lease %016x" % lease, "PERMISSION_DENIED"),
+            (ORDERS, "register", "orders-audit", "4242", "ok"),
+            (ORDERS, "eject", "", "4242", "PERMISSION_DENIED"),
+            (OPS, "eject", "", "4242", "ok"),
+            (OPS, "deregister", "orders-audit", "o-1", "ok"),
+        ]
+
+        def lines():
+            with open(audit) as file:
+                return [json.loads(line) for line in file]
+
+        self.assertTrue(wait_for(lambda: len(lines()) >= len(expected)), lines())
+        written = lines()
+        self.assertEqual([(line["identity"], line["action"], line["service"], line["instance"], line["result"])
+                          for line in written], expected)
+        for line in written:
+            self.assertRegex(line["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+    def test_audit_log_needs_a_policy(self):
+        directory = tempfile.TemporaryDirectory(prefix="authz_audit_")
+        self.addCleanup(directory.cleanup)
+        result = subprocess.run([ARGS.registryd, "--listen", "127.0.0.1:0", "--data-dir", "", "--http-listen", "",
+                                 "--audit-log", os.path.join(directory.name, "audit.jsonl")],
+                                capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("--audit-log needs --authz-policy", result.stderr)
+
+
 class NoPolicyTest(AuthzCase):
     """Without --authz-policy everything is allowed to everyone, as before,
     and the start says so."""
+
+    def test_a_non_loopback_address_without_a_policy_warns(self):
+        # Bound to every address, but called (as every test here) on loopback.
+        registry = Registry(ARGS.registryd, listen="0.0.0.0:0")
+        self.addCleanup(registry.kill)
+        self.assertTrue(wait_for(lambda: "no --authz-policy: anyone who can reach" in registry.stderr_text()),
+                        registry.stderr_text())
 
     def test_everything_is_allowed(self):
         registry = Registry(ARGS.registryd)
@@ -1058,6 +1123,7 @@ class NoPolicyTest(AuthzCase):
         line = wait_for(lambda: re.search(r"authorization: none.*", registry.stderr_text()))
         self.assertTrue(line, registry.stderr_text())
         self.assertIn("anyone may change the registry", line.group(0))
+        self.assertNotIn("no --authz-policy: anyone who can reach", registry.stderr_text())  # loopback: no warning
         channel = grpc.insecure_channel(registry.address, options=CHANNEL_OPTIONS)
         self.addCleanup(channel.close)
         for round, client in enumerate((Client(channel), Client(channel, UNKNOWN_TOKEN))):

@@ -93,6 +93,7 @@ TEST(StoredInstanceTest, AnInstanceComesBackAsItWasStored) {
   state.spec.ttl = std::chrono::milliseconds(2500);
   state.spec.overloaded = true;
   state.spec.seed_id = 7;
+  state.spec.owner = "spiffe://prod/ns/shop/sa/orders";
   state.lease = 0x1234'5678'9abc'def0;
   state.ejected = true;
   const std::optional<DecodedInstance> decoded = DecodeInstance(EncodeInstance(state, "node-b"));
@@ -107,6 +108,7 @@ TEST(StoredInstanceTest, AnInstanceComesBackAsItWasStored) {
   EXPECT_EQ(back.spec.ttl, state.spec.ttl);
   EXPECT_TRUE(back.spec.overloaded);
   EXPECT_EQ(back.spec.seed_id, 7);
+  EXPECT_EQ(back.spec.owner, "spiffe://prod/ns/shop/sa/orders");  // every node checks the same owner
   EXPECT_EQ(back.lease, state.lease);
   EXPECT_TRUE(back.ejected);
 }
@@ -114,6 +116,14 @@ TEST(StoredInstanceTest, AnInstanceComesBackAsItWasStored) {
 TEST(StoredInstanceTest, AValueThatIsNoInstanceIsRefused) {
   EXPECT_FALSE(DecodeInstance("not a protobuf \xff\xff"));
   ReplicatedInstance state;  // no service, no lease
+  EXPECT_FALSE(DecodeInstance(EncodeInstance(state, "node")));
+  // An owner longer than an identity may be (a hand-edited store) is refused, not stored.
+  state.spec.service = "orders";
+  state.spec.instance_id = "a";
+  state.spec.ttl = std::chrono::seconds(1);
+  state.lease = 1;
+  EXPECT_TRUE(DecodeInstance(EncodeInstance(state, "node")));
+  state.spec.owner = std::string(256, 'o');
   EXPECT_FALSE(DecodeInstance(EncodeInstance(state, "node")));
 }
 

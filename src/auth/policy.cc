@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "auth/permission.h"
-#include "auth/policy.pb.h"
+#include "registryd/policy.pb.h"
 #include "auth/text_file.h"
 #include "core/validation.h"
 

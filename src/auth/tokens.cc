@@ -8,7 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/types/span.h"
 #include "auth/permission.h"
-#include "auth/policy.pb.h"
+#include "registryd/policy.pb.h"
 #include "auth/text_file.h"
 
 namespace registryd::auth {

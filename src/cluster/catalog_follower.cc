@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
-#include "cluster/cluster.pb.h"
+#include "registryd/cluster.pb.h"
 #include "cluster/stored_instance.h"
 #include "core/log.h"
 

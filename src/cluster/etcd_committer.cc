@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "cluster/cluster.pb.h"
+#include "registryd/cluster.pb.h"
 #include "core/log.h"
 #include "metrics/thread_metrics.h"
 

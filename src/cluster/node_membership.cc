@@ -1,6 +1,6 @@
 #include "cluster/node_membership.h"
 
-#include "cluster/cluster.pb.h"
+#include "registryd/cluster.pb.h"
 #include "core/log.h"
 
 namespace registryd::cluster {

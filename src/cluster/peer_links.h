@@ -24,7 +24,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "cluster/client_queue.h"
-#include "cluster/cluster.grpc.pb.h"
+#include "registryd/cluster.grpc.pb.h"
 #include "cluster/node_table.h"
 #include "core/clock.h"
 #include "core/lease_id.h"

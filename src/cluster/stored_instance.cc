@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "cluster/cluster.pb.h"
+#include "registryd/cluster.pb.h"
 #include "core/limits.h"
 
 namespace registryd::cluster {

@@ -3,7 +3,7 @@
 #include "core/limits.h"
 #include "core/validation.h"
 #include "persist/record_file.h"
-#include "stored.pb.h"
+#include "registryd/stored.pb.h"
 
 namespace registryd {
 namespace {

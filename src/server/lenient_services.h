@@ -9,7 +9,7 @@
 
 #include "discovery_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "lenient_requests.pb.h"
+#include "registryd/lenient_requests.pb.h"
 #include "registry/v1/registry.grpc.pb.h"
 #include "registry_service.grpc.pb.h"
 

@@ -6,7 +6,7 @@
 
 #include <grpcpp/support/status.h>
 
-#include "cluster/cluster.grpc.pb.h"
+#include "registryd/cluster.grpc.pb.h"
 #include "cluster/cluster.h"
 
 namespace registryd {

@@ -20,7 +20,7 @@
 #include "auth/grants.h"
 #include "auth/permission.h"
 #include "auth/policy.h"
-#include "auth/policy.pb.h"
+#include "registryd/policy.pb.h"
 #include "auth/tokens.h"
 
 namespace registryd::auth {

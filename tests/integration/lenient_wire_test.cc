@@ -1,5 +1,5 @@
 // The server parses text-carrying requests as registryd::lenient copies
-// (src/server/lenient_requests.proto). These tests keep the copies
+// (protos/registryd/lenient_requests.proto). These tests keep the copies
 // wire-identical to the API's messages: every field survives API → lenient →
 // API, so a change to one side that the other misses fails here.
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 
 #include "discovery_service.pb.h"
 #include "grpc/health/v1/health.pb.h"
-#include "lenient_requests.pb.h"
+#include "registryd/lenient_requests.pb.h"
 #include "registry/v1/registry.pb.h"
 #include "registry_service.pb.h"
 

@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "lenient_requests.pb.h"
+#include "registryd/lenient_requests.pb.h"
 #include "reflection_wire.pb.h"
 #include "test_server.h"
 

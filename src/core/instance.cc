@@ -98,11 +98,6 @@ InstanceRecordPtr InstanceRecord::Allocate(std::string_view instance_id, std::st
   return record;
 }
 
-std::string_view InstanceRecord::owner() const {
-  if (!has_owner_) return {};
-  const char* slot = OwnerSlot();
-  return {slot + 1, static_cast<uint8_t>(slot[0])};
-}
 
 uint64_t InstanceRecord::stored_revision() const {
   if (!has_revision_) return 0;

@@ -106,7 +106,11 @@ class InstanceRecord {
   Metadata metadata() const;  // unpacked; empty when there is none
   bool HasMetadata(const Metadata& metadata) const;
   // The identity that registered it; empty without one.
-  std::string_view owner() const;
+  std::string_view owner() const {
+    if (!has_owner_) return {};
+    const char* slot = OwnerSlot();
+    return {slot + 1, static_cast<uint8_t>(slot[0])};
+  }
   // Its host, metadata or owner differ from the spec's: a change of them
   // needs a new record (WithText).
   bool TextDiffers(std::string_view host, const Metadata& metadata, std::string_view owner) const {

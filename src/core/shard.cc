@@ -7,6 +7,12 @@
 namespace registryd {
 namespace {
 
+// The caller's access to an instance it found; nothing is read without a policy.
+absl::Status MayChange(const Access* access, WriteAction action, const InstanceRecord& record) {
+  if (access == nullptr) return absl::OkStatus();
+  return access->MayWrite(action, record.service->name, record.owner());
+}
+
 void Bump(std::atomic<uint64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
 void Drop(std::atomic<uint64_t>& counter) { counter.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -62,10 +68,7 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
         }
         if (index) {
           const InstanceRecord& old = records_[*index];
-          if (absl::Status check = CheckWrite(access, WriteAction::kRegister, spec.service, old.owner());
-              !check.ok()) {
-            return check;
-          }
+          if (absl::Status check = MayChange(access, WriteAction::kRegister, old); !check.ok()) return check;
           const bool text_changed = old.TextDiffers(spec.host, spec.metadata, owner);
           const bool changed = text_changed || old.port != spec.port || old.overloaded != spec.overloaded;
           const bool was_ejected = old.ejected;
@@ -209,10 +212,7 @@ absl::StatusOr<Duration> Shard::Heartbeat(LeaseId lease, bool overloaded, TimePo
   const std::optional<RecordIndex> index = FindLive(lease, now, removed);
   if (!index) return absl::NotFoundError("lease not found: it expired or was deregistered; register again");
   InstanceRecord& record = records_[*index];
-  if (absl::Status check = CheckWrite(access, WriteAction::kRenew, record.service->name, record.owner());
-      !check.ok()) {
-    return check;
-  }
+  if (absl::Status check = MayChange(access, WriteAction::kRenew, record); !check.ok()) return check;
   SetDeadline(*index, now + record.ttl());
   const bool was_ejected = record.ejected;
   const bool overload_changed = record.overloaded != overloaded;
@@ -231,10 +231,7 @@ absl::StatusOr<Removal> Shard::Deregister(LeaseId lease, const Access* access) {
   const std::optional<RecordIndex> index = FindLease(lease);
   if (!index) return absl::NotFoundError("lease not found: it expired or was deregistered");
   const InstanceRecord& record = records_[*index];
-  if (absl::Status check = CheckWrite(access, WriteAction::kDeregister, record.service->name, record.owner());
-      !check.ok()) {
-    return check;
-  }
+  if (absl::Status check = MayChange(access, WriteAction::kDeregister, record); !check.ok()) return check;
   Bump(counters_.deregistered);
   return Remove(*index, RemovalReason::kDeregistered);
 }
@@ -307,10 +304,7 @@ absl::StatusOr<WarnResult> Shard::Warn(LeaseId lease, TimePoint now, const Acces
   const std::optional<RecordIndex> index = FindLease(lease);
   if (!index || !IsLive(records_[*index], now)) return WarnResult{false, std::nullopt};
   InstanceRecord& record = records_[*index];
-  if (absl::Status check = CheckWrite(access, WriteAction::kEject, record.service->name, record.owner());
-      !check.ok()) {
-    return check;
-  }
+  if (absl::Status check = MayChange(access, WriteAction::kEject, record); !check.ok()) return check;
   if (!record.ejected) {
     SetEjected(record, true);
     Emit(record, ChangeKind::kRemoved, RemovalReason::kEjected);
@@ -507,10 +501,7 @@ absl::StatusOr<Renewal> Shard::Renew(LeaseId lease, bool overloaded, TimePoint n
     return absl::NotFoundError("lease not found: it expired or was deregistered; register again");
   }
   InstanceRecord& record = records_[*index];
-  if (absl::Status check = CheckWrite(access, WriteAction::kRenew, record.service->name, record.owner());
-      !check.ok()) {
-    return check;
-  }
+  if (absl::Status check = MayChange(access, WriteAction::kRenew, record); !check.ok()) return check;
   if (record.holder() == kHeldHere) SetDeadline(*index, now + record.ttl());
   return Renewal{lease, record.ttl(), record.holder(), record.overloaded != overloaded || record.ejected};
 }

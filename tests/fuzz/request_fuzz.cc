@@ -1,15 +1,18 @@
 // Every RPC of both APIs (and health's Check) on raw protobuf bytes, handled
 // as registryd handles them (the same request types, lenient where registryd's are, and the same
 // handlers) against one registry that lives across inputs. The first byte
-// picks the RPC. A request that parses must get an answer that is not
-// INTERNAL or UNKNOWN, and an instance registered before the fuzzing must
-// survive whatever the inputs do (no bad request loses another client's
-// registration).
+// picks the RPC, and whether it comes from no policy's anonymous caller or
+// from a policy's caller allowed "a*" only. A request that parses must get
+// an answer that is not INTERNAL or UNKNOWN, and an instance registered
+// before the fuzzing must survive whatever the inputs do (no bad or refused
+// request loses another client's registration).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
+#include "auth/caller.h"
+#include "auth/policy.h"
 #include "core/clock.h"
 #include "core/lease_bindings.h"
 #include "core/registry.h"
@@ -42,6 +45,10 @@ struct World {
     if (!registry.Register(canary).ok()) std::abort();
     health.Set("", true);
     health.Set("registry.v1.Registry", true);
+    const absl::StatusOr<std::shared_ptr<const auth::Policy>> policy = auth::Policy::Parse(
+        R"(rule { identity: "fuzz" service: "a*" permission: [REGISTER, READ] })", "fuzz.policy");
+    if (!policy.ok()) std::abort();
+    limited = std::make_shared<const auth::Caller>("fuzz", (*policy)->GrantsFor("fuzz"));
   }
   static RegistryOptions Options() {
     RegistryOptions options;
@@ -56,6 +63,7 @@ struct World {
   DiscoverBackend discover;
   LeaseBindings bindings;
   HealthStatus health;
+  auth::CallerRef limited;
 };
 
 void Check(const grpc::Status& status) {
@@ -64,28 +72,39 @@ void Check(const grpc::Status& status) {
   }
 }
 
-template <typename Rpc, typename Backend>
-void Call(Backend& backend, std::string_view bytes) {
+// `caller...`: the caller, for an Rpc with kAuthorized (as UnaryCall passes it).
+template <typename Rpc, typename Backend, typename... Caller>
+void Handle(Backend& backend, std::string_view bytes, const Caller&... caller) {
   typename Rpc::Request request;
   if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return;  // gRPC refuses it first
   typename Rpc::Reply reply;
   if constexpr (requires { Rpc::kWrites; }) {
     bool answered = false;
-    Rpc::Handle(backend, request, reply, [&](grpc::Status status) {
+    Rpc::Handle(backend, request, reply, caller..., [&](grpc::Status status) {
       Check(status);
       answered = true;
     });
     if (!answered) std::abort();  // a write that never answers hangs its call
   } else {
-    Check(Rpc::Handle(backend, request, reply));
+    Check(Rpc::Handle(backend, request, reply, caller...));
   }
 }
 
-void KeepAlive(World& world, std::string_view bytes) {
+template <typename Rpc, typename Backend>
+void Call(Backend& backend, std::string_view bytes, const auth::CallerRef& caller) {
+  if constexpr (requires { Rpc::kAuthorized; }) {
+    Handle<Rpc>(backend, bytes, caller);
+  } else {
+    Handle<Rpc>(backend, bytes);
+  }
+}
+
+void KeepAlive(World& world, std::string_view bytes, const auth::CallerRef& caller) {
   registry::v1::KeepAliveRequest request;
   if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return;
   KeepAliveBackend backend{world.writer, world.bindings};
   StreamLeases stream(backend);
+  stream.set_caller(caller);
   const registry::v1::KeepAliveResponse response = stream.Renew(request);
   Check(grpc::Status(static_cast<grpc::StatusCode>(response.code()), response.message()));
   stream.Release();
@@ -115,19 +134,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static World world;
   if (size == 0) return 0;
   const std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const auth::CallerRef no_policy;
+  const auth::CallerRef& caller = (data[0] / 12) % 2 == 0 ? no_policy : world.limited;
   switch (data[0] % 12) {
-    case 0: Call<SeedRegisterRpc>(world.writer, bytes); break;
-    case 1: Call<SeedHeartbeatRpc>(world.writer, bytes); break;
-    case 2: Call<FindServerRpc>(world.registry, bytes); break;
-    case 3: Call<WarnServerErrorRpc>(world.writer, bytes); break;
-    case 4: Call<RegisterRpc>(world.writer, bytes); break;
-    case 5: Call<HeartbeatRpc>(world.writer, bytes); break;
-    case 6: Call<DeregisterRpc>(world.writer, bytes); break;
-    case 7: Call<DiscoverRpc>(world.discover, bytes); break;
-    case 8: Call<ListServicesRpc>(world.registry, bytes); break;
-    case 9: KeepAlive(world, bytes); break;
+    case 0: Call<SeedRegisterRpc>(world.writer, bytes, caller); break;
+    case 1: Call<SeedHeartbeatRpc>(world.writer, bytes, caller); break;
+    case 2: Call<FindServerRpc>(world.registry, bytes, caller); break;
+    case 3: Call<WarnServerErrorRpc>(world.writer, bytes, caller); break;
+    case 4: Call<RegisterRpc>(world.writer, bytes, caller); break;
+    case 5: Call<HeartbeatRpc>(world.writer, bytes, caller); break;
+    case 6: Call<DeregisterRpc>(world.writer, bytes, caller); break;
+    case 7: Call<DiscoverRpc>(world.discover, bytes, caller); break;
+    case 8: Call<ListServicesRpc>(world.registry, bytes, caller); break;
+    case 9: KeepAlive(world, bytes, caller); break;
     case 10: Watch(world, bytes); break;
-    case 11: Call<HealthCheckRpc>(world.health, bytes); break;
+    case 11: Call<HealthCheckRpc>(world.health, bytes, caller); break;
   }
   if (!CanaryAlive(world)) std::abort();
   return 0;

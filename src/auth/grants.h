@@ -18,6 +18,7 @@
 #include "absl/types/span.h"
 #include "auth/pattern.h"
 #include "auth/permission.h"
+#include "core/name_hash.h"
 
 namespace registryd::auth {
 
@@ -43,17 +44,6 @@ class Grants {
   bool AllowsSome(Permission permission) const { return (some_service_ & BitOf(permission)) != 0; }
 
  private:
-  // Heterogeneous lookup by std::string_view (Debian's abseil has its own
-  // string_view type, so the default hasher would not take ours).
-  struct NameHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
-  };
-  struct NameEq {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-  };
-
   uint8_t every_service_ = 0;
   uint8_t some_service_ = 0;
   // Each entry holds everything its name is granted (the every-service mask

@@ -25,22 +25,11 @@
 #include "core/instance.h"
 #include "core/record_set.h"
 #include "core/record_table.h"
+#include "core/name_hash.h"
 #include "core/replica.h"
 #include "core/timer_wheel.h"
 
 namespace registryd {
-
-// Hash and equality over std::string_view, so maps keyed by std::string can
-// be searched with a view (Debian's abseil has its own string_view type, so
-// its built-in heterogeneous lookup does not take std::string_view).
-struct NameHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
-};
-struct NameEq {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-};
 
 // A service's live set. Lives in its shard; its address is stable.
 struct ServiceState {

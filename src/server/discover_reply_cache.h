@@ -18,6 +18,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "core/clock.h"
+#include "core/name_hash.h"
 #include "core/shard.h"
 
 namespace registryd {

@@ -312,11 +312,21 @@ class AuthzCase(unittest.TestCase):
 
 class AuthzMatrix:
     """What both transports must do alike (a mixin: unittest runs it in each
-    subclass only). Each subclass starts its registryd and fills `clients`
-    ({identity: Client})."""
+    subclass only). Each subclass starts its registryd (in `directory`,
+    with its `channels`, closed here) and fills `clients` ({identity: Client})."""
 
     registry = None
     clients = None
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            for channel in cls.channels:
+                channel.close()
+            cls.registry.stop()
+        finally:
+            cls.registry.kill()
+            cls.directory.cleanup()
 
     def c(self, identity):
         return self.clients[identity]
@@ -668,16 +678,6 @@ class MutualTlsTest(AuthzMatrix, AuthzCase):
     def client(cls, identity, token=None):
         return Client(cls.channel(identity), token)
 
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            for channel in cls.channels:
-                channel.close()
-            cls.registry.stop()
-        finally:
-            cls.registry.kill()
-            cls.directory.cleanup()
-
     def test_start_names_the_policy_and_the_tokens(self):
         line = wait_for(lambda: re.search(r"authorization: policy .*", self.registry.stderr_text()))
         self.assertTrue(line, self.registry.stderr_text())
@@ -726,16 +726,6 @@ class BearerTokenTest(AuthzMatrix, AuthzCase):
         channel = grpc.insecure_channel(cls.registry.address, options=CHANNEL_OPTIONS)
         cls.channels.append(channel)
         return Client(channel, token)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            for channel in cls.channels:
-                channel.close()
-            cls.registry.stop()
-        finally:
-            cls.registry.kill()
-            cls.directory.cleanup()
 
     def test_an_unknown_token_is_unauthenticated(self):
         unknown = self.client(UNKNOWN_TOKEN)

@@ -35,6 +35,9 @@ class CallerCache {
   // The call's caller; UNAUTHENTICATED for a bearer token the token file
   // does not hold. Valid until the next Resolve on this cache.
   absl::StatusOr<const auth::CallerRef*> Resolve(grpc::ServerContextBase& context);
+  // The policy's generation now: a stream's caller (its metadata is the
+  // stream's) needs resolving again only when it moved.
+  uint64_t generation() const { return authority_.generation(); }
 
  private:
   struct Entry {

@@ -33,9 +33,9 @@ void KeepAliveCall::OnRead(bool ok) {
     End();
     return;
   }
-  // Resolved for each request (from the connection's cache): a reloaded
-  // policy applies to a stream under way.
-  if (CallerCache* callers = queue_.callers()) {
+  // Resolved again when the policy was reloaded: it applies to a stream under way.
+  if (CallerCache* callers = queue_.callers(); callers != nullptr && callers->generation() != caller_generation_) {
+    caller_generation_ = callers->generation();
     const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
     if (!caller.ok()) {
       status_ = ToGrpcStatus(caller.status());

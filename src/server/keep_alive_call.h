@@ -54,6 +54,7 @@ class KeepAliveCall {
   StreamLeases keeper_;
   grpc::ServerContext context_;
   grpc::Status status_;  // what Finish sends
+  uint64_t caller_generation_ = 0;  // of the policy its caller was resolved under (0: not yet)
   grpc::ServerAsyncReaderWriter<registry::v1::KeepAliveResponse, registry::v1::KeepAliveRequest> stream_;
   CallStep<KeepAliveCall> started_{*this, &KeepAliveCall::OnStarted};
   CallStep<KeepAliveCall> read_{*this, &KeepAliveCall::OnRead};

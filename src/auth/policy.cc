@@ -110,8 +110,7 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(std::string_view tex
 }
 
 Policy::Policy(std::vector<Rule> rules)
-    : rules_(std::move(rules)),
-      grants_anonymous_(std::any_of(rules_.begin(), rules_.end(), [](const Rule& rule) { return rule.anonymous; })) {}
+    : rules_(std::move(rules)) {}
 
 bool Policy::Applies(const Rule& rule, std::string_view identity) {
   if (rule.anonymous) return true;

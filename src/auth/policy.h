@@ -41,10 +41,6 @@ class Policy {
   std::shared_ptr<const Grants> GrantsFor(std::string_view identity) const;
 
   size_t rule_count() const { return rules_.size(); }
-  // Some rule has `anonymous: true`: callers without an identity may do
-  // something.
-  bool GrantsAnonymous() const { return grants_anonymous_; }
-
  private:
   struct Rule {
     std::vector<Pattern> identities;
@@ -57,7 +53,6 @@ class Policy {
   static bool Applies(const Rule& rule, std::string_view identity);
 
   std::vector<Rule> rules_;
-  bool grants_anonymous_ = false;
 };
 
 }  // namespace registryd::auth

@@ -113,8 +113,6 @@ void CheckPolicy(std::string_view text) {
   PolicyFile file;
   Require(google::protobuf::TextFormat::ParseFromString(std::string(text), &file));
   Require((*policy)->rule_count() == static_cast<size_t>(file.rule_size()));
-  Require((*policy)->GrantsAnonymous() ==
-          std::any_of(file.rule().begin(), file.rule().end(), [](const PolicyRule& rule) { return rule.anonymous(); }));
 
   std::vector<std::string> identities = {"", "a", "spiffe://prod/ns/shop/sa/orders"};
   std::vector<std::string> services = {"a", "orders", "orders-eu", "catalog"};

@@ -80,7 +80,6 @@ TEST(PolicyParse, ReadsRulesWithCommentsListsAndBothBraceStyles) {
       "rule { anonymous: true service: \"catalog\" permission: READ }\n");
   ASSERT_NE(policy, nullptr);
   EXPECT_EQ(policy->rule_count(), 3u);
-  EXPECT_TRUE(policy->GrantsAnonymous());
   const auto orders = policy->GrantsFor("spiffe://prod/ns/shop/sa/orders");
   EXPECT_TRUE(orders->Allows(kRegister, "orders"));
   EXPECT_TRUE(orders->Allows(kRegister, "orders-eu"));
@@ -93,7 +92,6 @@ TEST(PolicyParse, AnEmptyOrCommentOnlyFileIsAPolicyThatRefusesEverything) {
     const auto policy = MustParse(text);
     ASSERT_NE(policy, nullptr);
     EXPECT_EQ(policy->rule_count(), 0u);
-    EXPECT_FALSE(policy->GrantsAnonymous());
     for (const std::string_view identity : {"", "alice"}) {
       const auto grants = policy->GrantsFor(identity);
       for (const Permission permission : {kRead, kRegister, kAdmin}) {
@@ -231,7 +229,6 @@ TEST(PolicyGrants, IdentityPatternsAreExactPrefixOrEveryAuthenticatedIdentity) {
   const auto anonymous = policy->GrantsFor("");  // "*" is every *authenticated* identity
   EXPECT_FALSE(anonymous->Allows(kRead, "star"));
   EXPECT_FALSE(anonymous->AllowsSome(kRead));
-  EXPECT_FALSE(policy->GrantsAnonymous());
 }
 
 TEST(PolicyGrants, ServicePatternsAreExactPrefixOrEveryService) {
@@ -260,7 +257,6 @@ TEST(PolicyGrants, AnonymousCallersGetOnlyAnonymousRulesWhichEveryCallerGets) {
       "rule { identity: \"*\" service: \"orders\" permission: READ }\n"
       "rule { anonymous: true identity: \"ops\" service: \"status\" permission: READ }\n");
   ASSERT_NE(policy, nullptr);
-  EXPECT_TRUE(policy->GrantsAnonymous());
   const auto anonymous = policy->GrantsFor("");
   EXPECT_TRUE(anonymous->Allows(kRead, "catalog"));
   EXPECT_TRUE(anonymous->Allows(kRead, "status"));

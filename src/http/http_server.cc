@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <sys/socket.h>
+
 #include <fmt/core.h>
 
 #include "core/log.h"
@@ -133,6 +135,13 @@ absl::Status HttpServer::Start() {
         fmt::format("--http-listen: '{}' is not host:port (e.g. 127.0.0.1:50080 or [::1]:0)", options_.listen));
   }
   const auto& [host, port] = *split;
+  // httplib's default socket options set SO_REUSEPORT, which lets another
+  // process bind this port beside us; SO_REUSEADDR alone still allows a
+  // restart while old connections linger in TIME_WAIT.
+  server_->set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   int bound = port;
   if (port == 0) {
     bound = server_->bind_to_any_port(host);

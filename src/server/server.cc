@@ -159,6 +159,10 @@ absl::Status Server::Start() {
   if (options_.xds) builder.RegisterService(&ads_service_);
   if (options_.cluster) builder.RegisterService(&peer_service_);
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
+  // gRPC asks for SO_REUSEPORT by default: a second registryd (or anything
+  // else of the same user asking for it) could then bind our port and take
+  // a share of our connections. A port in use must be an error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
   for (uint32_t i = 0; i < options_.threads; ++i) cqs.push_back(builder.AddCompletionQueue());
 

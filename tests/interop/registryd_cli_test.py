@@ -55,6 +55,24 @@ class CommandLineTest(unittest.TestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn(f"cannot listen on 127.0.0.1:{port}", result.stderr)
 
+    def test_a_port_another_registryd_serves_is_a_clean_error(self):
+        # gRPC and the HTTP library both ask for SO_REUSEPORT by default, which
+        # would let a second registryd share the first's ports and take half
+        # of its connections: a port in use is refused whoever holds it.
+        first = ServerProcess([REGISTRYD, "--listen", "127.0.0.1:0", "--data-dir", ""])
+        self.addCleanup(first.stop)
+        grpc_port = int(first.wait_listening().rsplit(":", 1)[1])
+        http_port = int(first.http_url.rsplit(":", 1)[1])
+        for flag, port in [("--listen", grpc_port), ("--listen", http_port), ("--http-listen", grpc_port),
+                           ("--http-listen", http_port)]:
+            with self.subTest(flag=flag, port=port):
+                listen = ["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]
+                listen[listen.index(flag) + 1] = f"127.0.0.1:{port}"
+                result = subprocess.run([REGISTRYD, *listen, "--data-dir", ""], capture_output=True, text=True,
+                                        timeout=30)
+                self.assertEqual(result.returncode, 1, result.stderr)
+                self.assertIn(f"cannot listen on 127.0.0.1:{port}", result.stderr)
+
 
 class ConfigFileTest(unittest.TestCase):
     def setUp(self):

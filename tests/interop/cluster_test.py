@@ -25,7 +25,7 @@ import grpc
 
 import stubs
 from certificates import Authority
-from etcd_cluster import STARTUP_TIMEOUT, EtcdCluster, EtcdTls, Node, TcpProxy, free_port
+from etcd_cluster import EtcdCluster, EtcdTls, Node, TcpProxy
 from registry_process import wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "xds"))
@@ -690,7 +690,7 @@ class StartupTest(ClusterTestCase):
         self.nodes.append(node)
         self.assert_eventually(lambda: node.log().count("trying again") >= 3, self.logs)
         proxy.restore()
-        node.server.wait_listening(STARTUP_TIMEOUT)
+        node.wait_listening()
         client = self.client(node)
         client.register("late", "a")
         self.assertEqual(set(client.discover("late")), {"a"})

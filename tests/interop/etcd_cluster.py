@@ -233,24 +233,33 @@ class TcpProxy:
 
 
 class Node:
-    """A registryd node of a cluster: its own loopback port, kept across
-    restarts, so that it comes back under the same name."""
+    """A registryd node of a cluster on a loopback port, kept across
+    restarts, so that it comes back under the same name. Its first start
+    takes a free port itself (port 0): a port picked here and bound later
+    could be taken meanwhile by another process's port-0 bind."""
 
     def __init__(self, registryd, etcd_urls, prefix, node_ttl="2s", extra=(), port=None, wait=True):
         self.registryd = registryd
-        self.port = port or free_port()
-        self.address = "127.0.0.1:%d" % self.port
-        self.argv = [registryd, "--listen", self.address, "--threads", "2", "--min-ttl", "1s", "--tick", "20ms",
-                     "--etcd-endpoints", ",".join(etcd_urls), "--etcd-prefix", prefix, "--node-ttl", node_ttl,
-                     "--max-staleness", "1500ms", *extra]
+        self.port = port  # None until the first start listens
+        self.flags = ["--threads", "2", "--min-ttl", "1s", "--tick", "20ms",
+                      "--etcd-endpoints", ",".join(etcd_urls), "--etcd-prefix", prefix, "--node-ttl", node_ttl,
+                      "--max-staleness", "1500ms", *extra]
         self.server = None
         self.start(wait)
 
+    @property
+    def address(self):
+        return "127.0.0.1:%s" % (self.port if self.port is not None else "?")
+
     def start(self, wait=True):
         """Starts the process; with `wait`, returns once it serves (it joined the cluster)."""
-        self.server = ServerProcess(self.argv)
+        listen = "127.0.0.1:%d" % (self.port or 0)
+        self.server = ServerProcess([self.registryd, "--listen", listen, *self.flags])
         if wait:
-            self.server.wait_listening(STARTUP_TIMEOUT)
+            self.wait_listening()
+
+    def wait_listening(self, timeout=STARTUP_TIMEOUT):
+        self.port = int(self.server.wait_listening(timeout).rsplit(":", 1)[1])
 
     def kill(self):
         self.server.kill()

@@ -426,7 +426,7 @@ int main(int argc, char** argv) {
     if (signal_number != SIGHUP) break;
     if (options.authority == nullptr) {
       registryd::log::Info("SIGHUP received: no --authz-policy to reload");
-    } else if (const absl::Status reloaded = options.authority->Reload(); !reloaded.ok()) {
+    } else if (const absl::Status reloaded = server.ReloadAuthorization(); !reloaded.ok()) {
       registryd::log::Error("SIGHUP received: keeping the authorization policy loaded before: {}",
                             std::string(reloaded.message()));
     } else {

@@ -33,6 +33,15 @@ std::string Printable(std::string_view text) {
   return absl::CHexEscape(absl::string_view(text.data(), text.size()));
 }
 
+// Every resource a client can name is a service's: reading it needs read on it.
+template <typename Names>
+grpc::Status MayReadEach(const auth::Caller& caller, const Names& names) {
+  for (const std::string& name : names) {
+    if (absl::Status check = caller.MayRead(name); !check.ok()) return ToGrpcStatus(check);
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 void AdsCall::Start(AdsService& service, ServingQueue& queue, XdsResourceCache& resources, WatchHub& hub) {
@@ -59,6 +68,7 @@ void AdsCall::OnStarted(bool ok) {
   metrics::Local().StreamOpened(metrics::StreamKind::kAds);
   // Cancelled at shutdown: clients see the stream end and reconnect.
   if (!queue_.AddStream(&context_, ServingQueue::AtClose::kCancel)) context_.TryCancel();
+  if (const CallerCache* callers = queue_.callers()) authorized_generation_ = callers->generation();  // nothing subscribed yet
   hub_.Add(this);
   if (!StartRead()) End(grpc::Status::OK);
 }
@@ -101,14 +111,11 @@ grpc::Status AdsCall::Handle(bool& due) {
             "not UTF-8?)"};
   }
   if (request.has_node() && client_.empty()) client_ = Printable(request.node().id());
-  // Every resource a client can name is a service's: reading it needs read
-  // on it, under the policy of the moment (resolved from the connection's cache).
+  // Under the policy of the moment (resolved from the connection's cache).
   if (CallerCache* callers = queue_.callers()) {
     const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
     if (!caller.ok()) return ToGrpcStatus(caller.status());
-    for (const std::string& name : request.resource_names()) {
-      if (absl::Status check = (**caller)->MayRead(name); !check.ok()) return ToGrpcStatus(check);
-    }
+    if (grpc::Status allowed = MayReadEach(***caller, request.resource_names()); !allowed.ok()) return allowed;
   }
   absl::StatusOr<xds::RequestOutcome> outcome = subscriptions_.Apply(request);
   if (!outcome.ok()) return {grpc::StatusCode::INVALID_ARGUMENT, std::string(outcome.status().message())};
@@ -131,8 +138,24 @@ grpc::Status AdsCall::Handle(bool& due) {
   return grpc::Status::OK;
 }
 
+grpc::Status AdsCall::AuthorizeSubscriptionsIfReloaded() {
+  CallerCache* callers = queue_.callers();
+  if (callers == nullptr || callers->generation() == authorized_generation_) return grpc::Status::OK;
+  authorized_generation_ = callers->generation();
+  const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  for (const xds::ResourceType type : kTypesInOrder) {
+    if (grpc::Status allowed = MayReadEach(***caller, subscriptions_.names(type)); !allowed.ok()) return allowed;
+  }
+  return grpc::Status::OK;
+}
+
 void AdsCall::Pump() {
   if (writing_ || ending_) return;
+  if (grpc::Status allowed = AuthorizeSubscriptionsIfReloaded(); !allowed.ok()) {
+    End(allowed);
+    return;
+  }
   for (const xds::ResourceType type : kTypesInOrder) {
     if (WriteIfDue(type)) return;
   }
@@ -195,17 +218,21 @@ void AdsCall::End(const grpc::Status& status) {
   if (!ending_) {
     ending_ = status;
     hub_.Remove(this);
-    // A read is pending only when the call is over already (a failed write,
-    // the done tag, shutdown): cancelling makes sure it comes back. After a
-    // bad request none is, and the client gets the status.
-    if (reading_) context_.TryCancel();
+    // With an OK status, a read is pending only when the call is over
+    // already (a failed write, the done tag, shutdown): cancelling makes sure
+    // it comes back. A refusal under a reloaded policy comes while the read
+    // is pending, and is sent at once: Finish with an error status may
+    // overtake a read, which then fails. After a bad request no read is
+    // pending, and the client gets the status.
+    if (reading_ && status.ok()) context_.TryCancel();
   }
   FinishWhenIdle();
 }
 
-// Finish waits for the pending read and write to come back.
+// Finish waits for the pending write, and for the pending read unless the
+// status is an error.
 void AdsCall::FinishWhenIdle() {
-  if (reading_ || writing_) return;
+  if (writing_ || (reading_ && ending_->ok())) return;
   if (!finish_started_) {
     finish_started_ = true;
     ServingQueue::StartGuard guard(queue_);

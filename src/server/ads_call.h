@@ -13,6 +13,10 @@
 //           due is written --ok--> Pump() ... (nothing due: idle until a read
 //           or the hub wakes the stream: a change in a shard one of its
 //           ClusterLoadAssignments reads)
+//   Under a policy, each request's names need read on them; once the policy
+//   was reloaded, Pump() checks every subscribed name again before anything
+//   more is sent (the hubs wake every stream on a reload), and a refusal
+//   ends the stream with it.
 //   read --!ok--> (the client closed its side), write --!ok-->, or the done
 //           tag (client gone, server stopping) --> leave the hub; Finish once
 //           neither a read nor a write is under way
@@ -61,6 +65,9 @@ class AdsCall final : public Watcher {
   grpc::Status Handle(bool& due);
   // Writes the response of `type` if one is due; false if none was.
   bool WriteIfDue(xds::ResourceType type);
+  // Under a policy reloaded since the subscriptions were last checked:
+  // whether the caller may still read every subscribed name.
+  grpc::Status AuthorizeSubscriptionsIfReloaded();
   bool StartRead();
   void End(const grpc::Status& status);
   void FinishWhenIdle();
@@ -82,6 +89,7 @@ class AdsCall final : public Watcher {
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
   std::string client_;  // the node id, for the log
+  uint64_t authorized_generation_ = 0;  // of the policy every subscription was last checked under
   bool reading_ = false;
   bool writing_ = false;
   std::optional<grpc::Status> ending_;  // set once the stream is to end

@@ -95,6 +95,12 @@ absl::Status Server::StartPersistence() {
   return journal_->Start();
 }
 
+absl::Status Server::ReloadAuthorization() {
+  if (absl::Status reloaded = options_.authority->Reload(); !reloaded.ok()) return reloaded;
+  watch_hubs_.WakeAll();
+  return absl::OkStatus();
+}
+
 absl::Status Server::StartCluster() {
   cluster::ClusterOptions options = *options_.cluster;
   if (options.address.empty()) options.address = address_;

@@ -57,6 +57,10 @@ class Server {
   // What health reports for the whole server: SERVING once started, until
   // the shutdown, and (cluster mode) while in touch with a current etcd.
   bool serving() const;
+  // SIGHUP: reads the policy and token files again (a broken file keeps the
+  // ones loaded before), then has every open Watch and ADS stream check its
+  // caller against the new policy. Needs options().authority.
+  absl::Status ReloadAuthorization();
 
  private:
   template <typename Rpc, typename Backend>

@@ -24,7 +24,9 @@
 //   bool Reads(uint32_t shard) const; bool Next(grpc::ByteBuffer&);
 //   std::optional<grpc::Status> Ended() const (set: finish once Next is dry).
 //   Optionally static absl::Status Authorize(const Request&, const
-//   auth::Caller&): under a policy, asked before Open with the stream's caller.
+//   auth::Caller&): under a policy, asked before Open with the stream's
+//   caller, and again before the next response once the policy was
+//   reloaded; a refusal ends the stream with it.
 #pragma once
 
 #include <optional>
@@ -67,6 +69,12 @@ class WatchCall final : public Watcher {
 
   void Pump() override {
     if (writing_ || ending_) return;
+    if (ReloadedPolicy()) {
+      if (grpc::Status allowed = Authorize(); !allowed.ok()) {
+        End(allowed);
+        return;
+      }
+    }
     if (!source_.Next(response_)) {
       if (std::optional<grpc::Status> ended = source_.Ended()) End(*ended);
       return;  // else idle until the hub wakes us
@@ -108,17 +116,29 @@ class WatchCall final : public Watcher {
     Pump();
   }
 
+  static constexpr bool kAuthorized = requires(const typename Source::Request& request, const auth::Caller& caller) {
+    Source::Authorize(request, caller);
+  };
+
   grpc::Status Authorize() {
-    if constexpr (requires(const typename Source::Request& request, const auth::Caller& caller) {
-                    Source::Authorize(request, caller);
-                  }) {
+    if constexpr (kAuthorized) {
       if (CallerCache* callers = queue_.callers()) {
+        authorized_generation_ = callers->generation();
         const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
         if (!caller.ok()) return ToGrpcStatus(caller.status());
         return ToGrpcStatus(Source::Authorize(request_, ***caller));
       }
     }
     return grpc::Status::OK;
+  }
+
+  // Whether the policy was reloaded since the stream's caller was authorized.
+  bool ReloadedPolicy() {
+    if constexpr (kAuthorized) {
+      const CallerCache* callers = queue_.callers();
+      return callers != nullptr && callers->generation() != authorized_generation_;
+    }
+    return false;
   }
 
   void OnWritten(bool ok) {
@@ -196,6 +216,7 @@ class WatchCall final : public Watcher {
   CallStep<WatchCall> done_{*this, &WatchCall::OnDone};
   typename Source::Request request_;
   grpc::ByteBuffer response_;
+  uint64_t authorized_generation_ = 0;  // of the policy the caller was last authorized under
   bool writing_ = false;
   std::optional<grpc::Status> ending_;  // set once the stream is to end
   bool finish_started_ = false;

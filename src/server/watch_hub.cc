@@ -31,6 +31,16 @@ void WatchHub::Poke(uint32_t shard) {
   // snapshot or the log, so it misses nothing.
   if (watcher_count_.load(std::memory_order_acquire) == 0) return;
   poked_shards_[shard / 64].fetch_or(uint64_t{1} << (shard % 64), std::memory_order_acq_rel);
+  SetWake();
+}
+
+void WatchHub::WakeAll() {
+  if (watcher_count_.load(std::memory_order_acquire) == 0) return;
+  wake_all_.store(true, std::memory_order_release);
+  SetWake();
+}
+
+void WatchHub::SetWake() {
   if (wake_set_.exchange(true, std::memory_order_acq_rel)) return;  // a wake is on its way
   ServingQueue::StartGuard guard(queue_);
   if (guard.accepting()) alarm_.Set(queue_.cq(), gpr_inf_past(GPR_CLOCK_MONOTONIC), this);
@@ -44,7 +54,9 @@ void WatchHub::Proceed(bool ok) {
   for (uint32_t word = 0; word < kShardWords; ++word) {
     poked[word] = poked_shards_[word].exchange(0, std::memory_order_acq_rel);
   }
+  const bool all = wake_all_.exchange(false, std::memory_order_acq_rel);
   const auto reads_a_poked_shard = [&](const Watcher& watcher) {
+    if (all) return true;
     for (uint32_t word = 0; word < kShardWords; ++word) {
       for (uint64_t bits = poked[word]; bits != 0; bits &= bits - 1) {
         if (watcher.Reads(word * 64 + static_cast<uint32_t>(std::countr_zero(bits)))) return true;

@@ -48,6 +48,9 @@ class WatchHub final : public QueueEvent {
 
   // Any thread.
   void Poke(uint32_t shard);
+  // Has every stream look again, whatever it reads: after a policy reload,
+  // so that an idle stream learns at once that it may no longer read.
+  void WakeAll();
   // Only inside ServingQueue::Close(): cancelling delivers the tag with ok=false.
   void Cancel() { alarm_.Cancel(); }
 
@@ -70,9 +73,12 @@ class WatchHub final : public QueueEvent {
 
   static constexpr uint32_t kShardWords = (1u << kMaxShardBits) / 64;
 
+  void SetWake();
+
   ServingQueue& queue_;
   grpc::Alarm alarm_;
   std::atomic<bool> wake_set_{false};
+  std::atomic<bool> wake_all_{false};
   std::array<std::atomic<uint64_t>, kShardWords> poked_shards_{};
   std::atomic<size_t> watcher_count_{0};
   absl::flat_hash_set<Watcher*> watchers_;
@@ -86,6 +92,9 @@ class WatchHubs final : public ChangeListener {
   WatchHub& operator[](size_t queue) { return *hubs_[queue]; }
   void OnChanges(uint32_t shard) override {
     for (const auto& hub : hubs_) hub->Poke(shard);
+  }
+  void WakeAll() {
+    for (const auto& hub : hubs_) hub->WakeAll();
   }
 
  private:

@@ -916,8 +916,8 @@ class HttpFaceTest(AuthzCase):
 class OwnPolicyTest(AuthzCase):
     """A registryd of each test's own, with a one-rule policy (no anonymous
     rule) and a token file: a caller that may read nothing cannot list; SIGHUP
-    reloads the policy and token files, and a broken file keeps what was
-    loaded before and says where it is broken."""
+    reloads the policy and token files, a broken file keeps what was loaded
+    before and says where it is broken, and open streams are checked again."""
 
     def setUp(self):
         directory = tempfile.TemporaryDirectory(prefix="authz_reload_")
@@ -981,6 +981,30 @@ class OwnPolicyTest(AuthzCase):
         self.sighup("authorization reloaded")
         self.assertTrue(self.allowed(reader, "catalog-1"))
         self.assertRefused(READER, "read", "granted-later", reader.discover, "granted-later")
+        self.registry.stop()
+
+    def test_a_reload_ends_the_open_streams_whose_read_it_takes_away(self):
+        reader = Client(self.channel, "tok-first")
+        watches = {service: reader.watch(service) for service in ("catalog-kept", "catalog-lost")}
+        streams = {service: reader.ads() for service in ("catalog-kept", "catalog-lost")}
+        for service in watches:
+            self.addCleanup(watches[service].cancel)
+            self.addCleanup(streams[service].close)
+            self.assertTrue(next(watches[service]).snapshot)
+            streams[service].send(ads_request([service]))
+            self.assertEqual(ads_endpoints(streams[service].receive()), {service: set()})
+        write_file(self.policy, 'rule { identity: "reader-cn" service: "catalog-kept" permission: READ }\n'
+                                'rule { identity: "%s" service: "catalog*" permission: REGISTER }\n' % DEPLOYER)
+        self.sighup("authorization reloaded")
+        # Nothing changed in the registry: the reload itself has every stream look again.
+        self.assertRefused(READER, "read", "catalog-lost", next, watches["catalog-lost"])
+        self.assertRefused(READER, "read", "catalog-lost", streams["catalog-lost"].receive)
+        # The streams it may still read go on, and see the next change.
+        Client(self.channel, "tok-norights").register("catalog-kept", "k-1", "10.1.9.1:80")
+        seen = []
+        while "k-1" not in seen:
+            seen += [event.instance.instance_id for event in next(watches["catalog-kept"]).events]
+        self.assertEqual(ads_endpoints(streams["catalog-kept"].receive()), {"catalog-kept": {"10.1.9.1:80"}})
         self.registry.stop()
 
     def test_sighup_reloads_the_tokens_and_keeps_them_when_the_new_file_is_broken(self):

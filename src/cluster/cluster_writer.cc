@@ -175,7 +175,7 @@ void ClusterWriter::WarnServerError(int32_t server_id, AccessRef access, Done<Wa
 void ClusterWriter::Eject(int32_t server_id, AccessRef access, Done<WarnResult> done, int attempt) {
   std::optional<ReplicatedInstance> state = registry_.Find(InstanceKey{"", std::to_string(server_id), server_id});
   if (!state) {
-    std::move(done)(WarnResult{false, std::nullopt});
+    std::move(done)(WarnResult{false, std::nullopt, {}});
     return;
   }
   if (absl::Status check = CheckWrite(access.get(), WriteAction::kEject, state->spec.service, state->spec.owner);
@@ -184,7 +184,7 @@ void ClusterWriter::Eject(int32_t server_id, AccessRef access, Done<WarnResult> 
     return;
   }
   if (state->ejected) {
-    std::move(done)(WarnResult{true, registry_.FindServer(state->spec.service)});
+    std::move(done)(WarnResult{true, registry_.FindServer(state->spec.service), state->spec.service});
     return;
   }
   state->ejected = true;
@@ -194,7 +194,7 @@ void ClusterWriter::Eject(int32_t server_id, AccessRef access, Done<WarnResult> 
   write.if_revision = static_cast<int64_t>(state->stored_revision);
   Commit<WarnResult>(
       std::move(write), attempt,
-      [this, service = state->spec.service] { return WarnResult{true, registry_.FindServer(service)}; },
+      [this, service = state->spec.service] { return WarnResult{true, registry_.FindServer(service), service}; },
       [this, server_id, access = std::move(access)](Done<WarnResult> retried, int next) mutable {
         Eject(server_id, std::move(access), std::move(retried), next);
       },

@@ -166,7 +166,7 @@ std::optional<Endpoint> Registry::FindServer(std::string_view service) {
 
 absl::StatusOr<WarnResult> Registry::WarnServerError(int32_t server_id, const Access* access) {
   const std::optional<LeaseId> lease = seed_index_.Find(server_id);
-  if (!lease) return WarnResult{false, std::nullopt};
+  if (!lease) return WarnResult{false, std::nullopt, {}};
   return Changing(ShardIndexOf(*lease), [&](Shard& shard) { return shard.Warn(*lease, clock_.Now(), access); });
 }
 

@@ -302,14 +302,14 @@ std::optional<Endpoint> Shard::Pick(std::string_view service_name, TimePoint now
 absl::StatusOr<WarnResult> Shard::Warn(LeaseId lease, TimePoint now, const Access* access) {
   MutexLock lock(&mu_);
   const std::optional<RecordIndex> index = FindLease(lease);
-  if (!index || !IsLive(records_[*index], now)) return WarnResult{false, std::nullopt};
+  if (!index || !IsLive(records_[*index], now)) return WarnResult{false, std::nullopt, {}};
   InstanceRecord& record = records_[*index];
   if (absl::Status check = MayChange(access, WriteAction::kEject, record); !check.ok()) return check;
   if (!record.ejected) {
     SetEjected(record, true);
     Emit(record, ChangeKind::kRemoved, RemovalReason::kEjected);
   }
-  return WarnResult{true, PickLocked(*record.service, now, lease)};
+  return WarnResult{true, PickLocked(*record.service, now, lease), std::string(record.service->name)};
 }
 
 void Shard::AppendServices(std::vector<ServiceSummary>& out) {

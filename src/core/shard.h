@@ -74,6 +74,7 @@ struct ServiceSummary {
 struct WarnResult {
   bool known;                            // the lease was live
   std::optional<Endpoint> replacement;   // another live server of its service
+  std::string service;                   // its service, when known
 };
 
 class Shard {

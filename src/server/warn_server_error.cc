@@ -20,7 +20,8 @@ void WarnServerErrorRpc::Handle(RegistryWriter& writer, const Request& request, 
   writer.WarnServerError(request.serverid(), caller, [&request, &reply, caller,
                                                       done = std::move(done)](absl::StatusOr<WarnResult> result) mutable {
     if (caller && (!result.ok() || result->known)) {
-      caller->Audit("eject", "", std::to_string(request.serverid()), result.status());
+      // A refused one names no service: the refusal's message does.
+      caller->Audit("eject", result.ok() ? result->service : "", std::to_string(request.serverid()), result.status());
     }
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));

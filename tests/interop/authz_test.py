@@ -1095,7 +1095,7 @@ class AuditLogTest(AuthzCase):
             (BILLING, "deregister", "", "lease %016x" % lease, "PERMISSION_DENIED"),
             (ORDERS, "register", "orders-audit", "4242", "ok"),
             (ORDERS, "eject", "", "4242", "PERMISSION_DENIED"),
-            (OPS, "eject", "", "4242", "ok"),
+            (OPS, "eject", "orders-audit", "4242", "ok"),
             (OPS, "deregister", "orders-audit", "o-1", "ok"),
         ]
 

@@ -133,6 +133,7 @@ TEST_F(OwnershipTest, EjectingNeedsAdmin) {
   const absl::StatusOr<WarnResult> ejected = registry_.WarnServerError(7, As("ops").get());
   ASSERT_TRUE(ejected.ok());
   EXPECT_TRUE(ejected->known);
+  EXPECT_EQ(ejected->service, "shared");  // for the audit log
   EXPECT_TRUE(test::DiscoveredIds(registry_, "shared").empty());
 }
 

@@ -12,6 +12,9 @@
 
 namespace registryd::auth {
 
+// What refusals call the name a certificate's identity came from.
+inline constexpr std::string_view kCertificateName = "the client certificate's name (URI SAN, DNS SAN or CN)";
+
 std::string IdentityOfCertificate(absl::Span<const std::string_view> uri_sans,
                                   absl::Span<const std::string_view> dns_sans, std::string_view common_name);
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "auth/identity.h"
 #include "auth/permission.h"
 #include "registryd/policy.pb.h"
 #include "auth/text_file.h"
@@ -19,10 +20,7 @@ const FieldDescriptor* RulesField() { return PolicyFile::descriptor()->FindField
 const FieldDescriptor* FieldOfRule(int number) { return PolicyRule::descriptor()->FindFieldByNumber(number); }
 
 absl::StatusOr<Pattern> ParseIdentityPattern(std::string_view pattern) {
-  if (pattern.size() > kMaxIdentityBytes) {
-    return absl::InvalidArgumentError(
-        fmt::format("identity pattern is {} bytes; an identity has at most {}", pattern.size(), kMaxIdentityBytes));
-  }
+  if (absl::Status status = CheckIdentity(pattern, "identity pattern"); !status.ok()) return status;
   return ParsePattern("identity", pattern);
 }
 

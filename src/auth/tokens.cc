@@ -1,5 +1,7 @@
 #include "auth/tokens.h"
 
+#include <strings.h>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -7,7 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/types/span.h"
-#include "auth/permission.h"
+#include "auth/identity.h"
 #include "registryd/policy.pb.h"
 #include "auth/text_file.h"
 
@@ -46,14 +48,19 @@ absl::Status ParseHex(std::string_view hex, absl::Span<unsigned char> digest) {
 
 absl::Status ValidateIdentity(std::string_view identity) {
   if (identity.empty()) return absl::InvalidArgumentError("identity is empty: say whom the token stands for");
-  if (identity.size() > kMaxIdentityBytes) {
-    return absl::InvalidArgumentError(
-        fmt::format("identity is {} bytes; an identity has at most {}", identity.size(), kMaxIdentityBytes));
-  }
-  return absl::OkStatus();
+  return CheckIdentity(identity, "identity");
 }
 
 }  // namespace
+
+std::string_view BearerToken(std::string_view authorization) {
+  constexpr std::string_view kScheme = "Bearer ";
+  if (authorization.size() <= kScheme.size() ||
+      strncasecmp(authorization.data(), kScheme.data(), kScheme.size()) != 0) {
+    return {};
+  }
+  return authorization.substr(kScheme.size());
+}
 
 std::optional<TokenTable::Sha256> TokenTable::HashOf(std::string_view token) {
   Sha256 digest;

@@ -24,6 +24,10 @@ namespace registryd::auth {
 // Each lookup compares with every hash: the bound keeps that cheap.
 inline constexpr size_t kMaxTokens = 10'000;
 
+// The token of an `authorization: Bearer <token>` header or metadata value
+// (the scheme in any case); empty without one.
+std::string_view BearerToken(std::string_view authorization);
+
 class TokenTable {
  public:
   TokenTable() = default;  // no token is valid

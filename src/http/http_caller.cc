@@ -6,8 +6,9 @@
 #include <openssl/x509v3.h>
 
 #include "auth/certificate_identity.h"
+#include "auth/identity.h"
 #include "http/http_server.h"
-#include "server/caller_cache.h"
+#include "auth/tokens.h"
 
 namespace registryd::http {
 namespace {
@@ -63,13 +64,13 @@ std::optional<auth::CallerRef> ResolveCaller(OpsContext& context, const httplib:
   if (authority == nullptr) return auth::CallerRef();
   const std::shared_ptr<const auth::Authority::Snapshot> snapshot = authority->Current();
   std::string identity = CertificateIdentity(request);
-  if (identity.size() > auth::kMaxIdentityBytes) {
-    Refused(absl::UnauthenticatedError("the client certificate's name is longer than an identity may be"), response);
+  if (absl::Status usable = auth::CheckIdentity(identity, auth::kCertificateName); !usable.ok()) {
+    Refused(absl::UnauthenticatedError(usable.message()), response);
     return std::nullopt;
   }
   if (identity.empty()) {
     const std::string authorization = request.get_header_value("Authorization");
-    if (const std::string_view token = BearerToken(authorization); !token.empty()) {
+    if (const std::string_view token = auth::BearerToken(authorization); !token.empty()) {
       const std::optional<std::string_view> named = snapshot->tokens->IdentityOf(token);
       if (!named) {
         Refused(auth::UnknownTokenRefusal(), response);

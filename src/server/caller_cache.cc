@@ -1,14 +1,12 @@
 #include "server/caller_cache.h"
 
-#include <strings.h>
-
 #include <vector>
 
 #include <grpc/grpc_security_constants.h>
 #include <openssl/crypto.h>
 
 #include "auth/certificate_identity.h"
-#include <fmt/core.h>
+#include "auth/identity.h"
 
 #include "core/log.h"
 
@@ -38,15 +36,6 @@ bool SameToken(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::string_view BearerToken(std::string_view authorization) {
-  constexpr std::string_view kScheme = "Bearer ";
-  if (authorization.size() <= kScheme.size() ||
-      strncasecmp(authorization.data(), kScheme.data(), kScheme.size()) != 0) {
-    return {};
-  }
-  return authorization.substr(kScheme.size());
-}
-
 CallerCache::~CallerCache() { Clear(); }
 
 void CallerCache::Clear() {
@@ -58,11 +47,9 @@ absl::StatusOr<auth::CallerRef> CallerCache::Identify(grpc_auth_context* connect
                                                       bool& from_certificate) {
   std::string identity = CertificateIdentity(connection);
   from_certificate = !identity.empty();
-  if (identity.size() > auth::kMaxIdentityBytes) {
-    log::Warn("refused: a client certificate whose name is longer than {} bytes", auth::kMaxIdentityBytes);
-    return absl::UnauthenticatedError(fmt::format(
-        "the client certificate's name (URI SAN, DNS SAN or CN) is {} bytes; an identity has at most {}",
-        identity.size(), auth::kMaxIdentityBytes));
+  if (absl::Status usable = auth::CheckIdentity(identity, auth::kCertificateName); !usable.ok()) {
+    log::Warn("refused: {}", std::string(usable.message()));
+    return absl::UnauthenticatedError(usable.message());
   }
   if (identity.empty() && !token.empty()) {
     const std::optional<std::string_view> named = snapshot_->tokens->IdentityOf(token);
@@ -82,7 +69,7 @@ absl::StatusOr<const auth::CallerRef*> CallerCache::Resolve(grpc::ServerContextB
     if (snapshot_->tokens->size() == 0) return {};
     const auto& metadata = context.client_metadata();
     const auto it = metadata.find("authorization");
-    return it == metadata.end() ? std::string_view() : BearerToken(std::string_view(it->second.data(), it->second.size()));
+    return it == metadata.end() ? std::string_view() : auth::BearerToken(std::string_view(it->second.data(), it->second.size()));
   };
   grpc_auth_context* connection = grpc_call_auth_context(context.c_call());
   Entry* entry = &uncached_;

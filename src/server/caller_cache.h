@@ -59,7 +59,4 @@ class CallerCache {
   Entry uncached_;  // a call without an auth context
 };
 
-// The bearer token of a call's `authorization: Bearer <token>` metadata; empty without one.
-std::string_view BearerToken(std::string_view authorization);
-
 }  // namespace registryd

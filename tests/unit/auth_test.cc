@@ -171,6 +171,16 @@ TEST(PolicyParse, IdentityPatternsAreAtMost255Bytes) {
                               {"identity pattern is 256 bytes", "at most 255"}));
 }
 
+TEST(PolicyParse, IdentityPatternsHoldNoControlCharacter) {
+  const auto rule = [](const std::string& identity) {
+    return fmt::format("rule {{\n  service: \"a\"\n  identity: \"{}\"\n  permission: READ\n}}\n", identity);
+  };
+  EXPECT_NE(MustParse(rule("spiffe://shop/sa/caf\\303\\251")), nullptr);  // UTF-8 is fine
+  EXPECT_TRUE(PolicyInvalidAt(rule("ops\\nroot"), "policy.txt:3:3: ",
+                              {"identity pattern holds a control character", "0x0a at byte 4"}));
+  EXPECT_TRUE(PolicyInvalidAt(rule("ops\\177*"), "policy.txt:3:3: ", {"control character", "0x7f"}));
+}
+
 TEST(PolicyParse, ServicePatternsMustBeValidServiceNamesBeforeTheirStar) {
   const auto rule = [](const std::string& service) {
     return fmt::format("rule {{ identity: \"a\"\n permission: READ service: \"{}\" }}\n", service);
@@ -422,6 +432,16 @@ TEST(Permissions, NameOfSaysWhatTheCallNeeds) {
 
 // --- tokens ---------------------------------------------------------------
 
+TEST(Tokens, TheBearerSchemeInAnyCaseCarriesTheToken) {
+  EXPECT_EQ(BearerToken("Bearer tok-1"), "tok-1");
+  EXPECT_EQ(BearerToken("bearer tok-1"), "tok-1");
+  EXPECT_EQ(BearerToken("BEARER tok 1"), "tok 1");
+  EXPECT_EQ(BearerToken("Bearer "), "");  // no token at all
+  EXPECT_EQ(BearerToken("Basic dXNlcjpwdw=="), "");
+  EXPECT_EQ(BearerToken("Bearertok-1"), "");
+  EXPECT_EQ(BearerToken(""), "");
+}
+
 TEST(Tokens, ATokenStandsForTheIdentityOfItsSha256) {
   const absl::StatusOr<TokenTable> table = TokenTable::Parse(
       fmt::format("# deploy tokens\n"
@@ -469,6 +489,8 @@ TEST(Tokens, BadFilesNameTheLineAndColumn) {
   EXPECT_TRUE(TokensInvalidAt(
       good + "token {\n  sha256: \"" + std::string(64, 'b') + "\"\n  identity: \"" + std::string(256, 'i') + "\"\n}\n",
       "tokens.txt:4:3: ", {"256 bytes", "at most 255"}));
+  EXPECT_TRUE(TokensInvalidAt(good + "token { sha256: \"" + std::string(64, 'b') + "\" identity: \"ci\\tbot\" }\n",
+                              "tokens.txt:2:", {"identity holds a control character", "0x09 at byte 3"}));
   std::string upper(kSha256OfAbc);
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   EXPECT_TRUE(TokensInvalidAt(good + "\ntoken { identity: \"other\" sha256: \"" + upper + "\" }\n", "tokens.txt:3:27: ",

@@ -1,14 +1,17 @@
 // Authorization under concurrency, through the real server: two identities
 // (bearer tokens) register, renew and try each other's leases from several
 // threads on both queues, over unary calls and KeepAlive streams, while the
-// policy and token files are reloaded again and again and every change goes
-// to the audit log. Afterwards each identity holds exactly what it
-// registered, every attempt on the other's leases was refused, and the
-// audit log has a line per change. Runs under ASan+UBSan and TSan (the
+// policy and token files are reloaded again and again (as SIGHUP does: each
+// reload wakes every Watch stream to check its caller again) and every change
+// goes to the audit log. Afterwards each identity holds exactly what it
+// registered, every attempt on the other's leases was refused, a Watch of
+// every service per identity saw every registration without being ended, and
+// the audit log has a line per change. Runs under ASan+UBSan and TSan (the
 // concurrency suite).
 #include <stdlib.h>
 
 #include <atomic>
+#include <set>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -152,6 +155,34 @@ void RunClient(TestServer& server, int who, int client, Leases& leases, std::ato
   }
 }
 
+// Reads a Watch of every service (read on "*" stays granted through the
+// reloads) until it saw `expected` distinct instances added.
+void RunWatcher(TestServer& server, const Identity& identity, size_t expected, std::atomic<int>& failures) {
+  auto native = registry::v1::Registry::NewStub(server.NewChannel());
+  const std::unique_ptr<grpc::ClientContext> context = As(identity);
+  registry::v1::WatchRequest request;
+  auto stream = native->Watch(context.get(), request);
+  std::set<std::string> added;
+  registry::v1::WatchResponse response;
+  while (added.size() < expected && stream->Read(&response)) {
+    for (const registry::v1::WatchEvent& event : response.events()) {
+      if (event.kind() == registry::v1::WatchEvent::ADDED) {
+        added.insert(event.instance().service() + "/" + event.instance().instance_id());
+      }
+    }
+  }
+  if (added.size() < expected) {
+    const grpc::Status status = stream->Finish();
+    if (failures.fetch_add(1) == 0) {
+      ADD_FAILURE() << identity.name << "'s watch ended after " << added.size() << " of " << expected
+                    << " registrations: " << status.error_code() << " " << status.error_message();
+    }
+    return;
+  }
+  context->TryCancel();
+  stream->Finish();
+}
+
 TEST(AuthzConcurrencyTest, IdentitiesKeepTheirLeasesWhileThePolicyIsReloaded) {
   char pattern[] = "/tmp/authz_concurrency_XXXXXX";
   ASSERT_NE(mkdtemp(pattern), nullptr);
@@ -170,15 +201,22 @@ TEST(AuthzConcurrencyTest, IdentitiesKeepTheirLeasesWhileThePolicyIsReloaded) {
     std::atomic<int> failures{0};
     std::atomic<int> refused{0};
     std::atomic<bool> clients_done{false};
-    // Reloads race the calls: each swaps the snapshot every queue's cache reads.
+    // Reloads race the calls: each swaps the snapshot every queue's cache
+    // reads, and wakes every Watch stream while changes wake them too.
     std::thread reloader([&] {
       for (int i = 0; i < kReloads && !clients_done.load(); ++i) {
-        if (const absl::Status reloaded = options.authority->Reload(); !reloaded.ok()) {
+        if (const absl::Status reloaded = server.server().ReloadAuthorization(); !reloaded.ok()) {
           ADD_FAILURE() << reloaded;
         }
         std::this_thread::yield();
       }
     });
+    constexpr size_t kRegistrations = 2 * kClientsPerIdentity * kInstancesPerClient;
+    std::vector<std::thread> watchers;
+    for (int who = 0; who < 2; ++who) {
+      watchers.emplace_back(RunWatcher, std::ref(server), std::cref(kIdentities[who]), kRegistrations,
+                            std::ref(failures));
+    }
     std::vector<std::thread> clients;
     for (int who = 0; who < 2; ++who) {
       for (int client = 0; client < kClientsPerIdentity; ++client) {
@@ -189,6 +227,7 @@ TEST(AuthzConcurrencyTest, IdentitiesKeepTheirLeasesWhileThePolicyIsReloaded) {
     for (std::thread& client : clients) client.join();
     clients_done = true;
     reloader.join();
+    for (std::thread& watcher : watchers) watcher.join();
     EXPECT_EQ(failures.load(), 0);
     EXPECT_GT(refused.load(), 0);
     // The other's services are not the caller's to register in: each refusal lacked register.

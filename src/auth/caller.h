@@ -60,6 +60,10 @@ class Caller final : public Access {
 // The caller of a call or a stream; null when no policy is configured.
 using CallerRef = std::shared_ptr<const Caller>;
 
+// `caller` when it writes an audit log, else null: what a change's callback
+// keeps for its audit line, so that without an audit log it holds no reference.
+inline CallerRef AuditorOf(const CallerRef& caller) { return caller && caller->audited() ? caller : nullptr; }
+
 // Refusals since the start, by the permission that was lacking.
 uint64_t RefusalCount(Permission permission);
 // A call that presented a bearer token the token file does not hold: refused

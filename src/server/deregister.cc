@@ -9,11 +9,11 @@ namespace registryd {
 
 void DeregisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply&, const auth::CallerRef& caller,
                            RpcDone done) {
-  writer.Deregister(request.lease_id(), caller, [&request, caller, done = std::move(done)](
-                                                   absl::StatusOr<Removal> removed) mutable {
-    if (caller && caller->audited()) {
+  writer.Deregister(request.lease_id(), caller, [&request, auditor = auth::AuditorOf(caller),
+                                                 done = std::move(done)](absl::StatusOr<Removal> removed) mutable {
+    if (auditor) {
       // A refused one names its lease: the refusal's message names the service.
-      caller->Audit("deregister", removed.ok() ? removed->service : "",
+      auditor->Audit("deregister", removed.ok() ? removed->service : "",
                     removed.ok() ? removed->instance_id : fmt::format("lease {:016x}", request.lease_id()),
                     removed.status());
     }

@@ -49,10 +49,10 @@ void RegisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply& 
     return;
   }
   // The request and reply live in the call until it finishes, after `done`.
-  writer.Register(*std::move(spec), caller, [&request, &reply, caller, done = std::move(done)](
-                                                 absl::StatusOr<RegisterResult> result) mutable {
-    if (caller && caller->audited()) {
-      caller->Audit("register", request.service(), result.ok() ? result->instance_id : request.instance_id(),
+  writer.Register(*std::move(spec), caller, [&request, &reply, auditor = auth::AuditorOf(caller),
+                                             done = std::move(done)](absl::StatusOr<RegisterResult> result) mutable {
+    if (auditor) {
+      auditor->Audit("register", request.service(), result.ok() ? result->instance_id : request.instance_id(),
                     result.status());
     }
     if (!result.ok()) {

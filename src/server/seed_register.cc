@@ -25,9 +25,9 @@ void SeedRegisterRpc::Handle(RegistryWriter& writer, const Request& request, Rep
   spec.overloaded = request.overloaded();
   spec.seed_id = request.serverid();
   // The request and reply live in the call until it finishes, after `done`.
-  writer.SeedRegister(std::move(spec), caller, [&request, &reply, caller, done = std::move(done)](
-                                                  absl::StatusOr<RegisterResult> result) mutable {
-    if (caller && caller->audited()) caller->Audit("register", request.service(), std::to_string(request.serverid()), result.status());
+  writer.SeedRegister(std::move(spec), caller, [&request, &reply, auditor = auth::AuditorOf(caller),
+                                                done = std::move(done)](absl::StatusOr<RegisterResult> result) mutable {
+    if (auditor) auditor->Audit("register", request.service(), std::to_string(request.serverid()), result.status());
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));
       return;

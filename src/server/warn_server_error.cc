@@ -17,11 +17,11 @@ void WarnServerErrorRpc::Handle(RegistryWriter& writer, const Request& request, 
       return;
     }
   }
-  writer.WarnServerError(request.serverid(), caller, [&request, &reply, caller,
+  writer.WarnServerError(request.serverid(), caller, [&request, &reply, auditor = auth::AuditorOf(caller),
                                                       done = std::move(done)](absl::StatusOr<WarnResult> result) mutable {
-    if (caller && (!result.ok() || result->known)) {
+    if (auditor && (!result.ok() || result->known)) {
       // A refused one names no service: the refusal's message does.
-      caller->Audit("eject", result.ok() ? result->service : "", std::to_string(request.serverid()), result.status());
+      auditor->Audit("eject", result.ok() ? result->service : "", std::to_string(request.serverid()), result.status());
     }
     if (!result.ok()) {
       std::move(done)(ToGrpcStatus(result.status()));

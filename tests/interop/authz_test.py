@@ -753,6 +753,31 @@ class BearerTokenTest(AuthzMatrix, AuthzCase):
         self.assertCode(unauthenticated, ads.receive)
         self.assertUnchanged("public-unknown", before)
 
+    def test_registryctl_sends_the_token_of_its_token_file(self):
+        if not ARGS.registryctl:
+            self.skipTest("no --registryctl")
+        def ctl(token, *args):
+            path = os.path.join(self.directory.name, "ctl.token")
+            write_file(path, token + "\n")  # a trailing newline, as editors write it
+            return subprocess.run([ARGS.registryctl, "--target", self.registry.address, "--token-file", path, *args],
+                                  capture_output=True, text=True, timeout=TIMEOUT)
+        register = ["register", "--service", "catalog-ctl", "--instance-id", "c-1", "--address", "10.4.2.1:80"]
+        done = ctl(TOKENS[DEPLOYER], *register)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        found = ctl(TOKENS[READER], "discover", "catalog-ctl")
+        self.assertEqual(found.returncode, 0, found.stderr)
+        self.assertIn("c-1", found.stdout)
+        refused = ctl(TOKENS[READER], *register)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("PERMISSION_DENIED", refused.stderr)
+        self.assertIn('"%s"' % READER, refused.stderr)
+        unknown = ctl(UNKNOWN_TOKEN, "discover", "catalog-ctl")
+        self.assertEqual(unknown.returncode, 1)
+        self.assertIn("UNAUTHENTICATED", unknown.stderr)
+        empty = ctl("", "discover", "catalog-ctl")
+        self.assertEqual(empty.returncode, 2)
+        self.assertIn("is empty", empty.stderr)
+
     def test_no_token_is_anonymous(self):
         anonymous = self.c(ANONYMOUS)
         self.c(DEPLOYER).register("catalog-anon", "c-1", "10.4.1.1:80")
@@ -1174,6 +1199,7 @@ def main():
     global ARGS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--registryd", required=True, help="the registryd binary")
+    parser.add_argument("--registryctl", help="the registryctl binary (its --token-file is tested with it)")
     parser.add_argument("--protos", required=True, help="the protos/ directory")
     parser.add_argument("--protoc", required=True, help="protoc")
     parser.add_argument("--grpc-python-plugin", required=True, help="grpc_python_plugin")

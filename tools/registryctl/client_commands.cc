@@ -22,6 +22,7 @@ std::unique_ptr<registry::v1::Registry::Stub> Stub(const Connection& connection)
 std::unique_ptr<grpc::ClientContext> Context(const Connection& connection) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + connection.timeout);
+  connection.Prepare(*context);
   return context;
 }
 

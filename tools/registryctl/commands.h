@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/client_context.h>
+
 #include "client/client_tls.h"
 
 namespace registryd::ctl {
@@ -18,8 +20,13 @@ struct Connection {
   std::string target = "localhost:50051";
   std::chrono::milliseconds timeout{5'000};  // per call
   std::optional<ChannelFactory> channels;    // plaintext or TLS, as the flags say
+  std::string bearer_token;                  // --token-file's; empty: none
 
   std::shared_ptr<grpc::Channel> Channel() const { return channels->Open(target); }
+  // Every call's context goes through here: it carries the bearer token, if any.
+  void Prepare(grpc::ClientContext& context) const {
+    if (!bearer_token.empty()) context.AddMetadata("authorization", "Bearer " + bearer_token);
+  }
 };
 
 struct RegisterArgs {

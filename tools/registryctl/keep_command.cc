@@ -129,6 +129,7 @@ class Keeper {
   grpc::Status RegisterOnce() {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + connection_.timeout);
+    connection_.Prepare(context);
     registry::v1::RegisterResponse reply;
     const grpc::Status status = stub_->Register(&context, request_, &reply);
     if (!status.ok()) return status;
@@ -148,6 +149,7 @@ class Keeper {
     const auto interval = std::max<Clock::duration>(std::chrono::milliseconds(ttl_ms_) / 3,
                                                     std::chrono::milliseconds(100));
     grpc::ClientContext context;
+    connection_.Prepare(context);
     watchdog_.Track(&context, Clock::now() + connection_.timeout);  // opening may wait for the connection
     auto stream = stub_->KeepAlive(&context);
     watchdog_.Untrack();
@@ -188,6 +190,7 @@ class Keeper {
     if (lease_ == 0) return 0;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + connection_.timeout);
+    connection_.Prepare(context);
     registry::v1::DeregisterRequest request;
     request.set_lease_id(lease_);
     registry::v1::DeregisterResponse reply;

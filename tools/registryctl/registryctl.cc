@@ -6,13 +6,19 @@
 //   registryctl keep --service S --address HOST:PORT      (a registration sidecar)
 //
 // --target (default localhost:50051) and the TLS flags (--tls, --tls-ca,
-// --tls-cert, --tls-key, --tls-server-name) go before or after the subcommand.
+// --tls-cert, --tls-key, --tls-server-name) and --token-file go before or
+// after the subcommand.
 #include <signal.h>
+
+#include <cctype>
+#include <fstream>
+#include <iterator>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <grpc/support/log.h>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "tools/registryctl/commands.h"
 
@@ -42,6 +48,23 @@ void AddRegistration(CLI::App& command, RegisterArgs& args) {
   command.add_flag("--overloaded", args.overloaded, "Register as overloaded");
 }
 
+// --token-file: the file holds the token alone (a trailing newline is fine),
+// so that it never shows on a command line.
+absl::StatusOr<std::string> ReadBearerToken(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return absl::NotFoundError(fmt::format("--token-file: cannot read {}", path));
+  std::string token((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty()) return absl::InvalidArgumentError(fmt::format("--token-file: {} is empty", path));
+  for (const char c : token) {
+    if (std::iscntrl(static_cast<unsigned char>(c)) || c == ' ') {
+      return absl::InvalidArgumentError(
+          fmt::format("--token-file: {} holds more than one token (a space or a control character)", path));
+    }
+  }
+  return token;
+}
+
 void AddLease(CLI::App& command, std::string& text) {
   command.add_option("lease", text, "Lease id, as register prints it (0x...)")->required();
 }
@@ -58,6 +81,10 @@ int Main(int argc, char** argv) {
   AddMillis(app, "--timeout", connection.timeout, "Deadline of each call (default 5s)");
   ClientTls tls;
   AddClientTlsFlags(app, tls);
+  std::string token_file;
+  app.add_option("--token-file", token_file,
+                 "A file holding a bearer token of registryd's --auth-tokens, sent with every call "
+                 "(use with --tls: a token is only as safe as the connection)");
 
   RegisterArgs registration;
   CLI::App* register_command = app.add_subcommand("register", "Register an instance; prints its lease");
@@ -122,6 +149,14 @@ int Main(int argc, char** argv) {
     return 2;
   }
   connection.channels = *std::move(channels);
+  if (!token_file.empty()) {
+    absl::StatusOr<std::string> token = ReadBearerToken(token_file);
+    if (!token.ok()) {
+      fmt::print(stderr, "registryctl: {}\n", std::string(token.status().message()));
+      return 2;
+    }
+    connection.bearer_token = *std::move(token);
+  }
   if (*register_command) return Register(connection, registration);
   if (*heartbeat_command) return Heartbeat(connection, lease, overloaded);
   if (*deregister_command) return Deregister(connection, lease);

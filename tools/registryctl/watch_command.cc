@@ -21,6 +21,7 @@ int Watch(const Connection& connection, const WatchArgs& args) {
   bool received_any = false;
   for (;;) {
     grpc::ClientContext context;  // no deadline: a watch lasts until interrupted
+    connection.Prepare(context);
     registry::v1::WatchRequest request;
     request.set_service(args.service);
     request.set_since_revision(revision);

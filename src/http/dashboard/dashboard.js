@@ -1,13 +1,16 @@
 // registryd's dashboard: polls the node's JSON views and redraws. Every
 // list is asked for a page at a time, filtered by the server, so the page
 // stays quick at any size of the registry. Text goes in with textContent
-// only: registered names and metadata are never markup.
+// only: registered names and metadata are never markup. Under an
+// authorization policy the page asks for a bearer token when the node answers
+// 401, and keeps it in this tab's sessionStorage only.
 "use strict";
 
 const POLL_MS = 1000;
 const SERVICES_PAGE = 50;
 const INSTANCES_PAGE = 100;
 const HISTORY = 60;  // samples per chart
+const TOKEN_KEY = "registryd-token";
 
 const state = {
   filter: "",
@@ -28,12 +31,25 @@ function element(tag, text, className) {
   return node;
 }
 
+// The node answered, with an error: its message says why (a refusal names
+// the identity and the service).
+class HttpError extends Error {}
+
+function bearerToken() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+
+function showTokenControls(asked) {
+  $("token-form").hidden = !asked;
+  $("token-forget").hidden = asked || !bearerToken();
+}
+
 async function getJson(url) {
-  const response = await fetch(url, { cache: "no-store" });
+  const token = bearerToken();
+  const response = await fetch(url, { cache: "no-store", headers: token ? { Authorization: "Bearer " + token } : {} });
   if (!response.ok) {
     let message = response.statusText;
     try { message = (await response.json()).error.message; } catch (ignored) { /* not JSON */ }
-    throw new Error(`${response.status} ${message}`);
+    if (response.status === 401) showTokenControls(true);
+    throw new HttpError(`${response.status} ${message}`);
   }
   return { body: await response.json(), headers: response.headers };
 }
@@ -156,8 +172,9 @@ async function refresh() {
   try {
     await Promise.all([pollNode(), pollServices(), pollInstances()]);
     $("connection").textContent = "";
+    showTokenControls(false);
   } catch (error) {
-    $("connection").textContent = "cannot reach registryd: " + error.message;
+    $("connection").textContent = error instanceof HttpError ? error.message : "cannot reach registryd: " + error.message;
   } finally {
     refreshing = false;
   }
@@ -178,6 +195,19 @@ $("services-next").addEventListener("click", (event) => {
 });
 $("services-prev").addEventListener("click", () => {
   if (state.servicesAfter.length > 1) state.servicesAfter.pop();
+  refresh();
+});
+$("token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const token = $("token").value.trim();
+  $("token").value = "";
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  showTokenControls(false);
+  refresh();
+});
+$("token-forget").addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  showTokenControls(false);
   refresh();
 });
 $("instances-next").addEventListener("click", () => {

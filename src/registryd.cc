@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "auth/authority.h"
+#include "auth/tokens.h"
 #include "build_info.h"
 #include "config_text.h"
 #include "core/read_file.h"
@@ -78,6 +79,32 @@ bool ReadPemFiles(std::initializer_list<std::pair<const std::string*, std::strin
     *pem = *std::move(contents);
   }
   return true;
+}
+
+// Under a policy the other nodes refuse this node's Peer calls unless its
+// identity has admin on every service (they take the leases over instead of
+// having their renewals forwarded): say so at the start, not at the first
+// forwarded renewal. A node certificate's identity is not checked here.
+void WarnIfPeersWillRefuseThisNode(const registryd::auth::Authority& authority, const std::string& peer_token,
+                                   bool mutual_tls) {
+  if (peer_token.empty()) {
+    if (!mutual_tls) {
+      registryd::log::Warn("cluster: under --authz-policy without mutual TLS, this node's calls to the other nodes "
+                           "carry no identity, so they will refuse its forwarded renewals: give every node "
+                           "--peer-token-file with a token whose identity has admin on every service");
+    }
+    return;
+  }
+  const std::shared_ptr<const registryd::auth::Authority::Snapshot> snapshot = authority.Current();
+  const std::optional<std::string_view> identity = snapshot->tokens->IdentityOf(peer_token);
+  if (!identity) {
+    registryd::log::Warn("cluster: --peer-token-file holds a token --auth-tokens does not: the other nodes will "
+                         "refuse this node's forwarded renewals");
+  } else if (!snapshot->policy->GrantsFor(*identity)->AllowsEveryService(registryd::auth::Permission::kAdmin)) {
+    registryd::log::Warn("cluster: --peer-token-file names \"{}\", which has no admin on every service: the other "
+                         "nodes will refuse this node's forwarded renewals",
+                         *identity);
+  }
 }
 
 }  // namespace
@@ -197,6 +224,11 @@ int main(int argc, char** argv) {
   cluster_group->add_option("--etcd-prefix", cluster.prefix, "The cluster's keys in etcd")->capture_default_str();
   cluster_group->add_option("--node-name", cluster.node_name,
                             "This node's name, unique in the cluster (default: its advertise address)");
+  std::string peer_token_file;
+  cluster_group->add_option("--peer-token-file", peer_token_file,
+                            "A file holding this node's bearer token (of --auth-tokens), sent with its calls to the "
+                            "other nodes: under --authz-policy they need a node's identity to have admin on every "
+                            "service (under mutual TLS its certificate names it instead)");
   cluster_group->add_option("--advertise-address", cluster.address,
                             "Where the other nodes reach this one (host:port; default: the address it listens on)");
   AddDuration(*cluster_group, "--node-ttl", node_ttl,
@@ -290,6 +322,14 @@ int main(int argc, char** argv) {
                        {&etcd_key_file, &cluster.etcd_tls.key}})) {
       return 2;
     }
+    if (!peer_token_file.empty()) {
+      absl::StatusOr<std::string> token = registryd::auth::ReadBearerTokenFile("--peer-token-file", peer_token_file);
+      if (!token.ok()) {
+        registryd::log::Error("{}", std::string(token.status().message()));
+        return 2;
+      }
+      cluster.peer_token = *std::move(token);
+    }
     options.cluster = cluster;
     // etcd holds the registrations; revisions come from etcd's.
     options.persistence.data_dir.clear();
@@ -334,6 +374,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     options.authority = *std::move(authority);
+    if (options.cluster) {
+      WarnIfPeersWillRefuseThisNode(*options.authority, options.cluster->peer_token,
+                                    !options.tls.client_ca.empty());
+    }
   }
 
   // Block the stop and reload signals in every thread (the queue threads

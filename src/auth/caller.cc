@@ -92,9 +92,9 @@ absl::Status Caller::MayRead(std::string_view service) const {
   return Refuse(Permission::kRead, "read", service);
 }
 
-absl::Status Caller::MayReadEveryService() const {
-  if (grants_->AllowsEveryService(Permission::kRead)) return absl::OkStatus();
-  return Refuse(Permission::kRead, "read", "*");
+absl::Status Caller::MayOnEveryService(Permission permission, std::string_view action) const {
+  if (grants_->AllowsEveryService(permission)) return absl::OkStatus();
+  return Refuse(permission, action, "*");
 }
 
 absl::Status Caller::MayOnSome(Permission permission, std::string_view action) const {

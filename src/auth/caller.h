@@ -34,8 +34,9 @@ class Caller final : public Access {
                         std::optional<std::string_view> owner) const override;
 
   absl::Status MayRead(std::string_view service) const;
-  // Every service, present and future (a Watch of all of them).
-  absl::Status MayReadEveryService() const;
+  // `permission` on every service, present and future: read for a Watch of
+  // all of them, admin for a cluster node's Peer calls.
+  absl::Status MayOnEveryService(Permission permission, std::string_view action) const;
   // Filters a listing: no refusal is recorded.
   bool CanRead(std::string_view service) const { return grants_->Allows(Permission::kRead, service); }
   // `permission` on some service (an answer that depends on what exists,

@@ -2,6 +2,10 @@
 
 #include <strings.h>
 
+#include <cctype>
+#include <fstream>
+#include <iterator>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -52,6 +56,21 @@ absl::Status ValidateIdentity(std::string_view identity) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ReadBearerTokenFile(std::string_view flag, const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return absl::NotFoundError(fmt::format("{}: cannot read {}", flag, path));
+  std::string token((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty()) return absl::InvalidArgumentError(fmt::format("{}: {} is empty", flag, path));
+  for (const char c : token) {
+    if (std::iscntrl(static_cast<unsigned char>(c)) || c == ' ') {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: {} holds more than one token (a space or a control character)", flag, path));
+    }
+  }
+  return token;
+}
 
 std::string_view BearerToken(std::string_view authorization) {
   constexpr std::string_view kScheme = "Bearer ";

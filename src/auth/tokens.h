@@ -28,6 +28,11 @@ inline constexpr size_t kMaxTokens = 10'000;
 // (the scheme in any case); empty without one.
 std::string_view BearerToken(std::string_view authorization);
 
+// A client's own token, from a file that holds it alone (a trailing newline
+// is fine), so that it never shows on a command line: `flag` names the
+// option in errors (registryctl's --token-file, a node's --peer-token-file).
+absl::StatusOr<std::string> ReadBearerTokenFile(std::string_view flag, const std::string& path);
+
 class TokenTable {
  public:
   TokenTable() = default;  // no token is valid

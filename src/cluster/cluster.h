@@ -51,6 +51,10 @@ struct ClusterOptions {
   Duration max_staleness = std::chrono::seconds(5);
   Duration forward_interval = std::chrono::milliseconds(100);
   CommitOptions commit;
+  // Sent with this node's Peer calls (--peer-token-file): under a policy
+  // with bearer tokens, the other nodes need its identity to have admin on
+  // every service. Empty: none (under mTLS the node's certificate names it).
+  std::string peer_token;
 };
 
 class Cluster final : public NodeEvents {

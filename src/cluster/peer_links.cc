@@ -34,13 +34,19 @@ class Latch {
 }  // namespace
 
 PeerLinks::PeerLinks(NodeTable& nodes, ClientQueue& queue, Duration forward_interval,
-                     std::shared_ptr<grpc::ChannelCredentials> credentials,
+                     std::shared_ptr<grpc::ChannelCredentials> credentials, const std::string& bearer_token,
                      std::function<void(std::vector<LeaseId>)> on_unreachable)
     : nodes_(nodes),
       queue_(queue),
       interval_(forward_interval),
       credentials_(std::move(credentials)),
+      authorization_(bearer_token.empty() ? std::string() : "Bearer " + bearer_token),
       on_unreachable_(std::move(on_unreachable)) {}
+
+void PeerLinks::Prepare(grpc::ClientContext& context) const {
+  context.set_deadline(std::chrono::system_clock::now() + kPeerTimeout);
+  if (!authorization_.empty()) context.AddMetadata("authorization", authorization_);
+}
 
 PeerLinks::~PeerLinks() { Stop(); }
 
@@ -117,7 +123,7 @@ void PeerLinks::SendAll() {
     RenewRequest request;
     request.mutable_lease_ids()->Assign(batch.leases.begin(), batch.leases.end());
     auto call = std::make_unique<ClientQueue::Unary<RenewResponse>>();
-    call->context.set_deadline(std::chrono::system_clock::now() + kPeerTimeout);
+    Prepare(call->context);
     call->done = [&batch, &latch](ClientQueue::Unary<RenewResponse>& done) {
       batch.status = done.status;
       latch.CountDown();
@@ -146,7 +152,7 @@ PeerLinks::EtcdContact PeerLinks::AskEtcdContact(Duration bound) {
   Latch latch(peers.size());
   for (const std::string& address : peers) {
     auto call = std::make_unique<ClientQueue::Unary<StatusResponse>>();
-    call->context.set_deadline(std::chrono::system_clock::now() + kPeerTimeout);
+    Prepare(call->context);
     call->done = [&](ClientQueue::Unary<StatusResponse>& done) {
       if (done.status.ok()) {
         std::lock_guard<std::mutex> lock(mu);

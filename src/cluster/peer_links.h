@@ -34,7 +34,7 @@ namespace registryd::cluster {
 class PeerLinks {
  public:
   PeerLinks(NodeTable& nodes, ClientQueue& queue, Duration forward_interval,
-            std::shared_ptr<grpc::ChannelCredentials> credentials,
+            std::shared_ptr<grpc::ChannelCredentials> credentials, const std::string& bearer_token,
             std::function<void(std::vector<LeaseId>)> on_unreachable);
   ~PeerLinks();
   PeerLinks(const PeerLinks&) = delete;
@@ -63,11 +63,14 @@ class PeerLinks {
   void Run();
   void SendAll();
   Peer::Stub& StubFor(const std::string& address);
+  // A call's deadline, and the node's bearer token if it has one.
+  void Prepare(grpc::ClientContext& context) const;
 
   NodeTable& nodes_;
   ClientQueue& queue_;
   const Duration interval_;
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  const std::string authorization_;  // "Bearer <token>", or empty
   const std::function<void(std::vector<LeaseId>)> on_unreachable_;
   std::array<Pending, 256> pending_;  // by holder slot
 

@@ -11,6 +11,7 @@ Usage:
 """
 import argparse
 import collections
+import hashlib
 import itertools
 import json
 import os
@@ -20,6 +21,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 import grpc
 
@@ -662,6 +664,97 @@ class CompactionTest(ClusterTestCase):
         # The log reaches us through a pipe and a reader thread: it may trail what the node serves.
         self.assert_eventually(lambda: "reloaded the catalog" in behind_node.log(), self.logs)
         self.assert_eventually(lambda: behind.serving() is True, self.logs)
+
+
+class AuthorizationTest(ClusterTestCase):
+    """Under a policy, a node's Peer calls need an identity with admin on
+    every service: nodes with --peer-token-file forward renewals to each
+    other; a client's identity without it is refused; a node without a token
+    warns at its start, is refused, and takes the leases over instead."""
+
+    POLICY = ('rule { identity: "node" service: "*" permission: ADMIN }\n'
+              'rule { identity: "app" service: "shop*" permission: [REGISTER, READ] }\n')
+
+    def setUp(self):
+        super().setUp()
+        directory = tempfile.TemporaryDirectory(prefix="cluster_authz_")
+        self.addCleanup(directory.cleanup)
+        self.files = {name: os.path.join(directory.name, name) for name in ("policy", "tokens", "peer.token")}
+        with open(self.files["policy"], "w") as file:
+            file.write(self.POLICY)
+        with open(self.files["tokens"], "w") as file:
+            for token, identity in (("tok-node", "node"), ("tok-app", "app")):
+                file.write('token { sha256: "%s" identity: "%s" }\n'
+                           % (hashlib.sha256(token.encode()).hexdigest(), identity))
+        with open(self.files["peer.token"], "w") as file:
+            file.write("tok-node\n")
+        self.policy = ["--authz-policy", self.files["policy"], "--auth-tokens", self.files["tokens"]]
+
+    def app(self, node):
+        """The app's stub on `node`, and the metadata of its calls."""
+        return self.client(node).native, (("authorization", "Bearer tok-app"),)
+
+    @staticmethod
+    def peer_call(node, method, token=None):
+        """A raw registryd.cluster.Peer call with an empty request: its status code and details."""
+        channel = grpc.insecure_channel(node.address)
+        try:
+            call = channel.unary_unary("/registryd.cluster.Peer/" + method)
+            call(b"", timeout=RPC_TIMEOUT, metadata=(("authorization", "Bearer " + token),) if token else None)
+            return grpc.StatusCode.OK, ""
+        except grpc.RpcError as error:
+            return error.code(), error.details()
+        finally:
+            channel.close()
+
+    def forwarded(self, node):
+        with urllib.request.urlopen(node.server.http_url + "/metrics", timeout=RPC_TIMEOUT) as reply:
+            for line in reply.read().decode().splitlines():
+                if line.startswith('registryd_heartbeats_total{api="forwarded"}'):
+                    return float(line.split()[-1])
+        return 0
+
+    def test_nodes_renew_through_each_other_and_refuse_other_callers(self):
+        a, b = self.start_nodes(2, extra=[*self.policy, "--peer-token-file", self.files["peer.token"]])
+        native_a, token = self.app(a)
+        lease = native_a.Register(pb.registry_pb2.RegisterRequest(service="shop", instance_id="s-1",
+                                                                  address="10.7.0.1:80", ttl_ms=30000),
+                                  timeout=RPC_TIMEOUT, metadata=token).lease_id
+        native_b, _ = self.app(b)
+        # b answers from its view of the catalog once it has the instance, and forwards the renewal to a.
+        self.assert_eventually(lambda: "s-1" in [i.instance_id for i in native_b.Discover(
+            pb.registry_pb2.DiscoverRequest(service="shop"), timeout=RPC_TIMEOUT, metadata=token).instances],
+            self.logs)
+        native_b.Heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=lease), timeout=RPC_TIMEOUT, metadata=token)
+        self.assert_eventually(lambda: self.forwarded(a) >= 1, self.logs)
+        self.assertNotIn("did not take", b.log())
+        self.assertNotIn("--peer-token-file", a.log() + b.log())  # no warning
+        # Other callers of the Peer service: the app (no admin on every service), and no identity at all.
+        code, details = self.peer_call(a, "Status", "tok-app")
+        self.assertEqual(code, grpc.StatusCode.PERMISSION_DENIED, details)
+        self.assertIn('identity "app" may not make a cluster node\'s calls for service "*"', details)
+        code, details = self.peer_call(a, "Renew")
+        self.assertEqual(code, grpc.StatusCode.UNAUTHENTICATED, details)
+        self.assertEqual(self.peer_call(a, "Status", "tok-node")[0], grpc.StatusCode.OK)
+
+    def test_a_node_without_a_peer_token_warns_and_takes_the_leases_over(self):
+        a = self.start_nodes(1, extra=[*self.policy, "--peer-token-file", self.files["peer.token"]])[0]
+        tokenless = self.start_nodes(1, extra=self.policy)[0]
+        self.assertIn("--peer-token-file with a token whose identity has admin on every service", tokenless.log())
+        native_a, token = self.app(a)
+        lease = native_a.Register(pb.registry_pb2.RegisterRequest(service="shop", instance_id="s-2",
+                                                                  address="10.7.0.2:80", ttl_ms=30000),
+                                  timeout=RPC_TIMEOUT, metadata=token).lease_id
+        native_t, _ = self.app(tokenless)
+        self.assert_eventually(lambda: "s-2" in [i.instance_id for i in native_t.Discover(
+            pb.registry_pb2.DiscoverRequest(service="shop"), timeout=RPC_TIMEOUT, metadata=token).instances],
+            self.logs)
+        native_t.Heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=lease), timeout=RPC_TIMEOUT, metadata=token)
+        # Refused by a: the tokenless node keeps the lease alive by taking it over through etcd.
+        self.assert_eventually(lambda: "did not take 1 renewals" in tokenless.log(), self.logs)
+        self.assertIn("a caller without an identity may not make a cluster node's calls", tokenless.log())
+        self.assertEqual(native_t.Heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=lease), timeout=RPC_TIMEOUT,
+                                            metadata=token).ttl_ms, 30000)
 
 
 class EtcdTlsTest(ClusterTestCase):

@@ -10,16 +10,12 @@
 // after the subcommand.
 #include <signal.h>
 
-#include <cctype>
-#include <fstream>
-#include <iterator>
-
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <grpc/support/log.h>
 
-#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "auth/tokens.h"
 #include "tools/registryctl/commands.h"
 
 namespace registryd::ctl {
@@ -46,23 +42,6 @@ void AddRegistration(CLI::App& command, RegisterArgs& args) {
   command.add_option("--meta", args.metadata, "Metadata entry key=value (repeatable)");
   AddMillis(command, "--ttl", args.ttl, "Lease TTL (default: the registry's)");
   command.add_flag("--overloaded", args.overloaded, "Register as overloaded");
-}
-
-// --token-file: the file holds the token alone (a trailing newline is fine),
-// so that it never shows on a command line.
-absl::StatusOr<std::string> ReadBearerToken(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return absl::NotFoundError(fmt::format("--token-file: cannot read {}", path));
-  std::string token((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  if (token.empty()) return absl::InvalidArgumentError(fmt::format("--token-file: {} is empty", path));
-  for (const char c : token) {
-    if (std::iscntrl(static_cast<unsigned char>(c)) || c == ' ') {
-      return absl::InvalidArgumentError(
-          fmt::format("--token-file: {} holds more than one token (a space or a control character)", path));
-    }
-  }
-  return token;
 }
 
 void AddLease(CLI::App& command, std::string& text) {
@@ -150,7 +129,7 @@ int Main(int argc, char** argv) {
   }
   connection.channels = *std::move(channels);
   if (!token_file.empty()) {
-    absl::StatusOr<std::string> token = ReadBearerToken(token_file);
+    absl::StatusOr<std::string> token = auth::ReadBearerTokenFile("--token-file", token_file);
     if (!token.ok()) {
       fmt::print(stderr, "registryctl: {}\n", std::string(token.status().message()));
       return 2;

@@ -690,9 +690,21 @@ class AuthorizationTest(ClusterTestCase):
             file.write("tok-node\n")
         self.policy = ["--authz-policy", self.files["policy"], "--auth-tokens", self.files["tokens"]]
 
-    def app(self, node):
-        """The app's stub on `node`, and the metadata of its calls."""
-        return self.client(node).native, (("authorization", "Bearer tok-app"),)
+    APP = (("authorization", "Bearer tok-app"),)  # the app's calls' metadata
+
+    def renew_elsewhere(self, holder, other, instance_id):
+        """The app registers `instance_id` through `holder`, then renews it
+        through `other` once `other` sees it (`other` forwards the renewal to
+        `holder`). Returns the lease and the app's stub on `other`."""
+        lease = self.client(holder).native.Register(pb.registry_pb2.RegisterRequest(
+            service="shop", instance_id=instance_id, address="10.7.0.1:80", ttl_ms=30000),
+            timeout=RPC_TIMEOUT, metadata=self.APP).lease_id
+        native = self.client(other).native
+        self.assert_eventually(lambda: instance_id in [i.instance_id for i in native.Discover(
+            pb.registry_pb2.DiscoverRequest(service="shop"), timeout=RPC_TIMEOUT, metadata=self.APP).instances],
+            self.logs)
+        native.Heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=lease), timeout=RPC_TIMEOUT, metadata=self.APP)
+        return lease, native
 
     @staticmethod
     def peer_call(node, method, token=None):
@@ -716,16 +728,7 @@ class AuthorizationTest(ClusterTestCase):
 
     def test_nodes_renew_through_each_other_and_refuse_other_callers(self):
         a, b = self.start_nodes(2, extra=[*self.policy, "--peer-token-file", self.files["peer.token"]])
-        native_a, token = self.app(a)
-        lease = native_a.Register(pb.registry_pb2.RegisterRequest(service="shop", instance_id="s-1",
-                                                                  address="10.7.0.1:80", ttl_ms=30000),
-                                  timeout=RPC_TIMEOUT, metadata=token).lease_id
-        native_b, _ = self.app(b)
-        # b answers from its view of the catalog once it has the instance, and forwards the renewal to a.
-        self.assert_eventually(lambda: "s-1" in [i.instance_id for i in native_b.Discover(
-            pb.registry_pb2.DiscoverRequest(service="shop"), timeout=RPC_TIMEOUT, metadata=token).instances],
-            self.logs)
-        native_b.Heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=lease), timeout=RPC_TIMEOUT, metadata=token)
+        self.renew_elsewhere(a, b, "s-1")
         self.assert_eventually(lambda: self.forwarded(a) >= 1, self.logs)
         self.assertNotIn("did not take", b.log())
         self.assertNotIn("--peer-token-file", a.log() + b.log())  # no warning
@@ -741,20 +744,12 @@ class AuthorizationTest(ClusterTestCase):
         a = self.start_nodes(1, extra=[*self.policy, "--peer-token-file", self.files["peer.token"]])[0]
         tokenless = self.start_nodes(1, extra=self.policy)[0]
         self.assertIn("--peer-token-file with a token whose identity has admin on every service", tokenless.log())
-        native_a, token = self.app(a)
-        lease = native_a.Register(pb.registry_pb2.RegisterRequest(service="shop", instance_id="s-2",
-                                                                  address="10.7.0.2:80", ttl_ms=30000),
-                                  timeout=RPC_TIMEOUT, metadata=token).lease_id
-        native_t, _ = self.app(tokenless)
-        self.assert_eventually(lambda: "s-2" in [i.instance_id for i in native_t.Discover(
-            pb.registry_pb2.DiscoverRequest(service="shop"), timeout=RPC_TIMEOUT, metadata=token).instances],
-            self.logs)
-        native_t.Heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=lease), timeout=RPC_TIMEOUT, metadata=token)
+        lease, native = self.renew_elsewhere(a, tokenless, "s-2")
         # Refused by a: the tokenless node keeps the lease alive by taking it over through etcd.
         self.assert_eventually(lambda: "did not take 1 renewals" in tokenless.log(), self.logs)
         self.assertIn("a caller without an identity may not make a cluster node's calls", tokenless.log())
-        self.assertEqual(native_t.Heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=lease), timeout=RPC_TIMEOUT,
-                                            metadata=token).ttl_ms, 30000)
+        self.assertEqual(native.Heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=lease), timeout=RPC_TIMEOUT,
+                                          metadata=self.APP).ttl_ms, 30000)
 
 
 class EtcdTlsTest(ClusterTestCase):

@@ -53,7 +53,8 @@ absl::Status Cluster::Start() {
   membership_ = std::make_unique<NodeMembership>(*endpoints_, keys_, options_.node_name, options_.address,
                                                  options_.node_ttl);
   peers_ = std::make_unique<PeerLinks>(*nodes_, client_queue_, options_.forward_interval, peer_credentials_,
-                                       options_.peer_token, [this](std::vector<LeaseId> leases) { writer_->Adopt(leases); });
+                                       options_.peer_token,
+                                       [this](std::vector<LeaseId> leases) { writer_->Adopt(leases); });
   writer_ = std::make_unique<ClusterWriter>(registry_, *committer_, *follower_, *nodes_, *peers_, keys_);
 
   // etcd may still be starting (or electing): try every endpoint for a while.

@@ -68,7 +68,8 @@ void AdsCall::OnStarted(bool ok) {
   metrics::Local().StreamOpened(metrics::StreamKind::kAds);
   // Cancelled at shutdown: clients see the stream end and reconnect.
   if (!queue_.AddStream(&context_, ServingQueue::AtClose::kCancel)) context_.TryCancel();
-  if (const CallerCache* callers = queue_.callers()) authorized_generation_ = callers->generation();  // nothing subscribed yet
+  // Nothing is subscribed yet: checked against this policy so far.
+  if (const CallerCache* callers = queue_.callers()) authorized_generation_ = callers->generation();
   hub_.Add(this);
   if (!StartRead()) End(grpc::Status::OK);
 }

@@ -69,7 +69,8 @@ absl::StatusOr<const auth::CallerRef*> CallerCache::Resolve(grpc::ServerContextB
     if (snapshot_->tokens->size() == 0) return {};
     const auto& metadata = context.client_metadata();
     const auto it = metadata.find("authorization");
-    return it == metadata.end() ? std::string_view() : auth::BearerToken(std::string_view(it->second.data(), it->second.size()));
+    return it == metadata.end() ? std::string_view()
+                                : auth::BearerToken(std::string_view(it->second.data(), it->second.size()));
   };
   grpc_auth_context* connection = grpc_call_auth_context(context.c_call());
   Entry* entry = &uncached_;

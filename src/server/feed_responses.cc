@@ -54,7 +54,8 @@ void Describe(const Change& change, registry::v1::WatchEvent& event) {
 }  // namespace
 
 absl::Status FeedResponses::Authorize(const lenient::WatchRequest& request, const auth::Caller& caller) {
-  return request.service().empty() ? caller.MayOnEveryService(auth::Permission::kRead, "read") : caller.MayRead(request.service());
+  return request.service().empty() ? caller.MayOnEveryService(auth::Permission::kRead, "read")
+                                   : caller.MayRead(request.service());
 }
 
 grpc::Status FeedResponses::Open(const lenient::WatchRequest& request) {

@@ -3,8 +3,6 @@
 #include <strings.h>
 
 #include <cctype>
-#include <fstream>
-#include <iterator>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -14,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/types/span.h"
 #include "auth/identity.h"
+#include "core/read_file.h"
 #include "registryd/policy.pb.h"
 #include "auth/text_file.h"
 
@@ -58,9 +57,9 @@ absl::Status ValidateIdentity(std::string_view identity) {
 }  // namespace
 
 absl::StatusOr<std::string> ReadBearerTokenFile(std::string_view flag, const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return absl::NotFoundError(fmt::format("{}: cannot read {}", flag, path));
-  std::string token((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return absl::Status(text.status().code(), fmt::format("{}: {}", flag, std::string(text.status().message())));
+  std::string token = *std::move(text);
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
   if (token.empty()) return absl::InvalidArgumentError(fmt::format("{}: {} is empty", flag, path));
   for (const char c : token) {

@@ -120,6 +120,8 @@ int main(int argc, char** argv) {
   DurationFlag min_ttl{"1s", std::chrono::seconds(1)};
   DurationFlag max_ttl{"1h", std::chrono::hours(1)};
   DurationFlag tick{"100ms", std::chrono::milliseconds(100)};
+  DurationFlag stall_threshold{"500ms", std::chrono::milliseconds(500)};
+  DurationFlag max_hold{"", Duration::zero()};  // empty: --lease-ttl
   DurationFlag shutdown_timeout{"5s", std::chrono::seconds(5)};
   std::string log_level = "info";
   std::string log_format = "text";
@@ -157,6 +159,13 @@ int main(int argc, char** argv) {
   AddDuration(app, "--max-ttl", max_ttl, "Largest TTL a native Register may be granted");
   AddDuration(app, "--tick", tick,
               "Expiry granularity: a lease is removed within one tick after its deadline", kMinTick, kMaxTick);
+  AddDuration(app, "--stall-threshold", stall_threshold,
+              "registryd's own expiry alarms running this late (at least twice --tick) mean it did not run "
+              "(a stall: every lease is extended by its length) or fell behind (expiry waits, up to --max-hold)",
+              std::chrono::milliseconds(2), std::chrono::minutes(1));
+  AddDuration(app, "--max-hold", max_hold,
+              "While registryd is behind, expiry waits for it at most this long (default: --lease-ttl)",
+              Duration::zero());
   app.add_option("--max-instances", options.registry.max_instances,
                  "Most instances held at once; more registrations get RESOURCE_EXHAUSTED")
       ->capture_default_str()
@@ -288,6 +297,13 @@ int main(int argc, char** argv) {
                  max_ttl.text.c_str());
     return 2;
   }
+  // Alarms come once a tick: a threshold closer to the tick would find
+  // registryd late when it is not.
+  if (stall_threshold.value < 2 * tick.value) {
+    std::fprintf(stderr, "--stall-threshold (%s) must be at least twice --tick (%s)\n", stall_threshold.text.c_str(),
+                 tick.text.c_str());
+    return 2;
+  }
   registryd::log::Level level;
   registryd::log::ParseLevel(log_level, level);
   registryd::log::SetLevel(level);
@@ -304,6 +320,8 @@ int main(int argc, char** argv) {
   options.registry.min_ttl = min_ttl.value;
   options.registry.max_ttl = max_ttl.value;
   options.registry.tick = tick.value;
+  options.lease_clock.late_bound = stall_threshold.value;
+  options.lease_clock.max_hold = max_hold.text.empty() ? lease_ttl.value : max_hold.value;
   options.registry.shard_count = registryd::ShardCountForThreads(options.threads);
   options.shutdown_timeout = shutdown_timeout.value;
   options.seed_api = seed_api == "on";
@@ -404,6 +422,8 @@ int main(int argc, char** argv) {
       {"lease TTL", FormatDuration(lease_ttl.value)},
       {"TTL bounds", FormatDuration(min_ttl.value) + ".." + FormatDuration(max_ttl.value)},
       {"tick", FormatDuration(tick.value)},
+      {"stall threshold", FormatDuration(stall_threshold.value)},
+      {"max hold", FormatDuration(options.lease_clock.max_hold)},
       {"max instances", std::to_string(options.registry.max_instances)},
       {"seed API", seed_api},
       {"xDS", xds},

@@ -117,6 +117,28 @@ void WriteRegistry(TextExposition& text, Registry& registry, const metrics::Metr
   }
 }
 
+// Stalls and holds: registryd's own faults, which no lease pays for (core/lease_clock.h).
+void WriteOwnFaults(TextExposition& text, const LeaseClockStats& stats, const metrics::MetricTotals& totals) {
+  Counter(text, "registryd_stalls_total",
+          "Times registryd did not run for longer than --stall-threshold (paused, swapped out): every lease was "
+          "extended by the stall.",
+          stats.stalls);
+  text.Family("registryd_stalled_seconds_total", MetricType::kCounter,
+              "How long registryd did not run in all: what every lease was extended by.");
+  text.Sample({}, Seconds(stats.stalled));
+  Counter(text, "registryd_expiry_holds_total",
+          "Times registryd fell behind (its alarms, or calls, later than --stall-threshold) and expiry waited.",
+          stats.holds);
+  Counter(text, "registryd_expiry_holds_capped_total",
+          "Holds that reached --max-hold: expiry went on while registryd was still behind.", stats.holds_capped);
+  Gauge(text, "registryd_expiry_hold_seconds",
+        "How far lease time is held back now because registryd is behind (0: it is not).", Seconds(stats.hold));
+  Gauge(text, "registryd_expiry_hold_longest_seconds", "The longest hold since the start.",
+        Seconds(stats.longest_hold));
+  Counter(text, "registryd_late_calls_total",
+          "Calls registryd got to more than --stall-threshold after their deadline.", totals.late_calls);
+}
+
 // Under a policy: refused calls, by the permission they lacked (the log says who and what).
 void WriteAuthorization(TextExposition& text) {
   text.Family("registryd_auth_refusals_total", MetricType::kCounter,
@@ -194,6 +216,7 @@ void AddMetricsRoute(HttpServer& http, OpsContext& context) {
           context.phase() == OpsContext::Phase::kServing && server.serving() ? 1 : 0);
     WriteCalls(text, totals);
     WriteRegistry(text, server.registry(), totals);
+    WriteOwnFaults(text, server.lease_clock().stats(), totals);
     if (server.options().authority) WriteAuthorization(text);
     if (const Journal* journal = server.journal()) WriteJournal(text, *journal, totals);
     if (cluster::Cluster* cluster = server.cluster()) WriteCluster(text, *cluster, server.registry(), totals);

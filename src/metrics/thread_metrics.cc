@@ -28,6 +28,7 @@ void AddTo(const ThreadMetrics& from, MetricTotals& to) {
   from.etcd_txn.AddTo(to.etcd_txn);
   from.etcd_txn_writes.AddTo(to.etcd_txn_writes);
   to.etcd_txn_failures += from.etcd_txn_failures.value();
+  to.late_calls += from.late_calls.value();
 }
 
 // The live threads' metrics, and what ended threads counted.

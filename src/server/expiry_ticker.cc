@@ -6,14 +6,20 @@
 
 namespace registryd {
 
-ExpiryTicker::ExpiryTicker(RegistryWriter& writer, ServingQueue& queue, std::vector<uint32_t> shards,
-                           ActivitySummary* summary)
-    : writer_(writer), registry_(writer.registry()), queue_(queue), shards_(std::move(shards)), summary_(summary) {}
+ExpiryTicker::ExpiryTicker(RegistryWriter& writer, LeaseClock& lease_clock, ServingQueue& queue,
+                           std::vector<uint32_t> shards, ActivitySummary* summary)
+    : writer_(writer),
+      registry_(writer.registry()),
+      lease_clock_(lease_clock),
+      queue_(queue),
+      shards_(std::move(shards)),
+      summary_(summary) {}
 
 void ExpiryTicker::Start() { Arm(registry_.clock().Now() + registry_.options().tick); }
 
 void ExpiryTicker::Arm(TimePoint when) {
   const Duration delay = std::max(when - registry_.clock().Now(), Duration::zero());
+  due_ = lease_clock_.Unheld() + delay;
   const gpr_timespec deadline = gpr_time_add(
       gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(delay.count(), GPR_TIMESPAN));
   ServingQueue::StartGuard guard(queue_);
@@ -22,6 +28,7 @@ void ExpiryTicker::Arm(TimePoint when) {
 
 void ExpiryTicker::Proceed(bool ok) {
   if (!ok) return;  // cancelled at shutdown
+  lease_clock_.Observe(AlarmReport{queue_.index(), due_, queue_.TakeLateCall()});
   TimePoint next = TimePoint::max();
   // The shards in turn, from where the last wake stopped. A shard that
   // filled its batch ends the wake (the next one comes at once and goes on

@@ -3,6 +3,10 @@
 // reaper thread. A wake does at most one full batch (of one shard): when a
 // mass expiry leaves work, the alarm is set to fire at once, so other calls
 // on the queue get their turn between batches.
+//
+// Each wake first tells the lease clock when it was due (and of calls that
+// came late), so a stall or a backlog holds lease time before anything is
+// expired (core/lease_clock.h).
 #pragma once
 
 #include <vector>
@@ -12,6 +16,7 @@
 #include "core/registry.h"
 #include "core/registry_writer.h"
 #include "core/activity_summary.h"
+#include "core/lease_clock.h"
 #include "core/queue_event.h"
 #include "server/serving_queue.h"
 
@@ -20,7 +25,7 @@ namespace registryd {
 class ExpiryTicker final : public QueueEvent {
  public:
   // `summary` (may be null) is given to exactly one ticker.
-  ExpiryTicker(RegistryWriter& writer, ServingQueue& queue, std::vector<uint32_t> shards,
+  ExpiryTicker(RegistryWriter& writer, LeaseClock& lease_clock, ServingQueue& queue, std::vector<uint32_t> shards,
                ActivitySummary* summary);
 
   void Start();
@@ -33,11 +38,13 @@ class ExpiryTicker final : public QueueEvent {
 
   RegistryWriter& writer_;
   Registry& registry_;
+  LeaseClock& lease_clock_;
   ServingQueue& queue_;
   const std::vector<uint32_t> shards_;
   ActivitySummary* const summary_;
   grpc::Alarm alarm_;
   size_t next_shard_ = 0;         // where the next wake starts
+  TimePoint due_;                 // of the alarm set, in the lease clock's Unheld() time
 };
 
 }  // namespace registryd

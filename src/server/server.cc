@@ -47,8 +47,21 @@ uint32_t ShardCountForThreads(uint32_t threads) {
   return std::clamp<uint32_t>(std::bit_ceil(threads * 8), 16, 1u << kMaxShardBits);
 }
 
+namespace {
+
+LeaseClockOptions LeaseClockOptionsFor(const ServerOptions& options) {
+  LeaseClockOptions lease_clock = options.lease_clock;
+  lease_clock.queues = options.threads;
+  return lease_clock;
+}
+
+}  // namespace
+
 Server::Server(const ServerOptions& options, const Clock& clock)
-    : options_(options), registry_(options.registry, clock), summary_(registry_, kSummaryInterval) {}
+    : options_(options),
+      lease_clock_(clock, cpu_clock_, LeaseClockOptionsFor(options)),
+      registry_(options.registry, lease_clock_),
+      summary_(registry_, kSummaryInterval) {}
 
 Server::~Server() {
   Shutdown();
@@ -202,7 +215,7 @@ absl::Status Server::Start() {
   SetServing(true);
 
   for (uint32_t i = 0; i < options_.threads; ++i) {
-    queues_.push_back(std::make_unique<ServingQueue>(i, std::move(cqs[i])));
+    queues_.push_back(std::make_unique<ServingQueue>(i, std::move(cqs[i]), options_.lease_clock.late_bound));
     if (options_.authority) queues_.back()->set_callers(std::make_unique<CallerCache>(*options_.authority));
     watch_hubs_.Add(*queues_.back());
     health_hubs_.Add(*queues_.back());
@@ -210,6 +223,7 @@ absl::Status Server::Start() {
   registry_.add_change_listener(&watch_hubs_);
   health_.set_on_change([this] { health_hubs_.OnChanges(0); });
   const int calls = options_.calls_per_method;
+  lease_clock_.Start();  // the queues' alarms decide from here on
   for (const auto& queue : queues_) {
     if (options_.seed_api) {
       StartCalls<SeedRegisterRpc>(seed_registry_service_, *queue, *writer_, calls);
@@ -252,7 +266,7 @@ absl::Status Server::Start() {
     }
     ActivitySummary* summary = queue->index() == 0 ? &summary_ : nullptr;
     tickers_.push_back(&queue->Own(
-        std::make_unique<ExpiryTicker>(*writer_, *queue, std::move(home_shards), summary)));
+        std::make_unique<ExpiryTicker>(*writer_, lease_clock_, *queue, std::move(home_shards), summary)));
     tickers_.back()->Start();
   }
   if (cluster_ != nullptr) {

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "core/activity_summary.h"
 #include "core/clock.h"
+#include "core/lease_clock.h"
 #include "core/registry.h"
 #include "persist/data_dir.h"
 #include "persist/journal.h"
@@ -36,6 +37,7 @@ namespace registryd {
 
 class Server {
  public:
+  // `clock`: the monotonic clock; leases run on a LeaseClock over it.
   Server(const ServerOptions& options, const Clock& clock);
   ~Server();
   Server(const Server&) = delete;
@@ -49,6 +51,8 @@ class Server {
   // The address actually bound (the port filled in when 0 was asked for).
   const std::string& address() const { return address_; }
   Registry& registry() { return registry_; }
+  // What the registry's clock found: stalls, holds (core/lease_clock.h).
+  const LeaseClock& lease_clock() const { return lease_clock_; }
   // With a data dir: what the start restored, and the journal (after Start).
   const RestoreReport& restore_report() const { return restore_report_; }
   Journal* journal() { return journal_.get(); }
@@ -67,6 +71,8 @@ class Server {
   void StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend, int count);
 
   const ServerOptions options_;
+  ProcessCpuClock cpu_clock_;
+  LeaseClock lease_clock_;
   Registry registry_;
   ActivitySummary summary_;
   SeedRegistryService seed_registry_service_;

@@ -8,6 +8,7 @@
 
 #include "auth/authority.h"
 #include "cluster/cluster.h"
+#include "core/lease_clock.h"
 #include "core/registry.h"
 #include "persist/journal.h"
 
@@ -32,6 +33,9 @@ struct ServerOptions {
   std::string listen = "[::]:50051";
   uint32_t threads = 1;  // completion queues, one thread each
   RegistryOptions registry;
+  // When registryd counts as stalled or behind, and how long expiry may wait
+  // for it (core/lease_clock.h); `queues` is set from `threads`.
+  LeaseClockOptions lease_clock;
   // In-flight calls get this long to finish at shutdown, then are cancelled.
   Duration shutdown_timeout = std::chrono::seconds(5);
   // Calls kept requested per method on each queue, so none waits to be accepted.

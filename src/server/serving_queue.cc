@@ -1,6 +1,26 @@
 #include "server/serving_queue.h"
 
+#include <grpc/support/time.h>
+
 namespace registryd {
+
+namespace {
+
+// gRPC's monotonic clock and steady_clock may differ by a constant.
+Duration GrpcClockOffset() {
+  const gpr_timespec grpc_now = gpr_now(GPR_CLOCK_MONOTONIC);
+  return std::chrono::steady_clock::now().time_since_epoch() -
+         (std::chrono::seconds(grpc_now.tv_sec) + std::chrono::nanoseconds(grpc_now.tv_nsec));
+}
+
+}  // namespace
+
+ServingQueue::ServingQueue(uint32_t index, std::unique_ptr<grpc::ServerCompletionQueue> cq, Duration late_bound)
+    : index_(index), cq_(std::move(cq)), late_bound_(late_bound), grpc_clock_offset_(GrpcClockOffset()) {}
+
+gpr_timespec ServingQueue::OnGrpcMonotonicClock(gpr_timespec time) {
+  return gpr_convert_clock_type(time, GPR_CLOCK_MONOTONIC);
+}
 
 ServingQueue::~ServingQueue() { ShutdownAndJoin(); }
 

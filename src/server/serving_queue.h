@@ -14,9 +14,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/completion_queue.h>
@@ -25,19 +28,38 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
+#include "core/clock.h"
 #include "core/mutex.h"
 #include "core/queue_event.h"
+#include "metrics/thread_metrics.h"
 #include "server/caller_cache.h"
 
 namespace registryd {
 
 class ServingQueue {
  public:
-  ServingQueue(uint32_t index, std::unique_ptr<grpc::ServerCompletionQueue> cq)
-      : index_(index), cq_(std::move(cq)) {}
+  // `late_bound`: a call handled this long after its deadline shows the
+  // queue is behind (core/lease_clock.h).
+  ServingQueue(uint32_t index, std::unique_ptr<grpc::ServerCompletionQueue> cq, Duration late_bound);
   ~ServingQueue();
 
   uint32_t index() const { return index_; }
+
+  // A call arrived at `arrived`: if that was late_bound past its deadline,
+  // the queue's next expiry alarm reports it. Its thread only; one compare
+  // unless the call is late.
+  void CheckArrival(const grpc::ServerContext& context, std::chrono::steady_clock::time_point arrived) {
+    gpr_timespec deadline = context.raw_deadline();
+    if (deadline.tv_sec == INT64_MAX) return;  // none
+    if (deadline.clock_type != GPR_CLOCK_MONOTONIC) deadline = OnGrpcMonotonicClock(deadline);
+    const TimePoint due(std::chrono::seconds(deadline.tv_sec) + std::chrono::nanoseconds(deadline.tv_nsec) +
+                        grpc_clock_offset_);
+    if (arrived - due <= late_bound_) return;
+    metrics::Local().late_calls.Add();
+    if (!late_call_ || due < *late_call_) late_call_ = due;
+  }
+  // The earliest deadline of a late call since the last take. Its thread only.
+  std::optional<TimePoint> TakeLateCall() { return std::exchange(late_call_, std::nullopt); }
   // Set when an authorization policy is: who calls, for this queue's calls
   // (used on its thread only).
   void set_callers(std::unique_ptr<CallerCache> callers);
@@ -107,8 +129,13 @@ class ServingQueue {
  private:
   void Run();
 
+  static gpr_timespec OnGrpcMonotonicClock(gpr_timespec time);
+
   const uint32_t index_;
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  const Duration late_bound_;
+  const Duration grpc_clock_offset_;  // steady_clock less gRPC's monotonic clock
+  std::optional<TimePoint> late_call_;  // its thread only
   std::unique_ptr<CallerCache> callers_;
   Mutex mu_;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;

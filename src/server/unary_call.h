@@ -82,6 +82,7 @@ class UnaryCall final : public QueueEvent {
         }
         pool_.Arrived();
         arrived_ = std::chrono::steady_clock::now();
+        queue_.CheckArrival(*context_, arrived_);
         Respond();
         return;
       case State::kAwaitingWrite:

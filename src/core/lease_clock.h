@@ -1,0 +1,138 @@
+// The clock leases run on: the monotonic clock, less the time registryd
+// could not serve its clients.
+//
+// A lease must never expire because registryd itself did not run (SIGSTOP, a
+// VM pause, swap, a debugger) or fell behind (renewals waiting in its queues
+// and sockets). Every completion queue reports each of its expiry alarms when
+// it fires (Observe): when it was due, and so how late the queue runs. Two
+// things follow, both decided here, on the queues' alarms, never on a call:
+//
+// - A stall. No queue reported anything for longer than `late_bound`, and the
+//   process used less than half a core meanwhile: it did not run. The whole
+//   gap goes into the credit, and lease time (the monotonic clock less the
+//   credit: Unheld()) stands still across it, so every deadline moves by the
+//   stall's length. Unbounded: a stall of any length expires nothing whose
+//   client kept renewing, and one whose client stopped expires at most its TTL
+//   plus the stall after its last renewal.
+// - Behind. A queue handles its alarm later than `late_bound` after it was
+//   due, or a call that arrived past its deadline by more than that: what
+//   waited with it waited as long. Lease time then runs no further than the
+//   slowest queue's frontier (when the last alarm it handled was due, or the
+//   deadline of a late call) plus `late_bound`, so a renewal is judged at about
+//   the time it was sent, not when registryd got to it. The hold is bounded:
+//   lease time never falls more than `max_hold` behind Unheld(). When the
+//   queues catch up, lease time catches up with them, and the wheel expires
+//   what fell due in its usual bounded batches.
+//
+// So lease time is Now() = min(Unheld(), limit), where each alarm sets the
+// limit to max(slowest frontier + late_bound, Unheld() - max_hold). The limit
+// moves only when an alarm is handled: while no queue runs, lease time stops
+// at most late_bound past the last one, however long the stall, and a call
+// handled after it (before any alarm) finds every lease as it was. At a stall
+// lease time may step back (by at most late_bound), which only delays expiry.
+//
+// Now() is the hot path: the base clock and two loads. Observe() takes a
+// mutex that only the queues' alarms take (a few dozen times a second).
+//
+// Memory ordering: Observe stores the credit, then (release) the limit; Now
+// loads the limit (acquire), then the credit. A reader that sees the new
+// limit sees the new credit; one that sees the old limit with the new credit
+// gets a time no later than the old one, since the credit only grows.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "core/clock.h"
+#include "core/mutex.h"
+
+namespace registryd {
+
+// The CPU time the whole process has used (CLOCK_PROCESS_CPUTIME_ID), as a
+// time point: what tells a stall (no CPU used) from being busy.
+class ProcessCpuClock final : public Clock {
+ public:
+  TimePoint Now() const override;
+};
+
+struct LeaseClockOptions {
+  uint32_t queues = 1;
+  // An alarm this late, or no alarm at all for this long, means registryd did
+  // not run or is behind. At least twice the expiry tick (alarms come once a
+  // tick when all is well).
+  Duration late_bound = std::chrono::milliseconds(500);
+  // The most lease time may be held back while registryd is behind.
+  Duration max_hold = std::chrono::seconds(60);
+};
+
+// What one queue's alarm says when it fires.
+struct AlarmReport {
+  uint32_t queue = 0;
+  // When it was due, in Unheld() time as it was when the alarm was set (a
+  // stall since then does not make the alarm late).
+  TimePoint due;
+  // The earliest deadline (monotonic clock) of a call the queue got more than
+  // late_bound after it, since its last report.
+  std::optional<TimePoint> late_call_deadline;
+};
+
+// Counts for /metrics.
+struct LeaseClockStats {
+  uint64_t stalls = 0;
+  Duration stalled{0};  // every lease was extended by this much in all
+  uint64_t holds = 0;   // times registryd fell behind and expiry held
+  uint64_t holds_capped = 0;  // holds that reached max_hold
+  Duration hold{0};           // how far lease time is held back now
+  Duration longest_hold{0};
+};
+
+class LeaseClock final : public Clock {
+ public:
+  // `base`: the monotonic clock; `cpu`: the process's CPU time.
+  LeaseClock(const Clock& base, const Clock& cpu, const LeaseClockOptions& options);
+
+  TimePoint Now() const override {
+    const int64_t limit = limit_ns_.load(std::memory_order_acquire);
+    return std::min(Unheld(), FromNs(limit));
+  }
+  // Lease time with no hold: the monotonic clock less the stalls.
+  TimePoint Unheld() const { return base_.Now() - Duration(credit_ns_.load(std::memory_order_relaxed)); }
+
+  // From now on the queues' alarms decide: each queue's frontier starts here.
+  // Until then nothing is held (a data dir's restore runs before).
+  void Start();
+  // A queue's alarm fired (on that queue's thread). Logs a stall, and the
+  // start and end of a hold.
+  void Observe(const AlarmReport& report);
+
+  LeaseClockStats stats() const;
+  const LeaseClockOptions& options() const { return options_; }
+
+ private:
+  static TimePoint FromNs(int64_t ns) { return TimePoint(Duration(ns)); }
+  static int64_t NsOf(TimePoint time) { return time.time_since_epoch().count(); }
+  // Logs and counts the hold an alarm found.
+  void NoteHold(Duration hold, bool capped) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Clock& base_;
+  const Clock& cpu_;
+  const LeaseClockOptions options_;
+  std::atomic<int64_t> credit_ns_{0};
+  // How far lease time may run, in Unheld() time; no hold before Start().
+  std::atomic<int64_t> limit_ns_{INT64_MAX};
+
+  mutable Mutex mu_;
+  std::vector<TimePoint> frontiers_ ABSL_GUARDED_BY(mu_);  // per queue, in Unheld() time
+  TimePoint last_report_ ABSL_GUARDED_BY(mu_);             // monotonic clock
+  TimePoint last_report_cpu_ ABSL_GUARDED_BY(mu_);
+  bool holding_ ABSL_GUARDED_BY(mu_) = false;
+  bool capped_ ABSL_GUARDED_BY(mu_) = false;
+  Duration episode_longest_ ABSL_GUARDED_BY(mu_){0};
+  LeaseClockStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace registryd

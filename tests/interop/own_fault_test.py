@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""registryd's own faults are never its clients' fault: real processes.
+
+A standalone registryd with 3 s leases and the seed's data servers, each
+renewing every 0.5 s with a 1 s deadline, is stopped (SIGSTOP) for longer
+than the TTL and resumed. No server that kept renewing may get NOT_FOUND,
+and one whose client stopped during the stall must be gone afterwards. The
+log and /metrics say what happened.
+
+Usage: /usr/bin/python3 tests/interop/own_fault_test.py --registryd build/src/registryd
+    --protos protos --protoc /usr/bin/protoc --grpc-python-plugin /usr/bin/grpc_python_plugin
+"""
+
+import argparse
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+import grpc
+
+import stubs
+from registry_process import ServerProcess, wait_for
+
+ARGS = None
+pb = None  # the generated modules
+RPC_TIMEOUT_S = 10
+# Expiry through the real alarms: a generous bound, never a measurement.
+EXPIRY_TIMEOUT_S = 30
+
+
+def metric(server, name):
+    with urllib.request.urlopen(server.http_url + "/metrics", timeout=RPC_TIMEOUT_S) as reply:
+        text = reply.read().decode()
+    match = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    return float(match.group(1)) if match else None
+
+
+class SeedServers:
+    """`count` seed data servers renewing every `period` with a `deadline`,
+    from one thread (every round's heartbeats go out together, as futures).
+    Records every answer's code, with whether it came after `mark()`."""
+
+    def __init__(self, channel, count, period=0.5, deadline=1.0):
+        self.registry = pb.registry_service_pb2_grpc.RegistryServiceStub(channel)
+        self.ids = list(range(1, count + 1))
+        self.period = period
+        self.deadline = deadline
+        self.stopped_ids = set()  # their clients stopped renewing
+        self.codes = []  # (server id, code, after the mark)
+        self._marked = False
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="seed-servers", daemon=True)
+
+    def register(self, service):
+        for server_id in self.ids:
+            reply = self.registry.discovery(
+                pb.registry_service_pb2.RecordRequest(serverId=server_id, serverIp="127.0.0.1",
+                                                      serverPort=7000 + server_id, service=service),
+                timeout=RPC_TIMEOUT_S)
+            assert reply.success
+        self._thread.start()
+
+    def mark(self):
+        with self._lock:
+            self._marked = True
+
+    def stop_client(self, server_id):
+        with self._lock:
+            self.stopped_ids.add(server_id)
+
+    def _run(self):
+        while not self._stop.is_set():
+            started = time.monotonic()
+            with self._lock:
+                renewing = [i for i in self.ids if i not in self.stopped_ids]
+                marked = self._marked
+            futures = [(i, self.registry.heartBeat.future(pb.registry_service_pb2.RenewRequest(serverId=i),
+                                                          timeout=self.deadline)) for i in renewing]
+            for server_id, future in futures:
+                try:
+                    future.result()
+                    code = grpc.StatusCode.OK
+                except grpc.RpcError as error:
+                    code = error.code()
+                with self._lock:
+                    self.codes.append((server_id, code, marked))
+            self._stop.wait(max(0.0, self.period - (time.monotonic() - started)))
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def answers(self, code):
+        with self._lock:
+            return [entry for entry in self.codes if entry[1] == code]
+
+
+class StallTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="own_fault_")
+        # As deployed: the data dir on, the default tick and stall threshold.
+        self.server = ServerProcess([ARGS.registryd, "--listen", "127.0.0.1:0", "--lease-ttl", "3s",
+                                     "--data-dir", os.path.join(self.dir.name, "data")])
+        self.address = self.server.wait_listening()
+        self.channel = grpc.insecure_channel(self.address, options=[("grpc.enable_http_proxy", 0)])
+        self.servers = None
+
+    def tearDown(self):
+        if self.servers is not None:
+            self.servers.close()
+        self.channel.close()
+        if self.server.proc.poll() is None:
+            os.kill(self.server.pid, signal.SIGCONT)
+            self.server.stop()
+        self.server.kill()
+        self.dir.cleanup()
+
+    def live_ids(self, service):
+        native = pb.registry_pb2_grpc.RegistryStub(self.channel)
+        reply = native.Discover(pb.registry_pb2.DiscoverRequest(service=service), timeout=RPC_TIMEOUT_S)
+        return {int(instance.instance_id) for instance in reply.instances}
+
+    def test_a_stall_longer_than_the_ttl_loses_no_server_that_kept_renewing(self):
+        self.servers = SeedServers(self.channel, 50)
+        self.servers.register("shop")
+        time.sleep(2)  # a few rounds of renewals before the fault
+        self.assertEqual(self.servers.answers(grpc.StatusCode.NOT_FOUND), [])
+
+        os.kill(self.server.pid, signal.SIGSTOP)
+        self.servers.stop_client(50)  # this one's client stops during the stall
+        time.sleep(5)  # the fault: registryd does not run for 5 s, longer than the 3 s TTL
+        os.kill(self.server.pid, signal.SIGCONT)
+        self.servers.mark()
+        # Every server's next answers after the stall: renewed, none lost.
+        self.assertTrue(wait_for(lambda: len({entry[0] for entry in self.servers.answers(grpc.StatusCode.OK)
+                                              if entry[2]}) == 49),
+                        self.server.stderr_text())
+        time.sleep(2)  # and a few rounds more
+        lost = self.servers.answers(grpc.StatusCode.NOT_FOUND)
+        self.assertEqual(lost, [], "servers that kept renewing got NOT_FOUND\n" + self.server.stderr_text())
+        self.assertEqual(self.live_ids("shop") - {50}, set(range(1, 50)))
+
+        # The server whose client stopped expires, by TTL + the stall after
+        # its last renewal (Discover hides it from its deadline on, the wheel
+        # removes it within a tick).
+        self.assertTrue(wait_for(lambda: metric(self.server, "registryd_expirations_total") == 1, EXPIRY_TIMEOUT_S),
+                        self.server.stderr_text())
+        self.assertEqual(self.live_ids("shop"), set(range(1, 50)))
+
+        log = self.server.stderr_text()
+        self.assertRegex(log, r"registryd did not run for \d+\.\ds \(paused\?\): every lease extended by \d+\.\ds")
+        stalled = float(re.search(r"did not run for (\d+\.\d)s", log).group(1))
+        self.assertGreaterEqual(stalled, 4.5)
+        self.assertGreaterEqual(metric(self.server, "registryd_stalls_total"), 1)
+        self.assertGreaterEqual(metric(self.server, "registryd_stalled_seconds_total"), 4.5)
+
+
+def main():
+    global ARGS, pb
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--registryd", required=True)
+    parser.add_argument("--protos", required=True)
+    parser.add_argument("--protoc", required=True)
+    parser.add_argument("--grpc-python-plugin", required=True)
+    ARGS, rest = parser.parse_known_args()
+    with tempfile.TemporaryDirectory(prefix="own_fault_stubs_") as out:
+        pb = stubs.generate(ARGS.protos, ARGS.protoc, ARGS.grpc_python_plugin, out)
+        program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
+    sys.exit(0 if program.result.wasSuccessful() else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,332 @@
+// The lease clock on manual clocks: a queue's alarms are simulated as the
+// ExpiryTicker sets and reports them, and the registry runs on the result.
+#include "core/lease_clock.h"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/clock.h"
+#include "core/registry.h"
+#include "test_specs.h"
+
+namespace registryd {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using test::DiscoveredIds;
+using test::ExpireDue;
+using test::NativeSpec;
+using Ids = std::vector<std::string>;
+
+constexpr Duration kTick = milliseconds(100);
+constexpr Duration kLateBound = milliseconds(500);
+constexpr Duration kMaxHold = seconds(10);
+
+LeaseClockOptions ClockOptions(uint32_t queues = 1) {
+  LeaseClockOptions options;
+  options.queues = queues;
+  options.late_bound = kLateBound;
+  options.max_hold = kMaxHold;
+  return options;
+}
+
+RegistryOptions SmallRegistry() {
+  RegistryOptions options;
+  options.default_ttl = seconds(3);
+  options.tick = kTick;
+  options.wheel_slots = 64;
+  options.shard_count = 1;
+  options.expiry_batch = 100;
+  return options;
+}
+
+// One process with `queues` completion queues, each with its expiry alarm.
+class LeaseClockTest : public ::testing::Test {
+ protected:
+  explicit LeaseClockTest(uint32_t queues = 1)
+      : lease_clock_(base_, cpu_, ClockOptions(queues)), registry_(SmallRegistry(), lease_clock_), due_(queues) {
+    lease_clock_.Start();
+    for (uint32_t queue = 0; queue < queues; ++queue) Arm(queue);
+  }
+
+  // The ticker sets its alarm one tick ahead.
+  void Arm(uint32_t queue) { due_[queue] = lease_clock_.Unheld() + kTick; }
+  // `queue`'s alarm fires now: it reports, expires what is due, and is set again.
+  std::vector<Removal> Fire(uint32_t queue = 0, std::optional<TimePoint> late_call = std::nullopt) {
+    lease_clock_.Observe(AlarmReport{queue, due_[queue], late_call});
+    Arm(queue);
+    return ExpireDue(registry_);
+  }
+  // Serving normally for `duration`: every alarm on time, the process using
+  // `busy` of a core. Returns what expired.
+  std::vector<Removal> Serve(Duration duration, double busy = 0.3) {
+    std::vector<Removal> expired;
+    for (Duration served{0}; served < duration; served += kTick) {
+      base_.Advance(kTick);
+      cpu_.Advance(std::chrono::duration_cast<Duration>(kTick * busy));
+      for (uint32_t queue = 0; queue < due_.size(); ++queue) {
+        for (Removal& removal : Fire(queue)) expired.push_back(std::move(removal));
+      }
+    }
+    return expired;
+  }
+  // Behind for `duration`: every alarm `late` after it was due, the process
+  // busy on every queue. `renew` runs before each alarm (the calls queued
+  // ahead of it). Returns what expired.
+  template <typename Renew>
+  std::vector<Removal> Overloaded(Duration duration, Duration late, Renew&& renew) {
+    std::vector<Removal> expired;
+    for (Duration served{0}; served < duration; served += kTick) {
+      base_.Advance(kTick);
+      cpu_.Advance(kTick * static_cast<int64_t>(due_.size()));
+      renew();
+      for (uint32_t queue = 0; queue < due_.size(); ++queue) {
+        // The alarm set a tick ago fires `late` after it was due.
+        lease_clock_.Observe(AlarmReport{queue, lease_clock_.Unheld() - late, std::nullopt});
+        Arm(queue);
+      }
+      for (Removal& removal : ExpireDue(registry_)) expired.push_back(std::move(removal));
+    }
+    return expired;
+  }
+  // The process does not run for `length` (SIGSTOP): no alarm, no CPU.
+  void Stop(Duration length) { base_.Advance(length); }
+
+  LeaseId Register(const std::string& id, Duration ttl = seconds(3)) {
+    const absl::StatusOr<RegisterResult> result = registry_.Register(NativeSpec("orders", id, ttl));
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? result->lease : kNoLease;
+  }
+
+  ManualClock base_;
+  ManualClock cpu_{TimePoint{}};
+  LeaseClock lease_clock_;
+  Registry registry_;
+  std::vector<TimePoint> due_;  // each queue's alarm, in Unheld() time
+};
+
+TEST_F(LeaseClockTest, OnTimeAlarmsHoldNothing) {
+  const TimePoint start = lease_clock_.Now();
+  Serve(seconds(5));
+  EXPECT_EQ(lease_clock_.Now() - start, seconds(5));
+  EXPECT_EQ(lease_clock_.Now(), base_.Now());
+  const LeaseClockStats stats = lease_clock_.stats();
+  EXPECT_EQ(stats.stalls, 0u);
+  EXPECT_EQ(stats.holds, 0u);
+  EXPECT_EQ(stats.hold, Duration::zero());
+}
+
+TEST_F(LeaseClockTest, NothingIsHeldBeforeStart) {
+  ManualClock base;
+  ManualClock cpu{TimePoint{}};
+  LeaseClock unstarted(base, cpu, ClockOptions());
+  base.Advance(seconds(30));
+  EXPECT_EQ(unstarted.Now(), base.Now());
+}
+
+TEST_F(LeaseClockTest, AStallExtendsEveryLeaseByItsLength) {
+  // The case: 3 s TTLs, renewed every 0.5 s, and a 5 s SIGSTOP.
+  std::vector<LeaseId> leases;
+  for (int i = 0; i < 50; ++i) leases.push_back(Register("server-" + std::to_string(i)));
+  const auto renew_all = [&] {
+    for (const LeaseId lease : leases) ASSERT_TRUE(registry_.Heartbeat(lease, false).ok());
+  };
+  for (int round = 0; round < 4; ++round) {
+    EXPECT_TRUE(Serve(milliseconds(500)).empty());
+    renew_all();
+  }
+  Stop(seconds(5));
+  // Before any alarm: the renewals that waited through the stall are
+  // answered first, and find every lease.
+  renew_all();
+  EXPECT_TRUE(Fire().empty());
+  for (int round = 0; round < 4; ++round) {
+    EXPECT_TRUE(Serve(milliseconds(500)).empty());
+    renew_all();
+  }
+  EXPECT_EQ(DiscoveredIds(registry_, "orders").size(), 50u);
+  EXPECT_EQ(registry_.Totals().expired, 0u);
+  const LeaseClockStats stats = lease_clock_.stats();
+  EXPECT_EQ(stats.stalls, 1u);
+  EXPECT_GE(stats.stalled, seconds(5));
+  EXPECT_LE(stats.stalled, seconds(5) + kTick);
+}
+
+TEST_F(LeaseClockTest, AStallOfAnyLengthExpiresNothingRenewed) {
+  const LeaseId lease = Register("long", seconds(60));
+  Serve(seconds(50));
+  ASSERT_TRUE(registry_.Heartbeat(lease, false).ok());
+  Stop(std::chrono::minutes(2));
+  ASSERT_TRUE(registry_.Heartbeat(lease, false).ok()) << "the renewal sent during the stall";
+  EXPECT_TRUE(Fire().empty());
+  EXPECT_TRUE(Serve(seconds(50)).empty());
+  EXPECT_EQ(DiscoveredIds(registry_, "orders"), Ids{"long"});
+}
+
+TEST_F(LeaseClockTest, ALeaseWhoseClientStoppedExpiresAtItsTtlPlusTheStall) {
+  Register("stopped");  // 3 s, never renewed
+  Serve(seconds(1));
+  Stop(seconds(5));
+  EXPECT_TRUE(Fire().empty()) << "2 s of its TTL were left when registryd stopped";
+  EXPECT_TRUE(Serve(seconds(2) - kTick).empty());
+  // TTL plus the stall after its registration, within a tick or two.
+  const std::vector<Removal> expired = Serve(kTick * 3);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(registry_.Totals().expired, 1u);
+  EXPECT_EQ(DiscoveredIds(registry_, "orders"), Ids{});
+}
+
+TEST_F(LeaseClockTest, BeforeAnyAlarmAfterAStallLeaseTimeStopsAtTheLateBound) {
+  const TimePoint before = lease_clock_.Now();
+  Stop(seconds(30));
+  EXPECT_LE(lease_clock_.Now(), before + kLateBound) << "the hot path must not see the stall as time passed";
+  EXPECT_GT(lease_clock_.stats().hold, Duration::zero()) << "the scrape shows the queues silent";
+}
+
+TEST_F(LeaseClockTest, ALongGapWhileBusyIsNoStall) {
+  // The queue did not get to its alarm for 2 s because it was busy: not a
+  // stall (nothing is credited) but a hold.
+  base_.Advance(seconds(2));
+  cpu_.Advance(seconds(2));
+  Fire();
+  const LeaseClockStats stats = lease_clock_.stats();
+  EXPECT_EQ(stats.stalls, 0u);
+  EXPECT_EQ(stats.holds, 1u);
+}
+
+TEST_F(LeaseClockTest, BehindHoldsExpiryUntilTheQueuesCatchUp) {
+  // Renewals reach the registry 2 s after they were sent, in order.
+  const LeaseId lease = Register("busy");
+  Serve(seconds(1));
+  std::vector<TimePoint> sent;
+  Duration since_renewal{0};
+  const std::vector<Removal> expired = Overloaded(seconds(8), seconds(2), [&] {
+    // The client renews every second; each renewal is handled 2 s later.
+    since_renewal += kTick;
+    if (since_renewal >= seconds(1)) {
+      since_renewal = Duration::zero();
+      sent.push_back(base_.Now());
+    }
+    if (!sent.empty() && base_.Now() - sent.front() >= seconds(2)) {
+      sent.erase(sent.begin());
+      EXPECT_TRUE(registry_.Heartbeat(lease, false).ok());
+    }
+  });
+  EXPECT_TRUE(expired.empty());
+  LeaseClockStats stats = lease_clock_.stats();
+  EXPECT_EQ(stats.holds, 1u);
+  EXPECT_EQ(stats.holds_capped, 0u);
+  EXPECT_GE(stats.hold, seconds(2) - kLateBound - kTick);
+  EXPECT_LE(stats.longest_hold, seconds(2) - kLateBound + kTick);
+
+  // Caught up: the hold ends, and the lease, no longer renewed, expires.
+  Serve(kTick);
+  stats = lease_clock_.stats();
+  EXPECT_EQ(stats.hold, Duration::zero());
+  EXPECT_FALSE(Serve(seconds(4)).empty());
+  EXPECT_EQ(DiscoveredIds(registry_, "orders"), Ids{});
+}
+
+TEST_F(LeaseClockTest, AHoldIsBoundedByMaxHold) {
+  Register("silent");  // its client stopped: only the bound lets it expire
+  Serve(seconds(1));
+  // 40 s of alarms 30 s late: far more than --max-hold (10 s).
+  const std::vector<Removal> expired = Overloaded(seconds(40), seconds(30), [] {});
+  const LeaseClockStats stats = lease_clock_.stats();
+  EXPECT_EQ(stats.holds, 1u);
+  EXPECT_EQ(stats.holds_capped, 1u);
+  EXPECT_EQ(stats.longest_hold, kMaxHold);
+  EXPECT_LE(stats.hold, kMaxHold);
+  EXPECT_EQ(expired.size(), 1u) << "held 10 s at most, so it expired within TTL + max hold";
+  EXPECT_EQ(lease_clock_.Unheld() - lease_clock_.Now(), kMaxHold);
+}
+
+TEST_F(LeaseClockTest, ALateCallHoldsLikeALateAlarm) {
+  Serve(seconds(1));
+  // The alarm is on time, but the queue handled a call 3 s past its deadline.
+  base_.Advance(kTick);
+  cpu_.Advance(kTick);
+  Fire(0, base_.Now() - seconds(3));
+  LeaseClockStats stats = lease_clock_.stats();
+  EXPECT_EQ(stats.holds, 1u);
+  EXPECT_GE(stats.hold, seconds(3) - kLateBound);
+  // The next alarm without late calls ends it.
+  Serve(kTick);
+  stats = lease_clock_.stats();
+  EXPECT_EQ(stats.hold, Duration::zero());
+}
+
+TEST_F(LeaseClockTest, LeaseTimeNeverRunsAhead) {
+  // Whatever the alarms say, lease time never runs ahead of the monotonic
+  // clock, and never goes back between two alarms.
+  TimePoint last = lease_clock_.Now();
+  for (int step = 0; step < 200; ++step) {
+    const Duration advance = milliseconds((step * 37) % 700);
+    base_.Advance(advance);
+    if (step % 3 != 0) cpu_.Advance(advance);
+    const TimePoint now = lease_clock_.Now();
+    EXPECT_GE(now, last) << step;
+    EXPECT_LE(now, base_.Now()) << step;
+    last = now;
+    if (step % 5 != 4) {
+      Fire();
+      last = lease_clock_.Now();  // an alarm may step back (a stall)
+    }
+  }
+}
+
+TEST_F(LeaseClockTest, WhatFellDueDuringAHoldExpiresInBatches) {
+  // 1 000 leases whose clients stop while registryd is behind: once it
+  // catches up they expire 100 (the batch) per wheel advance, not at once.
+  for (int i = 0; i < 1000; ++i) Register("quiet-" + std::to_string(i));
+  Serve(seconds(1));
+  Overloaded(seconds(4), seconds(3), [] {});
+  EXPECT_EQ(registry_.Totals().expired, 0u) << "held: lease time is 2.5 s behind, short of their deadline";
+  // Caught up: the next alarm is on time, and lease time jumps to the
+  // queue's frontier, past every deadline.
+  base_.Advance(kTick);
+  cpu_.Advance(kTick);
+  lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt});
+  std::vector<Removal> expired;
+  size_t advances = 0;
+  while (registry_.Advance(0, expired)) {
+    ++advances;
+    EXPECT_EQ(expired.size(), advances * 100);
+  }
+  EXPECT_EQ(registry_.Totals().expired, 1000u);
+  EXPECT_EQ(advances, 9u) << "ten batches: nine that left work, and the last";
+}
+
+class TwoQueuesTest : public LeaseClockTest {
+ protected:
+  TwoQueuesTest() : LeaseClockTest(2) {}
+};
+
+TEST_F(TwoQueuesTest, TheSlowestQueueHolds) {
+  Serve(seconds(1));
+  // Queue 0 on time, queue 1 three seconds behind.
+  base_.Advance(kTick);
+  cpu_.Advance(kTick * 2);
+  Fire(0);
+  lease_clock_.Observe(AlarmReport{1, lease_clock_.Unheld() - seconds(3), std::nullopt});
+  Arm(1);
+  EXPECT_GE(lease_clock_.stats().hold, seconds(3) - kLateBound);
+  EXPECT_EQ(lease_clock_.stats().stalls, 0u);
+}
+
+TEST_F(TwoQueuesTest, AStallIsCreditedOnce) {
+  Serve(seconds(1));
+  Stop(seconds(5));
+  Fire(0);
+  Fire(1);  // right after: no second stall
+  const LeaseClockStats stats = lease_clock_.stats();
+  EXPECT_EQ(stats.stalls, 1u);
+  EXPECT_EQ(stats.holds, 0u) << "the other queue's alarm was set before the stall: not late";
+}
+
+}  // namespace
+}  // namespace registryd

@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -418,6 +419,34 @@ class NodeFailureTest(ClusterTestCase):
         for lease in leases.values():
             self.assertEqual(a.heartbeat(lease).ttl_ms, 20000)
         self.assertTrue(a.seed_heartbeat(9).success)
+
+
+class StalledNodeTest(ClusterTestCase):
+    def test_a_node_stopped_past_the_lease_and_node_ttl_removes_nothing_when_it_wakes(self):
+        nodes = self.start_nodes(3)
+        sleeper, others = nodes[0], nodes[1:]
+        on_sleeper = self.client(sleeper)
+        kept = {"k-%d" % i: on_sleeper.register("stalled", "k-%d" % i, ttl_ms=3000) for i in range(20)}
+        clients = [self.client(node) for node in others]
+        watchers = [self.watch(self.client(node), "stalled") for node in nodes]  # the sleeper's own too
+        for watcher in watchers:
+            self.assert_eventually(lambda: len([e for e in watcher.seen() if e[0] == "ADDED"]) == 20, self.logs)
+        renewer = Renewer(clients, list(kept.values()), period=0.5)  # the servers renew through the others
+        os.kill(sleeper.server.pid, signal.SIGSTOP)
+        try:
+            time.sleep(3 + NODE_TTL + 3)  # the fault: past the lease TTL and --node-ttl; the others take over
+        finally:
+            os.kill(sleeper.server.pid, signal.SIGCONT)
+        # Awake: it catches up with what the others did meanwhile, and a lease
+        # TTL later still holds every instance, as every node does.
+        self.assert_eventually(lambda: set(on_sleeper.discover("stalled")) == set(kept), self.logs)
+        time.sleep(3 + 1)
+        self.assertEqual(renewer.stop(), [])
+        for node, watcher in zip(nodes, watchers):
+            self.assertEqual(watcher.removed(set(kept)), [], "on %s\n%s" % (node.address, self.logs()))
+        for client in [on_sleeper, *clients]:
+            self.assertEqual(set(client.discover("stalled")), set(kept))
+        self.assertRegex(sleeper.log(), r"registryd did not run for \d+\.\ds \(paused\?\)")
 
 
 class ManyInstancesTest(ClusterTestCase):

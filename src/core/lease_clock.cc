@@ -23,7 +23,9 @@ LeaseClock::LeaseClock(const Clock& base, const Clock& cpu, const LeaseClockOpti
 void LeaseClock::Start() {
   MutexLock lock(&mu_);
   const TimePoint unheld = Unheld();
-  frontiers_.assign(std::max<uint32_t>(options_.queues, 1), unheld);
+  const size_t queues = std::max<uint32_t>(options_.queues, 1);
+  frontiers_.assign(queues, unheld);
+  last_late_.assign(queues, TimePoint::min());
   last_report_ = base_.Now();
   last_report_cpu_ = cpu_.Now();
   limit_ns_.store(NsOf(unheld + options_.late_bound), std::memory_order_release);
@@ -39,10 +41,13 @@ void LeaseClock::Observe(const AlarmReport& report) {
   last_report_ = now;
   last_report_cpu_ = cpu;
 
-  Duration credit(credit_ns_.load(std::memory_order_relaxed));
-  // No alarm of any queue for that long, and hardly any CPU used: the process
-  // did not run. Lease time stands still across the whole gap.
-  if (gap > options_.late_bound && cpu_used < gap / 2) {
+  const Duration credit_before(credit_ns_.load(std::memory_order_relaxed));
+  Duration credit = credit_before;
+  // No alarm of any queue for that long, and hardly any CPU used (under 2% of
+  // a core: a process stopped uses none; one starved of CPU by others still
+  // gets some, and is behind, not stopped): it did not run. Lease time stands
+  // still across the whole gap.
+  if (gap > options_.late_bound && cpu_used < gap / 50) {
     credit += gap;
     ++stats_.stalls;
     stats_.stalled += gap;
@@ -51,42 +56,57 @@ void LeaseClock::Observe(const AlarmReport& report) {
   }
   const TimePoint unheld = now - credit;
 
-  TimePoint frontier = report.due;
-  if (report.late_call_deadline) frontier = std::min(frontier, *report.late_call_deadline - credit);
-  frontiers_[report.queue] = frontier;
+  // Late: the alarm, or a call that reached the queue long past its
+  // deadline; on lease time, so that a stall (credited) does not count.
+  Duration lateness = unheld - report.due;
+  if (report.late_call_deadline) lateness = std::max(lateness, unheld - (*report.late_call_deadline - credit_before));
+  if (lateness > options_.late_bound) last_late_[report.queue] = now;
+  frontiers_[report.queue] = report.due;
+  const TimePoint latest_late = *std::max_element(last_late_.begin(), last_late_.end());
+  const bool behind = latest_late != TimePoint::min() && now - latest_late < options_.late_bound;
+  credit = Hold(behind, lateness, unheld, credit);
+
+  // Held: where it stands. Else at most late_bound past the slowest queue's
+  // last alarm; once a hold reached max_hold, past this one (so that only a
+  // stall of the whole process stops it).
   const TimePoint slowest = *std::min_element(frontiers_.begin(), frontiers_.end());
-  const bool capped = slowest + options_.late_bound < unheld - options_.max_hold;
-  const TimePoint limit = capped ? unheld - options_.max_hold : slowest + options_.late_bound;
+  const TimePoint limit = held_at_ ? *held_at_ : (capped_ ? now - credit : slowest) + options_.late_bound;
   credit_ns_.store(credit.count(), std::memory_order_relaxed);
   limit_ns_.store(NsOf(limit), std::memory_order_release);
-  NoteHold(std::max(unheld - limit, Duration::zero()), capped);
 }
 
-void LeaseClock::NoteHold(Duration hold, bool capped) {
-  if (hold > Duration::zero()) {
-    if (!holding_) {
-      holding_ = true;
-      episode_longest_ = Duration::zero();
-      ++stats_.holds;
-      log::Warn("registryd is behind: its queues answer {:.1f}s late; expiry holds until they catch up (for at most "
-                "--max-hold {:.0f}s)",
-                Seconds(hold + options_.late_bound), Seconds(options_.max_hold));
-    }
-    episode_longest_ = std::max(episode_longest_, hold);
-    stats_.longest_hold = std::max(stats_.longest_hold, hold);
-    if (capped && !capped_) {
-      capped_ = true;
-      ++stats_.holds_capped;
-      log::Error("registryd has been behind for longer than --max-hold {:.0f}s: expiry goes on, and leases whose "
-                 "renewals wait in its queues longer than that expire",
-                 Seconds(options_.max_hold));
-    }
-    return;
+Duration LeaseClock::Hold(bool behind, Duration lateness, TimePoint unheld, Duration credit) {
+  const auto release = [&](TimePoint now_unheld) {
+    const Duration held = now_unheld - *held_at_;
+    held_at_.reset();
+    stats_.held += held;
+    stats_.longest_hold = std::max(stats_.longest_hold, held);
+    return credit + held;  // lease time goes on from where it stood
+  };
+  if (!behind) {
+    capped_ = false;
+    if (!held_at_) return credit;
+    const Duration held = unheld - *held_at_;
+    log::Info("registryd caught up: expiry held for {:.1f}s, and every lease is extended by that much", Seconds(held));
+    return release(unheld);
   }
-  if (!holding_) return;
-  holding_ = false;
-  capped_ = false;
-  log::Info("registryd caught up: expiry had held back by up to {:.1f}s", Seconds(episode_longest_));
+  if (capped_) return credit;
+  if (!held_at_) {
+    // Lease time stands where readers see it now.
+    held_at_ = std::min(unheld, FromNs(limit_ns_.load(std::memory_order_relaxed)));
+    ++stats_.holds;
+    log::Warn("registryd is behind: it runs {:.1f}s late; expiry holds until it catches up, for at most "
+              "--max-hold {:.0f}s",
+              Seconds(lateness), Seconds(options_.max_hold));
+    return credit;
+  }
+  if (unheld - *held_at_ < options_.max_hold) return credit;
+  capped_ = true;
+  ++stats_.holds_capped;
+  log::Error("registryd has been behind for --max-hold {:.0f}s: expiry goes on, and leases whose renewals wait in "
+             "its queues longer than that may expire",
+             Seconds(options_.max_hold));
+  return release(*held_at_ + options_.max_hold);
 }
 
 LeaseClockStats LeaseClock::stats() const {
@@ -95,6 +115,7 @@ LeaseClockStats LeaseClock::stats() const {
   MutexLock lock(&mu_);
   LeaseClockStats stats = stats_;
   stats.hold = limit == INT64_MAX ? Duration::zero() : std::max(unheld - FromNs(limit), Duration::zero());
+  if (held_at_) stats.longest_hold = std::max(stats.longest_hold, stats.hold);
   return stats;
 }
 

@@ -4,32 +4,39 @@
 // A lease must never expire because registryd itself did not run (SIGSTOP, a
 // VM pause, swap, a debugger) or fell behind (renewals waiting in its queues
 // and sockets). Every completion queue reports each of its expiry alarms when
-// it fires (Observe): when it was due, and so how late the queue runs. Two
-// things follow, both decided here, on the queues' alarms, never on a call:
+// it fires (Observe): when it was due, so how late the queue runs, and
+// whether it got calls long past their deadline. Two things follow, both
+// decided here, on the queues' alarms, never on a call:
 //
 // - A stall. No queue reported anything for longer than `late_bound`, and the
-//   process used less than half a core meanwhile: it did not run. The whole
+//   process used hardly any CPU meanwhile (under 2% of a core): it did not
+//   run. The whole
 //   gap goes into the credit, and lease time (the monotonic clock less the
-//   credit: Unheld()) stands still across it, so every deadline moves by the
-//   stall's length. Unbounded: a stall of any length expires nothing whose
-//   client kept renewing, and one whose client stopped expires at most its TTL
-//   plus the stall after its last renewal.
+//   credit: Unheld() while nothing holds it) stands still across it, so every
+//   deadline moves by the stall's length. Unbounded: a stall of any length
+//   expires nothing whose client kept renewing, and one whose client stopped
+//   expires at most its TTL plus the stall after its last renewal.
 // - Behind. A queue handles its alarm later than `late_bound` after it was
-//   due, or a call that arrived past its deadline by more than that: what
-//   waited with it waited as long. Lease time then runs no further than the
-//   slowest queue's frontier (when the last alarm it handled was due, or the
-//   deadline of a late call) plus `late_bound`, so a renewal is judged at about
-//   the time it was sent, not when registryd got to it. The hold is bounded:
-//   lease time never falls more than `max_hold` behind Unheld(). When the
-//   queues catch up, lease time catches up with them, and the wheel expires
-//   what fell due in its usual bounded batches.
+//   due, or handles a call more than `late_bound` past the call's deadline:
+//   renewals wait in registryd's queues and sockets (or are given up on
+//   there) for longer than registryd should make anyone wait. Lease time then
+//   stands still (a hold) until every queue has been on time, with no such
+//   call, for `late_bound`; the time held goes into the credit, so every
+//   lease is extended by it, and a renewal that waited through the backlog,
+//   or that its client gave up on and sends again, finds its lease. Bounded:
+//   a hold lasts at most `max_hold`; then lease time runs on, and no new hold
+//   starts until registryd has caught up. Nothing piles up to expire at the
+//   end of a hold: what was due moves with it.
 //
-// So lease time is Now() = min(Unheld(), limit), where each alarm sets the
-// limit to max(slowest frontier + late_bound, Unheld() - max_hold). The limit
-// moves only when an alarm is handled: while no queue runs, lease time stops
-// at most late_bound past the last one, however long the stall, and a call
-// handled after it (before any alarm) finds every lease as it was. At a stall
-// lease time may step back (by at most late_bound), which only delays expiry.
+// Between alarms lease time may run at most `late_bound` past the slowest
+// queue's last alarm (its frontier): while no queue runs, it stops there,
+// however long the stall, so a call handled after the stall but before any
+// alarm finds every lease as it was; and a queue stuck on its own stops it
+// before its late alarm tells. So Now() = min(Unheld(), limit), where each
+// alarm sets the limit to the held time, or to the slowest frontier plus
+// `late_bound` (once a hold reached max_hold: this alarm's time plus
+// `late_bound`). At a stall lease time may step back (by at most
+// late_bound), which only delays expiry.
 //
 // Now() is the hot path: the base clock and two loads. Observe() takes a
 // mutex that only the queues' alarms take (a few dozen times a second).
@@ -83,9 +90,10 @@ struct AlarmReport {
 // Counts for /metrics.
 struct LeaseClockStats {
   uint64_t stalls = 0;
-  Duration stalled{0};  // every lease was extended by this much in all
-  uint64_t holds = 0;   // times registryd fell behind and expiry held
+  Duration stalled{0};        // every lease was extended by this much for stalls
+  uint64_t holds = 0;         // times registryd fell behind and expiry held
   uint64_t holds_capped = 0;  // holds that reached max_hold
+  Duration held{0};           // every lease was extended by this much for holds
   Duration hold{0};           // how far lease time is held back now
   Duration longest_hold{0};
 };
@@ -115,8 +123,10 @@ class LeaseClock final : public Clock {
  private:
   static TimePoint FromNs(int64_t ns) { return TimePoint(Duration(ns)); }
   static int64_t NsOf(TimePoint time) { return time.time_since_epoch().count(); }
-  // Logs and counts the hold an alarm found.
-  void NoteHold(Duration hold, bool capped) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts, continues or ends a hold, as registryd is `behind` or not;
+  // returns the credit after it.
+  Duration Hold(bool behind, Duration lateness, TimePoint unheld, Duration credit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Clock& base_;
   const Clock& cpu_;
@@ -127,11 +137,11 @@ class LeaseClock final : public Clock {
 
   mutable Mutex mu_;
   std::vector<TimePoint> frontiers_ ABSL_GUARDED_BY(mu_);  // per queue, in Unheld() time
+  std::vector<TimePoint> last_late_ ABSL_GUARDED_BY(mu_);  // per queue: its last late report (monotonic clock)
   TimePoint last_report_ ABSL_GUARDED_BY(mu_);             // monotonic clock
   TimePoint last_report_cpu_ ABSL_GUARDED_BY(mu_);
-  bool holding_ ABSL_GUARDED_BY(mu_) = false;
-  bool capped_ ABSL_GUARDED_BY(mu_) = false;
-  Duration episode_longest_ ABSL_GUARDED_BY(mu_){0};
+  std::optional<TimePoint> held_at_ ABSL_GUARDED_BY(mu_);  // lease time while a hold lasts
+  bool capped_ ABSL_GUARDED_BY(mu_) = false;  // a hold reached max_hold: none until caught up
   LeaseClockStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -131,6 +131,9 @@ void WriteOwnFaults(TextExposition& text, const LeaseClockStats& stats, const me
           stats.holds);
   Counter(text, "registryd_expiry_holds_capped_total",
           "Holds that reached --max-hold: expiry went on while registryd was still behind.", stats.holds_capped);
+  text.Family("registryd_expiry_held_seconds_total", MetricType::kCounter,
+              "How long expiry held in all: what every lease was extended by for holds.");
+  text.Sample({}, Seconds(stats.held));
   Gauge(text, "registryd_expiry_hold_seconds",
         "How far lease time is held back now because registryd is behind (0: it is not).", Seconds(stats.hold));
   Gauge(text, "registryd_expiry_hold_longest_seconds", "The longest hold since the start.",

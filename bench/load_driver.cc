@@ -6,6 +6,8 @@
 namespace registryd::bench {
 namespace {
 
+constexpr int kMaxStartsPerWake = 64;
+
 // A steady-clock instant as a deadline for CompletionQueue::AsyncNext.
 gpr_timespec Deadline(Clock::time_point when) {
   const auto from_now = std::max(when - Clock::now(), Clock::duration::zero());
@@ -14,6 +16,11 @@ gpr_timespec Deadline(Clock::time_point when) {
 }
 
 }  // namespace
+
+std::chrono::nanoseconds& CallTimeout() {
+  thread_local std::chrono::nanoseconds timeout{0};
+  return timeout;
+}
 
 void LoadResult::SortLatencies() { std::sort(latencies_us.begin(), latencies_us.end()); }
 
@@ -26,16 +33,51 @@ double LoadResult::PercentileUs(double fraction) const {
 LoadResult RunLoad(const CallFactory& factory, const LoadOptions& options) {
   grpc::CompletionQueue cq;
   LoadResult result;
-  const bool open_loop = options.rate > 0;
-  const auto interval = open_loop ? std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(1.0 / options.rate))
-                                  : Clock::duration::zero();
+  struct TimeoutScope {
+    explicit TimeoutScope(std::chrono::nanoseconds timeout) { CallTimeout() = timeout; }
+    ~TimeoutScope() { CallTimeout() = std::chrono::nanoseconds::zero(); }
+  } timeout_scope(options.call_timeout);
+  const bool open_loop = options.rate > 0 || !options.rate_steps.empty();
   // In an open loop, at most this many calls wait for the server at once.
   const int max_in_flight = open_loop ? std::max(options.concurrency, 10'000) : options.concurrency;
 
   const Clock::time_point begin = Clock::now();
   const Clock::time_point measure_from = begin + options.warmup;
-  const Clock::time_point end = measure_from + options.duration;
+  std::chrono::nanoseconds steps_length{0};
+  for (const RateStep& step : options.rate_steps) steps_length += step.length;
+  const Clock::time_point end = measure_from + (options.rate_steps.empty() ? options.duration : steps_length);
+  // An open loop's calls: where the next one goes from `at` (`at` itself if
+  // its step has calls, else the start of the next step that has), and how
+  // far apart they are there.
+  const auto place = [&](Clock::time_point at) -> Clock::time_point {
+    if (at < measure_from) {
+      if (options.rate > 0) return at;
+      at = measure_from;  // no warm-up calls
+    }
+    if (options.rate_steps.empty()) return at;
+    Clock::time_point step_end = measure_from;
+    for (const RateStep& step : options.rate_steps) {
+      step_end += std::chrono::duration_cast<Clock::duration>(step.length);
+      if (at < step_end) {
+        if (step.rate > 0) return at;
+        at = step_end;
+      }
+    }
+    return end;
+  };
+  const auto interval_at = [&](Clock::time_point at) {
+    double rate = options.rate;
+    Clock::time_point step_end = measure_from;
+    for (const RateStep& step : options.rate_steps) {
+      if (at < measure_from) break;
+      step_end += std::chrono::duration_cast<Clock::duration>(step.length);
+      if (at < step_end) {
+        rate = step.rate;
+        break;
+      }
+    }
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
+  };
   Clock::time_point next_start = begin;
   Clock::time_point next_progress = begin + std::chrono::seconds(1);
   uint64_t sequence = 0;
@@ -59,14 +101,23 @@ LoadResult RunLoad(const CallFactory& factory, const LoadOptions& options) {
   while (in_flight > 0 || (open_loop && !stopping)) {
     if (open_loop) {
       const Clock::time_point now = Clock::now();
-      while (may_start() && next_start <= now) {
+      // A bounded batch at a time, so that a client behind its schedule still
+      // takes in the answers (and counts them when they come).
+      next_start = place(next_start);
+      for (int batch = 0; batch < kMaxStartsPerWake && next_start < end && may_start() && next_start <= now; ++batch) {
         start_one(next_start);
-        next_start += interval;
+        next_start = place(next_start + interval_at(next_start));
       }
     }
     void* tag = nullptr;
     bool ok = false;
-    const auto wait_until = open_loop ? std::min(next_start, end) : end + std::chrono::seconds(60);
+    // Behind: only take in what is there. Else sleep until the next start,
+    // or the granularity, whichever is later (an answer wakes it sooner).
+    Clock::time_point wait_until = end + std::chrono::seconds(60);
+    if (open_loop) {
+      const Clock::time_point now = Clock::now();
+      wait_until = std::min(next_start <= now ? now : std::max(next_start, now + options.start_granularity), end);
+    }
     const grpc::CompletionQueue::NextStatus next = cq.AsyncNext(&tag, &ok, Deadline(wait_until));
     const Clock::time_point now = Clock::now();
     if (now >= end || (options.max_calls != 0 && result.calls >= options.max_calls)) stopping = true;
@@ -88,6 +139,7 @@ LoadResult RunLoad(const CallFactory& factory, const LoadOptions& options) {
       }
     }
     if (call->status.ok()) call->OnSuccess();
+    if (options.on_done) options.on_done(*call);
     if (options.progress && now >= next_progress) {
       std::fprintf(stderr, "  ... %llu calls measured\n", static_cast<unsigned long long>(result.calls));
       next_progress += std::chrono::seconds(1);

@@ -27,10 +27,18 @@ namespace registryd::bench {
 using Clock = std::chrono::steady_clock;
 
 // One operation in flight. Scenario code makes them; the driver owns them.
+// Calls made on this thread get this deadline while it is set (RunLoad sets
+// LoadOptions::call_timeout for the calls it makes); zero: none.
+std::chrono::nanoseconds& CallTimeout();
+
 class PendingCall {
  public:
   PendingCall() {
     if (!CallAuthorization().empty()) context.AddMetadata("authorization", CallAuthorization());
+    if (CallTimeout() > std::chrono::nanoseconds::zero()) {
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::duration_cast<std::chrono::system_clock::duration>(CallTimeout()));
+    }
   }
   virtual ~PendingCall() = default;
   // The call's tag came back with `ok`: start the next step and return false,
@@ -90,6 +98,12 @@ using CallFactory = std::function<std::unique_ptr<PendingCall>(uint64_t sequence
 // how many tags (PendingCalls the driver then frees) it started.
 using StreamCloser = std::function<int(grpc::CompletionQueue* cq)>;
 
+// A stretch of an open loop at one rate (calls per second; 0: none).
+struct RateStep {
+  std::chrono::nanoseconds length;
+  double rate;
+};
+
 struct LoadOptions {
   int concurrency = 64;
   std::chrono::nanoseconds warmup{};
@@ -99,6 +113,18 @@ struct LoadOptions {
   bool progress = false;    // a progress line every second on stderr
   bool keep_samples = false;  // also keep each measured call's start, latency and kind
   StreamCloser close_streams;
+  // Set: an open loop at these rates one after the other (after the
+  // warm-up, at `rate`); `duration` is their sum.
+  std::vector<RateStep> rate_steps;
+  // Every call gets this deadline (zero: none).
+  std::chrono::nanoseconds call_timeout{0};
+  // An open loop starts its calls in batches at least this far apart (zero:
+  // each at its time). A client that starts tens of thousands of calls a
+  // second one by one spends itself waking up: 1 ms makes its cost per call
+  // a closed loop's, at up to 1 ms more latency.
+  std::chrono::nanoseconds start_granularity{0};
+  // Told of every operation that ended, on the driver's thread, before it is freed.
+  std::function<void(const PendingCall&)> on_done;
 };
 
 struct Sample {

@@ -246,6 +246,10 @@ std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOp
     return MakeXdsFanoutScenario(options);
   }
   if (name == "restart" && target.name == "registryd" && target.restart) return MakeRestartScenario(options);
+  // Leases with a TTL of the bench's choosing: the native API's.
+  if ((name == "overload" || name == "overload-reregister") && target.api == Api::kNative && target.name != "etcd") {
+    return MakeOverloadScenario(options, name == "overload-reregister");
+  }
   return nullptr;
 }
 

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -29,6 +30,10 @@ struct ScenarioOptions {
   int watchers = 1000;                                                 // watch, xds: streams
   int restart_heartbeats = 10'000;                                     // restart: leases renewed after it
   int channels = 4;                                                    // watch: the streams' connections
+  std::chrono::nanoseconds overload_ttl = std::chrono::seconds(3);     // overload: the leases' TTL
+  // overload: alone, beside a busy neighbour (about twice its capacity), alone again.
+  std::array<std::chrono::nanoseconds, 3> overload_steps = {std::chrono::seconds(10), std::chrono::seconds(20),
+                                                            std::chrono::seconds(20)};
 };
 
 // How a restart of the target went.
@@ -55,6 +60,7 @@ struct Target {
   std::optional<pid_t> pid;    // known when the bench started the server
   Backend* backend = nullptr;
   const ChannelFactory* channels = nullptr;  // plaintext or TLS, for a scenario's own connections
+  std::string server_cpus;                    // where a spawned server runs (taskset list)
   // Stops the server (SIGTERM) and starts it again on the same address and
   // data dir; set for a registryd the bench spawned.
   std::function<Restarted()> restart;
@@ -65,6 +71,11 @@ struct Target {
   // In cluster mode, starts one more node: scale reports how long it took to
   // load the catalog and serve, and its memory then.
   std::function<NodeStarted()> start_node;
+  // A counter of the server's /metrics (a registryd the bench started, with
+  // an HTTP face); nothing otherwise.
+  std::function<std::optional<double>(const std::string& name)> server_metric = [](const std::string&) {
+    return std::optional<double>();
+  };
 };
 
 // One measured part of a scenario: a row of the report.
@@ -101,5 +112,6 @@ std::unique_ptr<Scenario> MakeExpiryStormScenario(const ScenarioOptions& options
 std::unique_ptr<Scenario> MakeWatchFanoutScenario(const ScenarioOptions& options);
 std::unique_ptr<Scenario> MakeXdsFanoutScenario(const ScenarioOptions& options);
 std::unique_ptr<Scenario> MakeRestartScenario(const ScenarioOptions& options);
+std::unique_ptr<Scenario> MakeOverloadScenario(const ScenarioOptions& options, bool reregister);
 
 }  // namespace registryd::bench

@@ -81,6 +81,8 @@ SpawnedServer::~SpawnedServer() {
   if (!log_path_.empty()) unlink(log_path_.c_str());
 }
 
+std::string SpawnedServer::Log() const { return ReadFile(log_path_); }
+
 void SpawnedServer::Stop() {
   if (pid_ <= 0) return;
   kill(pid_, SIGTERM);

@@ -28,6 +28,8 @@ class SpawnedServer {
 
   const std::string& address() const { return address_; }
   pid_t pid() const { return pid_; }
+  // What the server has logged so far.
+  std::string Log() const;
   void Stop();
 
  private:

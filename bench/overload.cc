@@ -1,0 +1,234 @@
+// overload: registryd pushed past what it can answer, and back, with leases
+// whose clients never stop. Is any of them lost, and how soon after the load
+// drops is every renewal answered in time again?
+//
+// registryd shares its CPU with a noisy neighbour (bench/busy_neighbour.h)
+// that leaves it a quarter of it, then for the middle step a sixteenth, then
+// a quarter again: the same offered load is half, then about twice what it
+// can answer.
+// (Offering twice the capacity from the client instead does not work on a
+// machine of two cores: gRPC's client costs about what its server does per
+// call, so the bench's one CPU cannot offer twice what the server's answers.)
+//
+// 1. capacity: closed-loop heartbeats with a quarter of the CPU (C) and with
+//    a sixteenth (C'), in this run.
+// 2. N leases with TTL T, where N renewals every T/3 make 0.5 C: each lease
+//    renewed by an open loop on its own schedule (every T/3, staggered) with a
+//    T/3 deadline, for the whole run.
+// 3. Steps: a quarter of the CPU (0.5 C offered), a sixteenth (0.5 C / C',
+//    about 2x, reported), a quarter again.
+//
+// Reports per step the leases' renewals (latency, errors), and at the end
+// the leases lost (NOT_FOUND to a client that never stopped), the time after
+// the drop until every renewal was answered within its deadline again, and
+// the server's expired count. `overload-reregister` registers a lost lease
+// again at its next renewal, as `registryctl keep` does.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/core.h>
+
+#include "bench/busy_neighbour.h"
+#include "bench/scenarios.h"
+#include "bench/spawned_server.h"
+
+namespace registryd::bench {
+namespace {
+
+constexpr auto kCapacityWarmup = std::chrono::seconds(1);
+constexpr auto kCapacityProbe = std::chrono::seconds(3);
+constexpr int kProbeLeases = 2000;
+constexpr uint64_t kPopulationFirstInstance = 5'000'000;
+constexpr uint64_t kBackgroundFirstInstance = 9'000'000;
+constexpr char kPopulationService[] = "overload";
+// The neighbour's share of the server's CPU: outside the middle step, and in it.
+constexpr double kNeighbourBusy = 0.9;
+constexpr double kNeighbourBusyOverloaded = 0.975;
+
+double Seconds(std::chrono::nanoseconds duration) { return std::chrono::duration<double>(duration).count(); }
+
+class OverloadScenario final : public Scenario {
+ public:
+  OverloadScenario(const ScenarioOptions& options, bool reregister) : options_(options), reregister_(reregister) {}
+
+  std::vector<Phase> Run(const Target& target, const LoadOptions& load) override {
+    std::vector<Phase> phases;
+    std::vector<uint64_t> background(kProbeLeases);  // long TTLs: only the probes renew them
+    RegisterAll(target, &background, 10, load.concurrency, kBackgroundFirstInstance);
+
+    LoadOptions probe = load;
+    probe.warmup = kCapacityWarmup;
+    probe.duration = kCapacityProbe;
+    probe.rate = 0;
+    probe.rate_steps.clear();
+    const auto probe_calls = [&](uint64_t sequence, grpc::CompletionQueue* cq) {
+      return target.backend->StartHeartbeat(sequence, cq, background[sequence % background.size()]);
+    };
+    BusyNeighbour neighbour(target.server_cpus, kNeighbourBusy);
+    phases.push_back(MeasurePhase("overload-capacity", probe_calls, probe, target));
+    const double capacity = phases.back().load.CallsPerSecond();
+    neighbour.set_busy(kNeighbourBusyOverloaded);
+    phases.push_back(MeasurePhase("overload-capacity-overloaded", probe_calls, probe, target));
+    const double capacity_overloaded = phases.back().load.CallsPerSecond();
+    neighbour.set_busy(kNeighbourBusy);
+    const std::chrono::nanoseconds ttl = options_.overload_ttl;
+    const std::chrono::nanoseconds period = ttl / 3;
+    const double rate = capacity / 2;
+    const auto leases = static_cast<size_t>(std::llround(rate * Seconds(period)));
+    if (leases == 0 || capacity_overloaded <= 0) throw std::runtime_error("overload: no capacity measured");
+    phases.front().figures.emplace_back("leases", static_cast<double>(leases));
+
+    population_.assign(leases, 0);
+    RegisterPopulation(target, load.concurrency);
+    lost_.assign(leases, 0);
+    lost_ever_.assign(leases, 0);
+
+    const auto& steps = options_.overload_steps;
+    // The N leases' renewals, the whole time.
+    LoadOptions renewals;
+    renewals.concurrency = 1'000'000;
+    renewals.keep_samples = true;
+    renewals.call_timeout = period;
+    renewals.start_granularity = std::chrono::milliseconds(1);
+    renewals.rate_steps = {{steps[0] + steps[1] + steps[2], rate}};
+    renewals.on_done = [&](const PendingCall& call) { OnRenewalDone(call); };
+
+    const double expired_before = target.server_metric("registryd_expirations_total").value_or(0);
+    // The neighbour takes more for the middle step.
+    std::mutex neighbour_mu;
+    std::condition_variable neighbour_wake;
+    bool finished = false;
+    std::thread neighbour_thread([&] {
+      std::unique_lock<std::mutex> lock(neighbour_mu);
+      const Clock::time_point begin = Clock::now();
+      if (neighbour_wake.wait_until(lock, begin + steps[0], [&] { return finished; })) return;
+      neighbour.set_busy(kNeighbourBusyOverloaded);
+      neighbour_wake.wait_until(lock, begin + steps[0] + steps[1], [&] { return finished; });
+      neighbour.set_busy(kNeighbourBusy);
+    });
+    const double cpu_before = target.pid ? ProcessCpuSeconds(*target.pid) : 0;
+    LoadResult all = RunLoad(
+        [&](uint64_t sequence, grpc::CompletionQueue* cq) { return StartRenewal(target, sequence, cq); }, renewals);
+    {
+      std::lock_guard<std::mutex> lock(neighbour_mu);
+      finished = true;
+    }
+    neighbour_wake.notify_all();
+    neighbour_thread.join();
+    const double cpu_seconds = target.pid ? ProcessCpuSeconds(*target.pid) - cpu_before : 0;
+
+    // The steps, from the N leases' renewals.
+    const double drop_s = Seconds(steps[0] + steps[1]);
+    const std::array<std::pair<const char*, std::pair<double, double>>, 3> parts = {{
+        {"overload-before", {0, Seconds(steps[0])}},
+        {"overload-high", {Seconds(steps[0]), drop_s}},
+        {"overload-after", {drop_s, drop_s + Seconds(steps[2])}},
+    }};
+    for (const auto& [name, span] : parts) {
+      const auto [from, to] = span;
+      Phase phase{name, all.Select([&](const Sample& sample) { return sample.start_s >= from && sample.start_s < to; },
+                                   to - from),
+                  {}, {}, {}};
+      phases.push_back(std::move(phase));
+    }
+    Phase& high = phases[phases.size() - 2];
+    high.figures.emplace_back("offered_over_capacity", rate / capacity_overloaded);
+    phases[phases.size() - 3].figures.emplace_back("offered_over_capacity", rate / capacity);
+    Phase& after = phases.back();
+    if (target.pid) after.cpu_seconds = cpu_seconds;
+    after.figures.emplace_back("leases_lost", static_cast<double>(std::count(lost_ever_.begin(), lost_ever_.end(), 1)));
+    if (reregister_) after.figures.emplace_back("reregistered", static_cast<double>(reregistered_));
+    after.figures.emplace_back("recovery_s", RecoverySeconds(all, drop_s));
+    // The server's own view: what expired during the run (lost leases, and
+    // nothing else: every lease here is renewed).
+    if (const std::optional<double> expired = target.server_metric("registryd_expirations_total")) {
+      after.figures.emplace_back("expired", *expired - expired_before);
+    }
+    if (const std::optional<double> late = target.server_metric("registryd_late_calls_total")) {
+      after.figures.emplace_back("late_calls", *late);
+    }
+    if (const std::optional<double> holds = target.server_metric("registryd_expiry_holds_total")) {
+      after.figures.emplace_back("expiry_holds", *holds);
+      after.figures.emplace_back("longest_hold_s",
+                                 target.server_metric("registryd_expiry_hold_longest_seconds").value_or(0));
+    }
+    return phases;
+  }
+
+ private:
+  void RegisterPopulation(const Target& target, int concurrency) {
+    LoadOptions options;
+    options.concurrency = concurrency;
+    options.max_calls = population_.size();
+    options.duration = std::chrono::hours(24);
+    const LoadResult result = RunLoad(
+        [&](uint64_t sequence, grpc::CompletionQueue* cq) {
+          return target.backend->StartRegister(sequence, cq, PopulationRegistration(sequence),
+                                               &population_[sequence]);
+        },
+        options);
+    if (!result.errors.empty() || result.calls != population_.size()) {
+      throw std::runtime_error("overload: registering the leases failed");
+    }
+  }
+
+  Registration PopulationRegistration(uint64_t index) const {
+    return Registration{kPopulationService, kPopulationFirstInstance + index,
+                        static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  options_.overload_ttl)
+                                                  .count())};
+  }
+
+  // Lease `sequence % N` is due: its renewal, or (re-register variant) its
+  // registration again when its last renewal found it gone.
+  std::unique_ptr<PendingCall> StartRenewal(const Target& target, uint64_t sequence, grpc::CompletionQueue* cq) {
+    const size_t index = sequence % population_.size();
+    std::unique_ptr<PendingCall> call;
+    if (reregister_ && lost_[index]) {
+      lost_[index] = 0;
+      ++reregistered_;
+      call = target.backend->StartRegister(sequence, cq, PopulationRegistration(index), &population_[index]);
+    } else {
+      call = target.backend->StartHeartbeat(sequence, cq, population_[index]);
+    }
+    call->kind = static_cast<int>(index);
+    return call;
+  }
+
+  void OnRenewalDone(const PendingCall& call) {
+    if (call.status.error_code() != grpc::StatusCode::NOT_FOUND) return;
+    lost_[static_cast<size_t>(call.kind)] = 1;
+    lost_ever_[static_cast<size_t>(call.kind)] = 1;
+  }
+
+  // How long after the drop the last renewal that failed or missed its
+  // deadline ended (0: none did).
+  static double RecoverySeconds(const LoadResult& all, double drop_s) {
+    double recovered = drop_s;
+    for (const Sample& sample : all.samples) {
+      if (sample.code == 0) continue;
+      recovered = std::max(recovered, static_cast<double>(sample.start_s) + sample.latency_us / 1e6);
+    }
+    return recovered - drop_s;
+  }
+
+  ScenarioOptions options_;
+  const bool reregister_;
+  std::vector<uint64_t> population_;  // each lease's handle (a re-registration replaces it)
+  std::vector<uint8_t> lost_;         // its last renewal got NOT_FOUND (not registered again yet)
+  std::vector<uint8_t> lost_ever_;
+  uint64_t reregistered_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Scenario> MakeOverloadScenario(const ScenarioOptions& options, bool reregister) {
+  return std::make_unique<OverloadScenario>(options, reregister);
+}
+
+}  // namespace registryd::bench

@@ -1,24 +1,50 @@
 #include "core/change_log.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 
 namespace registryd {
 
 ChangeLog::ChangeLog(size_t capacity, uint64_t first_revision)
-    : ring_(std::max<size_t>(capacity, 1)), dropped_through_(first_revision), last_revision_(first_revision) {}
+    : capacity_(std::max<size_t>(capacity, 1)),
+      ring_(std::bit_ceil(capacity_)),
+      dropped_through_(first_revision),
+      last_revision_(first_revision) {}
 
-void ChangeLog::Append(Change change) {
+void ChangeLog::Resize(size_t slots) {
+  std::vector<Change> resized(slots);
+  for (size_t i = 0; i < size_; ++i) resized[i] = std::move(At(i));
+  ring_ = std::move(resized);
+  first_ = 0;
+}
+
+void ChangeLog::Append(Change change, uint64_t droppable_through) {
   if (change.revision <= last_revision_) std::abort();  // revisions only grow
   last_revision_ = change.revision;
-  if (size_ == ring_.size()) {
-    dropped_through_ = ring_[first_].revision;
-    ring_[first_] = std::move(change);
-    first_ = (first_ + 1) % ring_.size();
-    return;
-  }
-  ring_[(first_ + size_) % ring_.size()] = std::move(change);
+  if (size_ >= capacity_ && At(0).revision <= droppable_through) DropFirst();
+  if (size_ == ring_.size()) Resize(ring_.size() * 2);
+  At(size_) = std::move(change);
   ++size_;
+}
+
+void ChangeLog::DropFirst() {
+  dropped_through_ = At(0).revision;
+  At(0) = Change{};
+  first_ = (first_ + 1) & (ring_.size() - 1);
+  --size_;
+}
+
+size_t ChangeLog::DropOldest(uint64_t droppable_through) {
+  size_t dropped = 0;
+  while (size_ > capacity_ && At(0).revision <= droppable_through) {
+    DropFirst();
+    ++dropped;
+  }
+  // A burst read: give its memory back, keeping room for the history.
+  const size_t base = std::bit_ceil(capacity_);
+  if (ring_.size() > base && size_ <= ring_.size() / 4) Resize(std::max(base, ring_.size() / 2));
+  return dropped;
 }
 
 bool ChangeLog::CopySince(std::string_view service, uint64_t after, uint64_t upto,
@@ -44,7 +70,7 @@ bool ChangeLog::CopySince(std::string_view service, uint64_t after, uint64_t upt
 }
 
 void ChangeLog::Reset(uint64_t revision) {
-  for (Change& change : ring_) change = Change{};
+  ring_.assign(std::bit_ceil(capacity_), Change{});
   first_ = 0;
   size_ = 0;
   dropped_through_ = revision;

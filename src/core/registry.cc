@@ -10,11 +10,12 @@ namespace registryd {
 Registry::Registry(const RegistryOptions& options, const Clock& clock)
     : options_(options), clock_(clock), revisions_(options.first_revision), seed_index_(options.shard_count) {
   const TimePoint start = clock_.Now();
+  retention_.max_retained = options_.max_retained_changes;
   shards_.reserve(options_.shard_count);
   for (uint32_t i = 0; i < options_.shard_count; ++i) {
     shards_.push_back(std::make_unique<Shard>(i, options_.shard_count,
                                               Shard::WheelOptions{start, options_.tick, options_.wheel_slots},
-                                              Shard::ChangeOptions{revisions_, options_.change_log_capacity}));
+                                              Shard::ChangeOptions{revisions_, options_.change_log_capacity, retention_}));
   }
 }
 
@@ -270,6 +271,12 @@ std::optional<ReplicatedInstance> Registry::Find(const InstanceKey& key) {
     return Find(*lease);
   }
   return shards_[ShardOfService(key.service)]->Find(key.service, key.instance_id);
+}
+
+void Registry::KeepChangesAfter(uint64_t revision) {
+  retention_.read_through.store(revision, std::memory_order_release);
+  if (retained_changes() == 0) return;
+  for (const auto& shard : shards_) shard->TrimChanges();
 }
 
 void Registry::ResetHistory(uint64_t revision) {

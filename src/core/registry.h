@@ -43,6 +43,10 @@ struct RegistryOptions {
   uint32_t shard_count = 16;  // a power of two, at most 2^kMaxShardBits
   // Changes each shard keeps for watchers that catch up or resume.
   size_t change_log_capacity = 1024;
+  // Changes the shards keep in all, beyond that, for the journal while it
+  // has not read them (KeepChangesAfter): a burst of changes never makes it
+  // fall behind the logs, up to this many (some 150 bytes each).
+  size_t max_retained_changes = 1 << 20;
   // The revision before the first change. The server starts from the wall
   // clock in microseconds, so a revision from an earlier run of the registry
   // is older than any of this run's, and resuming from it gets a snapshot.
@@ -143,6 +147,13 @@ class Registry {
                                      absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit) {
     return shards_[shard]->VisitSlice(from, kVisitSlice, visit);
   }
+  // A reader that must see every change (the data dir's journal) has read
+  // every change up to `revision`: the shards keep the later ones beyond
+  // their logs' capacity (up to options().max_retained_changes in all), and
+  // drop the earlier ones they kept so. UINT64_MAX: no such reader.
+  void KeepChangesAfter(uint64_t revision);
+  // Changes kept beyond the logs' capacity now.
+  size_t retained_changes() const { return retention_.retained.load(std::memory_order_relaxed); }
   // Listeners are added and removed only while no other thread uses the
   // registry (before its threads start, after they stop).
   void add_change_listener(ChangeListener* listener) { listeners_.push_back(listener); }
@@ -207,6 +218,7 @@ class Registry {
   const RegistryOptions options_;
   const Clock& clock_;
   std::atomic<uint64_t> revisions_;
+  ChangeRetention retention_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<ChangeListener*> listeners_;
   SeedIndex seed_index_;

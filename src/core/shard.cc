@@ -31,6 +31,7 @@ Shard::Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel, ChangeOpt
       wheel_(wheel.start, wheel.tick, wheel.slots),
       revisions_(changes.revisions),
       changes_(changes.log_capacity, changes.revisions.load()),
+      retention_(changes.retention),
       last_change_(changes_.last_revision()) {}
 
 std::optional<RecordIndex> Shard::FindLease(LeaseId lease) const {
@@ -191,7 +192,10 @@ void Shard::Emit(const InstanceRecord& record, ChangeKind kind, RemovalReason re
                                                         : record.Clone();
   copy->lease = record.lease;  // a removal names its lease for the journal
   std::shared_ptr<const InstanceRecord> state = std::move(copy);
-  changes_.Append(Change{revision, kind, reason, std::string(service.name), std::move(state)});
+  const size_t extra = changes_.extra();
+  changes_.Append(Change{revision, kind, reason, std::string(service.name), std::move(state)},
+                  retention_.DroppableThrough());
+  retention_.Account(extra, changes_.extra());
   last_change_.store(revision, std::memory_order_release);
 }
 
@@ -564,8 +568,17 @@ std::optional<ReplicatedInstance> Shard::Find(std::string_view service, std::str
   return StateOf(records_[*index]);
 }
 
+void Shard::TrimChanges() {
+  MutexLock lock(&mu_);
+  const size_t extra = changes_.extra();
+  if (extra == 0) return;
+  changes_.DropOldest(retention_.DroppableThrough());
+  retention_.Account(extra, changes_.extra());
+}
+
 void Shard::ResetHistory(uint64_t revision) {
   MutexLock lock(&mu_);
+  retention_.Account(changes_.extra(), 0);
   changes_.Reset(revision);
   // Replies cached by service revision must not outlive a quiet reload.
   for (auto& [name, service] : services_) service.revision = revision;

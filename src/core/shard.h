@@ -90,6 +90,7 @@ class Shard {
     // names one change registry-wide.
     std::atomic<uint64_t>& revisions;
     size_t log_capacity;  // changes kept for watchers that catch up
+    ChangeRetention& retention;  // and for the journal, beyond that
   };
 
   Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel, ChangeOptions changes);
@@ -197,6 +198,9 @@ class Shard {
   // Forgets every change logged: readers of the log from before `revision`
   // get a snapshot instead. The next change is above `revision`.
   void ResetHistory(uint64_t revision);
+  // Drops the changes kept beyond the log's capacity that the retention's
+  // reader has read.
+  void TrimChanges();
 
  private:
   std::optional<RecordIndex> FindLive(LeaseId lease, TimePoint now, std::vector<Removal>& removed)
@@ -235,6 +239,7 @@ class Shard {
   // back, or moves between watch streams, never sees one go back.
   std::atomic<uint64_t>& revisions_;
   ChangeLog changes_ ABSL_GUARDED_BY(mu_);
+  ChangeRetention& retention_;
   bool quiet_ ABSL_GUARDED_BY(mu_) = false;  // Emit logs nothing (Apply's `quiet`)
   std::atomic<uint64_t> last_change_;
   ShardCounters counters_;

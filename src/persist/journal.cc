@@ -47,6 +47,7 @@ Journal::Journal(Registry& registry, DataDir& dir, const JournalOptions& options
   durable_revision_.store(registry.Revision(), std::memory_order_relaxed);
   read_revision_.store(registry.Revision(), std::memory_order_relaxed);
   registry_.add_change_listener(this);
+  registry_.KeepChangesAfter(registry.Revision());
   std::error_code error;
   const uint64_t snapshot_size = std::filesystem::file_size(dir.SnapshotPath(generation_), error);
   snapshot_bytes_ = error ? 0 : snapshot_size;
@@ -54,12 +55,14 @@ Journal::Journal(Registry& registry, DataDir& dir, const JournalOptions& options
 
 Journal::~Journal() {
   if (thread_.joinable()) (void)Stop();
+  registry_.KeepChangesAfter(UINT64_MAX);
   registry_.remove_change_listener(this);
   if (journal_fd_ >= 0) close(journal_fd_);
 }
 
 // The revisions are registry-wide, so the backlog counted here is at least
-// any one shard's: the round starts before any shard's log can overflow.
+// any one shard's: the round starts before any shard keeps changes beyond its
+// log's capacity for the journal.
 void Journal::OnChanges(uint32_t) {
   if (registry_.Revision() - read_revision_.load(std::memory_order_relaxed) < early_round_backlog_) return;
   if (early_round_.exchange(true, std::memory_order_acq_rel)) return;  // already asked for
@@ -83,6 +86,7 @@ absl::Status Journal::Stop() {
   // The thread is gone: what is left, then the snapshot a clean start reads.
   (void)Drain();
   const absl::Status snapshot = WriteSnapshot();
+  registry_.KeepChangesAfter(UINT64_MAX);  // nothing reads for the journal any more
   ReleaseWaiters(false);
   ReleaseWaiters(true);  // any left could not be written
   return snapshot;
@@ -145,12 +149,18 @@ void Journal::ReleaseWaiters(bool failed) {
 
 absl::Status Journal::Drain() {
   while (std::optional<WatchBatch> batch = feed_.Next()) {
-    // Fell out of the change logs: what was missed is only in the registry.
+    // Fell out of the change logs (they kept more than they may for it):
+    // what was missed is only in the registry.
     const absl::Status written = batch->snapshot ? WriteSnapshot() : Append(*batch);
-    read_revision_.store(feed_.revision(), std::memory_order_relaxed);
+    MarkRead();
     if (!written.ok()) return written;
   }
   return SyncJournal();
+}
+
+void Journal::MarkRead() {
+  read_revision_.store(feed_.revision(), std::memory_order_relaxed);
+  registry_.KeepChangesAfter(feed_.revision());  // what it read need not be kept for it
 }
 
 absl::Status Journal::Append(const WatchBatch& batch) {
@@ -220,7 +230,7 @@ absl::Status Journal::WriteSnapshot() {
   snapshot_bytes_ = size;
   dir_.RemoveBefore(next);
   if (revision > feed_.revision()) feed_.SkipTo(revision);
-  read_revision_.store(feed_.revision(), std::memory_order_relaxed);
+  MarkRead();
   durable_revision_.store(feed_.revision(), std::memory_order_release);
   snapshots_written_.fetch_add(1, std::memory_order_relaxed);
   last_snapshot_bytes_.store(size, std::memory_order_relaxed);

@@ -9,14 +9,18 @@
 // a crash loses at most the changes of the last interval (plus the time of a
 // sync). Heartbeats are not changes and are never written.
 //
+// The shards keep every change the journal has not read, beyond their logs'
+// capacity (Registry::KeepChangesAfter, up to max_retained_changes in all),
+// so a burst of changes (a mass expiry, millions of registrations) costs the
+// journal its records, never a snapshot. It listens to the registry's changes
+// and starts a round early once the changes it has not read reach half a
+// log, so that little is kept for it in the common case.
+//
 // When the journal outgrows the last snapshot (and a floor), the thread
 // writes a new snapshot of the whole registry and starts a new journal; it
 // does the same, instead of appending, when it fell so far behind that the
-// change logs no longer hold what it missed. So that a burst of changes to
-// one shard (a busy service) does not overrun its log between two rounds,
-// the journal listens to the registry's changes and starts a round early
-// once the changes it has not read reach half a log. Stop() writes what is
-// left and a snapshot, so a clean restart reads no journal.
+// shards dropped changes it had not read (more than they may keep). Stop()
+// writes what is left and a snapshot, so a clean restart reads no journal.
 #pragma once
 
 #include <atomic>
@@ -97,6 +101,8 @@ class Journal final : public ChangeListener {
   // round writes a snapshot instead).
   absl::Status Drain();
   absl::Status Append(const WatchBatch& batch);
+  // The feed read up to its revision: the registry keeps only later changes for it.
+  void MarkRead();
   // Writes every instance as the next generation's snapshot and starts that
   // generation's journal.
   absl::Status WriteSnapshot();

@@ -95,12 +95,16 @@ class JournalTest : public ::testing::Test {
   explicit JournalTest(const RegistryOptions& options = Options()) : registry_(options, clock_) {}
 
   void StartJournal(JournalOptions options = {}) {
+    MakeJournal(options);
+    ASSERT_TRUE(journal_->Start().ok());
+  }
+  // The journal, its thread not started yet: changes wait for it.
+  void MakeJournal(JournalOptions options = {}) {
     if (options.batch_interval == JournalOptions{}.batch_interval) options.batch_interval = std::chrono::milliseconds(1);
     absl::StatusOr<DataDir> opened = DataDir::Open(dir_.path());
     ASSERT_TRUE(opened.ok()) << opened.status();
     data_dir_.emplace(*std::move(opened));
     journal_.emplace(registry_, *data_dir_, options);
-    ASSERT_TRUE(journal_->Start().ok());
   }
 
   // Every change so far is synced.
@@ -228,6 +232,46 @@ TEST_F(ShortLogJournalTest, ABusyShardIsJournaledChangeByChangeWithoutCatchUpSna
   EXPECT_EQ(journal_->snapshots_written(), 0u);
   Restored after(Crash());
   EXPECT_EQ(after.Instances("busy").size(), 960u);
+}
+
+// A burst of changes to one shard far beyond its log, while the journal's
+// thread does not run at all: the shard keeps what the journal has not read,
+// and the journal writes every change, with no catch-up snapshot; then the
+// shard gives that memory back.
+TEST_F(ShortLogJournalTest, ABurstTheJournalDidNotReadYetIsKeptForIt) {
+  MakeJournal();
+  for (int i = 0; i < 5000; ++i) Register(NativeSpec("busy", "b-" + std::to_string(i), kTtl));
+  EXPECT_EQ(registry_.retained_changes(), 5000u - 64);
+  ASSERT_TRUE(journal_->Start().ok());
+  WaitDurable();
+  EXPECT_EQ(journal_->snapshots_written(), 0u);
+  EXPECT_EQ(registry_.retained_changes(), 0u);
+  Restored after(Crash());
+  EXPECT_EQ(after.Instances("busy").size(), 5000u);
+}
+
+// Beyond max_retained_changes the shards drop what the journal has not read:
+// it then writes a snapshot to catch up, and nothing is lost either.
+class CappedRetentionJournalTest : public JournalTest {
+ protected:
+  static RegistryOptions Capped() {
+    RegistryOptions options = Options();
+    options.change_log_capacity = 64;
+    options.max_retained_changes = 1000;
+    return options;
+  }
+  CappedRetentionJournalTest() : JournalTest(Capped()) {}
+};
+
+TEST_F(CappedRetentionJournalTest, ABurstBeyondTheCapCostsASnapshotAndLosesNothing) {
+  MakeJournal();
+  for (int i = 0; i < 5000; ++i) Register(NativeSpec("busy", "b-" + std::to_string(i), kTtl));
+  EXPECT_LE(registry_.retained_changes(), 1000u);
+  ASSERT_TRUE(journal_->Start().ok());
+  WaitDurable();
+  EXPECT_GE(journal_->snapshots_written(), 1u);
+  Restored after(Crash());
+  EXPECT_EQ(after.Instances("busy").size(), 5000u);
 }
 
 TEST_F(JournalTest, CompactionKeepsTheStateAndRemovesOldFiles) {

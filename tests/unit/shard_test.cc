@@ -21,7 +21,7 @@ class ShardTest : public ::testing::Test {
  protected:
   ShardTest()
       : shard_(0, 1, Shard::WheelOptions{clock_.Now(), milliseconds(100), 64},
-               Shard::ChangeOptions{revisions_, 64}) {}
+               Shard::ChangeOptions{revisions_, 64, retention_}) {}
 
   RegisterResult Create(const RegisterSpec& spec) {
     absl::StatusOr<RegisterResult> result = shard_.Upsert(spec, clock_.Now(), true, removed_);
@@ -45,6 +45,7 @@ class ShardTest : public ::testing::Test {
 
   ManualClock clock_;
   std::atomic<uint64_t> revisions_{0};
+  ChangeRetention retention_;
   Shard shard_;
   std::vector<Removal> removed_;
 };

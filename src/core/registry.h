@@ -134,18 +134,17 @@ class Registry {
   // lock: a shard of a million instances is never held for the whole of it.
   // What changes during the visit may be seen in any of its states (see
   // Shard::VisitSlice).
+  // `between_slices` runs after each slice, with no lock held (the data
+  // dir's snapshot writes out what it has); false stops the visit.
   static constexpr uint32_t kVisitSlice = 4096;
-  void VisitAll(absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit) {
+  void VisitAll(absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit,
+                absl::FunctionRef<bool()> between_slices = [] { return true; }) {
     for (uint32_t shard = 0; shard < shard_count(); ++shard) {
-      std::optional<uint32_t> next = 0;
-      while (next) next = VisitSlice(shard, *next, visit);
+      for (std::optional<uint32_t> next = 0; next;) {
+        next = shards_[shard]->VisitSlice(*next, kVisitSlice, visit);
+        if (!between_slices()) return;
+      }
     }
-  }
-  // One slice of VisitAll: the instances at record indexes [from, from +
-  // kVisitSlice) of `shard`; where the next slice starts, or nothing.
-  std::optional<uint32_t> VisitSlice(uint32_t shard, uint32_t from,
-                                     absl::FunctionRef<void(std::string_view service, const InstanceRecord&)> visit) {
-    return shards_[shard]->VisitSlice(from, kVisitSlice, visit);
   }
   // A reader that must see every change (the data dir's journal) has read
   // every change up to `revision`: the shards keep the later ones beyond

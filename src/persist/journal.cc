@@ -210,14 +210,14 @@ absl::Status Journal::WriteSnapshot() {
     size += bytes.size();
     bytes.clear();
   };
-  for (uint32_t shard = 0; shard < registry_.shard_count() && written.ok(); ++shard) {
-    for (std::optional<uint32_t> next = 0; next && written.ok();) {
-      next = registry_.VisitSlice(shard, *next, [&](std::string_view service, const InstanceRecord& instance) {
+  registry_.VisitAll(
+      [&](std::string_view service, const InstanceRecord& instance) {
         records += AppendInstanceFrames(bytes, service, instance);
+      },
+      [&] {
+        if (bytes.size() >= kSnapshotWriteBytes) write_out();
+        return written.ok();
       });
-      if (bytes.size() >= kSnapshotWriteBytes) write_out();
-    }
-  }
   AppendSnapshotEndFrame(bytes, records);
   write_out();
   if (!written.ok()) return written;

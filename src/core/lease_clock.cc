@@ -60,6 +60,7 @@ void LeaseClock::Observe(const AlarmReport& report) {
   // deadline; on lease time, so that a stall (credited) does not count.
   Duration lateness = unheld - report.due;
   if (report.late_call_deadline) lateness = std::max(lateness, unheld - (*report.late_call_deadline - credit_before));
+  if (report.unread_wait) lateness = std::max(lateness, *report.unread_wait);
   if (lateness > options_.late_bound) last_late_[report.queue] = now;
   frontiers_[report.queue] = report.due;
   const TimePoint latest_late = *std::max_element(last_late_.begin(), last_late_.end());

@@ -17,7 +17,8 @@
 //   expires nothing whose client kept renewing, and one whose client stopped
 //   expires at most its TTL plus the stall after its last renewal.
 // - Behind. A queue handles its alarm later than `late_bound` after it was
-//   due, or handles a call more than `late_bound` past the call's deadline:
+//   due, or handles a call more than `late_bound` past the call's deadline, or
+//   requests have waited that long unread in the kernel (ReceiveBacklog):
 //   renewals wait in registryd's queues and sockets (or are given up on
 //   there) for longer than registryd should make anyone wait. Lease time then
 //   stands still (a hold) until every queue has been on time, with no such
@@ -85,6 +86,9 @@ struct AlarmReport {
   // The earliest deadline (monotonic clock) of a call the queue got more than
   // late_bound after it, since its last report.
   std::optional<TimePoint> late_call_deadline;
+  // How long the oldest request unread in the kernel's receive queues has
+  // waited (core/receive_backlog.h), when this alarm sampled them.
+  std::optional<Duration> unread_wait;
 };
 
 // Counts for /metrics.

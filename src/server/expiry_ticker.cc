@@ -7,13 +7,31 @@
 namespace registryd {
 
 ExpiryTicker::ExpiryTicker(RegistryWriter& writer, LeaseClock& lease_clock, ServingQueue& queue,
-                           std::vector<uint32_t> shards, ActivitySummary* summary)
+                           std::vector<uint32_t> shards, ActivitySummary* summary, ReceiveBacklog* backlog)
     : writer_(writer),
       registry_(writer.registry()),
       lease_clock_(lease_clock),
       queue_(queue),
       shards_(std::move(shards)),
-      summary_(summary) {}
+      summary_(summary),
+      backlog_(backlog) {}
+
+std::optional<Duration> ExpiryTicker::SampleBacklog() {
+  if (backlog_ == nullptr) return std::nullopt;
+  const TimePoint now = std::chrono::steady_clock::now();
+  if (now < next_backlog_sample_) return std::nullopt;
+  // A sample costs the kernel a walk of its TCP table (a few hundred
+  // microseconds): once per --stall-threshold.
+  next_backlog_sample_ = now + lease_clock_.options().late_bound;
+  absl::StatusOr<Duration> wait = backlog_->Sample(now);
+  if (!wait.ok()) {
+    log::Warn("{}; requests waiting unread in the kernel will not count as registryd being behind",
+              std::string(wait.status().message()));
+    backlog_ = nullptr;
+    return std::nullopt;
+  }
+  return *wait;
+}
 
 void ExpiryTicker::Start() { Arm(registry_.clock().Now() + registry_.options().tick); }
 
@@ -28,7 +46,7 @@ void ExpiryTicker::Arm(TimePoint when) {
 
 void ExpiryTicker::Proceed(bool ok) {
   if (!ok) return;  // cancelled at shutdown
-  lease_clock_.Observe(AlarmReport{queue_.index(), due_, queue_.TakeLateCall()});
+  lease_clock_.Observe(AlarmReport{queue_.index(), due_, queue_.TakeLateCall(), SampleBacklog()});
   TimePoint next = TimePoint::max();
   // The shards in turn, from where the last wake stopped. A shard that
   // filled its batch ends the wake (the next one comes at once and goes on

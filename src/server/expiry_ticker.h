@@ -5,8 +5,9 @@
 // on the queue get their turn between batches.
 //
 // Each wake first tells the lease clock when it was due (and of calls that
-// came late), so a stall or a backlog holds lease time before anything is
-// expired (core/lease_clock.h).
+// came late, and, on one queue, how long requests wait unread in the kernel),
+// so a stall or a backlog holds lease time before anything is expired
+// (core/lease_clock.h).
 #pragma once
 
 #include <vector>
@@ -17,6 +18,7 @@
 #include "core/registry_writer.h"
 #include "core/activity_summary.h"
 #include "core/lease_clock.h"
+#include "core/receive_backlog.h"
 #include "core/queue_event.h"
 #include "server/serving_queue.h"
 
@@ -24,9 +26,9 @@ namespace registryd {
 
 class ExpiryTicker final : public QueueEvent {
  public:
-  // `summary` (may be null) is given to exactly one ticker.
+  // `summary` and `backlog` (either may be null) are each given to one ticker.
   ExpiryTicker(RegistryWriter& writer, LeaseClock& lease_clock, ServingQueue& queue, std::vector<uint32_t> shards,
-               ActivitySummary* summary);
+               ActivitySummary* summary, ReceiveBacklog* backlog);
 
   void Start();
   // Only inside ServingQueue::Close(): cancelling delivers the tag with ok=false.
@@ -35,6 +37,8 @@ class ExpiryTicker final : public QueueEvent {
 
  private:
   void Arm(TimePoint when);
+  // How long requests wait unread, every --stall-threshold.
+  std::optional<Duration> SampleBacklog();
 
   RegistryWriter& writer_;
   Registry& registry_;
@@ -42,6 +46,8 @@ class ExpiryTicker final : public QueueEvent {
   ServingQueue& queue_;
   const std::vector<uint32_t> shards_;
   ActivitySummary* const summary_;
+  ReceiveBacklog* backlog_;  // null once it could not be read
+  TimePoint next_backlog_sample_;
   grpc::Alarm alarm_;
   size_t next_shard_ = 0;         // where the next wake starts
   TimePoint due_;                 // of the alarm set, in the lease clock's Unheld() time

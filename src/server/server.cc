@@ -223,6 +223,7 @@ absl::Status Server::Start() {
   registry_.add_change_listener(&watch_hubs_);
   health_.set_on_change([this] { health_hubs_.OnChanges(0); });
   const int calls = options_.calls_per_method;
+  receive_backlog_ = std::make_unique<ReceiveBacklog>(static_cast<uint16_t>(port));
   lease_clock_.Start();  // the queues' alarms decide from here on
   for (const auto& queue : queues_) {
     if (options_.seed_api) {
@@ -264,9 +265,10 @@ absl::Status Server::Start() {
     for (uint32_t shard = queue->index(); shard < registry_.shard_count(); shard += options_.threads) {
       home_shards.push_back(shard);
     }
-    ActivitySummary* summary = queue->index() == 0 ? &summary_ : nullptr;
-    tickers_.push_back(&queue->Own(
-        std::make_unique<ExpiryTicker>(*writer_, lease_clock_, *queue, std::move(home_shards), summary)));
+    const bool first = queue->index() == 0;
+    tickers_.push_back(&queue->Own(std::make_unique<ExpiryTicker>(*writer_, lease_clock_, *queue,
+                                                                  std::move(home_shards), first ? &summary_ : nullptr,
+                                                                  first ? receive_backlog_.get() : nullptr)));
     tickers_.back()->Start();
   }
   if (cluster_ != nullptr) {

@@ -95,6 +95,7 @@ class Server {
   WatchHubs health_hubs_;  // one hub per queue, for the health Watch streams
   std::vector<std::unique_ptr<ServingQueue>> queues_;
   std::vector<ExpiryTicker*> tickers_;  // owned by their queues
+  std::unique_ptr<ReceiveBacklog> receive_backlog_;  // the port's, sampled by the first queue's ticker
   // Opens and restores the data dir, and starts its journal.
   absl::Status StartPersistence();
   // Cluster mode: loads the catalog from etcd and joins (the server is bound).

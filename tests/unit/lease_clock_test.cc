@@ -57,7 +57,7 @@ class LeaseClockTest : public ::testing::Test {
   void Arm(uint32_t queue) { due_[queue] = lease_clock_.Unheld() + kTick; }
   // `queue`'s alarm fires now: it reports, expires what is due, and is set again.
   std::vector<Removal> Fire(uint32_t queue = 0, std::optional<TimePoint> late_call = std::nullopt) {
-    lease_clock_.Observe(AlarmReport{queue, due_[queue], late_call});
+    lease_clock_.Observe(AlarmReport{queue, due_[queue], late_call, std::nullopt});
     Arm(queue);
     return ExpireDue(registry_);
   }
@@ -86,7 +86,7 @@ class LeaseClockTest : public ::testing::Test {
       renew();
       for (uint32_t queue = 0; queue < due_.size(); ++queue) {
         // The alarm set a tick ago fires `late` after it was due.
-        lease_clock_.Observe(AlarmReport{queue, lease_clock_.Unheld() - late, std::nullopt});
+        lease_clock_.Observe(AlarmReport{queue, lease_clock_.Unheld() - late, std::nullopt, std::nullopt});
         Arm(queue);
       }
       for (Removal& removal : ExpireDue(registry_)) expired.push_back(std::move(removal));
@@ -273,6 +273,18 @@ TEST_F(LeaseClockTest, ALateCallHoldsLikeALateAlarm) {
   EXPECT_GT(lease_clock_.Now(), held);
 }
 
+TEST_F(LeaseClockTest, RequestsWaitingUnreadInTheKernelHoldLikeALateAlarm) {
+  Serve(seconds(1));
+  base_.Advance(kTick);
+  cpu_.Advance(kTick);
+  lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt, seconds(2)});
+  Arm(0);
+  EXPECT_EQ(lease_clock_.stats().holds, 1u);
+  const TimePoint held = lease_clock_.Now();
+  Serve(kLateBound - kTick);
+  EXPECT_EQ(lease_clock_.Now(), held);
+}
+
 TEST_F(LeaseClockTest, ACallThatWaitedThroughAStallIsNotLate) {
   // Calls sent during a stall reach registryd after it, past their
   // deadlines: the stall is credited, and they do not make it "behind".
@@ -319,7 +331,7 @@ TEST_F(LeaseClockTest, WhatFellDueDuringAHoldExpiresInBatchesLater) {
   while (base_.Now() + kTick < registered + seconds(3) + held) EXPECT_TRUE(Serve(kTick).empty());
   base_.Advance(kTick * 2);
   cpu_.Advance(kTick);
-  lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt});
+  lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt, std::nullopt});
   std::vector<Removal> expired;
   size_t advances = 0;
   while (registry_.Advance(0, expired)) {
@@ -347,7 +359,7 @@ TEST_F(TwoQueuesTest, TheSlowestQueueHolds) {
   }
   EXPECT_LE(lease_clock_.Now(), before + kLateBound);
   // Its alarm, 3 s late: registryd is behind, and expiry holds from there.
-  lease_clock_.Observe(AlarmReport{1, due_[1], std::nullopt});
+  lease_clock_.Observe(AlarmReport{1, due_[1], std::nullopt, std::nullopt});
   Arm(1);
   EXPECT_EQ(lease_clock_.stats().holds, 1u);
   EXPECT_EQ(lease_clock_.stats().stalls, 0u);

@@ -1,0 +1,100 @@
+// The kernel's receive queues, read through its socket diagnostics: real
+// loopback connections, a manual clock for when each sample is taken.
+#include "core/receive_backlog.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace registryd {
+namespace {
+
+using std::chrono::seconds;
+
+// A listening socket on 127.0.0.1, one client connected to it and accepted.
+class Connected {
+ public:
+  Connected() {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    EXPECT_EQ(listen(listener_, 4), 0);
+    EXPECT_EQ(getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    port_ = ntohs(address.sin_port);
+    client_ = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_EQ(connect(client_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    server_ = accept(listener_, nullptr, nullptr);
+  }
+  ~Connected() {
+    close(client_);
+    close(server_);
+    close(listener_);
+  }
+
+  uint16_t port() const { return port_; }
+  void Send(size_t bytes) { EXPECT_EQ(write(client_, std::string(bytes, 'x').data(), bytes), ssize_t(bytes)); }
+  void Read(size_t bytes) {
+    std::string buffer(bytes, '\0');
+    size_t got = 0;
+    while (got < bytes) {
+      const ssize_t n = read(server_, buffer.data() + got, bytes - got);
+      ASSERT_GT(n, 0);
+      got += static_cast<size_t>(n);
+    }
+  }
+
+ private:
+  int listener_ = -1;
+  int client_ = -1;
+  int server_ = -1;
+  uint16_t port_ = 0;
+};
+
+TEST(ReceiveBacklogTest, TheOldestUnreadBytesAgeFromTheSampleThatFirstSawIt) {
+  Connected connection;
+  Connected elsewhere;  // another port's unread bytes are not registryd's
+  elsewhere.Send(10);
+  ManualClock clock;
+  ReceiveBacklog backlog(connection.port());
+  ASSERT_EQ(backlog.Sample(clock.Now()).value(), Duration::zero()) << "nothing sent";
+
+  connection.Send(100);
+  ASSERT_EQ(backlog.Sample(clock.Now()).value(), Duration::zero()) << "just seen";
+  clock.Advance(seconds(2));
+  EXPECT_EQ(backlog.Sample(clock.Now()).value(), seconds(2));
+  connection.Send(50);
+  clock.Advance(seconds(1));
+  EXPECT_EQ(backlog.Sample(clock.Now()).value(), seconds(3)) << "the first 100 bytes are still unread";
+
+  connection.Read(100);
+  clock.Advance(seconds(1));
+  EXPECT_EQ(backlog.Sample(clock.Now()).value(), seconds(1)) << "the 50 bytes, first seen a second ago";
+  connection.Read(50);
+  EXPECT_EQ(backlog.Sample(clock.Now()).value(), Duration::zero());
+}
+
+TEST(ReceiveBacklogTest, AClosedConnectionIsForgotten) {
+  ManualClock clock;
+  uint16_t port = 0;
+  std::optional<ReceiveBacklog> backlog;
+  {
+    Connected connection;
+    port = connection.port();
+    backlog.emplace(port);
+    connection.Send(100);
+    ASSERT_TRUE(backlog->Sample(clock.Now()).ok());
+  }
+  clock.Advance(seconds(5));
+  EXPECT_EQ(backlog->Sample(clock.Now()).value(), Duration::zero());
+}
+
+}  // namespace
+}  // namespace registryd

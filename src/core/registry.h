@@ -38,7 +38,7 @@ struct RegistryOptions {
   size_t wheel_slots = 1024;
   // Wheel entries one Advance() may process per shard: bounds the time a
   // mass expiry holds a shard and its queue thread.
-  size_t expiry_batch = 1024;
+  size_t expiry_batch = 256;
   size_t max_instances = 1'000'000;
   uint32_t shard_count = 16;  // a power of two, at most 2^kMaxShardBits
   // Changes each shard keeps for watchers that catch up or resume.

@@ -109,6 +109,27 @@ absl::Status DataDir::Scan() {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Gives a mapped file's pages back as a reader moves on, a few megabytes at
+// a time (a call per record would be a system call per record).
+class ReleaseBehind {
+ public:
+  explicit ReleaseBehind(const MappedFile& file) : file_(file) {}
+  void operator()(size_t offset) {
+    if (offset - released_ < kStep) return;
+    file_.Release(offset);
+    released_ = offset;
+  }
+
+ private:
+  static constexpr size_t kStep = 4 << 20;
+  const MappedFile& file_;
+  size_t released_ = 0;
+};
+
+}  // namespace
+
 absl::StatusOr<RestoreReport> DataDir::Restore(Registry& registry, const RestoreOptions& options) {
   RestoreReport report;
   if (stored_shard_count_ && *stored_shard_count_ != registry.shard_count()) {
@@ -120,20 +141,34 @@ absl::StatusOr<RestoreReport> DataDir::Restore(Registry& registry, const Restore
     const std::string path = SnapshotPath(generation_);
     absl::StatusOr<MappedFile> file = MappedFile::Open(path);
     if (!file.ok()) return file.status();
-    absl::StatusOr<RecordFileContents> contents = ParseRecordFile(file->bytes(), FileKind::kSnapshot);
-    if (!contents.ok()) return absl::FailedPreconditionError(fmt::format("{}: {}", path, std::string(contents.status().message())));
+    // Every frame is checked before any is applied, so that a damaged
+    // snapshot is refused, not half loaded; then the records are applied.
+    // Each pass gives back the pages it is done with.
+    absl::StatusOr<RecordReader> check = RecordReader::Open(file->bytes(), FileKind::kSnapshot);
+    if (!check.ok()) return absl::FailedPreconditionError(fmt::format("{}: {}", path, std::string(check.status().message())));
+    ReleaseBehind release_checked(*file);
+    while (check->Next()) release_checked(check->position());
+    if (!check->damage().empty()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{} is damaged ({}); restore the data dir from a backup, or move it away to start empty", path,
+          check->damage()));
+    }
+    RecordReader reader = *RecordReader::Open(file->bytes(), FileKind::kSnapshot);
+    ReleaseBehind release_applied(*file);
     std::optional<uint64_t> end;
     uint64_t records = 0;
-    for (const std::string_view record : contents->records) {
-      if (end || !ApplyRecord(registry, record, options, random, report.counts, &end).ok()) {
+    while (std::optional<std::string_view> record = reader.Next()) {
+      if (end || !ApplyRecord(registry, *record, options, random, report.counts, &end).ok()) {
         return absl::FailedPreconditionError(fmt::format("{} is damaged: a record after its end or unreadable", path));
       }
       if (!end) ++records;
+      release_applied(reader.position());
     }
-    if (!contents->damage.empty() || !end || *end != records) {
-      return absl::FailedPreconditionError(
-          fmt::format("{} is damaged ({}); restore the data dir from a backup, or move it away to start empty", path,
-                      contents->damage.empty() ? "it does not end where its end record says" : contents->damage));
+    if (!end || *end != records) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{} is damaged (it does not end where its end record says); restore the data dir from a backup, or move "
+          "it away to start empty",
+          path));
     }
     report.records += records;
   }
@@ -141,7 +176,9 @@ absl::StatusOr<RestoreReport> DataDir::Restore(Registry& registry, const Restore
   if (std::filesystem::exists(journal)) {
     absl::StatusOr<MappedFile> file = MappedFile::Open(journal);
     if (!file.ok()) return file.status();
-    absl::StatusOr<size_t> keep = ReplayJournal(file->bytes(), journal, registry, options, random, report);
+    ReleaseBehind release(*file);
+    absl::StatusOr<size_t> keep = ReplayJournal(file->bytes(), journal, registry, options, random, report,
+                                                [&](size_t offset) { release(offset); });
     if (!keep.ok()) return keep.status();
     if (*keep < file->bytes().size() && truncate(journal.c_str(), static_cast<off_t>(*keep)) != 0) {
       return Errno("cannot cut the damaged tail off " + journal);
@@ -151,28 +188,30 @@ absl::StatusOr<RestoreReport> DataDir::Restore(Registry& registry, const Restore
 }
 
 absl::StatusOr<size_t> ReplayJournal(std::string_view bytes, const std::string& name, Registry& registry,
-                                     const RestoreOptions& options, absl::BitGen& random, RestoreReport& report) {
+                                     const RestoreOptions& options, absl::BitGen& random, RestoreReport& report,
+                                     absl::FunctionRef<void(size_t offset)> release) {
   if (bytes.size() < kFileHeaderBytes) {
     if (!bytes.empty()) report.truncated = fmt::format("{}: a torn header; the file is started again", name);
     return 0;
   }
-  absl::StatusOr<RecordFileContents> contents = ParseRecordFile(bytes, FileKind::kJournal);
-  if (!contents.ok()) {
-    return absl::FailedPreconditionError(fmt::format("{}: {}", name, std::string(contents.status().message())));
+  absl::StatusOr<RecordReader> reader = RecordReader::Open(bytes, FileKind::kJournal);
+  if (!reader.ok()) {
+    return absl::FailedPreconditionError(fmt::format("{}: {}", name, std::string(reader.status().message())));
   }
-  size_t keep = contents->valid_bytes;
-  for (const std::string_view record : contents->records) {
+  size_t keep = kFileHeaderBytes;
+  std::string damage;
+  while (std::optional<std::string_view> record = reader->Next()) {
     std::optional<uint64_t> not_in_a_journal;
-    if (!ApplyRecord(registry, record, options, random, report.counts, &not_in_a_journal).ok() || not_in_a_journal) {
-      keep = static_cast<size_t>(record.data() - bytes.data()) - kFrameHeaderBytes;
-      contents->damage = "a record that does not parse";
+    if (!ApplyRecord(registry, *record, options, random, report.counts, &not_in_a_journal).ok() || not_in_a_journal) {
+      damage = "a record that does not parse";
       break;
     }
+    keep = reader->position();
     ++report.records;
+    release(keep);
   }
-  if (!contents->damage.empty()) {
-    report.truncated = fmt::format("{}: {}; {} bytes cut off", name, contents->damage, bytes.size() - keep);
-  }
+  if (damage.empty()) damage = reader->damage();
+  if (!damage.empty()) report.truncated = fmt::format("{}: {}; {} bytes cut off", name, damage, bytes.size() - keep);
   return keep;
 }
 

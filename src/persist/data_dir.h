@@ -15,6 +15,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "core/registry.h"
 #include "persist/stored_records.h"
@@ -76,8 +77,11 @@ class DataDir {
 // many leading bytes are whole records: the length to cut the file back to.
 // FailedPrecondition for a file that is not a journal of a format this
 // registryd reads.
+// `release(offset)` is told, now and then, that the bytes before `offset`
+// will not be read again (a mapped file gives their pages back).
 absl::StatusOr<size_t> ReplayJournal(std::string_view bytes, const std::string& name, Registry& registry,
-                                     const RestoreOptions& options, absl::BitGen& random, RestoreReport& report);
+                                     const RestoreOptions& options, absl::BitGen& random, RestoreReport& report,
+                                     absl::FunctionRef<void(size_t offset)> release = [](size_t) {});
 
 // A new file written piece by piece as its bytes are made (a snapshot of
 // millions of instances is never whole in memory), then synced.

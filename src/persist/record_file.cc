@@ -45,7 +45,7 @@ void AppendFrame(std::string& out, std::string_view record) {
   AppendFrameInPlace(out, record.size(), [&](char* at) { std::memcpy(at, record.data(), record.size()); });
 }
 
-absl::StatusOr<RecordFileContents> ParseRecordFile(std::string_view bytes, FileKind kind) {
+absl::StatusOr<RecordReader> RecordReader::Open(std::string_view bytes, FileKind kind) {
   const std::string_view magic = MagicOf(kind);
   if (bytes.size() < kFileHeaderBytes || bytes.substr(0, magic.size()) != magic) {
     return absl::FailedPreconditionError(fmt::format("not a registryd {} file (no {} header)",
@@ -57,34 +57,43 @@ absl::StatusOr<RecordFileContents> ParseRecordFile(std::string_view bytes, FileK
         fmt::format("written in data format {} by a newer registryd; this one reads format {} and older", version,
                     kFormatVersion));
   }
-  RecordFileContents contents;
-  contents.shard_count = ReadUint32(bytes, 12);
-  size_t at = kFileHeaderBytes;
-  while (at < bytes.size()) {
-    if (bytes.size() - at < kFrameHeaderBytes) {
-      contents.damage = fmt::format("a torn record header at byte {}", at);
-      break;
-    }
-    const uint32_t length = ReadUint32(bytes, at);
-    const uint32_t checksum = ReadUint32(bytes, at + 4);
-    if (length > kMaxRecordBytes) {
-      contents.damage = fmt::format("an impossible record length {} at byte {}", length, at);
-      break;
-    }
-    if (bytes.size() - at - kFrameHeaderBytes < length) {
-      contents.damage = fmt::format("a torn record at byte {} ({} of its {} bytes)", at,
-                                    bytes.size() - at - kFrameHeaderBytes, length);
-      break;
-    }
-    const std::string_view record = bytes.substr(at + kFrameHeaderBytes, length);
-    if (Crc32c(record) != checksum) {
-      contents.damage = fmt::format("a record failing its checksum at byte {}", at);
-      break;
-    }
-    contents.records.push_back(record);
-    at += kFrameHeaderBytes + length;
+  return RecordReader(bytes, ReadUint32(bytes, 12));
+}
+
+std::optional<std::string_view> RecordReader::Next() {
+  if (at_ >= bytes_.size() || !damage_.empty()) return std::nullopt;
+  if (bytes_.size() - at_ < kFrameHeaderBytes) {
+    damage_ = fmt::format("a torn record header at byte {}", at_);
+    return std::nullopt;
   }
-  contents.valid_bytes = at;
+  const uint32_t length = ReadUint32(bytes_, at_);
+  const uint32_t checksum = ReadUint32(bytes_, at_ + 4);
+  if (length > kMaxRecordBytes) {
+    damage_ = fmt::format("an impossible record length {} at byte {}", length, at_);
+    return std::nullopt;
+  }
+  if (bytes_.size() - at_ - kFrameHeaderBytes < length) {
+    damage_ = fmt::format("a torn record at byte {} ({} of its {} bytes)", at_, bytes_.size() - at_ - kFrameHeaderBytes,
+                          length);
+    return std::nullopt;
+  }
+  const std::string_view record = bytes_.substr(at_ + kFrameHeaderBytes, length);
+  if (Crc32c(record) != checksum) {
+    damage_ = fmt::format("a record failing its checksum at byte {}", at_);
+    return std::nullopt;
+  }
+  at_ += kFrameHeaderBytes + length;
+  return record;
+}
+
+absl::StatusOr<RecordFileContents> ParseRecordFile(std::string_view bytes, FileKind kind) {
+  absl::StatusOr<RecordReader> reader = RecordReader::Open(bytes, kind);
+  if (!reader.ok()) return reader.status();
+  RecordFileContents contents;
+  contents.shard_count = reader->shard_count();
+  while (std::optional<std::string_view> record = reader->Next()) contents.records.push_back(*record);
+  contents.valid_bytes = reader->position();
+  contents.damage = reader->damage();
   return contents;
 }
 

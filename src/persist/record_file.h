@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,34 @@ void AppendFrameInPlace(std::string& out, size_t size, WriteRecord&& write_recor
 // Appends `record` framed to `out`.
 void AppendFrame(std::string& out, std::string_view record);
 
+// Reads a file's records one at a time, checking each frame, without
+// copying them: a reader holds only its position.
+class RecordReader {
+ public:
+  // FailedPrecondition for a file that is not of `kind` or is of a later
+  // format version (refused, never guessed at).
+  static absl::StatusOr<RecordReader> Open(std::string_view bytes, FileKind kind);
+
+  uint32_t shard_count() const { return shard_count_; }
+  // The next whole, checked record (into the bytes); nothing at the end of
+  // the file, or at damage, which damage() then names.
+  std::optional<std::string_view> Next();
+  // The header and every record returned so far: where a torn tail starts.
+  size_t position() const { return at_; }
+  // Why reading stopped before the end; empty when it did not.
+  const std::string& damage() const { return damage_; }
+
+ private:
+  RecordReader(std::string_view bytes, uint32_t shard_count)
+      : bytes_(bytes), shard_count_(shard_count), at_(kFileHeaderBytes) {}
+
+  std::string_view bytes_;
+  uint32_t shard_count_;
+  size_t at_;
+  std::string damage_;
+};
+
+// A whole file's records at once (small files: headers, tests).
 struct RecordFileContents {
   uint32_t shard_count = 0;
   std::vector<std::string_view> records;  // into the parsed bytes
@@ -50,10 +79,6 @@ struct RecordFileContents {
   // Why reading stopped before the end; empty when it did not.
   std::string damage;
 };
-
-// FailedPrecondition for a file that is not of `kind` or is of a later
-// format version (refused, never guessed at); the records otherwise, up to
-// any damage.
 absl::StatusOr<RecordFileContents> ParseRecordFile(std::string_view bytes, FileKind kind);
 
 }  // namespace registryd

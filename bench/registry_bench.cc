@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bench/busy_neighbour.h"
+#include "bench/cpu_list.h"
 #include "bench/etcd/etcd_cluster.h"
 #include "bench/etcd/etcd_server.h"
 #include "bench/http_load.h"
@@ -72,28 +73,10 @@ const std::string& EtcdCpus(const BenchOptions& options) {
   return options.etcd_cpus.empty() ? options.server_cpus : options.etcd_cpus;
 }
 
-int CountCpus(const std::string& list) {
-  int count = 0;
-  std::stringstream parts(list);
-  std::string part;
-  while (std::getline(parts, part, ',')) {
-    const size_t dash = part.find('-');
-    count += dash == std::string::npos ? 1 : std::stoi(part.substr(dash + 1)) - std::stoi(part.substr(0, dash)) + 1;
-  }
-  return count;
-}
-
 void PinTo(const std::string& list) {
   cpu_set_t set;
   CPU_ZERO(&set);
-  std::stringstream parts(list);
-  std::string part;
-  while (std::getline(parts, part, ',')) {
-    const size_t dash = part.find('-');
-    const int first = std::stoi(part.substr(0, dash));
-    const int last = dash == std::string::npos ? first : std::stoi(part.substr(dash + 1));
-    for (int cpu = first; cpu <= last; ++cpu) CPU_SET(cpu, &set);
-  }
+  for (const int cpu : CpusOf(list)) CPU_SET(cpu, &set);
   sched_setaffinity(0, sizeof(set), &set);
 }
 
@@ -145,7 +128,7 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
   target.address = options.target;
   target.api = options.api == "seed" ? Api::kSeed : Api::kNative;
   if (target_name == "etcd") target.api = Api::kEtcd;
-  const std::string threads = std::to_string(CountCpus(options.server_cpus));
+  const std::string threads = std::to_string(CpusOf(options.server_cpus).size());
   const SpawnedServer::Readiness listening{R"(listening on (\S+))", ""};
   std::optional<TempDir> registryd_data;  // outlives the server
   std::optional<SpawnedServer> server;

@@ -84,7 +84,8 @@ class OverloadScenario final : public Scenario {
     phases.front().figures.emplace_back("leases", static_cast<double>(leases));
 
     population_.assign(leases, 0);
-    RegisterPopulation(target, load.concurrency);
+    RegisterAll(target, &population_, load.concurrency,
+                [&](uint64_t index) { return PopulationRegistration(index); });
     lost_.assign(leases, 0);
     lost_ever_.assign(leases, 0);
 
@@ -161,22 +162,6 @@ class OverloadScenario final : public Scenario {
   }
 
  private:
-  void RegisterPopulation(const Target& target, int concurrency) {
-    LoadOptions options;
-    options.concurrency = concurrency;
-    options.max_calls = population_.size();
-    options.duration = std::chrono::hours(24);
-    const LoadResult result = RunLoad(
-        [&](uint64_t sequence, grpc::CompletionQueue* cq) {
-          return target.backend->StartRegister(sequence, cq, PopulationRegistration(sequence),
-                                               &population_[sequence]);
-        },
-        options);
-    if (!result.errors.empty() || result.calls != population_.size()) {
-      throw std::runtime_error("overload: registering the leases failed");
-    }
-  }
-
   Registration PopulationRegistration(uint64_t index) const {
     return Registration{kPopulationService, kPopulationFirstInstance + index,
                         static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -202,8 +202,8 @@ Phase MeasurePhase(const std::string& name, const CallFactory& factory, LoadOpti
   return phase;
 }
 
-LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int services, int concurrency,
-                       uint64_t first_instance) {
+LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int concurrency,
+                       const std::function<Registration(uint64_t index)>& registration) {
   if (leases->empty()) return {};
   LoadOptions options;
   options.concurrency = concurrency;
@@ -212,9 +212,7 @@ LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int 
   options.close_streams = [&target](grpc::CompletionQueue* cq) { return target.backend->CloseStreams(cq); };
   LoadResult result = RunLoad(
       [&](uint64_t sequence, grpc::CompletionQueue* cq) {
-        const Registration registration{BenchServiceName(static_cast<int>(sequence % services)),
-                                        first_instance + sequence, kBenchTtlMs};
-        return target.backend->StartRegister(sequence, cq, registration, &(*leases)[sequence]);
+        return target.backend->StartRegister(sequence, cq, registration(sequence), &(*leases)[sequence]);
       },
       options);
   if (!result.errors.empty() || result.calls != leases->size()) {
@@ -222,6 +220,13 @@ LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int 
                              std::to_string(result.errors.empty() ? 0 : result.errors.begin()->first) + ")");
   }
   return result;
+}
+
+LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int services, int concurrency,
+                       uint64_t first_instance) {
+  return RegisterAll(target, leases, concurrency, [&](uint64_t index) {
+    return Registration{BenchServiceName(static_cast<int>(index % services)), first_instance + index, kBenchTtlMs};
+  });
 }
 
 std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOptions& options,

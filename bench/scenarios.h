@@ -103,8 +103,12 @@ std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOp
 std::string BenchServiceName(int index);
 // Runs `factory` under `load` as phase `name`, with the server's CPU and memory.
 Phase MeasurePhase(const std::string& name, const CallFactory& factory, LoadOptions load, const Target& target);
-// Registers `leases->size()` instances spread over `services` services, their
+// Registers `leases->size()` instances, number i as `registration(i)`, their
 // handles into *leases; throws when any call fails.
+LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int concurrency,
+                       const std::function<Registration(uint64_t index)>& registration);
+// The same for instances spread over `services` services, with leases that
+// outlive any run.
 LoadResult RegisterAll(const Target& target, std::vector<uint64_t>* leases, int services, int concurrency,
                        uint64_t first_instance);
 

@@ -76,20 +76,22 @@ void LeaseClock::Observe(const AlarmReport& report) {
   limit_ns_.store(NsOf(limit), std::memory_order_release);
 }
 
+Duration LeaseClock::EndHold(TimePoint ended_at) {
+  const Duration held = ended_at - *held_at_;
+  held_at_.reset();
+  stats_.held += held;
+  stats_.longest_hold = std::max(stats_.longest_hold, held);
+  return held;
+}
+
 Duration LeaseClock::Hold(bool behind, Duration lateness, TimePoint unheld, Duration credit) {
-  const auto release = [&](TimePoint now_unheld) {
-    const Duration held = now_unheld - *held_at_;
-    held_at_.reset();
-    stats_.held += held;
-    stats_.longest_hold = std::max(stats_.longest_hold, held);
-    return credit + held;  // lease time goes on from where it stood
-  };
+  // Lease time goes on from where it stood: the hold is credited.
   if (!behind) {
     capped_ = false;
     if (!held_at_) return credit;
     const Duration held = unheld - *held_at_;
     log::Info("registryd caught up: expiry held for {:.1f}s, and every lease is extended by that much", Seconds(held));
-    return release(unheld);
+    return credit + EndHold(unheld);
   }
   if (capped_) return credit;
   if (!held_at_) {
@@ -107,7 +109,7 @@ Duration LeaseClock::Hold(bool behind, Duration lateness, TimePoint unheld, Dura
   log::Error("registryd has been behind for --max-hold {:.0f}s: expiry goes on, and leases whose renewals wait in "
              "its queues longer than that may expire",
              Seconds(options_.max_hold));
-  return release(*held_at_ + options_.max_hold);
+  return credit + EndHold(*held_at_ + options_.max_hold);
 }
 
 LeaseClockStats LeaseClock::stats() const {

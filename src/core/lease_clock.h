@@ -131,6 +131,8 @@ class LeaseClock final : public Clock {
   // returns the credit after it.
   Duration Hold(bool behind, Duration lateness, TimePoint unheld, Duration credit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the hold as of `ended_at` (Unheld() time); returns how long it held.
+  Duration EndHold(TimePoint ended_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Clock& base_;
   const Clock& cpu_;

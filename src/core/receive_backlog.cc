@@ -19,6 +19,12 @@
 namespace registryd {
 namespace {
 
+// NLMSG_OK, without its comparison of a signed length with an unsigned one.
+bool MessageFits(const nlmsghdr* header, int left) {
+  return left >= static_cast<int>(sizeof *header) && header->nlmsg_len >= sizeof *header &&
+         header->nlmsg_len <= static_cast<unsigned>(left);
+}
+
 // TCP states (the kernel's net/tcp_states.h) whose receive queue can hold
 // requests: established, and closed by the client with requests unread.
 constexpr uint32_t kEstablished = 1;
@@ -73,7 +79,7 @@ absl::Status ReceiveBacklog::Dump(uint8_t family, TimePoint now, Duration& oldes
     if (length < 0 && errno == EINTR) continue;
     if (length <= 0) return Errno("recv");
     int left = static_cast<int>(length);
-    for (auto* header = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(header, left); header = NLMSG_NEXT(header, left)) {
+    for (auto* header = reinterpret_cast<nlmsghdr*>(buffer); MessageFits(header, left); header = NLMSG_NEXT(header, left)) {
       if (header->nlmsg_type == NLMSG_DONE) return absl::OkStatus();
       if (header->nlmsg_type == NLMSG_ERROR) {
         const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(header));

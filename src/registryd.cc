@@ -122,6 +122,9 @@ int main(int argc, char** argv) {
   DurationFlag tick{"100ms", std::chrono::milliseconds(100)};
   DurationFlag stall_threshold{"500ms", std::chrono::milliseconds(500)};
   DurationFlag max_hold{"", Duration::zero()};  // empty: --lease-ttl
+  // A request unread that long has waited a thousand times what registryd
+  // takes to answer; clients with deadlines of a second have given up on it.
+  DurationFlag shed_unread_after{"1s", std::chrono::seconds(1)};
   DurationFlag shutdown_timeout{"5s", std::chrono::seconds(5)};
   std::string log_level = "info";
   std::string log_format = "text";
@@ -165,6 +168,11 @@ int main(int argc, char** argv) {
               std::chrono::milliseconds(2), std::chrono::minutes(1));
   AddDuration(app, "--max-hold", max_hold,
               "While registryd is behind, expiry waits for it at most this long (default: --lease-ttl)",
+              Duration::zero());
+  AddDuration(app, "--shed-unread-after", shed_unread_after,
+              "A client connection whose requests wait unread this long (registryd behind) is reset, so that "
+              "its clients call again on a fresh one instead of waiting behind calls their clients gave up on "
+              "(0: never; at least --stall-threshold)",
               Duration::zero());
   app.add_option("--max-instances", options.registry.max_instances,
                  "Most instances held at once; more registrations get RESOURCE_EXHAUSTED")
@@ -304,6 +312,12 @@ int main(int argc, char** argv) {
                  tick.text.c_str());
     return 2;
   }
+  // The receive queues are sampled once per --stall-threshold.
+  if (shed_unread_after.value != Duration::zero() && shed_unread_after.value < stall_threshold.value) {
+    std::fprintf(stderr, "--shed-unread-after (%s) must be 0 or at least --stall-threshold (%s)\n",
+                 shed_unread_after.text.c_str(), stall_threshold.text.c_str());
+    return 2;
+  }
   registryd::log::Level level;
   registryd::log::ParseLevel(log_level, level);
   registryd::log::SetLevel(level);
@@ -322,6 +336,7 @@ int main(int argc, char** argv) {
   options.registry.tick = tick.value;
   options.lease_clock.late_bound = stall_threshold.value;
   options.lease_clock.max_hold = max_hold.text.empty() ? lease_ttl.value : max_hold.value;
+  options.shed_unread_after = shed_unread_after.value == Duration::zero() ? Duration::max() : shed_unread_after.value;
   options.registry.shard_count = registryd::ShardCountForThreads(options.threads);
   options.shutdown_timeout = shutdown_timeout.value;
   options.seed_api = seed_api == "on";
@@ -424,6 +439,7 @@ int main(int argc, char** argv) {
       {"tick", FormatDuration(tick.value)},
       {"stall threshold", FormatDuration(stall_threshold.value)},
       {"max hold", FormatDuration(options.lease_clock.max_hold)},
+      {"shed unread after", shed_unread_after.value == Duration::zero() ? "never" : FormatDuration(shed_unread_after.value)},
       {"max instances", std::to_string(options.registry.max_instances)},
       {"seed API", seed_api},
       {"xDS", xds},

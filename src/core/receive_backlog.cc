@@ -56,7 +56,7 @@ Duration ReceiveBacklog::Account(Connection& connection, uint64_t received, uint
   return now - arrivals.front().seen;
 }
 
-absl::Status ReceiveBacklog::Dump(uint8_t family, TimePoint now, Duration& oldest) {
+absl::Status ReceiveBacklog::Dump(uint8_t family, TimePoint now, BacklogSample& sample) {
   struct {
     nlmsghdr header;
     inet_diag_req_v2 request;
@@ -100,20 +100,22 @@ absl::Status ReceiveBacklog::Dump(uint8_t family, TimePoint now, Duration& oldes
       const uint64_t cookie = uint64_t{socket->id.idiag_cookie[0]} | uint64_t{socket->id.idiag_cookie[1]} << 32;
       Connection& connection = connections_[cookie];
       connection.sample = sample_;
-      oldest = std::max(oldest, Account(connection, info.tcpi_bytes_received, socket->idiag_rqueue, now));
+      const Duration wait = Account(connection, info.tcpi_bytes_received, socket->idiag_rqueue, now);
+      sample.oldest = std::max(sample.oldest, wait);
+      if (wait > stale_after_) sample.stale.push_back(socket->idiag_inode);
     }
   }
 }
 
-absl::StatusOr<Duration> ReceiveBacklog::Sample(TimePoint now) {
+absl::StatusOr<BacklogSample> ReceiveBacklog::Sample(TimePoint now) {
   if (socket_ < 0) {
     socket_ = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (socket_ < 0) return Errno("socket");
   }
   ++sample_;
-  Duration oldest = Duration::zero();
+  BacklogSample sample;
   for (const uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
-    if (absl::Status dumped = Dump(family, now, oldest); !dumped.ok()) return dumped;
+    if (absl::Status dumped = Dump(family, now, sample); !dumped.ok()) return dumped;
   }
   for (auto it = connections_.begin(); it != connections_.end();) {
     if (it->second.sample == sample_) {
@@ -122,7 +124,7 @@ absl::StatusOr<Duration> ReceiveBacklog::Sample(TimePoint now) {
       connections_.erase(it++);  // closed since
     }
   }
-  return oldest;
+  return sample;
 }
 
 }  // namespace registryd

@@ -13,7 +13,13 @@
 // read), and remembers when each connection's byte counts grew: the oldest
 // unread byte arrived between the last sample that had not received it and
 // the first that had. The age reported is from the latter: a lower bound,
-// within one sampling period.
+// within one sampling period. (So a stall of the whole process does not age
+// what arrived during it: the sample after it is the first to see it.)
+//
+// It also names the connections whose oldest unread byte has waited longer
+// than `stale_after`: what they hold is older than any renewal's deadline,
+// and reading it first, as TCP must, would keep every later request waiting
+// as long (core/disconnect_sockets.h).
 //
 // Not thread-safe: one caller (one queue's expiry alarm).
 #pragma once
@@ -21,6 +27,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -28,17 +35,24 @@
 
 namespace registryd {
 
+struct BacklogSample {
+  Duration oldest = Duration::zero();  // the oldest unread byte's wait, on any connection
+  std::vector<uint64_t> stale;         // socket inodes of the connections where it exceeds stale_after
+};
+
 class ReceiveBacklog {
  public:
-  explicit ReceiveBacklog(uint16_t port) : port_(port) {}
+  explicit ReceiveBacklog(uint16_t port, Duration stale_after = Duration::max())
+      : port_(port), stale_after_(stale_after) {}
   ReceiveBacklog(const ReceiveBacklog&) = delete;
   ReceiveBacklog& operator=(const ReceiveBacklog&) = delete;
   ~ReceiveBacklog();
 
-  // Samples the port's connections at `now`; returns how long the oldest byte
-  // still unread on any of them has waited (zero when none is unread).
-  // UNAVAILABLE when the kernel's socket diagnostics cannot be read.
-  absl::StatusOr<Duration> Sample(TimePoint now);
+  // Samples the port's connections at `now`: how long the oldest byte still
+  // unread on any of them has waited (zero when none is unread), and which
+  // are stale. UNAVAILABLE when the kernel's socket diagnostics cannot be
+  // read.
+  absl::StatusOr<BacklogSample> Sample(TimePoint now);
 
  private:
   struct Arrival {
@@ -52,9 +66,10 @@ class ReceiveBacklog {
   // Adds one connection's counts to its history; returns the age of its
   // oldest unread byte.
   Duration Account(Connection& connection, uint64_t received, uint64_t unread, TimePoint now);
-  absl::Status Dump(uint8_t family, TimePoint now, Duration& oldest);
+  absl::Status Dump(uint8_t family, TimePoint now, BacklogSample& sample);
 
   const uint16_t port_;
+  const Duration stale_after_;
   int socket_ = -1;  // NETLINK_SOCK_DIAG, opened at the first sample
   uint64_t sample_ = 0;
   absl::flat_hash_map<uint64_t, Connection> connections_;  // by socket cookie

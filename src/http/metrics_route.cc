@@ -140,6 +140,10 @@ void WriteOwnFaults(TextExposition& text, const LeaseClockStats& stats, const me
         Seconds(stats.longest_hold));
   Counter(text, "registryd_late_calls_total",
           "Calls registryd got to more than --stall-threshold after their deadline.", totals.late_calls);
+  Counter(text, "registryd_connections_shed_total",
+          "Client connections reset because their requests had waited unread longer than --shed-unread-after "
+          "(registryd behind).",
+          totals.connections_shed);
 }
 
 // Under a policy: refused calls, by the permission they lacked (the log says who and what).

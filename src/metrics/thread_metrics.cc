@@ -29,6 +29,7 @@ void AddTo(const ThreadMetrics& from, MetricTotals& to) {
   from.etcd_txn_writes.AddTo(to.etcd_txn_writes);
   to.etcd_txn_failures += from.etcd_txn_failures.value();
   to.late_calls += from.late_calls.value();
+  to.connections_shed += from.connections_shed.value();
 }
 
 // The live threads' metrics, and what ended threads counted.

@@ -96,6 +96,7 @@ struct ThreadMetrics {
   LocalHistogram<kBatchBounds.size()> etcd_txn_writes;
   LocalCounter etcd_txn_failures;
   LocalCounter late_calls;  // handled more than --stall-threshold after their deadline
+  LocalCounter connections_shed;  // reset with requests unread longer than --shed-unread-after
 
   void Call(size_t method, int code) { calls[method][static_cast<size_t>(code) % kStatusCodes].Add(); }
   void Heartbeats(HeartbeatApi api, uint64_t count = 1) { heartbeats[static_cast<size_t>(api)].Add(count); }
@@ -121,6 +122,7 @@ struct MetricTotals {
   HistogramTotals etcd_txn_writes;
   uint64_t etcd_txn_failures = 0;
   uint64_t late_calls = 0;
+  uint64_t connections_shed = 0;
 };
 
 // Makes this thread's metrics (first use).

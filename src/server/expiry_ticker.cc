@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "core/disconnect_sockets.h"
 #include "core/log.h"
+#include "metrics/thread_metrics.h"
 
 namespace registryd {
 
@@ -23,14 +25,27 @@ std::optional<Duration> ExpiryTicker::SampleBacklog() {
   // A sample costs the kernel a walk of its TCP table (a few hundred
   // microseconds): once per --stall-threshold.
   next_backlog_sample_ = now + lease_clock_.options().late_bound;
-  absl::StatusOr<Duration> wait = backlog_->Sample(now);
-  if (!wait.ok()) {
+  absl::StatusOr<BacklogSample> sample = backlog_->Sample(now);
+  if (!sample.ok()) {
     log::Warn("{}; requests waiting unread in the kernel will not count as registryd being behind",
-              std::string(wait.status().message()));
+              std::string(sample.status().message()));
     backlog_ = nullptr;
     return std::nullopt;
   }
-  return *wait;
+  if (!sample->stale.empty()) Shed(sample->stale, sample->oldest, now);
+  return sample->oldest;
+}
+
+void ExpiryTicker::Shed(const std::vector<uint64_t>& stale, Duration oldest, TimePoint now) {
+  const size_t reset = DisconnectSockets(stale);
+  metrics::Local().connections_shed.Add(reset);
+  shed_since_log_ += reset;
+  if (now < next_shed_log_ || shed_since_log_ == 0) return;
+  next_shed_log_ = now + kShedLogInterval;
+  log::Warn("registryd is behind: reset {} client connection(s) whose requests had waited unread for {:.1f}s "
+            "(over --shed-unread-after); their clients reconnect and call again",
+            shed_since_log_, std::chrono::duration<double>(oldest).count());
+  shed_since_log_ = 0;
 }
 
 void ExpiryTicker::Start() { Arm(registry_.clock().Now() + registry_.options().tick); }

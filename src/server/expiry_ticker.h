@@ -7,7 +7,9 @@
 // Each wake first tells the lease clock when it was due (and of calls that
 // came late, and, on one queue, how long requests wait unread in the kernel),
 // so a stall or a backlog holds lease time before anything is expired
-// (core/lease_clock.h).
+// (core/lease_clock.h). The one that samples the kernel's receive queues
+// also resets connections whose requests wait there too long
+// (core/disconnect_sockets.h).
 #pragma once
 
 #include <vector>
@@ -37,8 +39,13 @@ class ExpiryTicker final : public QueueEvent {
 
  private:
   void Arm(TimePoint when);
-  // How long requests wait unread, every --stall-threshold.
+  // How long requests wait unread, every --stall-threshold; resets the
+  // connections where they waited longer than --shed-unread-after.
   std::optional<Duration> SampleBacklog();
+  void Shed(const std::vector<uint64_t>& stale, Duration oldest, TimePoint now);
+
+  // Resets are logged at most this often (with how many since).
+  static constexpr Duration kShedLogInterval = std::chrono::seconds(10);
 
   RegistryWriter& writer_;
   Registry& registry_;
@@ -48,6 +55,8 @@ class ExpiryTicker final : public QueueEvent {
   ActivitySummary* const summary_;
   ReceiveBacklog* backlog_;  // null once it could not be read
   TimePoint next_backlog_sample_;
+  TimePoint next_shed_log_;
+  uint64_t shed_since_log_ = 0;  // connections reset since the last line
   grpc::Alarm alarm_;
   size_t next_shard_ = 0;         // where the next wake starts
   TimePoint due_;                 // of the alarm set, in the lease clock's Unheld() time

@@ -223,7 +223,7 @@ absl::Status Server::Start() {
   registry_.add_change_listener(&watch_hubs_);
   health_.set_on_change([this] { health_hubs_.OnChanges(0); });
   const int calls = options_.calls_per_method;
-  receive_backlog_ = std::make_unique<ReceiveBacklog>(static_cast<uint16_t>(port));
+  receive_backlog_ = std::make_unique<ReceiveBacklog>(static_cast<uint16_t>(port), options_.shed_unread_after);
   lease_clock_.Start();  // the queues' alarms decide from here on
   for (const auto& queue : queues_) {
     if (options_.seed_api) {

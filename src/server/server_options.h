@@ -36,6 +36,11 @@ struct ServerOptions {
   // When registryd counts as stalled or behind, and how long expiry may wait
   // for it (core/lease_clock.h); `queues` is set from `threads`.
   LeaseClockOptions lease_clock;
+  // A client connection whose requests have waited unread in the kernel
+  // longer than this is reset, so that its clients call again on a fresh one
+  // (core/disconnect_sockets.h); Duration::max(): never (registryd's flag
+  // sets it).
+  Duration shed_unread_after = Duration::max();
   // In-flight calls get this long to finish at shutdown, then are cancelled.
   Duration shutdown_timeout = std::chrono::seconds(5);
   // Calls kept requested per method on each queue, so none waits to be accepted.

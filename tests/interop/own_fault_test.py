@@ -7,6 +7,13 @@ than the TTL and resumed. No server that kept renewing may get NOT_FOUND,
 and one whose client stopped during the stall must be gone afterwards. The
 log and /metrics say what happened.
 
+Overloaded: the same servers, more of them, renewing through one connection
+to a registryd confined to one core beside a busy loop that leaves it a
+sliver of it. Their requests wait unread in the kernel longer than
+--shed-unread-after, so registryd resets the connection instead of reading
+calls their clients gave up on; once the busy loop stops, every server is
+answered in time again, and none was lost.
+
 Usage: /usr/bin/python3 tests/interop/own_fault_test.py --registryd build/src/registryd
     --protos protos --protoc /usr/bin/protoc --grpc-python-plugin /usr/bin/grpc_python_plugin
 """
@@ -15,6 +22,7 @@ import argparse
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -160,6 +168,53 @@ class StallTest(unittest.TestCase):
         self.assertGreaterEqual(stalled, 4.5)
         self.assertGreaterEqual(metric(self.server, "registryd_stalls_total"), 1)
         self.assertGreaterEqual(metric(self.server, "registryd_stalled_seconds_total"), 4.5)
+
+
+class OverloadTest(unittest.TestCase):
+    def setUp(self):
+        # registryd and a busy loop share one core, registryd at nice 19: it
+        # gets about 1/70 of it (CFS weights 15 against 1024).
+        self.neighbour = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+        self.server = ServerProcess(["taskset", "-c", "0", "nice", "-n", "19", ARGS.registryd,
+                                     "--listen", "127.0.0.1:0", "--threads", "1", "--data-dir", "",
+                                     "--stall-threshold", "200ms", "--shed-unread-after", "1s"])
+        self.address = self.server.wait_listening()
+        self.channel = grpc.insecure_channel(self.address, options=[("grpc.enable_http_proxy", 0)])
+        self.servers = None
+
+    def tearDown(self):
+        if self.servers is not None:
+            self.servers.close()
+        self.channel.close()
+        self.stop_neighbour()
+        self.server.stop()
+        self.server.kill()
+
+    def stop_neighbour(self):
+        if self.neighbour.poll() is None:
+            self.neighbour.kill()
+            self.neighbour.wait()
+
+    def test_a_backlog_older_than_the_bound_is_shed_and_no_lease_is_lost(self):
+        self.stop_neighbour()  # registered at full speed...
+        self.servers = SeedServers(self.channel, 300, period=0.5, deadline=1.0)
+        self.servers.register("shop")
+        self.neighbour = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+        # ...then renewed at about 600/s, far more than registryd now answers.
+        self.assertTrue(wait_for(lambda: "reset 1 client connection" in self.server.stderr_text(), 60),
+                        "no connection was reset\n" + self.server.stderr_text())
+        self.assertTrue(self.servers.answers(grpc.StatusCode.UNAVAILABLE), "the reset reaches the client")
+
+        self.stop_neighbour()
+        self.servers.mark()
+        # Every server is answered in time again, on a fresh connection.
+        self.assertTrue(wait_for(lambda: len({entry[0] for entry in self.servers.answers(grpc.StatusCode.OK)
+                                              if entry[2]}) == 300, 60),
+                        self.server.stderr_text())
+        self.assertEqual(self.servers.answers(grpc.StatusCode.NOT_FOUND), [],
+                         "servers that kept renewing got NOT_FOUND\n" + self.server.stderr_text())
+        self.assertGreaterEqual(metric(self.server, "registryd_connections_shed_total"), 1)
+        self.assertEqual(metric(self.server, "registryd_expirations_total"), 0)
 
 
 def main():

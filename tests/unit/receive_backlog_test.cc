@@ -2,14 +2,19 @@
 // loopback connections, a manual clock for when each sample is taken.
 #include "core/receive_backlog.h"
 
+#include <sys/stat.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "core/disconnect_sockets.h"
 
 namespace registryd {
 namespace {
@@ -40,6 +45,8 @@ class Connected {
   }
 
   uint16_t port() const { return port_; }
+  int server() const { return server_; }
+  int client() const { return client_; }
   void Send(size_t bytes) { EXPECT_EQ(write(client_, std::string(bytes, 'x').data(), bytes), ssize_t(bytes)); }
   void Read(size_t bytes) {
     std::string buffer(bytes, '\0');
@@ -64,21 +71,21 @@ TEST(ReceiveBacklogTest, TheOldestUnreadBytesAgeFromTheSampleThatFirstSawIt) {
   elsewhere.Send(10);
   ManualClock clock;
   ReceiveBacklog backlog(connection.port());
-  ASSERT_EQ(backlog.Sample(clock.Now()).value(), Duration::zero()) << "nothing sent";
+  ASSERT_EQ(backlog.Sample(clock.Now()).value().oldest, Duration::zero()) << "nothing sent";
 
   connection.Send(100);
-  ASSERT_EQ(backlog.Sample(clock.Now()).value(), Duration::zero()) << "just seen";
+  ASSERT_EQ(backlog.Sample(clock.Now()).value().oldest, Duration::zero()) << "just seen";
   clock.Advance(seconds(2));
-  EXPECT_EQ(backlog.Sample(clock.Now()).value(), seconds(2));
+  EXPECT_EQ(backlog.Sample(clock.Now()).value().oldest, seconds(2));
   connection.Send(50);
   clock.Advance(seconds(1));
-  EXPECT_EQ(backlog.Sample(clock.Now()).value(), seconds(3)) << "the first 100 bytes are still unread";
+  EXPECT_EQ(backlog.Sample(clock.Now()).value().oldest, seconds(3)) << "the first 100 bytes are still unread";
 
   connection.Read(100);
   clock.Advance(seconds(1));
-  EXPECT_EQ(backlog.Sample(clock.Now()).value(), seconds(1)) << "the 50 bytes, first seen a second ago";
+  EXPECT_EQ(backlog.Sample(clock.Now()).value().oldest, seconds(1)) << "the 50 bytes, first seen a second ago";
   connection.Read(50);
-  EXPECT_EQ(backlog.Sample(clock.Now()).value(), Duration::zero());
+  EXPECT_EQ(backlog.Sample(clock.Now()).value().oldest, Duration::zero());
 }
 
 TEST(ReceiveBacklogTest, AClosedConnectionIsForgotten) {
@@ -93,7 +100,65 @@ TEST(ReceiveBacklogTest, AClosedConnectionIsForgotten) {
     ASSERT_TRUE(backlog->Sample(clock.Now()).ok());
   }
   clock.Advance(seconds(5));
-  EXPECT_EQ(backlog->Sample(clock.Now()).value(), Duration::zero());
+  EXPECT_EQ(backlog->Sample(clock.Now()).value().oldest, Duration::zero());
+}
+
+uint64_t InodeOf(int fd) {
+  struct stat status{};
+  EXPECT_EQ(fstat(fd, &status), 0);
+  return status.st_ino;
+}
+
+TEST(ReceiveBacklogTest, AConnectionWhoseOldestUnreadByteWaitedLongerThanTheBoundIsStale) {
+  Connected connection;
+  ManualClock clock;
+  ReceiveBacklog backlog(connection.port(), seconds(2));
+  connection.Send(100);
+  ASSERT_TRUE(backlog.Sample(clock.Now()).value().stale.empty());
+  clock.Advance(seconds(2));
+  EXPECT_TRUE(backlog.Sample(clock.Now()).value().stale.empty()) << "2s is not over the bound";
+  clock.Advance(seconds(1));
+  EXPECT_EQ(backlog.Sample(clock.Now()).value().stale, std::vector<uint64_t>{InodeOf(connection.server())});
+
+  connection.Read(100);
+  clock.Advance(seconds(1));
+  EXPECT_TRUE(backlog.Sample(clock.Now()).value().stale.empty()) << "read since";
+}
+
+TEST(ReceiveBacklogTest, NoConnectionIsStaleWithoutABound) {
+  Connected connection;
+  ManualClock clock;
+  ReceiveBacklog backlog(connection.port());
+  connection.Send(100);
+  ASSERT_TRUE(backlog.Sample(clock.Now()).ok());
+  clock.Advance(std::chrono::hours(1));
+  const BacklogSample sample = backlog.Sample(clock.Now()).value();
+  EXPECT_EQ(sample.oldest, std::chrono::hours(1));
+  EXPECT_TRUE(sample.stale.empty());
+}
+
+TEST(DisconnectSocketsTest, AResetConnectionLosesItsUnreadBytesAndBothEndsSeeTheReset) {
+  Connected stale;
+  Connected other;
+  stale.Send(100);
+  other.Send(100);
+
+  EXPECT_EQ(DisconnectSockets({InodeOf(stale.server())}), 1u);
+
+  char byte = 0;
+  EXPECT_EQ(read(stale.server(), &byte, 1), -1) << "the unread bytes are gone";
+  EXPECT_EQ(errno, ECONNRESET);
+  EXPECT_EQ(read(stale.client(), &byte, 1), -1) << "the client got a reset";
+  EXPECT_EQ(errno, ECONNRESET);
+  other.Read(100);  // untouched
+}
+
+TEST(DisconnectSocketsTest, ResetsNothingItWasNotAskedFor) {
+  Connected connection;
+  connection.Send(10);
+  EXPECT_EQ(DisconnectSockets({}), 0u);
+  EXPECT_EQ(DisconnectSockets({InodeOf(connection.server()) + 1000000}), 0u) << "no socket has that inode";
+  connection.Read(10);
 }
 
 }  // namespace

@@ -64,7 +64,9 @@ void LeaseClock::Observe(const AlarmReport& report) {
   if (lateness > options_.late_bound) last_late_[report.queue] = now;
   frontiers_[report.queue] = report.due;
   const TimePoint latest_late = *std::max_element(last_late_.begin(), last_late_.end());
-  const bool behind = latest_late != TimePoint::min() && now - latest_late < options_.late_bound;
+  if (report.shed) last_shed_ = now;
+  const bool behind = (latest_late != TimePoint::min() && now - latest_late < options_.late_bound) ||
+                      (last_shed_ != TimePoint::min() && now - last_shed_ < options_.after_shed);
   credit = Hold(behind, lateness, unheld, credit);
 
   // Held: where it stands. Else at most late_bound past the slowest queue's

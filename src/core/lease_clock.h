@@ -75,6 +75,12 @@ struct LeaseClockOptions {
   Duration late_bound = std::chrono::milliseconds(500);
   // The most lease time may be held back while registryd is behind.
   Duration max_hold = std::chrono::seconds(60);
+  // After registryd reset client connections (they held requests it could
+  // not read in time), it counts as behind this much longer: a reset empties
+  // the queues, so it looks caught up before those clients renewed again,
+  // and a hold that ended at every reset would let leases run out between
+  // resets.
+  Duration after_shed = Duration::zero();
 };
 
 // What one queue's alarm says when it fires.
@@ -89,6 +95,8 @@ struct AlarmReport {
   // How long the oldest request unread in the kernel's receive queues has
   // waited (core/receive_backlog.h), when this alarm sampled them.
   std::optional<Duration> unread_wait;
+  // It reset client connections for that (core/disconnect_sockets.h).
+  bool shed = false;
 };
 
 // Counts for /metrics.
@@ -144,6 +152,7 @@ class LeaseClock final : public Clock {
   mutable Mutex mu_;
   std::vector<TimePoint> frontiers_ ABSL_GUARDED_BY(mu_);  // per queue, in Unheld() time
   std::vector<TimePoint> last_late_ ABSL_GUARDED_BY(mu_);  // per queue: its last late report (monotonic clock)
+  TimePoint last_shed_ ABSL_GUARDED_BY(mu_) = TimePoint::min();  // monotonic clock
   TimePoint last_report_ ABSL_GUARDED_BY(mu_);             // monotonic clock
   TimePoint last_report_cpu_ ABSL_GUARDED_BY(mu_);
   std::optional<TimePoint> held_at_ ABSL_GUARDED_BY(mu_);  // lease time while a hold lasts

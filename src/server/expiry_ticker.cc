@@ -18,7 +18,7 @@ ExpiryTicker::ExpiryTicker(RegistryWriter& writer, LeaseClock& lease_clock, Serv
       summary_(summary),
       backlog_(backlog) {}
 
-std::optional<Duration> ExpiryTicker::SampleBacklog() {
+std::optional<Duration> ExpiryTicker::SampleBacklog(bool& shed) {
   if (backlog_ == nullptr) return std::nullopt;
   const TimePoint now = std::chrono::steady_clock::now();
   if (now < next_backlog_sample_) return std::nullopt;
@@ -32,20 +32,21 @@ std::optional<Duration> ExpiryTicker::SampleBacklog() {
     backlog_ = nullptr;
     return std::nullopt;
   }
-  if (!sample->stale.empty()) Shed(sample->stale, sample->oldest, now);
+  if (!sample->stale.empty()) shed = Shed(sample->stale, sample->oldest, now);
   return sample->oldest;
 }
 
-void ExpiryTicker::Shed(const std::vector<uint64_t>& stale, Duration oldest, TimePoint now) {
+bool ExpiryTicker::Shed(const std::vector<uint64_t>& stale, Duration oldest, TimePoint now) {
   const size_t reset = DisconnectSockets(stale);
   metrics::Local().connections_shed.Add(reset);
   shed_since_log_ += reset;
-  if (now < next_shed_log_ || shed_since_log_ == 0) return;
+  if (now < next_shed_log_ || shed_since_log_ == 0) return reset > 0;
   next_shed_log_ = now + kShedLogInterval;
   log::Warn("registryd is behind: reset {} client connection(s) whose requests had waited unread for {:.1f}s "
             "(over --shed-unread-after); their clients reconnect and call again",
             shed_since_log_, std::chrono::duration<double>(oldest).count());
   shed_since_log_ = 0;
+  return reset > 0;
 }
 
 void ExpiryTicker::Start() { Arm(registry_.clock().Now() + registry_.options().tick); }
@@ -61,7 +62,9 @@ void ExpiryTicker::Arm(TimePoint when) {
 
 void ExpiryTicker::Proceed(bool ok) {
   if (!ok) return;  // cancelled at shutdown
-  lease_clock_.Observe(AlarmReport{queue_.index(), due_, queue_.TakeLateCall(), SampleBacklog()});
+  bool shed = false;
+  const std::optional<Duration> unread_wait = SampleBacklog(shed);
+  lease_clock_.Observe(AlarmReport{queue_.index(), due_, queue_.TakeLateCall(), unread_wait, shed});
   TimePoint next = TimePoint::max();
   // The shards in turn, from where the last wake stopped. A shard that
   // filled its batch ends the wake (the next one comes at once and goes on

@@ -41,8 +41,10 @@ class ExpiryTicker final : public QueueEvent {
   void Arm(TimePoint when);
   // How long requests wait unread, every --stall-threshold; resets the
   // connections where they waited longer than --shed-unread-after.
-  std::optional<Duration> SampleBacklog();
-  void Shed(const std::vector<uint64_t>& stale, Duration oldest, TimePoint now);
+  // `shed`: whether it reset any.
+  std::optional<Duration> SampleBacklog(bool& shed);
+  // Returns whether it reset any.
+  bool Shed(const std::vector<uint64_t>& stale, Duration oldest, TimePoint now);
 
   // Resets are logged at most this often (with how many since).
   static constexpr Duration kShedLogInterval = std::chrono::seconds(10);

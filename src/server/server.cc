@@ -52,6 +52,10 @@ namespace {
 LeaseClockOptions LeaseClockOptionsFor(const ServerOptions& options) {
   LeaseClockOptions lease_clock = options.lease_clock;
   lease_clock.queues = options.threads;
+  // Long enough to bridge the resets of a backlog that keeps coming back
+  // (one per --shed-unread-after at most), and for the clients reset last
+  // to reconnect and renew.
+  if (options.shed_unread_after != Duration::max()) lease_clock.after_shed = 2 * options.shed_unread_after;
   return lease_clock;
 }
 

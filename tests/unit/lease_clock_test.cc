@@ -285,6 +285,46 @@ TEST_F(LeaseClockTest, RequestsWaitingUnreadInTheKernelHoldLikeALateAlarm) {
   EXPECT_EQ(lease_clock_.Now(), held);
 }
 
+TEST_F(LeaseClockTest, AResetOfClientConnectionsHoldsUntilTheirClientsCouldRenew) {
+  // Every 1.5 s registryd resets the connections whose requests waited
+  // too long, and in between it looks caught up (the reset emptied the
+  // queues), while the reset clients have not renewed yet. With after_shed
+  // the hold bridges the resets; the lease of a client that renews only
+  // between them never runs out.
+  LeaseClockOptions options = ClockOptions();
+  options.after_shed = seconds(2);
+  LeaseClock lease_clock(base_, cpu_, options);
+  lease_clock.Start();
+  Registry registry(SmallRegistry(), lease_clock);
+  ASSERT_TRUE(registry.Register(NativeSpec("orders", "reset", seconds(3))).ok());
+  TimePoint due = lease_clock.Unheld() + kTick;
+  const auto alarm = [&](bool shed) {
+    base_.Advance(kTick);
+    cpu_.Advance(kTick);
+    lease_clock.Observe(AlarmReport{0, due, std::nullopt, shed ? std::optional(seconds(1)) : std::nullopt, shed});
+    due = lease_clock.Unheld() + kTick;
+    return ExpireDue(registry);
+  };
+  alarm(false);
+  for (int reset = 0; reset < 6; ++reset) {  // 9 s, three TTLs (within --max-hold), with no renewal
+    EXPECT_TRUE(alarm(true).empty());
+    for (Duration between{0}; between < std::chrono::milliseconds(1500) - kTick; between += kTick) {
+      EXPECT_TRUE(alarm(false).empty()) << "reset " << reset;
+    }
+  }
+  EXPECT_EQ(lease_clock.stats().holds, 1u) << "one hold across every reset";
+
+  // The resets stop: the hold ends after_shed after the last one, and lease
+  // time runs on; a lease nobody renews expires in its TTL after that.
+  for (Duration after{0}; after < seconds(2); after += kTick) alarm(false);
+  EXPECT_EQ(lease_clock.stats().hold, Duration::zero());
+  std::vector<Removal> expired;
+  for (Duration after{0}; after < seconds(4); after += kTick) {
+    for (Removal& removal : alarm(false)) expired.push_back(std::move(removal));
+  }
+  EXPECT_EQ(expired.size(), 1u);
+}
+
 TEST_F(LeaseClockTest, ACallThatWaitedThroughAStallIsNotLate) {
   // Calls sent during a stall reach registryd after it, past their
   // deadlines: the stall is credited, and they do not make it "behind".

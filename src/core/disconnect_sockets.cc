@@ -1,7 +1,6 @@
 #include "core/disconnect_sockets.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>

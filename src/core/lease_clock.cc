@@ -25,7 +25,6 @@ void LeaseClock::Start() {
   const TimePoint unheld = Unheld();
   const size_t queues = std::max<uint32_t>(options_.queues, 1);
   frontiers_.assign(queues, unheld);
-  last_late_.assign(queues, TimePoint::min());
   last_report_ = base_.Now();
   last_report_cpu_ = cpu_.Now();
   limit_ns_.store(NsOf(unheld + options_.late_bound), std::memory_order_release);
@@ -61,12 +60,10 @@ void LeaseClock::Observe(const AlarmReport& report) {
   Duration lateness = unheld - report.due;
   if (report.late_call_deadline) lateness = std::max(lateness, unheld - (*report.late_call_deadline - credit_before));
   if (report.unread_wait) lateness = std::max(lateness, *report.unread_wait);
-  if (lateness > options_.late_bound) last_late_[report.queue] = now;
+  if (lateness > options_.late_bound) behind_until_ = std::max(behind_until_, now + options_.late_bound);
+  if (report.shed) behind_until_ = std::max(behind_until_, now + options_.after_shed);
   frontiers_[report.queue] = report.due;
-  const TimePoint latest_late = *std::max_element(last_late_.begin(), last_late_.end());
-  if (report.shed) last_shed_ = now;
-  const bool behind = (latest_late != TimePoint::min() && now - latest_late < options_.late_bound) ||
-                      (last_shed_ != TimePoint::min() && now - last_shed_ < options_.after_shed);
+  const bool behind = now < behind_until_;
   credit = Hold(behind, lateness, unheld, credit);
 
   // Held: where it stands. Else at most late_bound past the slowest queue's

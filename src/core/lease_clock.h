@@ -151,8 +151,9 @@ class LeaseClock final : public Clock {
 
   mutable Mutex mu_;
   std::vector<TimePoint> frontiers_ ABSL_GUARDED_BY(mu_);  // per queue, in Unheld() time
-  std::vector<TimePoint> last_late_ ABSL_GUARDED_BY(mu_);  // per queue: its last late report (monotonic clock)
-  TimePoint last_shed_ ABSL_GUARDED_BY(mu_) = TimePoint::min();  // monotonic clock
+  // Behind until then (monotonic clock): late_bound after any queue's last
+  // late report, after_shed after the last reset.
+  TimePoint behind_until_ ABSL_GUARDED_BY(mu_) = TimePoint::min();
   TimePoint last_report_ ABSL_GUARDED_BY(mu_);             // monotonic clock
   TimePoint last_report_cpu_ ABSL_GUARDED_BY(mu_);
   std::optional<TimePoint> held_at_ ABSL_GUARDED_BY(mu_);  // lease time while a hold lasts

@@ -16,6 +16,7 @@
 
 #include "absl/time/time.h"
 #include "auth/tokens.h"
+#include "src/build_info.h"
 #include "tools/registryctl/commands.h"
 
 namespace registryd::ctl {
@@ -56,6 +57,8 @@ int Main(int argc, char** argv) {
   CLI::App app{"registryctl: register, renew, find and watch instances in registryd"};
   app.fallthrough();  // --target after the subcommand too
   app.require_subcommand(1);
+  app.set_version_flag("--version", fmt::format("registryctl {} ({})", kVersion, kSourceRevision),
+                       "Print the version and the source revision it was built from, and exit");
   app.add_option("--target", connection.target, "registryd's address")->capture_default_str();
   AddMillis(app, "--timeout", connection.timeout, "Deadline of each call (default 5s)");
   ClientTls tls;

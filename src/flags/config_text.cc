@@ -1,4 +1,4 @@
-#include "config_text.h"
+#include "flags/config_text.h"
 
 #include <fmt/core.h>
 

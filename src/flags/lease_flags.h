@@ -19,9 +19,10 @@ struct LeaseFlags {
   DurationFlag tick{"100ms", std::chrono::milliseconds(100)};
   DurationFlag stall_threshold{"500ms", std::chrono::milliseconds(500)};
   DurationFlag max_hold{"", Duration::zero()};  // empty: --lease-ttl
-  // A request unread that long has waited a thousand times what registryd
-  // takes to answer; clients with deadlines of a second have given up on it.
-  DurationFlag shed_unread_after{"1s", std::chrono::seconds(1)};
+  // A request unread that long has waited hundreds of times what registryd
+  // takes to answer; clients with deadlines of a second have given up on it
+  // by the time it is answered.
+  DurationFlag shed_unread_after{"500ms", std::chrono::milliseconds(500)};
 
   void AddTo(CLI::App& app);
   // What the flags cannot be together, as a message naming them.

@@ -54,8 +54,8 @@ LeaseClockOptions LeaseClockOptionsFor(const ServerOptions& options) {
   lease_clock.queues = options.threads;
   // Long enough to bridge the resets of a backlog that keeps coming back
   // (one per --shed-unread-after at most), and for the clients reset last
-  // to reconnect and renew.
-  if (options.shed_unread_after != Duration::max()) lease_clock.after_shed = 2 * options.shed_unread_after;
+  // to reconnect and renew (2 s at the default).
+  if (options.shed_unread_after != Duration::max()) lease_clock.after_shed = 4 * options.shed_unread_after;
   return lease_clock;
 }
 

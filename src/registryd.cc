@@ -13,6 +13,7 @@
 #include "auth/tokens.h"
 #include "build_info.h"
 #include "core/log.h"
+#include "flags/config_check.h"
 #include "flags/config_text.h"
 #include "flags/registryd_flags.h"
 #include "http/http_server.h"
@@ -132,6 +133,8 @@ int main(int argc, char** argv) {
   // locks several per call): a debugging aid that perf shows at a few
   // percent of a call's CPU.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Before parsing: the check reports what parsing would stop at.
+  if (registryd::flags::AsksForConfigCheck(argc, argv)) return registryd::flags::RunConfigCheck(argc, argv);
   registryd::flags::RegistrydFlags flags;
   CLI::App app{"registryd: a service registry and discovery server (gRPC). It serves the seed's "
                "registry_service/discovery_service contract and the native registry.v1 API on one port."};

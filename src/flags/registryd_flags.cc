@@ -24,6 +24,11 @@ void RegistrydFlags::AddTo(CLI::App& app) {
   app.add_flag("--print-config", print_config,
                "Print the effective configuration (defaults, the --config file, the command line) as TOML and exit")
       ->configurable(false);
+  app.add_flag("--check-config", check_config,
+               "Read the configuration (the --config file, the command line, the TLS, policy and token files they "
+               "name), report every error with its file:line:column, and exit: 0 when it is fine, 1 if not; "
+               "nothing listens")
+      ->configurable(false);
   app.set_version_flag("--version", fmt::format("registryd {} ({})", kVersion, kSourceRevision),
                        "Print the version and the source revision it was built from, and exit")
       ->configurable(false);

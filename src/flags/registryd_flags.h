@@ -31,6 +31,7 @@ struct RegistrydFlags {
   XdsFlags xds;
   LoggingFlags logging;
   bool print_config = false;
+  bool check_config = false;  // main runs the check before parsing (flags/config_check.h)
 
   // Every group in --help's order, then --config, --print-config and --version.
   void AddTo(CLI::App& app);

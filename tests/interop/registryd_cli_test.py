@@ -12,6 +12,7 @@ import sys
 import tempfile
 import unittest
 
+from certificates import Authority
 from registry_process import ServerProcess
 
 REGISTRYD = None
@@ -124,6 +125,83 @@ class ConfigFileTest(unittest.TestCase):
         missing = run("--config", os.path.join(self.directory.name, "missing.toml"))
         self.assertNotEqual(missing.returncode, 0)
         self.assertIn("missing.toml", missing.stdout + missing.stderr)
+
+
+class CheckConfigTest(unittest.TestCase):
+    """--check-config reads what registryd would start with and reports every
+    error with its file:line:column, without listening."""
+
+    def setUp(self):
+        self.directory = tempfile.TemporaryDirectory()
+        self.addCleanup(self.directory.cleanup)
+
+    def write(self, name, text):
+        path = os.path.join(self.directory.name, name)
+        with open(path, "w") as file:
+            file.write(text)
+        return path
+
+    def check(self, *args):
+        # Ports another process holds: a check that listened would fail on them.
+        return subprocess.run([REGISTRYD, "--check-config", *args], capture_output=True, text=True, timeout=30)
+
+    def test_a_good_configuration_is_fine_and_nothing_listens(self):
+        config = self.write("good.toml", subprocess.run([REGISTRYD, "--print-config", "--data-dir", ""],
+                                                        capture_output=True, text=True, timeout=30).stdout)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            result = self.check("--config", config, "--listen", f"127.0.0.1:{port}",
+                                "--http-listen", f"127.0.0.1:{port}")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("is fine", result.stdout)
+        self.assertEqual(result.stderr, "")
+
+    def test_every_bad_line_of_the_file_is_reported_where_it_is(self):
+        config = self.write("bad.toml", '# registryd\nlease-ttl = "7s"\ntick = "soon"\nno-such-flag = 1\n'
+                                        'threads = 0\n')
+        result = self.check("--config", config)
+        self.assertEqual(result.returncode, 1)
+        lines = result.stderr.splitlines()
+        self.assertEqual(len(lines), 3, result.stderr)
+        self.assertTrue(lines[0].startswith(f"{config}:3:8: tick: "), lines[0])
+        self.assertIn("soon", lines[0])
+        self.assertTrue(lines[1].startswith(f"{config}:4:1: "), lines[1])
+        self.assertIn("no-such-flag", lines[1])
+        self.assertTrue(lines[2].startswith(f"{config}:5:11: threads: "), lines[2])
+
+    def test_flags_that_cannot_go_together_are_reported(self):
+        result = self.check("--min-ttl", "10s", "--max-ttl", "1s", "--data-dir", "")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("--min-ttl (10s) must not exceed --max-ttl (1s)", result.stderr)
+
+    def test_the_policy_and_the_tls_files_are_read_as_the_start_reads_them(self):
+        policy = self.write("bad.policy", 'grant {\n  identity: "a"\n}\n')
+        result = self.check("--authz-policy", policy, "--data-dir", "")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"{policy}:1:7:", result.stderr)
+
+        authority = Authority(self.directory.name, "ca")
+        cert, key = authority.issue("server", san="DNS:localhost")
+        other_cert, other_key = authority.issue("other", san="DNS:localhost")
+        fine = self.check("--tls-cert", cert, "--tls-key", key, "--tls-client-ca", authority.cert, "--data-dir", "")
+        self.assertEqual(fine.returncode, 0, fine.stderr)
+        not_a_cert = self.write("not.pem", "hello\n")
+        result = self.check("--tls-cert", not_a_cert, "--tls-key", other_key, "--data-dir", "")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"{not_a_cert}:1:1: holds no PEM certificate", result.stderr)
+        result = self.check("--tls-cert", cert, "--tls-key", other_key, "--data-dir", "")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"{other_key}:1:1: is not the private key of {cert}", result.stderr)
+
+
+class VersionTest(unittest.TestCase):
+    def test_both_programs_say_their_version_and_revision(self):
+        for program, name in [(REGISTRYD, "registryd"), (REGISTRYCTL, "registryctl")]:
+            result = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=30)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertRegex(result.stdout.strip(), rf"^{name} \d+\.\d+\.\d+ \((\w+(-dirty)?|unknown)\)$")
 
 
 class LogTest(unittest.TestCase):

@@ -53,6 +53,8 @@ absl::Status Authority::Reload() {
   return absl::OkStatus();
 }
 
+absl::Status Authority::ReopenAuditLog() { return audit_ ? audit_->Reopen() : absl::OkStatus(); }
+
 std::string Authority::Describe() const {
   const std::shared_ptr<const Snapshot> current = Current();
   std::string text = fmt::format("policy {} ({} rules)", files_.policy, current->policy->rule_count());

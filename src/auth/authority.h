@@ -23,7 +23,7 @@ namespace registryd::auth {
 struct AuthFiles {
   std::string policy;  // --authz-policy
   std::string tokens;  // --auth-tokens; empty: no bearer token is valid
-  std::string audit_log;  // --audit-log; empty: none (opened once, not reloaded)
+  std::string audit_log;  // --audit-log; empty: none (reopened, not reloaded, on SIGHUP)
 };
 
 class Authority {
@@ -42,6 +42,9 @@ class Authority {
 
   // Parses both files again; on an error keeps the current ones and returns it.
   absl::Status Reload();
+  // Starts a new --audit-log file at its path (after logrotate renamed it);
+  // OK without one.
+  absl::Status ReopenAuditLog();
   std::shared_ptr<const Snapshot> Current() const;
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   // "policy FILE: N rules; tokens FILE: M tokens", for the start line and reloads.

@@ -46,6 +46,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 import grpc
@@ -1134,6 +1135,53 @@ class AuditLogTest(AuthzCase):
                           for line in written], expected)
         for line in written:
             self.assertRegex(line["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+    def test_a_rotation_under_load_loses_no_line(self):
+        """logrotate's way: the file is renamed while changes are written,
+        then SIGHUP; every change is in the old file or the new one, once."""
+        directory = tempfile.TemporaryDirectory(prefix="authz_audit_")
+        self.addCleanup(directory.cleanup)
+        policy, tokens, audit = (os.path.join(directory.name, name) for name in ("policy.txt", "tokens.txt", "audit.jsonl"))
+        write_file(policy, POLICY)
+        write_file(tokens, token_file({token: identity for identity, token in TOKENS.items()}))
+        registry = Registry(ARGS.registryd, extra=["--authz-policy", policy, "--auth-tokens", tokens,
+                                                   "--audit-log", audit])
+        self.addCleanup(registry.kill)
+        channel = grpc.insecure_channel(registry.address, options=CHANNEL_OPTIONS)
+        self.addCleanup(channel.close)
+        orders = Client(channel, TOKENS[ORDERS])
+        stop = threading.Event()
+        registered = []
+
+        def register_until_stopped():
+            while not stop.is_set():
+                instance = "r-%d" % len(registered)
+                orders.register("orders-rotate", instance, "10.8.1.1:80")
+                registered.append(instance)
+
+        writer = threading.Thread(target=register_until_stopped)
+        writer.start()
+        self.addCleanup(writer.join)
+        self.addCleanup(stop.set)
+
+        def count(path):
+            if not os.path.exists(path):
+                return 0
+            with open(path) as file:
+                return sum(1 for _ in file)
+
+        self.assertTrue(wait_for(lambda: count(audit) >= 100))
+        os.rename(audit, audit + ".1")
+        os.kill(registry.pid, signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: count(audit) >= 100), registry.stderr_text())
+        stop.set()
+        writer.join()
+        written = []
+        for path in (audit + ".1", audit):
+            with open(path) as file:
+                written += [json.loads(line)["instance"] for line in file]
+        self.assertGreaterEqual(count(audit + ".1"), 100)
+        self.assertEqual(sorted(written), sorted(registered))
 
     def test_audit_log_needs_a_policy(self):
         directory = tempfile.TemporaryDirectory(prefix="authz_audit_")

@@ -4,11 +4,12 @@
 namespace registryd {
 
 grpc::Status HealthCheckRpc::Handle(HealthStatus& health, const Request& request, Reply& reply) {
-  if (!health.Known(request.service())) {
+  const std::optional<HealthStatus::ServingStatus> status = health.StatusOfKnown(request.service());
+  if (!status) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service: the health service knows \"\" (the server) "
                                                      "and the services registryd serves");
   }
-  reply.set_status(health.Read(request.service()).status);
+  reply.set_status(*status);
   return grpc::Status::OK;
 }
 

@@ -32,9 +32,12 @@ HealthStatus::Reading HealthStatus::Read(const std::string& service) const {
   return {entry->second ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING, false};
 }
 
-bool HealthStatus::Known(const std::string& service) const {
+std::optional<HealthStatus::ServingStatus> HealthStatus::StatusOfKnown(const std::string& service) const {
   MutexLock lock(&mu_);
-  return serving_.contains(service);
+  const auto entry = serving_.find(service);
+  if (entry == serving_.end()) return std::nullopt;
+  if (shut_down_ || !entry->second) return HealthCheckResponse::NOT_SERVING;
+  return HealthCheckResponse::SERVING;
 }
 
 }  // namespace registryd

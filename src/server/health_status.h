@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -36,7 +37,9 @@ class HealthStatus {
   void Shutdown();
 
   Reading Read(const std::string& service) const;
-  bool Known(const std::string& service) const;
+  // A Check's answer, in one look: the status of a service set before,
+  // nullopt for one never set (even after shutdown).
+  std::optional<ServingStatus> StatusOfKnown(const std::string& service) const;
 
  private:
   void Changed() const {

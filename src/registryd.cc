@@ -75,15 +75,15 @@ sigset_t BlockSignals() {
 // SIGHUP: a new audit log file (logrotate renamed the old one), then the
 // policy and tokens again.
 void ReloadAuthorization(registryd::Server& server, registryd::auth::Authority* authority) {
-  if (authority != nullptr) {
-    if (const absl::Status reopened = authority->ReopenAuditLog(); !reopened.ok()) {
-      registryd::log::Error("SIGHUP received: still writing the audit log to the file renamed away: {}",
-                            std::string(reopened.message()));
-    }
-  }
   if (authority == nullptr) {
     registryd::log::Info("SIGHUP received: no --authz-policy to reload");
-  } else if (const absl::Status reloaded = server.ReloadAuthorization(); !reloaded.ok()) {
+    return;
+  }
+  if (const absl::Status reopened = authority->ReopenAuditLog(); !reopened.ok()) {
+    registryd::log::Error("SIGHUP received: still writing the audit log to the file renamed away: {}",
+                          std::string(reopened.message()));
+  }
+  if (const absl::Status reloaded = server.ReloadAuthorization(); !reloaded.ok()) {
     registryd::log::Error("SIGHUP received: keeping the authorization policy loaded before: {}",
                           std::string(reloaded.message()));
   } else {

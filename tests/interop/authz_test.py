@@ -1094,7 +1094,9 @@ class AuditLogTest(AuthzCase):
     deregister, eject) is one JSON line with time, identity, action, service,
     instance and result; renewals and reads are not changes."""
 
-    def test_changes_and_refusals_are_written(self):
+    def start_with_audit_log(self):
+        """registryd under the test's policy and tokens, with an audit log:
+        (registry, a channel to it, the log's path)."""
         directory = tempfile.TemporaryDirectory(prefix="authz_audit_")
         self.addCleanup(directory.cleanup)
         policy, tokens, audit = (os.path.join(directory.name, name) for name in ("policy.txt", "tokens.txt", "audit.jsonl"))
@@ -1105,6 +1107,10 @@ class AuditLogTest(AuthzCase):
         self.addCleanup(registry.kill)
         channel = grpc.insecure_channel(registry.address, options=CHANNEL_OPTIONS)
         self.addCleanup(channel.close)
+        return registry, channel, audit
+
+    def test_changes_and_refusals_are_written(self):
+        registry, channel, audit = self.start_with_audit_log()
         orders, billing, ops = (Client(channel, TOKENS[identity]) for identity in (ORDERS, BILLING, OPS))
         lease = orders.register("orders-audit", "o-1", "10.8.0.1:80").lease_id
         orders.heartbeat(lease)  # a renewal: not a change
@@ -1139,16 +1145,7 @@ class AuditLogTest(AuthzCase):
     def test_a_rotation_under_load_loses_no_line(self):
         """logrotate's way: the file is renamed while changes are written,
         then SIGHUP; every change is in the old file or the new one, once."""
-        directory = tempfile.TemporaryDirectory(prefix="authz_audit_")
-        self.addCleanup(directory.cleanup)
-        policy, tokens, audit = (os.path.join(directory.name, name) for name in ("policy.txt", "tokens.txt", "audit.jsonl"))
-        write_file(policy, POLICY)
-        write_file(tokens, token_file({token: identity for identity, token in TOKENS.items()}))
-        registry = Registry(ARGS.registryd, extra=["--authz-policy", policy, "--auth-tokens", tokens,
-                                                   "--audit-log", audit])
-        self.addCleanup(registry.kill)
-        channel = grpc.insecure_channel(registry.address, options=CHANNEL_OPTIONS)
-        self.addCleanup(channel.close)
+        registry, channel, audit = self.start_with_audit_log()
         orders = Client(channel, TOKENS[ORDERS])
         stop = threading.Event()
         registered = []

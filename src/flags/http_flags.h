@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "flags/duration_flag.h"
 #include "flags/security_flags.h"
 #include "http/http_server.h"
 
@@ -10,6 +11,7 @@ namespace registryd::flags {
 
 struct HttpFlags {
   http::HttpOptions http;
+  DurationFlag answer_deadline{"30s", std::chrono::seconds(30)};
 
   void AddTo(CLI::App& app);
   // HTTPS with the gRPC port's certificate, when it has one.

@@ -35,6 +35,33 @@ std::string JoinHostPort(const std::string& host, int port) {
   return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
 }
 
+// An answer is written in pieces of this size, the deadline checked before
+// each: the kernel takes a piece in one write once the reader makes room, so
+// a connection outlives its deadline by at most one write timeout.
+constexpr size_t kAnswerPiece = 16 * 1024;
+
+// Hands `response`'s body to httplib as content written piece by piece
+// before `deadline`. HEAD keeps working: httplib asks the provider for the
+// bytes it sends. Errors keep their (small) bodies, which httplib's error
+// handler reads.
+void WriteBeforeDeadline(httplib::Response& response, std::chrono::steady_clock::time_point deadline,
+                         std::shared_ptr<std::atomic<uint64_t>> answers_cut) {
+  if (response.body.empty() || response.status >= 400) return;
+  auto body = std::make_shared<const std::string>(std::move(response.body));
+  response.body.clear();
+  const std::string content_type = response.get_header_value("Content-Type");
+  response.headers.erase("Content-Type");  // set_content_provider sets it again
+  response.set_content_provider(
+      body->size(), content_type,
+      [body, deadline, answers_cut](size_t offset, size_t length, httplib::DataSink& sink) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+          answers_cut->fetch_add(1, std::memory_order_relaxed);
+          return false;  // httplib closes the connection
+        }
+        return sink.write(body->data() + offset, std::min(length, kAnswerPiece));
+      });
+}
+
 std::unique_ptr<httplib::Server> MakeServer(const HttpOptions& options) {
   if (options.tls_cert_file.empty()) return std::make_unique<httplib::Server>();
   return std::make_unique<httplib::SSLServer>(
@@ -110,7 +137,11 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)), serv
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Get(const std::string& pattern, Handler handler) {
-  server_->Get(pattern, std::move(handler));
+  server_->Get(pattern, [handler = std::move(handler), allowed = options_.answer_deadline, answers_cut = answers_cut_](
+                            const httplib::Request& request, httplib::Response& response) {
+    handler(request, response);
+    WriteBeforeDeadline(response, std::chrono::steady_clock::now() + allowed, answers_cut);
+  });
   const auto not_allowed = [](const httplib::Request& request, httplib::Response& response) {
     response.set_header("Allow", "GET, HEAD");
     ReplyError(response, 405, fmt::format("method {} not allowed on {}: only GET and HEAD", request.method,

@@ -3,7 +3,9 @@
 // served by cpp-httplib on a bounded pool of its own threads (never the
 // completion-queue threads). Bounded as an exposed port should be: a pool
 // and a queue of waiting connections (bounded_pool.h), read and write
-// timeouts, an idle keep-alive timeout, a request size limit.
+// timeouts, an idle keep-alive timeout, a request size limit, and a
+// deadline for each whole answer (a reader that keeps taking a little at a
+// time would otherwise hold a thread for as long as it likes).
 //
 // Routes are GET (HEAD comes with them); any other method on a route's path
 // gets 405, an unknown path 404, and every error a JSON body
@@ -31,6 +33,9 @@ struct HttpOptions {
   size_t max_waiting_connections = 64;
   std::chrono::seconds io_timeout{5};          // a request's read, a reply's write
   std::chrono::seconds keep_alive_timeout{5};  // an idle connection's wait for its next request
+  // From a route's answer being ready to its last byte written; past it the
+  // connection is closed.
+  std::chrono::milliseconds answer_deadline{std::chrono::seconds(30)};
   size_t max_request_bytes = 64 * 1024;
   // HTTPS when set (the gRPC port's files): PEM file paths.
   std::string tls_cert_file;
@@ -56,6 +61,8 @@ class HttpServer {
   // host:port actually bound (the port filled in when 0 was asked for).
   const std::string& address() const { return address_; }
   bool tls() const { return !options_.tls_cert_file.empty(); }
+  // Answers whose connection was closed at the answer deadline.
+  uint64_t answers_cut() const { return answers_cut_->load(std::memory_order_relaxed); }
 
  private:
   const HttpOptions options_;
@@ -63,6 +70,8 @@ class HttpServer {
   std::string address_;
   std::thread listener_;
   std::atomic<bool> listener_done_{false};
+  // Shared with the answers still being written when the server goes.
+  std::shared_ptr<std::atomic<uint64_t>> answers_cut_ = std::make_shared<std::atomic<uint64_t>>(0);
 };
 
 // Reply helpers for handlers.

@@ -209,7 +209,7 @@ void WriteProcess(TextExposition& text) {
 }  // namespace
 
 void AddMetricsRoute(HttpServer& http, OpsContext& context) {
-  http.Get("/metrics", [&context](const httplib::Request& request, httplib::Response& response) {
+  http.Get("/metrics", [&context, &http](const httplib::Request& request, httplib::Response& response) {
     if (!request.params.empty()) {
       ReplyError(response, 400, "/metrics takes no query parameters");
       return;
@@ -227,6 +227,9 @@ void AddMetricsRoute(HttpServer& http, OpsContext& context) {
     if (server.options().authority) WriteAuthorization(text);
     if (const Journal* journal = server.journal()) WriteJournal(text, *journal, totals);
     if (cluster::Cluster* cluster = server.cluster()) WriteCluster(text, *cluster, server.registry(), totals);
+    Counter(text, "registryd_http_answers_cut_total",
+            "HTTP answers whose connection was closed at --http-answer-deadline: a reader too slow to take them.",
+            http.answers_cut());
     WriteProcess(text);
     response.status = 200;
     response.set_content(text.Take(), "text/plain; version=0.0.4; charset=utf-8");

@@ -165,8 +165,9 @@ bool InstanceRecord::HasMetadata(const Metadata& metadata) const {
   auto expected = metadata.begin();
   bool same = true;
   ForEachEntry(PackedMetadata(), [&](std::string_view key, std::string_view value) {
+    // Never past the end: the record may hold more entries than `metadata`.
     same = expected != metadata.end() && expected->first == key && expected->second == value;
-    ++expected;
+    if (same) ++expected;
     return same;
   });
   return same && expected == metadata.end();

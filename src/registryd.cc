@@ -13,6 +13,8 @@
 #include "auth/tokens.h"
 #include "build_info.h"
 #include "core/log.h"
+#include "core/queue_watchdog.h"
+#include "daemon/systemd_notify.h"
 #include "flags/config_check.h"
 #include "flags/config_text.h"
 #include "flags/registryd_flags.h"
@@ -91,6 +93,17 @@ void ReloadAuthorization(registryd::Server& server, registryd::auth::Authority* 
   }
 }
 
+// Under a unit with WatchdogSec=: every queue reports from an alarm of its
+// own four times an interval, and systemd is pinged only while all do.
+void FeedSystemdWatchdog(registryd::ServerOptions& options) {
+  const std::optional<registryd::Duration> interval = registryd::daemon::WatchdogInterval();
+  if (!interval) return;
+  options.watchdog =
+      std::make_shared<registryd::QueueWatchdog>(options.threads, *interval / 4, registryd::daemon::NotifyWatchdog);
+  registryd::log::Info("systemd watchdog: {}, pinged every {} while all {} queue threads run",
+                       FormatDuration(*interval), FormatDuration(options.watchdog->period()), options.threads);
+}
+
 // The start's lines: what serves where, and the warnings an exposed
 // registryd deserves.
 void LogServing(registryd::Server& server, const registryd::ServerOptions& options,
@@ -167,6 +180,7 @@ int main(int argc, char** argv) {
   if (options.cluster && options.authority) {
     WarnIfPeersWillRefuseThisNode(*options.authority, options.cluster->peer_token, !options.tls.client_ca.empty());
   }
+  FeedSystemdWatchdog(options);
 
   const sigset_t signals = BlockSignals();
   registryd::SteadyClock clock;
@@ -188,15 +202,20 @@ int main(int argc, char** argv) {
   }
   ops.set_phase(registryd::http::OpsContext::Phase::kServing);
   LogServing(server, options, flags);
+  const std::string serving = fmt::format("serving on {}", server.address());
+  registryd::daemon::NotifyReady(serving);
 
   int signal_number = 0;
   for (;;) {
     sigwait(&signals, &signal_number);
     if (signal_number != SIGHUP) break;
+    registryd::daemon::NotifyReloading();
     ReloadAuthorization(server, options.authority.get());
+    registryd::daemon::NotifyReady(serving);
   }
   registryd::log::Info("{} received: shutting down (in-flight calls get {})", strsignal(signal_number),
                        FormatDuration(flags.serving.shutdown_timeout.value));
+  registryd::daemon::NotifyStopping();
   ops.set_phase(registryd::http::OpsContext::Phase::kStopping);
   server.Shutdown();
   if (http_face) http_face->Stop();

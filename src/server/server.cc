@@ -274,6 +274,10 @@ absl::Status Server::Start() {
                                                                   std::move(home_shards), first ? &summary_ : nullptr,
                                                                   first ? receive_backlog_.get() : nullptr)));
     tickers_.back()->Start();
+    if (options_.watchdog) {
+      watchdog_feeders_.push_back(&queue->Own(std::make_unique<WatchdogFeeder>(*options_.watchdog, *queue)));
+      watchdog_feeders_.back()->Start();
+    }
   }
   if (cluster_ != nullptr) {
     std::vector<grpc::CompletionQueue*> cqs_for_cluster;
@@ -293,6 +297,7 @@ void Server::Shutdown() {
   for (size_t i = 0; i < queues_.size(); ++i) {
     queues_[i]->Close([&] {
       tickers_[i]->Cancel();
+      if (!watchdog_feeders_.empty()) watchdog_feeders_[i]->Cancel();
       watch_hubs_[i].Cancel();
     });
   }

@@ -22,6 +22,7 @@
 #include "persist/journal.h"
 #include "persist/local_writer.h"
 #include "server/expiry_ticker.h"
+#include "server/watchdog_feeder.h"
 #include "server/ads_service.h"
 #include "server/health_status.h"
 #include "server/lenient_services.h"
@@ -95,6 +96,7 @@ class Server {
   WatchHubs health_hubs_;  // one hub per queue, for the health Watch streams
   std::vector<std::unique_ptr<ServingQueue>> queues_;
   std::vector<ExpiryTicker*> tickers_;  // owned by their queues
+  std::vector<WatchdogFeeder*> watchdog_feeders_;  // owned by their queues; none without a watchdog
   std::unique_ptr<ReceiveBacklog> receive_backlog_;  // the port's, sampled by the first queue's ticker
   // Opens and restores the data dir, and starts its journal.
   absl::Status StartPersistence();

@@ -9,6 +9,7 @@
 #include "auth/authority.h"
 #include "cluster/cluster.h"
 #include "core/lease_clock.h"
+#include "core/queue_watchdog.h"
 #include "core/registry.h"
 #include "persist/journal.h"
 
@@ -63,6 +64,9 @@ struct ServerOptions {
   // Set: every call is authorized by its policy (auth/authority.h); the
   // owner reloads it on SIGHUP.
   std::shared_ptr<auth::Authority> authority;
+  // Set: every queue reports to it from an alarm of its own, for a
+  // supervisor's watchdog (systemd's WatchdogSec=). Sized for `threads`.
+  std::shared_ptr<QueueWatchdog> watchdog;
 };
 
 // Shards for a number of queue threads: a power of two, several per thread so

@@ -29,7 +29,7 @@ class ServerProcess:
     LISTENING = re.compile(r"listening on (\S+)")
     HTTP = re.compile(r"HTTP face on (https?://\S+)")
 
-    def __init__(self, argv):
+    def __init__(self, argv, env=None):
         # Tests run side by side: the HTTP face takes a free port unless told.
         if not any(arg.startswith("--http-listen") for arg in argv):
             argv = [*argv, "--http-listen", "127.0.0.1:0"]
@@ -41,7 +41,7 @@ class ServerProcess:
         self._found = threading.Event()
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, errors="replace")
+                                     stderr=subprocess.PIPE, text=True, errors="replace", env=env)
         self._reader = threading.Thread(target=self._drain, name="registryd-stderr", daemon=True)
         self._reader.start()
 

@@ -6,6 +6,7 @@ held back.
 Usage: registryd_cli_test.py REGISTRYD REGISTRYCTL"""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -202,6 +203,53 @@ class VersionTest(unittest.TestCase):
             result = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=30)
             self.assertEqual(result.returncode, 0, result.stderr)
             self.assertRegex(result.stdout.strip(), rf"^{name} \d+\.\d+\.\d+ \((\w+(-dirty)?|unknown)\)$")
+
+
+class SystemdNotifyTest(unittest.TestCase):
+    """registryd as systemd's Type=notify service sees it: the datagrams on
+    $NOTIFY_SOCKET, here a socket of the test's own."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, "notify")
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.socket.bind(self.path)
+        self.socket.settimeout(30)
+
+    def tearDown(self):
+        self.socket.close()
+        self.dir.cleanup()
+
+    def next_state(self, skipping=("WATCHDOG=1",)):
+        while True:
+            datagram = self.socket.recv(4096).decode()
+            if datagram not in skipping:
+                return datagram
+
+    def test_ready_once_listening_watchdog_pings_reload_and_stop(self):
+        # A 400 ms watchdog: every queue reports each 100 ms.
+        env = dict(os.environ, NOTIFY_SOCKET=self.path, WATCHDOG_USEC="400000")
+        server = ServerProcess([REGISTRYD, "--listen", "127.0.0.1:0", "--threads", "2", "--data-dir", ""], env=env)
+        try:
+            ready = self.next_state()
+            self.assertRegex(ready, r"^READY=1\nSTATUS=serving on 127\.0\.0\.1:\d+$")
+            port = int(ready.rsplit(":", 1)[1])
+            with socket.create_connection(("127.0.0.1", port), timeout=30):
+                pass  # the port listened when READY=1 was sent
+            pings = [self.socket.recv(4096).decode() for _ in range(5)]
+            self.assertEqual(pings, ["WATCHDOG=1"] * 5)
+            server.proc.send_signal(signal.SIGHUP)
+            self.assertRegex(self.next_state(), r"^RELOADING=1\nMONOTONIC_USEC=\d+$")
+            self.assertTrue(self.next_state().startswith("READY=1"))
+            server.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(self.next_state(), "STOPPING=1")
+            self.assertEqual(server.proc.wait(timeout=30), 0)
+        finally:
+            if server.proc.poll() is None:
+                server.stop()
+            server.kill()  # joins its stderr's reader
+        self.assertIn("systemd watchdog: 400ms, pinged every 100ms while all 2 queue threads run",
+                      server.stderr_text())
 
 
 class LogTest(unittest.TestCase):

@@ -4,11 +4,13 @@
 
 #include "auth/authority.h"
 #include "build_info.h"
+#include "flags/grouped_help.h"
 #include "server/server_credentials.h"
 
 namespace registryd::flags {
 
 void RegistrydFlags::AddTo(CLI::App& app) {
+  app.formatter(std::make_shared<GroupedHelp>());
   serving.AddTo(app);
   leases.AddTo(app);
   persistence.AddTo(app);

@@ -10,8 +10,9 @@ ServingFlags::ServingFlags() : threads(std::max(1u, std::thread::hardware_concur
 void ServingFlags::AddTo(CLI::App& app) {
   CLI::App& group = *app.add_option_group("Serving", "The gRPC port: the seed API, the native API, health, reflection");
   group.add_option("--listen", listen, "Address to serve on (host:port; port 0 picks a free one)")->capture_default_str();
+  // No default shown: it is the running machine's, not the one that printed
+  // the help or the configuration (the man page, /etc/registryd).
   group.add_option("--threads", threads, "Completion-queue threads (default: one per core)")
-      ->capture_default_str()
       ->check(CLI::Range(1u, 256u));
   group.add_option("--max-instances", max_instances, "Most instances held at once; more registrations get RESOURCE_EXHAUSTED")
       ->capture_default_str()

@@ -24,6 +24,10 @@ absl::Status Errno(const std::string& what) {
   return absl::FailedPreconditionError(fmt::format("{}: {}", what, std::strerror(errno)));
 }
 
+absl::Status FileSystemError(const std::string& what, const std::error_code& error) {
+  return absl::FailedPreconditionError(fmt::format("{}: {}", what, error.message()));
+}
+
 // The generation in "snapshot-<N>" or "journal-<N>"; nothing for other names.
 std::optional<uint64_t> GenerationOf(std::string_view name, std::string_view prefix) {
   if (name.substr(0, prefix.size()) != prefix || name.size() == prefix.size()) return std::nullopt;
@@ -66,7 +70,10 @@ absl::StatusOr<DataDir> DataDir::Open(const std::string& path) {
 }
 
 absl::StatusOr<std::optional<uint32_t>> DataDir::StoredShardCount(const std::string& path) {
-  if (!std::filesystem::exists(path)) return std::nullopt;
+  std::error_code error;
+  const bool exists = std::filesystem::exists(path, error);
+  if (error) return FileSystemError("cannot read data dir " + path, error);
+  if (!exists) return std::nullopt;
   DataDir unlocked(path, -1);
   if (absl::Status scanned = unlocked.Scan(); !scanned.ok()) return scanned;
   return unlocked.stored_shard_count_;
@@ -81,19 +88,23 @@ std::string DataDir::SnapshotPath(uint64_t generation) const {
 }
 
 absl::Status DataDir::Scan() {
-  for (const auto& entry : std::filesystem::directory_iterator(path_)) {
-    const std::string name = entry.path().filename().string();
+  std::error_code error;
+  for (std::filesystem::directory_iterator entry(path_, error), end; !error && entry != end; entry.increment(error)) {
+    const std::string name = entry->path().filename().string();
     if (const std::optional<uint64_t> generation = GenerationOf(name, kSnapshotPrefix)) {
       if (!has_snapshot_ || *generation > generation_) generation_ = *generation;
       has_snapshot_ = true;
     }
   }
+  if (error) return FileSystemError("cannot list data dir " + path_, error);
   // The shard count and format version, from whichever file of the
   // generation exists.
   for (const auto& [file, kind] : {std::pair{SnapshotPath(generation_), FileKind::kSnapshot},
                                    std::pair{JournalPath(generation_), FileKind::kJournal}}) {
-    if (!std::filesystem::exists(file)) continue;
-    std::error_code error;
+    if (!std::filesystem::exists(file, error)) {
+      if (error) return FileSystemError("cannot read " + file, error);
+      continue;
+    }
     if (std::filesystem::file_size(file, error) < kFileHeaderBytes && kind == FileKind::kJournal) continue;  // torn at creation
     std::string head(kFileHeaderBytes, '\0');
     std::ifstream(file, std::ios::binary).read(head.data(), static_cast<std::streamsize>(head.size()));
@@ -173,7 +184,10 @@ absl::StatusOr<RestoreReport> DataDir::Restore(Registry& registry, const Restore
     report.records += records;
   }
   const std::string journal = JournalPath(generation_);
-  if (std::filesystem::exists(journal)) {
+  std::error_code error;
+  const bool has_journal = std::filesystem::exists(journal, error);
+  if (error) return FileSystemError("cannot read " + journal, error);
+  if (has_journal) {
     absl::StatusOr<MappedFile> file = MappedFile::Open(journal);
     if (!file.ok()) return file.status();
     ReleaseBehind release(*file);
@@ -216,14 +230,16 @@ absl::StatusOr<size_t> ReplayJournal(std::string_view bytes, const std::string& 
 }
 
 void DataDir::RemoveBefore(uint64_t generation) const {
-  for (const auto& entry : std::filesystem::directory_iterator(path_)) {
-    const std::string name = entry.path().filename().string();
+  // Best effort: what is not removed now goes at the next compaction.
+  std::error_code error;
+  for (std::filesystem::directory_iterator entry(path_, error), end; !error && entry != end; entry.increment(error)) {
+    const std::string name = entry->path().filename().string();
     const std::optional<uint64_t> snapshot = GenerationOf(name, kSnapshotPrefix);
     const std::optional<uint64_t> journal = GenerationOf(name, kJournalPrefix);
     const bool unfinished = name.ends_with(".tmp");
     if (unfinished || (snapshot && *snapshot < generation) || (journal && *journal < generation)) {
       std::error_code ignored;
-      std::filesystem::remove(entry.path(), ignored);
+      std::filesystem::remove(entry->path(), ignored);
     }
   }
 }

@@ -353,6 +353,17 @@ TEST_F(JournalTest, ALockedDirIsRefused) {
   EXPECT_NE(second.status().message().find("in use by another registryd"), std::string::npos) << second.status();
 }
 
+TEST(DataDirTest, AnUnreadablePathIsAnErrorNamingItNotAnException) {
+  // A name longer than any file system allows: the kernel refuses it
+  // (ENAMETOOLONG) as it refuses a dir the process may not read (EACCES),
+  // which root, as tests often run, never sees.
+  const std::string unreadable = ::testing::TempDir() + std::string(5000, 'x');
+  const absl::StatusOr<std::optional<uint32_t>> shards = DataDir::StoredShardCount(unreadable);
+  EXPECT_EQ(shards.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(shards.status().message().find("cannot read data dir"), std::string::npos) << shards.status();
+  EXPECT_FALSE(DataDir::Open(unreadable).ok());
+}
+
 TEST_F(JournalTest, AnotherShardCountOrANewerFormatIsRefused) {
   StartJournal();
   Register(NativeSpec("shards", "s-1", kTtl));

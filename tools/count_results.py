@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Adds up the test cases of meson's JUnit logs in the given build dirs and
+"""Adds up the test cases of meson's JUnit logs in the given build dirs (each
+run's testlog*.junit.xml: tools/test.sh logs the package's run apart) and
 prints the closing line "N passed, N failed" (gtest cases count one by one).
 
 Each argument is DIR or DIR=SUITE,SUITE,...: the suites named must each have
@@ -20,7 +21,9 @@ for argument in sys.argv[1:]:
         failed += 1
         continue
     ran = set()
-    for suite in ElementTree.parse(log).getroot().iter("testsuite"):
+    suites_run = [suite for each_log in sorted(log.parent.glob("testlog*.junit.xml"))
+                  for suite in ElementTree.parse(each_log).getroot().iter("testsuite")]
+    for suite in suites_run:
         for case in suite.iter("testcase"):
             # The test's suites: "project.project:unit+concurrency / core.RegistryTest"
             # names a gtest's testsuite, "project:interop / tls" a plain test's case.

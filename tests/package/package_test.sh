@@ -69,6 +69,7 @@ check "registryctl --version too" bash -c \
   '/usr/bin/registryctl --version | grep -E "^registryctl [0-9]+\.[0-9]+\.[0-9]+ \(.+\)$"'
 check "the packaged configuration passes --check-config" \
   /usr/sbin/registryd --config /etc/registryd/registryd.toml --check-config
+check "logrotate reads the package's file" logrotate --debug /etc/logrotate.d/registryd
 check "man finds both pages" bash -c 'man -w registryd.8 && man -w registryctl.1'
 check "systemd-analyze verify finds nothing in the unit" \
   systemd-analyze verify /lib/systemd/system/registryd.service

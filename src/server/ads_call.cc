@@ -68,8 +68,6 @@ void AdsCall::OnStarted(bool ok) {
   metrics::Local().StreamOpened(metrics::StreamKind::kAds);
   // Cancelled at shutdown: clients see the stream end and reconnect.
   if (!queue_.AddStream(&context_, ServingQueue::AtClose::kCancel)) context_.TryCancel();
-  // Nothing is subscribed yet: checked against this policy so far.
-  if (const CallerCache* callers = queue_.callers()) authorized_generation_ = callers->generation();
   hub_.Add(this);
   if (!StartRead()) End(grpc::Status::OK);
 }
@@ -140,11 +138,9 @@ grpc::Status AdsCall::Handle(bool& due) {
 }
 
 grpc::Status AdsCall::AuthorizeSubscriptionsIfReloaded() {
-  CallerCache* callers = queue_.callers();
-  if (callers == nullptr || callers->generation() == authorized_generation_) return grpc::Status::OK;
-  authorized_generation_ = callers->generation();
-  const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
+  const absl::StatusOr<const auth::CallerRef*> caller = caller_.ResolveIfReloaded(queue_, context_);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (*caller == nullptr) return grpc::Status::OK;
   for (const xds::ResourceType type : kTypesInOrder) {
     if (grpc::Status allowed = MayReadEach(***caller, subscriptions_.names(type)); !allowed.ok()) return allowed;
   }

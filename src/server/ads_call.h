@@ -37,6 +37,7 @@
 #include "core/queue_event.h"
 #include "server/ads_service.h"
 #include "server/serving_queue.h"
+#include "server/stream_caller.h"
 #include "server/watch_hub.h"
 #include "server/xds_resource_cache.h"
 #include "xds/ads_subscriptions.h"
@@ -89,7 +90,7 @@ class AdsCall final : public Watcher {
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
   std::string client_;  // the node id, for the log
-  uint64_t authorized_generation_ = 0;  // of the policy every subscription was last checked under
+  StreamCaller caller_;  // every subscription checked again after each policy reload
   bool reading_ = false;
   bool writing_ = false;
   std::optional<grpc::Status> ending_;  // set once the stream is to end

@@ -34,16 +34,13 @@ void KeepAliveCall::OnRead(bool ok) {
     return;
   }
   // Resolved again when the policy was reloaded: it applies to a stream under way.
-  if (CallerCache* callers = queue_.callers(); callers != nullptr && callers->generation() != caller_generation_) {
-    caller_generation_ = callers->generation();
-    const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
-    if (!caller.ok()) {
-      status_ = ToGrpcStatus(caller.status());
-      End();
-      return;
-    }
-    keeper_.set_caller(**caller);
+  const absl::StatusOr<const auth::CallerRef*> caller = caller_.ResolveIfReloaded(queue_, context_);
+  if (!caller.ok()) {
+    status_ = ToGrpcStatus(caller.status());
+    End();
+    return;
   }
+  if (*caller != nullptr) keeper_.set_caller(**caller);
   response_ = keeper_.Renew(request_);
   metrics::Local().Heartbeats(metrics::HeartbeatApi::kKeepAlive);
   if (!StartWrite()) End();

@@ -23,6 +23,7 @@
 #include "server/lenient_services.h"
 #include "core/queue_event.h"
 #include "server/serving_queue.h"
+#include "server/stream_caller.h"
 #include "server/stream_leases.h"
 
 namespace registryd {
@@ -54,7 +55,7 @@ class KeepAliveCall {
   StreamLeases keeper_;
   grpc::ServerContext context_;
   grpc::Status status_;  // what Finish sends
-  uint64_t caller_generation_ = 0;  // of the policy its caller was resolved under (0: not yet)
+  StreamCaller caller_;  // resolved again after each policy reload
   grpc::ServerAsyncReaderWriter<registry::v1::KeepAliveResponse, registry::v1::KeepAliveRequest> stream_;
   CallStep<KeepAliveCall> started_{*this, &KeepAliveCall::OnStarted};
   CallStep<KeepAliveCall> read_{*this, &KeepAliveCall::OnRead};

@@ -38,10 +38,10 @@
 
 #include "auth/caller.h"
 #include "core/queue_event.h"
-#include "server/caller_cache.h"
 #include "server/status.h"
 #include "metrics/thread_metrics.h"
 #include "server/serving_queue.h"
+#include "server/stream_caller.h"
 #include "server/watch_hub.h"
 
 namespace registryd {
@@ -69,11 +69,9 @@ class WatchCall final : public Watcher {
 
   void Pump() override {
     if (writing_ || ending_) return;
-    if (ReloadedPolicy()) {
-      if (grpc::Status allowed = Authorize(); !allowed.ok()) {
-        End(allowed);
-        return;
-      }
+    if (grpc::Status allowed = AuthorizeIfReloaded(); !allowed.ok()) {
+      End(allowed);
+      return;
     }
     if (!source_.Next(response_)) {
       if (std::optional<grpc::Status> ended = source_.Ended()) End(*ended);
@@ -104,7 +102,7 @@ class WatchCall final : public Watcher {
     if (!queue_.AddStream(&context_, Source::kAtClose) && Source::kAtClose == ServingQueue::AtClose::kCancel) {
       context_.TryCancel();  // the server is stopping
     }
-    if (grpc::Status allowed = Authorize(); !allowed.ok()) {
+    if (grpc::Status allowed = AuthorizeIfReloaded(); !allowed.ok()) {
       End(allowed);
       return;
     }
@@ -120,25 +118,15 @@ class WatchCall final : public Watcher {
     Source::Authorize(request, caller);
   };
 
-  grpc::Status Authorize() {
+  // The caller, checked when the stream opens and again after each policy
+  // reload: the policy of the moment applies to a stream under way.
+  grpc::Status AuthorizeIfReloaded() {
     if constexpr (kAuthorized) {
-      if (CallerCache* callers = queue_.callers()) {
-        authorized_generation_ = callers->generation();
-        const absl::StatusOr<const auth::CallerRef*> caller = callers->Resolve(context_);
-        if (!caller.ok()) return ToGrpcStatus(caller.status());
-        return ToGrpcStatus(Source::Authorize(request_, ***caller));
-      }
+      const absl::StatusOr<const auth::CallerRef*> caller = caller_.ResolveIfReloaded(queue_, context_);
+      if (!caller.ok()) return ToGrpcStatus(caller.status());
+      if (*caller != nullptr) return ToGrpcStatus(Source::Authorize(request_, ***caller));
     }
     return grpc::Status::OK;
-  }
-
-  // Whether the policy was reloaded since the stream's caller was authorized.
-  bool ReloadedPolicy() {
-    if constexpr (kAuthorized) {
-      const CallerCache* callers = queue_.callers();
-      return callers != nullptr && callers->generation() != authorized_generation_;
-    }
-    return false;
   }
 
   void OnWritten(bool ok) {
@@ -216,7 +204,7 @@ class WatchCall final : public Watcher {
   CallStep<WatchCall> done_{*this, &WatchCall::OnDone};
   typename Source::Request request_;
   grpc::ByteBuffer response_;
-  uint64_t authorized_generation_ = 0;  // of the policy the caller was last authorized under
+  StreamCaller caller_;  // authorized again after each policy reload
   bool writing_ = false;
   std::optional<grpc::Status> ending_;  // set once the stream is to end
   bool finish_started_ = false;

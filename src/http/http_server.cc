@@ -45,7 +45,7 @@ constexpr size_t kAnswerPiece = 16 * 1024;
 // bytes it sends. Errors keep their (small) bodies, which httplib's error
 // handler reads.
 void WriteBeforeDeadline(httplib::Response& response, std::chrono::steady_clock::time_point deadline,
-                         std::shared_ptr<std::atomic<uint64_t>> answers_cut) {
+                         std::atomic<uint64_t>& answers_cut) {
   if (response.body.empty() || response.status >= 400) return;
   auto body = std::make_shared<const std::string>(std::move(response.body));
   response.body.clear();
@@ -53,9 +53,9 @@ void WriteBeforeDeadline(httplib::Response& response, std::chrono::steady_clock:
   response.headers.erase("Content-Type");  // set_content_provider sets it again
   response.set_content_provider(
       body->size(), content_type,
-      [body, deadline, answers_cut](size_t offset, size_t length, httplib::DataSink& sink) {
+      [body, deadline, &answers_cut](size_t offset, size_t length, httplib::DataSink& sink) {
         if (std::chrono::steady_clock::now() >= deadline) {
-          answers_cut->fetch_add(1, std::memory_order_relaxed);
+          answers_cut.fetch_add(1, std::memory_order_relaxed);
           return false;  // httplib closes the connection
         }
         return sink.write(body->data() + offset, std::min(length, kAnswerPiece));
@@ -137,10 +137,10 @@ HttpServer::HttpServer(HttpOptions options) : options_(std::move(options)), serv
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Get(const std::string& pattern, Handler handler) {
-  server_->Get(pattern, [handler = std::move(handler), allowed = options_.answer_deadline, answers_cut = answers_cut_](
-                            const httplib::Request& request, httplib::Response& response) {
+  server_->Get(pattern, [this, handler = std::move(handler)](const httplib::Request& request,
+                                                               httplib::Response& response) {
     handler(request, response);
-    WriteBeforeDeadline(response, std::chrono::steady_clock::now() + allowed, answers_cut);
+    WriteBeforeDeadline(response, std::chrono::steady_clock::now() + options_.answer_deadline, answers_cut_);
   });
   const auto not_allowed = [](const httplib::Request& request, httplib::Response& response) {
     response.set_header("Allow", "GET, HEAD");

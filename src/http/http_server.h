@@ -62,7 +62,7 @@ class HttpServer {
   const std::string& address() const { return address_; }
   bool tls() const { return !options_.tls_cert_file.empty(); }
   // Answers whose connection was closed at the answer deadline.
-  uint64_t answers_cut() const { return answers_cut_->load(std::memory_order_relaxed); }
+  uint64_t answers_cut() const { return answers_cut_.load(std::memory_order_relaxed); }
 
  private:
   const HttpOptions options_;
@@ -70,8 +70,7 @@ class HttpServer {
   std::string address_;
   std::thread listener_;
   std::atomic<bool> listener_done_{false};
-  // Shared with the answers still being written when the server goes.
-  std::shared_ptr<std::atomic<uint64_t>> answers_cut_ = std::make_shared<std::atomic<uint64_t>>(0);
+  std::atomic<uint64_t> answers_cut_{0};  // written by the pool's threads, which Stop() joins
 };
 
 // Reply helpers for handlers.

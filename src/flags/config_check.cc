@@ -42,6 +42,34 @@ std::string Refusal(const std::string& name, const std::vector<std::string>& inp
   return {};
 }
 
+// Whether `line` opens an array after its '=' that it does not close: CLI11
+// 2.1's TOML reader (registryd's --config) takes arrays on one line only.
+bool OpensMultiLineArray(const std::string& line) {
+  const size_t equals = line.find('=');
+  if (equals == std::string::npos) return false;
+  int depth = 0;
+  bool quoted = false;
+  for (size_t i = equals + 1; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '\\') {
+        ++i;  // an escaped character
+      } else if (c == '"') {
+        quoted = false;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == '#') {
+      break;
+    } else if (c == '[') {
+      ++depth;
+    } else if (c == ']') {
+      --depth;
+    }
+  }
+  return depth > 0;
+}
+
 using Pem = std::unique_ptr<BIO, decltype(&BIO_free)>;
 
 Pem OpenPem(const std::string& path) { return Pem(BIO_new_file(path.c_str(), "r"), &BIO_free); }
@@ -57,6 +85,14 @@ std::vector<std::string> CheckConfigFile(const std::string& path) {
   std::vector<std::string> errors;
   std::string line;
   for (size_t number = 1; std::getline(file, line); ++number) {
+    if (OpensMultiLineArray(line)) {
+      errors.push_back(fmt::format("{}:{}:{}: an array must be on one line (a = [\"x\", \"y\"]): the TOML reader "
+                                   "of --config takes no multi-line arrays",
+                                   path, number, ValueColumn(line)));
+      // The array's further lines belong to it: skip them to its closing line.
+      while (line.find(']') == std::string::npos && std::getline(file, line)) ++number;
+      continue;
+    }
     std::istringstream one_line(line);
     std::vector<CLI::ConfigItem> items;
     try {

@@ -172,6 +172,19 @@ class CheckConfigTest(unittest.TestCase):
         self.assertIn("no-such-flag", lines[1])
         self.assertTrue(lines[2].startswith(f"{config}:5:11: threads: "), lines[2])
 
+    def test_a_multi_line_array_is_reported_once_where_it_starts(self):
+        config = self.write("array.toml", 'etcd-endpoints = [\n  "http://127.0.0.1:2379",\n  "http://127.0.0.1:2380",\n]\n'
+                                          'tick = "soon"\n')
+        result = self.check("--config", config)
+        self.assertEqual(result.returncode, 1)
+        lines = result.stderr.splitlines()
+        self.assertEqual(len(lines), 2, result.stderr)
+        self.assertTrue(lines[0].startswith(f"{config}:1:18: an array must be on one line"), lines[0])
+        self.assertTrue(lines[1].startswith(f"{config}:5:8: tick: "), lines[1])
+        # The same array on one line is fine: what registryd itself reads.
+        config = self.write("one_line.toml", 'etcd-endpoints = ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]\n')
+        self.assertEqual(self.check("--config", config).returncode, 0, self.check("--config", config).stderr)
+
     def test_flags_that_cannot_go_together_are_reported(self):
         result = self.check("--min-ttl", "10s", "--max-ttl", "1s", "--data-dir", "")
         self.assertEqual(result.returncode, 1)

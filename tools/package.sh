@@ -5,8 +5,9 @@
 #
 #   tools/package.sh [BUILD_DIR [OUT_DIR]]
 #
-# BUILD_DIR (default build-package) is set up as a release build installing
-# into /usr, /etc and /var, without the tests and benchmarks. An existing
+# BUILD_DIR (default build-package) is set up as a release build with
+# Debian's hardening flags (dpkg-buildflags), installing into /usr, /etc and
+# /var, without the tests and benchmarks. An existing
 # build dir (build/, as tools/test.sh passes) keeps its objects: only its
 # install directories are set, so nothing compiles again. OUT_DIR defaults to
 # BUILD_DIR. Prints the .deb's path last.
@@ -19,8 +20,11 @@ install_dirs=(-Dprefix=/usr -Dsysconfdir=/etc -Dlocalstatedir=/var -Dsystemdunit
 if [ -f "$build/build.ninja" ]; then
   meson configure "$build" "${install_dirs[@]}" >/dev/null
 else
+  # Debian's hardening flags, as a Debian package build would take them.
+  export DEB_BUILD_MAINT_OPTIONS=hardening=+all
   meson setup "$build" --wrap-mode=nodownload --buildtype=release -Dtests=false -Dbench=false \
-    "${install_dirs[@]}" >/dev/null
+    -Dcpp_args="$(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CXXFLAGS)" \
+    -Dcpp_link_args="$(dpkg-buildflags --get LDFLAGS)" "${install_dirs[@]}" >/dev/null
 fi
 meson compile -C "$build" >/dev/null
 

@@ -26,7 +26,13 @@ else
     -Dcpp_args="$(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CXXFLAGS)" \
     -Dcpp_link_args="$(dpkg-buildflags --get LDFLAGS)" "${install_dirs[@]}" >/dev/null
 fi
-meson compile -C "$build" >/dev/null
+compile_log=$(mktemp)
+if ! meson compile -C "$build" >"$compile_log" 2>&1; then
+  tail -n 40 "$compile_log" >&2
+  rm -f "$compile_log"
+  exit 1
+fi
+rm -f "$compile_log"
 
 version=$(meson introspect "$build" --projectinfo | python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')
 arch=$(dpkg --print-architecture)

@@ -159,13 +159,18 @@ class CheckConfigTest(unittest.TestCase):
         self.assertIn("is fine", result.stdout)
         self.assertEqual(result.stderr, "")
 
-    def test_every_bad_line_of_the_file_is_reported_where_it_is(self):
-        config = self.write("bad.toml", '# registryd\nlease-ttl = "7s"\ntick = "soon"\nno-such-flag = 1\n'
-                                        'threads = 0\n')
+    def refusals(self, config, count):
+        """--check-config's error lines for `config`, which must be `count`."""
         result = self.check("--config", config)
         self.assertEqual(result.returncode, 1)
         lines = result.stderr.splitlines()
-        self.assertEqual(len(lines), 3, result.stderr)
+        self.assertEqual(len(lines), count, result.stderr)
+        return lines
+
+    def test_every_bad_line_of_the_file_is_reported_where_it_is(self):
+        config = self.write("bad.toml", '# registryd\nlease-ttl = "7s"\ntick = "soon"\nno-such-flag = 1\n'
+                                        'threads = 0\n')
+        lines = self.refusals(config, 3)
         self.assertTrue(lines[0].startswith(f"{config}:3:8: tick: "), lines[0])
         self.assertIn("soon", lines[0])
         self.assertTrue(lines[1].startswith(f"{config}:4:1: "), lines[1])
@@ -175,15 +180,13 @@ class CheckConfigTest(unittest.TestCase):
     def test_a_multi_line_array_is_reported_once_where_it_starts(self):
         config = self.write("array.toml", 'etcd-endpoints = [\n  "http://127.0.0.1:2379",\n  "http://127.0.0.1:2380",\n]\n'
                                           'tick = "soon"\n')
-        result = self.check("--config", config)
-        self.assertEqual(result.returncode, 1)
-        lines = result.stderr.splitlines()
-        self.assertEqual(len(lines), 2, result.stderr)
+        lines = self.refusals(config, 2)
         self.assertTrue(lines[0].startswith(f"{config}:1:18: an array must be on one line"), lines[0])
         self.assertTrue(lines[1].startswith(f"{config}:5:8: tick: "), lines[1])
         # The same array on one line is fine: what registryd itself reads.
         config = self.write("one_line.toml", 'etcd-endpoints = ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]\n')
-        self.assertEqual(self.check("--config", config).returncode, 0, self.check("--config", config).stderr)
+        result = self.check("--config", config)
+        self.assertEqual(result.returncode, 0, result.stderr)
 
     def test_flags_that_cannot_go_together_are_reported(self):
         result = self.check("--min-ttl", "10s", "--max-ttl", "1s", "--data-dir", "")

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/receive_backlog.h"
 #include "core/registry.h"
 #include "core/timer_wheel.h"
 #include "persist/stored_records.h"
@@ -180,6 +181,22 @@ void BM_SnapshotRecords(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_SnapshotRecords)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+
+// One sample of the kernel's receive queues for a port (the overload
+// detector's, every --stall-threshold): its cost is the kernel's walk of
+// its TCP table, whatever the port's connections.
+void BM_ReceiveBacklogSample(benchmark::State& state) {
+  ReceiveBacklog backlog(1);
+  for (auto _ : state) {
+    absl::StatusOr<BacklogSample> sample = backlog.Sample(std::chrono::steady_clock::now());
+    if (!sample.ok()) {
+      state.SkipWithError(std::string(sample.status().message()).c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(sample->oldest);
+  }
+}
+BENCHMARK(BM_ReceiveBacklogSample)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace registryd

@@ -56,16 +56,17 @@ Duration ReceiveBacklog::Account(Connection& connection, uint64_t received, uint
   return now - arrivals.front().seen;
 }
 
-absl::Status ReceiveBacklog::Dump(uint8_t family, TimePoint now, BacklogSample& sample) {
+absl::Status ReceiveBacklog::Dump(TimePoint now, BacklogSample& sample) {
+  // The older request (TCPDIAG_GETSOCK) dumps IPv4 and IPv6 in one walk of
+  // the kernel's TCP table: the walk of its (mostly empty) buckets is what a
+  // sample costs, and SOCK_DIAG_BY_FAMILY would take one walk per family.
   struct {
     nlmsghdr header;
-    inet_diag_req_v2 request;
+    inet_diag_req request;
   } message{};
   message.header.nlmsg_len = sizeof message;
-  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_type = TCPDIAG_GETSOCK;
   message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  message.request.sdiag_family = family;
-  message.request.sdiag_protocol = IPPROTO_TCP;
   message.request.idiag_states = (1u << kEstablished) | (1u << kCloseWait);
   message.request.idiag_ext = 1u << (INET_DIAG_INFO - 1);
   sockaddr_nl kernel{};
@@ -114,9 +115,7 @@ absl::StatusOr<BacklogSample> ReceiveBacklog::Sample(TimePoint now) {
   }
   ++sample_;
   BacklogSample sample;
-  for (const uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
-    if (absl::Status dumped = Dump(family, now, sample); !dumped.ok()) return dumped;
-  }
+  if (absl::Status dumped = Dump(now, sample); !dumped.ok()) return dumped;
   for (auto it = connections_.begin(); it != connections_.end();) {
     if (it->second.sample == sample_) {
       ++it;

@@ -53,6 +53,7 @@ class ReceiveBacklog {
   // are stale. UNAVAILABLE when the kernel's socket diagnostics cannot be
   // read.
   absl::StatusOr<BacklogSample> Sample(TimePoint now);
+  Duration stale_after() const { return stale_after_; }
 
  private:
   struct Arrival {
@@ -66,7 +67,7 @@ class ReceiveBacklog {
   // Adds one connection's counts to its history; returns the age of its
   // oldest unread byte.
   Duration Account(Connection& connection, uint64_t received, uint64_t unread, TimePoint now);
-  absl::Status Dump(uint8_t family, TimePoint now, BacklogSample& sample);
+  absl::Status Dump(TimePoint now, BacklogSample& sample);
 
   const uint16_t port_;
   const Duration stale_after_;

@@ -41,7 +41,9 @@ std::optional<std::string> LeaseFlags::Check() const {
   if (stall_threshold.value < 2 * tick.value) {
     return fmt::format("--stall-threshold ({}) must be at least twice --tick ({})", stall_threshold.text, tick.text);
   }
-  // The receive queues are sampled once per --stall-threshold.
+  // The receive queues are sampled twice per --shed-unread-after (on the
+  // alarms, which come once a tick), and a wait that long must also mean
+  // registryd is behind.
   if (shed_unread_after.value != Duration::zero() && shed_unread_after.value < stall_threshold.value) {
     return fmt::format("--shed-unread-after ({}) must be 0 or at least --stall-threshold ({})", shed_unread_after.text,
                        stall_threshold.text);

@@ -21,21 +21,33 @@ namespace {
 
 using std::chrono::seconds;
 
-// A listening socket on 127.0.0.1, one client connected to it and accepted.
+// A listening socket on 127.0.0.1 (or [::1]), one client connected to it
+// and accepted.
 class Connected {
  public:
-  Connected() {
-    listener_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  explicit Connected(int family = AF_INET) {
+    sockaddr_storage address{};
+    socklen_t length = 0;
+    if (family == AF_INET6) {
+      auto& v6 = reinterpret_cast<sockaddr_in6&>(address);
+      v6.sin6_family = AF_INET6;
+      v6.sin6_addr = in6addr_loopback;
+      length = sizeof v6;
+    } else {
+      auto& v4 = reinterpret_cast<sockaddr_in&>(address);
+      v4.sin_family = AF_INET;
+      v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      length = sizeof v4;
+    }
+    auto* any = reinterpret_cast<sockaddr*>(&address);
+    listener_ = socket(family, SOCK_STREAM, 0);
+    EXPECT_EQ(bind(listener_, any, length), 0);
     EXPECT_EQ(listen(listener_, 4), 0);
-    EXPECT_EQ(getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length), 0);
-    port_ = ntohs(address.sin_port);
-    client_ = socket(AF_INET, SOCK_STREAM, 0);
-    EXPECT_EQ(connect(client_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    EXPECT_EQ(getsockname(listener_, any, &length), 0);
+    port_ = ntohs(family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(address).sin6_port
+                                     : reinterpret_cast<sockaddr_in&>(address).sin_port);
+    client_ = socket(family, SOCK_STREAM, 0);
+    EXPECT_EQ(connect(client_, any, length), 0);
     server_ = accept(listener_, nullptr, nullptr);
   }
   ~Connected() {
@@ -85,6 +97,19 @@ TEST(ReceiveBacklogTest, TheOldestUnreadBytesAgeFromTheSampleThatFirstSawIt) {
   clock.Advance(seconds(1));
   EXPECT_EQ(backlog.Sample(clock.Now()).value().oldest, seconds(1)) << "the 50 bytes, first seen a second ago";
   connection.Read(50);
+  EXPECT_EQ(backlog.Sample(clock.Now()).value().oldest, Duration::zero());
+}
+
+// IPv4 and IPv6 connections come from one dump of the kernel's table.
+TEST(ReceiveBacklogTest, IPv6ConnectionsAreSampledToo) {
+  Connected connection(AF_INET6);
+  ManualClock clock;
+  ReceiveBacklog backlog(connection.port());
+  connection.Send(100);
+  ASSERT_EQ(backlog.Sample(clock.Now()).value().oldest, Duration::zero()) << "just seen";
+  clock.Advance(seconds(2));
+  EXPECT_EQ(backlog.Sample(clock.Now()).value().oldest, seconds(2));
+  connection.Read(100);
   EXPECT_EQ(backlog.Sample(clock.Now()).value().oldest, Duration::zero());
 }
 

@@ -145,6 +145,7 @@ void InstanceRecord::CopyFieldsFrom(const InstanceRecord& from) {
   port = from.port;
   overloaded = from.overloaded;
   ejected = from.ejected;
+  in_session = from.in_session;
   if (has_revision_) set_stored_revision(from.stored_revision());
   holder_ = from.holder_;
   has_seed_id_ = from.has_seed_id_;

@@ -48,6 +48,10 @@ struct RegisterSpec {
   // spread so that servers that died meanwhile do not expire at once).
   LeaseId restore_lease = kNoLease;
   Duration restore_delay{};
+  // Set: the instance goes into this session (core/session_table.h), held
+  // by the stream of `session_attachment`; `ttl` is then the session's.
+  uint64_t session = 0;
+  uint64_t session_attachment = 0;
 };
 
 struct RegisterResult {
@@ -153,6 +157,10 @@ class InstanceRecord {
   // A client reported it unreachable (seed warnServerError): out of discovery
   // until its next heartbeat.
   bool ejected : 1 = false;
+  // In a session (core/session_table.h): it lives as long as the session,
+  // its deadline is TimePoint::max(), it has no timer-wheel entry, and
+  // filed_at holds the session's slot instead of a tick.
+  bool in_session : 1 = false;
 
  private:
   InstanceRecord() = default;

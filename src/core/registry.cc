@@ -8,14 +8,20 @@
 namespace registryd {
 
 Registry::Registry(const RegistryOptions& options, const Clock& clock)
-    : options_(options), clock_(clock), revisions_(options.first_revision), seed_index_(options.shard_count) {
+    : options_(options),
+      clock_(clock),
+      revisions_(options.first_revision),
+      sessions_(SessionTableOptions{options.shard_count, clock.Now(), options.tick, options.wheel_slots,
+                                    options.max_sessions, options.max_instances_per_session}),
+      seed_index_(options.shard_count) {
   const TimePoint start = clock_.Now();
   retention_.max_retained = options_.max_retained_changes;
   shards_.reserve(options_.shard_count);
   for (uint32_t i = 0; i < options_.shard_count; ++i) {
     shards_.push_back(std::make_unique<Shard>(i, options_.shard_count,
                                               Shard::WheelOptions{start, options_.tick, options_.wheel_slots},
-                                              Shard::ChangeOptions{revisions_, options_.change_log_capacity, retention_}));
+                                              Shard::ChangeOptions{revisions_, options_.change_log_capacity, retention_},
+                                              &sessions_));
   }
 }
 
@@ -185,9 +191,27 @@ std::vector<ServiceSummary> Registry::ListServices() {
 
 bool Registry::Advance(uint32_t shard, std::vector<Removal>& expired) {
   const size_t before = expired.size();
-  const bool more = Changing(shard, [&](Shard& owner) {
-    return owner.Advance(clock_.Now(), options_.expiry_batch, expired);
+  const TimePoint now = clock_.Now();
+  bool more = Changing(shard, [&](Shard& owner) { return owner.Advance(now, options_.expiry_batch, expired); });
+  std::vector<DoomedInstance> doomed;
+  more |= sessions_.Advance(shard, now, options_.expiry_batch, doomed);
+  // By shard, so that the listeners hear once per shard, not per instance.
+  std::sort(doomed.begin(), doomed.end(), [this](const DoomedInstance& a, const DoomedInstance& b) {
+    return ShardIndexOf(a.lease) < ShardIndexOf(b.lease);
   });
+  for (auto run = doomed.begin(); run != doomed.end();) {
+    const uint32_t owner_index = ShardIndexOf(run->lease);
+    const auto end = std::find_if(run, doomed.end(), [&](const DoomedInstance& instance) {
+      return ShardIndexOf(instance.lease) != owner_index;
+    });
+    Changing(owner_index, [&](Shard& owner) {
+      for (auto it = run; it != end; ++it) {
+        if (std::optional<Removal> removal = owner.RemoveFromSession(*it)) expired.push_back(*std::move(removal));
+      }
+      return 0;
+    });
+    run = end;
+  }
   Forget(absl::MakeConstSpan(expired).subspan(before));
   return more;
 }

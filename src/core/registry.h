@@ -11,6 +11,7 @@
 // NextTickTime(shard) has come.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -26,6 +27,7 @@
 #include "core/instance.h"
 #include "core/replica.h"
 #include "core/seed_index.h"
+#include "core/session_table.h"
 #include "core/shard.h"
 
 namespace registryd {
@@ -51,6 +53,10 @@ struct RegistryOptions {
   // clock in microseconds, so a revision from an earlier run of the registry
   // is older than any of this run's, and resuming from it gets a snapshot.
   uint64_t first_revision = 0;
+  // Sessions (core/session_table.h): how many may be open at once, and how
+  // many instances one may hold.
+  size_t max_sessions = 1'000'000;
+  size_t max_instances_per_session = 10'000;
 };
 
 // Told when a shard logged changes; called on the thread that made them,
@@ -113,11 +119,30 @@ class Registry {
   // Sorted by name.
   std::vector<ServiceSummary> ListServices();
 
-  // Expires what is due in one shard, within the per-call batch; appends the
-  // expired leases to `expired`. Returns true when due work remains (call
-  // again soon rather than at the next tick).
+  // Expires what is due in one shard, and in the sessions of the same
+  // index, within the per-call batch each; appends the removed leases to
+  // `expired` (a session's instances may be in any shard). Returns true when
+  // due work remains (call again soon rather than at the next tick).
   bool Advance(uint32_t shard, std::vector<Removal>& expired);
-  TimePoint NextTickTime(uint32_t shard) { return shards_[shard]->NextTickTime(); }
+  TimePoint NextTickTime(uint32_t shard) {
+    return std::min(shards_[shard]->NextTickTime(), sessions_.NextTickTime(shard));
+  }
+
+  // Sessions (core/session_table.h), on the registry's clock. An instance
+  // goes into one by Register with spec.session; the session's end removes
+  // its instances from the next Advance on (within a tick).
+  absl::StatusOr<OpenedSession> OpenSession(const SessionSpec& spec) { return sessions_.Open(spec, clock_.Now()); }
+  absl::Status RefreshSession(SessionId id, SessionAttachment attachment) {
+    return sessions_.Refresh(id, attachment, clock_.Now());
+  }
+  void BreakSession(SessionId id, SessionAttachment attachment) { sessions_.Break(id, attachment, clock_.Now()); }
+  absl::StatusOr<ResumedSession> ResumeSession(SessionId id, const SessionToken& token, std::string_view owner) {
+    return sessions_.Resume(id, token, owner, clock_.Now());
+  }
+  absl::Status CloseSession(SessionId id, SessionAttachment attachment) {
+    return sessions_.Close(id, attachment, clock_.Now());
+  }
+  SessionTable& sessions() { return sessions_; }
 
   // Watchers. The revision of the newest change anywhere: every change up to
   // it is in its shard's log (or a snapshot) once that shard is read.
@@ -218,6 +243,7 @@ class Registry {
   const Clock& clock_;
   std::atomic<uint64_t> revisions_;
   ChangeRetention retention_;
+  SessionTable sessions_;  // before the shards, which keep its address
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<ChangeListener*> listeners_;
   SeedIndex seed_index_;

@@ -24,9 +24,10 @@ Endpoint EndpointOf(const InstanceRecord& record) {
 
 }  // namespace
 
-Shard::Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel, ChangeOptions changes)
+Shard::Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel, ChangeOptions changes, SessionTable* sessions)
     : index_(index),
       shard_count_(shard_count),
+      sessions_(sessions),
       leases_(MakeRecordSet<LeaseKey>(records_)),
       wheel_(wheel.start, wheel.tick, wheel.slots),
       revisions_(changes.revisions),
@@ -70,6 +71,12 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
         if (index) {
           const InstanceRecord& old = records_[*index];
           if (absl::Status check = MayChange(access, WriteAction::kRegister, old); !check.ok()) return check;
+          std::optional<SessionSlot> slot;
+          if (spec.session != kNoSession) {
+            absl::StatusOr<SessionSlot> joined = JoinSession(spec, old.lease, now);
+            if (!joined.ok()) return joined.status();
+            slot = *joined;
+          }
           const bool text_changed = old.TextDiffers(spec.host, spec.metadata, owner);
           const bool changed = text_changed || old.port != spec.port || old.overloaded != spec.overloaded;
           const bool was_ejected = old.ejected;
@@ -81,7 +88,7 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
           record.port = spec.port;
           record.overloaded = spec.overloaded;
           record.set_ttl(spec.ttl);
-          SetDeadline(*index, now + record.ttl() + spec.restore_delay);
+          MoveSession(*index, slot, now + record.ttl() + spec.restore_delay);
           if (spec.seed_id) record.set_seed_id(spec.seed_id);
           SetEjected(record, false);
           if (was_ejected) {
@@ -99,16 +106,49 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
     return check;
   }
   if (!may_create) return absl::ResourceExhaustedError("");
-  const InstanceRecord& record = records_[Create(spec, owner, now)];
+  const LeaseId lease = DrawLease(spec);
+  std::optional<SessionSlot> slot;
+  if (spec.session != kNoSession) {
+    absl::StatusOr<SessionSlot> joined = JoinSession(spec, lease, now);
+    if (!joined.ok()) return joined.status();
+    slot = *joined;
+  }
+  const InstanceRecord& record = records_[Create(spec, lease, owner, now, /*replicated=*/false, slot)];
   return RegisterResult{record.lease, std::string(record.instance_id()), record.ttl(), true};
 }
 
-RecordIndex Shard::Create(const RegisterSpec& spec, std::string_view owner, TimePoint now, bool replicated) {
+LeaseId Shard::DrawLease(const RegisterSpec& spec) const {
   LeaseId lease = spec.restore_lease;
   // A restored lease keeps its id when it names this shard and is free.
   while (lease == kNoLease || ShardOfLease(lease, shard_count_) != index_ || leases_.contains(lease)) {
     lease = NewLeaseId(LeaseRouteOf(spec.service));
   }
+  return lease;
+}
+
+absl::StatusOr<SessionSlot> Shard::JoinSession(const RegisterSpec& spec, LeaseId lease, TimePoint now) {
+  if (sessions_ == nullptr) return absl::UnimplementedError("sessions are not served here");
+  return sessions_->Join(spec.session, spec.session_attachment, lease, now);
+}
+
+void Shard::MoveSession(RecordIndex index, std::optional<SessionSlot> slot, TimePoint deadline) {
+  InstanceRecord& record = records_[index];
+  if (record.in_session && record.filed_at != slot) sessions_->Leave(record.filed_at, record.lease);
+  if (slot) {
+    record.in_session = true;
+    record.filed_at = *slot;
+    record.deadline = TimePoint::max();
+  } else if (record.in_session) {  // out of its session: a lease of its own again
+    record.in_session = false;
+    record.deadline = deadline;
+    record.filed_at = wheel_.Schedule(static_cast<TimerWheel::Entry>(index), deadline);
+  } else {
+    SetDeadline(index, deadline);
+  }
+}
+
+RecordIndex Shard::Create(const RegisterSpec& spec, LeaseId lease, std::string_view owner, TimePoint now,
+                          bool replicated, std::optional<SessionSlot> slot) {
 
   auto [service_it, service_created] = services_.try_emplace(spec.service, records_);
   ServiceState& service = service_it->second;
@@ -141,7 +181,13 @@ RecordIndex Shard::Create(const RegisterSpec& spec, std::string_view owner, Time
   service.members.push_back(index);
   service.by_instance_id.insert(index);
   Emit(record, ChangeKind::kAdded);
-  record.filed_at = wheel_.Schedule(static_cast<TimerWheel::Entry>(index), record.deadline);
+  if (slot) {
+    record.in_session = true;
+    record.filed_at = *slot;
+    record.deadline = TimePoint::max();
+  } else {
+    record.filed_at = wheel_.Schedule(static_cast<TimerWheel::Entry>(index), record.deadline);
+  }
   Bump(counters_.registered);
   Bump(counters_.live);
   return index;
@@ -166,6 +212,7 @@ Removal Shard::Remove(RecordIndex index, RemovalReason reason) {
     Drop(counters_.services);
   }
   if (record.holder() != kHeldHere) Drop(counters_.held_elsewhere);
+  if (record.in_session) sessions_->Leave(record.filed_at, record.lease);
   leases_.erase(removal.lease);
   records_.Remove(index);  // after the sets: they read the record to find its entry
   Drop(counters_.live);
@@ -217,7 +264,7 @@ absl::StatusOr<Duration> Shard::Heartbeat(LeaseId lease, bool overloaded, TimePo
   if (!index) return absl::NotFoundError("lease not found: it expired or was deregistered; register again");
   InstanceRecord& record = records_[*index];
   if (absl::Status check = MayChange(access, WriteAction::kRenew, record); !check.ok()) return check;
-  SetDeadline(*index, now + record.ttl());
+  if (!record.in_session) SetDeadline(*index, now + record.ttl());  // else its session keeps it
   const bool was_ejected = record.ejected;
   const bool overload_changed = record.overloaded != overloaded;
   record.overloaded = overloaded;
@@ -238,6 +285,16 @@ absl::StatusOr<Removal> Shard::Deregister(LeaseId lease, const Access* access) {
   if (absl::Status check = MayChange(access, WriteAction::kDeregister, record); !check.ok()) return check;
   Bump(counters_.deregistered);
   return Remove(*index, RemovalReason::kDeregistered);
+}
+
+std::optional<Removal> Shard::RemoveFromSession(const DoomedInstance& doomed) {
+  MutexLock lock(&mu_);
+  const std::optional<RecordIndex> index = FindLease(doomed.lease);
+  if (!index) return std::nullopt;
+  const InstanceRecord& record = records_[*index];
+  if (!record.in_session || record.filed_at != doomed.slot) return std::nullopt;  // moved since
+  CountRemoval(doomed.reason);
+  return Remove(*index, doomed.reason);
 }
 
 bool Shard::HoldsInService(LeaseId lease, std::string_view service) {
@@ -333,7 +390,8 @@ bool Shard::Advance(TimePoint now, size_t budget, std::vector<Removal>& expired)
   // current one; older copies are stale and dropped.
   const auto check = [&](TimerWheel::Entry entry) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     InstanceRecord* record = records_.Find(RecordIndex{entry});
-    if (record == nullptr || record->filed_at != wheel_.NextTickStamp()) {
+    // An instance that went into a session left its entry behind.
+    if (record == nullptr || record->in_session || record->filed_at != wheel_.NextTickStamp()) {
       return TimerWheel::Verdict{TimerWheel::Verdict::kGone, {}};
     }
     if (IsLive(*record, now)) {
@@ -442,7 +500,7 @@ bool Shard::Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, st
     created.restore_lease = state.lease;
     created.restore_delay = Duration::zero();
     quiet_ = quiet || state.ejected;  // an ejected instance is not visible: nothing to announce
-    index = Create(created, spec.owner, now, /*replicated=*/true);
+    index = Create(created, DrawLease(created), spec.owner, now, /*replicated=*/true);
     InstanceRecord& record = records_[*index];
     record.set_stored_revision(state.stored_revision);
     SetEjected(record, state.ejected);
@@ -516,7 +574,8 @@ bool Shard::FindDue(TimePoint now, size_t budget, Duration retry, std::vector<Du
   // filed again for the retry instead of being removed.
   const auto check = [&](TimerWheel::Entry entry) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     InstanceRecord* record = records_.Find(RecordIndex{entry});
-    if (record == nullptr || record->filed_at != wheel_.NextTickStamp() || record->holder() != kHeldHere) {
+    if (record == nullptr || record->in_session || record->filed_at != wheel_.NextTickStamp() ||
+        record->holder() != kHeldHere) {
       return TimerWheel::Verdict{TimerWheel::Verdict::kGone, {}};
     }
     TimePoint when = record->deadline;

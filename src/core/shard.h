@@ -27,6 +27,7 @@
 #include "core/record_table.h"
 #include "core/name_hash.h"
 #include "core/replica.h"
+#include "core/session_table.h"
 #include "core/timer_wheel.h"
 
 namespace registryd {
@@ -93,12 +94,17 @@ class Shard {
     ChangeRetention& retention;  // and for the journal, beyond that
   };
 
-  Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel, ChangeOptions changes);
+  // `sessions` (null: none) is where instances registered in a session go.
+  Shard(uint32_t index, uint32_t shard_count, WheelOptions wheel, ChangeOptions changes,
+        SessionTable* sessions = nullptr);
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
   // Creates the instance, or updates the one with the same (service,
-  // instance_id) and renews its lease. Creating needs `may_create` (the caller
+  // instance_id) and renews its lease. With spec.session, the instance goes
+  // into that session (out of any other; core/session_table.h) and lives as
+  // long as it does; without, an instance that was in a session leaves it
+  // and has a lease of its own again. Creating needs `may_create` (the caller
   // holds capacity for it), else RESOURCE_EXHAUSTED. An expired instance found
   // on the way is removed and reported in `removed`. `access` refuses with
   // nothing changed (core/access.h).
@@ -113,6 +119,9 @@ class Shard {
 
   // Removes the instance now. Returns what was removed; NOT_FOUND if unknown.
   absl::StatusOr<Removal> Deregister(LeaseId lease, const Access* access = nullptr);
+  // A session ended (SessionTable::Advance): removes the instance if it is
+  // still in that session.
+  std::optional<Removal> RemoveFromSession(const DoomedInstance& doomed);
 
   // True when the lease is live and belongs to `service`.
   bool HoldsInService(LeaseId lease, std::string_view service);
@@ -206,8 +215,19 @@ class Shard {
   std::optional<RecordIndex> FindLive(LeaseId lease, TimePoint now, std::vector<Removal>& removed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<RecordIndex> FindLease(LeaseId lease) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A lease id for a new record: the spec's restore_lease when it is free
+  // and routes here, else a fresh one.
+  LeaseId DrawLease(const RegisterSpec& spec) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `replicated`: the record has room for the store's revision (Apply).
-  RecordIndex Create(const RegisterSpec& spec, std::string_view owner, TimePoint now, bool replicated = false)
+  // `slot`: it is in that session (joined already).
+  RecordIndex Create(const RegisterSpec& spec, LeaseId lease, std::string_view owner, TimePoint now,
+                     bool replicated = false, std::optional<SessionSlot> slot = std::nullopt)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<SessionSlot> JoinSession(const RegisterSpec& spec, LeaseId lease, TimePoint now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts the record in the session of `slot` (joined already), or, without
+  // one, gives it `deadline`, out of any session it was in.
+  void MoveSession(RecordIndex index, std::optional<SessionSlot> slot, TimePoint deadline)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Removal Remove(RecordIndex index, RemovalReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records a change of what Discover shows: a new revision for the service
@@ -230,6 +250,7 @@ class Shard {
 
   const uint32_t index_;
   const uint32_t shard_count_;
+  SessionTable* const sessions_;
   Mutex mu_;
   RecordTable records_ ABSL_GUARDED_BY(mu_);
   RecordSet<LeaseKey> leases_ ABSL_GUARDED_BY(mu_);

@@ -1,0 +1,254 @@
+#include "core/session_table.h"
+
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/core.h>
+
+namespace registryd {
+namespace {
+
+// Compares secrets in a time that does not depend on where they differ.
+bool SameToken(const SessionToken& a, const SessionToken& b) {
+  uint8_t difference = 0;
+  for (size_t i = 0; i < a.size(); ++i) difference |= static_cast<uint8_t>(a[i] ^ b[i]);
+  return difference == 0;
+}
+
+absl::Status Gone(SessionId id) {
+  return absl::NotFoundError(fmt::format("session {:016x} not found: it expired or was closed; open a new one", id));
+}
+
+}  // namespace
+
+SessionToken NewSessionToken() {
+  SessionToken token;
+  size_t filled = 0;
+  while (filled < token.size()) {
+    const ssize_t got = getrandom(token.data() + filled, token.size() - filled, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw std::runtime_error(fmt::format("getrandom: {}", std::strerror(errno)));
+    filled += static_cast<size_t>(got);
+  }
+  return token;
+}
+
+SessionTable::SessionTable(const SessionTableOptions& options) : options_(options) {
+  for (uint32_t i = 0; i < options_.shard_count; ++i) {
+    shards_.push_back(std::make_unique<Shard>(i, options_.start, options_.tick, options_.wheel_slots));
+  }
+}
+
+absl::StatusOr<uint32_t> SessionTable::FindLocked(Shard& shard, SessionId id,
+                                                  std::optional<SessionAttachment> attachment, TimePoint now) {
+  const auto it = shard.by_id.find(id);
+  // Past its deadline, the wheel has not ended it yet, but it is over.
+  if (it == shard.by_id.end() || shard.slab[it->second].deadline <= now) return Gone(id);
+  if (attachment && shard.slab[it->second].attachment != *attachment) {
+    return absl::AbortedError(fmt::format("session {:016x} was resumed on another stream", id));
+  }
+  return it->second;
+}
+
+absl::StatusOr<OpenedSession> SessionTable::Open(const SessionSpec& spec, TimePoint now) {
+  // The count is checked before the id is drawn: at most one session over
+  // per racing opener, which the check's next caller sees.
+  if (live_.fetch_add(1, std::memory_order_relaxed) >= options_.max_sessions) {
+    live_.fetch_sub(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError(
+        fmt::format("this registryd holds as many sessions as it may ({})", options_.max_sessions));
+  }
+  const SessionToken token = NewSessionToken();
+  for (;;) {
+    const SessionId id = NewLeaseId(static_cast<uint32_t>(RandomId()));
+    Shard& shard = ShardOf(id);
+    MutexLock lock(&shard.mu);
+    if (shard.by_id.contains(id)) continue;
+    uint32_t index;
+    if (!shard.free.empty()) {
+      index = shard.free.back();
+      shard.free.pop_back();
+    } else {
+      index = static_cast<uint32_t>(shard.slab.size());
+      shard.slab.emplace_back();
+    }
+    Session& session = shard.slab[index];
+    session.id = id;
+    session.token = token;
+    session.owner = spec.owner;
+    session.ttl = spec.ttl;
+    session.grace = spec.grace;
+    session.attachment = 1;
+    session.attached = true;
+    session.deadline = now + spec.ttl;
+    session.filed_at = shard.wheel.Schedule(index, session.deadline);
+    shard.by_id.emplace(id, index);
+    return OpenedSession{id, token, session.attachment};
+  }
+}
+
+// A later deadline leaves the wheel alone (the entry is filed again when it
+// comes round); an earlier one that falls before the entry's tick (a grace
+// shorter than what was left of the TTL) needs a new entry.
+void SessionTable::SetDeadline(Shard& shard, uint32_t index, TimePoint deadline) {
+  Session& session = shard.slab[index];
+  session.deadline = deadline;
+  if (shard.wheel.FilesEarlier(deadline, session.filed_at)) session.filed_at = shard.wheel.Schedule(index, deadline);
+}
+
+absl::Status SessionTable::Refresh(SessionId id, SessionAttachment attachment, TimePoint now) {
+  Shard& shard = ShardOf(id);
+  MutexLock lock(&shard.mu);
+  absl::StatusOr<uint32_t> index = FindLocked(shard, id, attachment, now);
+  if (!index.ok()) return index.status();
+  SetDeadline(shard, *index, now + shard.slab[*index].ttl);
+  return absl::OkStatus();
+}
+
+void SessionTable::Break(SessionId id, SessionAttachment attachment, TimePoint now) {
+  Shard& shard = ShardOf(id);
+  MutexLock lock(&shard.mu);
+  absl::StatusOr<uint32_t> index = FindLocked(shard, id, attachment, now);
+  if (!index.ok()) return;
+  Session& session = shard.slab[*index];
+  session.attached = false;
+  SetDeadline(shard, *index, now + session.grace);
+}
+
+absl::StatusOr<ResumedSession> SessionTable::Resume(SessionId id, const SessionToken& token, std::string_view owner,
+                                                    TimePoint now) {
+  Shard& shard = ShardOf(id);
+  MutexLock lock(&shard.mu);
+  absl::StatusOr<uint32_t> index = FindLocked(shard, id, std::nullopt, now);
+  if (!index.ok()) return index.status();
+  Session& session = shard.slab[*index];
+  if (!SameToken(session.token, token) || session.owner != owner) {
+    return absl::PermissionDeniedError(
+        fmt::format("session {:016x}: wrong token, or another identity than the one that opened it", id));
+  }
+  ++session.attachment;
+  session.attached = true;
+  SetDeadline(shard, *index, now + session.ttl);
+  resumed_.fetch_add(1, std::memory_order_relaxed);
+  return ResumedSession{session.attachment, session.ttl, session.grace, session.members.size()};
+}
+
+absl::Status SessionTable::Close(SessionId id, SessionAttachment attachment, TimePoint now) {
+  Shard& shard = ShardOf(id);
+  MutexLock lock(&shard.mu);
+  absl::StatusOr<uint32_t> index = FindLocked(shard, id, attachment, now);
+  if (!index.ok()) return index.status();
+  End(shard, *index, RemovalReason::kDeregistered);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SessionSlot> SessionTable::Join(SessionId id, SessionAttachment attachment, LeaseId lease,
+                                               TimePoint now) {
+  Shard& shard = ShardOf(id);
+  MutexLock lock(&shard.mu);
+  absl::StatusOr<uint32_t> index = FindLocked(shard, id, attachment, now);
+  if (!index.ok()) return index.status();
+  Session& session = shard.slab[*index];
+  if (session.members.size() >= options_.max_instances_per_session && !session.members.contains(lease)) {
+    return absl::ResourceExhaustedError(fmt::format("session {:016x} holds as many instances as a session may ({})",
+                                                    id, options_.max_instances_per_session));
+  }
+  session.members.insert(lease);
+  return SlotOf(shard.index, *index);
+}
+
+void SessionTable::Leave(SessionSlot slot, LeaseId lease) {
+  Shard& shard = *shards_[slot & ((1u << kMaxShardBits) - 1)];
+  const uint32_t index = slot >> kMaxShardBits;
+  MutexLock lock(&shard.mu);
+  // An ended session's slot is not reused before its members are removed,
+  // and its members set is empty: nothing to do then.
+  if (index < shard.slab.size()) shard.slab[index].members.erase(lease);
+}
+
+void SessionTable::End(Shard& shard, uint32_t index, RemovalReason reason) {
+  Session& session = shard.slab[index];
+  shard.by_id.erase(session.id);
+  const SessionSlot slot = SlotOf(shard.index, index);
+  for (const LeaseId lease : session.members) shard.doomed.push_back(DoomedInstance{slot, lease, reason});
+  if (session.members.empty()) {
+    shard.free.push_back(index);
+  } else {
+    shard.doomed_left[index] = session.members.size();
+  }
+  session = Session{};
+  live_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool SessionTable::Advance(uint32_t shard_index, TimePoint now, size_t budget, std::vector<DoomedInstance>& doomed) {
+  Shard& shard = *shards_[shard_index];
+  MutexLock lock(&shard.mu);
+  // What the last call handed out is removed by now.
+  shard.free.insert(shard.free.end(), shard.ending.begin(), shard.ending.end());
+  shard.ending.clear();
+
+  // The wheel calls these while the lock above is held.
+  const auto check = [&](TimerWheel::Entry index) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    Session& session = shard.slab[index];
+    if (session.id == kNoSession || session.filed_at != shard.wheel.NextTickStamp()) {
+      return TimerWheel::Verdict{TimerWheel::Verdict::kGone, {}};
+    }
+    if (session.deadline > now) {
+      session.filed_at = shard.wheel.FilingStamp(session.deadline);
+      return TimerWheel::Verdict{TimerWheel::Verdict::kRenewed, session.deadline};
+    }
+    return TimerWheel::Verdict{TimerWheel::Verdict::kExpired, {}};
+  };
+  const auto expire = [&](TimerWheel::Entry index) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    expired_.fetch_add(1, std::memory_order_relaxed);
+    End(shard, index, RemovalReason::kExpired);
+  };
+  shard.wheel.Advance(now, budget, check, expire);
+
+  for (size_t handed = 0; handed < budget && !shard.doomed.empty(); ++handed) {
+    const DoomedInstance instance = shard.doomed.front();
+    shard.doomed.pop_front();
+    doomed.push_back(instance);
+    const uint32_t index = instance.slot >> kMaxShardBits;
+    const auto left = shard.doomed_left.find(index);
+    if (--left->second == 0) {
+      shard.doomed_left.erase(left);
+      shard.ending.push_back(index);
+    }
+  }
+  return shard.wheel.HasDueWork(now) || !shard.doomed.empty();
+}
+
+TimePoint SessionTable::NextTickTime(uint32_t shard_index) {
+  Shard& shard = *shards_[shard_index];
+  MutexLock lock(&shard.mu);
+  if (!shard.doomed.empty() || !shard.ending.empty()) return TimePoint::min();
+  return shard.wheel.size() == 0 ? TimePoint::max() : shard.wheel.NextTickTime();
+}
+
+SessionSummary SessionTable::SummaryOf(const Session& session) {
+  return SessionSummary{session.id,       session.ttl,           session.grace, session.deadline,
+                        session.attached, session.members.size(), session.owner};
+}
+
+std::optional<SessionSummary> SessionTable::Find(SessionId id) {
+  Shard& shard = ShardOf(id);
+  MutexLock lock(&shard.mu);
+  const auto it = shard.by_id.find(id);
+  if (it == shard.by_id.end()) return std::nullopt;
+  return SummaryOf(shard.slab[it->second]);
+}
+
+std::vector<SessionSummary> SessionTable::List() {
+  std::vector<SessionSummary> out;
+  for (const auto& shard : shards_) {
+    MutexLock lock(&shard->mu);
+    for (const auto& [id, index] : shard->by_id) out.push_back(SummaryOf(shard->slab[index]));
+  }
+  return out;
+}
+
+}  // namespace registryd

@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -115,7 +116,9 @@ void SessionTable::Break(SessionId id, SessionAttachment attachment, TimePoint n
   if (!index.ok()) return;
   Session& session = shard.slab[*index];
   session.attached = false;
-  SetDeadline(shard, *index, now + session.grace);
+  // Never past TTL after the last message: a client that went silent before
+  // its stream was seen to break expires as if it had stayed connected.
+  SetDeadline(shard, *index, std::min(session.deadline, now + session.grace));
 }
 
 absl::StatusOr<ResumedSession> SessionTable::Resume(SessionId id, const SessionToken& token, std::string_view owner,

@@ -1,11 +1,13 @@
 // Sessions: one lease for any number of instances, kept alive by its client's
 // stream rather than by a renewal per instance.
 //
-// A session has a TTL and a grace period. While its stream is open, any
-// message on it refreshes the session (deadline = now + TTL); when the stream
-// breaks, the session waits for the grace period (deadline = break + grace)
-// for its client to resume it with the session's id and secret token. Past
-// its deadline the session expires, and every instance in it is removed.
+// A session has a TTL and a grace period (at most the TTL). While its stream
+// is open, any message on it refreshes the session (deadline = now + TTL);
+// when the stream breaks, the session waits for the grace period (deadline =
+// break + grace, but never past TTL after the last message, so a client
+// that went silent before the break was seen expires at TTL) for its client
+// to resume it with the session's id and secret token. Past its deadline the
+// session expires, and every instance in it is removed.
 //
 // Liveness costs one timer-wheel entry per session: an instance in a session
 // has no wheel entry of its own (Shard drops it), and refreshing a session
@@ -58,7 +60,7 @@ using SessionSlot = uint32_t;
 
 struct SessionSpec {
   Duration ttl{};    // already within the server's bounds
-  Duration grace{};  // after the stream breaks; zero: expire at once
+  Duration grace{};  // after the stream breaks, at most ttl; zero: expire at once
   std::string owner;  // the opener's identity (empty without a policy)
 };
 

@@ -127,6 +127,18 @@ TEST_F(SessionTest, WithoutAResumeTheSessionEndsWhenItsGraceDoes) {
   EXPECT_EQ(registry_.ResumeSession(session.id, session.token, "").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(SessionTest, ABreakSeenLateNeverKeepsASilentClientsSessionPastItsTtl) {
+  const OpenedSession session = Open(seconds(5));
+  Register(InSession(session, "books", "b1"));
+  // The client went silent at once; its dead connection is noticed 8 s later.
+  clock_.Advance(seconds(8));
+  registry_.BreakSession(session.id, session.attachment);
+  clock_.Advance(seconds(2) - nanoseconds(1));
+  EXPECT_TRUE(ExpireDue(registry_).empty());
+  clock_.Advance(kTick);
+  EXPECT_EQ(ExpireDue(registry_).size(), 1u) << "TTL after its last message, not the break plus grace";
+}
+
 TEST_F(SessionTest, NoGraceEndsTheSessionAtTheNextTick) {
   const OpenedSession session = Open(Duration::zero());
   Register(InSession(session, "books", "b1"));

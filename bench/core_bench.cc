@@ -11,7 +11,7 @@
 #include "core/timer_wheel.h"
 #include "persist/stored_records.h"
 #include "registry/v1/registry.pb.h"
-#include "server/native_rpcs.h"
+#include "server/rpcs/native_rpcs.h"
 
 namespace registryd {
 namespace {

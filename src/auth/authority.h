@@ -2,7 +2,7 @@
 // start, loaded again on SIGHUP (a broken file keeps what was loaded, and
 // the reload says why), and read by every queue thread.
 //
-// Threads resolve callers through their own caches (server/caller_cache.h),
+// Threads resolve callers through their own caches (server/queue/caller_cache.h),
 // which look at generation() on each call and take a new Snapshot only when
 // it moved: the files are never parsed on a call's path.
 #pragma once

@@ -14,7 +14,7 @@
 #include "http/http_caller.h"
 #include "http/ops_routes.h"
 #include "metrics/thread_metrics.h"
-#include "server/native_rpcs.h"
+#include "server/queue/wire_millis.h"
 
 namespace registryd::http {
 namespace {

@@ -7,7 +7,7 @@
 #include "core/validation.h"
 #include "http/http_caller.h"
 #include "http/ops_routes.h"
-#include "server/discover_reply.h"
+#include "server/rpcs/discover_reply.h"
 
 namespace registryd::http {
 namespace {

@@ -22,7 +22,7 @@
 #include "core/lease_clock.h"
 #include "core/receive_backlog.h"
 #include "core/queue_event.h"
-#include "server/serving_queue.h"
+#include "server/queue/serving_queue.h"
 
 namespace registryd {
 

@@ -10,17 +10,17 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/server_builder.h>
 
-#include "server/ads_call.h"
-#include "server/feed_responses.h"
-#include "server/caller_cache.h"
-#include "server/health_rpcs.h"
-#include "server/keep_alive_call.h"
+#include "server/streams/ads_call.h"
+#include "server/streams/feed_responses.h"
+#include "server/queue/caller_cache.h"
+#include "server/rpcs/health_rpcs.h"
+#include "server/streams/keep_alive_call.h"
 #include "core/log.h"
-#include "server/native_rpcs.h"
-#include "server/seed_rpcs.h"
+#include "server/rpcs/native_rpcs.h"
+#include "server/rpcs/seed_rpcs.h"
 #include "server/server_credentials.h"
-#include "server/unary_call.h"
-#include "server/watch_call.h"
+#include "server/queue/unary_call.h"
+#include "server/streams/watch_call.h"
 
 namespace registryd {
 namespace {

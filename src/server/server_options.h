@@ -48,7 +48,7 @@ struct ServerOptions {
   int calls_per_method = 32;
   // What one writing method's calls may grow to on each queue while they wait
   // for the writer (etcd, --fsync always): the writes under way, and so the
-  // batches, are not capped at calls_per_method (server/call_pool.h).
+  // batches, are not capped at calls_per_method (server/queue/call_pool.h).
   int max_calls_per_writing_method = 1024;
   // The largest request accepted; larger ones get RESOURCE_EXHAUSTED.
   int max_receive_message_bytes = 64 * 1024;

@@ -8,7 +8,7 @@
 
 #include "core/queue_event.h"
 #include "core/queue_watchdog.h"
-#include "server/serving_queue.h"
+#include "server/queue/serving_queue.h"
 
 namespace registryd {
 

@@ -1,7 +1,7 @@
 // One ADS stream's state-of-the-world bookkeeping, per resource type: what
 // the client subscribed to, what was last sent (its version, nonce and the
 // content of each resource), and whether a response is due. No gRPC here:
-// the stream's state machine (server/ads_call.h) feeds it requests and asks
+// the stream's state machine (server/streams/ads_call.h) feeds it requests and asks
 // it what to send.
 //
 // The rules (the xDS protocol, state of the world):

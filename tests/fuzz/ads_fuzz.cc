@@ -17,7 +17,7 @@
 #include "core/registry.h"
 #include "core/validation.h"
 #include "envoy/discovery.pb.h"
-#include "server/xds_resource_cache.h"
+#include "server/streams/xds_resource_cache.h"
 #include "xds/ads_subscriptions.h"
 
 namespace registryd {

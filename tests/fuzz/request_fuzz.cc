@@ -19,11 +19,11 @@
 #include "core/validation.h"
 #include "core/watch_feed.h"
 #include "persist/local_writer.h"
-#include "server/health_rpcs.h"
-#include "server/native_rpcs.h"
-#include "server/seed_rpcs.h"
-#include "server/status.h"
-#include "server/stream_leases.h"
+#include "server/rpcs/health_rpcs.h"
+#include "server/rpcs/native_rpcs.h"
+#include "server/rpcs/seed_rpcs.h"
+#include "server/queue/status.h"
+#include "server/streams/stream_leases.h"
 
 namespace registryd {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/discover_reply_cache.h"
+#include "server/rpcs/discover_reply_cache.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // CallPool: `base` objects wait for calls whatever number of calls waits
 // for the writer, up to `max` objects in all.
-#include "server/call_pool.h"
+#include "server/queue/call_pool.h"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "server/xds_resource_cache.h"
+#include "server/streams/xds_resource_cache.h"
 #include "test_specs.h"
 
 namespace registryd {

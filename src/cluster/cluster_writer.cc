@@ -50,6 +50,10 @@ LeaseId ClusterWriter::NewLease(std::string_view service) {
 }
 
 void ClusterWriter::Register(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) {
+  if (spec.session != kNoSession) {
+    std::move(done)(absl::UnimplementedError("sessions are not served in cluster mode yet: use leases"));
+    return;
+  }
   // As Registry::Register: a numeric instance id is a seed id.
   if (!spec.seed_id) spec.seed_id = SeedIdOf(spec.instance_id);
   Upsert(std::move(spec), std::move(access), std::move(done), 1);

@@ -245,6 +245,13 @@ std::optional<SessionSummary> SessionTable::Find(SessionId id) {
   return SummaryOf(shard.slab[it->second]);
 }
 
+bool SessionTable::Holds(SessionId id, LeaseId lease) {
+  Shard& shard = ShardOf(id);
+  MutexLock lock(&shard.mu);
+  const auto it = shard.by_id.find(id);
+  return it != shard.by_id.end() && shard.slab[it->second].members.contains(lease);
+}
+
 std::vector<SessionSummary> SessionTable::List() {
   std::vector<SessionSummary> out;
   for (const auto& shard : shards_) {

@@ -151,6 +151,8 @@ class SessionTable {
   TimePoint NextTickTime(uint32_t shard);
 
   std::optional<SessionSummary> Find(SessionId id);
+  // Whether the lease's instance is in the session.
+  bool Holds(SessionId id, LeaseId lease);
   // Every live session, in no particular order.
   std::vector<SessionSummary> List();
   size_t live_sessions() const { return live_.load(std::memory_order_relaxed); }

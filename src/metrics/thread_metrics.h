@@ -19,7 +19,7 @@
 namespace registryd::metrics {
 
 // Every gRPC method registryd serves, by full name.
-inline constexpr std::array<std::string_view, 16> kMethods = {
+inline constexpr std::array<std::string_view, 17> kMethods = {
     "registry.v1.Registry/Register",
     "registry.v1.Registry/Heartbeat",
     "registry.v1.Registry/Deregister",
@@ -27,6 +27,7 @@ inline constexpr std::array<std::string_view, 16> kMethods = {
     "registry.v1.Registry/ListServices",
     "registry.v1.Registry/Watch",
     "registry.v1.Registry/KeepAlive",
+    "registry.v1.Registry/Session",
     "registry_service.RegistryService/discovery",
     "registry_service.RegistryService/heartBeat",
     "discovery_service.DiscoveryService/findServer",
@@ -51,8 +52,9 @@ inline constexpr size_t kStatusCodes = 17;  // grpc::StatusCode OK .. UNAUTHENTI
 enum class HeartbeatApi : uint8_t { kNative, kKeepAlive, kSeed, kForwarded };
 inline constexpr std::array<std::string_view, 4> kHeartbeatApis = {"native", "keepalive", "seed", "forwarded"};
 
-enum class StreamKind : uint8_t { kWatch, kKeepAlive, kHealthWatch, kAds };
-inline constexpr std::array<std::string_view, 4> kStreamKinds = {"watch", "keepalive", "health_watch", "ads"};
+enum class StreamKind : uint8_t { kWatch, kKeepAlive, kHealthWatch, kAds, kSession };
+inline constexpr std::array<std::string_view, 5> kStreamKinds = {"watch", "keepalive", "health_watch", "ads",
+                                                                 "session"};
 
 // xDS resource types, in xds::ResourceType's order.
 inline constexpr std::array<std::string_view, 4> kXdsTypeNames = {"listener", "route_configuration", "cluster",

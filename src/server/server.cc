@@ -15,6 +15,7 @@
 #include "server/queue/caller_cache.h"
 #include "server/rpcs/health_rpcs.h"
 #include "server/streams/keep_alive_call.h"
+#include "server/streams/session_call.h"
 #include "core/log.h"
 #include "server/rpcs/native_rpcs.h"
 #include "server/rpcs/seed_rpcs.h"
@@ -30,6 +31,7 @@ constexpr auto kSummaryInterval = std::chrono::seconds(10);
 constexpr size_t kDiscoverCacheBytesPerQueue = 32 << 20;
 // Streams waiting to be accepted; each accepted stream requests the next.
 constexpr int kKeepAliveStreamsRequestedPerQueue = 4;
+constexpr int kSessionStreamsRequestedPerQueue = 4;
 constexpr int kWatchStreamsRequestedPerQueue = 4;
 constexpr int kAdsStreamsRequestedPerQueue = 4;
 // Probes are few: a handful of Checks waiting per queue is plenty.
@@ -253,6 +255,9 @@ absl::Status Server::Start() {
     }
     for (int i = 0; i < kKeepAliveStreamsRequestedPerQueue; ++i) {
       KeepAliveCall::Start(native_service_, *queue, *keep_alive_backend_);
+    }
+    for (int i = 0; i < kSessionStreamsRequestedPerQueue; ++i) {
+      SessionCall::Start(native_service_, *queue, *writer_);
     }
     for (int i = 0; i < kWatchStreamsRequestedPerQueue; ++i) {
       WatchCall<FeedResponses>::Start(native_service_, *queue, registry_, watch_hubs_[queue->index()]);

@@ -68,6 +68,50 @@ TEST(LenientWireTest, WatchRequest) {
   ExpectRoundTrip<lenient::WatchRequest>(request);
 }
 
+// Each kind of session request, the registration with every field.
+TEST(LenientWireTest, SessionRequest) {
+  registry::v1::SessionRequest open;
+  open.set_request_id(1);
+  open.mutable_open()->set_ttl_ms(9000);
+  open.mutable_open()->set_grace_ms(0);
+  ExpectRoundTrip<lenient::SessionRequest>(open);
+
+  registry::v1::SessionRequest resume;
+  resume.set_request_id(2);
+  resume.mutable_resume()->set_session_id(0xfeedface'00000001);
+  resume.mutable_resume()->set_token(std::string(16, '\x7f'));
+  ExpectRoundTrip<lenient::SessionRequest>(resume);
+
+  registry::v1::SessionRequest registration;
+  registration.set_request_id(3);
+  for (const char* id : {"orders-1", "orders-2"}) {
+    registry::v1::RegisterRequest& instance = *registration.mutable_register_()->add_instances();
+    instance.set_service("orders");
+    instance.set_address("10.0.0.1:80");
+    instance.set_instance_id(id);
+    (*instance.mutable_metadata())["zone"] = "eu-1";
+    instance.set_ttl_ms(5000);
+    instance.set_overloaded(true);
+  }
+  ExpectRoundTrip<lenient::SessionRequest>(registration);
+
+  registry::v1::SessionRequest deregistration;
+  deregistration.set_request_id(4);
+  deregistration.mutable_deregister()->add_lease_ids(7);
+  deregistration.mutable_deregister()->add_lease_ids(8);
+  ExpectRoundTrip<lenient::SessionRequest>(deregistration);
+
+  registry::v1::SessionRequest keep_alive;
+  keep_alive.set_request_id(5);
+  keep_alive.mutable_keep_alive();
+  ExpectRoundTrip<lenient::SessionRequest>(keep_alive);
+
+  registry::v1::SessionRequest close;
+  close.set_request_id(6);
+  close.mutable_close();
+  ExpectRoundTrip<lenient::SessionRequest>(close);
+}
+
 TEST(LenientWireTest, HealthCheckRequest) {
   grpc::health::v1::HealthCheckRequest request;
   request.set_service("registry.v1.Registry");

@@ -62,11 +62,18 @@ class NativeRegistryService final : public registry::v1::Registry::AsyncService 
                            grpc::ServerCompletionQueue* notification_cq, void* tag) {
     RequestAsyncServerStreaming(kWatchMethod, context, request, writer, call_cq, notification_cq, tag);
   }
+  void RequestSessionLenient(
+      grpc::ServerContext* context,
+      grpc::ServerAsyncReaderWriter<registry::v1::SessionResponse, lenient::SessionRequest>* stream,
+      grpc::CompletionQueue* call_cq, grpc::ServerCompletionQueue* notification_cq, void* tag) {
+    RequestAsyncBidiStreaming(kSessionMethod, context, stream, call_cq, notification_cq, tag);
+  }
 
  private:
   static constexpr int kRegisterMethod = 0;  // rpc Register
   static constexpr int kDiscoverMethod = 3;  // rpc Discover
   static constexpr int kWatchMethod = 6;     // rpc Watch
+  static constexpr int kSessionMethod = 7;   // rpc Session
 };
 
 // grpc.health.v1.Health on the queues, like every other service (gRPC's

@@ -18,6 +18,9 @@
 
 namespace registryd {
 
+// The validated registration a Register request (or a session's) asks for.
+absl::StatusOr<RegisterSpec> RegisterSpecOf(const Registry& registry, const lenient::RegisterRequest& request);
+
 struct RegisterRpc {
   static constexpr bool kWrites = true;
   static constexpr bool kAuthorized = true;

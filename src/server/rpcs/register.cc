@@ -7,10 +7,8 @@
 #include "server/queue/status.h"
 
 namespace registryd {
-namespace {
 
-// The validated registration the request asks for.
-absl::StatusOr<RegisterSpec> SpecOf(const Registry& registry, const RegisterRpc::Request& request) {
+absl::StatusOr<RegisterSpec> RegisterSpecOf(const Registry& registry, const lenient::RegisterRequest& request) {
   if (absl::Status check = ValidateService("service", request.service()); !check.ok()) return check;
   if (absl::Status check = ValidateInstanceId("instance_id", request.instance_id()); !check.ok()) return check;
   absl::StatusOr<HostPort> address = ParseAddress("address", request.address());
@@ -39,11 +37,9 @@ absl::StatusOr<RegisterSpec> SpecOf(const Registry& registry, const RegisterRpc:
   return spec;
 }
 
-}  // namespace
-
 void RegisterRpc::Handle(RegistryWriter& writer, const Request& request, Reply& reply, const auth::CallerRef& caller,
                          RpcDone done) {
-  absl::StatusOr<RegisterSpec> spec = SpecOf(writer.registry(), request);
+  absl::StatusOr<RegisterSpec> spec = RegisterSpecOf(writer.registry(), request);
   if (!spec.ok()) {
     std::move(done)(ToGrpcStatus(spec.status()));
     return;

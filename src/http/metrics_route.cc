@@ -117,6 +117,18 @@ void WriteRegistry(TextExposition& text, Registry& registry, const metrics::Metr
   }
 }
 
+// Sessions (core/session_table.h): one stream keeps many instances alive.
+void WriteSessions(TextExposition& text, SessionTable& sessions) {
+  Gauge(text, "registryd_sessions", "Sessions open now (their streams open, or in grace after a break).",
+        static_cast<double>(sessions.live_sessions()));
+  Counter(text, "registryd_session_expirations_total",
+          "Sessions that ended without being closed (silent past their TTL, or not resumed within their grace); "
+          "their instances expired with them.",
+          sessions.expired_sessions());
+  Counter(text, "registryd_session_resumes_total", "Sessions taken over by a new stream with their token.",
+          sessions.resumed_sessions());
+}
+
 // Stalls and holds: registryd's own faults, which no lease pays for (core/lease_clock.h).
 void WriteOwnFaults(TextExposition& text, const LeaseClockStats& stats, const metrics::MetricTotals& totals) {
   Counter(text, "registryd_stalls_total",
@@ -223,6 +235,7 @@ void AddMetricsRoute(HttpServer& http, OpsContext& context) {
           context.phase() == OpsContext::Phase::kServing && server.serving() ? 1 : 0);
     WriteCalls(text, totals);
     WriteRegistry(text, server.registry(), totals);
+    WriteSessions(text, server.registry().sessions());
     WriteOwnFaults(text, server.lease_clock().stats(), totals);
     if (server.options().authority) WriteAuthorization(text);
     if (const Journal* journal = server.journal()) WriteJournal(text, *journal, totals);

@@ -50,6 +50,16 @@ struct ServerOptions {
   // for the writer (etcd, --fsync always): the writes under way, and so the
   // batches, are not capped at calls_per_method (server/queue/call_pool.h).
   int max_calls_per_writing_method = 1024;
+  // HTTP/2 keepalive: registryd pings a connection idle this long and
+  // closes it when the ping is not answered within ping_timeout, so a client
+  // that died silently has its streams (a session's) end; and clients may
+  // ping as often as every min_client_ping_interval, with or without calls
+  // under way, without being sent GOAWAY too_many_pings.
+  struct Keepalive {
+    Duration ping_interval = std::chrono::seconds(30);
+    Duration ping_timeout = std::chrono::seconds(10);
+    Duration min_client_ping_interval = std::chrono::seconds(10);
+  } keepalive;
   // The largest request accepted; larger ones get RESOURCE_EXHAUSTED.
   int max_receive_message_bytes = 64 * 1024;
   ServerTls tls;

@@ -4,8 +4,11 @@
 // condition, never for a time.
 #include <optional>
 #include <set>
+#include <thread>
 #include <string>
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 
 #include "test_server.h"
@@ -179,6 +182,8 @@ TEST_F(SessionStreamTest, ABrokenStreamIsResumedWithItsTokenAndKeepsEveryInstanc
   EXPECT_EQ(resumed.opened().instances(), 2u);
   EXPECT_EQ(Instances("books"), (std::set<std::string>{"b1", "b2"}));
   EXPECT_EQ(Exchange(*second.stream, KeepAlive()).kept_alive().ttl_ms(), 30'000u);
+  EXPECT_EQ(server_.server().registry().sessions().resumed_sessions(), 1u);
+  EXPECT_EQ(server_.server().registry().sessions().live_sessions(), 1u);
 }
 
 TEST_F(SessionStreamTest, WithoutGraceABrokenStreamsInstancesGoAtOnce) {
@@ -205,6 +210,38 @@ TEST_F(SessionStreamTest, ASilentClientsSessionExpiresWithItsInstances) {
   resume.mutable_resume()->set_token(opened.token());
   ASSERT_TRUE(late.stream->Write(resume));
   EXPECT_EQ(EndOf(*late.stream).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(server_.server().registry().sessions().expired_sessions(), 1u);
+  EXPECT_EQ(server_.server().registry().sessions().live_sessions(), 0u);
+}
+
+// A client pinging an idle session stream as the README says (here scaled
+// down: every second against a server that allows every second) keeps its
+// stream: never GOAWAY too_many_pings, which gRPC's default policy sends
+// from the third ping.
+TEST(PingPolicyTest, AClientPingingAsDocumentedKeepsItsStream) {
+  ServerOptions options = TestServerOptions();
+  options.keepalive.min_client_ping_interval = std::chrono::seconds(1);
+  TestServer server(options);
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  arguments.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  auto channel = grpc::CreateCustomChannel(server.server().address(), grpc::InsecureChannelCredentials(), arguments);
+  auto stub = registry::v1::Registry::NewStub(channel);
+  auto context = Context();
+  auto stream = stub->Session(context.get());
+  SessionRequest open;
+  open.mutable_open()->set_ttl_ms(30'000);
+  ASSERT_TRUE(stream->Write(open));
+  SessionResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  // Idle for several pings: the wait is the test (pings need real time).
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  SessionRequest keep_alive;
+  keep_alive.mutable_keep_alive();
+  ASSERT_TRUE(stream->Write(keep_alive));
+  ASSERT_TRUE(stream->Read(&response)) << stream->Finish().error_message();
+  EXPECT_TRUE(response.has_kept_alive());
 }
 
 }  // namespace

@@ -228,8 +228,10 @@ bool SessionTable::Advance(uint32_t shard_index, TimePoint now, size_t budget, s
 TimePoint SessionTable::NextTickTime(uint32_t shard_index) {
   Shard& shard = *shards_[shard_index];
   MutexLock lock(&shard.mu);
-  if (!shard.doomed.empty() || !shard.ending.empty()) return TimePoint::min();
-  return shard.wheel.size() == 0 ? TimePoint::max() : shard.wheel.NextTickTime();
+  // Instances of a closed session to remove: at the next tick, as expiry.
+  // (A time before now would do as well, but callers subtract now from it.)
+  const bool idle = shard.wheel.size() == 0 && shard.doomed.empty() && shard.ending.empty();
+  return idle ? TimePoint::max() : shard.wheel.NextTickTime();
 }
 
 SessionSummary SessionTable::SummaryOf(const Session& session) {

@@ -148,6 +148,8 @@ class SessionTable {
   // reused only after a later call, once the caller removed what the
   // earlier one handed out.
   bool Advance(uint32_t shard, TimePoint now, size_t budget, std::vector<DoomedInstance>& doomed);
+  // When Advance has something to do next: the next tick while a session is
+  // filed or instances of ended ones wait (TimePoint::max() when none).
   TimePoint NextTickTime(uint32_t shard);
 
   std::optional<SessionSummary> Find(SessionId id);

@@ -30,6 +30,13 @@ void LeaseFlags::AddTo(CLI::App& app) {
               "its clients call again on a fresh one instead of waiting behind calls their clients gave up on "
               "(0: never; at least --stall-threshold)",
               Duration::zero());
+  group.add_option("--max-sessions", max_sessions, "Most sessions open at once; more opens get RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  group.add_option("--max-instances-per-session", max_instances_per_session,
+                   "Most instances one session may hold; more get RESOURCE_EXHAUSTED in their results")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
 }
 
 std::optional<std::string> LeaseFlags::Check() const {
@@ -56,6 +63,8 @@ void LeaseFlags::ApplyTo(ServerOptions& options) const {
   options.registry.min_ttl = min_ttl.value;
   options.registry.max_ttl = max_ttl.value;
   options.registry.tick = tick.value;
+  options.registry.max_sessions = max_sessions;
+  options.registry.max_instances_per_session = max_instances_per_session;
   options.lease_clock.late_bound = stall_threshold.value;
   options.lease_clock.max_hold = MaxHold();
   options.shed_unread_after = shed_unread_after.value == Duration::zero() ? Duration::max() : shed_unread_after.value;

@@ -23,6 +23,8 @@ struct LeaseFlags {
   // takes to answer; clients with deadlines of a second have given up on it
   // by the time it is answered.
   DurationFlag shed_unread_after{"500ms", std::chrono::milliseconds(500)};
+  size_t max_sessions = RegistryOptions{}.max_sessions;
+  size_t max_instances_per_session = RegistryOptions{}.max_instances_per_session;
 
   void AddTo(CLI::App& app);
   // What the flags cannot be together, as a message naming them.

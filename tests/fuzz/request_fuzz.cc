@@ -1,4 +1,5 @@
-// Every RPC of both APIs (and health's Check) on raw protobuf bytes, handled
+// Every RPC of both APIs (and health's Check, and two requests of a Session
+// stream) on raw protobuf bytes, handled
 // as registryd handles them (the same request types, lenient where registryd's are, and the same
 // handlers) against one registry that lives across inputs. The first byte
 // picks the RPC, and whether it comes from no policy's anonymous caller or
@@ -6,6 +7,7 @@
 // an answer that is not INTERNAL or UNKNOWN, and an instance registered
 // before the fuzzing must survive whatever the inputs do (no bad or refused
 // request loses another client's registration).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -23,6 +25,7 @@
 #include "server/rpcs/native_rpcs.h"
 #include "server/rpcs/seed_rpcs.h"
 #include "server/queue/status.h"
+#include "server/streams/session_stream.h"
 #include "server/streams/stream_leases.h"
 
 namespace registryd {
@@ -53,6 +56,7 @@ struct World {
   static RegistryOptions Options() {
     RegistryOptions options;
     options.max_instances = 10'000;
+    options.max_sessions = 1'000;  // the clock stands still: broken sessions stay in grace
     options.first_revision = 1;
     return options;
   }
@@ -110,6 +114,33 @@ void KeepAlive(World& world, std::string_view bytes, const auth::CallerRef& call
   stream.Release();
 }
 
+// Two requests on one Session stream, then its end (as SessionCall: the
+// stream ends at the first error). The first byte splits the input.
+void Session(World& world, std::string_view bytes, const auth::CallerRef& caller) {
+  if (bytes.empty()) return;
+  const size_t split = std::min<size_t>(static_cast<uint8_t>(bytes[0]), bytes.size() - 1);
+  SessionStream stream(world.writer);
+  stream.set_caller(caller);
+  for (const std::string_view part : {bytes.substr(1, split), bytes.substr(1 + split)}) {
+    lenient::SessionRequest request;
+    if (!request.ParseFromArray(part.data(), static_cast<int>(part.size()))) break;  // gRPC ends the stream
+    registry::v1::SessionResponse response;
+    bool answered = false;
+    grpc::Status status;
+    stream.Handle(request, response, [&](grpc::Status answer) {
+      status = std::move(answer);
+      answered = true;
+    });
+    if (!answered) std::abort();  // a standalone write answers at once
+    Check(status);
+    for (const auto& result : response.registered().results()) {
+      Check(grpc::Status(static_cast<grpc::StatusCode>(result.code()), result.message()));
+    }
+    if (!status.ok()) break;
+  }
+  stream.Release();
+}
+
 // What WatchCall<FeedResponses> does with a request before its first write.
 void Watch(World& world, std::string_view bytes) {
   lenient::WatchRequest request;
@@ -135,8 +166,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
   const auth::CallerRef no_policy;
-  const auth::CallerRef& caller = (data[0] / 12) % 2 == 0 ? no_policy : world.limited;
-  switch (data[0] % 12) {
+  const auth::CallerRef& caller = (data[0] / 13) % 2 == 0 ? no_policy : world.limited;
+  switch (data[0] % 13) {
     case 0: Call<SeedRegisterRpc>(world.writer, bytes, caller); break;
     case 1: Call<SeedHeartbeatRpc>(world.writer, bytes, caller); break;
     case 2: Call<FindServerRpc>(world.registry, bytes, caller); break;
@@ -149,6 +180,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 9: KeepAlive(world, bytes, caller); break;
     case 10: Watch(world, bytes); break;
     case 11: Call<HealthCheckRpc>(world.health, bytes, caller); break;
+    case 12: Session(world, bytes, caller); break;
   }
   if (!CanaryAlive(world)) std::abort();
   return 0;

@@ -102,6 +102,41 @@ TEST_F(KeepAliveTest, EachRequestGetsItsResponseAndErrorsAreScopedToTheirLease) 
   EXPECT_EQ(Instances("kv"), (std::vector<std::string>{"a", "b"}));  // not bound: they stay
 }
 
+// A sidecar renews many leases in one request, each with its own result.
+TEST_F(KeepAliveTest, OneRequestRenewsManyLeasesEachWithItsResult) {
+  const uint64_t a = Register("batch", "a", 30'000);
+  const uint64_t b = Register("batch", "b", 45'000);
+  const uint64_t gone = Register("batch", "gone", 30'000);
+  registry::v1::DeregisterRequest deregister;
+  deregister.set_lease_id(gone);
+  registry::v1::DeregisterResponse deregistered;
+  ASSERT_TRUE(server_.native().Deregister(Context().get(), deregister, &deregistered).ok());
+  KeepAliveStream stream(server_.native());
+
+  KeepAliveRequest request;
+  for (const uint64_t lease : {a, gone, b}) request.add_lease_ids(lease);
+  request.set_overloaded(true);
+  KeepAliveResponse response;
+  ASSERT_TRUE(stream.stream().Write(request));
+  ASSERT_TRUE(stream.stream().Read(&response));
+  EXPECT_EQ(response.code(), 0) << "no lease_id of its own: nothing to answer for it";
+  ASSERT_EQ(response.results_size(), 3);
+  EXPECT_EQ(response.results(0).lease_id(), a);
+  EXPECT_EQ(response.results(0).ttl_ms(), 30'000u);
+  EXPECT_EQ(response.results(1).code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(response.results(2).ttl_ms(), 45'000u);
+
+  KeepAliveRequest too_many;
+  for (int i = 0; i < 1001; ++i) too_many.add_lease_ids(a);
+  ASSERT_TRUE(stream.stream().Write(too_many));
+  ASSERT_TRUE(stream.stream().Read(&response));
+  EXPECT_EQ(response.code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(response.message().find("1000"), std::string::npos) << response.message();
+  EXPECT_EQ(response.results_size(), 0);
+  EXPECT_EQ(stream.Renew(a).code(), 0) << "the stream goes on";
+  EXPECT_TRUE(stream.Close().ok());
+}
+
 TEST_F(KeepAliveTest, PipelinedRequestsAreAnsweredInOrder) {
   std::vector<uint64_t> leases;
   for (int i = 0; i < 50; ++i) leases.push_back(Register("pipe", "i" + std::to_string(i)));

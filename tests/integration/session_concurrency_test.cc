@@ -164,7 +164,9 @@ TEST(SessionConcurrencyTest, ClientsOpenRegisterBreakResumeAndCloseAtOnce) {
   for (std::thread& client : clients) client.join();
   reading = false;
   reader.join();
-  EXPECT_TRUE(WaitFor([&] { return Discovered(server.native(), "closed") == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return Discovered(server.native(), "closed") == 0; }))
+      << Discovered(server.native(), "closed") << " closed instances left, "
+      << server.server().registry().sessions().live_sessions() << " sessions live";
   EXPECT_EQ(Discovered(server.native(), "kept"), static_cast<size_t>(kept.load()));
   EXPECT_EQ(server.server().registry().sessions().live_sessions(), static_cast<size_t>(kClients * kRounds / 3));
 }

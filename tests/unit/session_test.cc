@@ -192,6 +192,20 @@ TEST_F(SessionTest, ClosingRemovesEveryInstanceAsDeregistered) {
   EXPECT_EQ(registry_.sessions().expired_sessions(), 0u);
 }
 
+// The expiry alarm is set from NextTickTime: a closed session's instances
+// wait for the next tick, never for a time the alarm cannot be set to.
+TEST_F(SessionTest, AClosedSessionsInstancesAreDueAtTheNextTick) {
+  const OpenedSession session = Open();
+  Register(InSession(session, "books", "b1"));
+  clock_.Advance(milliseconds(30));
+  ASSERT_TRUE(registry_.CloseSession(session.id, session.attachment).ok());
+  for (uint32_t shard = 0; shard < registry_.shard_count(); ++shard) {
+    const TimePoint next = registry_.NextTickTime(shard);
+    EXPECT_GE(next, clock_.Now() - kTick) << "shard " << shard;
+    EXPECT_LE(next, clock_.Now() + kTick) << "shard " << shard;
+  }
+}
+
 TEST_F(SessionTest, AnInstanceRegisteredAgainMovesIntoOrOutOfASession) {
   const LeaseId own = Register(NativeSpec("books", "b1", seconds(2)));
   const OpenedSession first = Open();

@@ -40,18 +40,25 @@ void SessionCall::OnRead(bool ok) {
   }
   if (*caller != nullptr) session_.set_caller(**caller);
   answer_phase_.store(kHandling, std::memory_order_relaxed);
-  session_.Handle(request_, response_, [this, self = self_](grpc::Status status) mutable {
+  // The callback hands itself (`self`) to the wake before it says it
+  // answered: the exchange orders both for the queue's thread.
+  // After the exchange the queue's thread may run the wake, and end the
+  // object, as soon as the alarm is set: nothing of it is read past that
+  // point but through what the lambda holds.
+  session_.Handle(request_, response_, [this, self = self_, &queue = queue_](grpc::Status status) mutable {
     answer_status_ = std::move(status);
-    if (answer_phase_.exchange(kAnswered, std::memory_order_acq_rel) != kReturned) return;
+    waking_ = std::move(self);
+    if (answer_phase_.exchange(kAnswered, std::memory_order_acq_rel) != kReturned) return;  // inside Handle
     // Answered on another thread, after Handle returned: on to the queue's.
-    ServingQueue::StartGuard guard(queue_);
+    ServingQueue::StartGuard guard(queue);
     if (guard.open()) {
-      waking_ = std::move(self);
-      alarm_.Set(queue_.cq(), gpr_inf_past(GPR_CLOCK_MONOTONIC), &answered_);
+      alarm_.Set(queue.cq(), gpr_inf_past(GPR_CLOCK_MONOTONIC), &answered_);
+      return;
     }
-    // Else the queue is gone, and so is the stream: dropping `self` ends it.
+    waking_.reset();  // the queue is gone, and so is the stream: this may end it
   });
   if (answer_phase_.exchange(kReturned, std::memory_order_acq_rel) == kAnswered) {
+    waking_.reset();  // answered inside Handle: no wake to hold it for
     Answered(std::move(answer_status_));
   } else {
     awaiting_answer_ = true;
@@ -59,6 +66,7 @@ void SessionCall::OnRead(bool ok) {
 }
 
 void SessionCall::OnAnswered(bool) {
+  (void)answer_phase_.load(std::memory_order_acquire);  // what the answer's thread wrote
   awaiting_answer_ = false;
   const std::shared_ptr<SessionCall> keep = std::move(waking_);  // until this returns
   if (!ending_) Answered(std::move(answer_status_));

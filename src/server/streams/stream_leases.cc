@@ -15,20 +15,38 @@ registry::v1::KeepAliveResponse StreamLeases::Renew(const registry::v1::KeepAliv
   }
   registry::v1::KeepAliveResponse response;
   response.set_lease_id(request.lease_id());
-  const auto refuse = [&](grpc::StatusCode code, std::string message) {
-    response.set_code(code);
-    response.set_message(std::move(message));
+  if (request.lease_ids_size() > kMaxLeasesPerRequest) {
+    response.set_code(grpc::StatusCode::INVALID_ARGUMENT);
+    response.set_message(fmt::format("lease_ids: at most {} per request (got {}); none was renewed",
+                                     kMaxLeasesPerRequest, request.lease_ids_size()));
     return response;
+  }
+  if (request.lease_id() != kNoLease || request.lease_ids_size() == 0) {
+    RenewOne(request.lease_id(), request.overloaded(), response);
+  }
+  for (const LeaseId lease : request.lease_ids()) {
+    registry::v1::LeaseRenewal& result = *response.add_results();
+    result.set_lease_id(lease);
+    RenewOne(lease, request.overloaded(), result);
+  }
+  return response;
+}
+
+template <typename Result>
+void StreamLeases::RenewOne(LeaseId lease, bool overloaded, Result& result) {
+  const auto refuse = [&](grpc::StatusCode code, std::string message) {
+    result.set_code(code);
+    result.set_message(std::move(message));
   };
-  if (request.lease_id() == kNoLease) return refuse(grpc::StatusCode::INVALID_ARGUMENT, "lease_id: must be set");
-  if (bound_stream_ && !bound_leases_.contains(request.lease_id()) && bound_leases_.size() >= kMaxBoundLeases) {
+  if (lease == kNoLease) return refuse(grpc::StatusCode::INVALID_ARGUMENT, "lease_id: must be set");
+  if (bound_stream_ && !bound_leases_.contains(lease) && bound_leases_.size() >= kMaxBoundLeases) {
     return refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
                   fmt::format("bind_to_stream: a stream holds at most {} leases", kMaxBoundLeases));
   }
-  const absl::StatusOr<Duration> ttl = backend_.writer.Heartbeat(request.lease_id(), request.overloaded(), caller_.get());
+  const absl::StatusOr<Duration> ttl = backend_.writer.Heartbeat(lease, overloaded, caller_.get());
   if (!ttl.ok()) {
-    if (bound_stream_ && bound_leases_.erase(request.lease_id()) > 0) {
-      (void)backend_.bindings.Release(*bound_stream_, {request.lease_id()});  // gone: nothing to hold
+    if (bound_stream_ && bound_leases_.erase(lease) > 0) {
+      (void)backend_.bindings.Release(*bound_stream_, {lease});  // gone: nothing to hold
     }
     const grpc::Status status = ToGrpcStatus(ttl.status());
     return refuse(status.error_code(), status.error_message());
@@ -36,11 +54,10 @@ registry::v1::KeepAliveResponse StreamLeases::Renew(const registry::v1::KeepAliv
   if (bound_stream_) {
     // Every renewal binds: a lease another bound stream took over comes back
     // to the stream that renews it.
-    backend_.bindings.Bind(request.lease_id(), *bound_stream_);
-    bound_leases_.insert(request.lease_id());
+    backend_.bindings.Bind(lease, *bound_stream_);
+    bound_leases_.insert(lease);
   }
-  response.set_ttl_ms(ToWireMillis(*ttl));
-  return response;
+  result.set_ttl_ms(ToWireMillis(*ttl));
 }
 
 void StreamLeases::Release() {

@@ -25,6 +25,8 @@ class StreamLeases {
  public:
   // A stream may hold at most this many bound leases.
   static constexpr size_t kMaxBoundLeases = 10'000;
+  // Leases one request may renew besides its lease_id (lease_ids).
+  static constexpr int kMaxLeasesPerRequest = 1000;
 
   explicit StreamLeases(KeepAliveBackend& backend) : backend_(backend) {}
 
@@ -38,6 +40,10 @@ class StreamLeases {
   void Release();
 
  private:
+  // Renews one lease into `result` (the response, or one of its results).
+  template <typename Result>
+  void RenewOne(LeaseId lease, bool overloaded, Result& result);
+
   KeepAliveBackend& backend_;
   auth::CallerRef caller_;
   bool first_request_ = true;

@@ -151,6 +151,10 @@ class Stream:
     def receive(self):
         return next(self._call)
 
+    def receive_after(self, request):
+        self.send(request)
+        return self.receive()
+
     def close(self):
         self._requests.put(Stream._END)
         self._call.cancel()
@@ -205,6 +209,9 @@ class Client:
 
     def keep_alive(self):
         return Stream(self.native.KeepAlive, self.metadata)
+
+    def session(self):
+        return Stream(self.native.Session, self.metadata)
 
     # --- seed API ---
     def seed_register(self, server_id, service, port, ip="10.9.0.1", overloaded=False):
@@ -436,6 +443,44 @@ class AuthzMatrix:
         own.send(pb.registry_pb2.KeepAliveRequest(lease_id=orders_lease, overloaded=True))
         self.assertLeaseRenewed(own.receive(), orders_lease)
         self.assertEqual(self.instances("orders-ka"), {"o-1": ("10.1.6.1:80", True)})
+
+    def test_a_session_is_its_openers_and_checks_each_registration(self):
+        stream = self.c(ORDERS).session()
+        self.addCleanup(stream.close)
+        stream.send(pb.registry_pb2.SessionRequest(open=pb.registry_pb2.OpenSession(ttl_ms=30000)))
+        opened = stream.receive().opened
+        others = self.c(BILLING).register("shared-sess", "s-1", "10.1.7.9:80").lease_id
+        before = self.state("shared-sess")
+        request = pb.registry_pb2.SessionRequest(request_id=2)
+        for service, instance_id in (("orders-sess", "o-1"), ("billing-sess", "b-1"), ("shared-sess", "s-1")):
+            request.register.instances.add(service=service, instance_id=instance_id, address="10.1.7.1:80")
+        results = stream.receive_after(request).registered.results
+        self.assertEqual(results[0].code, 0, results[0].message)
+        # Each refusal is its instance's alone: one it may not register in,
+        # one another identity owns (it stays that one's, on its own lease).
+        self.assertRefusal(code_of(results[1].code), results[1].message, ORDERS, "register in", "billing-sess")
+        self.assertRefusal(code_of(results[2].code), results[2].message, ORDERS, "register in", "shared-sess")
+        self.assertUnchanged("shared-sess", before)
+        self.assertGreater(self.c(BILLING).heartbeat(others).ttl_ms, 0)
+        self.assertEqual(self.instances("orders-sess"), {"o-1": ("10.1.7.1:80", False)})
+        # Its token in another identity's hands resumes nothing.
+        thief = self.c(BILLING).session()
+        self.addCleanup(thief.close)
+        thief.send(pb.registry_pb2.SessionRequest(resume=pb.registry_pb2.ResumeSession(
+            session_id=opened.session_id, token=opened.token)))
+        with self.assertRaises(grpc.RpcError) as raised:
+            thief.receive()
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.PERMISSION_DENIED, raised.exception.details())
+        # The opener resumes it, on a new stream, with every instance.
+        stream.close()
+        again = self.c(ORDERS).session()
+        self.addCleanup(again.close)
+        again.send(pb.registry_pb2.SessionRequest(resume=pb.registry_pb2.ResumeSession(
+            session_id=opened.session_id, token=opened.token)))
+        resumed = again.receive().opened
+        self.assertTrue(resumed.resumed)
+        self.assertEqual(resumed.instances, 1)
+        self.assertEqual(self.instances("orders-sess"), {"o-1": ("10.1.7.1:80", False)})
 
     # --- the seed API -----------------------------------------------------------------
 

@@ -7,11 +7,13 @@ deregisters on Ctrl-C, and with --bind its instance goes when it is killed.
 Usage: registryctl_test.py REGISTRYCTL REGISTRYD
 """
 import json
+import os
 import queue
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import unittest
 
@@ -165,6 +167,64 @@ class RegistryctlTest(unittest.TestCase):
             keep.communicate(timeout=TIMEOUT)
         self.assertTrue(wait_for(lambda: self.ids("bound") == []))  # long before the 10 minute TTL
 
+
+    def test_keep_session_keeps_many_instances_in_one_session_and_closes_it_on_ctrl_c(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".instances", delete=False) as listing:
+            listing.write("# the host's servers\n"
+                          "web 127.0.0.1:8081 web-1 zone=eu-1\n"
+                          "web 127.0.0.1:8082 web-2\n"
+                          "\n"
+                          "db 127.0.0.1:5432 db-1\n")
+        self.addCleanup(os.unlink, listing.name)
+        keep = subprocess.Popen([REGISTRYCTL, "keep", "--session", "--instances-file", listing.name,
+                                 "--instance", "cache 127.0.0.1:6379 cache-1", "--ttl", "1s",
+                                 "--target", self.target],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            out = Lines(keep.stdout)
+            self.assertRegex(out.next(), r"^opened session 0x[0-9a-f]{16} ttl 1s grace 1s$")
+            self.assertTrue(wait_for(lambda: (self.ids("web"), self.ids("db"), self.ids("cache")) ==
+                                     (["web-1", "web-2"], ["db-1"], ["cache-1"])))
+            found = json.loads(ctl("discover", "web", "--json", target=self.target).stdout)
+            self.assertEqual({i["instance_id"]: i["metadata"] for i in found["instances"]},
+                             {"web-1": {"zone": "eu-1"}, "web-2": {}})
+            # An instance nobody renews expires; the session's outlive their 1 s.
+            ctl("register", "--service", "web", "--address", "127.0.0.1:10", "--instance-id", "left",
+                "--ttl", "1s", target=self.target)
+            self.assertTrue(wait_for(lambda: self.ids("web") == ["web-1", "web-2"]))
+            keep.send_signal(signal.SIGINT)
+            self.assertRegex(out.until(r"^closed session"), r"^closed session 0x[0-9a-f]{16}$")
+            keep.wait(timeout=TIMEOUT)
+        finally:
+            keep.kill()
+        self.assertEqual(keep.returncode, 0, keep.stderr.read())
+        self.assertEqual((self.ids("web"), self.ids("db"), self.ids("cache")), ([], [], []))  # at once
+
+    def test_keep_session_opens_a_new_session_after_a_registry_restart(self):
+        keep = subprocess.Popen([REGISTRYCTL, "keep", "--session", "--instance", "web 127.0.0.1:8081",
+                                 "--ttl", "2s", "--target", self.target],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_for(lambda: len(self.ids("web")) == 1))
+            first_id = self.ids("web")[0]
+            self.registry.stop()  # forgets everything, the session too
+            self.registry = Registry(listen=self.target)
+            restored = wait_for(lambda: self.ids("web") == [first_id])  # same instance id
+            keep.send_signal(signal.SIGTERM)
+            _, err = keep.communicate(timeout=TIMEOUT)
+        finally:
+            keep.kill()
+        self.assertTrue(restored, err)
+        self.assertEqual(keep.returncode, 0, err)
+        self.assertIn("opening a new session", err)
+
+    def test_keep_session_refuses_a_malformed_instance(self):
+        bad = ctl("keep", "--session", "--instance", "web-only", target=self.target)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("SERVICE ADDRESS", bad.stderr)
+        none = ctl("keep", target=self.target)
+        self.assertEqual(none.returncode, 2)
+        self.assertIn("--service and --address are required", none.stderr)
 
     def test_watch_prints_the_instances_then_a_line_per_change(self):
         ctl("register", "--service", "web", "--address", "127.0.0.1:8080", "--instance-id", "web-1",

@@ -48,10 +48,20 @@ int Health(const Connection& connection, const std::string& service);
 struct KeepArgs {
   RegisterArgs registration;
   bool bind_to_stream = false;
+  // --session: every instance below in one session (registration.ttl is
+  // the session's TTL).
+  bool session = false;
+  std::vector<std::string> instances;  // "SERVICE ADDRESS [INSTANCE_ID] [key=value]..."
+  std::string instances_file;          // the same, one per line; # comments
+  std::optional<std::chrono::milliseconds> grace;
 };
 // Registers, renews over a KeepAlive stream, registers again after NOT_FOUND
 // or a lost registry, and deregisters on SIGINT/SIGTERM.
 int Keep(const Connection& connection, const KeepArgs& args);
+// keep --session: opens a session with every instance, keeps it alive,
+// resumes it on a new stream when the old one is lost (opens a new one and
+// registers again when it expired), and closes it on SIGINT/SIGTERM.
+int KeepSession(const Connection& connection, const KeepArgs& args);
 
 struct WatchArgs {
   std::string service;  // empty: every service

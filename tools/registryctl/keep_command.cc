@@ -2,91 +2,20 @@
 // Registers, renews the lease over a KeepAlive stream every TTL/3, registers
 // again (same instance id) after NOT_FOUND or when the registry was lost or
 // restarted, and deregisters on SIGINT/SIGTERM.
-#include <signal.h>
-
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 
 #include <fmt/core.h>
 
 #include "registry/v1/registry.grpc.pb.h"
 #include "tools/registryctl/commands.h"
 #include "tools/registryctl/output.h"
+#include "tools/registryctl/watchdog.h"
 
 namespace registryd::ctl {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr auto kFirstBackoff = std::chrono::milliseconds(200);
 constexpr auto kMaxBackoff = std::chrono::seconds(5);
-
-// Waits for SIGINT/SIGTERM on a thread of its own (the signals are blocked
-// everywhere else), and cancels the stream being waited on when a signal
-// comes or when the registry leaves a renewal unanswered past its deadline.
-class Watchdog {
- public:
-  Watchdog() : thread_([this] { Run(); }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard lock(mu_);
-      quit_ = true;
-    }
-    thread_.join();
-  }
-
-  bool stop_requested() {
-    std::lock_guard lock(mu_);
-    return stop_;
-  }
-  // Sleeps for `duration` unless a stop comes first; true when stopping.
-  bool WaitFor(Clock::duration duration) {
-    std::unique_lock lock(mu_);
-    return changed_.wait_for(lock, duration, [this] { return stop_; });
-  }
-  // `context` is cancelled at `deadline` (or at a stop) until Untrack().
-  void Track(grpc::ClientContext* context, Clock::time_point deadline) {
-    std::lock_guard lock(mu_);
-    tracked_ = context;
-    deadline_ = deadline;
-    if (stop_) context->TryCancel();
-  }
-  void Untrack() {
-    std::lock_guard lock(mu_);
-    tracked_ = nullptr;
-  }
-
- private:
-  void Run() {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    const timespec tick{0, 100'000'000};
-    for (;;) {
-      const bool signalled = sigtimedwait(&signals, nullptr, &tick) > 0;
-      std::lock_guard lock(mu_);
-      if (quit_) return;
-      if (signalled) {
-        stop_ = true;
-        changed_.notify_all();
-      }
-      if (tracked_ != nullptr && (stop_ || Clock::now() >= deadline_)) {
-        tracked_->TryCancel();
-        tracked_ = nullptr;
-      }
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable changed_;
-  bool stop_ = false;
-  bool quit_ = false;
-  grpc::ClientContext* tracked_ = nullptr;
-  Clock::time_point deadline_;
-  std::thread thread_;  // last: starts once the members above exist
-};
 
 class Keeper {
  public:

@@ -9,7 +9,6 @@
 #include <google/protobuf/util/json_util.h>
 
 namespace registryd::ctl {
-namespace {
 
 const char* CodeName(grpc::StatusCode code) {
   switch (code) {
@@ -33,6 +32,8 @@ const char* CodeName(grpc::StatusCode code) {
     default: return "UNKNOWN";
   }
 }
+
+namespace {
 
 std::string Json(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;

@@ -13,6 +13,8 @@
 namespace registryd::ctl {
 
 std::string FormatLease(uint64_t lease);  // 0x-prefixed, 16 hex digits
+// "NOT_FOUND" and the like.
+const char* CodeName(grpc::StatusCode code);
 std::string FormatMillis(uint32_t millis);  // "60s", "1.5s", "250ms"
 
 // Prints "registryctl: WHAT: why" and returns the exit code (1).

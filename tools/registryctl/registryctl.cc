@@ -22,23 +22,29 @@
 namespace registryd::ctl {
 namespace {
 
-// "--ttl 30s": a duration flag read into milliseconds.
-void AddMillis(CLI::App& app, const std::string& name, std::chrono::milliseconds& value, const std::string& help) {
+// "--ttl 30s": a duration flag read into milliseconds (0 only where
+// `zero_allowed`).
+void AddMillis(CLI::App& app, const std::string& name, std::chrono::milliseconds& value, const std::string& help,
+               bool zero_allowed = false) {
   app.add_option_function<std::string>(
       name,
-      [&value](const std::string& text) {
+      [&value, zero_allowed](const std::string& text) {
         absl::Duration parsed;
-        if (!absl::ParseDuration(text, &parsed) || parsed < absl::Milliseconds(1) || parsed > absl::Hours(24 * 30)) {
-          throw CLI::ValidationError(text, "expected a duration from 1ms to 30 days, such as 30s or 500ms");
+        const absl::Duration least = zero_allowed ? absl::ZeroDuration() : absl::Milliseconds(1);
+        if (!absl::ParseDuration(text, &parsed) || parsed < least || parsed > absl::Hours(24 * 30)) {
+          throw CLI::ValidationError(text, fmt::format("expected a duration from {} to 30 days, such as 30s or 500ms",
+                                                       zero_allowed ? "0s" : "1ms"));
         }
         value = std::chrono::milliseconds(absl::ToInt64Milliseconds(parsed));
       },
       help);
 }
 
-void AddRegistration(CLI::App& command, RegisterArgs& args) {
-  command.add_option("--service", args.service, "Service name")->required();
-  command.add_option("--address", args.address, "Where the instance listens: HOST:PORT")->required();
+// `required`: --service and --address must be given (keep checks them
+// itself: keep --session takes its instances from other flags).
+void AddRegistration(CLI::App& command, RegisterArgs& args, bool required = true) {
+  command.add_option("--service", args.service, "Service name")->required(required);
+  command.add_option("--address", args.address, "Where the instance listens: HOST:PORT")->required(required);
   command.add_option("--instance-id", args.instance_id, "Instance id (default: the registry assigns one)");
   command.add_option("--meta", args.metadata, "Metadata entry key=value (repeatable)");
   AddMillis(command, "--ttl", args.ttl, "Lease TTL (default: the registry's)");
@@ -103,10 +109,22 @@ int Main(int argc, char** argv) {
   KeepArgs keep;
   CLI::App* keep_command =
       app.add_subcommand("keep", "Register and keep the lease alive until Ctrl-C, then deregister");
-  AddRegistration(*keep_command, keep.registration);
+  AddRegistration(*keep_command, keep.registration, /*required=*/false);
   keep_command->add_flag("--bind", keep.bind_to_stream,
                          "Bind the lease to the stream: the registry drops the instance as soon as this "
                          "process dies");
+  keep_command->add_flag("--session", keep.session,
+                         "Keep every --instance and --instances-file instance in one session: one keep-alive "
+                         "for all of them, resumed after a lost connection, closed on Ctrl-C (--ttl is the "
+                         "session's)");
+  keep_command->add_option("--instance", keep.instances,
+                           "With --session: \"SERVICE ADDRESS [INSTANCE_ID] [key=value]...\" (repeatable)");
+  keep_command->add_option("--instances-file", keep.instances_file,
+                           "With --session: a file of such lines, one instance each (# starts a comment)");
+  std::chrono::milliseconds grace{0};
+  AddMillis(*keep_command, "--grace", grace,
+            "With --session: how long the session waits for a resume after a lost connection (default: its TTL)",
+            /*zero_allowed=*/true);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -146,6 +164,13 @@ int Main(int argc, char** argv) {
   if (*ls_command) return ListServices(connection, json);
   if (*health_command) return Health(connection, service);
   if (*watch_command) return Watch(connection, watch);
+  if (keep_command->count("--grace") > 0) keep.grace = grace;
+  if (keep.session) return KeepSession(connection, keep);
+  if (keep.registration.service.empty() || keep.registration.address.empty()) {
+    fmt::print(stderr, "registryctl: keep: --service and --address are required (or --session with --instance "
+                       "or --instances-file)\n");
+    return 2;
+  }
   return Keep(connection, keep);
 }
 

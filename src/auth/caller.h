@@ -39,6 +39,7 @@ class Caller final : public Access {
   absl::Status MayOnEveryService(Permission permission, std::string_view action) const;
   // Filters a listing: no refusal is recorded.
   bool CanRead(std::string_view service) const { return grants_->Allows(Permission::kRead, service); }
+  bool CanOnEveryService(Permission permission) const { return grants_->AllowsEveryService(permission); }
   // `permission` on some service (an answer that depends on what exists,
   // such as an unknown serverId's, is only given to such a caller).
   absl::Status MayOnSome(Permission permission, std::string_view action) const;

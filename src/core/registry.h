@@ -136,8 +136,9 @@ class Registry {
     return sessions_.Refresh(id, attachment, clock_.Now());
   }
   void BreakSession(SessionId id, SessionAttachment attachment) { sessions_.Break(id, attachment, clock_.Now()); }
-  absl::StatusOr<ResumedSession> ResumeSession(SessionId id, const SessionToken& token, std::string_view owner) {
-    return sessions_.Resume(id, token, owner, clock_.Now());
+  absl::StatusOr<ResumedSession> ResumeSession(SessionId id, const SessionToken& token, std::string_view owner,
+                                               std::string_view peer = {}) {
+    return sessions_.Resume(id, token, owner, clock_.Now(), peer);
   }
   absl::Status CloseSession(SessionId id, SessionAttachment attachment) {
     return sessions_.Close(id, attachment, clock_.Now());

@@ -80,6 +80,7 @@ absl::StatusOr<OpenedSession> SessionTable::Open(const SessionSpec& spec, TimePo
     session.id = id;
     session.token = token;
     session.owner = spec.owner;
+    session.peer = spec.peer;
     session.ttl = spec.ttl;
     session.grace = spec.grace;
     session.attachment = 1;
@@ -122,7 +123,7 @@ void SessionTable::Break(SessionId id, SessionAttachment attachment, TimePoint n
 }
 
 absl::StatusOr<ResumedSession> SessionTable::Resume(SessionId id, const SessionToken& token, std::string_view owner,
-                                                    TimePoint now) {
+                                                    TimePoint now, std::string_view peer) {
   Shard& shard = ShardOf(id);
   MutexLock lock(&shard.mu);
   absl::StatusOr<uint32_t> index = FindLocked(shard, id, std::nullopt, now);
@@ -134,6 +135,7 @@ absl::StatusOr<ResumedSession> SessionTable::Resume(SessionId id, const SessionT
   }
   ++session.attachment;
   session.attached = true;
+  session.peer = std::string(peer);
   SetDeadline(shard, *index, now + session.ttl);
   resumed_.fetch_add(1, std::memory_order_relaxed);
   return ResumedSession{session.attachment, session.ttl, session.grace, session.members.size()};
@@ -236,7 +238,7 @@ TimePoint SessionTable::NextTickTime(uint32_t shard_index) {
 
 SessionSummary SessionTable::SummaryOf(const Session& session) {
   return SessionSummary{session.id,       session.ttl,           session.grace, session.deadline,
-                        session.attached, session.members.size(), session.owner};
+                        session.attached, session.members.size(), session.owner, session.peer};
 }
 
 std::optional<SessionSummary> SessionTable::Find(SessionId id) {

@@ -62,6 +62,7 @@ struct SessionSpec {
   Duration ttl{};    // already within the server's bounds
   Duration grace{};  // after the stream breaks, at most ttl; zero: expire at once
   std::string owner;  // the opener's identity (empty without a policy)
+  std::string peer;   // where its stream comes from (for operators)
 };
 
 // Which stream holds a session: a resume on a new stream takes it from the
@@ -90,6 +91,7 @@ struct SessionSummary {
   bool attached = false;  // its stream is open
   size_t instances = 0;
   std::string owner;
+  std::string peer;
 };
 
 // An instance whose session ended: the registry removes it when it is still
@@ -129,7 +131,7 @@ class SessionTable {
   // the opener's (PERMISSION_DENIED, nothing changed), and the session not
   // expired (NOT_FOUND). Its deadline is then now + TTL.
   absl::StatusOr<ResumedSession> Resume(SessionId id, const SessionToken& token, std::string_view owner,
-                                        TimePoint now);
+                                        TimePoint now, std::string_view peer = {});
   // The client ends the session: its instances are removed, as
   // deregistered, from the next Advance of its shard on. As Refresh, else.
   absl::Status Close(SessionId id, SessionAttachment attachment, TimePoint now);
@@ -167,6 +169,7 @@ class SessionTable {
     SessionId id = kNoSession;  // kNoSession: the slab entry is free
     SessionToken token{};
     std::string owner;
+    std::string peer;
     Duration ttl{};
     Duration grace{};
     TimePoint deadline{};

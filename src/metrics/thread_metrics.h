@@ -19,7 +19,7 @@
 namespace registryd::metrics {
 
 // Every gRPC method registryd serves, by full name.
-inline constexpr std::array<std::string_view, 17> kMethods = {
+inline constexpr std::array<std::string_view, 18> kMethods = {
     "registry.v1.Registry/Register",
     "registry.v1.Registry/Heartbeat",
     "registry.v1.Registry/Deregister",
@@ -28,6 +28,7 @@ inline constexpr std::array<std::string_view, 17> kMethods = {
     "registry.v1.Registry/Watch",
     "registry.v1.Registry/KeepAlive",
     "registry.v1.Registry/Session",
+    "registry.v1.Registry/ListSessions",
     "registry_service.RegistryService/discovery",
     "registry_service.RegistryService/heartBeat",
     "discovery_service.DiscoveryService/findServer",

@@ -256,6 +256,7 @@ absl::Status Server::Start() {
         DiscoverBackend{registry_, DiscoverReplyCache(registry_.options().tick, kDiscoverCacheBytesPerQueue)}));
     StartCalls<DiscoverRpc>(native_service_, *queue, *discover_backends_.back(), calls);
     StartCalls<ListServicesRpc>(native_service_, *queue, registry_, calls);
+    StartCalls<ListSessionsRpc>(native_service_, *queue, registry_, kHealthChecksRequestedPerQueue);
     if (cluster_ != nullptr) {
       StartCalls<PeerRenewRpc>(peer_service_, *queue, *cluster_, calls);
       StartCalls<PeerStatusRpc>(peer_service_, *queue, *cluster_, kHealthChecksRequestedPerQueue);

@@ -177,6 +177,18 @@ TEST_F(SessionStreamTest, ABrokenStreamIsResumedWithItsTokenAndKeepsEveryInstanc
   resume.set_request_id(9);
   resume.mutable_resume()->set_session_id(opened.session_id());
   resume.mutable_resume()->set_token(opened.token());
+  registry::v1::ListSessionsResponse listed;
+  // In grace once the server has seen the break.
+  EXPECT_TRUE(WaitFor([&] {
+    listed.Clear();
+    EXPECT_TRUE(server_.native().ListSessions(Context().get(), {}, &listed).ok());
+    return listed.sessions_size() == 1 && !listed.sessions(0).attached();
+  }));
+  ASSERT_EQ(listed.sessions_size(), 1);
+  EXPECT_EQ(listed.sessions(0).session_id(), opened.session_id());
+  EXPECT_EQ(listed.sessions(0).instances(), 2u);
+  EXPECT_NE(listed.sessions(0).peer(), "");
+  EXPECT_LE(listed.sessions(0).ttl_remaining_ms(), 30'000u);
   const SessionResponse resumed = Exchange(*second.stream, resume);
   EXPECT_TRUE(resumed.opened().resumed());
   EXPECT_EQ(resumed.opened().instances(), 2u);

@@ -463,6 +463,14 @@ class AuthzMatrix:
         self.assertUnchanged("shared-sess", before)
         self.assertGreater(self.c(BILLING).heartbeat(others).ttl_ms, 0)
         self.assertEqual(self.instances("orders-sess"), {"o-1": ("10.1.7.1:80", False)})
+        # ListSessions: one's own, or every one for an admin of every service.
+        def listed(identity):
+            reply = self.c(identity).native.ListSessions(pb.registry_pb2.ListSessionsRequest(),
+                                                         timeout=RPC_TIMEOUT_S, metadata=self.c(identity).metadata)
+            return {info.session_id: info.owner for info in reply.sessions}
+        self.assertEqual(listed(ORDERS).get(opened.session_id), ORDERS)
+        self.assertNotIn(opened.session_id, listed(BILLING))
+        self.assertEqual(listed(OPS).get(opened.session_id), ORDERS)
         # Its token in another identity's hands resumes nothing.
         thief = self.c(BILLING).session()
         self.addCleanup(thief.close)

@@ -188,6 +188,13 @@ class RegistryctlTest(unittest.TestCase):
             found = json.loads(ctl("discover", "web", "--json", target=self.target).stdout)
             self.assertEqual({i["instance_id"]: i["metadata"] for i in found["instances"]},
                              {"web-1": {"zone": "eu-1"}, "web-2": {}})
+            listed = ctl("sessions", target=self.target)
+            self.assertEqual(listed.returncode, 0, listed.stderr)
+            header, row = listed.stdout.splitlines()
+            self.assertEqual(header.split(), ["SESSION", "INSTANCES", "TTL", "LEFT", "STREAM", "PEER", "OWNER"])
+            self.assertRegex(row, r"^0x[0-9a-f]{16} +4 +1s +\S+ +open +ipv[46]:\S+ +-$")
+            sessions = json.loads(ctl("sessions", "--json", target=self.target).stdout)["sessions"]
+            self.assertEqual([(s["instances"], s["attached"]) for s in sessions], [(4, True)])
             # An instance nobody renews expires; the session's outlive their 1 s.
             ctl("register", "--service", "web", "--address", "127.0.0.1:10", "--instance-id", "left",
                 "--ttl", "1s", target=self.target)

@@ -42,7 +42,7 @@ class SessionTest : public test::RegistryFixture {
   SessionTest() : RegistryFixture(TestOptions()) {}
 
   OpenedSession Open(Duration grace = kSessionTtl, std::string owner = "") {
-    absl::StatusOr<OpenedSession> opened = registry_.OpenSession(SessionSpec{kSessionTtl, grace, std::move(owner)});
+    absl::StatusOr<OpenedSession> opened = registry_.OpenSession(SessionSpec{kSessionTtl, grace, std::move(owner), ""});
     EXPECT_TRUE(opened.ok()) << opened.status();
     return *opened;
   }
@@ -267,7 +267,7 @@ TEST_F(SessionTest, AnEndedSessionsInstancesGoInBatches) {
   options.shard_count = 1;
   ManualClock clock;
   Registry registry(options, clock);
-  const OpenedSession session = *registry.OpenSession(SessionSpec{kSessionTtl, kSessionTtl, ""});
+  const OpenedSession session = *registry.OpenSession(SessionSpec{kSessionTtl, kSessionTtl, "", ""});
   for (int i = 0; i < 100; ++i) {
     RegisterSpec spec = NativeSpec("books", "b" + std::to_string(i), kSessionTtl);
     spec.session = session.id;
@@ -299,7 +299,7 @@ TEST_F(SessionTest, SessionsPastTheirCapAreRefused) {
   options.max_sessions = 2;
   ManualClock clock;
   Registry registry(options, clock);
-  const SessionSpec spec{kSessionTtl, kSessionTtl, ""};
+  const SessionSpec spec{kSessionTtl, kSessionTtl, "", ""};
   ASSERT_TRUE(registry.OpenSession(spec).ok());
   const OpenedSession second = *registry.OpenSession(spec);
   EXPECT_EQ(registry.OpenSession(spec).status().code(), absl::StatusCode::kResourceExhausted);

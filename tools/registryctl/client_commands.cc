@@ -80,6 +80,14 @@ int Discover(const Connection& connection, const std::string& service, bool excl
   return 0;
 }
 
+int ListSessions(const Connection& connection, bool json) {
+  registry::v1::ListSessionsResponse reply;
+  const grpc::Status status = Stub(connection)->ListSessions(Context(connection).get(), {}, &reply);
+  if (!status.ok()) return Failed(connection, "sessions", status);
+  json ? PrintSessionsJson(reply) : PrintSessionsTable(reply);
+  return 0;
+}
+
 int ListServices(const Connection& connection, bool json) {
   registry::v1::ListServicesResponse reply;
   const grpc::Status status = Stub(connection)->ListServices(Context(connection).get(), {}, &reply);

@@ -43,6 +43,8 @@ int Heartbeat(const Connection& connection, uint64_t lease, bool overloaded);
 int Deregister(const Connection& connection, uint64_t lease);
 int Discover(const Connection& connection, const std::string& service, bool exclude_overloaded, bool json);
 int ListServices(const Connection& connection, bool json);
+// The sessions open now: id, instances, TTL left, peer.
+int ListSessions(const Connection& connection, bool json);
 int Health(const Connection& connection, const std::string& service);
 
 struct KeepArgs {

@@ -122,6 +122,21 @@ void PrintServicesTable(const registry::v1::ListServicesResponse& reply) {
 
 void PrintServicesJson(const registry::v1::ListServicesResponse& reply) { fmt::print("{}\n", Json(reply)); }
 
+void PrintSessionsTable(const registry::v1::ListSessionsResponse& reply) {
+  size_t peer_width = 4;
+  for (const auto& session : reply.sessions()) peer_width = std::max(peer_width, session.peer().size());
+  fmt::print("{:<18}  {:>9}  {:>8}  {:>8}  {:<8}  {:<{}}  {}\n", "SESSION", "INSTANCES", "TTL", "LEFT", "STREAM", "PEER",
+             peer_width, "OWNER");
+  for (const auto& session : reply.sessions()) {
+    fmt::print("{:<18}  {:>9}  {:>8}  {:>8}  {:<8}  {:<{}}  {}\n", FormatLease(session.session_id()),
+               session.instances(), FormatMillis(session.ttl_ms()), FormatMillis(session.ttl_remaining_ms()),
+               session.attached() ? "open" : "grace", session.peer(), peer_width,
+               session.owner().empty() ? "-" : session.owner());
+  }
+}
+
+void PrintSessionsJson(const registry::v1::ListSessionsResponse& reply) { fmt::print("{}\n", Json(reply)); }
+
 void PrintWatchLines(const registry::v1::WatchResponse& response) {
   using registry::v1::WatchEvent;
   if (response.snapshot()) {

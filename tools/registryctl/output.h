@@ -28,6 +28,8 @@ void PrintInstancesTable(const registry::v1::DiscoverResponse& reply);
 void PrintInstancesJson(const registry::v1::DiscoverResponse& reply);
 void PrintServicesTable(const registry::v1::ListServicesResponse& reply);
 void PrintServicesJson(const registry::v1::ListServicesResponse& reply);
+void PrintSessionsTable(const registry::v1::ListSessionsResponse& reply);
+void PrintSessionsJson(const registry::v1::ListSessionsResponse& reply);
 // A watch response: for a snapshot, a header line and "= service/id ..." per
 // instance; for changes, "+" added, "~" updated, "-" removed (with why).
 void PrintWatchLines(const registry::v1::WatchResponse& response);

@@ -95,6 +95,9 @@ int Main(int argc, char** argv) {
   discover_command->add_flag("--json", json, "JSON (protobuf's mapping, field names as in the .proto)");
   CLI::App* ls_command = app.add_subcommand("ls", "List services and their instance counts");
   ls_command->add_flag("--json", json, "JSON");
+  CLI::App* sessions_command =
+      app.add_subcommand("sessions", "List the sessions open now: id, instances, TTL left, stream, peer, owner");
+  sessions_command->add_flag("--json", json, "JSON");
   CLI::App* health_command = app.add_subcommand("health", "Ask the registry's health service (exit 0 if SERVING)");
   health_command->add_option("service", service, "A service name of the health service (default: the server)");
 
@@ -162,6 +165,7 @@ int Main(int argc, char** argv) {
   if (*deregister_command) return Deregister(connection, lease);
   if (*discover_command) return Discover(connection, service, exclude_overloaded, json);
   if (*ls_command) return ListServices(connection, json);
+  if (*sessions_command) return ListSessions(connection, json);
   if (*health_command) return Health(connection, service);
   if (*watch_command) return Watch(connection, watch);
   if (keep_command->count("--grace") > 0) keep.grace = grace;

@@ -84,4 +84,15 @@ struct ListServicesRpc {
                              const auth::CallerRef& caller);
 };
 
+struct ListSessionsRpc {
+  static constexpr bool kAuthorized = true;
+  using Service = NativeRegistryService;
+  using Request = registry::v1::ListSessionsRequest;
+  using Reply = registry::v1::ListSessionsResponse;
+  static constexpr auto kRequest = &Service::RequestListSessions;
+  static constexpr std::string_view kName = "registry.v1.Registry/ListSessions";
+  static grpc::Status Handle(Registry& registry, const Request& request, Reply& reply,
+                             const auth::CallerRef& caller);
+};
+
 }  // namespace registryd

@@ -23,6 +23,7 @@ void SessionCall::OnStarted(bool ok) {
   metrics::Local().StreamOpened(metrics::StreamKind::kSession);
   if (!queue_.AddStream(&context_, ServingQueue::AtClose::kCancel)) context_.TryCancel();  // the server is stopping
   Start(service_, queue_, writer_);  // the next stream
+  session_.set_peer(context_.peer());
   if (!StartRead()) End();
 }
 

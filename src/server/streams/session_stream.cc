@@ -106,7 +106,7 @@ grpc::Status SessionStream::Open(const registry::v1::OpenSession& open, registry
                                        ToWireMillis(ttl)));
   }
   absl::StatusOr<OpenedSession> session =
-      writer_.registry().OpenSession(SessionSpec{ttl, grace, std::string(identity())});
+      writer_.registry().OpenSession(SessionSpec{ttl, grace, std::string(identity()), peer_});
   if (!session.ok()) return ToGrpcStatus(session.status());
   session_ = session->id;
   attachment_ = session->attachment;
@@ -127,7 +127,7 @@ grpc::Status SessionStream::Resume(const registry::v1::ResumeSession& resume, re
   }
   std::copy(resume.token().begin(), resume.token().end(), token.begin());
   absl::StatusOr<ResumedSession> resumed =
-      writer_.registry().ResumeSession(resume.session_id(), token, identity());
+      writer_.registry().ResumeSession(resume.session_id(), token, identity(), peer_);
   if (!resumed.ok()) return ToGrpcStatus(resumed.status());
   session_ = resume.session_id();
   attachment_ = resumed->attachment;

@@ -38,6 +38,8 @@ class SessionStream {
   void set_caller(const auth::CallerRef& caller) {
     if (caller_ != caller) caller_ = caller;
   }
+  // Where the stream comes from, shown to operators (ListSessions).
+  void set_peer(std::string peer) { peer_ = std::move(peer); }
   // `request` and `response` live until `done` ran.
   void Handle(const lenient::SessionRequest& request, registry::v1::SessionResponse& response, Done done);
   // The stream ended: a session it still holds waits for its grace.
@@ -56,6 +58,7 @@ class SessionStream {
 
   RegistryWriter& writer_;
   auth::CallerRef caller_;
+  std::string peer_;
   SessionId session_ = kNoSession;
   SessionAttachment attachment_ = 0;
   Duration ttl_{};

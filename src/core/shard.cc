@@ -71,12 +71,8 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
         if (index) {
           const InstanceRecord& old = records_[*index];
           if (absl::Status check = MayChange(access, WriteAction::kRegister, old); !check.ok()) return check;
-          std::optional<SessionSlot> slot;
-          if (spec.session != kNoSession) {
-            absl::StatusOr<SessionSlot> joined = JoinSession(spec, old.lease, now);
-            if (!joined.ok()) return joined.status();
-            slot = *joined;
-          }
+          const absl::StatusOr<std::optional<SessionSlot>> slot = JoinSession(spec, old.lease, now);
+          if (!slot.ok()) return slot.status();
           const bool text_changed = old.TextDiffers(spec.host, spec.metadata, owner);
           const bool changed = text_changed || old.port != spec.port || old.overloaded != spec.overloaded;
           const bool was_ejected = old.ejected;
@@ -88,7 +84,7 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
           record.port = spec.port;
           record.overloaded = spec.overloaded;
           record.set_ttl(spec.ttl);
-          MoveSession(*index, slot, now + record.ttl() + spec.restore_delay);
+          MoveSession(*index, *slot, now + record.ttl() + spec.restore_delay);
           if (spec.seed_id) record.set_seed_id(spec.seed_id);
           SetEjected(record, false);
           if (was_ejected) {
@@ -107,13 +103,9 @@ absl::StatusOr<RegisterResult> Shard::Upsert(const RegisterSpec& spec, TimePoint
   }
   if (!may_create) return absl::ResourceExhaustedError("");
   const LeaseId lease = DrawLease(spec);
-  std::optional<SessionSlot> slot;
-  if (spec.session != kNoSession) {
-    absl::StatusOr<SessionSlot> joined = JoinSession(spec, lease, now);
-    if (!joined.ok()) return joined.status();
-    slot = *joined;
-  }
-  const InstanceRecord& record = records_[Create(spec, lease, owner, now, /*replicated=*/false, slot)];
+  const absl::StatusOr<std::optional<SessionSlot>> slot = JoinSession(spec, lease, now);
+  if (!slot.ok()) return slot.status();
+  const InstanceRecord& record = records_[Create(spec, lease, owner, now, /*replicated=*/false, *slot)];
   return RegisterResult{record.lease, std::string(record.instance_id()), record.ttl(), true};
 }
 
@@ -126,18 +118,24 @@ LeaseId Shard::DrawLease(const RegisterSpec& spec) const {
   return lease;
 }
 
-absl::StatusOr<SessionSlot> Shard::JoinSession(const RegisterSpec& spec, LeaseId lease, TimePoint now) {
+absl::StatusOr<std::optional<SessionSlot>> Shard::JoinSession(const RegisterSpec& spec, LeaseId lease,
+                                                               TimePoint now) {
+  if (spec.session == kNoSession) return std::nullopt;
   if (sessions_ == nullptr) return absl::UnimplementedError("sessions are not served here");
   return sessions_->Join(spec.session, spec.session_attachment, lease, now);
+}
+
+void Shard::EnterSession(InstanceRecord& record, SessionSlot slot) {
+  record.in_session = true;
+  record.filed_at = slot;
+  record.deadline = TimePoint::max();
 }
 
 void Shard::MoveSession(RecordIndex index, std::optional<SessionSlot> slot, TimePoint deadline) {
   InstanceRecord& record = records_[index];
   if (record.in_session && record.filed_at != slot) sessions_->Leave(record.filed_at, record.lease);
   if (slot) {
-    record.in_session = true;
-    record.filed_at = *slot;
-    record.deadline = TimePoint::max();
+    EnterSession(record, *slot);
   } else if (record.in_session) {  // out of its session: a lease of its own again
     record.in_session = false;
     record.deadline = deadline;
@@ -182,9 +180,7 @@ RecordIndex Shard::Create(const RegisterSpec& spec, LeaseId lease, std::string_v
   service.by_instance_id.insert(index);
   Emit(record, ChangeKind::kAdded);
   if (slot) {
-    record.in_session = true;
-    record.filed_at = *slot;
-    record.deadline = TimePoint::max();
+    EnterSession(record, *slot);
   } else {
     record.filed_at = wheel_.Schedule(static_cast<TimerWheel::Entry>(index), record.deadline);
   }

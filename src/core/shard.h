@@ -223,8 +223,11 @@ class Shard {
   RecordIndex Create(const RegisterSpec& spec, LeaseId lease, std::string_view owner, TimePoint now,
                      bool replicated = false, std::optional<SessionSlot> slot = std::nullopt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<SessionSlot> JoinSession(const RegisterSpec& spec, LeaseId lease, TimePoint now)
+  // Joins spec.session, if the spec names one (nullopt: it does not).
+  absl::StatusOr<std::optional<SessionSlot>> JoinSession(const RegisterSpec& spec, LeaseId lease, TimePoint now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the record as its session's: no deadline, no wheel entry of its own.
+  static void EnterSession(InstanceRecord& record, SessionSlot slot);
   // Puts the record in the session of `slot` (joined already), or, without
   // one, gives it `deadline`, out of any session it was in.
   void MoveSession(RecordIndex index, std::optional<SessionSlot> slot, TimePoint deadline)

@@ -166,8 +166,8 @@ absl::StatusOr<SessionSlot> SessionTable::Join(SessionId id, SessionAttachment a
 }
 
 void SessionTable::Leave(SessionSlot slot, LeaseId lease) {
-  Shard& shard = *shards_[slot & ((1u << kMaxShardBits) - 1)];
-  const uint32_t index = slot >> kMaxShardBits;
+  Shard& shard = ShardAt(slot);
+  const uint32_t index = IndexAt(slot);
   MutexLock lock(&shard.mu);
   // An ended session's slot is not reused before its members are removed,
   // and its members set is empty: nothing to do then.
@@ -217,7 +217,7 @@ bool SessionTable::Advance(uint32_t shard_index, TimePoint now, size_t budget, s
     const DoomedInstance instance = shard.doomed.front();
     shard.doomed.pop_front();
     doomed.push_back(instance);
-    const uint32_t index = instance.slot >> kMaxShardBits;
+    const uint32_t index = IndexAt(instance.slot);
     const auto left = shard.doomed_left.find(index);
     if (--left->second == 0) {
       shard.doomed_left.erase(left);
@@ -254,6 +254,15 @@ bool SessionTable::Holds(SessionId id, LeaseId lease) {
   MutexLock lock(&shard.mu);
   const auto it = shard.by_id.find(id);
   return it != shard.by_id.end() && shard.slab[it->second].members.contains(lease);
+}
+
+std::optional<SessionState> SessionTable::AtSlot(SessionSlot slot) {
+  Shard& shard = ShardAt(slot);
+  const uint32_t index = IndexAt(slot);
+  MutexLock lock(&shard.mu);
+  if (index >= shard.slab.size() || shard.slab[index].id == kNoSession) return std::nullopt;
+  const Session& session = shard.slab[index];
+  return SessionState{session.id, session.deadline, session.attached};
 }
 
 std::vector<SessionSummary> SessionTable::List() {

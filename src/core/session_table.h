@@ -94,6 +94,13 @@ struct SessionSummary {
   std::string peer;
 };
 
+// How a session stands, as a reader of one of its instances shows it.
+struct SessionState {
+  SessionId id = kNoSession;
+  TimePoint deadline{};
+  bool attached = false;
+};
+
 // An instance whose session ended: the registry removes it when it is still
 // in that session (a Register may have moved it since).
 struct DoomedInstance {
@@ -159,6 +166,10 @@ class SessionTable {
   bool Holds(SessionId id, LeaseId lease);
   // Every live session, in no particular order.
   std::vector<SessionSummary> List();
+  // The session an instance's record names by its slot; nullopt once it
+  // ended (its instances are about to go). Callers may hold the instance's
+  // registry shard lock (the lock order).
+  std::optional<SessionState> AtSlot(SessionSlot slot);
   size_t live_sessions() const { return live_.load(std::memory_order_relaxed); }
   uint64_t expired_sessions() const { return expired_.load(std::memory_order_relaxed); }
   uint64_t resumed_sessions() const { return resumed_.load(std::memory_order_relaxed); }
@@ -197,6 +208,8 @@ class SessionTable {
 
   Shard& ShardOf(SessionId id) { return *shards_[ShardOfLease(id, options_.shard_count)]; }
   SessionSlot SlotOf(uint32_t shard, uint32_t index) const { return index << kMaxShardBits | shard; }
+  Shard& ShardAt(SessionSlot slot) { return *shards_[slot & ((1u << kMaxShardBits) - 1)]; }
+  static uint32_t IndexAt(SessionSlot slot) { return slot >> kMaxShardBits; }
   // The session with this id, live and held by `attachment` (nullopt: any).
   absl::StatusOr<uint32_t> FindLocked(Shard& shard, SessionId id, std::optional<SessionAttachment> attachment,
                                       TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);

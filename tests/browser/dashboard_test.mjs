@@ -2,7 +2,8 @@
 // playwright-core): against a registryd started here, with instances
 // registered over gRPC by registryctl. The page loads with no console
 // errors; a new instance appears without a reload, one that expires
-// disappears, the search filters the services, pages page; a screenshot is
+// disappears, one kept by a session shows it, in grace once its keeper is
+// killed, the search filters the services, pages page; a screenshot is
 // written. Then, under an authorization policy with bearer tokens: the page
 // asks for a token, refuses an unknown one, and shows what the token's
 // identity may read, across a reload, until the token is forgotten.
@@ -42,6 +43,22 @@ function startRegistryd(...extra) {
 function register(grpc, service, instanceId, address, ...extra) {
   execFileSync(registryctl, ["--target", grpc, "register", "--service", service, "--instance-id", instanceId,
                              "--address", address, ...extra], { stdio: "pipe" });
+}
+
+// The id `registryctl keep --session` prints when it opened its session.
+function sessionOpenedBy(keeper) {
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("keep --session opened no session:\n" + out)), WAIT_MS);
+    keeper.stdout.on("data", (chunk) => {
+      out += chunk;
+      const opened = out.match(/^opened session (0x[0-9a-f]{16})/m);
+      if (opened) {
+        clearTimeout(timer);
+        resolve(opened[1]);
+      }
+    });
+  });
 }
 
 const browser = await chromium.launch({
@@ -97,6 +114,18 @@ async function withoutPolicy() {
     register(server.grpc, "alpha", "a-short", "127.0.0.1:9004", "--ttl", "1s");
     await page.waitForSelector('#instances tr[data-id="a-short"]', { timeout: WAIT_MS });
     await page.waitForSelector('#instances tr[data-id="a-short"]', { state: "detached", timeout: WAIT_MS });
+
+    // An instance kept by a session shows its session; once its keeper is
+    // killed, the session waits in grace, then it is gone with its instance.
+    const keeper = spawn(registryctl, ["--target", server.grpc, "keep", "--session", "--ttl", "2s", "--grace", "2s",
+                                       "--instance", "alpha 127.0.0.1:9005 a-sess"], { stdio: ["ignore", "pipe", "pipe"] });
+    const session = await sessionOpenedBy(keeper);
+    await page.waitForFunction((id) => document.querySelector('#instances tr[data-id="a-sess"] td.session')?.textContent === id,
+                               session, { timeout: WAIT_MS });
+    keeper.kill("SIGKILL");
+    await page.waitForFunction((id) => document.querySelector('#instances tr[data-id="a-sess"] td.session')?.textContent ===
+                               id + " (in grace)", session, { timeout: WAIT_MS });
+    await page.waitForSelector('#instances tr[data-id="a-sess"]', { state: "detached", timeout: WAIT_MS });
 
     // The search filters on the server.
     await page.fill("#search", "bet");

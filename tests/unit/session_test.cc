@@ -3,8 +3,11 @@
 // stream leaves it in grace, and resuming needs its token and owner.
 #include "core/session_table.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -113,6 +116,37 @@ TEST_F(SessionTest, ABrokenStreamLeavesTheSessionInGraceAndAResumeKeepsEveryInst
   EXPECT_EQ(DiscoveredIds(registry_, "books"), (Ids{"b1", "b2"}));
   EXPECT_EQ(registry_.Revision(), before) << "watchers see no REMOVED and no ADDED";
   EXPECT_EQ(registry_.sessions().resumed_sessions(), 1u);
+}
+
+// What the dashboard shows of an instance: the session it lives by, open or
+// in grace, and that session's deadline rather than its own.
+TEST_F(SessionTest, AReaderOfAnInstanceFindsItsSessionByTheRecordsSlot) {
+  const OpenedSession session = Open(seconds(3));
+  Register(InSession(session, "books", "b1"));
+  Register(NativeSpec("books", "own", kSessionTtl));
+  const auto states = [&] {
+    std::vector<std::pair<std::string, std::optional<SessionState>>> found;
+    registry_.Members("books", 0, 10, [&](const InstanceRecord& record) {
+      found.emplace_back(std::string(record.instance_id()),
+                         record.in_session ? registry_.sessions().AtSlot(record.filed_at) : std::nullopt);
+    });
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    return found;
+  };
+  auto found = states();
+  ASSERT_EQ(found.size(), 2u);
+  ASSERT_TRUE(found[0].second.has_value());
+  EXPECT_EQ(found[0].second->id, session.id);
+  EXPECT_TRUE(found[0].second->attached);
+  EXPECT_EQ(found[0].second->deadline, clock_.Now() + kSessionTtl);
+  EXPECT_FALSE(found[1].second.has_value()) << "a lease of its own has no session";
+
+  clock_.Advance(seconds(1));
+  registry_.BreakSession(session.id, session.attachment);
+  found = states();
+  ASSERT_TRUE(found[0].second.has_value());
+  EXPECT_FALSE(found[0].second->attached);
+  EXPECT_EQ(found[0].second->deadline, clock_.Now() + seconds(3)) << "in grace";
 }
 
 TEST_F(SessionTest, WithoutAResumeTheSessionEndsWhenItsGraceDoes) {

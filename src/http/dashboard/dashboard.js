@@ -149,7 +149,9 @@ async function pollInstances() {
     const metadata = Object.entries(instance.metadata).map(([k, v]) => `${k}=${v}`).join(" ");
     row.append(element("td", instance.instanceId), element("td", instance.address), element("td", metadata, "meta"),
                element("td", instance.overloaded ? "yes" : ""), element("td", instance.ejected ? "yes" : ""),
-               element("td", (instance.ttlRemainingMs / 1000).toFixed(1) + " s"));
+               element("td", (instance.ttlRemainingMs / 1000).toFixed(1) + " s"),
+               element("td", instance.session ? instance.session.id + (instance.session.attached ? "" : " (in grace)") : "",
+                       "session"));
     tbody.append(row);
   }
   const first = body.total ? state.instancesOffset + 1 : 0;

@@ -83,6 +83,7 @@ LoadResult RunLoad(const CallFactory& factory, const LoadOptions& options) {
   uint64_t sequence = 0;
   int in_flight = 0;
   bool stopping = false;
+  bool measuring = false;
 
   const auto start_one = [&](Clock::time_point scheduled) {
     std::unique_ptr<PendingCall> call = factory(sequence++, &cq);
@@ -118,8 +119,13 @@ LoadResult RunLoad(const CallFactory& factory, const LoadOptions& options) {
       const Clock::time_point now = Clock::now();
       wait_until = std::min(next_start <= now ? now : std::max(next_start, now + options.start_granularity), end);
     }
+    if (open_loop && !measuring) wait_until = std::min(wait_until, measure_from);
     const grpc::CompletionQueue::NextStatus next = cq.AsyncNext(&tag, &ok, Deadline(wait_until));
     const Clock::time_point now = Clock::now();
+    if (!measuring && now >= measure_from) {
+      measuring = true;
+      if (options.on_measuring) options.on_measuring();
+    }
     if (now >= end || (options.max_calls != 0 && result.calls >= options.max_calls)) stopping = true;
     if (next == grpc::CompletionQueue::SHUTDOWN) break;
     if (next == grpc::CompletionQueue::TIMEOUT) continue;

@@ -125,6 +125,10 @@ struct LoadOptions {
   std::chrono::nanoseconds start_granularity{0};
   // Told of every operation that ended, on the driver's thread, before it is freed.
   std::function<void(const PendingCall&)> on_done;
+  // Called once when the warm-up is over (within a wake of it): a scenario
+  // whose warm-up costs what its measured part does not reads the server's
+  // CPU here.
+  std::function<void()> on_measuring;
 };
 
 struct Sample {

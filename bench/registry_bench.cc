@@ -28,6 +28,7 @@
 #include "bench/http_load.h"
 #include "bench/load_driver.h"
 #include "bench/scenarios.h"
+#include "bench/session_client.h"
 #include "bench/server_metrics.h"
 #include "bench/spawned_server.h"
 #include "bench/temp_dir.h"
@@ -131,6 +132,7 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
   const std::string threads = std::to_string(CpusOf(options.server_cpus).size());
   const SpawnedServer::Readiness listening{R"(listening on (\S+))", ""};
   std::optional<TempDir> registryd_data;  // outlives the server
+  std::deque<TempDir> other_data;         // of registryds a scenario starts besides (spawn_another)
   std::optional<SpawnedServer> server;
   std::optional<EtcdServer> etcd;
   std::optional<EtcdCluster> etcd_cluster;
@@ -232,6 +234,14 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
 
   target.channels = &*options.channel_factory;
   target.server_cpus = options.server_cpus;
+  target.client_cpus = options.client_cpus;
+  if (!registryd_command.empty()) {
+    target.spawn_another = [&, command = registryd_command]() mutable {
+      const auto data_dir = std::next(std::find(command.begin(), command.end(), "--data-dir"));
+      if (!data_dir->empty()) *data_dir = other_data.emplace_back("registry_bench_another_").path();
+      return std::make_unique<SpawnedServer>(options.server_cpus, command, listening);
+    };
+  }
   Connections connections(*target.channels, target.address, options.channels);
   if (!connections.WaitConnected()) throw std::runtime_error("cannot connect to " + target_name);
   if (!registryd_command.empty()) {
@@ -415,12 +425,15 @@ int Main(int argc, char** argv) {
   // and the ceiling, it skips Debian's abseil lock-order checks (about 2% of
   // a client call in perf).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  if (argc > 1 && std::string_view(argv[1]) == kSessionClientCommand) return RunSessionClient(argc, argv);
   BenchOptions options;
   std::string duration = "10s";
   std::string warmup = "2s";
   std::string beat_interval = "20s";
   std::string storm_delay = "20s";
   std::string overload_ttl = "3s";
+  std::string session_window = "10s";
+  std::string detection_ttl = "3s";
   std::vector<std::string> overload_steps = {"10s", "20s", "20s"};
   CLI::App app{"registry_bench: throughput, latency and memory of registryd, beside the gRPC ceiling and etcd"};
   app.add_option("--target", options.target, "Address of a running registryd (instead of --spawn)");
@@ -455,10 +468,12 @@ int Main(int argc, char** argv) {
   app.add_option("--scenario", options.scenarios,
                  "heartbeat, keepalive (native), register, discover (native), find (seed), mixed, scale, expiry-storm, "
                  "watch (native), xds (native: ADS streams), restart, overload and overload-reregister (native: "
-                 "registryd pushed past its capacity and back; the second registers lost leases again)")
+                 "registryd pushed past its capacity and back; the second registers lost leases again), sessions (native: "
+                 "instances kept alive by sessions, against KeepAlive and Register on a fresh registryd, and how "
+                 "soon a killed or stopped client's sessions go)")
       ->delimiter(',')
       ->check(CLI::IsMember({"heartbeat", "keepalive", "register", "discover", "find", "mixed", "scale",
-                             "expiry-storm", "watch", "xds", "restart", "overload", "overload-reregister"}))
+                             "expiry-storm", "watch", "xds", "restart", "overload", "overload-reregister", "sessions"}))
       ->capture_default_str();
   app.add_option("--api", options.api, "native or seed")->check(CLI::IsMember({"native", "seed"}))->capture_default_str();
   app.add_option("--duration", duration, "Measured time")->capture_default_str();
@@ -492,6 +507,21 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--overload-ttl", overload_ttl, "overload: the leases' TTL (renewed every third of it)")
       ->capture_default_str();
+  app.add_option("--session-size", options.scenario.session_size, "sessions: instances per session")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10'000));
+  app.add_option("--session-window", session_window,
+                 "sessions: each session is refreshed once per window (its TTL is three)")
+      ->capture_default_str();
+  app.add_option("--single-sessions", options.scenario.single_sessions,
+                 "sessions: sessions of one instance, each refreshed once a second, against as many KeepAlive leases")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--detection-sessions", options.scenario.detection_sessions,
+                 "sessions: sessions of the client killed (grace 0) and of the client stopped")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100'000));
+  app.add_option("--detection-ttl", detection_ttl, "sessions: the TTL of those sessions")->capture_default_str();
   app.add_option("--overload-steps", overload_steps,
                  "overload: how long the server runs alone (the offered rate is half its capacity), then beside a "
                  "busy neighbour (about twice its capacity then), then alone again")
@@ -547,6 +577,8 @@ int Main(int argc, char** argv) {
     options.scenario.beat_interval = ParseDuration(beat_interval);
     options.scenario.storm_delay = ParseDuration(storm_delay);
     options.scenario.overload_ttl = ParseDuration(overload_ttl);
+    options.scenario.session_window = ParseDuration(session_window);
+    options.scenario.detection_ttl = std::chrono::duration_cast<std::chrono::milliseconds>(ParseDuration(detection_ttl));
     for (size_t step = 0; step < 3; ++step) options.scenario.overload_steps[step] = ParseDuration(overload_steps[step]);
   } catch (const CLI::ValidationError& error) {
     fmt::print(stderr, "{}\n", error.what());
@@ -563,7 +595,7 @@ int Main(int argc, char** argv) {
   if (!options.json) PrintTableHeader();
   for (const std::string& scenario : options.scenarios) {
     BenchOptions scenario_options = options;
-    if ((scenario == "scale" || scenario == "restart") && app.count("--leases") == 0) {
+    if ((scenario == "scale" || scenario == "restart" || scenario == "sessions") && app.count("--leases") == 0) {
       scenario_options.scenario.leases = 1'000'000;
     }
     if (scenario != "expiry-storm") scenario_options.scenario.storm_leases = 0;
@@ -575,6 +607,7 @@ int Main(int argc, char** argv) {
     for (const std::string& other : compared) {
       const bool overload = scenario == "overload" || scenario == "overload-reregister";
       if (scenario == "expiry-storm" || (scenario == "watch" && other == "etcd") || scenario == "restart" ||
+          scenario == "sessions" ||
           (scenario == "xds" && other == "etcd") || (overload && other != "baseline" && other != "ceiling")) {
         fmt::print(stderr, "{}: {} is left out (it has no such operation)\n", scenario, other);
       } else {

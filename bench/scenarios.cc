@@ -255,6 +255,8 @@ std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOp
   if ((name == "overload" || name == "overload-reregister") && target.api == Api::kNative && target.name != "etcd") {
     return MakeOverloadScenario(options, name == "overload-reregister");
   }
+  // Sessions and the comparisons it starts a registryd of its own for.
+  if (name == "sessions" && target.api == Api::kNative && target.spawn_another) return MakeSessionsScenario(options);
   return nullptr;
 }
 

@@ -15,6 +15,7 @@
 
 #include "bench/backend.h"
 #include "bench/load_driver.h"
+#include "bench/spawned_server.h"
 
 namespace registryd::bench {
 
@@ -34,6 +35,12 @@ struct ScenarioOptions {
   // overload: alone, beside a busy neighbour (about twice its capacity), alone again.
   std::array<std::chrono::nanoseconds, 3> overload_steps = {std::chrono::seconds(10), std::chrono::seconds(20),
                                                             std::chrono::seconds(20)};
+  int session_size = 100;  // sessions: instances per session (`leases` in all)
+  // sessions: each session refreshed once per window (its TTL: three windows)
+  std::chrono::nanoseconds session_window = std::chrono::seconds(10);
+  int single_sessions = 10'000;  // sessions: of one instance each, each refreshed once a second
+  int detection_sessions = 1000;  // sessions: of the killed and of the stopped client
+  std::chrono::milliseconds detection_ttl = std::chrono::seconds(3);
 };
 
 // How a restart of the target went.
@@ -61,6 +68,10 @@ struct Target {
   Backend* backend = nullptr;
   const ChannelFactory* channels = nullptr;  // plaintext or TLS, for a scenario's own connections
   std::string server_cpus;                    // where a spawned server runs (taskset list)
+  std::string client_cpus;                    // where a client process the scenario starts runs
+  // Starts another registryd as the bench spawned this one (its own data
+  // dir), for a scenario that compares with a fresh process; unset otherwise.
+  std::function<std::unique_ptr<SpawnedServer>()> spawn_another;
   // Stops the server (SIGTERM) and starts it again on the same address and
   // data dir; set for a registryd the bench spawned.
   std::function<Restarted()> restart;
@@ -117,5 +128,6 @@ std::unique_ptr<Scenario> MakeWatchFanoutScenario(const ScenarioOptions& options
 std::unique_ptr<Scenario> MakeXdsFanoutScenario(const ScenarioOptions& options);
 std::unique_ptr<Scenario> MakeRestartScenario(const ScenarioOptions& options);
 std::unique_ptr<Scenario> MakeOverloadScenario(const ScenarioOptions& options, bool reregister);
+std::unique_ptr<Scenario> MakeSessionsScenario(const ScenarioOptions& options);
 
 }  // namespace registryd::bench

@@ -225,6 +225,41 @@ class RegistryctlTest(unittest.TestCase):
         self.assertEqual(keep.returncode, 0, err)
         self.assertIn("opening a new session", err)
 
+    def keep_session(self, *flags):
+        """A `keep --session` client process keeping web-1 and web-2, once both are listed."""
+        keep = subprocess.Popen([REGISTRYCTL, "keep", "--session", "--instance", "web 127.0.0.1:8081 web-1",
+                                 "--instance", "web 127.0.0.1:8082 web-2", *flags, "--target", self.target],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (keep.kill(), keep.communicate(timeout=TIMEOUT)))
+        self.assertTrue(wait_for(lambda: self.ids("web") == ["web-1", "web-2"]))
+        return keep
+
+    def sessions(self):
+        return json.loads(ctl("sessions", "--json", target=self.target).stdout).get("sessions", [])
+
+    def test_keep_session_killed_without_grace_loses_its_instances_with_the_connection(self):
+        # A TTL of a minute: only the broken stream can remove them within TIMEOUT.
+        keep = self.keep_session("--ttl", "60s", "--grace", "0s")
+        keep.kill()  # SIGKILL: the kernel resets the connection, the client says nothing
+        self.assertTrue(wait_for(lambda: self.ids("web") == []))
+        self.assertEqual(self.sessions(), [])
+
+    def test_keep_session_killed_with_grace_keeps_its_instances_through_the_grace(self):
+        keep = self.keep_session("--ttl", "60s", "--grace", "5s")
+        keep.kill()
+        self.assertTrue(wait_for(lambda: [s["attached"] for s in self.sessions()] == [False]))
+        self.assertEqual(self.ids("web"), ["web-1", "web-2"])  # in grace: watchers see nothing yet
+        self.assertTrue(wait_for(lambda: self.ids("web") == []))  # the grace, not the minute's TTL
+        self.assertEqual(self.sessions(), [])
+
+    def test_keep_session_stopped_expires_its_session_with_the_ttl(self):
+        keep = self.keep_session("--ttl", "2s")
+        keep.send_signal(signal.SIGSTOP)  # silent, its connection still open
+        self.addCleanup(keep.send_signal, signal.SIGCONT)
+        self.assertEqual([s["attached"] for s in self.sessions()], [True])
+        self.assertTrue(wait_for(lambda: self.ids("web") == []))
+        self.assertEqual(self.sessions(), [])
+
     def test_keep_session_refuses_a_malformed_instance(self):
         bad = ctl("keep", "--session", "--instance", "web-only", target=self.target)
         self.assertEqual(bad.returncode, 2)

@@ -27,6 +27,11 @@ absl::Status LostRaces() {
   return absl::AbortedError("the instance kept changing on other nodes while this write was tried; try again");
 }
 
+absl::Status SessionsNotServed() {
+  return absl::UnimplementedError(
+      "sessions are not served in cluster mode yet: keep instances alive with leases (Register and KeepAlive)");
+}
+
 absl::Status CutOffError() {
   return absl::UnavailableError(
       "this registryd node lost etcd and the other nodes took over its leases: send heartbeats to another node");
@@ -51,12 +56,22 @@ LeaseId ClusterWriter::NewLease(std::string_view service) {
 
 void ClusterWriter::Register(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) {
   if (spec.session != kNoSession) {
-    std::move(done)(absl::UnimplementedError("sessions are not served in cluster mode yet: use leases"));
+    std::move(done)(SessionsNotServed());
     return;
   }
   // As Registry::Register: a numeric instance id is a seed id.
   if (!spec.seed_id) spec.seed_id = SeedIdOf(spec.instance_id);
   Upsert(std::move(spec), std::move(access), std::move(done), 1);
+}
+
+void ClusterWriter::OpenSession(SessionSpec, Done<OpenedSession> done) { std::move(done)(SessionsNotServed()); }
+
+void ClusterWriter::ResumeSession(SessionId, SessionToken, std::string, std::string, Done<ResumedSession> done) {
+  std::move(done)(SessionsNotServed());
+}
+
+void ClusterWriter::CloseSession(SessionId, SessionAttachment, Done<SessionId> done) {
+  std::move(done)(SessionsNotServed());
 }
 
 void ClusterWriter::SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) {

@@ -33,6 +33,11 @@ class ClusterWriter final : public RegistryWriter {
   void SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) override;
   void Deregister(LeaseId lease, AccessRef access, Done<Removal> done) override;
   void WarnServerError(int32_t server_id, AccessRef access, Done<WarnResult> done) override;
+  // Not yet: a session's open is refused, so no registration names one.
+  void OpenSession(SessionSpec spec, Done<OpenedSession> done) override;
+  void ResumeSession(SessionId id, SessionToken token, std::string owner, std::string peer,
+                     Done<ResumedSession> done) override;
+  void CloseSession(SessionId id, SessionAttachment attachment, Done<SessionId> done) override;
   absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, const Access* access) override;
   absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access) override;
   bool Expire(uint32_t shard) override;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
@@ -39,6 +40,16 @@ class RegistryWriter {
   virtual void Deregister(LeaseId lease, AccessRef access, Done<Removal> done) = 0;
   // Ejects the server until its next heartbeat and offers another one.
   virtual void WarnServerError(int32_t server_id, AccessRef access, Done<WarnResult> done) = 0;
+
+  // Sessions (core/session_table.h): opening, resuming (the caller's stream
+  // takes the session over) and closing go through the writer, which in
+  // cluster mode would record them for the other nodes; a refresh and a
+  // break stay in this node's memory (Registry::RefreshSession, BreakSession).
+  virtual void OpenSession(SessionSpec spec, Done<OpenedSession> done) = 0;
+  virtual void ResumeSession(SessionId id, SessionToken token, std::string owner, std::string peer,
+                             Done<ResumedSession> done) = 0;
+  // Answers the id of the session closed.
+  virtual void CloseSession(SessionId id, SessionAttachment attachment, Done<SessionId> done) = 0;
 
   virtual absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, const Access* access) = 0;
   virtual absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access) = 0;

@@ -42,6 +42,21 @@ void LocalWriter::WarnServerError(int32_t server_id, AccessRef access, Done<Warn
   std::move(done)(registry_.WarnServerError(server_id, access.get()));
 }
 
+// Sessions live in memory only (README, Sessions): nothing to wait for.
+void LocalWriter::OpenSession(SessionSpec spec, Done<OpenedSession> done) {
+  std::move(done)(registry_.OpenSession(spec));
+}
+
+void LocalWriter::ResumeSession(SessionId id, SessionToken token, std::string owner, std::string peer,
+                                Done<ResumedSession> done) {
+  std::move(done)(registry_.ResumeSession(id, token, owner, std::move(peer)));
+}
+
+void LocalWriter::CloseSession(SessionId id, SessionAttachment attachment, Done<SessionId> done) {
+  const absl::Status closed = registry_.CloseSession(id, attachment);
+  std::move(done)(closed.ok() ? absl::StatusOr<SessionId>(id) : absl::StatusOr<SessionId>(closed));
+}
+
 bool LocalWriter::Expire(uint32_t shard) {
   thread_local std::vector<Removal> expired;
   expired.clear();

@@ -18,6 +18,10 @@ class LocalWriter final : public RegistryWriter {
   void SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) override;
   void Deregister(LeaseId lease, AccessRef access, Done<Removal> done) override;
   void WarnServerError(int32_t server_id, AccessRef access, Done<WarnResult> done) override;
+  void OpenSession(SessionSpec spec, Done<OpenedSession> done) override;
+  void ResumeSession(SessionId id, SessionToken token, std::string owner, std::string peer,
+                     Done<ResumedSession> done) override;
+  void CloseSession(SessionId id, SessionAttachment attachment, Done<SessionId> done) override;
   absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, const Access* access) override {
     return registry_.Heartbeat(lease, overloaded, access);
   }

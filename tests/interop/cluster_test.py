@@ -298,6 +298,21 @@ class CrossNodeVisibilityTest(ClusterTestCase):
         self.assertIn("m-1", b.discover("moved"))
 
 
+class SessionRefusalTest(ClusterTestCase):
+    def test_a_session_is_refused_at_its_open_naming_cluster_mode(self):
+        # Until sessions are cluster-wide, a client learns it at once, not at
+        # its first registration, and nothing is written.
+        (node,) = self.start_nodes(1)
+        client = self.client(node)
+        requests = iter([pb.registry_pb2.SessionRequest(request_id=1, open=pb.registry_pb2.OpenSession(ttl_ms=5000))])
+        with self.assertRaises(grpc.RpcError) as refused:
+            list(client.native.Session(requests, timeout=RPC_TIMEOUT))
+        self.assertEqual(refused.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        self.assertIn("cluster mode", refused.exception.details())
+        self.assertEqual(len(client.native.ListSessions(pb.registry_pb2.ListSessionsRequest(),
+                                                        timeout=RPC_TIMEOUT).sessions), 0)
+
+
 class SeedAcrossNodesTest(ClusterTestCase):
     def test_one_server_id_is_one_server_across_nodes(self):
         a, b, c = [self.client(node) for node in self.start_nodes(3)]

@@ -42,20 +42,17 @@ void SessionStream::Handle(const lenient::SessionRequest& request, registry::v1:
   response.set_request_id(request.request_id());
   using Kind = lenient::SessionRequest::KindCase;
   if (session_ == kNoSession) {
-    grpc::Status status;
     switch (request.kind_case()) {
       case Kind::kOpen:
-        status = Open(request.open(), *response.mutable_opened());
-        break;
+        Open(request.open(), *response.mutable_opened(), std::move(done));
+        return;
       case Kind::kResume:
-        status = Resume(request.resume(), *response.mutable_opened());
-        break;
+        Resume(request.resume(), *response.mutable_opened(), std::move(done));
+        return;
       default:
-        status = InvalidArgument("the first request of a session stream must open or resume a session");
-        break;
+        std::move(done)(InvalidArgument("the first request of a session stream must open or resume a session"));
+        return;
     }
-    std::move(done)(status);
-    return;
   }
   if (request.kind_case() == Kind::kOpen || request.kind_case() == Kind::kResume) {
     std::move(done)(InvalidArgument(fmt::format("this stream holds session {:016x} already", session_)));
@@ -80,16 +77,17 @@ void SessionStream::Handle(const lenient::SessionRequest& request, registry::v1:
       response.mutable_kept_alive()->set_ttl_ms(ToWireMillis(ttl_));
       std::move(done)(grpc::Status::OK);
       return;
-    case Kind::kClose: {
-      const absl::Status closed = writer_.registry().CloseSession(session_, attachment_);
+    case Kind::kClose:
       closed_ = true;
-      if (closed.ok()) {
-        log::Debug("session {:016x} closed by its client", session_);
-        response.mutable_closed();
-      }
-      std::move(done)(ToGrpcStatus(closed));
+      writer_.CloseSession(session_, attachment_,
+                           [&response, done = std::move(done)](absl::StatusOr<SessionId> closed) mutable {
+                             if (closed.ok()) {
+                               log::Debug("session {:016x} closed by its client", *closed);
+                               response.mutable_closed();
+                             }
+                             std::move(done)(ToGrpcStatus(closed.status()));
+                           });
       return;
-    }
     default:
       std::move(done)(InvalidArgument("a session request must set one of open, resume, register, deregister, "
                                       "keep_alive or close"));
@@ -97,48 +95,62 @@ void SessionStream::Handle(const lenient::SessionRequest& request, registry::v1:
   }
 }
 
-grpc::Status SessionStream::Open(const registry::v1::OpenSession& open, registry::v1::SessionOpened& opened) {
+void SessionStream::Open(const registry::v1::OpenSession& open, registry::v1::SessionOpened& opened, Done done) {
   const Registry& registry = writer_.registry();
   const Duration ttl = registry.GrantTtl(std::chrono::milliseconds(open.ttl_ms()));
   const Duration grace = open.has_grace_ms() ? Duration(std::chrono::milliseconds(open.grace_ms())) : ttl;
   if (grace > ttl) {
-    return InvalidArgument(fmt::format("open.grace_ms ({}) must be at most the session's TTL ({} ms)", open.grace_ms(),
-                                       ToWireMillis(ttl)));
+    std::move(done)(InvalidArgument(fmt::format("open.grace_ms ({}) must be at most the session's TTL ({} ms)",
+                                                open.grace_ms(), ToWireMillis(ttl))));
+    return;
   }
-  absl::StatusOr<OpenedSession> session =
-      writer_.registry().OpenSession(SessionSpec{ttl, grace, std::string(identity()), peer_});
-  if (!session.ok()) return ToGrpcStatus(session.status());
-  session_ = session->id;
-  attachment_ = session->attachment;
-  ttl_ = ttl;
-  opened.set_session_id(session->id);
-  opened.set_token(std::string(reinterpret_cast<const char*>(session->token.data()), session->token.size()));
-  opened.set_ttl_ms(ToWireMillis(ttl));
-  opened.set_grace_ms(ToWireMillis(grace));
-  log::Debug("session {:016x} opened (TTL {} ms, grace {} ms)", session->id, ToWireMillis(ttl), ToWireMillis(grace));
-  return grpc::Status::OK;
+  writer_.OpenSession(
+      SessionSpec{ttl, grace, std::string(identity()), peer_},
+      [this, &opened, ttl, grace, done = std::move(done)](absl::StatusOr<OpenedSession> session) mutable {
+        if (!session.ok()) {
+          std::move(done)(ToGrpcStatus(session.status()));
+          return;
+        }
+        session_ = session->id;
+        attachment_ = session->attachment;
+        ttl_ = ttl;
+        opened.set_session_id(session->id);
+        opened.set_token(std::string(reinterpret_cast<const char*>(session->token.data()), session->token.size()));
+        opened.set_ttl_ms(ToWireMillis(ttl));
+        opened.set_grace_ms(ToWireMillis(grace));
+        log::Debug("session {:016x} opened (TTL {} ms, grace {} ms)", session->id, ToWireMillis(ttl),
+                   ToWireMillis(grace));
+        std::move(done)(grpc::Status::OK);
+      });
 }
 
-grpc::Status SessionStream::Resume(const registry::v1::ResumeSession& resume, registry::v1::SessionOpened& opened) {
+void SessionStream::Resume(const registry::v1::ResumeSession& resume, registry::v1::SessionOpened& opened,
+                           Done done) {
   SessionToken token;
   if (resume.token().size() != token.size()) {
-    return InvalidArgument(fmt::format("resume.token: must be the {} bytes the session was opened with (got {})",
-                                       token.size(), resume.token().size()));
+    std::move(done)(InvalidArgument(fmt::format("resume.token: must be the {} bytes the session was opened with (got {})",
+                                                token.size(), resume.token().size())));
+    return;
   }
   std::copy(resume.token().begin(), resume.token().end(), token.begin());
-  absl::StatusOr<ResumedSession> resumed =
-      writer_.registry().ResumeSession(resume.session_id(), token, identity(), peer_);
-  if (!resumed.ok()) return ToGrpcStatus(resumed.status());
-  session_ = resume.session_id();
-  attachment_ = resumed->attachment;
-  ttl_ = resumed->ttl;
-  opened.set_session_id(session_);
-  opened.set_ttl_ms(ToWireMillis(resumed->ttl));
-  opened.set_grace_ms(ToWireMillis(resumed->grace));
-  opened.set_instances(static_cast<uint32_t>(resumed->instances));
-  opened.set_resumed(true);
-  log::Debug("session {:016x} resumed with {} instance(s)", session_, resumed->instances);
-  return grpc::Status::OK;
+  writer_.ResumeSession(
+      resume.session_id(), token, std::string(identity()), peer_,
+      [this, &opened, id = resume.session_id(), done = std::move(done)](absl::StatusOr<ResumedSession> resumed) mutable {
+        if (!resumed.ok()) {
+          std::move(done)(ToGrpcStatus(resumed.status()));
+          return;
+        }
+        session_ = id;
+        attachment_ = resumed->attachment;
+        ttl_ = resumed->ttl;
+        opened.set_session_id(id);
+        opened.set_ttl_ms(ToWireMillis(resumed->ttl));
+        opened.set_grace_ms(ToWireMillis(resumed->grace));
+        opened.set_instances(static_cast<uint32_t>(resumed->instances));
+        opened.set_resumed(true);
+        log::Debug("session {:016x} resumed with {} instance(s)", id, resumed->instances);
+        std::move(done)(grpc::Status::OK);
+      });
 }
 
 void SessionStream::Register(const lenient::SessionRegister& request, registry::v1::SessionInstances& results,

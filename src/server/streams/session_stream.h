@@ -49,8 +49,12 @@ class SessionStream {
   // Answers one register or deregister request: `results` gets one entry
   // per instance, `done` runs once the last one is answered.
   struct Batch;
-  grpc::Status Open(const registry::v1::OpenSession& open, registry::v1::SessionOpened& opened);
-  grpc::Status Resume(const registry::v1::ResumeSession& resume, registry::v1::SessionOpened& opened);
+  // Open and resume answer through the writer; their answer sets the
+  // stream's session before `done`. The local writer answers at once: a
+  // writer that answers on its own thread would race Release, which
+  // SessionCall runs when the stream is cancelled while an answer is awaited.
+  void Open(const registry::v1::OpenSession& open, registry::v1::SessionOpened& opened, Done done);
+  void Resume(const registry::v1::ResumeSession& resume, registry::v1::SessionOpened& opened, Done done);
   void Register(const lenient::SessionRegister& request, registry::v1::SessionInstances& results, Done done);
   void Deregister(const registry::v1::SessionDeregister& request, registry::v1::SessionInstances& results,
                   Done done);

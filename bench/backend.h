@@ -59,6 +59,9 @@ class Backend {
                                                             uint64_t /*lease*/) {
     return nullptr;
   }
+  // Stream heartbeats use at least `count` streams from now on, as that
+  // many clients of a stream each would.
+  virtual void set_min_streams(size_t /*count*/) {}
   // False for the seed API, which cannot deregister.
   virtual bool CanDeregister() const { return true; }
   virtual std::unique_ptr<PendingCall> StartDeregister(uint64_t sequence, grpc::CompletionQueue* cq,

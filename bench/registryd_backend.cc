@@ -80,6 +80,7 @@ class NativeBackend final : public Backend {
   }
 
   int CloseStreams(grpc::CompletionQueue* cq) override { return keep_alive_.Close(cq); }
+  void set_min_streams(size_t count) override { keep_alive_.set_min_streams(count); }
 
   std::unique_ptr<PendingCall> StartDeregister(uint64_t sequence, grpc::CompletionQueue* cq,
                                                uint64_t lease) override {

@@ -138,6 +138,10 @@ class SessionsScenario final : public Scenario {
 
     const size_t singles = std::min(Count(options_.single_sessions), instances);
     const std::chrono::seconds second(1);
+    // One KeepAlive stream per renewed lease, as one per server, and as many
+    // streams as the sessions compared hold: gRPC's cost per completion grows
+    // with the streams open (PERFORMANCE.md, Sessions).
+    backend->set_min_streams(singles);
     LoadOptions renewals = Steady(load, singles, second);
     renewals.close_streams = [&](grpc::CompletionQueue* cq) { return backend->CloseStreams(cq); };
     phases->push_back(Measure(
@@ -150,6 +154,7 @@ class SessionsScenario final : public Scenario {
     // KeepAlive at the message rate of the sessions' steady state: a message
     // costs more when fewer arrive together (a wake and two syscalls each).
     const size_t sessions_of_size = SessionsOfSize();
+    backend->set_min_streams(sessions_of_size);
     LoadOptions slow = Steady(load, sessions_of_size, options_.session_window);
     slow.close_streams = renewals.close_streams;
     phases->push_back(Measure(

@@ -5,6 +5,7 @@
 // LeaseKeepAlive).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -34,6 +35,10 @@ class StreamPool {
 
   explicit StreamPool(Open open) : open_(std::move(open)) {}
 
+  // Opens new streams until a run has `count`, before it reuses idle ones:
+  // as many streams as clients that hold one each (a stream per server).
+  void set_min_streams(size_t count) { min_streams_ = count; }
+
   // The stream for the next exchange on `cq`; `*opened` tells whether it is
   // new (and must be started).
   Stream* Take(grpc::CompletionQueue* cq, uint64_t sequence, bool* opened) {
@@ -42,7 +47,7 @@ class StreamPool {
       idle_.clear();
       cq_ = cq;
     }
-    *opened = idle_.empty();
+    *opened = idle_.empty() || all_.size() < min_streams_;
     if (!*opened) {
       Stream* stream = idle_.back();
       idle_.pop_back();
@@ -74,6 +79,7 @@ class StreamPool {
 
  private:
   Open open_;
+  size_t min_streams_ = 0;
   grpc::CompletionQueue* cq_ = nullptr;
   std::vector<std::unique_ptr<Stream>> all_;
   std::vector<Stream*> idle_;

@@ -158,6 +158,12 @@ uint64_t Registry::Discover(std::string_view service, bool exclude_overloaded,
   return shards_[ShardOfService(service)]->Discover(service, exclude_overloaded, clock_.Now(), visit);
 }
 
+Duration Registry::TimeLeft(const InstanceRecord& record, TimePoint now) {
+  if (!record.in_session) return std::min<Duration>(record.deadline - now, record.ttl());
+  const std::optional<SessionState> session = sessions_.AtSlot(record.filed_at);
+  return session ? std::max<Duration>(session->deadline - now, Duration::zero()) : Duration::zero();
+}
+
 Shard::MembersPage Registry::Members(std::string_view service, size_t offset, size_t limit,
                                      absl::FunctionRef<void(const InstanceRecord&)> visit) {
   return shards_[ShardOfService(service)]->Members(service, offset, limit, visit);

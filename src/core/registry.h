@@ -144,6 +144,11 @@ class Registry {
     return sessions_.Close(id, attachment, clock_.Now());
   }
   SessionTable& sessions() { return sessions_; }
+  // An instance's time left: its lease's, or its session's (zero once the
+  // session ended); at most the TTL of a lease another cluster node keeps
+  // (no deadline here). For visitors of Discover and Members: the
+  // instance's shard lock is held, then its session's (the lock order).
+  Duration TimeLeft(const InstanceRecord& record, TimePoint now);
 
   // Watchers. The revision of the newest change anywhere: every change up to
   // it is in its shard's log (or a snapshot) once that shard is read.

@@ -121,19 +121,18 @@ void AddDashboardRoutes(HttpServer& http, OpsContext& context) {
       for (const auto& [key, value] : record.metadata()) {
         metadata += fmt::format("{}{}:{}", metadata.empty() ? "" : ",", JsonString(key), JsonString(value));
       }
-      // An instance in a session lives as long as its session: its time left, and the session's id.
-      Duration left = std::min<Duration>(record.deadline - now, record.ttl());
+      // An instance in a session lives as long as its session: the session's id, open or in grace.
       std::string session = "null";
       if (record.in_session) {
-        const std::optional<SessionState> state = registry.sessions().AtSlot(record.filed_at);
-        left = state ? std::max<Duration>(state->deadline - now, Duration::zero()) : Duration::zero();  // ended: about to go
-        if (state) session = fmt::format("{{\"id\":\"0x{:016x}\",\"attached\":{}}}", state->id, state->attached);
+        if (const std::optional<SessionState> state = registry.sessions().AtSlot(record.filed_at)) {
+          session = fmt::format("{{\"id\":\"0x{:016x}\",\"attached\":{}}}", state->id, state->attached);
+        }
       }
       instances += fmt::format(
           "{}{{\"instanceId\":{},\"address\":{},\"metadata\":{{{}}},\"overloaded\":{},\"ejected\":{},"
           "\"ttlRemainingMs\":{},\"session\":{}}}",
           instances.empty() ? "" : ",", JsonString(record.instance_id()), JsonString(record.Address()), metadata,
-          record.overloaded, record.ejected, ToWireMillis(left), session);
+          record.overloaded, record.ejected, ToWireMillis(registry.TimeLeft(record, now)), session);
     });
     ReplyJson(response, fmt::format("{{\"service\":{},\"revision\":\"{}\",\"total\":{},\"offset\":{},\"instances\":[{}]}}",
                                     JsonString(service), page.revision, page.total, *offset, instances));

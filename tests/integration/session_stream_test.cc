@@ -198,6 +198,27 @@ TEST_F(SessionStreamTest, ABrokenStreamIsResumedWithItsTokenAndKeepsEveryInstanc
   EXPECT_EQ(server_.server().registry().sessions().live_sessions(), 1u);
 }
 
+// Discover tells an instance in a session its session's time left: a full
+// TTL while the stream is open, the grace once it broke.
+TEST_F(SessionStreamTest, DiscoverGivesAnInstanceItsSessionsTimeLeft) {
+  const auto time_left = [&] {
+    registry::v1::DiscoverRequest request;
+    request.set_service("books");
+    registry::v1::DiscoverResponse reply;
+    EXPECT_TRUE(server_.native().Discover(Context().get(), request, &reply).ok());
+    return reply.instances_size() == 1 ? reply.instances(0).ttl_remaining_ms() : 0u;
+  };
+  Opened session = NewStream();
+  Exchange(*session.stream, Open(60'000, 2'000));
+  Exchange(*session.stream, Register({{"books", "b1"}}));
+  EXPECT_GT(time_left(), 2'000u);
+  EXPECT_LE(time_left(), 60'000u);
+  session.context->TryCancel();
+  EndOf(*session.stream);
+  // A reply built before the break may serve for a tick.
+  EXPECT_TRUE(WaitFor([&] { return time_left() <= 2'000u; }));
+}
+
 TEST_F(SessionStreamTest, WithoutGraceABrokenStreamsInstancesGoAtOnce) {
   Opened session = NewStream();
   Exchange(*session.stream, Open(30'000, 0));

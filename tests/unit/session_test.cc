@@ -147,6 +147,13 @@ TEST_F(SessionTest, AReaderOfAnInstanceFindsItsSessionByTheRecordsSlot) {
   ASSERT_TRUE(found[0].second.has_value());
   EXPECT_FALSE(found[0].second->attached);
   EXPECT_EQ(found[0].second->deadline, clock_.Now() + seconds(3)) << "in grace";
+
+  // Its time left is the session's: the grace now, not its own TTL.
+  std::vector<Duration> left;
+  registry_.Members("books", 0, 10, [&](const InstanceRecord& record) {
+    if (record.in_session) left.push_back(registry_.TimeLeft(record, clock_.Now()));
+  });
+  EXPECT_EQ(left, std::vector<Duration>{seconds(3)});
 }
 
 TEST_F(SessionTest, WithoutAResumeTheSessionEndsWhenItsGraceDoes) {

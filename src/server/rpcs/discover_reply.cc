@@ -16,8 +16,7 @@ TimePoint FillDiscoverResponse(Registry& registry, std::string_view service, boo
     instance.set_address(record.Address());
     for (auto& [key, value] : record.metadata()) (*instance.mutable_metadata())[key] = std::move(value);
     instance.set_overloaded(record.overloaded);
-    // A lease another cluster node keeps has no deadline here: its TTL is the bound.
-    instance.set_ttl_remaining_ms(ToWireMillis(std::min<Duration>(record.deadline - now, record.ttl())));
+    instance.set_ttl_remaining_ms(ToWireMillis(registry.TimeLeft(record, now)));
     first_deadline = std::min(first_deadline, record.deadline);
   });
   response.set_revision(revision);

@@ -253,7 +253,8 @@ class RegistryctlTest(unittest.TestCase):
         self.assertEqual(self.sessions(), [])
 
     def test_keep_session_stopped_expires_its_session_with_the_ttl(self):
-        keep = self.keep_session("--ttl", "2s")
+        # A TTL of 5 s: still open when looked at just after the stop, gone well within TIMEOUT.
+        keep = self.keep_session("--ttl", "5s")
         keep.send_signal(signal.SIGSTOP)  # silent, its connection still open
         self.addCleanup(keep.send_signal, signal.SIGCONT)
         self.assertEqual([s["attached"] for s in self.sessions()], [True])

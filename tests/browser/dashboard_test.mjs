@@ -117,7 +117,7 @@ async function withoutPolicy() {
 
     // An instance kept by a session shows its session; once its keeper is
     // killed, the session waits in grace, then it is gone with its instance.
-    const keeper = spawn(registryctl, ["--target", server.grpc, "keep", "--session", "--ttl", "2s", "--grace", "2s",
+    const keeper = spawn(registryctl, ["--target", server.grpc, "keep", "--session", "--ttl", "5s", "--grace", "5s",
                                        "--instance", "alpha 127.0.0.1:9005 a-sess"], { stdio: ["ignore", "pipe", "pipe"] });
     const session = await sessionOpenedBy(keeper);
     await page.waitForFunction((id) => document.querySelector('#instances tr[data-id="a-sess"] td.session')?.textContent === id,

@@ -3,19 +3,18 @@
 // again (same instance id) after NOT_FOUND or when the registry was lost or
 // restarted, and deregisters on SIGINT/SIGTERM.
 #include <algorithm>
+#include <optional>
 
 #include <fmt/core.h>
 
 #include "registry/v1/registry.grpc.pb.h"
 #include "tools/registryctl/commands.h"
+#include "tools/registryctl/outage_retry.h"
 #include "tools/registryctl/output.h"
 #include "tools/registryctl/watchdog.h"
 
 namespace registryd::ctl {
 namespace {
-
-constexpr auto kFirstBackoff = std::chrono::milliseconds(200);
-constexpr auto kMaxBackoff = std::chrono::seconds(5);
 
 class Keeper {
  public:
@@ -27,34 +26,20 @@ class Keeper {
 
   int Run() {
     if (!BuildRegisterRequest(args_.registration, &request_)) return 2;
-    Clock::duration backoff = kFirstBackoff;
+    OutageRetry retry(connection_, "keep", "keep: register");
     while (!watchdog_.stop_requested()) {
       const grpc::Status registered = RegisterOnce();
       if (!registered.ok()) {
-        if (!Retryable(registered)) return Failed(connection_, "keep: register", registered);
-        if (!reported_outage_) {
-          Failed(connection_, "keep: register", registered);
-          fmt::print(stderr, "registryctl: keep: retrying until the registry answers\n");
-          reported_outage_ = true;
-        }
-        watchdog_.WaitFor(backoff);
-        backoff = std::min<Clock::duration>(backoff * 2, kMaxBackoff);
+        if (const std::optional<int> failed = retry.Failed(registered, watchdog_)) return *failed;
         continue;
       }
-      backoff = kFirstBackoff;
-      reported_outage_ = false;
+      retry.Succeeded();
       if (const int failed = RenewUntilLost(); failed != 0) return failed;
     }
     return DeregisterOnStop();
   }
 
  private:
-  static bool Retryable(const grpc::Status& status) {
-    return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-           status.error_code() == grpc::StatusCode::CANCELLED;
-  }
-
   grpc::Status RegisterOnce() {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + connection_.timeout);
@@ -138,7 +123,6 @@ class Keeper {
   registry::v1::RegisterRequest request_;
   uint64_t lease_ = 0;
   uint32_t ttl_ms_ = 0;
-  bool reported_outage_ = false;
 };
 
 }  // namespace

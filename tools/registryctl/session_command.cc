@@ -13,6 +13,7 @@
 
 #include "registry/v1/registry.grpc.pb.h"
 #include "tools/registryctl/commands.h"
+#include "tools/registryctl/outage_retry.h"
 #include "tools/registryctl/output.h"
 #include "tools/registryctl/watchdog.h"
 
@@ -37,8 +38,6 @@ struct SessionCall {
   }
 };
 
-constexpr auto kFirstBackoff = std::chrono::milliseconds(200);
-constexpr auto kMaxBackoff = std::chrono::seconds(5);
 constexpr int kInstancesPerRequest = 1000;  // the server's bound per request
 
 // "SERVICE ADDRESS [INSTANCE_ID] [key=value]...": an instance id has no '='.
@@ -100,7 +99,7 @@ class SessionKeeper {
 
   int Run() {
     if (!ReadInstances(args_, instances_)) return 2;
-    Clock::duration backoff = kFirstBackoff;
+    OutageRetry retry(connection_, "keep --session", "keep --session");
     while (!watchdog_.stop_requested()) {
       SessionCall call;
       connection_.Prepare(*call.context);
@@ -111,18 +110,10 @@ class SessionKeeper {
       if (!started.ok()) {
         call.End();
         if (started.error_code() == grpc::StatusCode::NOT_FOUND && session_id_ == 0) continue;  // open anew
-        if (!Retryable(started)) return Failed(connection_, "keep --session", started);
-        if (!reported_outage_) {
-          Failed(connection_, "keep --session", started);
-          fmt::print(stderr, "registryctl: keep --session: retrying until the registry answers\n");
-          reported_outage_ = true;
-        }
-        watchdog_.WaitFor(backoff);
-        backoff = std::min<Clock::duration>(backoff * 2, kMaxBackoff);
+        if (const std::optional<int> failed = retry.Failed(started, watchdog_)) return *failed;
         continue;
       }
-      backoff = kFirstBackoff;
-      reported_outage_ = false;
+      retry.Succeeded();
       if (KeepUntilLost(call)) return Close(call);
       call.End();
     }
@@ -130,12 +121,6 @@ class SessionKeeper {
   }
 
  private:
-  static bool Retryable(const grpc::Status& status) {
-    return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-           status.error_code() == grpc::StatusCode::CANCELLED;
-  }
-
   // One request, its response; the stream's status when it ended instead.
   grpc::Status Exchange(SessionCall& call, SessionRequest& request, SessionResponse& response) {
     request.set_request_id(++request_id_);
@@ -245,7 +230,6 @@ class SessionKeeper {
   std::string token_;
   uint32_t ttl_ms_ = 0;
   uint64_t request_id_ = 0;
-  bool reported_outage_ = false;
 };
 
 }  // namespace

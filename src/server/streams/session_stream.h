@@ -50,9 +50,8 @@ class SessionStream {
   // per instance, `done` runs once the last one is answered.
   struct Batch;
   // Open and resume answer through the writer; their answer sets the
-  // stream's session before `done`. The local writer answers at once: a
-  // writer that answers on its own thread would race Release, which
-  // SessionCall runs when the stream is cancelled while an answer is awaited.
+  // stream's session before `done`, and SessionCall runs Release only after
+  // `done` (a cluster node answers on its follower's thread).
   void Open(const registry::v1::OpenSession& open, registry::v1::SessionOpened& opened, Done done);
   void Resume(const registry::v1::ResumeSession& resume, registry::v1::SessionOpened& opened, Done done);
   void Register(const lenient::SessionRegister& request, registry::v1::SessionInstances& results, Done done);

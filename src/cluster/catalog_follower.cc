@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "registryd/cluster.pb.h"
 #include "cluster/stored_instance.h"
+#include "cluster/stored_session.h"
 #include "core/log.h"
 
 namespace registryd::cluster {
@@ -85,6 +86,9 @@ absl::Status CatalogFollower::Load() {
       if (!seen.contains(keys_.Instance(key))) gone.push_back(key);
     });
     for (const InstanceKey& key : gone) registry_.ApplyRemoval(key, RemovalReason::kDeregistered, /*quiet=*/true);
+    for (const SessionSummary& session : registry_.sessions().List()) {
+      if (!seen.contains(keys_.Session(session.id))) registry_.ApplySessionRemoval(session.id);
+    }
     log::Warn("cluster: reloaded the catalog at etcd revision {} ({} keys, {} instances gone meanwhile); "
               "watchers start again from a snapshot",
               revision, loaded, gone.size());
@@ -259,6 +263,15 @@ void CatalogFollower::ApplyPut(const mvccpb::KeyValue& kv, bool quiet) {
     if (const absl::Status applied = registry_.Apply(state, quiet); !applied.ok()) {
       log::Error("cluster: etcd key {}: {}; ignored", kv.key(), std::string(applied.message()));
     }
+  } else if (const auto* session = std::get_if<SessionKey>(&parsed)) {
+    std::optional<DecodedSession> decoded = DecodeSession(kv.value());
+    if (!decoded || decoded->state.id != session->id) {
+      log::Error("cluster: etcd key {} holds no session registryd can read; ignored", kv.key());
+      return;
+    }
+    decoded->state.holder = nodes_.SlotOf(decoded->holder);
+    decoded->state.stored_revision = static_cast<uint64_t>(kv.mod_revision());
+    registry_.ApplySession(decoded->state);
   } else if (const auto* node = std::get_if<NodeKey>(&parsed)) {
     StoredNode stored;
     stored.ParseFromString(kv.value());
@@ -275,6 +288,8 @@ void CatalogFollower::ApplyDelete(const mvccpb::KeyValue& kv, bool quiet) {
   const EtcdKeys::Parsed parsed = keys_.Parse(kv.key());
   if (const auto* key = std::get_if<InstanceKey>(&parsed)) {
     registry_.ApplyRemoval(*key, removal_reason_, quiet);
+  } else if (const auto* session = std::get_if<SessionKey>(&parsed)) {
+    registry_.ApplySessionRemoval(session->id);
   } else if (const auto* node = std::get_if<NodeKey>(&parsed)) {
     nodes_.SetGone(node->name);
     events_.OnNodeGone(node->name);

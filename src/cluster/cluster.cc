@@ -46,6 +46,7 @@ absl::Status Cluster::Start() {
   nodes_ = std::make_unique<NodeTable>(options_.node_name, [this] {
     std::vector<bool> in_use(256, false);
     registry_.VisitAll([&](std::string_view, const InstanceRecord& record) { in_use[record.holder()] = true; });
+    for (const SessionSummary& session : registry_.sessions().List()) in_use[session.holder] = true;
     return in_use;
   });
   committer_ = std::make_unique<EtcdCommitter>(*endpoints_, client_queue_, keys_, options_.commit);
@@ -271,9 +272,18 @@ void Cluster::TakeOver() {
     spec.seed_id = record.seed_id();
     if (nodes_->AdopterOf(keys_.Instance(KeyOf(spec))) == options_.node_name) adopted.push_back(record.lease);
   });
-  if (adopted.empty()) return;
-  log::Info("cluster: taking over {} leases of nodes that are gone", adopted.size());
-  writer_->Adopt(adopted);
+  if (!adopted.empty()) {
+    log::Info("cluster: taking over {} leases of nodes that are gone", adopted.size());
+    writer_->Adopt(adopted);
+  }
+  // Their sessions wait here for their clients, which may resume them on any node.
+  std::vector<ReplicatedSession> sessions = registry_.sessions().HeldElsewhere();
+  std::erase_if(sessions, [&](const ReplicatedSession& session) {
+    return nodes_->IsLive(session.holder) || nodes_->AdopterOf(keys_.Session(session.id)) != options_.node_name;
+  });
+  if (sessions.empty()) return;
+  log::Info("cluster: taking over {} sessions of nodes that are gone", sessions.size());
+  writer_->AdoptSessions(sessions);
 }
 
 }  // namespace registryd::cluster

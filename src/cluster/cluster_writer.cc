@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include "cluster/stored_instance.h"
+#include "cluster/stored_session.h"
 #include "core/log.h"
 
 namespace registryd::cluster {
@@ -25,11 +26,6 @@ std::optional<Duration> PatienceFor(const Committed& committed) {
 
 absl::Status LostRaces() {
   return absl::AbortedError("the instance kept changing on other nodes while this write was tried; try again");
-}
-
-absl::Status SessionsNotServed() {
-  return absl::UnimplementedError(
-      "sessions are not served in cluster mode yet: keep instances alive with leases (Register and KeepAlive)");
 }
 
 absl::Status CutOffError() {
@@ -55,23 +51,111 @@ LeaseId ClusterWriter::NewLease(std::string_view service) {
 }
 
 void ClusterWriter::Register(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) {
-  if (spec.session != kNoSession) {
-    std::move(done)(SessionsNotServed());
-    return;
-  }
   // As Registry::Register: a numeric instance id is a seed id.
   if (!spec.seed_id) spec.seed_id = SeedIdOf(spec.instance_id);
   Upsert(std::move(spec), std::move(access), std::move(done), 1);
 }
 
-void ClusterWriter::OpenSession(SessionSpec, Done<OpenedSession> done) { std::move(done)(SessionsNotServed()); }
-
-void ClusterWriter::ResumeSession(SessionId, SessionToken, std::string, std::string, Done<ResumedSession> done) {
-  std::move(done)(SessionsNotServed());
+void ClusterWriter::OpenSession(SessionSpec spec, Done<OpenedSession> done) {
+  SessionTable& sessions = registry_.sessions();
+  if (sessions.live_sessions() >= sessions.options().max_sessions) {
+    std::move(done)(absl::ResourceExhaustedError(
+        fmt::format("the cluster holds as many sessions as it may (--max-sessions={})", sessions.options().max_sessions)));
+    return;
+  }
+  if (cut_off()) {
+    std::move(done)(CutOffError());
+    return;
+  }
+  SessionId id;
+  do {
+    id = NewLeaseId(static_cast<uint32_t>(RandomId()));
+  } while (sessions.Find(id));
+  const SessionToken token = NewSessionToken();
+  ReplicatedSession state;
+  state.id = id;
+  state.ttl = spec.ttl;
+  state.grace = spec.grace;
+  state.token = TokenDigest(token);
+  state.owner = spec.owner;
+  EtcdWrite write;
+  write.key = keys_.Session(id);
+  write.value = EncodeSession(state, nodes_.self());
+  write.if_revision = 0;  // a new key: an id drawn twice loses its race
+  Commit<OpenedSession>(
+      std::move(write), 1,
+      // Held here now, with nobody attached: the opener's stream takes it.
+      [this, id, token, digest = state.token, owner = spec.owner, peer = spec.peer]() -> absl::StatusOr<OpenedSession> {
+        absl::StatusOr<ResumedSession> attached =
+            registry_.sessions().Attach(id, digest, owner, registry_.clock().Now(), peer);
+        if (!attached.ok()) return attached.status();
+        return OpenedSession{id, token, attached->attachment};
+      },
+      [this, spec = std::move(spec)](Done<OpenedSession> retried, int) mutable {
+        OpenSession(std::move(spec), std::move(retried));
+      },
+      std::move(done));
 }
 
-void ClusterWriter::CloseSession(SessionId, SessionAttachment, Done<SessionId> done) {
-  std::move(done)(SessionsNotServed());
+void ClusterWriter::ResumeSession(SessionId id, SessionToken token, std::string owner, std::string peer,
+                                  Done<ResumedSession> done) {
+  Resume(id, TokenDigest(token), std::move(owner), std::move(peer), std::move(done), 1);
+}
+
+void ClusterWriter::Resume(SessionId id, SessionToken digest, std::string owner, std::string peer,
+                           Done<ResumedSession> done, int attempt) {
+  SessionTable& sessions = registry_.sessions();
+  const TimePoint now = registry_.clock().Now();
+  absl::StatusOr<ReplicatedSession> stored = sessions.Stored(id, now, std::nullopt, &digest, owner);
+  if (!stored.ok()) {
+    std::move(done)(stored.status());
+    return;
+  }
+  if (stored->holder == kHeldHere) {  // from one stream to another here: nothing to write
+    std::move(done)(sessions.Resume(id, digest, owner, now, peer));
+    return;
+  }
+  if (cut_off()) {
+    std::move(done)(CutOffError());
+    return;
+  }
+  // It moves here: from a node that lost its client, or that is gone.
+  EtcdWrite write;
+  write.key = keys_.Session(id);
+  write.value = EncodeSession(*stored, nodes_.self());
+  write.if_revision = static_cast<int64_t>(stored->stored_revision);
+  Commit<ResumedSession>(
+      std::move(write), attempt,
+      [this, id, digest, owner, peer] {
+        return registry_.sessions().Resume(id, digest, owner, registry_.clock().Now(), peer);
+      },
+      [this, id, digest, owner, peer](Done<ResumedSession> retried, int next) mutable {
+        Resume(id, digest, std::move(owner), std::move(peer), std::move(retried), next);
+      },
+      std::move(done));
+}
+
+void ClusterWriter::CloseSession(SessionId id, SessionAttachment attachment, Done<SessionId> done) {
+  Close(id, attachment, std::move(done), 1);
+}
+
+void ClusterWriter::Close(SessionId id, SessionAttachment attachment, Done<SessionId> done, int attempt) {
+  absl::StatusOr<ReplicatedSession> stored = registry_.sessions().Stored(id, registry_.clock().Now(), attachment);
+  if (!stored.ok()) {
+    std::move(done)(stored.status());
+    return;
+  }
+  // Ended in the store; its holder (this node) then deletes its instances, as deregistered.
+  stored->ended = true;
+  stored->end_reason = RemovalReason::kDeregistered;
+  EtcdWrite write;
+  write.key = keys_.Session(id);
+  write.value = EncodeSession(*stored, nodes_.self());
+  write.if_revision = static_cast<int64_t>(stored->stored_revision);
+  Commit<SessionId>(
+      std::move(write), attempt, [id] { return id; },
+      [this, id, attachment](Done<SessionId> retried, int next) { Close(id, attachment, std::move(retried), next); },
+      std::move(done));
 }
 
 void ClusterWriter::SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) {
@@ -79,7 +163,7 @@ void ClusterWriter::SeedRegister(RegisterSpec spec, AccessRef access, Done<Regis
 }
 
 template <typename Result>
-void ClusterWriter::Commit(EtcdWrite write, int attempt, absl::AnyInvocable<Result() &&> answer,
+void ClusterWriter::Commit(EtcdWrite write, int attempt, absl::AnyInvocable<absl::StatusOr<Result>() &&> answer,
                            absl::AnyInvocable<void(Done<Result>, int) &&> retry, Done<Result> done) {
   write.done = [this, attempt, answer = std::move(answer), retry = std::move(retry),
                 done = std::move(done)](absl::StatusOr<Committed> committed) mutable {
@@ -110,6 +194,27 @@ void ClusterWriter::Upsert(RegisterSpec spec, AccessRef access, Done<RegisterRes
   if (spec.instance_id.empty()) spec.instance_id = fmt::format("{:016x}", RandomId());
   const InstanceKey key = KeyOf(spec);
   const std::optional<ReplicatedInstance> existing = registry_.Find(key);
+  // Into a session: held by the caller's stream here; the write holds only
+  // while the session is as this node sees it (not moved, not ended).
+  std::optional<ReplicatedSession> session;
+  if (spec.session != kNoSession) {
+    absl::StatusOr<ReplicatedSession> stored =
+        registry_.sessions().Stored(spec.session, registry_.clock().Now(), spec.session_attachment);
+    if (!stored.ok()) {
+      std::move(done)(stored.status());
+      return;
+    }
+    const SessionTableOptions& options = registry_.sessions().options();
+    const std::optional<SessionSummary> summary = registry_.sessions().Find(spec.session);
+    const bool member = existing && existing->session == spec.session;
+    if (!member && summary && summary->instances >= options.max_instances_per_session) {
+      std::move(done)(absl::ResourceExhaustedError(fmt::format(
+          "session {:016x} holds as many instances as a session may ({})", spec.session,
+          options.max_instances_per_session)));
+      return;
+    }
+    session = *std::move(stored);
+  }
   // As Registry::SeedRegister: a seed id moving from another service needs the caller's access there too.
   const bool same_service = existing && existing->spec.service == spec.service;
   absl::Status check = CheckWrite(access.get(), WriteAction::kRegister, spec.service,
@@ -131,11 +236,16 @@ void ClusterWriter::Upsert(RegisterSpec spec, AccessRef access, Done<RegisterRes
   // The lease stays with the instance, unless a seed id moves to another
   // service (a lease routes to its service's shard).
   state.lease = existing && existing->spec.service == spec.service ? existing->lease : NewLease(spec.service);
+  state.session = spec.session;
   state.spec = std::move(spec);
   EtcdWrite write;
   write.key = keys_.Instance(key);
   write.value = EncodeInstance(state, nodes_.self());
   write.if_revision = existing ? static_cast<int64_t>(existing->stored_revision) : 0;
+  if (session) {
+    write.guard_key = keys_.Session(session->id);
+    write.guard_revision = static_cast<int64_t>(session->stored_revision);
+  }
   // The answer is made here, before the spec moves into the retry (the two
   // closures are arguments of one call: their order is unspecified).
   RegisterResult result{state.lease, state.spec.instance_id, state.spec.ttl, !existing};
@@ -271,8 +381,12 @@ void ClusterWriter::WriteBackground(const ReplicatedInstance& state, EtcdWrite::
 bool ClusterWriter::Expire(uint32_t shard) {
   thread_local std::vector<DueLease> due;
   due.clear();
-  const bool more = registry_.FindDue(shard, kExpiryRetry, due);
-  if (cut_off()) return more;  // the others keep these leases now
+  bool more = registry_.FindDue(shard, kExpiryRetry, due);
+  if (cut_off()) return more;  // the others keep these leases (and sessions) now
+  thread_local std::vector<DueSession> due_sessions;
+  due_sessions.clear();
+  more |= registry_.FindDueSessions(shard, kExpiryRetry, due_sessions);
+  for (const DueSession& session : due_sessions) EndSession(session);
   for (const DueLease& lease : due) {
     ReplicatedInstance state;
     state.spec.service = lease.key.service;
@@ -291,6 +405,61 @@ void ClusterWriter::Adopt(const std::vector<LeaseId>& leases) {
     if (!state || state->holder == kHeldHere) continue;
     state->holder = kHeldHere;
     WriteBackground(*state, EtcdWrite::Kind::kPut, RemovalReason::kNone);
+  }
+}
+
+void ClusterWriter::EndSession(const DueSession& due) {
+  if (!due.state.ended) {  // past its deadline here: first the store says it ended
+    ReplicatedSession ended = due.state;
+    ended.ended = true;
+    ended.end_reason = RemovalReason::kExpired;
+    WriteSessionBackground(ended, /*remove=*/false);
+    return;
+  }
+  if (due.members.empty()) {  // its instances are gone: last, the session
+    WriteSessionBackground(due.state, /*remove=*/true);
+    return;
+  }
+  for (const LeaseId lease : due.members) {
+    if (const std::optional<ReplicatedInstance> state = registry_.Find(lease)) {
+      WriteBackground(*state, EtcdWrite::Kind::kDelete, due.state.end_reason);
+    }
+  }
+}
+
+void ClusterWriter::WriteSessionBackground(const ReplicatedSession& state, bool remove) {
+  {
+    std::lock_guard<std::mutex> lock(background_mu_);
+    if (!background_sessions_.insert(state.id).second) return;
+  }
+  EtcdWrite write;
+  write.kind = remove ? EtcdWrite::Kind::kDelete : EtcdWrite::Kind::kPut;
+  write.key = keys_.Session(state.id);
+  if (!remove) write.value = EncodeSession(state, nodes_.self());
+  write.if_revision = static_cast<int64_t>(state.stored_revision);
+  write.reason = remove ? state.end_reason : RemovalReason::kNone;
+  write.done = [this, id = state.id](absl::StatusOr<Committed>) {
+    // As WriteBackground: the next round of FindDue (or takeover) looks again.
+    std::lock_guard<std::mutex> lock(background_mu_);
+    background_sessions_.erase(id);
+  };
+  committer_.Submit(std::move(write));
+}
+
+void ClusterWriter::AdoptSessions(const std::vector<ReplicatedSession>& sessions) {
+  for (ReplicatedSession state : sessions) {
+    const SessionId id = state.id;
+    EtcdWrite write;
+    write.key = keys_.Session(id);
+    write.value = EncodeSession(state, nodes_.self());
+    write.if_revision = static_cast<int64_t>(state.stored_revision);
+    write.done = [this, id](absl::StatusOr<Committed> committed) {
+      if (!committed.ok() || !committed->applied) return;  // moved meanwhile, or the next takeover round
+      follower_.WhenApplied(committed->revision, [this, id](bool caught_up) {
+        if (caught_up) registry_.sessions().StartGrace(id, registry_.clock().Now());
+      });
+    };
+    committer_.Submit(std::move(write));
   }
 }
 

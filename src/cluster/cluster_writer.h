@@ -33,7 +33,10 @@ class ClusterWriter final : public RegistryWriter {
   void SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) override;
   void Deregister(LeaseId lease, AccessRef access, Done<Removal> done) override;
   void WarnServerError(int32_t server_id, AccessRef access, Done<WarnResult> done) override;
-  // Not yet: a session's open is refused, so no registration names one.
+  // Sessions are cluster-wide: one node, the holder of a session, keeps it
+  // alive in memory (refreshes write nothing); opening, moving to another
+  // node (a resume there), and the end are written to etcd. A registration
+  // on a session is written conditional on the session as this node saw it.
   void OpenSession(SessionSpec spec, Done<OpenedSession> done) override;
   void ResumeSession(SessionId id, SessionToken token, std::string owner, std::string peer,
                      Done<ResumedSession> done) override;
@@ -46,6 +49,9 @@ class ClusterWriter final : public RegistryWriter {
   // Takes over the leases (their holder is gone or cannot be reached): each
   // is written with this node as its holder, unless it changed meanwhile.
   void Adopt(const std::vector<LeaseId>& leases);
+  // Takes over the sessions (their holder is gone): each waits here for its
+  // client's resume, for its grace.
+  void AdoptSessions(const std::vector<ReplicatedSession>& sessions);
   // While cut off from etcd (the other nodes took over its leases), the
   // node refuses heartbeats, so that their clients move to a node that
   // keeps their leases.
@@ -63,7 +69,7 @@ class ClusterWriter final : public RegistryWriter {
   // node's write won) is tried again by `retry(done, attempt + 1)` on the
   // state that won, a few times (kMaxAttempts) before ABORTED.
   template <typename Result>
-  void Commit(EtcdWrite write, int attempt, absl::AnyInvocable<Result() &&> answer,
+  void Commit(EtcdWrite write, int attempt, absl::AnyInvocable<absl::StatusOr<Result>() &&> answer,
               absl::AnyInvocable<void(Done<Result>, int) &&> retry, Done<Result> done);
   // Register and SeedRegister; `attempt` counts tries after lost races.
   // Each checks the caller's access against the state its write is
@@ -71,6 +77,16 @@ class ClusterWriter final : public RegistryWriter {
   void Upsert(RegisterSpec spec, AccessRef access, Done<RegisterResult> done, int attempt);
   void Remove(LeaseId lease, AccessRef access, Done<Removal> done, int attempt);
   void Eject(int32_t server_id, AccessRef access, Done<WarnResult> done, int attempt);
+  // `digest`: TokenDigest of the client's token, as the session table keeps it.
+  void Resume(SessionId id, SessionToken digest, std::string owner, std::string peer, Done<ResumedSession> done,
+              int attempt);
+  void Close(SessionId id, SessionAttachment attachment, Done<SessionId> done, int attempt);
+  // The next step of a due session's end: write it ended, delete its
+  // instances, delete it (fire and forget; FindDue asks again).
+  void EndSession(const DueSession& due);
+  // Writes (or, without `state`, deletes) the session's key unless a write
+  // of it is under way, conditional on the revision this node read.
+  void WriteSessionBackground(const ReplicatedSession& state, bool remove);
   absl::StatusOr<Duration> Renewed(absl::StatusOr<Renewal> renewal, bool overloaded);
   // Writes `state` unless a write of its lease is under way, or the key
   // changed since this node read it (fire and forget).
@@ -89,6 +105,7 @@ class ClusterWriter final : public RegistryWriter {
 
   std::mutex background_mu_;
   absl::flat_hash_set<LeaseId> background_writes_;  // leases with a background write in flight
+  absl::flat_hash_set<SessionId> background_sessions_;  // sessions with one
 };
 
 }  // namespace registryd::cluster

@@ -68,7 +68,7 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
     // Within etcd's --max-txn-ops: it counts the removal marker, and a
     // nested Txn's operations (one each) against what the batch leaves.
     const size_t ops = batch->writes.size() + 1 + (batch->reason || is_delete ? 1 : 0) +
-                       (conditional || write.if_revision ? 1 : 0);
+                       (conditional || write.conditional() ? 1 : 0);
     if (ops > options_.max_txn_ops) break;
     if (!same_reason || keys.contains(write.key) || deferred_keys.contains(write.key) ||
         (!batch->writes.empty() && bytes + size > options_.max_txn_bytes)) {
@@ -78,7 +78,7 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
       continue;
     }
     if (is_delete) batch->reason = write.reason;
-    conditional = conditional || write.if_revision.has_value();
+    conditional = conditional || write.conditional();
     bytes += size;
     batch->writes.push_back(std::move(write));
     queue_.pop_front();
@@ -100,13 +100,17 @@ void EtcdCommitter::BuildRequest(Batch& batch) const {
   }
   for (EtcdWrite& write : batch.writes) {
     etcdserverpb::RequestOp* op = request.add_success();
-    if (write.if_revision) {
+    if (write.conditional()) {
       etcdserverpb::TxnRequest* conditional = op->mutable_request_txn();
-      etcdserverpb::Compare* compare = conditional->add_compare();
-      compare->set_key(write.key);
-      compare->set_target(etcdserverpb::Compare::MOD);
-      compare->set_result(etcdserverpb::Compare::EQUAL);
-      compare->set_mod_revision(*write.if_revision);
+      const auto require = [&](const std::string& key, int64_t revision) {
+        etcdserverpb::Compare* compare = conditional->add_compare();
+        compare->set_key(key);
+        compare->set_target(etcdserverpb::Compare::MOD);
+        compare->set_result(etcdserverpb::Compare::EQUAL);
+        compare->set_mod_revision(revision);
+      };
+      if (write.if_revision) require(write.key, *write.if_revision);
+      if (!write.guard_key.empty()) require(write.guard_key, write.guard_revision);
       op = conditional->add_success();
     }
     if (write.kind == EtcdWrite::Kind::kPut) {
@@ -155,7 +159,7 @@ void EtcdCommitter::Complete(Batch& batch, const grpc::Status& status, const etc
     for (size_t i = 0; i < batch.writes.size(); ++i) {
       EtcdWrite& write = batch.writes[i];
       bool applied = true;
-      if (write.if_revision) {
+      if (write.conditional()) {
         const int index = offset + static_cast<int>(i);
         applied = index < response.responses_size() && response.responses(index).response_txn().succeeded();
       }

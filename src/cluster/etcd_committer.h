@@ -50,9 +50,15 @@ struct EtcdWrite {
   int64_t lease = 0;  // kPut: the etcd lease the key lives as long as
   // Only if the key's mod_revision is this (0: the key does not exist).
   std::optional<int64_t> if_revision;
+  // And only if this other key's mod_revision is guard_revision (empty: no
+  // guard): an instance goes into a session only as the writer saw it.
+  std::string guard_key;
+  int64_t guard_revision = 0;
   RemovalReason reason = RemovalReason::kNone;  // kDelete
   // UNAVAILABLE naming etcd when the Txn failed or timed out.
   absl::AnyInvocable<void(absl::StatusOr<Committed>) &&> done;
+
+  bool conditional() const { return if_revision.has_value() || !guard_key.empty(); }
 };
 
 class EtcdCommitter {

@@ -10,6 +10,7 @@ namespace {
 constexpr std::string_view kInstances = "instances/";
 constexpr std::string_view kSeeds = "seeds/";
 constexpr std::string_view kNodes = "nodes/";
+constexpr std::string_view kSessions = "sessions/";
 
 // etcd's range end for "every key that starts with `prefix`": the prefix with
 // its last byte below 0xff plus one, the rest dropped ("\0": all keys).
@@ -102,7 +103,7 @@ std::vector<EtcdKeys::Range> EtcdKeys::LoadRanges() const {
     return Range{std::move(key), std::move(end)};
   };
   std::vector<Range> ranges{under(prefix_ + std::string(kNodes))};
-  for (const std::string_view kind : {kInstances, kSeeds}) {
+  for (const std::string_view kind : {kSessions, kInstances, kSeeds}) {
     for (int bucket = 0; bucket < kBuckets; ++bucket) {
       ranges.push_back(under(fmt::format("{}{}{:02x}/", prefix_, kind, bucket)));
     }
@@ -111,6 +112,11 @@ std::vector<EtcdKeys::Range> EtcdKeys::LoadRanges() const {
 }
 
 std::string EtcdKeys::Node(std::string_view name) const { return prefix_ + std::string(kNodes) + std::string(name); }
+
+std::string EtcdKeys::Session(SessionId id) const {
+  const std::string rest = fmt::format("{:016x}", id);
+  return prefix_ + std::string(kSessions) + Bucket(rest) + "/" + rest;
+}
 
 std::string EtcdKeys::PrefixEnd() const { return EndOfKeysStartingWith(prefix_); }
 
@@ -139,6 +145,17 @@ EtcdKeys::Parsed EtcdKeys::Parse(std::string_view key) const {
     key.remove_prefix(kNodes.size());
     if (key.empty()) return std::monostate{};
     return NodeKey{std::string(key)};
+  }
+  if (key.starts_with(kSessions)) {
+    key.remove_prefix(kSessions.size());
+    if (!IsBucket(key)) return std::monostate{};
+    key.remove_prefix(3);
+    SessionId id = kNoSession;
+    const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), id, 16);
+    if (error != std::errc() || end != key.data() + key.size() || key.size() != 16 || id == kNoSession) {
+      return std::monostate{};
+    }
+    return SessionKey{id};
   }
   if (key == "removal-reason") return RemovalMarkerKey{};
   return std::monostate{};

@@ -2,6 +2,7 @@
 //
 //   <prefix>instances/<bucket>/<service>/<instance id>  an instance (StoredInstance)
 //   <prefix>seeds/<bucket>/<serverId>                   an instance with a seed id, any service
+//   <prefix>sessions/<bucket>/<id, 16 hex digits>  a session (StoredSession)
 //   <prefix>nodes/<node name>                  a live node (StoredNode), under its etcd lease
 //   <prefix>removal-reason                     why a Txn's deletions happened (RemovalMarker)
 //   <prefix>beacons/<node name>                a node's own write, to time its watch (under its etcd lease)
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "core/replica.h"
+#include "core/session_table.h"
 
 namespace registryd::cluster {
 
@@ -32,6 +34,9 @@ struct NodeKey {
   std::string name;
 };
 struct RemovalMarkerKey {};
+struct SessionKey {
+  SessionId id;
+};
 
 class EtcdKeys {
  public:
@@ -39,6 +44,7 @@ class EtcdKeys {
 
   std::string Instance(const InstanceKey& key) const;
   std::string Node(std::string_view name) const;
+  std::string Session(SessionId id) const;
   std::string RemovalMarker() const { return prefix_ + "removal-reason"; }
   std::string Beacon(std::string_view node) const { return prefix_ + "beacons/" + std::string(node); }
   const std::string& prefix() const { return prefix_; }
@@ -46,7 +52,8 @@ class EtcdKeys {
   std::string PrefixEnd() const;
 
   // [key, range_end) ranges that hold together every key a node loads at
-  // start (nodes, instances, seeds), each small (see the bucket above).
+  // start, each small (see the bucket above): nodes, then sessions (before
+  // the instances that name them), instances and seeds.
   struct Range {
     std::string key;
     std::string end;
@@ -54,7 +61,7 @@ class EtcdKeys {
   std::vector<Range> LoadRanges() const;
 
   // What a key under the prefix names; nothing for a key registryd does not write.
-  using Parsed = std::variant<std::monostate, InstanceKey, NodeKey, RemovalMarkerKey>;
+  using Parsed = std::variant<std::monostate, InstanceKey, NodeKey, RemovalMarkerKey, SessionKey>;
   Parsed Parse(std::string_view key) const;
 
  private:

@@ -26,6 +26,7 @@ std::string EncodeInstance(const ReplicatedInstance& state, std::string_view hol
   stored.set_holder(std::string(holder));
   if (state.spec.seed_id) stored.set_seed_id(*state.spec.seed_id);
   stored.set_owner(state.spec.owner);
+  stored.set_session_id(state.session);
   return stored.SerializeAsString();
 }
 
@@ -51,6 +52,7 @@ std::optional<DecodedInstance> DecodeInstance(std::string_view value) {
   spec.owner = stored.owner();
   decoded.state.lease = stored.lease_id();
   decoded.state.ejected = stored.ejected();
+  decoded.state.session = stored.session_id();
   decoded.holder = stored.holder();
   return decoded;
 }

@@ -161,7 +161,10 @@ uint64_t Registry::Discover(std::string_view service, bool exclude_overloaded,
 Duration Registry::TimeLeft(const InstanceRecord& record, TimePoint now) {
   if (!record.in_session) return std::min<Duration>(record.deadline - now, record.ttl());
   const std::optional<SessionState> session = sessions_.AtSlot(record.filed_at);
-  return session ? std::max<Duration>(session->deadline - now, Duration::zero()) : Duration::zero();
+  if (!session) return Duration::zero();
+  // Kept by another cluster node: no deadline here, at most its TTL.
+  if (session->deadline == TimePoint::max()) return session->ttl;
+  return std::max<Duration>(session->deadline - now, Duration::zero());
 }
 
 Shard::MembersPage Registry::Members(std::string_view service, size_t offset, size_t limit,
@@ -274,6 +277,14 @@ std::optional<Removal> Registry::ApplyRemoval(const InstanceKey& key, RemovalRea
   }
   if (removed) Forget(absl::MakeConstSpan(&*removed, 1));
   return removed;
+}
+
+void Registry::ApplySessionRemoval(SessionId id) {
+  const std::optional<RemovedSession> removed = sessions_.ApplyRemoval(id);
+  if (!removed) return;
+  const TimePoint now = clock_.Now();
+  for (const LeaseId lease : removed->members) ShardFor(lease).LeaveRemovedSession(lease, removed->slot, removed->holder, now);
+  sessions_.FreeSlot(removed->slot);
 }
 
 absl::StatusOr<Renewal> Registry::Renew(LeaseId lease, bool overloaded, const Access* access) {

@@ -204,6 +204,16 @@ class Registry {
   absl::Status Apply(const ReplicatedInstance& state, bool quiet = false);
   // Removes the instance the key names; nothing when it is not here.
   std::optional<Removal> ApplyRemoval(const InstanceKey& key, RemovalReason reason, bool quiet = false);
+  // Sessions as the store holds them (SessionTable::Apply), applied on the
+  // same thread, before the instances that name them.
+  void ApplySession(const ReplicatedSession& state) { sessions_.Apply(state, clock_.Now()); }
+  // The store deleted the session; instances still in it (an edited store)
+  // become leases of their own, kept by its holder.
+  void ApplySessionRemoval(SessionId id);
+  // The sessions this node keeps that are due (SessionTable::FindDue).
+  bool FindDueSessions(uint32_t shard, Duration retry, std::vector<DueSession>& due) {
+    return sessions_.FindDue(shard, clock_.Now(), options_.expiry_batch, retry, due);
+  }
   // A heartbeat: renews a lease held here (see Shard::Renew).
   absl::StatusOr<Renewal> Renew(LeaseId lease, bool overloaded, const Access* access = nullptr);
   absl::StatusOr<Renewal> SeedRenew(int32_t server_id, bool overloaded, const Access* access = nullptr);

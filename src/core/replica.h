@@ -29,6 +29,9 @@ struct ReplicatedInstance {
   RegisterSpec spec;
   LeaseId lease = kNoLease;
   bool ejected = false;
+  // The session it lives in (core/session_table.h; its holder keeps it
+  // alive), or 0: a lease of its own, kept by `holder`.
+  uint64_t session = 0;
   NodeSlot holder = kHeldHere;
   // The store's revision of this state (etcd's mod_revision): writes that
   // build on it are conditional on it, so that none overwrites a newer one.

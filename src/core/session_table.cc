@@ -47,7 +47,10 @@ absl::StatusOr<uint32_t> SessionTable::FindLocked(Shard& shard, SessionId id,
                                                   std::optional<SessionAttachment> attachment, TimePoint now) {
   const auto it = shard.by_id.find(id);
   // Past its deadline, the wheel has not ended it yet, but it is over.
-  if (it == shard.by_id.end() || shard.slab[it->second].deadline <= now) return Gone(id);
+  if (it == shard.by_id.end() || shard.slab[it->second].deadline <= now || shard.slab[it->second].ended ||
+      shard.slab[it->second].expiring) {
+    return Gone(id);
+  }
   if (attachment && shard.slab[it->second].attachment != *attachment) {
     return absl::AbortedError(fmt::format("session {:016x} was resumed on another stream", id));
   }
@@ -68,14 +71,7 @@ absl::StatusOr<OpenedSession> SessionTable::Open(const SessionSpec& spec, TimePo
     Shard& shard = ShardOf(id);
     MutexLock lock(&shard.mu);
     if (shard.by_id.contains(id)) continue;
-    uint32_t index;
-    if (!shard.free.empty()) {
-      index = shard.free.back();
-      shard.free.pop_back();
-    } else {
-      index = static_cast<uint32_t>(shard.slab.size());
-      shard.slab.emplace_back();
-    }
+    const uint32_t index = NewIndex(shard);
     Session& session = shard.slab[index];
     session.id = id;
     session.token = token;
@@ -90,6 +86,22 @@ absl::StatusOr<OpenedSession> SessionTable::Open(const SessionSpec& spec, TimePo
     shard.by_id.emplace(id, index);
     return OpenedSession{id, token, session.attachment};
   }
+}
+
+uint32_t SessionTable::NewIndex(Shard& shard) {
+  if (!shard.free.empty()) {
+    const uint32_t index = shard.free.back();
+    shard.free.pop_back();
+    return index;
+  }
+  shard.slab.emplace_back();
+  return static_cast<uint32_t>(shard.slab.size() - 1);
+}
+
+absl::Status SessionTable::CheckOpener(const Session& session, const SessionToken& token, std::string_view owner) {
+  if (SameToken(session.token, token) && session.owner == owner) return absl::OkStatus();
+  return absl::PermissionDeniedError(fmt::format(
+      "session {:016x}: wrong token, or another identity than the one that opened it", session.id));
 }
 
 // A later deadline leaves the wheel alone (the entry is filed again when it
@@ -124,20 +136,26 @@ void SessionTable::Break(SessionId id, SessionAttachment attachment, TimePoint n
 
 absl::StatusOr<ResumedSession> SessionTable::Resume(SessionId id, const SessionToken& token, std::string_view owner,
                                                     TimePoint now, std::string_view peer) {
+  absl::StatusOr<ResumedSession> resumed = Attach(id, token, owner, now, peer);
+  if (resumed.ok()) resumed_.fetch_add(1, std::memory_order_relaxed);
+  return resumed;
+}
+
+absl::StatusOr<ResumedSession> SessionTable::Attach(SessionId id, const SessionToken& token, std::string_view owner,
+                                                    TimePoint now, std::string_view peer) {
   Shard& shard = ShardOf(id);
   MutexLock lock(&shard.mu);
   absl::StatusOr<uint32_t> index = FindLocked(shard, id, std::nullopt, now);
   if (!index.ok()) return index.status();
   Session& session = shard.slab[*index];
-  if (!SameToken(session.token, token) || session.owner != owner) {
-    return absl::PermissionDeniedError(
-        fmt::format("session {:016x}: wrong token, or another identity than the one that opened it", id));
+  if (absl::Status opener = CheckOpener(session, token, owner); !opener.ok()) return opener;
+  if (session.holder != kHeldHere) {  // cluster mode: it moves here through the store first
+    return absl::UnavailableError(fmt::format("session {:016x} is kept by another node; try again", id));
   }
   ++session.attachment;
   session.attached = true;
   session.peer = std::string(peer);
   SetDeadline(shard, *index, now + session.ttl);
-  resumed_.fetch_add(1, std::memory_order_relaxed);
   return ResumedSession{session.attachment, session.ttl, session.grace, session.members.size()};
 }
 
@@ -238,7 +256,153 @@ TimePoint SessionTable::NextTickTime(uint32_t shard_index) {
 
 SessionSummary SessionTable::SummaryOf(const Session& session) {
   return SessionSummary{session.id,       session.ttl,           session.grace, session.deadline,
-                        session.attached, session.members.size(), session.owner, session.peer};
+                        session.attached, session.members.size(), session.owner, session.peer,
+                        session.holder};
+}
+
+ReplicatedSession SessionTable::ReplicatedOf(const Session& session) {
+  return ReplicatedSession{session.id,     session.ttl,   session.grace,      session.token,          session.owner,
+                           session.holder, session.ended, session.end_reason, session.stored_revision};
+}
+
+void SessionTable::Apply(const ReplicatedSession& state, TimePoint now) {
+  Shard& shard = ShardOf(state.id);
+  MutexLock lock(&shard.mu);
+  auto it = shard.by_id.find(state.id);
+  const bool created = it == shard.by_id.end();
+  if (created) {
+    it = shard.by_id.emplace(state.id, NewIndex(shard)).first;
+    live_.fetch_add(1, std::memory_order_relaxed);  // the store decided: no cap here
+  }
+  const uint32_t index = it->second;
+  Session& session = shard.slab[index];
+  const bool was_here = !created && session.holder == kHeldHere;
+  session.id = state.id;
+  session.token = state.token;
+  session.owner = state.owner;
+  session.ttl = state.ttl;
+  session.grace = state.grace;
+  session.holder = state.holder;
+  session.ended = state.ended;
+  session.end_reason = state.end_reason;
+  session.stored_revision = state.stored_revision;
+  if (state.holder != kHeldHere) {
+    // Its stream here (if any) lost it: its next request gets ABORTED.
+    if (was_here) ++session.attachment;
+    session.attached = false;
+    session.expiring = false;
+    session.peer.clear();
+    session.deadline = TimePoint::max();
+    return;
+  }
+  if (!was_here) {
+    session.attached = false;
+    session.expiring = false;
+    session.deadline = now + session.ttl;
+    session.filed_at = shard.wheel.Schedule(index, session.deadline);
+  }
+  if (session.ended) SetDeadline(shard, index, now);  // due: its end goes on
+}
+
+std::optional<RemovedSession> SessionTable::ApplyRemoval(SessionId id) {
+  Shard& shard = ShardOf(id);
+  MutexLock lock(&shard.mu);
+  const auto it = shard.by_id.find(id);
+  if (it == shard.by_id.end()) return std::nullopt;
+  const uint32_t index = it->second;
+  shard.by_id.erase(it);
+  live_.fetch_sub(1, std::memory_order_relaxed);
+  Session& session = shard.slab[index];
+  std::optional<RemovedSession> removed;
+  if (!session.members.empty()) {
+    removed = RemovedSession{SlotOf(shard.index, index), session.holder,
+                             std::vector<LeaseId>(session.members.begin(), session.members.end())};
+  }
+  session = Session{};
+  // Records still name the slot until the caller moved them out of it.
+  if (!removed) shard.free.push_back(index);
+  return removed;
+}
+
+void SessionTable::FreeSlot(SessionSlot slot) {
+  Shard& shard = ShardAt(slot);
+  MutexLock lock(&shard.mu);
+  shard.free.push_back(IndexAt(slot));
+}
+
+std::optional<SessionSlot> SessionTable::JoinReplicated(SessionId id, LeaseId lease) {
+  Shard& shard = ShardOf(id);
+  MutexLock lock(&shard.mu);
+  const auto it = shard.by_id.find(id);
+  if (it == shard.by_id.end()) return std::nullopt;
+  shard.slab[it->second].members.insert(lease);
+  return SlotOf(shard.index, it->second);
+}
+
+absl::StatusOr<ReplicatedSession> SessionTable::Stored(SessionId id, TimePoint now,
+                                                      std::optional<SessionAttachment> attachment,
+                                                      const SessionToken* token, std::string_view owner) {
+  Shard& shard = ShardOf(id);
+  MutexLock lock(&shard.mu);
+  absl::StatusOr<uint32_t> index = FindLocked(shard, id, std::nullopt, now);
+  if (!index.ok()) return index.status();
+  const Session& session = shard.slab[*index];
+  if (token != nullptr) {
+    if (absl::Status opener = CheckOpener(session, *token, owner); !opener.ok()) return opener;
+  }
+  if (attachment && (session.holder != kHeldHere || session.attachment != *attachment)) {
+    return absl::AbortedError(fmt::format("session {:016x} was resumed on another stream", id));
+  }
+  return ReplicatedOf(session);
+}
+
+void SessionTable::StartGrace(SessionId id, TimePoint now) {
+  Shard& shard = ShardOf(id);
+  MutexLock lock(&shard.mu);
+  const auto it = shard.by_id.find(id);
+  if (it == shard.by_id.end()) return;
+  Session& session = shard.slab[it->second];
+  if (session.holder != kHeldHere || session.attached) return;  // resumed meanwhile
+  SetDeadline(shard, it->second, std::min(session.deadline, now + session.grace));
+}
+
+bool SessionTable::FindDue(uint32_t shard_index, TimePoint now, size_t budget, Duration retry,
+                           std::vector<DueSession>& due) {
+  Shard& shard = *shards_[shard_index];
+  MutexLock lock(&shard.mu);
+  // As Advance, but a due session stays (filed again for the retry) until
+  // the store removes it; one kept elsewhere drops its entry.
+  const auto check = [&](TimerWheel::Entry index) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    Session& session = shard.slab[index];
+    if (session.id == kNoSession || session.filed_at != shard.wheel.NextTickStamp() ||
+        session.holder != kHeldHere) {
+      return TimerWheel::Verdict{TimerWheel::Verdict::kGone, {}};
+    }
+    TimePoint when = session.deadline;
+    if (session.ended || session.expiring || session.deadline <= now) {
+      due.push_back(DueSession{ReplicatedOf(session),
+                               std::vector<LeaseId>(session.members.begin(), session.members.end())});
+      session.expiring = true;  // no refresh or resume brings it back now
+      when = now + retry;
+    }
+    session.filed_at = shard.wheel.FilingStamp(when);
+    return TimerWheel::Verdict{TimerWheel::Verdict::kRenewed, when};
+  };
+  const auto never_expires = [](TimerWheel::Entry) {};
+  shard.wheel.Advance(now, budget, check, never_expires);
+  return shard.wheel.HasDueWork(now);
+}
+
+std::vector<ReplicatedSession> SessionTable::HeldElsewhere() {
+  std::vector<ReplicatedSession> out;
+  for (const auto& shard : shards_) {
+    MutexLock lock(&shard->mu);
+    for (const auto& [id, index] : shard->by_id) {
+      const Session& session = shard->slab[index];
+      if (session.holder != kHeldHere) out.push_back(ReplicatedOf(session));
+    }
+  }
+  return out;
 }
 
 std::optional<SessionSummary> SessionTable::Find(SessionId id) {
@@ -262,7 +426,7 @@ std::optional<SessionState> SessionTable::AtSlot(SessionSlot slot) {
   MutexLock lock(&shard.mu);
   if (index >= shard.slab.size() || shard.slab[index].id == kNoSession) return std::nullopt;
   const Session& session = shard.slab[index];
-  return SessionState{session.id, session.deadline, session.attached};
+  return SessionState{session.id, session.ttl, session.deadline, session.attached};
 }
 
 std::vector<SessionSummary> SessionTable::List() {

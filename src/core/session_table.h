@@ -24,6 +24,12 @@
 // Sharded by the session id's low bits, each shard under its own mutex, with
 // its own wheel advanced from the registry shard of the same index (on that
 // shard's home queue). No global lock.
+//
+// Cluster mode (Apply and the calls after it): every node holds every
+// session as the cluster's store does; one node, its holder, keeps its
+// deadline. A session held elsewhere has no deadline here, and its end, like
+// its instances', comes from the store: the holder finds it due (FindDue),
+// marks it ended in the store, deletes its instances, then the session.
 #pragma once
 
 #include <array>
@@ -44,6 +50,7 @@
 #include "core/change.h"
 #include "core/clock.h"
 #include "core/lease_id.h"
+#include "core/replica.h"
 #include "core/mutex.h"
 #include "core/timer_wheel.h"
 
@@ -92,13 +99,46 @@ struct SessionSummary {
   size_t instances = 0;
   std::string owner;
   std::string peer;
+  NodeSlot holder = kHeldHere;  // cluster mode: the node that keeps it
 };
 
 // How a session stands, as a reader of one of its instances shows it.
 struct SessionState {
   SessionId id = kNoSession;
-  TimePoint deadline{};
+  Duration ttl{};
+  TimePoint deadline{};  // TimePoint::max() when another cluster node keeps it
   bool attached = false;
+};
+
+// A session as the cluster's store holds it (cluster mode).
+struct ReplicatedSession {
+  SessionId id = kNoSession;
+  Duration ttl{};
+  Duration grace{};
+  // What resumes it: in cluster mode a digest of the client's token, so
+  // that the store never holds the secret.
+  SessionToken token{};
+  std::string owner;
+  NodeSlot holder = kHeldHere;
+  // It expired or was closed: its instances go, with `end_reason`.
+  bool ended = false;
+  RemovalReason end_reason = RemovalReason::kExpired;
+  uint64_t stored_revision = 0;
+};
+
+// A session this node keeps whose deadline passed, or that ended and still
+// has instances (cluster mode): the holder writes its end to the store.
+struct DueSession {
+  ReplicatedSession state;
+  std::vector<LeaseId> members;
+};
+
+// A session whose key left the store with instances still in it (an edited
+// store): they become leases of their own, kept by the session's holder.
+struct RemovedSession {
+  SessionSlot slot;
+  NodeSlot holder;
+  std::vector<LeaseId> members;
 };
 
 // An instance whose session ended: the registry removes it when it is still
@@ -139,6 +179,10 @@ class SessionTable {
   // expired (NOT_FOUND). Its deadline is then now + TTL.
   absl::StatusOr<ResumedSession> Resume(SessionId id, const SessionToken& token, std::string_view owner,
                                         TimePoint now, std::string_view peer = {});
+  // As Resume, not counted as one: the stream that opened a session in
+  // cluster mode takes it once the store holds it.
+  absl::StatusOr<ResumedSession> Attach(SessionId id, const SessionToken& token, std::string_view owner,
+                                        TimePoint now, std::string_view peer = {});
   // The client ends the session: its instances are removed, as
   // deregistered, from the next Advance of its shard on. As Refresh, else.
   absl::Status Close(SessionId id, SessionAttachment attachment, TimePoint now);
@@ -170,6 +214,39 @@ class SessionTable {
   // ended (its instances are about to go). Callers may hold the instance's
   // registry shard lock (the lock order).
   std::optional<SessionState> AtSlot(SessionSlot slot);
+
+  // Cluster mode. Creates or updates the session as the store holds it. One
+  // that comes to be held here gets a TTL from now, detached: its client
+  // resumes it (an open or a resume through this node), or its grace starts
+  // (StartGrace, a takeover). One held elsewhere has no deadline here, and
+  // the stream that held it here is detached (its requests get ABORTED).
+  void Apply(const ReplicatedSession& state, TimePoint now);
+  // The store deleted the session. Nothing when it had no instances left;
+  // else the caller makes them leases of their own (Registry), then calls
+  // FreeSlot.
+  std::optional<RemovedSession> ApplyRemoval(SessionId id);
+  void FreeSlot(SessionSlot slot);
+  // Under the lock of the instance's shard: the store put the instance in
+  // the session. Nothing when the session is unknown here.
+  std::optional<SessionSlot> JoinReplicated(SessionId id, LeaseId lease);
+  // The session as stored, for a write that builds on it: NOT_FOUND when it
+  // is gone or ended. With `token` and `owner`: PERMISSION_DENIED unless
+  // they are the opener's. With `attachment`: ABORTED unless that stream
+  // holds it here.
+  absl::StatusOr<ReplicatedSession> Stored(SessionId id, TimePoint now,
+                                           std::optional<SessionAttachment> attachment = std::nullopt,
+                                           const SessionToken* token = nullptr, std::string_view owner = {});
+  // Taken over after its holder died: it waits for its client's resume for
+  // its grace, from now.
+  void StartGrace(SessionId id, TimePoint now);
+  // The sessions this node keeps that are due (past their deadline, or
+  // ended with instances left), at most `budget` wheel entries; each is
+  // filed again `retry` later until the store removes it. True when due
+  // work remains.
+  bool FindDue(uint32_t shard, TimePoint now, size_t budget, Duration retry, std::vector<DueSession>& due);
+  // The sessions another node keeps (to take over those of nodes gone).
+  std::vector<ReplicatedSession> HeldElsewhere();
+
   size_t live_sessions() const { return live_.load(std::memory_order_relaxed); }
   uint64_t expired_sessions() const { return expired_.load(std::memory_order_relaxed); }
   uint64_t resumed_sessions() const { return resumed_.load(std::memory_order_relaxed); }
@@ -188,6 +265,12 @@ class SessionTable {
     SessionAttachment attachment = 0;
     bool attached = false;
     absl::flat_hash_set<LeaseId> members;
+    // Cluster mode (Apply): who keeps it, and the store's view of it.
+    NodeSlot holder = kHeldHere;
+    bool ended = false;
+    RemovalReason end_reason = RemovalReason::kExpired;
+    uint64_t stored_revision = 0;
+    bool expiring = false;  // held here, due: its end is being written
   };
   struct Shard {
     Shard(uint32_t index, TimePoint start, Duration tick, size_t slots) : index(index), wheel(start, tick, slots) {}
@@ -217,6 +300,10 @@ class SessionTable {
   // Ends the session: it is forgotten, its members doomed.
   void End(Shard& shard, uint32_t index, RemovalReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   static SessionSummary SummaryOf(const Session& session);
+  static ReplicatedSession ReplicatedOf(const Session& session);
+  // A slab entry for a new session (its id not yet set).
+  static uint32_t NewIndex(Shard& shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  static absl::Status CheckOpener(const Session& session, const SessionToken& token, std::string_view owner);
 
   const SessionTableOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;

@@ -475,6 +475,40 @@ void Shard::ApplyHolder(RecordIndex index, NodeSlot holder, TimePoint now) {
   }
 }
 
+// An instance in a session counts as held here (kHeldHere): it has no
+// deadline of its own to keep, on any node, and no takeover moves it.
+void Shard::ApplySession(RecordIndex index, const ReplicatedInstance& state, std::optional<SessionSlot> slot,
+                         TimePoint now) {
+  InstanceRecord& record = records_[index];
+  if (slot) {
+    ApplyHolder(index, kHeldHere, now);
+    if (record.in_session && record.filed_at != *slot) sessions_->Leave(record.filed_at, record.lease);
+    EnterSession(record, *slot);
+    return;
+  }
+  if (record.in_session) {  // out of its session: a lease of its own again
+    sessions_->Leave(record.filed_at, record.lease);
+    record.in_session = false;
+    record.set_holder(kHeldHere);
+    record.deadline = now + record.ttl();
+    record.filed_at = wheel_.Schedule(static_cast<TimerWheel::Entry>(index), record.deadline);
+  }
+  ApplyHolder(index, state.holder, now);
+}
+
+void Shard::LeaveRemovedSession(LeaseId lease, SessionSlot slot, NodeSlot holder, TimePoint now) {
+  MutexLock lock(&mu_);
+  const std::optional<RecordIndex> index = FindLease(lease);
+  if (!index || !records_[*index].in_session || records_[*index].filed_at != slot) return;
+  // Its session is out of the table already: nothing to leave there.
+  InstanceRecord& record = records_[*index];
+  record.in_session = false;
+  record.set_holder(kHeldHere);
+  record.deadline = now + record.ttl();
+  record.filed_at = wheel_.Schedule(static_cast<TimerWheel::Entry>(*index), record.deadline);
+  ApplyHolder(*index, holder, now);
+}
+
 bool Shard::Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, std::vector<Removal>& removed) {
   MutexLock lock(&mu_);
   quiet_ = quiet;
@@ -496,11 +530,14 @@ bool Shard::Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, st
     created.restore_lease = state.lease;
     created.restore_delay = Duration::zero();
     quiet_ = quiet || state.ejected;  // an ejected instance is not visible: nothing to announce
-    index = Create(created, DrawLease(created), spec.owner, now, /*replicated=*/true);
+    const LeaseId lease = DrawLease(created);
+    const std::optional<SessionSlot> slot =
+        state.session != kNoSession ? sessions_->JoinReplicated(state.session, lease) : std::nullopt;
+    index = Create(created, lease, spec.owner, now, /*replicated=*/true, slot);
     InstanceRecord& record = records_[*index];
     record.set_stored_revision(state.stored_revision);
     SetEjected(record, state.ejected);
-    ApplyHolder(*index, state.holder, now);
+    if (!slot) ApplyHolder(*index, state.holder, now);  // in a session: its holder keeps it
     quiet_ = false;
     return true;
   }
@@ -519,7 +556,9 @@ bool Shard::Apply(const ReplicatedInstance& state, TimePoint now, bool quiet, st
   record.set_seed_id(spec.seed_id);
   record.set_stored_revision(state.stored_revision);
   SetEjected(record, state.ejected);
-  ApplyHolder(*index, state.holder, now);
+  const std::optional<SessionSlot> slot =
+      state.session != kNoSession ? sessions_->JoinReplicated(state.session, record.lease) : std::nullopt;
+  ApplySession(*index, state, slot, now);
   if (was_visible && state.ejected) {
     Emit(record, ChangeKind::kRemoved, RemovalReason::kEjected);
   } else if (!was_visible && !state.ejected) {
@@ -560,7 +599,8 @@ absl::StatusOr<Renewal> Shard::Renew(LeaseId lease, bool overloaded, TimePoint n
   }
   InstanceRecord& record = records_[*index];
   if (absl::Status check = MayChange(access, WriteAction::kRenew, record); !check.ok()) return check;
-  if (record.holder() == kHeldHere) SetDeadline(*index, now + record.ttl());
+  // An instance in a session lives as long as the session: nothing to renew.
+  if (record.holder() == kHeldHere && !record.in_session) SetDeadline(*index, now + record.ttl());
   return Renewal{lease, record.ttl(), record.holder(), record.overloaded != overloaded || record.ejected};
 }
 
@@ -604,6 +644,9 @@ ReplicatedInstance Shard::StateOf(const InstanceRecord& record) const {
   state.spec.owner = std::string(record.owner());
   state.lease = record.lease;
   state.ejected = record.ejected;
+  if (record.in_session) {
+    if (const std::optional<SessionState> session = sessions_->AtSlot(record.filed_at)) state.session = session->id;
+  }
   state.holder = record.holder();
   state.stored_revision = record.stored_revision();
   return state;

@@ -195,6 +195,9 @@ class Shard {
   std::optional<Removal> ApplyRemoval(std::string_view instance_id, std::string_view service,
                                       RemovalReason reason, bool quiet);
   std::optional<Removal> ApplyRemoval(LeaseId lease, RemovalReason reason, bool quiet);
+  // The store deleted the session of `slot` while the lease's instance was
+  // still in it: a lease of its own now, kept by `holder`.
+  void LeaveRemovedSession(LeaseId lease, SessionSlot slot, NodeSlot holder, TimePoint now);
   // A heartbeat: moves the deadline of a lease held here; NOT_FOUND when the
   // lease is unknown, or held here and past its deadline.
   absl::StatusOr<Renewal> Renew(LeaseId lease, bool overloaded, TimePoint now, const Access* access = nullptr);
@@ -242,6 +245,10 @@ class Shard {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes over a replicated state's fields, and the deadline of its holder.
   void ApplyHolder(RecordIndex index, NodeSlot holder, TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts the record in the session the store names (state.session), or out
+  // of any: then its lease is its own again, kept by state.holder.
+  void ApplySession(RecordIndex index, const ReplicatedInstance& state, std::optional<SessionSlot> slot,
+                    TimePoint now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ReplicatedInstance StateOf(const InstanceRecord& record) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CountRemoval(RemovalReason reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // ApplyRemoval of what was found (nothing: not here).

@@ -10,11 +10,14 @@ Usage:
       --protos protos --protoc /usr/bin/protoc --grpc-python-plugin /usr/bin/grpc_python_plugin [-v] [-k NAME]
 """
 import argparse
+import base64
 import collections
+import contextlib
 import hashlib
 import itertools
 import json
 import os
+import queue
 import shutil
 import signal
 import sys
@@ -168,6 +171,179 @@ class Watcher:
         self._thread.join(5)
 
 
+class SessionClient:
+    """One registry.v1.Registry/Session stream on a Client's channel. Requests
+    go through a queue that a generator hands to gRPC (a sentinel half-closes
+    the stream); a thread reads the responses and keeps them by request_id.
+    Each method sends one request and waits for its response; when the stream
+    ended instead, it raises the stream's status as the grpc.RpcError."""
+
+    _END = object()
+
+    def __init__(self, client, stream_timeout=600):
+        self._requests = queue.Queue()
+        self._ids = itertools.count(1)
+        self._changed = threading.Condition()
+        self._responses = {}  # request_id -> SessionResponse, until waited for
+        self._ended = False
+        self._error = None  # the grpc.RpcError that ended the stream; None: it ended OK
+        self._call = client.native.Session(self._generate(), timeout=stream_timeout)
+        self._reader = threading.Thread(target=self._read, name="session-reader", daemon=True)
+        self._reader.start()
+
+    def _generate(self):
+        while True:
+            request = self._requests.get()
+            if request is SessionClient._END:
+                return
+            yield request
+
+    def _read(self):
+        error = None
+        try:
+            for response in self._call:
+                with self._changed:
+                    self._responses[response.request_id] = response
+                    self._changed.notify_all()
+        except grpc.RpcError as ended:
+            error = ended
+        finally:
+            with self._changed:
+                self._ended = True
+                self._error = error
+                self._changed.notify_all()
+            self._requests.put(SessionClient._END)  # the generator need not wait for more
+
+    def send(self, **kind):
+        """Sends SessionRequest(**kind) with a request_id of its own; returns that id."""
+        with self._changed:
+            request_id = next(self._ids)
+        self._requests.put(pb.registry_pb2.SessionRequest(request_id=request_id, **kind))
+        return request_id
+
+    def wait(self, request_id, timeout=RPC_TIMEOUT):
+        """The response to `request_id`; raises the stream's grpc.RpcError when it
+        ended without one, AssertionError when none came within `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while request_id not in self._responses:
+                if self._ended:
+                    if self._error is not None:
+                        raise self._error
+                    raise AssertionError("the session stream ended (OK) without answering request %d" % request_id)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no answer to session request %d within %s s" % (request_id, timeout))
+                self._changed.wait(left)
+            return self._responses.pop(request_id)
+
+    def _exchange(self, answer, **kind):
+        response = self.wait(self.send(**kind))
+        if response.WhichOneof("kind") != answer:
+            raise AssertionError("session request %r answered by %r, want %s" % (kind, response, answer))
+        return getattr(response, answer)
+
+    def open(self, ttl_ms, grace_ms=None):
+        fields = dict(ttl_ms=ttl_ms) if grace_ms is None else dict(ttl_ms=ttl_ms, grace_ms=grace_ms)
+        return self._exchange("opened", open=pb.registry_pb2.OpenSession(**fields))
+
+    def resume(self, session_id, token):
+        return self._exchange("opened", resume=pb.registry_pb2.ResumeSession(session_id=session_id, token=token))
+
+    def register(self, service, instance_ids, address="10.5.0.1:80"):
+        """[InstanceResult], one per id, in their order."""
+        return self.register_instances([pb.registry_pb2.RegisterRequest(service=service, instance_id=i, address=address)
+                                        for i in instance_ids])
+
+    def register_instances(self, requests):
+        return list(self._exchange("registered", register=pb.registry_pb2.SessionRegister(instances=requests)).results)
+
+    def deregister(self, lease_ids):
+        return list(self._exchange("deregistered",
+                                   deregister=pb.registry_pb2.SessionDeregister(lease_ids=lease_ids)).results)
+
+    def keep_alive(self):
+        return self._exchange("kept_alive", keep_alive=pb.registry_pb2.SessionKeepAlive())
+
+    def close(self):
+        """Closes the session, then half-closes the stream."""
+        closed = self._exchange("closed", close=pb.registry_pb2.CloseSession())
+        self.half_close()
+        return closed
+
+    def half_close(self):
+        self._requests.put(SessionClient._END)
+
+    def end(self, timeout=RPC_TIMEOUT):
+        """Waits for the stream's end: its status code (grpc.StatusCode.OK when it ended OK)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._ended, timeout):
+                raise AssertionError("the session stream did not end within %s s" % timeout)
+            return grpc.StatusCode.OK if self._error is None else self._error.code()
+
+    def cancel(self):
+        """Breaks the stream, as a client's broken connection or a killed client does."""
+        self._call.cancel()
+        self._requests.put(SessionClient._END)
+        self._reader.join(5)
+
+
+def describe(error):
+    if isinstance(error, grpc.RpcError):
+        return (error.code().name, error.details())
+    return (type(error).__name__, str(error))
+
+
+class Keeper:
+    """Keeps sessions alive from a thread, one keep_alive each per `period`,
+    until stop(), which returns the failures (a session that failed is left
+    alone from then on)."""
+
+    def __init__(self, sessions, period=1.0):
+        self.sessions = list(sessions)
+        self.period = period
+        self.failures = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="session-keeper", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            for index, session in enumerate(self.sessions):
+                if session is None:
+                    continue
+                try:
+                    session.keep_alive()
+                except (grpc.RpcError, AssertionError) as error:
+                    self.failures.append((index, describe(error)))
+                    self.sessions[index] = None
+            if self._stop.wait(self.period):
+                return
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.failures
+
+
+def etcd_keys(prefix):
+    """{key: mod_revision} of every key under `prefix` in the shared etcd
+    cluster, through etcd's JSON gateway (keys and range_end in base64)."""
+    key = prefix.encode()
+    range_end = key[:-1] + bytes([key[-1] + 1])
+    reply = ETCD._post(0, "/v3/kv/range", {"key": base64.b64encode(key).decode(),
+                                           "range_end": base64.b64encode(range_end).decode()})
+    return {base64.b64decode(kv["key"]).decode(): int(kv["mod_revision"]) for kv in reply.get("kvs", [])}
+
+
+def changes(watcher, instance_ids):
+    """What `watcher` saw of `instance_ids` after its first snapshot: every
+    change as (kind, instance id, reason), and any further snapshot."""
+    seen = [event[:3] for event in watcher.seen() if event[3] != 0 and event[1] in instance_ids]
+    snapshots = sum(1 for response in list(watcher.responses) if response.snapshot)
+    return seen + [("another snapshot",)] * max(0, snapshots - 1)
+
+
 class ClusterTestCase(unittest.TestCase):
     def setUp(self):
         self.prefix = "/test-%d-%s/" % (next(_prefixes), self.id().split(".")[-1][:40])
@@ -298,19 +474,273 @@ class CrossNodeVisibilityTest(ClusterTestCase):
         self.assertIn("m-1", b.discover("moved"))
 
 
-class SessionRefusalTest(ClusterTestCase):
-    def test_a_session_is_refused_at_its_open_naming_cluster_mode(self):
-        # Until sessions are cluster-wide, a client learns it at once, not at
-        # its first registration, and nothing is written.
-        (node,) = self.start_nodes(1)
-        client = self.client(node)
-        requests = iter([pb.registry_pb2.SessionRequest(request_id=1, open=pb.registry_pb2.OpenSession(ttl_ms=5000))])
+class SessionTest(ClusterTestCase):
+    """Sessions across nodes (registry.v1.Registry/Session): a session lives in
+    etcd, not on the node its stream is on, so every node lists its instances,
+    a client resumes it on any node without watchers seeing anything of it,
+    and a killed node's sessions are resumed elsewhere. Refreshes (keep_alive,
+    and every other request) write nothing to etcd."""
+
+    def setUp(self):
+        super().setUp()
+        self.sessions = []
+
+    def tearDown(self):
+        for session in self.sessions:
+            session.cancel()
+        super().tearDown()
+
+    def session(self, client):
+        session = SessionClient(client)
+        self.sessions.append(session)
+        return session
+
+    @contextlib.contextmanager
+    def kept_alive(self, sessions, period=0.5):
+        """Keeps `sessions` alive while the block waits on something else."""
+        keeper = Keeper(sessions, period)
+        try:
+            yield keeper
+        finally:
+            failures = keeper.stop()
+        self.assertEqual(failures, [], self.logs())
+
+    def assert_registered(self, results, instance_ids):
+        self.assertEqual([(r.code, r.message) for r in results], [(0, "")] * len(instance_ids))
+        self.assertEqual([r.instance_id for r in results], list(instance_ids))
+        leases = [r.lease_id for r in results]
+        self.assertNotIn(0, leases)
+        self.assertEqual(len(set(leases)), len(leases))
+
+    def assert_listed_everywhere(self, clients, service, instance_ids, timeout=20):
+        for client in clients:
+            self.assert_eventually(lambda: set(client.discover(service)) == set(instance_ids), self.logs, timeout)
+
+    def watch_from_here(self, client, service, instance_ids):
+        """A watcher of `service` whose snapshot holds every one of `instance_ids`."""
+        watcher = self.watch(client, service)
+        self.assert_eventually(
+            lambda: set(instance_ids) <= {e[1] for e in watcher.seen() if e[0] == "ADDED" and e[3] == 0},
+            lambda: "watch saw %r\n%s" % (watcher.seen(), self.logs()))
+        return watcher
+
+    def listed_sessions(self, client):
+        reply = client.native.ListSessions(pb.registry_pb2.ListSessionsRequest(), timeout=RPC_TIMEOUT)
+        return {info.session_id: info for info in reply.sessions}
+
+    def resume_until_taken(self, client, opened, timeout=15):
+        """Resumes `opened` through `client` on a new stream, again on another
+        while the node answers UNAVAILABLE or ABORTED (it cannot take the
+        session yet): (the stream, its SessionOpened)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            session = self.session(client)
+            try:
+                return session, session.resume(opened.session_id, opened.token)
+            except grpc.RpcError as error:
+                session.cancel()
+                if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED) \
+                        or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+
+    def assert_refused(self, code, call, *args):
         with self.assertRaises(grpc.RpcError) as refused:
-            list(client.native.Session(requests, timeout=RPC_TIMEOUT))
-        self.assertEqual(refused.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
-        self.assertIn("cluster mode", refused.exception.details())
-        self.assertEqual(len(client.native.ListSessions(pb.registry_pb2.ListSessionsRequest(),
-                                                        timeout=RPC_TIMEOUT).sessions), 0)
+            call(*args)
+        self.assertEqual(refused.exception.code(), code, refused.exception.details())
+        return refused.exception
+
+    def test_a_session_opened_on_one_node_is_seen_by_every_node(self):
+        a, b, c = [self.client(node) for node in self.start_nodes(3)]
+        session = self.session(a)
+        opened = session.open(5000)
+        self.assertNotEqual(opened.session_id, 0)
+        self.assertEqual(len(opened.token), 16)
+        self.assertEqual((opened.ttl_ms, opened.grace_ms, opened.instances, opened.resumed), (5000, 5000, 0, False))
+        ids = ["s-%d" % i for i in range(20)]
+        requests = [pb.registry_pb2.RegisterRequest(service="sess", instance_id=i, address="10.5.0.1:80") for i in ids]
+        # One instance with an invalid field among them: its own result, nothing else.
+        requests.insert(10, pb.registry_pb2.RegisterRequest(service="", instance_id="bad", address="10.5.0.1:80"))
+        results = session.register_instances(requests)
+        self.assertEqual(len(results), 21)
+        bad = results.pop(10)
+        self.assertEqual(bad.code, grpc.StatusCode.INVALID_ARGUMENT.value[0], bad.message)
+        self.assertIn("service", bad.message)
+        self.assertEqual(bad.lease_id, 0)
+        self.assert_registered(results, ids)
+        with self.kept_alive([session]):
+            self.assert_listed_everywhere((a, b, c), "sess", ids)
+        self.assertEqual(session.keep_alive().ttl_ms, 5000)  # the stream stayed open
+
+    def test_a_session_resumed_on_another_node_causes_no_churn(self):
+        a, b, c = [self.client(node) for node in self.start_nodes(3)]
+        first = self.session(a)
+        opened = first.open(4000, grace_ms=4000)
+        ids = ["m-%d" % i for i in range(50)]
+        self.assert_registered(first.register("moved", ids), ids)
+        with self.kept_alive([first]):
+            self.assert_listed_everywhere((b, c), "moved", ids)
+            watchers = [self.watch_from_here(client, "moved", ids) for client in (b, c)]
+        first.cancel()  # its connection broke
+        broken = time.monotonic()
+        second = self.session(b)
+        again = second.resume(opened.session_id, opened.token)
+        measured("a session's stream breaks", "resumed on another node (50 instances)", broken)
+        self.assertTrue(again.resumed)
+        self.assertEqual((again.session_id, again.instances, again.ttl_ms, again.grace_ms),
+                         (opened.session_id, 50, 4000, 4000))
+        deadline = time.monotonic() + 3 * 4  # three TTLs
+        while time.monotonic() < deadline:
+            self.assertEqual(second.keep_alive().ttl_ms, 4000)
+            time.sleep(1)
+        self.assertEqual(second.keep_alive().ttl_ms, 4000)
+        for client in (a, b, c):
+            self.assertEqual(set(client.discover("moved")), set(ids), self.logs())
+        for watcher in watchers:
+            self.assertEqual(changes(watcher, set(ids)), [], self.logs())
+        listed = self.listed_sessions(b)
+        self.assertIn(opened.session_id, listed)
+        self.assertEqual((listed[opened.session_id].attached, listed[opened.session_id].instances), (True, 50))
+
+    def test_a_wrong_token_is_refused_and_changes_nothing(self):
+        a, b = [self.client(node) for node in self.start_nodes(2)]
+        session = self.session(a)
+        opened = session.open(5000)
+        ids = ["w-%d" % i for i in range(3)]
+        self.assert_registered(session.register("wrong-token", ids), ids)
+        with self.kept_alive([session]):
+            self.assert_listed_everywhere((b,), "wrong-token", ids)
+            watcher = self.watch_from_here(b, "wrong-token", ids)
+        wrong = bytes(byte ^ 0xFF for byte in opened.token)  # 16 bytes, none of them right
+        self.assertEqual(len(wrong), 16)
+        thief = self.session(b)
+        self.assert_refused(grpc.StatusCode.PERMISSION_DENIED, thief.resume, opened.session_id, wrong)
+        self.assertEqual(session.keep_alive().ttl_ms, 5000)  # still the opener's, on its stream
+        for client in (a, b):
+            self.assertEqual(set(client.discover("wrong-token")), set(ids))
+        listed = self.listed_sessions(a)
+        self.assertIn(opened.session_id, listed)
+        self.assertEqual((listed[opened.session_id].attached, listed[opened.session_id].instances), (True, 3))
+        self.assertEqual(changes(watcher, set(ids)), [])
+
+    def test_a_silent_session_expires_on_every_node(self):
+        a, b, c = [self.client(node) for node in self.start_nodes(3)]
+        session = self.session(a)
+        opened = session.open(2000, grace_ms=2000)
+        ids = ["q-%d" % i for i in range(5)]
+        self.assert_registered(session.register("silent", ids), ids)
+        with self.kept_alive([session]):
+            self.assert_listed_everywhere((b, c), "silent", ids)
+            watchers = [self.watch_from_here(client, "silent", ids) for client in (b, c)]
+        silent = time.monotonic()  # the stream stays open; nothing more is sent on it
+        for client in (a, b, c):
+            self.time_until("a session's client goes silent", "its instances (TTL 2 s) expired on every node",
+                            silent, lambda: not client.discover("silent"), timeout=15)
+        for watcher in watchers:
+            self.assert_eventually(lambda: sorted(e[1] for e in watcher.removed(set(ids))) == sorted(ids),
+                                   lambda: "watch saw %r" % watcher.seen())
+            self.assertEqual({e[2] for e in watcher.removed(set(ids))}, {"EXPIRED"})
+        # Its stream learns it at its next request at the latest; nobody resumes it.
+        self.assert_refused(grpc.StatusCode.NOT_FOUND, session.keep_alive)
+        self.assert_refused(grpc.StatusCode.NOT_FOUND, self.session(b).resume, opened.session_id, opened.token)
+
+    def test_a_closed_session_removes_its_instances_everywhere(self):
+        a, b, c = [self.client(node) for node in self.start_nodes(3)]
+        session = self.session(a)
+        opened = session.open(5000)
+        ids = ["x-%d" % i for i in range(5)]
+        self.assert_registered(session.register("closed", ids), ids)
+        with self.kept_alive([session]):
+            self.assert_listed_everywhere((b, c), "closed", ids)
+            watchers = [self.watch_from_here(client, "closed", ids) for client in (b, c)]
+        session.close()
+        self.assertEqual(session.end(), grpc.StatusCode.OK)
+        for client in (a, b, c):
+            self.assert_eventually(lambda: not client.discover("closed"), self.logs)
+            self.assert_eventually(lambda: opened.session_id not in self.listed_sessions(client), self.logs)
+        for watcher in watchers:
+            self.assert_eventually(lambda: sorted(e[1] for e in watcher.removed(set(ids))) == sorted(ids),
+                                   lambda: "watch saw %r" % watcher.seen())
+            self.assertEqual({e[2] for e in watcher.removed(set(ids))}, {"DEREGISTERED"})
+        self.assert_refused(grpc.StatusCode.NOT_FOUND, self.session(b).resume, opened.session_id, opened.token)
+
+    def test_refreshes_write_nothing_to_etcd(self):
+        a, _ = [self.client(node) for node in self.start_nodes(2)]
+        session = self.session(a)
+        session.open(5000)
+        ids = ["e-%d" % i for i in range(10)]
+        self.assert_registered(session.register("unwritten", ids), ids)
+        sessions, instances = self.prefix + "sessions/", self.prefix + "instances/"
+        with self.kept_alive([session]):
+            # The layout is as assumed: the comparison below is not of nothing.
+            self.assert_eventually(lambda: len(etcd_keys(sessions)) == 1 and len(etcd_keys(instances)) == 10,
+                                   lambda: "under %s: %r\n%s" % (self.prefix, etcd_keys(self.prefix), self.logs()))
+        before = {**etcd_keys(sessions), **etcd_keys(instances)}
+        for _ in range(20):  # over ~4 s
+            self.assertEqual(session.keep_alive().ttl_ms, 5000)
+            time.sleep(0.2)
+        after = {**etcd_keys(sessions), **etcd_keys(instances)}
+        written = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+        print("\n  20 keep_alives of a session of 10 instances: %d etcd writes under sessions/ and instances/"
+              % len(written), file=sys.stderr)
+        self.assertEqual(written, [])
+        self.assertEqual(len(after), 11)
+
+    def test_a_killed_node_hands_its_sessions_to_where_clients_resume(self):
+        nodes = self.start_nodes(3)
+        on_victim = self.client(nodes[0])
+        survivors = [self.client(node) for node in nodes[1:]]
+        opened, every = [], set()
+        for s in range(20):
+            session = self.session(on_victim)
+            first = session.open(6000, grace_ms=6000)
+            ids = ["h-%d-%d" % (s, i) for i in range(10)]
+            self.assert_registered(session.register("handover", ids), ids)
+            opened.append((session, first))
+            every.update(ids)
+        with self.kept_alive([session for session, _ in opened]):
+            self.assert_listed_everywhere(survivors, "handover", every, timeout=30)
+            watchers = [self.watch_from_here(client, "handover", every) for client in survivors]
+        nodes[0].kill()
+        killed = time.monotonic()
+        # Each session's client resumes on B or C alternately (as its own
+        # client would, with retries) and keeps it alive every second.
+        outcomes = [None] * len(opened)
+        failures = []
+        stop = threading.Event()
+
+        def client_of(index, first):
+            try:
+                session, again = self.resume_until_taken(survivors[index % 2], first)
+            except (grpc.RpcError, AssertionError) as error:
+                outcomes[index] = describe(error)
+                return
+            outcomes[index] = (again.resumed, again.instances)
+            while not stop.wait(1):
+                try:
+                    session.keep_alive()
+                except (grpc.RpcError, AssertionError) as error:
+                    failures.append((index, describe(error)))
+                    return
+
+        threads = [threading.Thread(target=client_of, args=(index, first), daemon=True)
+                   for index, (_, first) in enumerate(opened)]
+        for thread in threads:
+            thread.start()
+        try:
+            self.time_until("a node holding sessions is killed", "its 20 sessions resumed on the others", killed,
+                            lambda: None not in outcomes, timeout=30)
+            self.assertEqual(outcomes, [(True, 10)] * len(opened), self.logs())
+            time.sleep(2 * NODE_TTL + 6)  # the fault's aftermath: --node-ttl twice and a session TTL
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(RPC_TIMEOUT + 5)
+        self.assertEqual(failures, [], self.logs())
+        for client, watcher in zip(survivors, watchers):
+            self.assertEqual(watcher.removed(every), [], self.logs())
+            self.assertEqual([e for e in changes(watcher, every) if e[0] == "ADDED"], [])
+            self.assertEqual(set(client.discover("handover")), every)
 
 
 class SeedAcrossNodesTest(ClusterTestCase):

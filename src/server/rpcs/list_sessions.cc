@@ -21,7 +21,8 @@ grpc::Status ListSessionsRpc::Handle(Registry& registry, const Request&, Reply& 
     info.set_instances(static_cast<uint32_t>(session.instances));
     info.set_ttl_ms(ToWireMillis(session.ttl));
     info.set_grace_ms(ToWireMillis(session.grace));
-    info.set_ttl_remaining_ms(ToWireMillis(session.deadline - now));
+    // Kept by another cluster node: no deadline here, at most its TTL.
+    info.set_ttl_remaining_ms(ToWireMillis(std::min<Duration>(session.deadline - now, session.ttl)));
     info.set_attached(session.attached);
     info.set_peer(session.peer);
     info.set_owner(session.owner);

@@ -330,6 +330,13 @@ void ClusterWriter::Eject(int32_t server_id, AccessRef access, Done<WarnResult> 
       std::move(done));
 }
 
+absl::Status ClusterWriter::RefreshSession(SessionId id, SessionAttachment attachment) {
+  // As a heartbeat: the others take this node's sessions over, so its
+  // clients must resume them on another node before their grace runs out.
+  if (cut_off()) return CutOffError();
+  return registry_.RefreshSession(id, attachment);
+}
+
 absl::StatusOr<Duration> ClusterWriter::Heartbeat(LeaseId lease, bool overloaded, const Access* access) {
   if (cut_off()) return CutOffError();
   return Renewed(registry_.Renew(lease, overloaded, access), overloaded);
@@ -381,11 +388,11 @@ void ClusterWriter::WriteBackground(const ReplicatedInstance& state, EtcdWrite::
 bool ClusterWriter::Expire(uint32_t shard) {
   thread_local std::vector<DueLease> due;
   due.clear();
-  bool more = registry_.FindDue(shard, kExpiryRetry, due);
-  if (cut_off()) return more;  // the others keep these leases (and sessions) now
   thread_local std::vector<DueSession> due_sessions;
   due_sessions.clear();
+  bool more = registry_.FindDue(shard, kExpiryRetry, due);
   more |= registry_.FindDueSessions(shard, kExpiryRetry, due_sessions);
+  if (cut_off()) return more;  // the others keep these leases and sessions now
   for (const DueSession& session : due_sessions) EndSession(session);
   for (const DueLease& lease : due) {
     ReplicatedInstance state;

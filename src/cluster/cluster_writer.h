@@ -41,6 +41,7 @@ class ClusterWriter final : public RegistryWriter {
   void ResumeSession(SessionId id, SessionToken token, std::string owner, std::string peer,
                      Done<ResumedSession> done) override;
   void CloseSession(SessionId id, SessionAttachment attachment, Done<SessionId> done) override;
+  absl::Status RefreshSession(SessionId id, SessionAttachment attachment) override;
   absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, const Access* access) override;
   absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access) override;
   bool Expire(uint32_t shard) override;

@@ -43,13 +43,16 @@ class RegistryWriter {
 
   // Sessions (core/session_table.h): opening, resuming (the caller's stream
   // takes the session over) and closing go through the writer, which in
-  // cluster mode would record them for the other nodes; a refresh and a
-  // break stay in this node's memory (Registry::RefreshSession, BreakSession).
+  // cluster mode records them for the other nodes; a refresh and a break
+  // stay in this node's memory (Registry::BreakSession).
   virtual void OpenSession(SessionSpec spec, Done<OpenedSession> done) = 0;
   virtual void ResumeSession(SessionId id, SessionToken token, std::string owner, std::string peer,
                              Done<ResumedSession> done) = 0;
   // Answers the id of the session closed.
   virtual void CloseSession(SessionId id, SessionAttachment attachment, Done<SessionId> done) = 0;
+  // A request on the session's stream (Registry::RefreshSession); a cluster
+  // node cut off from etcd refuses it, as it refuses heartbeats.
+  virtual absl::Status RefreshSession(SessionId id, SessionAttachment attachment) = 0;
 
   virtual absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, const Access* access) = 0;
   virtual absl::StatusOr<Duration> SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access) = 0;

@@ -22,6 +22,9 @@ class LocalWriter final : public RegistryWriter {
   void ResumeSession(SessionId id, SessionToken token, std::string owner, std::string peer,
                      Done<ResumedSession> done) override;
   void CloseSession(SessionId id, SessionAttachment attachment, Done<SessionId> done) override;
+  absl::Status RefreshSession(SessionId id, SessionAttachment attachment) override {
+    return registry_.RefreshSession(id, attachment);
+  }
   absl::StatusOr<Duration> Heartbeat(LeaseId lease, bool overloaded, const Access* access) override {
     return registry_.Heartbeat(lease, overloaded, access);
   }

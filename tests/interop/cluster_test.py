@@ -698,9 +698,18 @@ class SessionTest(ClusterTestCase):
             self.assert_registered(session.register("handover", ids), ids)
             opened.append((session, first))
             every.update(ids)
-        with self.kept_alive([session for session, _ in opened]):
-            self.assert_listed_everywhere(survivors, "handover", every, timeout=30)
-            watchers = [self.watch_from_here(client, "handover", every) for client in survivors]
+        # Two sessions whose clients die with the node: taken over, they expire after their grace.
+        orphans, orphan_sessions = set(), []
+        for s in range(2):
+            session = self.session(on_victim)
+            orphan_sessions.append(session)
+            session.open(6000, grace_ms=3000)
+            ids = ["orphan-%d-%d" % (s, i) for i in range(5)]
+            self.assert_registered(session.register("handover", ids), ids)
+            orphans.update(ids)
+        with self.kept_alive([session for session, _ in opened] + orphan_sessions):
+            self.assert_listed_everywhere(survivors, "handover", every | orphans, timeout=30)
+            watchers = [self.watch_from_here(client, "handover", every | orphans) for client in survivors]
         nodes[0].kill()
         killed = time.monotonic()
         # Each session's client resumes on B or C alternately (as its own
@@ -731,6 +740,10 @@ class SessionTest(ClusterTestCase):
             self.time_until("a node holding sessions is killed", "its 20 sessions resumed on the others", killed,
                             lambda: None not in outcomes, timeout=30)
             self.assertEqual(outcomes, [(True, 10)] * len(opened), self.logs())
+            for client in survivors:
+                self.time_until("a node holding sessions is killed",
+                                "its sessions nobody resumed (grace 3 s) expired on the survivors", killed,
+                                lambda: not orphans & set(client.discover("handover")), timeout=NODE_TTL + 3 + 20)
             time.sleep(2 * NODE_TTL + 6)  # the fault's aftermath: --node-ttl twice and a session TTL
         finally:
             stop.set()
@@ -741,6 +754,43 @@ class SessionTest(ClusterTestCase):
             self.assertEqual(watcher.removed(every), [], self.logs())
             self.assertEqual([e for e in changes(watcher, every) if e[0] == "ADDED"], [])
             self.assertEqual(set(client.discover("handover")), every)
+            self.assertEqual(sorted((e[1], e[2]) for e in watcher.removed(orphans)),
+                             sorted((i, "EXPIRED") for i in orphans))
+
+
+    def test_a_node_cut_off_from_etcd_sends_its_sessions_clients_elsewhere(self):
+        # As it refuses heartbeats: the others take its sessions over, so
+        # their clients must resume them where the cluster can hear them.
+        proxy = TcpProxy(ETCD.client_ports[0])
+        self.addCleanup(proxy.close)
+        a = self.client(*self.start_nodes(1))
+        cut = self.client(*self.start_nodes(1, [proxy.url]))
+        session = self.session(cut)
+        opened = session.open(6000, grace_ms=6000)
+        ids = ["cut-%d" % i for i in range(5)]
+        self.assert_registered(session.register("cut-sessions", ids), ids)
+        with self.kept_alive([session]):
+            self.assert_listed_everywhere([a], "cut-sessions", ids)
+            watcher = self.watch_from_here(a, "cut-sessions", ids)
+        proxy.cut()
+        cut_at = time.monotonic()
+        event = "a node holding a session is cut off from etcd"
+
+        def refused():
+            try:
+                session.keep_alive()
+                return False
+            except grpc.RpcError as error:
+                return error.code() == grpc.StatusCode.UNAVAILABLE
+        self.time_until(event, "its session's requests get UNAVAILABLE", cut_at, refused, timeout=NODE_TTL + 15)
+        moved, again = self.resume_until_taken(a, opened)
+        measured(event, "the client resumed its session on another node", cut_at)
+        self.assertEqual((again.resumed, again.instances), (True, 5))
+        with self.kept_alive([moved]):
+            time.sleep(NODE_TTL + 3)  # the takeover, and past its grace on the node that took it
+        self.assertEqual(set(a.discover("cut-sessions")), set(ids))
+        self.assertEqual(watcher.removed(set(ids)), [], self.logs())
+        proxy.restore()
 
 
 class SeedAcrossNodesTest(ClusterTestCase):

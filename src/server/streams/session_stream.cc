@@ -60,7 +60,7 @@ void SessionStream::Handle(const lenient::SessionRequest& request, registry::v1:
   }
   // Any request refreshes the session; one that expired or moved to another
   // stream ends this one.
-  if (absl::Status refreshed = writer_.registry().RefreshSession(session_, attachment_); !refreshed.ok()) {
+  if (absl::Status refreshed = writer_.RefreshSession(session_, attachment_); !refreshed.ok()) {
     if (refreshed.code() != absl::StatusCode::kAborted) session_ = kNoSession;
     closed_ = true;  // nothing to leave in grace
     std::move(done)(ToGrpcStatus(refreshed));

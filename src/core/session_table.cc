@@ -51,7 +51,8 @@ absl::StatusOr<uint32_t> SessionTable::FindLocked(Shard& shard, SessionId id,
       shard.slab[it->second].expiring) {
     return Gone(id);
   }
-  if (attachment && shard.slab[it->second].attachment != *attachment) {
+  // A session another cluster node keeps is held by no stream here.
+  if (attachment && (shard.slab[it->second].attachment != *attachment || shard.slab[it->second].holder != kHeldHere)) {
     return absl::AbortedError(fmt::format("session {:016x} was resumed on another stream", id));
   }
   return it->second;
@@ -426,7 +427,7 @@ std::optional<SessionState> SessionTable::AtSlot(SessionSlot slot) {
   MutexLock lock(&shard.mu);
   if (index >= shard.slab.size() || shard.slab[index].id == kNoSession) return std::nullopt;
   const Session& session = shard.slab[index];
-  return SessionState{session.id, session.ttl, session.deadline, session.attached};
+  return SessionState{session.id, session.ttl, session.deadline, session.attached, session.holder != kHeldHere};
 }
 
 std::vector<SessionSummary> SessionTable::List() {

@@ -108,6 +108,7 @@ struct SessionState {
   Duration ttl{};
   TimePoint deadline{};  // TimePoint::max() when another cluster node keeps it
   bool attached = false;
+  bool held_elsewhere = false;  // cluster mode: another node keeps it (attached is not known here)
 };
 
 // A session as the cluster's store holds it (cluster mode).

@@ -121,11 +121,13 @@ void AddDashboardRoutes(HttpServer& http, OpsContext& context) {
       for (const auto& [key, value] : record.metadata()) {
         metadata += fmt::format("{}{}:{}", metadata.empty() ? "" : ",", JsonString(key), JsonString(value));
       }
-      // An instance in a session lives as long as its session: the session's id, open or in grace.
+      // An instance in a session lives as long as its session: the session's
+      // id, open or in grace, or kept by another cluster node.
       std::string session = "null";
       if (record.in_session) {
         if (const std::optional<SessionState> state = registry.sessions().AtSlot(record.filed_at)) {
-          session = fmt::format("{{\"id\":\"0x{:016x}\",\"attached\":{}}}", state->id, state->attached);
+          session = fmt::format("{{\"id\":\"0x{:016x}\",\"attached\":{},\"elsewhere\":{}}}", state->id,
+                                state->attached, state->held_elsewhere);
         }
       }
       instances += fmt::format(

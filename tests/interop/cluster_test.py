@@ -570,6 +570,18 @@ class SessionTest(ClusterTestCase):
         self.assert_registered(results, ids)
         with self.kept_alive([session]):
             self.assert_listed_everywhere((a, b, c), "sess", ids)
+            # The dashboard: the holder shows the session open; another node, kept elsewhere.
+            standing = {}
+            for node in self.nodes[:2]:
+                url = node.server.http_url + "/v1/dashboard/instances?service=sess&limit=100"
+                with urllib.request.urlopen(url, timeout=RPC_TIMEOUT) as reply:
+                    instances = json.load(reply)["instances"]
+                standing[node.address] = {json.dumps(i["session"], sort_keys=True) for i in instances}
+        session_id = "0x%016x" % opened.session_id
+        self.assertEqual(standing[self.nodes[0].address],
+                         {json.dumps({"id": session_id, "attached": True, "elsewhere": False}, sort_keys=True)})
+        self.assertEqual(standing[self.nodes[1].address],
+                         {json.dumps({"id": session_id, "attached": False, "elsewhere": True}, sort_keys=True)})
         self.assertEqual(session.keep_alive().ttl_ms, 5000)  # the stream stayed open
 
     def test_a_session_resumed_on_another_node_causes_no_churn(self):

@@ -133,6 +133,12 @@ async function pollServices() {
   $("services-next").dataset.after = last;
 }
 
+// After the session's id: in grace after a break, or kept by another cluster node.
+function sessionStanding(session) {
+  if (session.elsewhere) return " (on another node)";
+  return session.attached ? "" : " (in grace)";
+}
+
 async function pollInstances() {
   const tbody = $("instances").querySelector("tbody");
   if (!state.selected) {
@@ -150,7 +156,7 @@ async function pollInstances() {
     row.append(element("td", instance.instanceId), element("td", instance.address), element("td", metadata, "meta"),
                element("td", instance.overloaded ? "yes" : ""), element("td", instance.ejected ? "yes" : ""),
                element("td", (instance.ttlRemainingMs / 1000).toFixed(1) + " s"),
-               element("td", instance.session ? instance.session.id + (instance.session.attached ? "" : " (in grace)") : "",
+               element("td", instance.session ? instance.session.id + sessionStanding(instance.session) : "",
                        "session"));
     tbody.append(row);
   }

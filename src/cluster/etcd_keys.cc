@@ -1,5 +1,6 @@
 #include "cluster/etcd_keys.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -150,9 +151,13 @@ EtcdKeys::Parsed EtcdKeys::Parse(std::string_view key) const {
     key.remove_prefix(kSessions.size());
     if (!IsBucket(key)) return std::monostate{};
     key.remove_prefix(3);
+    // As written: 16 lower-case hex digits.
+    const bool canonical = key.size() == 16 && std::all_of(key.begin(), key.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    });
     SessionId id = kNoSession;
     const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), id, 16);
-    if (error != std::errc() || end != key.data() + key.size() || key.size() != 16 || id == kNoSession) {
+    if (!canonical || error != std::errc() || end != key.data() + key.size() || id == kNoSession) {
       return std::monostate{};
     }
     return SessionKey{id};

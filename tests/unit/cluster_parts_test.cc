@@ -1,9 +1,11 @@
-// The cluster's pure parts: where things live in etcd, an instance's value,
-// and the node table's slots and takeover choice.
+// The cluster's pure parts: where things live in etcd, an instance's and a
+// session's value, and the node table's slots and takeover choice.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -11,6 +13,9 @@
 #include "cluster/etcd_keys.h"
 #include "cluster/node_table.h"
 #include "cluster/stored_instance.h"
+#include "cluster/stored_session.h"
+#include "core/session_table.h"
+#include "registryd/cluster.pb.h"
 
 namespace registryd::cluster {
 namespace {
@@ -45,7 +50,11 @@ TEST(EtcdKeysTest, TheLayoutIsTheSameOnEveryNode) {
   EXPECT_EQ(keys.Instance({"", "42", 42}), "/r/seeds/83/42");
 }
 
-TEST(EtcdKeysTest, TheLoadRangesHoldEveryInstanceAndNodeOnceAndAreSmall) {
+// Session ids spread like the random ones registryd draws: a multiplicative
+// hash of 1, 2, ... (odd, so never 0).
+SessionId SpreadId(int i) { return static_cast<SessionId>(i + 1) * 0x9e37'79b9'7f4a'7c15u; }
+
+TEST(EtcdKeysTest, TheLoadRangesHoldEveryInstanceSessionAndNodeOnceAndAreSmall) {
   const EtcdKeys keys("/registryd/");
   const std::vector<EtcdKeys::Range> ranges = keys.LoadRanges();
   const auto holders = [&](const std::string& key) {
@@ -54,19 +63,93 @@ TEST(EtcdKeysTest, TheLoadRangesHoldEveryInstanceAndNodeOnceAndAreSmall) {
     return count;
   };
   std::vector<int> per_range(ranges.size());
+  const auto count = [&](const std::string& key) {
+    for (size_t r = 0; r < ranges.size(); ++r) per_range[r] += key >= ranges[r].key && key < ranges[r].end;
+  };
   constexpr int kInstances = 25'600;
   for (int i = 0; i < kInstances; ++i) {
     // One service: its instances still spread over every bucket.
     const std::string key = keys.Instance({"orders", "instance-" + std::to_string(i), std::nullopt});
     ASSERT_EQ(holders(key), 1) << key;
-    for (size_t r = 0; r < ranges.size(); ++r) per_range[r] += key >= ranges[r].key && key < ranges[r].end;
+    count(key);
+  }
+  constexpr int kSessions = 25'600;
+  for (int i = 0; i < kSessions; ++i) {
+    const std::string key = keys.Session(SpreadId(i));
+    ASSERT_EQ(holders(key), 1) << key;
+    count(key);
   }
   EXPECT_EQ(holders(keys.Instance({"", "42", 42})), 1);
   EXPECT_EQ(holders(keys.Node("10.0.0.1:50051")), 1);
   EXPECT_EQ(holders(keys.Beacon("10.0.0.1:50051")), 0);
   EXPECT_EQ(holders(keys.RemovalMarker()), 0);
-  // 100 per instance bucket on average: none holds more than twice that.
+  // 100 per instance or session bucket on average: none holds more than twice that.
   EXPECT_LE(*std::max_element(per_range.begin(), per_range.end()), 200);
+}
+
+// A node applies what it loads in the ranges' order, and an instance names
+// its session, which must be there first.
+TEST(EtcdKeysTest, SessionsLoadBeforeTheInstancesThatNameThem) {
+  const EtcdKeys keys("/registryd/");
+  const std::vector<EtcdKeys::Range> ranges = keys.LoadRanges();
+  const auto range_of = [&](const std::string& key) {
+    for (size_t r = 0; r < ranges.size(); ++r) {
+      if (key >= ranges[r].key && key < ranges[r].end) return r;
+    }
+    ADD_FAILURE() << key << " is in no range";
+    return ranges.size();
+  };
+  size_t last_session = 0;
+  std::set<size_t> session_ranges;
+  for (int i = 0; i < 25'600; ++i) {
+    const size_t r = range_of(keys.Session(SpreadId(i)));
+    last_session = std::max(last_session, r);
+    session_ranges.insert(r);
+  }
+  ASSERT_EQ(session_ranges.size(), 256u) << "every session bucket is seen";
+  size_t first_instance = ranges.size();
+  for (int i = 0; i < 25'600; ++i) {
+    const size_t instance = range_of(keys.Instance({"orders", "i" + std::to_string(i), std::nullopt}));
+    const size_t seed = range_of(keys.Instance({"", std::to_string(i), i}));
+    first_instance = std::min({first_instance, instance, seed});
+  }
+  EXPECT_LT(last_session, first_instance);
+}
+
+TEST(EtcdKeysTest, EverySessionKeyParsesBackToItsId) {
+  const EtcdKeys keys("/registryd/");
+  std::set<std::string> seen;
+  for (const SessionId id : {SessionId{1}, SessionId{0xab}, SessionId{0x5e55'0000'0000'0104}, ~SessionId{0}}) {
+    const std::string key = keys.Session(id);
+    EXPECT_TRUE(seen.insert(key).second) << key;
+    const EtcdKeys::Parsed parsed = keys.Parse(key);
+    const auto* back = std::get_if<SessionKey>(&parsed);
+    ASSERT_NE(back, nullptr) << key;
+    EXPECT_EQ(back->id, id);
+  }
+  // As for instances, nodes of different builds share one layout.
+  EXPECT_EQ(EtcdKeys("/r/").Session(0xab), "/r/sessions/c2/00000000000000ab");
+}
+
+TEST(EtcdKeysTest, AMalformedSessionKeyNamesNothing) {
+  const EtcdKeys keys("/r/");
+  ASSERT_TRUE(std::holds_alternative<SessionKey>(keys.Parse("/r/sessions/c2/00000000000000ab")));
+  for (const std::string& key : {
+           std::string("/r/sessions/zz/00000000000000ab"),    // not a bucket
+           std::string("/r/sessions/c/00000000000000ab"),     // nor this
+           std::string("/r/sessions/00000000000000ab"),       // no bucket
+           std::string("/r/sessions/c2/00000000000000ag"),    // not hex
+           std::string("/r/sessions/c2/-0000000000000ab"),    // nor a sign
+           std::string("/r/sessions/c2/0000000000000ab"),     // 15 digits
+           std::string("/r/sessions/c2/000000000000000ab"),   // 17
+           std::string("/r/sessions/c2/00000000000000ab/x"),  // more after it
+           std::string("/r/sessions/c2/"),                    // no id
+           std::string("/r/sessions/c2/0000000000000000"),    // id 0: no session
+           std::string("/r/sessions/c2/00000000000000AB"),    // not as registryd writes it
+           std::string("/other/sessions/c2/00000000000000ab"),
+       }) {
+    EXPECT_TRUE(std::holds_alternative<std::monostate>(keys.Parse(key))) << key;
+  }
 }
 
 TEST(EtcdKeysTest, OtherKeysAreNodesTheMarkerOrNothing) {
@@ -96,6 +179,7 @@ TEST(StoredInstanceTest, AnInstanceComesBackAsItWasStored) {
   state.spec.owner = "spiffe://prod/ns/shop/sa/orders";
   state.lease = 0x1234'5678'9abc'def0;
   state.ejected = true;
+  state.session = 0x5e55'0000'0000'0104;
   const std::optional<DecodedInstance> decoded = DecodeInstance(EncodeInstance(state, "node-b"));
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->holder, "node-b");
@@ -111,6 +195,7 @@ TEST(StoredInstanceTest, AnInstanceComesBackAsItWasStored) {
   EXPECT_EQ(back.spec.owner, "spiffe://prod/ns/shop/sa/orders");  // every node checks the same owner
   EXPECT_EQ(back.lease, state.lease);
   EXPECT_TRUE(back.ejected);
+  EXPECT_EQ(back.session, state.session);
 }
 
 TEST(StoredInstanceTest, AValueThatIsNoInstanceIsRefused) {
@@ -125,6 +210,89 @@ TEST(StoredInstanceTest, AValueThatIsNoInstanceIsRefused) {
   EXPECT_TRUE(DecodeInstance(EncodeInstance(state, "node")));
   state.spec.owner = std::string(256, 'o');
   EXPECT_FALSE(DecodeInstance(EncodeInstance(state, "node")));
+}
+
+ReplicatedSession SomeSession() {
+  ReplicatedSession state;
+  state.id = 0x5e55'0000'0000'0104;
+  state.ttl = std::chrono::milliseconds(12'500);
+  state.grace = std::chrono::milliseconds(2'500);
+  for (size_t i = 0; i < state.token.size(); ++i) state.token[i] = static_cast<uint8_t>(7 * i + 1);
+  state.owner = "spiffe://prod/ns/shop/sa/orders";
+  return state;
+}
+
+TEST(StoredSessionTest, ASessionComesBackAsItWasStored) {
+  for (const bool ended : {false, true}) {
+    ReplicatedSession state = SomeSession();
+    state.ended = ended;
+    state.end_reason = ended ? RemovalReason::kDeregistered : RemovalReason::kExpired;
+    state.holder = 9;            // the value names its holder by `holder`
+    state.stored_revision = 77;  // etcd's, not the value's
+    const std::optional<DecodedSession> decoded = DecodeSession(EncodeSession(state, "node-b"));
+    ASSERT_TRUE(decoded) << "ended " << ended;
+    EXPECT_EQ(decoded->holder, "node-b");
+    const ReplicatedSession& back = decoded->state;
+    EXPECT_EQ(back.id, state.id);
+    EXPECT_EQ(back.ttl, state.ttl);
+    EXPECT_EQ(back.grace, state.grace);
+    EXPECT_EQ(back.token, state.token);
+    EXPECT_EQ(back.owner, state.owner);  // every node checks the same opener
+    EXPECT_EQ(back.ended, ended);
+    EXPECT_EQ(back.end_reason, state.end_reason);
+    EXPECT_EQ(back.holder, kHeldHere) << "not set: the reader maps the name to its slot";
+    EXPECT_EQ(back.stored_revision, 0u);
+  }
+}
+
+TEST(StoredSessionTest, AValueThatIsNoSessionIsRefused) {
+  EXPECT_FALSE(DecodeSession("not a protobuf \xff\xff"));
+  const ReplicatedSession good = SomeSession();
+  ASSERT_TRUE(DecodeSession(EncodeSession(good, "node")));
+  const auto refused = [](const ReplicatedSession& state, std::string_view holder = "node") {
+    return !DecodeSession(EncodeSession(state, holder)).has_value();
+  };
+  ReplicatedSession state = good;
+  state.id = kNoSession;
+  EXPECT_TRUE(refused(state)) << "id 0";
+  state = good;
+  state.ttl = Duration::zero();
+  EXPECT_TRUE(refused(state)) << "no TTL";
+  state = good;
+  state.grace = state.ttl + std::chrono::milliseconds(1);
+  EXPECT_TRUE(refused(state)) << "a grace past the TTL";
+  state.grace = state.ttl;
+  EXPECT_FALSE(refused(state)) << "a grace of the whole TTL";
+  EXPECT_TRUE(refused(good, "")) << "no holder";
+  state = good;
+  state.owner = std::string(256, 'o');
+  EXPECT_TRUE(refused(state)) << "an owner longer than an identity may be";
+
+  // What EncodeSession cannot write (a hand-edited store).
+  StoredSession stored;
+  ASSERT_TRUE(stored.ParseFromString(EncodeSession(good, "node")));
+  for (const size_t size : {size_t{0}, size_t{15}, size_t{17}, size_t{32}}) {
+    StoredSession edited = stored;
+    edited.set_token_digest(std::string(size, 'd'));
+    EXPECT_FALSE(DecodeSession(edited.SerializeAsString())) << "a digest of " << size << " bytes";
+  }
+  StoredSession edited = stored;
+  edited.set_end_reason(static_cast<uint32_t>(RemovalReason::kEjected) + 1);
+  EXPECT_FALSE(DecodeSession(edited.SerializeAsString())) << "an unknown end reason";
+}
+
+// Every node compares digests, whichever build wrote them: SHA-256, cut to
+// the token's 16 bytes.
+TEST(StoredSessionTest, TheStoreKeepsADigestOfTheTokenTheSameOnEveryNode) {
+  const SessionToken zeros{};
+  EXPECT_EQ(TokenDigest(zeros), (SessionToken{0x37, 0x47, 0x08, 0xff, 0xf7, 0x71, 0x9d, 0xd5, 0x97, 0x9e, 0xc8, 0x75,
+                                              0xd5, 0x6c, 0xd2, 0x28}));
+  const SessionToken token = NewSessionToken();
+  EXPECT_NE(TokenDigest(token), token) << "etcd never holds the secret";
+  EXPECT_EQ(TokenDigest(token), TokenDigest(token));
+  SessionToken other = token;
+  other[15] ^= 1;
+  EXPECT_NE(TokenDigest(other), TokenDigest(token));
 }
 
 TEST(NodeTableTest, NamesKeepTheirSlotsAndThisNodeIsHeldHere) {

@@ -1,19 +1,24 @@
 // Sessions in the registry (core/session_table.h), on a manual clock: one
 // session keeps any number of instances, its end removes them, a broken
-// stream leaves it in grace, and resuming needs its token and owner.
+// stream leaves it in grace, and resuming needs its token and owner. In
+// cluster mode every node follows the store's sessions, and only a
+// session's holder keeps its deadline.
 #include "core/session_table.h"
 
 #include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
+#include "core/lease_id.h"
 #include "core/registry.h"
+#include "core/replica.h"
 #include "test_specs.h"
 
 namespace registryd {
@@ -346,6 +351,636 @@ TEST_F(SessionTest, SessionsPastTheirCapAreRefused) {
   EXPECT_EQ(registry.OpenSession(spec).status().code(), absl::StatusCode::kResourceExhausted);
   ASSERT_TRUE(registry.CloseSession(second.id, second.attachment).ok());
   EXPECT_TRUE(registry.OpenSession(spec).ok());
+}
+
+// Cluster mode (SessionTable::Apply and the calls after it): every node
+// holds every session as the store does; only its holder keeps a deadline.
+constexpr NodeSlot kOtherNode = 3;
+constexpr Duration kGrace = seconds(3);
+constexpr Duration kInstanceTtl = seconds(2);  // shorter than the session's: it shows whose deadline counts
+constexpr Duration kRetry = seconds(1);
+// Two ids of the same session shard (the low bits route): the second may
+// take the first's slot.
+constexpr SessionId kFirstId = 0x5e55'0000'0000'0104;
+constexpr SessionId kSecondId = 0x5e55'0000'0000'0204;
+constexpr SessionId kThirdId = 0x5e55'0000'0000'0304;
+
+class ClusterSessionTest : public test::RegistryFixture {
+ protected:
+  ClusterSessionTest() : RegistryFixture(TestOptions()) {}
+
+  // A session as the store holds it. Its token stands for the digest a
+  // cluster node keeps: the table compares whatever it was given.
+  static ReplicatedSession StoredSession(SessionId id, NodeSlot holder, uint64_t stored_revision = 1) {
+    ReplicatedSession state;
+    state.id = id;
+    state.ttl = kSessionTtl;
+    state.grace = kGrace;
+    state.token = NewSessionToken();
+    state.owner = "alice";
+    state.holder = holder;
+    state.stored_revision = stored_revision;
+    return state;
+  }
+  // An instance of "books" as the store holds it, in `session` (kNoSession:
+  // a lease of its own, kept by `holder`).
+  static ReplicatedInstance StoredInstance(std::string instance_id, SessionId session, NodeSlot holder = kHeldHere) {
+    ReplicatedInstance state;
+    state.spec = NativeSpec("books", std::move(instance_id), kInstanceTtl);
+    state.lease = NewLeaseId(LeaseRouteOf("books"));
+    state.session = session;
+    state.holder = holder;
+    state.stored_revision = 1;
+    return state;
+  }
+  void Apply(const ReplicatedInstance& state) { ASSERT_TRUE(registry_.Apply(state).ok()); }
+
+  // The stream that opens or resumes the session through this node.
+  SessionAttachment Attach(const ReplicatedSession& session) {
+    absl::StatusOr<ResumedSession> attached =
+        registry_.sessions().Attach(session.id, session.token, session.owner, clock_.Now());
+    EXPECT_TRUE(attached.ok()) << attached.status();
+    return attached.ok() ? attached->attachment : 0;
+  }
+  absl::StatusCode Refresh(SessionId id, SessionAttachment attachment) {
+    return registry_.RefreshSession(id, attachment).code();
+  }
+  absl::StatusCode StoredCode(SessionId id, std::optional<SessionAttachment> attachment = std::nullopt,
+                              const SessionToken* token = nullptr, std::string_view owner = {}) {
+    return registry_.sessions().Stored(id, clock_.Now(), attachment, token, owner).status().code();
+  }
+
+  // What one round of the expiry alarms finds, on every shard.
+  std::vector<DueSession> DueSessions() {
+    std::vector<DueSession> due;
+    for (uint32_t shard = 0; shard < registry_.shard_count(); ++shard) {
+      while (registry_.FindDueSessions(shard, kRetry, due)) {
+      }
+    }
+    return due;
+  }
+  std::vector<LeaseId> DueLeases() {
+    std::vector<DueLease> due;
+    for (uint32_t shard = 0; shard < registry_.shard_count(); ++shard) {
+      while (registry_.FindDue(shard, kRetry, due)) {
+      }
+    }
+    std::vector<LeaseId> leases;
+    for (const DueLease& lease : due) leases.push_back(lease.lease);
+    return leases;
+  }
+
+  // An instance as a reader of "books" (Members) sees it: its time left,
+  // and the session slot its record names (nullopt: a lease of its own).
+  Duration TimeLeftOf(std::string_view instance_id) {
+    std::optional<Duration> left;
+    registry_.Members("books", 0, 100, [&](const InstanceRecord& record) {
+      if (record.instance_id() == instance_id) left = registry_.TimeLeft(record, clock_.Now());
+    });
+    EXPECT_TRUE(left) << instance_id << " is not listed";
+    return left.value_or(Duration::zero());
+  }
+  std::optional<SessionSlot> SlotOf(std::string_view instance_id) {
+    std::optional<SessionSlot> slot;
+    registry_.Members("books", 0, 100, [&](const InstanceRecord& record) {
+      if (record.instance_id() == instance_id && record.in_session) slot = record.filed_at;
+    });
+    return slot;
+  }
+  static std::vector<LeaseId> Sorted(std::vector<LeaseId> leases) {
+    std::sort(leases.begin(), leases.end());
+    return leases;
+  }
+};
+
+TEST_F(ClusterSessionTest, ASessionHeldElsewhereNeverFallsDueHereAndListsItsHolder) {
+  const ReplicatedSession session = StoredSession(kFirstId, kOtherNode);
+  registry_.ApplySession(session);
+  Apply(StoredInstance("b1", session.id));
+  // Many TTLs, and many turns of the 6.4 s wheel: its holder keeps it, not this node.
+  for (int step = 0; step < 10; ++step) {
+    clock_.Advance(kSessionTtl);
+    EXPECT_TRUE(DueSessions().empty());
+    EXPECT_TRUE(DueLeases().empty());
+  }
+  EXPECT_EQ(DiscoveredIds(registry_, "books"), Ids{"b1"});
+  EXPECT_EQ(TimeLeftOf("b1"), kSessionTtl) << "no deadline here: its TTL at most";
+  EXPECT_EQ(StoredCode(session.id), absl::StatusCode::kOk) << "a resume through this node may move it here";
+  // Which it must do through the store first.
+  EXPECT_EQ(registry_.sessions().Attach(session.id, session.token, "alice", clock_.Now()).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(registry_.ResumeSession(session.id, session.token, "alice").status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(registry_.sessions().resumed_sessions(), 0u);
+
+  const std::vector<SessionSummary> listed = registry_.sessions().List();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].id, session.id);
+  EXPECT_EQ(listed[0].holder, kOtherNode);
+  EXPECT_FALSE(listed[0].attached);
+  EXPECT_EQ(listed[0].instances, 1u);
+  EXPECT_EQ(registry_.sessions().live_sessions(), 1u);
+}
+
+// A session held elsewhere has no deadline here: no attachment may give it
+// one, not even the table's own count of attachments (0 for a session never
+// held here, one past the last stream's for one that moved away), which no
+// stream holds. A refresh would make this node call it expired (NOT_FOUND)
+// once that deadline passed, while its holder keeps it.
+TEST_F(ClusterSessionTest, NoAttachmentRefreshesASessionHeldElsewhere) {
+  const ReplicatedSession never_here = StoredSession(kFirstId, kOtherNode);
+  registry_.ApplySession(never_here);
+  ReplicatedSession moved = StoredSession(kSecondId, kHeldHere);
+  registry_.ApplySession(moved);
+  const SessionAttachment stream = Attach(moved);
+  moved.holder = kOtherNode;
+  moved.stored_revision = 2;
+  registry_.ApplySession(moved);
+  for (const SessionId id : {never_here.id, moved.id}) {
+    for (SessionAttachment attachment = 0; attachment <= stream + 2; ++attachment) {
+      EXPECT_EQ(Refresh(id, attachment), absl::StatusCode::kAborted) << "attachment " << attachment;
+    }
+  }
+  clock_.Advance(2 * kSessionTtl);
+  for (const SessionId id : {never_here.id, moved.id}) {
+    EXPECT_EQ(registry_.sessions().Find(id)->deadline, TimePoint::max());
+    EXPECT_EQ(StoredCode(id), absl::StatusCode::kOk) << "a resume through this node may still move it here";
+  }
+}
+
+TEST_F(ClusterSessionTest, ASessionThatComesHereWaitsDetachedForItsClient) {
+  ReplicatedSession session = StoredSession(kFirstId, kOtherNode);
+  registry_.ApplySession(session);
+  clock_.Advance(seconds(1));
+  session.holder = kHeldHere;
+  session.stored_revision = 2;
+  registry_.ApplySession(session);
+  std::optional<SessionSummary> summary = registry_.sessions().Find(session.id);
+  ASSERT_TRUE(summary);
+  EXPECT_EQ(summary->holder, kHeldHere);
+  EXPECT_FALSE(summary->attached);
+  EXPECT_EQ(summary->deadline, clock_.Now() + kSessionTtl);
+
+  SessionToken wrong = session.token;
+  wrong[3] ^= 1;
+  EXPECT_EQ(registry_.sessions().Attach(session.id, wrong, "alice", clock_.Now()).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(registry_.ResumeSession(session.id, wrong, "alice").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(registry_.ResumeSession(session.id, session.token, "mallory").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_FALSE(registry_.sessions().Find(session.id)->attached) << "the refusals attached nothing";
+
+  clock_.Advance(seconds(2));
+  const SessionAttachment opener = Attach(session);
+  summary = registry_.sessions().Find(session.id);
+  EXPECT_TRUE(summary->attached);
+  EXPECT_EQ(summary->deadline, clock_.Now() + kSessionTtl);
+  EXPECT_EQ(Refresh(session.id, opener), absl::StatusCode::kOk);
+  EXPECT_EQ(registry_.sessions().resumed_sessions(), 0u) << "an opener's attach is no resume";
+
+  // Another stream here resumes it: the first one lost it.
+  const absl::StatusOr<ResumedSession> resumed = registry_.ResumeSession(session.id, session.token, "alice");
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(registry_.sessions().resumed_sessions(), 1u);
+  EXPECT_EQ(Refresh(session.id, opener), absl::StatusCode::kAborted);
+  EXPECT_EQ(Refresh(session.id, resumed->attachment), absl::StatusCode::kOk);
+}
+
+TEST_F(ClusterSessionTest, TheStreamThatHeldASessionLosesItWhenItMovesToAnotherNode) {
+  ReplicatedSession session = StoredSession(kFirstId, kHeldHere);
+  registry_.ApplySession(session);
+  Apply(StoredInstance("b1", session.id));
+  const SessionAttachment stream = Attach(session);
+  ASSERT_EQ(Refresh(session.id, stream), absl::StatusCode::kOk);
+
+  // Its client resumed it on another node.
+  session.holder = kOtherNode;
+  session.stored_revision = 2;
+  registry_.ApplySession(session);
+  EXPECT_EQ(Refresh(session.id, stream), absl::StatusCode::kAborted);
+  EXPECT_EQ(StoredCode(session.id, stream), absl::StatusCode::kAborted);
+  EXPECT_EQ(registry_.CloseSession(session.id, stream).code(), absl::StatusCode::kAborted);
+  registry_.BreakSession(session.id, stream);  // the old stream ends: no grace starts
+  const std::optional<SessionSummary> summary = registry_.sessions().Find(session.id);
+  ASSERT_TRUE(summary) << "the old stream's close ended nothing";
+  EXPECT_FALSE(summary->attached);
+  EXPECT_EQ(summary->deadline, TimePoint::max());
+  // The deadline it had here comes round in the wheel: nothing is due.
+  for (int step = 0; step < 4; ++step) {
+    clock_.Advance(kSessionTtl);
+    EXPECT_TRUE(DueSessions().empty());
+  }
+  EXPECT_EQ(DiscoveredIds(registry_, "books"), Ids{"b1"});
+}
+
+TEST_F(ClusterSessionTest, AHeldSessionPastItsDeadlineIsDueUntilTheStoreRemovesIt) {
+  const ReplicatedSession session = StoredSession(kFirstId, kHeldHere, 5);
+  registry_.ApplySession(session);
+  const ReplicatedInstance b1 = StoredInstance("b1", session.id);
+  const ReplicatedInstance b2 = StoredInstance("b2", session.id);
+  Apply(b1);
+  Apply(b2);
+  const SessionAttachment stream = Attach(session);
+  clock_.Advance(kSessionTtl - nanoseconds(1));
+  EXPECT_TRUE(DueSessions().empty());
+  clock_.Advance(kTick);
+  std::vector<DueSession> due = DueSessions();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].state.id, session.id);
+  EXPECT_FALSE(due[0].state.ended) << "the store is told it ended first";
+  EXPECT_EQ(due[0].state.stored_revision, 5u);
+  EXPECT_EQ(Sorted(due[0].members), Sorted({b1.lease, b2.lease}));
+
+  // Its end is being written: nothing brings it back.
+  EXPECT_EQ(Refresh(session.id, stream), absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry_.ResumeSession(session.id, session.token, "alice").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(StoredCode(session.id), absl::StatusCode::kNotFound);
+
+  // Due again once the retry delay is over, not before.
+  clock_.Advance(kRetry - nanoseconds(1));
+  EXPECT_TRUE(DueSessions().empty());
+  clock_.Advance(kTick);
+  due = DueSessions();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_FALSE(due[0].state.ended);
+
+  // The store says it ended, then its instances go, then its key.
+  ReplicatedSession ended = session;
+  ended.ended = true;
+  ended.stored_revision = 6;
+  registry_.ApplySession(ended);
+  ASSERT_TRUE(registry_.ApplyRemoval(InstanceKey{"books", "b1", std::nullopt}, RemovalReason::kExpired));
+  ASSERT_TRUE(registry_.ApplyRemoval(InstanceKey{"books", "b2", std::nullopt}, RemovalReason::kExpired));
+  clock_.Advance(kTick);
+  due = DueSessions();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_TRUE(due[0].state.ended);
+  EXPECT_EQ(due[0].state.stored_revision, 6u);
+  EXPECT_TRUE(due[0].members.empty()) << "its key is next";
+  registry_.ApplySessionRemoval(session.id);
+  EXPECT_FALSE(registry_.sessions().Find(session.id));
+  EXPECT_EQ(registry_.sessions().live_sessions(), 0u);
+  clock_.Advance(kRetry + kTick);
+  EXPECT_TRUE(DueSessions().empty());
+}
+
+// A client closed it (or another node wrote its end): the holder removes
+// its instances at once, with the reason the store names.
+TEST_F(ClusterSessionTest, ASessionAppliedEndedIsDueAtOnceWithItsReason) {
+  ReplicatedSession session = StoredSession(kFirstId, kHeldHere);
+  registry_.ApplySession(session);
+  const ReplicatedInstance b1 = StoredInstance("b1", session.id);
+  Apply(b1);
+  const SessionAttachment stream = Attach(session);
+  ReplicatedSession elsewhere = StoredSession(kSecondId, kOtherNode);
+  registry_.ApplySession(elsewhere);
+
+  clock_.Advance(seconds(1));
+  session.ended = true;
+  session.end_reason = RemovalReason::kDeregistered;
+  session.stored_revision = 2;
+  registry_.ApplySession(session);
+  elsewhere.ended = true;
+  registry_.ApplySession(elsewhere);  // its holder ends it, not this node
+  EXPECT_EQ(Refresh(session.id, stream), absl::StatusCode::kNotFound);
+  EXPECT_EQ(StoredCode(session.id), absl::StatusCode::kNotFound);
+  EXPECT_EQ(StoredCode(elsewhere.id), absl::StatusCode::kNotFound);
+
+  clock_.Advance(kTick);
+  const std::vector<DueSession> due = DueSessions();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].state.id, session.id);
+  EXPECT_TRUE(due[0].state.ended);
+  EXPECT_EQ(due[0].state.end_reason, RemovalReason::kDeregistered);
+  EXPECT_EQ(due[0].members, std::vector<LeaseId>{b1.lease});
+}
+
+TEST_F(ClusterSessionTest, ATakenOverSessionWaitsForItsClientForItsGrace) {
+  ReplicatedSession session = StoredSession(kFirstId, kOtherNode);
+  registry_.ApplySession(session);
+  Apply(StoredInstance("b1", session.id));
+  clock_.Advance(seconds(1));
+  // Its holder died; this node took it over.
+  session.holder = kHeldHere;
+  session.stored_revision = 2;
+  registry_.ApplySession(session);
+  registry_.sessions().StartGrace(session.id, clock_.Now());
+  EXPECT_EQ(registry_.sessions().Find(session.id)->deadline, clock_.Now() + kGrace);
+  EXPECT_EQ(TimeLeftOf("b1"), kGrace);
+  clock_.Advance(kGrace - nanoseconds(1));
+  EXPECT_TRUE(DueSessions().empty());
+  clock_.Advance(kTick);
+  EXPECT_EQ(DueSessions().size(), 1u);
+}
+
+TEST_F(ClusterSessionTest, TheGraceNeverExtendsADeadlineNorCutsAnAttachedSession) {
+  ReplicatedSession late = StoredSession(kFirstId, kOtherNode);
+  ReplicatedSession resumed = StoredSession(kSecondId, kOtherNode);
+  for (ReplicatedSession* session : {&late, &resumed}) {
+    registry_.ApplySession(*session);
+    session->holder = kHeldHere;
+    registry_.ApplySession(*session);
+  }
+  const TimePoint deadline = clock_.Now() + kSessionTtl;
+  // The takeover is seen late: TTL after it came here is sooner than now + grace.
+  clock_.Advance(seconds(8));
+  registry_.sessions().StartGrace(late.id, clock_.Now());
+  EXPECT_EQ(registry_.sessions().Find(late.id)->deadline, deadline);
+  // Its client resumed it here before the grace started.
+  Attach(resumed);
+  registry_.sessions().StartGrace(resumed.id, clock_.Now());
+  EXPECT_EQ(registry_.sessions().Find(resumed.id)->deadline, clock_.Now() + kSessionTtl);
+}
+
+TEST_F(ClusterSessionTest, WithoutAGraceATakenOverSessionIsDueAtTheNextRound) {
+  ReplicatedSession session = StoredSession(kFirstId, kOtherNode);
+  session.grace = Duration::zero();
+  registry_.ApplySession(session);
+  session.holder = kHeldHere;
+  registry_.ApplySession(session);
+  clock_.Advance(milliseconds(30));
+  registry_.sessions().StartGrace(session.id, clock_.Now());
+  EXPECT_EQ(registry_.ResumeSession(session.id, session.token, "alice").status().code(), absl::StatusCode::kNotFound);
+  clock_.Advance(kTick);
+  const std::vector<DueSession> due = DueSessions();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].state.id, session.id);
+}
+
+TEST_F(ClusterSessionTest, AnInstanceAppliedIntoASessionLivesAsLongAsTheSession) {
+  const ReplicatedSession session = StoredSession(kFirstId, kOtherNode);
+  registry_.ApplySession(session);
+  // The store names the node that wrote it as its holder; in a session that is not read.
+  const ReplicatedInstance b1 = StoredInstance("b1", session.id, kOtherNode);
+  Apply(b1);
+  EXPECT_TRUE(registry_.sessions().Holds(session.id, b1.lease));
+  EXPECT_EQ(registry_.Find(b1.lease)->session, session.id) << "what a write that builds on it names";
+  EXPECT_TRUE(SlotOf("b1"));
+  EXPECT_EQ(TimeLeftOf("b1"), kSessionTtl);
+  EXPECT_EQ(registry_.Totals().held_elsewhere, 0u) << "no takeover moves it: its session's does";
+  // A heartbeat gives it no deadline of its own: past its TTL it lives on.
+  const absl::StatusOr<Renewal> renewal = registry_.Renew(b1.lease, false);
+  ASSERT_TRUE(renewal.ok()) << renewal.status();
+  EXPECT_EQ(renewal->holder, kHeldHere) << "nothing to forward to another node";
+  clock_.Advance(kInstanceTtl + kTick);
+  EXPECT_TRUE(DueLeases().empty());
+  EXPECT_EQ(DiscoveredIds(registry_, "books"), Ids{"b1"});
+  EXPECT_EQ(TimeLeftOf("b1"), kSessionTtl);
+}
+
+TEST_F(ClusterSessionTest, AnInstanceInASessionHeldHereLivesByTheSessionsDeadline) {
+  const ReplicatedSession session = StoredSession(kFirstId, kHeldHere);
+  registry_.ApplySession(session);
+  const ReplicatedInstance b1 = StoredInstance("b1", session.id);
+  Apply(b1);
+  const SessionAttachment stream = Attach(session);
+  for (int step = 0; step < 5; ++step) {
+    clock_.Advance(seconds(5));
+    ASSERT_TRUE(registry_.Renew(b1.lease, false).ok());
+    ASSERT_EQ(Refresh(session.id, stream), absl::StatusCode::kOk);
+    EXPECT_TRUE(DueLeases().empty());
+  }
+  EXPECT_EQ(DiscoveredIds(registry_, "books"), Ids{"b1"});
+  clock_.Advance(seconds(4));
+  EXPECT_EQ(TimeLeftOf("b1"), kSessionTtl - seconds(4)) << "the session's, not its own TTL";
+}
+
+TEST_F(ClusterSessionTest, AnInstanceAppliedOutOfItsSessionHasALeaseOfItsOwnAgain) {
+  const ReplicatedSession session = StoredSession(kFirstId, kHeldHere);
+  registry_.ApplySession(session);
+  const SessionAttachment stream = Attach(session);
+  ReplicatedInstance here = StoredInstance("here", session.id);
+  ReplicatedInstance there = StoredInstance("there", session.id);
+  Apply(here);
+  Apply(there);
+  clock_.Advance(seconds(5));
+  here.session = kNoSession;
+  here.stored_revision = 2;
+  Apply(here);
+  there.session = kNoSession;
+  there.holder = kOtherNode;
+  there.stored_revision = 2;
+  Apply(there);
+  EXPECT_FALSE(registry_.sessions().Holds(session.id, here.lease));
+  EXPECT_FALSE(registry_.sessions().Holds(session.id, there.lease));
+  EXPECT_EQ(registry_.sessions().Find(session.id)->instances, 0u);
+  EXPECT_EQ(registry_.Find(here.lease)->session, kNoSession);
+  EXPECT_FALSE(SlotOf("here"));
+  EXPECT_EQ(TimeLeftOf("here"), kInstanceTtl);
+  EXPECT_EQ(registry_.Totals().held_elsewhere, 1u);
+
+  // The session lives on; the one kept here runs out at its own TTL, the
+  // other node's never here.
+  clock_.Advance(kInstanceTtl - nanoseconds(1));
+  ASSERT_EQ(Refresh(session.id, stream), absl::StatusCode::kOk);
+  EXPECT_TRUE(DueLeases().empty());
+  clock_.Advance(kTick);
+  EXPECT_EQ(DueLeases(), std::vector<LeaseId>{here.lease});
+}
+
+// Registered on its own first (kept by another node), then into a session.
+TEST_F(ClusterSessionTest, AnInstanceOfAnotherNodeAppliedIntoASessionNoLongerCountsAsItsLease) {
+  const ReplicatedSession session = StoredSession(kFirstId, kHeldHere);
+  registry_.ApplySession(session);
+  ReplicatedInstance b1 = StoredInstance("b1", kNoSession, kOtherNode);
+  Apply(b1);
+  ASSERT_EQ(registry_.Totals().held_elsewhere, 1u);
+  b1.session = session.id;
+  b1.stored_revision = 2;
+  Apply(b1);
+  EXPECT_EQ(registry_.Totals().held_elsewhere, 0u);
+  EXPECT_TRUE(registry_.sessions().Holds(session.id, b1.lease));
+  const SessionAttachment stream = Attach(session);
+  clock_.Advance(kInstanceTtl + kTick);
+  ASSERT_EQ(Refresh(session.id, stream), absl::StatusCode::kOk);
+  EXPECT_TRUE(DueLeases().empty()) << "it lives by its session";
+  EXPECT_EQ(TimeLeftOf("b1"), kSessionTtl);
+}
+
+TEST_F(ClusterSessionTest, AnInstanceAppliedIntoAnotherSessionLeavesTheFirst) {
+  const ReplicatedSession first = StoredSession(kFirstId, kOtherNode);
+  const ReplicatedSession second = StoredSession(kSecondId, kOtherNode);
+  registry_.ApplySession(first);
+  registry_.ApplySession(second);
+  ReplicatedInstance b1 = StoredInstance("b1", first.id);
+  Apply(b1);
+  b1.session = second.id;
+  b1.stored_revision = 2;
+  Apply(b1);
+  EXPECT_FALSE(registry_.sessions().Holds(first.id, b1.lease));
+  EXPECT_TRUE(registry_.sessions().Holds(second.id, b1.lease));
+  EXPECT_EQ(registry_.sessions().Find(first.id)->instances, 0u);
+  EXPECT_EQ(registry_.Find(b1.lease)->session, second.id);
+}
+
+TEST_F(ClusterSessionTest, AnInstanceTheStoreRemovesLeavesItsSession) {
+  const ReplicatedSession session = StoredSession(kFirstId, kOtherNode);
+  registry_.ApplySession(session);
+  const ReplicatedInstance b1 = StoredInstance("b1", session.id);
+  const ReplicatedInstance b2 = StoredInstance("b2", session.id);
+  Apply(b1);
+  Apply(b2);
+  ASSERT_EQ(registry_.sessions().Find(session.id)->instances, 2u);
+  ASSERT_TRUE(registry_.ApplyRemoval(InstanceKey{"books", "b1", std::nullopt}, RemovalReason::kExpired));
+  EXPECT_EQ(registry_.sessions().Find(session.id)->instances, 1u);
+  EXPECT_FALSE(registry_.sessions().Holds(session.id, b1.lease));
+  EXPECT_TRUE(registry_.sessions().Holds(session.id, b2.lease));
+}
+
+// An edited store: a session's key went before its instances did.
+TEST_F(ClusterSessionTest, ASessionRemovedWithInstancesLeavesThemToItsHolder) {
+  const ReplicatedSession here = StoredSession(kFirstId, kHeldHere);
+  const ReplicatedSession elsewhere = StoredSession(kSecondId, kOtherNode);
+  registry_.ApplySession(here);
+  registry_.ApplySession(elsewhere);
+  registry_.ApplySession(elsewhere);  // applied again: still one session
+  EXPECT_EQ(registry_.sessions().live_sessions(), 2u);
+  const ReplicatedInstance kept_here = StoredInstance("kept-here", here.id);
+  const ReplicatedInstance kept_elsewhere = StoredInstance("kept-elsewhere", elsewhere.id);
+  Apply(kept_here);
+  Apply(kept_elsewhere);
+  clock_.Advance(seconds(1));
+
+  registry_.ApplySessionRemoval(here.id);
+  registry_.ApplySessionRemoval(elsewhere.id);
+  EXPECT_FALSE(registry_.sessions().Find(here.id));
+  EXPECT_FALSE(registry_.sessions().Find(elsewhere.id));
+  EXPECT_TRUE(registry_.sessions().List().empty());
+  EXPECT_EQ(registry_.sessions().live_sessions(), 0u);
+  EXPECT_EQ(DiscoveredIds(registry_, "books"), (Ids{"kept-elsewhere", "kept-here"}));
+  EXPECT_EQ(registry_.Find(kept_here.lease)->session, kNoSession);
+  EXPECT_EQ(registry_.Find(kept_here.lease)->holder, kHeldHere);
+  EXPECT_EQ(registry_.Find(kept_elsewhere.lease)->session, kNoSession);
+  EXPECT_EQ(registry_.Find(kept_elsewhere.lease)->holder, kOtherNode);
+  EXPECT_EQ(registry_.Totals().held_elsewhere, 1u);
+  EXPECT_EQ(TimeLeftOf("kept-here"), kInstanceTtl);
+  EXPECT_EQ(TimeLeftOf("kept-elsewhere"), kInstanceTtl);
+
+  // The one kept here runs out after its TTL; the other node's never here.
+  clock_.Advance(kInstanceTtl - nanoseconds(1));
+  EXPECT_TRUE(DueLeases().empty());
+  clock_.Advance(kTick);
+  EXPECT_EQ(DueLeases(), std::vector<LeaseId>{kept_here.lease});
+  clock_.Advance(seconds(60));
+  for (const LeaseId lease : DueLeases()) EXPECT_EQ(lease, kept_here.lease);
+}
+
+TEST_F(ClusterSessionTest, AnEmptySessionsRemovalFreesItsSlotForTheNextSession) {
+  const ReplicatedSession first = StoredSession(kFirstId, kHeldHere);
+  registry_.ApplySession(first);
+  ReplicatedInstance old = StoredInstance("old", first.id);
+  Apply(old);
+  const std::optional<SessionSlot> first_slot = SlotOf("old");
+  ASSERT_TRUE(first_slot);
+  old.session = kNoSession;  // it leaves the session, then the empty session goes
+  old.stored_revision = 2;
+  Apply(old);
+  registry_.ApplySessionRemoval(first.id);
+  EXPECT_FALSE(registry_.sessions().Find(first.id));
+  EXPECT_TRUE(registry_.sessions().List().empty());
+
+  const ReplicatedSession second = StoredSession(kSecondId, kOtherNode);
+  registry_.ApplySession(second);
+  const ReplicatedInstance fresh = StoredInstance("new", second.id);
+  Apply(fresh);
+  ASSERT_EQ(SlotOf("new"), first_slot) << "the test needs the slot reused";
+  EXPECT_EQ(registry_.sessions().Find(second.id)->instances, 1u);
+  EXPECT_FALSE(registry_.sessions().Holds(second.id, old.lease));
+  EXPECT_EQ(registry_.Find(old.lease)->session, kNoSession);
+  EXPECT_EQ(registry_.Find(fresh.lease)->session, second.id);
+  EXPECT_EQ(TimeLeftOf("old"), kInstanceTtl);
+  EXPECT_EQ(TimeLeftOf("new"), kSessionTtl);
+  // A late copy of the first's removal changes nothing of the second.
+  registry_.ApplySessionRemoval(first.id);
+  ASSERT_TRUE(registry_.sessions().Find(second.id));
+  EXPECT_TRUE(registry_.sessions().Holds(second.id, fresh.lease));
+  // The old instance runs out as a lease of its own; the new lives with its session.
+  clock_.Advance(kInstanceTtl + kTick);
+  EXPECT_EQ(DueLeases(), std::vector<LeaseId>{old.lease});
+  EXPECT_EQ(DueSessions().size(), 0u);
+}
+
+TEST_F(ClusterSessionTest, ASessionRemovedWithInstancesFreesItsSlotOnceTheyLeftIt) {
+  const ReplicatedSession first = StoredSession(kFirstId, kHeldHere);
+  registry_.ApplySession(first);
+  const ReplicatedInstance old = StoredInstance("old", first.id);
+  Apply(old);
+  const std::optional<SessionSlot> first_slot = SlotOf("old");
+  ASSERT_TRUE(first_slot);
+  registry_.ApplySessionRemoval(first.id);
+
+  const ReplicatedSession second = StoredSession(kSecondId, kHeldHere);
+  registry_.ApplySession(second);
+  const ReplicatedInstance fresh = StoredInstance("new", second.id);
+  Apply(fresh);
+  ASSERT_EQ(SlotOf("new"), first_slot) << "the test needs the slot reused";
+  EXPECT_FALSE(SlotOf("old"));
+  EXPECT_EQ(registry_.sessions().Find(second.id)->instances, 1u);
+  EXPECT_FALSE(registry_.sessions().Holds(second.id, old.lease));
+  // Removing the old instance leaves the second session's member alone.
+  ASSERT_TRUE(registry_.ApplyRemoval(InstanceKey{"books", "old", std::nullopt}, RemovalReason::kExpired));
+  EXPECT_TRUE(registry_.sessions().Holds(second.id, fresh.lease));
+  // The slot was freed once: the next session of the shard gets another.
+  const ReplicatedSession third = StoredSession(kThirdId, kHeldHere);
+  registry_.ApplySession(third);
+  Apply(StoredInstance("third", third.id));
+  EXPECT_NE(SlotOf("third"), first_slot);
+  EXPECT_EQ(registry_.sessions().Find(second.id)->instances, 1u);
+  EXPECT_EQ(registry_.sessions().Find(third.id)->instances, 1u);
+}
+
+TEST_F(ClusterSessionTest, StoredAnswersForALiveSessionItsOpenerAndTheStreamHoldingItHere) {
+  EXPECT_EQ(StoredCode(kFirstId), absl::StatusCode::kNotFound) << "unknown";
+
+  const ReplicatedSession held = StoredSession(kFirstId, kHeldHere, 7);
+  registry_.ApplySession(held);
+  const SessionAttachment stream = Attach(held);
+  const absl::StatusOr<ReplicatedSession> stored = registry_.sessions().Stored(held.id, clock_.Now(), stream);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->stored_revision, 7u) << "a write that builds on it is conditional on it";
+  EXPECT_EQ(stored->holder, kHeldHere);
+  EXPECT_EQ(stored->token, held.token);
+  EXPECT_EQ(stored->owner, "alice");
+  EXPECT_EQ(stored->ttl, kSessionTtl);
+  EXPECT_EQ(stored->grace, kGrace);
+  EXPECT_FALSE(stored->ended);
+  EXPECT_EQ(StoredCode(held.id, stream + 1), absl::StatusCode::kAborted);
+  SessionToken wrong = held.token;
+  wrong[0] ^= 1;
+  EXPECT_EQ(StoredCode(held.id, std::nullopt, &wrong, "alice"), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(StoredCode(held.id, std::nullopt, &held.token, "mallory"), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(StoredCode(held.id, std::nullopt, &held.token, "alice"), absl::StatusCode::kOk);
+
+  // Held elsewhere: a resume through this node builds on it; no stream here holds it.
+  const ReplicatedSession elsewhere = StoredSession(kSecondId, kOtherNode, 9);
+  registry_.ApplySession(elsewhere);
+  const absl::StatusOr<ReplicatedSession> moving =
+      registry_.sessions().Stored(elsewhere.id, clock_.Now(), std::nullopt, &elsewhere.token, "alice");
+  ASSERT_TRUE(moving.ok()) << moving.status();
+  EXPECT_EQ(moving->holder, kOtherNode);
+  EXPECT_EQ(moving->stored_revision, 9u);
+  EXPECT_EQ(StoredCode(elsewhere.id, stream), absl::StatusCode::kAborted);
+
+  ReplicatedSession ended = held;
+  ended.ended = true;
+  ended.stored_revision = 8;
+  registry_.ApplySession(ended);
+  EXPECT_EQ(StoredCode(held.id), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ClusterSessionTest, HeldElsewhereListsTheSessionsOtherNodesKeep) {
+  const ReplicatedSession here = StoredSession(kFirstId, kHeldHere);
+  const ReplicatedSession elsewhere = StoredSession(kSecondId, kOtherNode, 4);
+  registry_.ApplySession(here);
+  registry_.ApplySession(elsewhere);
+  const std::vector<ReplicatedSession> found = registry_.sessions().HeldElsewhere();
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].id, elsewhere.id);
+  EXPECT_EQ(found[0].holder, kOtherNode);
+  EXPECT_EQ(found[0].stored_revision, 4u) << "a takeover's write is conditional on it";
+  EXPECT_EQ(found[0].token, elsewhere.token);
+  EXPECT_EQ(found[0].grace, kGrace);
 }
 
 }  // namespace

@@ -54,7 +54,7 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
   batch->writes.reserve(std::min(options_.max_txn_ops, queue_.size()));
   absl::flat_hash_set<std::string_view> keys;
   absl::flat_hash_set<std::string_view> deferred_keys;  // a key's writes keep their order
-  bool conditional = false;
+  size_t most_compares = 0;  // of the batch's nested Txns
   size_t bytes = 0;
   std::deque<EtcdWrite> later;  // a deque: its elements stay in place as it grows
   // Looks this far into the queue for writes that fit: a queue of many
@@ -65,10 +65,11 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
     const size_t size = write.key.size() + write.value.size() + 32;
     const bool is_delete = write.kind == EtcdWrite::Kind::kDelete;
     const bool same_reason = !is_delete || !batch->reason || *batch->reason == write.reason;
-    // Within etcd's --max-txn-ops: it counts the removal marker, and a
-    // nested Txn's operations (one each) against what the batch leaves.
+    // Within etcd's --max-txn-ops: it counts the removal marker, and holds
+    // each nested Txn's compares (one, or two for a write guarded by a
+    // session) to what the batch's own operations leave.
     const size_t ops = batch->writes.size() + 1 + (batch->reason || is_delete ? 1 : 0) +
-                       (conditional || write.conditional() ? 1 : 0);
+                       std::max(most_compares, write.compares());
     if (ops > options_.max_txn_ops) break;
     if (!same_reason || keys.contains(write.key) || deferred_keys.contains(write.key) ||
         (!batch->writes.empty() && bytes + size > options_.max_txn_bytes)) {
@@ -78,7 +79,7 @@ std::unique_ptr<EtcdCommitter::Batch> EtcdCommitter::TakeBatch() {
       continue;
     }
     if (is_delete) batch->reason = write.reason;
-    conditional = conditional || write.conditional();
+    most_compares = std::max(most_compares, write.compares());
     bytes += size;
     batch->writes.push_back(std::move(write));
     queue_.pop_front();

@@ -59,6 +59,8 @@ struct EtcdWrite {
   absl::AnyInvocable<void(absl::StatusOr<Committed>) &&> done;
 
   bool conditional() const { return if_revision.has_value() || !guard_key.empty(); }
+  // The compares of its nested Txn (etcd counts them against --max-txn-ops).
+  size_t compares() const { return (if_revision ? 1 : 0) + (guard_key.empty() ? 0 : 1); }
 };
 
 class EtcdCommitter {

@@ -1181,6 +1181,20 @@ class BatchTest(ClusterTestCase):
                                                 timeout=60) for reply in registered])
         self.assertEqual(client.discover("batch"), {})
 
+    def test_registrations_on_a_session_commit_in_full_batches(self):
+        # A registration on a session is a nested Txn of two compares (the
+        # instance's key and the session's): full batches leave room for both.
+        client = self.client(*self.start_nodes(1))
+        session = SessionClient(client)
+        self.addCleanup(session.cancel)
+        session.open(30000)
+        ids = ["g-%d" % i for i in range(1000)]  # one request's most
+        results = session.register("guarded", ids)
+        self.assertEqual([(r.code, r.message) for r in results], [(0, "")] * len(ids))
+        self.assertEqual(len(client.discover("guarded")), len(ids))
+        session.close()
+        self.assert_eventually(lambda: client.discover("guarded") == {}, self.logs)
+
 
 class CompactionTest(ClusterTestCase):
     def test_a_node_whose_watch_missed_compacted_history_loads_the_catalog_again(self):

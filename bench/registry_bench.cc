@@ -52,6 +52,8 @@ struct BenchOptions {
   int channels = 4;
   int repeat = 1;
   int cluster = 0;  // registryd nodes of the cluster targets
+  std::chrono::milliseconds node_ttl{10'000};  // their --node-ttl
+  std::vector<std::string> targets;  // measure only these; empty: every one
   bool json = false;
   ScenarioOptions scenario;
   LoadOptions load;
@@ -115,6 +117,9 @@ std::vector<std::string> RegistrydCommand(const std::string& binary, std::vector
   if (SupportsFlag(binary, "--http-listen")) command.insert(command.end(), {"--http-listen", "127.0.0.1:0"});
   return command;
 }
+
+// The cluster nodes' --etcd-prefix: the sessions handover reads their keys.
+constexpr const char* kClusterPrefix = "/registryd/";
 
 // Runs one scenario against one target: "registryd" (started from --spawn,
 // or at --target), "baseline" (the same from --baseline), "http-load" (the
@@ -198,9 +203,10 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
     std::string endpoints;
     for (const std::string& url : etcd_cluster->client_urls()) endpoints += (endpoints.empty() ? "" : ",") + url;
     std::string addresses;
-    node_command = RegistrydCommand(options.spawn, {"--threads", threads, "--max-instances",
-                                                    std::to_string(options.scenario.leases * 2 + 100'000), "--listen",
-                                                    "127.0.0.1:0", "--etcd-endpoints", endpoints});
+    node_command = RegistrydCommand(
+        options.spawn, {"--threads", threads, "--max-instances", std::to_string(options.scenario.leases * 2 + 100'000),
+                        "--listen", "127.0.0.1:0", "--etcd-endpoints", endpoints, "--etcd-prefix", kClusterPrefix,
+                        "--node-ttl", std::to_string(options.node_ttl.count()) + "ms"});
     node_command.insert(node_command.end(), options.server_args.begin(), options.server_args.end());
     for (int i = 0; i < options.cluster; ++i) {
       nodes.emplace_back(options.server_cpus, node_command, listening);
@@ -208,7 +214,15 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
     }
     target.address = target_name == "cluster" ? nodes.front().address() : addresses;
     if (nodes.size() > 1) target.watch_address = nodes[1].address();
-    if (target_name == "cluster") target.pid = nodes.front().pid();  // the CPU and memory of the node measured
+    if (target_name == "cluster") {
+      target.pid = nodes.front().pid();  // the CPU and memory of the node measured
+      for (const SpawnedServer& node : nodes) target.node_addresses.push_back(node.address());
+      target.kill_node = [&nodes](size_t index) { nodes.at(index).Kill(); };
+      target.node_ttl = options.node_ttl;
+      target.store_keys = [&](const std::string& kind) {
+        return etcd_cluster->ModRevisions(kClusterPrefix + kind);
+      };
+    }
   }
   if (etcd_cluster) target.store_revision = [&] { return etcd_cluster->Revision(); };
   if (!nodes.empty()) {
@@ -434,6 +448,8 @@ int Main(int argc, char** argv) {
   std::string overload_ttl = "3s";
   std::string session_window = "10s";
   std::string detection_ttl = "3s";
+  std::string handover_ttl = "6s";
+  std::string node_ttl = "10s";
   std::vector<std::string> overload_steps = {"10s", "20s", "20s"};
   CLI::App app{"registry_bench: throughput, latency and memory of registryd, beside the gRPC ceiling and etcd"};
   app.add_option("--target", options.target, "Address of a running registryd (instead of --spawn)");
@@ -463,6 +479,16 @@ int Main(int argc, char** argv) {
                  "cluster (the load on one node), cluster-rr (round-robin over every node); etcd is then that "
                  "3-member cluster")
       ->check(CLI::Range(1, 9));
+  app.add_option("--node-ttl", node_ttl,
+                 "The cluster nodes' --node-ttl (give it here, not with --server-arg: the sessions handover waits "
+                 "out twice it)")
+      ->capture_default_str();
+  app.add_option("--targets", options.targets,
+                 "Measure only these of the targets the other flags name (registryd, baseline, the --compare "
+                 "targets, cluster, cluster-rr); default: every one")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"registryd", "baseline", "ceiling", "ceiling-reflection", "etcd", "memory", "http-load",
+                             "http-load-elsewhere", "authz", "cluster", "cluster-rr"}));
   app.add_option("--ceiling", options.ceiling, "Path of registry_ceiling (default: beside registry_bench)");
   app.add_option("--etcd", options.etcd, "Path of etcd for --compare etcd")->capture_default_str();
   app.add_option("--scenario", options.scenarios,
@@ -470,7 +496,8 @@ int Main(int argc, char** argv) {
                  "watch (native), xds (native: ADS streams), restart, overload and overload-reregister (native: "
                  "registryd pushed past its capacity and back; the second registers lost leases again), sessions (native: "
                  "instances kept alive by sessions, against KeepAlive and Register on a fresh registryd, and how "
-                 "soon a killed or stopped client's sessions go)")
+                 "soon a killed or stopped client's sessions go; on the cluster target, a node killed while it holds "
+                 "sessions whose clients resume on the others)")
       ->delimiter(',')
       ->check(CLI::IsMember({"heartbeat", "keepalive", "register", "discover", "find", "mixed", "scale",
                              "expiry-storm", "watch", "xds", "restart", "overload", "overload-reregister", "sessions"}))
@@ -507,7 +534,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--overload-ttl", overload_ttl, "overload: the leases' TTL (renewed every third of it)")
       ->capture_default_str();
-  app.add_option("--session-size", options.scenario.session_size, "sessions: instances per session")
+  app.add_option("--session-size", options.scenario.session_size,
+                 "sessions: instances per session (default 100; on the cluster target 10)")
       ->capture_default_str()
       ->check(CLI::Range(1, 10'000));
   app.add_option("--session-window", session_window,
@@ -522,6 +550,12 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100'000));
   app.add_option("--detection-ttl", detection_ttl, "sessions: the TTL of those sessions")->capture_default_str();
+  app.add_option("--handover-sessions", options.scenario.handover_sessions,
+                 "sessions on the cluster target: sessions held by the node killed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100'000));
+  app.add_option("--handover-ttl", handover_ttl, "sessions on the cluster target: their TTL and grace")
+      ->capture_default_str();
   app.add_option("--overload-steps", overload_steps,
                  "overload: how long the server runs alone (the offered rate is half its capacity), then beside a "
                  "busy neighbour (about twice its capacity then), then alone again")
@@ -579,6 +613,8 @@ int Main(int argc, char** argv) {
     options.scenario.overload_ttl = ParseDuration(overload_ttl);
     options.scenario.session_window = ParseDuration(session_window);
     options.scenario.detection_ttl = std::chrono::duration_cast<std::chrono::milliseconds>(ParseDuration(detection_ttl));
+    options.scenario.handover_ttl = std::chrono::duration_cast<std::chrono::milliseconds>(ParseDuration(handover_ttl));
+    options.node_ttl = std::chrono::duration_cast<std::chrono::milliseconds>(ParseDuration(node_ttl));
     for (size_t step = 0; step < 3; ++step) options.scenario.overload_steps[step] = ParseDuration(overload_steps[step]);
   } catch (const CLI::ValidationError& error) {
     fmt::print(stderr, "{}\n", error.what());
@@ -588,6 +624,7 @@ int Main(int argc, char** argv) {
     fmt::print(stderr, "--beat-interval must be positive\n");
     return 2;
   }
+  if (app.count("--session-size") > 0) options.scenario.handover_session_size = options.scenario.session_size;
   if (options.ceiling.empty()) options.ceiling = SelfDirectory() + "/registry_ceiling";
   if (!options.spawn.empty()) PinTo(options.client_cpus);
 
@@ -607,12 +644,18 @@ int Main(int argc, char** argv) {
     for (const std::string& other : compared) {
       const bool overload = scenario == "overload" || scenario == "overload-reregister";
       if (scenario == "expiry-storm" || (scenario == "watch" && other == "etcd") || scenario == "restart" ||
-          scenario == "sessions" ||
+          (scenario == "sessions" && other != "cluster") ||
           (scenario == "xds" && other == "etcd") || (overload && other != "baseline" && other != "ceiling")) {
         fmt::print(stderr, "{}: {} is left out (it has no such operation)\n", scenario, other);
       } else {
         targets.push_back(other);
       }
+    }
+    if (!options.targets.empty()) {
+      std::erase_if(targets, [&](const std::string& target) {
+        return std::find(options.targets.begin(), options.targets.end(), target) == options.targets.end();
+      });
+      if (targets.empty()) fmt::print(stderr, "{}: none of --targets is measured\n", scenario);
     }
     std::vector<Run> runs;
     try {

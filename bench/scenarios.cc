@@ -256,7 +256,10 @@ std::unique_ptr<Scenario> MakeScenario(const std::string& name, const ScenarioOp
     return MakeOverloadScenario(options, name == "overload-reregister");
   }
   // Sessions and the comparisons it starts a registryd of its own for.
-  if (name == "sessions" && target.api == Api::kNative && target.spawn_another) return MakeSessionsScenario(options);
+  // On a cluster target, the handover of a killed node's sessions.
+  if (name == "sessions" && target.api == Api::kNative && (target.spawn_another || target.kill_node)) {
+    return MakeSessionsScenario(options);
+  }
   return nullptr;
 }
 

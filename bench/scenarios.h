@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,11 @@ struct ScenarioOptions {
   int single_sessions = 10'000;  // sessions: of one instance each, each refreshed once a second
   int detection_sessions = 1000;  // sessions: of the killed and of the stopped client
   std::chrono::milliseconds detection_ttl = std::chrono::seconds(3);
+  // sessions on a cluster target: sessions held by the node killed, of
+  // `handover_session_size` instances each, with this TTL and grace.
+  int handover_sessions = 1000;
+  int handover_session_size = 10;
+  std::chrono::milliseconds handover_ttl = std::chrono::seconds(6);
 };
 
 // How a restart of the target went.
@@ -82,6 +88,14 @@ struct Target {
   // In cluster mode, starts one more node: scale reports how long it took to
   // load the catalog and serve, and its memory then.
   std::function<NodeStarted()> start_node;
+  // The "cluster" target: every node's address (the node measured first),
+  // a way to kill one (SIGKILL, a crash), and the nodes' --node-ttl.
+  std::vector<std::string> node_addresses;
+  std::function<void(size_t index)> kill_node;
+  std::chrono::milliseconds node_ttl{};
+  // In cluster mode: {key: mod_revision} of every key in etcd under the
+  // cluster's prefix followed by `kind` ("sessions/", "instances/").
+  std::function<std::map<std::string, int64_t>(const std::string& kind)> store_keys;
   // A counter of the server's /metrics (a registryd the bench started, with
   // an HTTP face); nothing otherwise.
   std::function<std::optional<double>(const std::string& name)> server_metric = [](const std::string&) {

@@ -12,12 +12,17 @@
 //  - "sessions-targets": the ratios, KeepAlive's CPU at the same liveness
 //    taken from its CPU per renewal (a 2-core machine cannot also drive
 //    `leases` / window renewals a second).
+// On a cluster target, only the handover of a killed node's sessions
+// (bench/session_handover.h): the phases above are a node's own, which the
+// standalone registryd measures, and a million instances through etcd
+// would take minutes before anything of the cluster's is measured.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "bench/scenarios.h"
 #include "bench/session_detection.h"
+#include "bench/session_handover.h"
 #include "bench/session_streams.h"
 
 namespace registryd::bench {
@@ -100,6 +105,7 @@ class SessionsScenario final : public Scenario {
   explicit SessionsScenario(const ScenarioOptions& options) : options_(options) {}
 
   std::vector<Phase> Run(const Target& target, const LoadOptions& load) override {
+    if (target.kill_node) return MeasureSessionHandover(target, options_);
     if (!target.pid || !target.spawn_another) throw std::runtime_error("sessions needs a registryd the bench starts");
     std::vector<Phase> phases;
     phases.push_back(MeasureSessionDetection(target, ClientFault::kKill, Count(options_.detection_sessions),

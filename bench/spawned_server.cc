@@ -97,6 +97,13 @@ void SpawnedServer::Stop() {
   pid_ = -1;
 }
 
+void SpawnedServer::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
 double ProcessCpuSeconds(pid_t pid) {
   // Fields 14 and 15 of /proc/PID/stat (after the parenthesised name).
   const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");

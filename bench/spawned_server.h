@@ -31,6 +31,8 @@ class SpawnedServer {
   // What the server has logged so far.
   std::string Log() const;
   void Stop();
+  // SIGKILL, as a crash: the server leaves nothing behind in order.
+  void Kill();
 
  private:
   pid_t pid_ = -1;

@@ -62,6 +62,29 @@ int64_t EtcdCluster::Revision() {
   return response.header().revision();
 }
 
+std::map<std::string, int64_t> EtcdCluster::ModRevisions(const std::string& prefix) {
+  std::string end = prefix;
+  end.back() = static_cast<char>(end.back() + 1);  // every key that starts with `prefix`
+  etcdserverpb::RangeRequest request;
+  request.set_key(prefix);
+  request.set_range_end(end);
+  request.set_keys_only(true);
+  request.set_limit(5000);  // pages well within gRPC's message size
+  const std::unique_ptr<etcdserverpb::KV::Stub> kv = etcdserverpb::KV::NewStub(channel_);
+  std::map<std::string, int64_t> keys;
+  for (;;) {
+    etcdserverpb::RangeResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    const grpc::Status status = kv->Range(&context, request, &response);
+    if (!status.ok()) throw std::runtime_error("etcd cluster: " + status.error_message());
+    for (const auto& kv_pair : response.kvs()) keys[kv_pair.key()] = kv_pair.mod_revision();
+    if (!response.more() || response.kvs().empty()) return keys;
+    request.set_key(response.kvs().rbegin()->key() + '\0');  // the next page, of the same revision
+    request.set_revision(response.header().revision());
+  }
+}
+
 int64_t EtcdCluster::DatabaseBytes() {
   etcdserverpb::StatusResponse response;
   grpc::ClientContext context;

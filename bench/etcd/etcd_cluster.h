@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,9 @@ class EtcdCluster {
   std::string Addresses() const;
   // etcd's revision now: it grows by one per write Txn.
   int64_t Revision();
+  // {key: mod_revision} of every key that starts with `prefix`, as of one
+  // revision: a key written between two calls has moved, or come or gone.
+  std::map<std::string, int64_t> ModRevisions(const std::string& prefix);
   // The first member's backend database: its size on disk, in bytes.
   int64_t DatabaseBytes();
 

@@ -1,5 +1,7 @@
 #include "server/streams/session_call.h"
 
+#include <algorithm>
+
 #include "metrics/thread_metrics.h"
 #include "server/queue/caller_cache.h"
 #include "server/queue/status.h"
@@ -89,6 +91,14 @@ void SessionCall::Answered(grpc::Status status) {
 }
 
 void SessionCall::OnWritten(bool ok) {
+  // A large register or deregister leaves its capacity in both messages
+  // (a cleared protobuf keeps its repeated fields' room): a session stream,
+  // idle for most of its life, keeps none of it.
+  constexpr int kKeptInstances = 8;
+  if (std::max(request_.register_().instances_size(), request_.deregister().lease_ids_size()) > kKeptInstances) {
+    request_ = lenient::SessionRequest();
+    response_ = registry::v1::SessionResponse();
+  }
   if (!ok || end_after_write_ || !StartRead()) End();
 }
 

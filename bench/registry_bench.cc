@@ -541,6 +541,11 @@ int Main(int argc, char** argv) {
   app.add_option("--session-window", session_window,
                  "sessions: each session is refreshed once per window (its TTL is three)")
       ->capture_default_str();
+  app.add_option("--session-batch", options.scenario.session_batch,
+                 "sessions: instances per register request on a session (1: the strict comparison with Register, "
+                 "one instance per call; a client registering its host's instances sends them together)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   app.add_option("--single-sessions", options.scenario.single_sessions,
                  "sessions: sessions of one instance, each refreshed once a second, against as many KeepAlive leases")
       ->capture_default_str()

@@ -37,6 +37,7 @@ struct ScenarioOptions {
   std::array<std::chrono::nanoseconds, 3> overload_steps = {std::chrono::seconds(10), std::chrono::seconds(20),
                                                             std::chrono::seconds(20)};
   int session_size = 100;  // sessions: instances per session (`leases` in all)
+  int session_batch = 1;    // sessions: instances per register request on a session
   // sessions: each session refreshed once per window (its TTL: three windows)
   std::chrono::nanoseconds session_window = std::chrono::seconds(10);
   int single_sessions = 10'000;  // sessions: of one instance each, each refreshed once a second

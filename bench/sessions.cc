@@ -7,7 +7,8 @@
 //    message rate of the sessions' steady state below; as many sessions of
 //    one instance as above, each refreshed once a second;
 //  - on the target: the same `leases` instances registered over sessions of
-//    `session_size`, one instance per request (memory, throughput); then each
+//    `session_size`, `session_batch` instances per request (memory,
+//    throughput; 1 by default, as Register takes one a call); then each
 //    session refreshed once per `session_window` (the server's CPU);
 //  - "sessions-targets": the ratios, KeepAlive's CPU at the same liveness
 //    taken from its CPU per renewal (a 2-core machine cannot also drive
@@ -61,12 +62,27 @@ double Figure(const Phase& phase, const std::string& name) {
   return 0;
 }
 
-registry::v1::SessionRequest RegisterOne(const std::string& service, const std::string& id, uint64_t port_of) {
-  registry::v1::SessionRequest request;
+void AddInstance(registry::v1::SessionRequest& request, const std::string& service, const std::string& id,
+                 uint64_t port_of) {
   auto* instance = request.mutable_register_()->add_instances();
   instance->set_service(service);
   instance->set_instance_id(id);
   instance->set_address("10.0.0.1:" + std::to_string(1000 + port_of % 60000));  // as the native backend's
+}
+
+registry::v1::SessionRequest RegisterOne(const std::string& service, const std::string& id, uint64_t port_of) {
+  registry::v1::SessionRequest request;
+  AddInstance(request, service, id, port_of);
+  return request;
+}
+
+// Instances [first, first + count) of the run, in one request.
+registry::v1::SessionRequest RegisterBatch(uint64_t first, uint64_t count) {
+  registry::v1::SessionRequest request;
+  for (uint64_t sequence = first; sequence < first + count; ++sequence) {
+    AddInstance(request, BenchServiceName(static_cast<int>(sequence % kServices)), "instance-" + std::to_string(sequence),
+                sequence);
+  }
   return request;
 }
 
@@ -198,17 +214,21 @@ class SessionsScenario final : public Scenario {
     const auto ttl_ms = static_cast<uint32_t>(3 * std::chrono::duration_cast<std::chrono::milliseconds>(options_.session_window).count());
     SessionStreams sessions(connections, count, ttl_ms, std::nullopt);
     const auto close = [&](grpc::CompletionQueue* cq) { return sessions.Close(cq); };
-    // Round-robin over the sessions, so that each is refreshed all along.
-    LoadOptions registering = ClosedLoop(load, instances, count);
+    // Round-robin over the sessions, so that each is refreshed all along;
+    // `session_batch` instances a request (a call of the phase).
+    const size_t batch = Count(options_.session_batch);
+    const size_t requests = (instances + batch - 1) / batch;
+    LoadOptions registering = ClosedLoop(load, requests, count);
     registering.close_streams = close;
-    phases->push_back(Measure(
+    Phase registered = Measure(
         "session-register",
         [&](uint64_t sequence, grpc::CompletionQueue* cq) {
-          return sessions.Start(sequence % count, cq,
-                                RegisterOne(BenchServiceName(static_cast<int>(sequence % kServices)),
-                                            "instance-" + std::to_string(sequence), sequence));
+          const uint64_t first = sequence * batch;
+          return sessions.Start(sequence % count, cq, RegisterBatch(first, std::min<uint64_t>(batch, instances - first)));
         },
-        registering, *target.pid));
+        registering, *target.pid);
+    registered.figures.emplace_back("instances_per_request", static_cast<double>(batch));
+    phases->push_back(std::move(registered));
     LoadOptions steady = Steady(load, count, options_.session_window);
     steady.close_streams = close;
     Phase refresh = Measure(
@@ -237,6 +257,7 @@ class SessionsScenario final : public Scenario {
     const Phase& in_sessions = find("session-register");
     const Phase& refresh = find("session-refresh");
     const double instances = static_cast<double>(Count(options_.leases));
+    const double batch = static_cast<double>(Count(options_.session_batch));
     const double steady_cores = refresh.cpu_seconds.value_or(0) / std::max(refresh.load.seconds, 1e-9);
     const double keepalive_cores = CpuPerCall(keepalive) * instances / Seconds(options_.session_window);
     Phase targets{"sessions-targets", {}, {}, {}, {}};
@@ -245,11 +266,11 @@ class SessionsScenario final : public Scenario {
         {"keepalive_cores_at_same_liveness", keepalive_cores},
         {"steady_vs_keepalive", steady_cores / std::max(keepalive_cores, 1e-9)},
         {"refresh_vs_keepalive_at_the_same_rate_cpu", CpuPerCall(refresh) / std::max(CpuPerCall(keepalive_slow), 1e-12)},
-        {"rss_per_instance_vs_register",
-         Figure(in_sessions, "rss_growth_per_call_bytes") / std::max(Figure(registered, "rss_growth_per_call_bytes"), 1e-9)},
+        {"rss_per_instance_vs_register", Figure(in_sessions, "rss_growth_per_call_bytes") / batch /
+                                             std::max(Figure(registered, "rss_growth_per_call_bytes"), 1e-9)},
         {"single_session_refresh_vs_keepalive_cpu", CpuPerCall(single) / std::max(CpuPerCall(keepalive), 1e-12)},
-        {"session_register_vs_register_throughput",
-         in_sessions.load.CallsPerSecond() / std::max(registered.load.CallsPerSecond(), 1e-9)},
+        {"session_register_vs_register_throughput",  // instances a second
+         in_sessions.load.CallsPerSecond() * batch / std::max(registered.load.CallsPerSecond(), 1e-9)},
         {"detect_kill_p99_ms", kill.load.PercentileUs(0.99) / 1000},
         {"detect_stop_p99_past_ttl_ms", stop.load.PercentileUs(0.99) / 1000},
     };

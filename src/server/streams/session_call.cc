@@ -72,12 +72,7 @@ void SessionCall::OnAnswered(bool) {
   (void)answer_phase_.load(std::memory_order_acquire);  // what the answer's thread wrote
   awaiting_answer_ = false;
   const std::shared_ptr<SessionCall> keep = std::move(waking_);  // until this returns
-  if (ending_) return;
-  if (done_back_) {  // cancelled while the answer was awaited: the answer set the session, which ends here
-    End();
-    return;
-  }
-  Answered(std::move(answer_status_));
+  if (!ending_) Answered(std::move(answer_status_));
 }
 
 void SessionCall::Answered(grpc::Status status) {
@@ -142,20 +137,12 @@ void SessionCall::OnFinished(bool) {
 }
 
 // While a read or a write is pending, a cancelled stream ends through its
-// failure. While an answer is awaited none is: the stream ends when the
-// answer comes (OnAnswered), not before, since the answer (an open or a
-// resume through etcd, on another thread) sets what Release leaves in grace.
+// failure. While an answer is awaited none is: the done tag ends it, and
+// the answer, when it comes, finds it ending (an open or resume answered
+// then leaves its session in grace itself: SessionStream::Release).
 void SessionCall::OnDone(bool) {
   done_back_ = true;
   if (awaiting_answer_ && !ending_) {
-    // The writers answer before the queues close (the cluster and the
-    // journal stop first); a queue closing now cannot bring the answer back.
-    bool open;
-    {
-      ServingQueue::StartGuard guard(queue_);
-      open = guard.open();
-    }
-    if (open) return;
     End();
     return;
   }

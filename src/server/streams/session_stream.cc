@@ -111,9 +111,10 @@ void SessionStream::Open(const registry::v1::OpenSession& open, registry::v1::Se
           std::move(done)(ToGrpcStatus(session.status()));
           return;
         }
-        session_ = session->id;
-        attachment_ = session->attachment;
-        ttl_ = ttl;
+        if (!Take(session->id, session->attachment, ttl)) {
+          std::move(done)(grpc::Status(grpc::StatusCode::CANCELLED, "the stream ended"));
+          return;
+        }
         opened.set_session_id(session->id);
         opened.set_token(std::string(reinterpret_cast<const char*>(session->token.data()), session->token.size()));
         opened.set_ttl_ms(ToWireMillis(ttl));
@@ -140,9 +141,10 @@ void SessionStream::Resume(const registry::v1::ResumeSession& resume, registry::
           std::move(done)(ToGrpcStatus(resumed.status()));
           return;
         }
-        session_ = id;
-        attachment_ = resumed->attachment;
-        ttl_ = resumed->ttl;
+        if (!Take(id, resumed->attachment, resumed->ttl)) {
+          std::move(done)(grpc::Status(grpc::StatusCode::CANCELLED, "the stream ended"));
+          return;
+        }
         opened.set_session_id(id);
         opened.set_ttl_ms(ToWireMillis(resumed->ttl));
         opened.set_grace_ms(ToWireMillis(resumed->grace));
@@ -229,10 +231,33 @@ void SessionStream::Deregister(const registry::v1::SessionDeregister& request, r
   Batch::Answered(batch);
 }
 
+bool SessionStream::Take(SessionId session, SessionAttachment attachment, Duration ttl) {
+  {
+    std::lock_guard<std::mutex> lock(handoff_mu_);
+    if (!released_) {
+      session_ = session;
+      attachment_ = attachment;
+      ttl_ = ttl;
+      return true;
+    }
+  }
+  writer_.registry().BreakSession(session, attachment);
+  log::Debug("session {:016x}: its stream ended before it was answered; it waits for a resume", session);
+  return false;
+}
+
 void SessionStream::Release() {
-  if (session_ == kNoSession || closed_) return;
-  writer_.registry().BreakSession(session_, attachment_);
-  log::Debug("session {:016x}: its stream ended; it waits for a resume", session_);
+  SessionId session;
+  SessionAttachment attachment;
+  {
+    std::lock_guard<std::mutex> lock(handoff_mu_);
+    released_ = true;
+    session = session_;
+    attachment = attachment_;
+  }
+  if (session == kNoSession || closed_) return;
+  writer_.registry().BreakSession(session, attachment);
+  log::Debug("session {:016x}: its stream ended; it waits for a resume", session);
 }
 
 }  // namespace registryd

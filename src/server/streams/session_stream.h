@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "absl/functional/any_invocable.h"
@@ -49,21 +50,30 @@ class SessionStream {
   // Answers one register or deregister request: `results` gets one entry
   // per instance, `done` runs once the last one is answered.
   struct Batch;
-  // Open and resume answer through the writer; their answer sets the
-  // stream's session before `done`, and SessionCall runs Release only after
-  // `done` (a cluster node answers on its follower's thread).
+  // Open and resume answer through the writer, a cluster node on its
+  // follower's thread: the answer takes the session for the stream (Take),
+  // or, when the stream was released meanwhile (cancelled while the answer
+  // was awaited), leaves it in grace at once.
   void Open(const registry::v1::OpenSession& open, registry::v1::SessionOpened& opened, Done done);
   void Resume(const registry::v1::ResumeSession& resume, registry::v1::SessionOpened& opened, Done done);
   void Register(const lenient::SessionRegister& request, registry::v1::SessionInstances& results, Done done);
   void Deregister(const registry::v1::SessionDeregister& request, registry::v1::SessionInstances& results,
                   Done done);
   std::string_view identity() const { return caller_ ? caller_->identity() : std::string_view(); }
+  // An open or resume answered: false when the stream was released first
+  // (the session then waits for a resume).
+  bool Take(SessionId session, SessionAttachment attachment, Duration ttl);
 
   RegistryWriter& writer_;
   auth::CallerRef caller_;
   std::string peer_;
+  // Set by an answer on the writer's thread, read by Release on the
+  // stream's: under handoff_mu_ (the stream's own requests read them after
+  // the answer's wake, which orders them).
+  std::mutex handoff_mu_;
   SessionId session_ = kNoSession;
   SessionAttachment attachment_ = 0;
+  bool released_ = false;
   Duration ttl_{};
   bool closed_ = false;
 };

@@ -82,10 +82,15 @@ void ClusterWriter::OpenSession(SessionSpec spec, Done<OpenedSession> done) {
   write.key = keys_.Session(id);
   write.value = EncodeSession(state, nodes_.self());
   write.if_revision = 0;  // a new key: an id drawn twice loses its race
+  // Copied before the call: the retry below takes the spec, and the order in
+  // which a call's arguments are made is unspecified.
+  std::string owner = spec.owner;
+  std::string peer = spec.peer;
   Commit<OpenedSession>(
       std::move(write), 1,
       // Held here now, with nobody attached: the opener's stream takes it.
-      [this, id, token, digest = state.token, owner = spec.owner, peer = spec.peer]() -> absl::StatusOr<OpenedSession> {
+      [this, id, token, digest = state.token, owner = std::move(owner),
+       peer = std::move(peer)]() -> absl::StatusOr<OpenedSession> {
         absl::StatusOr<ResumedSession> attached =
             registry_.sessions().Attach(id, digest, owner, registry_.clock().Now(), peer);
         if (!attached.ok()) return attached.status();
@@ -104,6 +109,10 @@ void ClusterWriter::ResumeSession(SessionId id, SessionToken token, std::string 
 
 void ClusterWriter::Resume(SessionId id, SessionToken digest, std::string owner, std::string peer,
                            Done<ResumedSession> done, int attempt) {
+  if (cut_off()) {  // the others take this node's sessions over: resume there
+    std::move(done)(CutOffError());
+    return;
+  }
   SessionTable& sessions = registry_.sessions();
   const TimePoint now = registry_.clock().Now();
   absl::StatusOr<ReplicatedSession> stored = sessions.Stored(id, now, std::nullopt, &digest, owner);
@@ -113,10 +122,6 @@ void ClusterWriter::Resume(SessionId id, SessionToken digest, std::string owner,
   }
   if (stored->holder == kHeldHere) {  // from one stream to another here: nothing to write
     std::move(done)(sessions.Resume(id, digest, owner, now, peer));
-    return;
-  }
-  if (cut_off()) {
-    std::move(done)(CutOffError());
     return;
   }
   // It moves here: from a node that lost its client, or that is gone.

@@ -51,8 +51,14 @@ absl::StatusOr<uint32_t> SessionTable::FindLocked(Shard& shard, SessionId id,
       shard.slab[it->second].expiring) {
     return Gone(id);
   }
-  // A session another cluster node keeps is held by no stream here.
-  if (attachment && (shard.slab[it->second].attachment != *attachment || shard.slab[it->second].holder != kHeldHere)) {
+  if (attachment && shard.slab[it->second].holder != kHeldHere) {
+    // Another cluster node keeps it now: a stream of the client's resumed it
+    // there, or that node took it over while this one was out of touch. In
+    // both cases its client resumes it (on any node) to go on.
+    return absl::UnavailableError(
+        fmt::format("session {:016x} is kept by another registryd node now: resume it", id));
+  }
+  if (attachment && shard.slab[it->second].attachment != *attachment) {
     return absl::AbortedError(fmt::format("session {:016x} was resumed on another stream", id));
   }
   return it->second;
@@ -351,7 +357,11 @@ absl::StatusOr<ReplicatedSession> SessionTable::Stored(SessionId id, TimePoint n
   if (token != nullptr) {
     if (absl::Status opener = CheckOpener(session, *token, owner); !opener.ok()) return opener;
   }
-  if (attachment && (session.holder != kHeldHere || session.attachment != *attachment)) {
+  if (attachment && session.holder != kHeldHere) {
+    return absl::UnavailableError(
+        fmt::format("session {:016x} is kept by another registryd node now: resume it", id));
+  }
+  if (attachment && session.attachment != *attachment) {
     return absl::AbortedError(fmt::format("session {:016x} was resumed on another stream", id));
   }
   return ReplicatedOf(session);
@@ -381,6 +391,7 @@ bool SessionTable::FindDue(uint32_t shard_index, TimePoint now, size_t budget, D
     }
     TimePoint when = session.deadline;
     if (session.ended || session.expiring || session.deadline <= now) {
+      if (!session.ended && !session.expiring) expired_.fetch_add(1, std::memory_order_relaxed);
       due.push_back(DueSession{ReplicatedOf(session),
                                std::vector<LeaseId>(session.members.begin(), session.members.end())});
       session.expiring = true;  // no refresh or resume brings it back now

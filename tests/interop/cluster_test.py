@@ -180,14 +180,14 @@ class SessionClient:
 
     _END = object()
 
-    def __init__(self, client, stream_timeout=600):
+    def __init__(self, client, stream_timeout=600, metadata=None):
         self._requests = queue.Queue()
         self._ids = itertools.count(1)
         self._changed = threading.Condition()
         self._responses = {}  # request_id -> SessionResponse, until waited for
         self._ended = False
         self._error = None  # the grpc.RpcError that ended the stream; None: it ended OK
-        self._call = client.native.Session(self._generate(), timeout=stream_timeout)
+        self._call = client.native.Session(self._generate(), timeout=stream_timeout, metadata=metadata)
         self._reader = threading.Thread(target=self._read, name="session-reader", daemon=True)
         self._reader.start()
 
@@ -1289,6 +1289,30 @@ class AuthorizationTest(ClusterTestCase):
         code, details = self.peer_call(a, "Renew")
         self.assertEqual(code, grpc.StatusCode.UNAUTHENTICATED, details)
         self.assertEqual(self.peer_call(a, "Status", "tok-node")[0], grpc.StatusCode.OK)
+
+    def test_a_session_belongs_to_its_opener_on_every_node(self):
+        a, b = self.start_nodes(2, extra=[*self.policy, "--peer-token-file", self.files["peer.token"]])
+        opener = SessionClient(self.client(a), metadata=self.APP)
+        self.addCleanup(opener.cancel)
+        opened = opener.open(10000)
+        results = opener.register("shop", ["s-1"]) + opener.register("bank", ["s-2"])
+        self.assertEqual([r.code for r in results], [0, grpc.StatusCode.PERMISSION_DENIED.value[0]],
+                         [r.message for r in results])
+        native = self.client(b).native
+        self.assert_eventually(lambda: ["s-1"] == [i.instance_id for i in native.Discover(
+            pb.registry_pb2.DiscoverRequest(service="shop"), timeout=RPC_TIMEOUT, metadata=self.APP).instances],
+            self.logs)
+        opener.cancel()
+        # On another node, another identity with the token cannot take it; the opener can.
+        other = SessionClient(self.client(b), metadata=(("authorization", "Bearer tok-node"),))
+        self.addCleanup(other.cancel)
+        with self.assertRaises(grpc.RpcError) as refused:
+            other.resume(opened.session_id, opened.token)
+        self.assertEqual(refused.exception.code(), grpc.StatusCode.PERMISSION_DENIED, refused.exception.details())
+        again = SessionClient(self.client(b), metadata=self.APP)
+        self.addCleanup(again.cancel)
+        resumed = again.resume(opened.session_id, opened.token)
+        self.assertEqual((resumed.resumed, resumed.instances), (True, 1))
 
     def test_a_node_without_a_peer_token_warns_and_takes_the_leases_over(self):
         a = self.start_nodes(1, extra=[*self.policy, "--peer-token-file", self.files["peer.token"]])[0]

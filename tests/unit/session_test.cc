@@ -498,7 +498,7 @@ TEST_F(ClusterSessionTest, NoAttachmentRefreshesASessionHeldElsewhere) {
   registry_.ApplySession(moved);
   for (const SessionId id : {never_here.id, moved.id}) {
     for (SessionAttachment attachment = 0; attachment <= stream + 2; ++attachment) {
-      EXPECT_EQ(Refresh(id, attachment), absl::StatusCode::kAborted) << "attachment " << attachment;
+      EXPECT_EQ(Refresh(id, attachment), absl::StatusCode::kUnavailable) << "attachment " << attachment;
     }
   }
   clock_.Advance(2 * kSessionTtl);
@@ -554,13 +554,15 @@ TEST_F(ClusterSessionTest, TheStreamThatHeldASessionLosesItWhenItMovesToAnotherN
   const SessionAttachment stream = Attach(session);
   ASSERT_EQ(Refresh(session.id, stream), absl::StatusCode::kOk);
 
-  // Its client resumed it on another node.
+  // Its client resumed it on another node, or that node took it over while
+  // this one was out of touch: either way the stream's client must resume
+  // it (UNAVAILABLE, which clients retry), not give it up (ABORTED).
   session.holder = kOtherNode;
   session.stored_revision = 2;
   registry_.ApplySession(session);
-  EXPECT_EQ(Refresh(session.id, stream), absl::StatusCode::kAborted);
-  EXPECT_EQ(StoredCode(session.id, stream), absl::StatusCode::kAborted);
-  EXPECT_EQ(registry_.CloseSession(session.id, stream).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Refresh(session.id, stream), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(StoredCode(session.id, stream), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(registry_.CloseSession(session.id, stream).code(), absl::StatusCode::kUnavailable);
   registry_.BreakSession(session.id, stream);  // the old stream ends: no grace starts
   const std::optional<SessionSummary> summary = registry_.sessions().Find(session.id);
   ASSERT_TRUE(summary) << "the old stream's close ended nothing";
@@ -591,6 +593,7 @@ TEST_F(ClusterSessionTest, AHeldSessionPastItsDeadlineIsDueUntilTheStoreRemovesI
   EXPECT_FALSE(due[0].state.ended) << "the store is told it ended first";
   EXPECT_EQ(due[0].state.stored_revision, 5u);
   EXPECT_EQ(Sorted(due[0].members), Sorted({b1.lease, b2.lease}));
+  EXPECT_EQ(registry_.sessions().expired_sessions(), 1u) << "counted once, on its holder";
 
   // Its end is being written: nothing brings it back.
   EXPECT_EQ(Refresh(session.id, stream), absl::StatusCode::kNotFound);
@@ -604,6 +607,7 @@ TEST_F(ClusterSessionTest, AHeldSessionPastItsDeadlineIsDueUntilTheStoreRemovesI
   due = DueSessions();
   ASSERT_EQ(due.size(), 1u);
   EXPECT_FALSE(due[0].state.ended);
+  EXPECT_EQ(registry_.sessions().expired_sessions(), 1u) << "a retry is no second expiry";
 
   // The store says it ended, then its instances go, then its key.
   ReplicatedSession ended = session;
@@ -960,7 +964,7 @@ TEST_F(ClusterSessionTest, StoredAnswersForALiveSessionItsOpenerAndTheStreamHold
   ASSERT_TRUE(moving.ok()) << moving.status();
   EXPECT_EQ(moving->holder, kOtherNode);
   EXPECT_EQ(moving->stored_revision, 9u);
-  EXPECT_EQ(StoredCode(elsewhere.id, stream), absl::StatusCode::kAborted);
+  EXPECT_EQ(StoredCode(elsewhere.id, stream), absl::StatusCode::kUnavailable);
 
   ReplicatedSession ended = held;
   ended.ended = true;

@@ -209,14 +209,29 @@ void ClusterWriter::Upsert(RegisterSpec spec, AccessRef access, Done<RegisterRes
       std::move(done)(stored.status());
       return;
     }
-    const SessionTableOptions& options = registry_.sessions().options();
-    const std::optional<SessionSummary> summary = registry_.sessions().Find(spec.session);
+    // The cap, once per registration (a retry after a lost race holds its place).
     const bool member = existing && existing->session == spec.session;
-    if (!member && summary && summary->instances >= options.max_instances_per_session) {
-      std::move(done)(absl::ResourceExhaustedError(fmt::format(
-          "session {:016x} holds as many instances as a session may ({})", spec.session,
-          options.max_instances_per_session)));
-      return;
+    if (attempt == 1 && !member) {
+      const size_t cap = registry_.sessions().options().max_instances_per_session;
+      const std::optional<SessionSummary> summary = registry_.sessions().Find(spec.session);
+      {
+        std::lock_guard<std::mutex> lock(background_mu_);
+        size_t& joining = joining_[spec.session];
+        if ((summary ? summary->instances : 0) + joining >= cap) {
+          if (joining == 0) joining_.erase(spec.session);
+          std::move(done)(absl::ResourceExhaustedError(
+              fmt::format("session {:016x} holds as many instances as a session may ({})", spec.session, cap)));
+          return;
+        }
+        ++joining;
+      }
+      done = [this, id = spec.session, done = std::move(done)](absl::StatusOr<RegisterResult> result) mutable {
+        {
+          std::lock_guard<std::mutex> lock(background_mu_);
+          if (const auto it = joining_.find(id); it != joining_.end() && --it->second == 0) joining_.erase(it);
+        }
+        std::move(done)(std::move(result));
+      };
     }
     session = *std::move(stored);
   }

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "cluster/catalog_follower.h"
 #include "cluster/etcd_committer.h"
@@ -107,6 +108,10 @@ class ClusterWriter final : public RegistryWriter {
   std::mutex background_mu_;
   absl::flat_hash_set<LeaseId> background_writes_;  // leases with a background write in flight
   absl::flat_hash_set<SessionId> background_sessions_;  // sessions with one
+  // Registrations into each session written but not yet answered: a
+  // session's cap counts them with its members (the instances of one
+  // request are written together, before any is applied).
+  absl::flat_hash_map<SessionId, size_t> joining_;
 };
 
 }  // namespace registryd::cluster

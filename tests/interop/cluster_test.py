@@ -614,6 +614,20 @@ class SessionTest(ClusterTestCase):
         self.assertIn(opened.session_id, listed)
         self.assertEqual((listed[opened.session_id].attached, listed[opened.session_id].instances), (True, 50))
 
+    def test_a_session_holds_at_most_its_cap_of_instances(self):
+        # The instances of one request are written together, before any is
+        # applied: the cap counts those on their way too.
+        (node,) = self.start_nodes(1, extra=["--max-instances-per-session", "5"])
+        client = self.client(node)
+        session = self.session(client)
+        session.open(10000)
+        exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+        results = session.register("capped", ["c-%d" % i for i in range(8)])
+        codes = [r.code for r in results]
+        self.assertEqual((codes.count(0), codes.count(exhausted)), (5, 3), [r.message for r in results])
+        self.assertEqual([r.code for r in session.register("capped", ["late"])], [exhausted])
+        self.assertEqual(len(client.discover("capped")), 5)
+
     def test_a_wrong_token_is_refused_and_changes_nothing(self):
         a, b = [self.client(node) for node in self.start_nodes(2)]
         session = self.session(a)

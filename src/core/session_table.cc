@@ -294,7 +294,7 @@ void SessionTable::Apply(const ReplicatedSession& state, TimePoint now) {
   session.end_reason = state.end_reason;
   session.stored_revision = state.stored_revision;
   if (state.holder != kHeldHere) {
-    // Its stream here (if any) lost it: its next request gets ABORTED.
+    // Its stream here (if any) lost it: its next request gets UNAVAILABLE (FindLocked).
     if (was_here) ++session.attachment;
     session.attached = false;
     session.expiring = false;
@@ -351,18 +351,11 @@ absl::StatusOr<ReplicatedSession> SessionTable::Stored(SessionId id, TimePoint n
                                                       const SessionToken* token, std::string_view owner) {
   Shard& shard = ShardOf(id);
   MutexLock lock(&shard.mu);
-  absl::StatusOr<uint32_t> index = FindLocked(shard, id, std::nullopt, now);
+  absl::StatusOr<uint32_t> index = FindLocked(shard, id, attachment, now);
   if (!index.ok()) return index.status();
   const Session& session = shard.slab[*index];
   if (token != nullptr) {
     if (absl::Status opener = CheckOpener(session, *token, owner); !opener.ok()) return opener;
-  }
-  if (attachment && session.holder != kHeldHere) {
-    return absl::UnavailableError(
-        fmt::format("session {:016x} is kept by another registryd node now: resume it", id));
-  }
-  if (attachment && session.attachment != *attachment) {
-    return absl::AbortedError(fmt::format("session {:016x} was resumed on another stream", id));
   }
   return ReplicatedOf(session);
 }

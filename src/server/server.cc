@@ -135,7 +135,9 @@ absl::Status Server::StartCluster() {
   }
   cluster_ = std::make_unique<cluster::Cluster>(registry_, std::move(options), std::move(peer_credentials),
                                                 [this](bool serving) { SetServing(serving); });
-  return cluster_->Start();
+  if (absl::Status started = cluster_->Start(); !started.ok()) return started;
+  joined_cluster_.store(cluster_.get(), std::memory_order_release);
+  return absl::OkStatus();
 }
 
 bool Server::serving() const {

@@ -7,6 +7,7 @@
 // drains every queue, in that order.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,7 +58,9 @@ class Server {
   // With a data dir: what the start restored, and the journal (after Start).
   const RestoreReport& restore_report() const { return restore_report_; }
   Journal* journal() { return journal_.get(); }
-  cluster::Cluster* cluster() { return cluster_.get(); }
+  // Null until the cluster joined: the HTTP face asks from its own threads
+  // while Start still builds the cluster's parts.
+  cluster::Cluster* cluster() { return joined_cluster_.load(std::memory_order_acquire); }
   const ServerOptions& options() const { return options_; }
   // What health reports for the whole server: SERVING once started, until
   // the shutdown, and (cluster mode) while in touch with a current etcd.
@@ -87,6 +90,7 @@ class Server {
   std::vector<std::unique_ptr<XdsResourceCache>> xds_resources_;     // one per queue
   // How changes are made (after Start): the cluster's writer, or standalone the local one.
   std::unique_ptr<cluster::Cluster> cluster_;
+  std::atomic<cluster::Cluster*> joined_cluster_{nullptr};
   std::unique_ptr<LocalWriter> local_writer_;
   RegistryWriter* writer_ = nullptr;
   PeerService peer_service_;

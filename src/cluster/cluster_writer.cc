@@ -474,18 +474,13 @@ void ClusterWriter::WriteSessionBackground(const ReplicatedSession& state, bool 
 }
 
 void ClusterWriter::AdoptSessions(const std::vector<ReplicatedSession>& sessions) {
-  for (ReplicatedSession state : sessions) {
-    const SessionId id = state.id;
+  for (const ReplicatedSession& state : sessions) {
     EtcdWrite write;
-    write.key = keys_.Session(id);
+    write.key = keys_.Session(state.id);
     write.value = EncodeSession(state, nodes_.self());
     write.if_revision = static_cast<int64_t>(state.stored_revision);
-    write.done = [this, id](absl::StatusOr<Committed> committed) {
-      if (!committed.ok() || !committed->applied) return;  // moved meanwhile, or the next takeover round
-      follower_.WhenApplied(committed->revision, [this, id](bool caught_up) {
-        if (caught_up) registry_.sessions().StartGrace(id, registry_.clock().Now());
-      });
-    };
+    // Applied here, it waits a TTL for its client (SessionTable::Apply); a
+    // failed condition: it moved meanwhile, or the next takeover round looks again.
     committer_.Submit(std::move(write));
   }
 }

@@ -52,7 +52,7 @@ class ClusterWriter final : public RegistryWriter {
   // is written with this node as its holder, unless it changed meanwhile.
   void Adopt(const std::vector<LeaseId>& leases);
   // Takes over the sessions (their holder is gone): each waits here for its
-  // client's resume, for its grace.
+  // client's resume for its TTL, whatever its grace (SessionTable::Apply).
   void AdoptSessions(const std::vector<ReplicatedSession>& sessions);
   // While cut off from etcd (the other nodes took over its leases), the
   // node refuses heartbeats, so that their clients move to a node that

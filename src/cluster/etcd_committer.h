@@ -55,8 +55,9 @@ struct EtcdWrite {
   std::string guard_key;
   int64_t guard_revision = 0;
   RemovalReason reason = RemovalReason::kNone;  // kDelete
-  // UNAVAILABLE naming etcd when the Txn failed or timed out.
-  absl::AnyInvocable<void(absl::StatusOr<Committed>) &&> done;
+  // UNAVAILABLE naming etcd when the Txn failed or timed out. Called once,
+  // whatever happened; nothing unless set.
+  absl::AnyInvocable<void(absl::StatusOr<Committed>) &&> done = [](absl::StatusOr<Committed>) {};
 
   bool conditional() const { return if_revision.has_value() || !guard_key.empty(); }
   // The compares of its nested Txn (etcd counts them against --max-txn-ops).

@@ -360,16 +360,6 @@ absl::StatusOr<ReplicatedSession> SessionTable::Stored(SessionId id, TimePoint n
   return ReplicatedOf(session);
 }
 
-void SessionTable::StartGrace(SessionId id, TimePoint now) {
-  Shard& shard = ShardOf(id);
-  MutexLock lock(&shard.mu);
-  const auto it = shard.by_id.find(id);
-  if (it == shard.by_id.end()) return;
-  Session& session = shard.slab[it->second];
-  if (session.holder != kHeldHere || session.attached) return;  // resumed meanwhile
-  SetDeadline(shard, it->second, std::min(session.deadline, now + session.grace));
-}
-
 bool SessionTable::FindDue(uint32_t shard_index, TimePoint now, size_t budget, Duration retry,
                            std::vector<DueSession>& due) {
   Shard& shard = *shards_[shard_index];

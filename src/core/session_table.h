@@ -218,9 +218,11 @@ class SessionTable {
 
   // Cluster mode. Creates or updates the session as the store holds it. One
   // that comes to be held here gets a TTL from now, detached: its client
-  // resumes it (an open or a resume through this node), or its grace starts
-  // (StartGrace, a takeover). One held elsewhere has no deadline here, and
-  // the stream that held it here is detached (its requests get ABORTED).
+  // resumes it (an open or a resume through this node). A takeover waits
+  // that TTL too, whatever the session's grace: the client did not break its
+  // stream, the holder's death or cut-off did. One held elsewhere has no
+  // deadline here, and the stream that held it here is detached (its
+  // requests get UNAVAILABLE).
   void Apply(const ReplicatedSession& state, TimePoint now);
   // The store deleted the session. Nothing when it had no instances left;
   // else the caller makes them leases of their own (Registry), then calls
@@ -237,9 +239,6 @@ class SessionTable {
   absl::StatusOr<ReplicatedSession> Stored(SessionId id, TimePoint now,
                                            std::optional<SessionAttachment> attachment = std::nullopt,
                                            const SessionToken* token = nullptr, std::string_view owner = {});
-  // Taken over after its holder died: it waits for its client's resume for
-  // its grace, from now.
-  void StartGrace(SessionId id, TimePoint now);
   // The sessions this node keeps that are due (past their deadline, or
   // ended with instances left), at most `budget` wheel entries; each is
   // filed again `retry` later until the store removes it. True when due

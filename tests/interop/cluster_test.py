@@ -612,12 +612,14 @@ class SessionTest(ClusterTestCase):
             self.assert_registered(session.register("handover", ids), ids)
             opened.append((session, first))
             every.update(ids)
-        # Two sessions whose clients die with the node: taken over, they expire after their grace.
+        # Two sessions whose clients die with the node: taken over, they
+        # expire a TTL after the takeover, though they have no grace (their
+        # clients did not break their streams; the node's death did).
         orphans, orphan_sessions = set(), []
         for s in range(2):
             session = self.session(on_victim)
             orphan_sessions.append(session)
-            session.open(6000, grace_ms=3000)
+            session.open(3000, grace_ms=0)
             ids = ["orphan-%d-%d" % (s, i) for i in range(5)]
             self.assert_registered(session.register("handover", ids), ids)
             orphans.update(ids)
@@ -656,7 +658,7 @@ class SessionTest(ClusterTestCase):
             self.assertEqual(outcomes, [(True, 10)] * len(opened), self.logs())
             for client in survivors:
                 self.time_until("a node holding sessions is killed",
-                                "its sessions nobody resumed (grace 3 s) expired on the survivors", killed,
+                                "its sessions nobody resumed (TTL 3 s, grace 0) expired on the survivors", killed,
                                 lambda: not orphans & set(client.discover("handover")), timeout=NODE_TTL + 3 + 20)
             time.sleep(2 * NODE_TTL + 6)  # the fault's aftermath: --node-ttl twice and a session TTL
         finally:

@@ -660,52 +660,32 @@ TEST_F(ClusterSessionTest, ASessionAppliedEndedIsDueAtOnceWithItsReason) {
   EXPECT_EQ(due[0].members, std::vector<LeaseId>{b1.lease});
 }
 
-TEST_F(ClusterSessionTest, ATakenOverSessionWaitsForItsClientForItsGrace) {
-  ReplicatedSession session = StoredSession(kFirstId, kOtherNode);
-  registry_.ApplySession(session);
-  Apply(StoredInstance("b1", session.id));
-  clock_.Advance(seconds(1));
-  // Its holder died; this node took it over.
-  session.holder = kHeldHere;
-  session.stored_revision = 2;
-  registry_.ApplySession(session);
-  registry_.sessions().StartGrace(session.id, clock_.Now());
-  EXPECT_EQ(registry_.sessions().Find(session.id)->deadline, clock_.Now() + kGrace);
-  EXPECT_EQ(TimeLeftOf("b1"), kGrace);
-  clock_.Advance(kGrace - nanoseconds(1));
-  EXPECT_TRUE(DueSessions().empty());
-  clock_.Advance(kTick);
-  EXPECT_EQ(DueSessions().size(), 1u);
-}
-
-TEST_F(ClusterSessionTest, TheGraceNeverExtendsADeadlineNorCutsAnAttachedSession) {
-  ReplicatedSession late = StoredSession(kFirstId, kOtherNode);
-  ReplicatedSession resumed = StoredSession(kSecondId, kOtherNode);
-  for (ReplicatedSession* session : {&late, &resumed}) {
-    registry_.ApplySession(*session);
-    session->holder = kHeldHere;
-    registry_.ApplySession(*session);
+TEST_F(ClusterSessionTest, ATakenOverSessionWaitsForItsClientForItsTtlWhateverItsGrace) {
+  // Its holder died or was cut off: the client did not break its stream, so
+  // it gets a TTL from the takeover to resume, even without a grace.
+  for (const Duration grace : {kGrace, Duration::zero()}) {
+    ReplicatedSession session = StoredSession(grace == kGrace ? kFirstId : kSecondId, kOtherNode);
+    session.grace = grace;
+    registry_.ApplySession(session);
+    Apply(StoredInstance(grace == kGrace ? "b1" : "b2", session.id));
+    clock_.Advance(seconds(1));
+    session.holder = kHeldHere;
+    session.stored_revision = 2;
+    registry_.ApplySession(session);
+    EXPECT_EQ(registry_.sessions().Find(session.id)->deadline, clock_.Now() + kSessionTtl);
+    EXPECT_EQ(TimeLeftOf(grace == kGrace ? "b1" : "b2"), kSessionTtl);
+    EXPECT_TRUE(registry_.ResumeSession(session.id, session.token, "alice").ok());
   }
-  const TimePoint deadline = clock_.Now() + kSessionTtl;
-  // The takeover is seen late: TTL after it came here is sooner than now + grace.
-  clock_.Advance(seconds(8));
-  registry_.sessions().StartGrace(late.id, clock_.Now());
-  EXPECT_EQ(registry_.sessions().Find(late.id)->deadline, deadline);
-  // Its client resumed it here before the grace started.
-  Attach(resumed);
-  registry_.sessions().StartGrace(resumed.id, clock_.Now());
-  EXPECT_EQ(registry_.sessions().Find(resumed.id)->deadline, clock_.Now() + kSessionTtl);
 }
 
-TEST_F(ClusterSessionTest, WithoutAGraceATakenOverSessionIsDueAtTheNextRound) {
+TEST_F(ClusterSessionTest, ATakenOverSessionNobodyResumesIsDueAfterItsTtl) {
   ReplicatedSession session = StoredSession(kFirstId, kOtherNode);
   session.grace = Duration::zero();
   registry_.ApplySession(session);
   session.holder = kHeldHere;
   registry_.ApplySession(session);
-  clock_.Advance(milliseconds(30));
-  registry_.sessions().StartGrace(session.id, clock_.Now());
-  EXPECT_EQ(registry_.ResumeSession(session.id, session.token, "alice").status().code(), absl::StatusCode::kNotFound);
+  clock_.Advance(kSessionTtl - nanoseconds(1));
+  EXPECT_TRUE(DueSessions().empty());
   clock_.Advance(kTick);
   const std::vector<DueSession> due = DueSessions();
   ASSERT_EQ(due.size(), 1u);

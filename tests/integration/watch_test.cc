@@ -189,6 +189,14 @@ TEST_F(WatchTest, AResumingClientGetsExactlyTheChangesItMissed) {
   EXPECT_FALSE(nothing_missed.snapshot());
   EXPECT_EQ(nothing_missed.events_size(), 0);
   EXPECT_EQ(nothing_missed.revision(), missed.revision());
+  // Then it waits for the next change: that empty answer is said once (it
+  // was sent again and again, as fast as the stream took it, found by
+  // tests/robustness).
+  Register("books", "c");
+  const WatchResponse next = current.Next();
+  ASSERT_EQ(next.events_size(), 1);
+  EXPECT_EQ(next.events(0).instance().instance_id(), "c");
+  EXPECT_GT(next.revision(), missed.revision());
   current.Cancel();
 }
 

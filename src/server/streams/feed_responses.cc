@@ -69,6 +69,7 @@ grpc::Status FeedResponses::Open(const lenient::WatchRequest& request) {
 bool FeedResponses::SharedResponse(grpc::ByteBuffer& response) {
   if (batch_ || !feed_->started()) return false;
   const uint64_t upto = registry_.Revision();
+  if (upto == feed_->revision()) return false;  // nothing new: nothing to send
   const WatchHub::SharedResponse* shared = hub_.FindResponse(feed_->service(), feed_->revision(), upto);
   if (shared == nullptr) return false;
   response = shared->buffer;  // shares the slices: no copy
@@ -108,7 +109,7 @@ bool FeedResponses::Next(grpc::ByteBuffer& serialized) {
   }
   // Changes that fit one response are what every stream of the service at
   // the same revision sends next.
-  if (first && !response.more() && !batch_->snapshot) {
+  if (first && !response.more() && !batch_->snapshot && batch_->revision > after) {
     hub_.StoreResponse(feed_->service(), after, batch_->revision, serialized, end - begin);
   }
   if (!response.more()) batch_.reset();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: the whole suite in build/ (warnings are
-# errors); the Debian package made from build/ (tools/package.sh), installed,
+# errors; the robustness suite, tests/robustness, runs there only); the Debian package made from build/ (tools/package.sh), installed,
 # used and purged (as root only: tests/package/package_test.sh); every suite
 # but the benchmarks under AddressSanitizer + UBSan and the fuzz targets for a
 # bounded time, from one clang build; the data dir, concurrency and cluster
@@ -54,6 +54,6 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/ts
 
 # Each build dir with the suites it must have run: one that ran no test fails
 # the run, by name.
-python3 tools/count_results.py build=unit,integration,interop,bench,browser,xds,authz,package \
+python3 tools/count_results.py build=unit,integration,interop,bench,browser,xds,authz,robustness,package \
   build-sanitize=unit,integration,concurrency,interop,xds,authz,fuzz build-tsan=concurrency,cluster || status=1
 exit $status

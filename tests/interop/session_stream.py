@@ -21,8 +21,9 @@ class SessionStream:
 
     _END = object()
 
-    def __init__(self, messages, stub, stream_timeout=600, metadata=None):
+    def __init__(self, messages, stub, stream_timeout=600, metadata=None, answer_timeout=ANSWER_TIMEOUT):
         self._pb = messages
+        self._answer_timeout = answer_timeout
         self._requests = queue.Queue()
         self._ids = itertools.count(1)
         self._changed = threading.Condition()
@@ -63,9 +64,10 @@ class SessionStream:
         self._requests.put(self._pb.SessionRequest(request_id=request_id, **kind))
         return request_id
 
-    def wait(self, request_id, timeout=ANSWER_TIMEOUT):
+    def wait(self, request_id, timeout=None):
         """The response to `request_id`; raises the stream's grpc.RpcError when it
         ended without one, AssertionError when none came within `timeout`."""
+        timeout = self._answer_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         with self._changed:
             while request_id not in self._responses:

@@ -1,0 +1,241 @@
+"""The faults a robustness run injects, one per run. Each runs
+unprivileged: signals to the test's own processes, and TCP proxies the test
+puts between registryd and etcd and between clients and node 0. A fault
+logs what it does (faults.jsonl) and returns when it healed.
+
+Every fault takes the run (harness.Run: its nodes, etcd, proxies, clock,
+log), the fault's random generator, and its parameters."""
+import os
+import signal
+import threading
+import time
+
+import grpc
+
+from recorder import History
+
+STANDALONE = ("kill9_restart", "stall", "restart", "client_partition")
+CLUSTER = ("kill9_node", "sigstop_node", "rolling_restart", "kill_etcd_member", "kill_etcd_leader",
+           "sigstop_etcd_leader", "partition_node_etcd", "client_partition", "compaction_while_lagging")
+
+
+def draw(mode, rng, ttl_s, node_ttl_s):
+    """The fault of a run: its name, the node or member it hits, how long it
+    lasts (seconds), and where in the first second of the fault window it starts."""
+    name = rng.choice(STANDALONE if mode == "standalone" else CLUSTER)
+    fault = {"name": name, "target": rng.randrange(3), "offset": round(rng.uniform(0, 1.0), 3)}
+    if name in ("stall", "sigstop_node"):
+        # Past the lease TTL, and in cluster mode past the node TTL: a zombie owner.
+        fault["duration"] = round(rng.uniform(ttl_s + node_ttl_s, 2 * (ttl_s + node_ttl_s)), 3)
+    elif name in ("kill9_restart", "kill9_node", "kill_etcd_member", "kill_etcd_leader", "restart"):
+        fault["duration"] = round(rng.uniform(0.3, node_ttl_s + ttl_s), 3)
+    elif name == "sigstop_etcd_leader":
+        fault["duration"] = round(rng.uniform(1.0, node_ttl_s + ttl_s), 3)
+    elif name == "client_partition":
+        # Standalone: shorter than a renewal period twice over, so that no
+        # renewing client can lose its lease; cluster: the clients go to
+        # the other nodes meanwhile.
+        fault["duration"] = round(rng.uniform(0.2, ttl_s / 3) if mode == "standalone"
+                                  else rng.uniform(1.0, 2 * (ttl_s + node_ttl_s)), 3)
+    elif name == "partition_node_etcd":
+        fault["duration"] = round(rng.uniform(node_ttl_s / 2, 2 * (ttl_s + node_ttl_s)), 3)
+    elif name == "compaction_while_lagging":
+        fault["duration"] = round(rng.uniform(1.0, node_ttl_s), 3)
+    elif name == "rolling_restart":
+        fault["duration"] = 0.0  # as long as it takes
+    return fault
+
+
+def inject(run, fault):
+    """Injects `fault` and heals it; returns (start, end) on the run's clock."""
+    time.sleep(fault["offset"])
+    start = run.clock.now()
+    globals()[fault["name"]](run, fault)
+    end = run.clock.now()
+    run.log_fault("healed", fault["name"])
+    return start, end
+
+
+def _pause(run, seconds):
+    run.sleep(seconds)
+
+
+def kill9_restart(run, fault):
+    """Standalone under --fsync always: kill -9 in mid-write (a client
+    registering one instance after another, ten of them acknowledged), then
+    a restart from the data dir; what it listed first is kept (recovered.json)."""
+    node = run.nodes[0]
+    acknowledged = threading.Event()
+    burst = threading.Thread(target=_register_burst, args=(run, node, acknowledged), daemon=True)
+    burst.start()
+    acknowledged.wait(10)
+    run.log_fault("kill -9", "node 0", pid=node.server.pid)
+    node.kill()
+    burst.join(10)
+    _pause(run, fault["duration"])
+    run.log_fault("restart", "node 0")
+    node.start()
+    run.record_recovered(node)
+
+
+def _register_burst(run, node, acknowledged, count=200, set_after=10):
+    """Registers burst-0, burst-1, ... one after another (TTL 60 s, recorded as
+    the client "burst") until a call fails; sets `acknowledged` after `set_after`."""
+    history = History(run.clock, os.path.join(run.run_dir, "clients", "burst.jsonl"), "burst")
+    channel = grpc.insecure_channel("127.0.0.1:%d" % node.port)
+    stub = run.pb.registry_pb2_grpc.RegistryStub(channel)
+    try:
+        for i in range(count):
+            instance = "burst-%d" % i
+            with history.call("register", node=0, service="orders", instance=instance, ttl_ms=60000) as op:
+                reply = stub.Register(run.pb.registry_pb2.RegisterRequest(
+                    service="orders", instance_id=instance, address="10.7.0.%d:80" % (i % 250 + 1), ttl_ms=60000),
+                    timeout=1)
+                op.set(lease=reply.lease_id)
+            if i + 1 == set_after:
+                acknowledged.set()
+            if op.fields["outcome"] != "ok":
+                return
+    finally:
+        acknowledged.set()
+        channel.close()
+        history.close()
+
+
+def restart(run, fault):
+    """Standalone: SIGTERM (a clean stop), then a restart from the data dir."""
+    node = run.nodes[0]
+    run.log_fault("SIGTERM", "node 0", pid=node.server.pid)
+    node.stop()
+    _pause(run, fault["duration"])
+    run.log_fault("restart", "node 0")
+    node.start()
+
+
+def stall(run, fault):
+    """registryd itself does not run (a VM pause, a debugger): SIGSTOP past the TTLs, then SIGCONT."""
+    _stop_and_continue(run, run.nodes[0], "node 0", fault["duration"])
+
+
+def sigstop_node(run, fault):
+    """A zombie owner: a node stopped past the lease and node TTLs (the others
+    take over its leases and sessions), then continued."""
+    target = fault["target"]
+    _stop_and_continue(run, run.nodes[target], "node %d" % target, fault["duration"])
+
+
+def _stop_and_continue(run, node, name, seconds):
+    run.log_fault("SIGSTOP", name, pid=node.server.pid)
+    os.kill(node.server.pid, signal.SIGSTOP)
+    try:
+        _pause(run, seconds)
+    finally:
+        os.kill(node.server.pid, signal.SIGCONT)
+        run.log_fault("SIGCONT", name, pid=node.server.pid)
+
+
+def kill9_node(run, fault):
+    target = fault["target"]
+    node = run.nodes[target]
+    run.log_fault("kill -9", "node %d" % target, pid=node.server.pid)
+    node.kill()
+    _pause(run, fault["duration"])
+    run.log_fault("restart", "node %d" % target)
+    node.start()
+
+
+def rolling_restart(run, fault):
+    """Every node in turn: SIGTERM (it leaves the cluster), then back, then the next."""
+    for i, node in enumerate(run.nodes):
+        run.log_fault("SIGTERM", "node %d" % i, pid=node.server.pid)
+        node.stop()
+        run.log_fault("restart", "node %d" % i)
+        node.start()
+
+
+def _member_down(run, member, seconds, how):
+    etcd = run.etcd
+    if how == "kill":
+        run.log_fault("kill -9", "etcd %d" % member)
+        etcd.kill(member)
+        _pause(run, seconds)
+        run.log_fault("restart", "etcd %d" % member)
+        etcd.start(member)
+        etcd.wait_healthy(member)
+    else:
+        pid = etcd.procs[member].pid
+        run.log_fault("SIGSTOP", "etcd %d" % member, pid=pid)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            _pause(run, seconds)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            run.log_fault("SIGCONT", "etcd %d" % member, pid=pid)
+
+
+def _leader(run):
+    for _ in range(50):
+        leader = run.etcd.leader()
+        if leader is not None:
+            return leader
+        time.sleep(0.1)
+    return 0
+
+
+def kill_etcd_member(run, fault):
+    leader = _leader(run)
+    member = next(i for i in range(3) if i != leader and (i - leader) % 3 == 1 + fault["target"] % 2)
+    _member_down(run, member, fault["duration"], "kill")
+
+
+def kill_etcd_leader(run, fault):
+    _member_down(run, _leader(run), fault["duration"], "kill")
+
+
+def sigstop_etcd_leader(run, fault):
+    _member_down(run, _leader(run), fault["duration"], "stop")
+
+
+def partition_node_etcd(run, fault):
+    """A node cut off from every etcd member (its proxies close every
+    connection and refuse new ones); clients still reach it."""
+    target = fault["target"]
+    run.log_fault("cut", "node %d <-> etcd" % target)
+    for proxy in run.etcd_proxies[target]:
+        proxy.cut()
+    try:
+        _pause(run, fault["duration"])
+    finally:
+        for proxy in run.etcd_proxies[target]:
+            proxy.restore()
+        run.log_fault("restore", "node %d <-> etcd" % target)
+
+
+def client_partition(run, fault):
+    """Every client cut off from node 0 (the nodes still reach each other)."""
+    run.log_fault("cut", "clients <-> node 0")
+    run.client_proxy.cut()
+    try:
+        _pause(run, fault["duration"])
+    finally:
+        run.client_proxy.restore()
+        run.log_fault("restore", "clients <-> node 0")
+
+
+def compaction_while_lagging(run, fault):
+    """A node's link to etcd stalls (its watch lags), etcd compacts past
+    what it saw, then the link flows again: the node must load again."""
+    target = fault["target"]
+    run.log_fault("pause", "node %d <-> etcd" % target)
+    for proxy in run.etcd_proxies[target]:
+        proxy.pause()
+    try:
+        _pause(run, fault["duration"] / 2)
+        revision = run.etcd.revision()
+        run.etcd.compact(revision)
+        run.log_fault("compact", "etcd", revision=revision)
+        _pause(run, fault["duration"] / 2)
+    finally:
+        for proxy in run.etcd_proxies[target]:
+            proxy.restore()
+        run.log_fault("restore", "node %d <-> etcd" % target)

@@ -13,6 +13,11 @@ namespace {
 
 constexpr auto kRetryDelay = std::chrono::milliseconds(200);
 constexpr auto kLoadTimeout = std::chrono::seconds(10);  // per page
+// A kind of at most this many keys loads in one range, a larger one bucket
+// by bucket: etcd 3.4 visits a range's every key for each page (etcd_keys.h),
+// so this many cost at most 10 pages of 10 000 visits, where 256 buckets
+// cost 256 Ranges however few the keys (an empty catalog took 513).
+constexpr int64_t kWholeRangeKeys = 10'000;
 
 uint64_t RegistryRevision(int64_t etcd_revision) { return static_cast<uint64_t>(etcd_revision) << 16; }
 
@@ -27,10 +32,43 @@ CatalogFollower::CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, C
 
 CatalogFollower::~CatalogFollower() { Stop(); }
 
+absl::StatusOr<std::vector<EtcdKeys::Range>> CatalogFollower::PlanLoad(int64_t& revision) {
+  std::vector<EtcdKeys::Range> plan;
+  for (const EtcdKeys::Range& kind : keys_.KindRanges()) {
+    if (plan.empty()) {  // the nodes: a handful
+      plan.push_back(kind);
+      continue;
+    }
+    const size_t endpoint = endpoints_.current();
+    etcdserverpb::RangeRequest request;
+    request.set_key(kind.key);
+    request.set_range_end(kind.end);
+    request.set_count_only(true);
+    request.set_revision(revision);
+    etcdserverpb::RangeResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kLoadTimeout);
+    if (const grpc::Status status = endpoints_.at(endpoint).kv->Range(&context, request, &response); !status.ok()) {
+      endpoints_.Failed(endpoint);
+      return absl::UnavailableError("cannot load the catalog from etcd (" + endpoints_.at(endpoint).url +
+                                    "): " + status.error_message());
+    }
+    if (revision == 0) revision = response.header().revision();
+    if (response.count() <= kWholeRangeKeys) {
+      plan.push_back(kind);
+    } else {
+      for (EtcdKeys::Range& bucket : keys_.BucketRanges(kind)) plan.push_back(std::move(bucket));
+    }
+  }
+  return plan;
+}
+
 absl::Status CatalogFollower::Load() {
   bool reload = registry_.live_instances() > 0 || applied_revision() > 0;
-  const std::vector<EtcdKeys::Range> ranges = keys_.LoadRanges();
-  int64_t revision = 0;  // every page at the first page's revision: one consistent catalog
+  int64_t revision = 0;  // every page at the first count's revision: one consistent catalog
+  absl::StatusOr<std::vector<EtcdKeys::Range>> planned = PlanLoad(revision);
+  if (!planned.ok()) return planned.status();
+  std::vector<EtcdKeys::Range> ranges = *std::move(planned);
   size_t range = 0;
   std::string from = ranges[0].key;
   absl::flat_hash_set<std::string> seen;
@@ -52,6 +90,9 @@ absl::Status CatalogFollower::Load() {
         // The revision being loaded was compacted away meanwhile: start over
         // at a newer one, and drop then what went meanwhile.
         revision = 0;
+        planned = PlanLoad(revision);
+        if (!planned.ok()) return planned.status();
+        ranges = *std::move(planned);
         range = 0;
         from = ranges[0].key;
         reload = true;

@@ -73,6 +73,9 @@ class CatalogFollower {
   void Restart();
 
  private:
+  // The ranges Load pages through, each kind whole or by bucket as its size
+  // (counted at `revision`, set from the first count when 0) asks.
+  absl::StatusOr<std::vector<EtcdKeys::Range>> PlanLoad(int64_t& revision);
   using Stream = grpc::ClientAsyncReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
   // A step of the watch stream, completed on a serving queue and handed to
   // the follower's thread.

@@ -98,16 +98,22 @@ std::string EtcdKeys::Instance(const InstanceKey& key) const {
   return prefix_ + std::string(kInstances) + Bucket(rest) + "/" + rest;
 }
 
-std::vector<EtcdKeys::Range> EtcdKeys::LoadRanges() const {
-  const auto under = [](std::string key) {
+std::vector<EtcdKeys::Range> EtcdKeys::KindRanges() const {
+  std::vector<Range> ranges;
+  for (const std::string_view kind : {kNodes, kSessions, kInstances, kSeeds}) {
+    std::string key = prefix_ + std::string(kind);
     std::string end = EndOfKeysStartingWith(key);
-    return Range{std::move(key), std::move(end)};
-  };
-  std::vector<Range> ranges{under(prefix_ + std::string(kNodes))};
-  for (const std::string_view kind : {kSessions, kInstances, kSeeds}) {
-    for (int bucket = 0; bucket < kBuckets; ++bucket) {
-      ranges.push_back(under(fmt::format("{}{}{:02x}/", prefix_, kind, bucket)));
-    }
+    ranges.push_back(Range{std::move(key), std::move(end)});
+  }
+  return ranges;
+}
+
+std::vector<EtcdKeys::Range> EtcdKeys::BucketRanges(const Range& kind) const {
+  std::vector<Range> ranges;
+  for (int bucket = 0; bucket < kBuckets; ++bucket) {
+    std::string key = fmt::format("{}{:02x}/", kind.key, bucket);
+    std::string end = EndOfKeysStartingWith(key);
+    ranges.push_back(Range{std::move(key), std::move(end)});
   }
   return ranges;
 }

@@ -51,14 +51,17 @@ class EtcdKeys {
   // The end of the range of every key under the prefix (etcd's range_end).
   std::string PrefixEnd() const;
 
-  // [key, range_end) ranges that hold together every key a node loads at
-  // start, each small (see the bucket above): nodes, then sessions (before
-  // the instances that name them), instances and seeds.
+  // [key, range_end) of what a node loads at start, each kind whole, in
+  // their order: nodes, then sessions (before the instances that name
+  // them), instances and seeds.
   struct Range {
     std::string key;
     std::string end;
   };
-  std::vector<Range> LoadRanges() const;
+  std::vector<Range> KindRanges() const;
+  // A kind's range (sessions, instances or seeds) split by bucket: small
+  // ranges to load a large kind with (see the bucket above).
+  std::vector<Range> BucketRanges(const Range& kind) const;
 
   // What a key under the prefix names; nothing for a key registryd does not write.
   using Parsed = std::variant<std::monostate, InstanceKey, NodeKey, RemovalMarkerKey, SessionKey>;

@@ -43,7 +43,8 @@ class NodeMembership {
   Duration Silence() const;
   // Asks etcd for a linearizable read (answered only with a leader and a
   // quorum), waiting up to `patience` for a connection: true (and the
-  // contact noted) if it answered.
+  // contact noted) if it answered. It blocks: the cluster's monitor thread
+  // calls it (Cluster::CheckCutOff), never a queue thread.
   bool Reachable(Duration patience);
 
  private:

@@ -1262,6 +1262,27 @@ class StartupTest(ClusterTestCase):
         self.assertEqual(set(client.discover("late")), {"a"})
 
 
+    def test_an_empty_catalog_loads_in_a_handful_of_ranges(self):
+        # Each kind (nodes, sessions, instances, seeds) is counted, then
+        # loaded whole while small: an empty catalog took 513 Ranges, one per
+        # bucket of every kind.
+        def ranges_served():
+            total = 0.0
+            for member in range(len(ETCD.client_urls)):
+                for line in ETCD._get(member, "/metrics").splitlines():
+                    if line.startswith("grpc_server_handled_total{") and 'grpc_method="Range"' in line:
+                        total += float(line.rsplit(" ", 1)[1])
+            return total
+
+        before = ranges_served()
+        client = self.client(*self.start_nodes(1))
+        served = ranges_served() - before
+        self.assertGreaterEqual(served, 4, "etcd counted fewer Ranges than the load's kinds")
+        self.assertLessEqual(served, 12, self.logs())
+        client.register("loaded", "a")
+        self.assertEqual(set(client.discover("loaded")), {"a"})
+
+
 class XdsAcrossNodesTest(ClusterTestCase):
     def test_an_xds_client_of_one_node_follows_changes_made_through_another(self):
         a_node, b_node = self.start_nodes(2)

@@ -54,9 +54,38 @@ TEST(EtcdKeysTest, TheLayoutIsTheSameOnEveryNode) {
 // hash of 1, 2, ... (odd, so never 0).
 SessionId SpreadId(int i) { return static_cast<SessionId>(i + 1) * 0x9e37'79b9'7f4a'7c15u; }
 
-TEST(EtcdKeysTest, TheLoadRangesHoldEveryInstanceSessionAndNodeOnceAndAreSmall) {
+// How a node loads a large catalog: the nodes' range, then each other kind
+// by bucket. (A small kind loads whole: KindRanges.)
+std::vector<EtcdKeys::Range> BucketedLoad(const EtcdKeys& keys) {
+  const std::vector<EtcdKeys::Range> kinds = keys.KindRanges();
+  std::vector<EtcdKeys::Range> ranges{kinds[0]};
+  for (size_t kind = 1; kind < kinds.size(); ++kind) {
+    for (const EtcdKeys::Range& bucket : keys.BucketRanges(kinds[kind])) ranges.push_back(bucket);
+  }
+  return ranges;
+}
+
+TEST(EtcdKeysTest, TheKindRangesHoldEveryInstanceSessionAndNodeOnceSessionsFirst) {
   const EtcdKeys keys("/registryd/");
-  const std::vector<EtcdKeys::Range> ranges = keys.LoadRanges();
+  const std::vector<EtcdKeys::Range> kinds = keys.KindRanges();
+  const auto range_of = [&](const std::string& key) {
+    std::vector<size_t> in;
+    for (size_t r = 0; r < kinds.size(); ++r) {
+      if (key >= kinds[r].key && key < kinds[r].end) in.push_back(r);
+    }
+    return in;
+  };
+  EXPECT_EQ(range_of(keys.Node("10.0.0.1:50051")), std::vector<size_t>{0});
+  EXPECT_EQ(range_of(keys.Session(SpreadId(7))), std::vector<size_t>{1});
+  EXPECT_EQ(range_of(keys.Instance({"orders", "a", std::nullopt})), std::vector<size_t>{2});
+  EXPECT_EQ(range_of(keys.Instance({"", "42", 42})), std::vector<size_t>{3});
+  EXPECT_TRUE(range_of(keys.Beacon("10.0.0.1:50051")).empty());
+  EXPECT_TRUE(range_of(keys.RemovalMarker()).empty());
+}
+
+TEST(EtcdKeysTest, TheBucketRangesHoldEveryInstanceSessionAndNodeOnceAndAreSmall) {
+  const EtcdKeys keys("/registryd/");
+  const std::vector<EtcdKeys::Range> ranges = BucketedLoad(keys);
   const auto holders = [&](const std::string& key) {
     int count = 0;
     for (const EtcdKeys::Range& range : ranges) count += key >= range.key && key < range.end;
@@ -91,7 +120,7 @@ TEST(EtcdKeysTest, TheLoadRangesHoldEveryInstanceSessionAndNodeOnceAndAreSmall) 
 // its session, which must be there first.
 TEST(EtcdKeysTest, SessionsLoadBeforeTheInstancesThatNameThem) {
   const EtcdKeys keys("/registryd/");
-  const std::vector<EtcdKeys::Range> ranges = keys.LoadRanges();
+  const std::vector<EtcdKeys::Range> ranges = BucketedLoad(keys);
   const auto range_of = [&](const std::string& key) {
     for (size_t r = 0; r < ranges.size(); ++r) {
       if (key >= ranges[r].key && key < ranges[r].end) return r;

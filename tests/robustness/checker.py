@@ -65,6 +65,10 @@ class Run:
                 self.watches[lines[0]["watch"]] = lines
         self.etcd = read_lines(os.path.join(run_dir, "etcd_history.jsonl"))
         self.fault_log = read_lines(os.path.join(run_dir, "faults.jsonl"))
+        # Standalone: a restart restores every lease with a fresh TTL plus up to --restore-spread.
+        self.restarts = [line["t"] for line in self.fault_log
+                         if line["action"] == "restart" and self.mode == "standalone"]
+        self.restore_spread = self.meta.get("restore_spread_ms", 0) / 1000
         self.final = read_json(os.path.join(run_dir, "final.json"))
         self.recovered = read_json(os.path.join(run_dir, "recovered.json"))
         self._index()
@@ -165,6 +169,10 @@ class Run:
         bound = last + self.ttl + grace + self.node_ttl + EXPIRY_SLACK_S
         if self.fault[0] <= bound and self.fault[1] >= last:
             bound += self.fault[1] - self.fault[0] + self.node_ttl + VISIBILITY_BOUND_S
+        for restart in self.restarts:
+            # Restored before it was due: a fresh TTL plus up to --restore-spread.
+            if last <= restart <= bound:
+                bound = max(bound, restart + self.ttl + self.restore_spread + EXPIRY_SLACK_S)
         return bound
 
 

@@ -39,6 +39,7 @@ from registry_process import ServerProcess  # noqa: E402
 TTL_MS = 2000          # every lease's and session's TTL
 NODE_TTL_S = 2         # --node-ttl of the cluster's nodes
 WARM_UP_S = 3.0
+RESTORE_SPREAD_MS = 5000  # registryd's default, said here so the checker knows it
 SERVICES = ("orders", "payments", "search")
 PREFIX = "/robustness/"
 PROTOS = ("registry/v1/registry.proto", "etcd/etcdserverpb/rpc.proto", "etcd/mvccpb/kv.proto",
@@ -81,7 +82,7 @@ def draw(seed, mode=None, fault=None):
             plan["deregister_at"] = moment()
         clients.append(("session%d" % i, plan))
     return {"seed": seed, "mode": mode, "fault": drawn_fault, "fault_at": fault_at, "clients": clients,
-            "ttl_ms": TTL_MS, "node_ttl_ms": NODE_TTL_S * 1000}
+            "ttl_ms": TTL_MS, "node_ttl_ms": NODE_TTL_S * 1000, "restore_spread_ms": RESTORE_SPREAD_MS}
 
 
 # The negative control's journal: written once a second (the longest it
@@ -95,7 +96,8 @@ class StandaloneNode:
     restartable on its port."""
 
     def __init__(self, registryd, data_dir, journal=("--fsync", "always")):
-        self.flags = ["--threads", "2", "--min-ttl", "1s", "--tick", "20ms", "--data-dir", data_dir, *journal]
+        self.flags = ["--threads", "2", "--min-ttl", "1s", "--tick", "20ms", "--data-dir", data_dir,
+                      "--restore-spread", "%dms" % RESTORE_SPREAD_MS, *journal]
         self.registryd = registryd
         self.port = 0
         self.server = None

@@ -56,7 +56,8 @@ absl::Status Cluster::Start() {
   peers_ = std::make_unique<PeerLinks>(*nodes_, client_queue_, options_.forward_interval, peer_credentials_,
                                        options_.peer_token,
                                        [this](std::vector<LeaseId> leases) { writer_->Adopt(leases); });
-  writer_ = std::make_unique<ClusterWriter>(registry_, *committer_, *follower_, *nodes_, *peers_, keys_);
+  writer_ = std::make_unique<ClusterWriter>(registry_, *committer_, *follower_, *nodes_, *peers_, keys_, *membership_,
+                                            options_.node_ttl);
 
   // etcd may still be starting (or electing): try every endpoint for a while.
   const auto started = std::chrono::steady_clock::now();

@@ -36,8 +36,16 @@ absl::Status CutOffError() {
 }  // namespace
 
 ClusterWriter::ClusterWriter(Registry& registry, EtcdCommitter& committer, CatalogFollower& follower,
-                             NodeTable& nodes, PeerLinks& peers, const EtcdKeys& keys)
-    : registry_(registry), committer_(committer), follower_(follower), nodes_(nodes), peers_(peers), keys_(keys) {}
+                             NodeTable& nodes, PeerLinks& peers, const EtcdKeys& keys,
+                             const NodeMembership& membership, Duration node_ttl)
+    : registry_(registry),
+      committer_(committer),
+      follower_(follower),
+      nodes_(nodes),
+      peers_(peers),
+      keys_(keys),
+      membership_(membership),
+      node_ttl_(node_ttl) {}
 
 std::string ClusterWriter::HolderName(NodeSlot slot) const {
   return slot == kHeldHere ? nodes_.self() : nodes_.NameOf(slot);
@@ -354,7 +362,21 @@ absl::Status ClusterWriter::RefreshSession(SessionId id, SessionAttachment attac
   // As a heartbeat: the others take this node's sessions over, so its
   // clients must resume them on another node before their grace runs out.
   if (cut_off()) return CutOffError();
-  return registry_.RefreshSession(id, attachment);
+  absl::Status refreshed = registry_.RefreshSession(id, attachment);
+  return absl::IsNotFound(refreshed) ? NotFoundHere(std::move(refreshed)) : refreshed;
+}
+
+absl::Status ClusterWriter::NotFoundHere(absl::Status not_found) const {
+  if (catching_up_.load(std::memory_order_acquire)) {
+    return absl::UnavailableError("this registryd node is catching up with etcd after losing it: try again");
+  }
+  if (const Duration silence = membership_.Silence(); silence > node_ttl_) {
+    return absl::UnavailableError(fmt::format(
+        "this registryd node has not heard from etcd for {} ms, longer than --node-ttl: another node may keep "
+        "this now; try another node",
+        std::chrono::duration_cast<std::chrono::milliseconds>(silence).count()));
+  }
+  return not_found;
 }
 
 absl::StatusOr<Duration> ClusterWriter::Heartbeat(LeaseId lease, bool overloaded, const Access* access) {
@@ -368,12 +390,7 @@ absl::StatusOr<Duration> ClusterWriter::SeedHeartbeat(int32_t server_id, bool ov
 }
 
 absl::StatusOr<Duration> ClusterWriter::Renewed(absl::StatusOr<Renewal> renewal, bool overloaded) {
-  if (!renewal.ok()) {
-    if (absl::IsNotFound(renewal.status()) && catching_up_.load(std::memory_order_acquire)) {
-      return absl::UnavailableError("this registryd node is catching up with etcd after losing it: try again");
-    }
-    return renewal.status();
-  }
+  if (!renewal.ok()) return absl::IsNotFound(renewal.status()) ? NotFoundHere(renewal.status()) : renewal.status();
   if (renewal->holder != kHeldHere) peers_.Add(renewal->holder, renewal->lease);
   if (renewal->needs_write) {
     if (std::optional<ReplicatedInstance> state = registry_.Find(renewal->lease)) {

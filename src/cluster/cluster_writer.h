@@ -19,6 +19,7 @@
 #include "cluster/catalog_follower.h"
 #include "cluster/etcd_committer.h"
 #include "cluster/etcd_keys.h"
+#include "cluster/node_membership.h"
 #include "cluster/node_table.h"
 #include "cluster/peer_links.h"
 #include "core/registry_writer.h"
@@ -27,8 +28,10 @@ namespace registryd::cluster {
 
 class ClusterWriter final : public RegistryWriter {
  public:
+  // `membership` and `node_ttl`: how long this node has not heard from etcd,
+  // and how long before the others take its leases over.
   ClusterWriter(Registry& registry, EtcdCommitter& committer, CatalogFollower& follower, NodeTable& nodes,
-                PeerLinks& peers, const EtcdKeys& keys);
+                PeerLinks& peers, const EtcdKeys& keys, const NodeMembership& membership, Duration node_ttl);
 
   void Register(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) override;
   void SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) override;
@@ -62,7 +65,9 @@ class ClusterWriter final : public RegistryWriter {
   // Back in touch after a cut-off, until the watch caught up: a lease this
   // node still takes for its own may have been taken over meanwhile, so a
   // heartbeat it does not find gets UNAVAILABLE (try again), not NOT_FOUND
-  // (the seed's servers never register again after NOT_FOUND).
+  // (the seed's servers never register again after NOT_FOUND). The same
+  // while it has not heard from etcd for longer than --node-ttl and is not
+  // yet found cut off: its copy of a lease the others took over lapses here.
   void set_catching_up(bool catching_up) { catching_up_.store(catching_up, std::memory_order_release); }
 
  private:
@@ -90,6 +95,9 @@ class ClusterWriter final : public RegistryWriter {
   // of it is under way, conditional on the revision this node read.
   void WriteSessionBackground(const ReplicatedSession& state, bool remove);
   absl::StatusOr<Duration> Renewed(absl::StatusOr<Renewal> renewal, bool overloaded);
+  // A lease or session this node does not find may live on another node:
+  // UNAVAILABLE naming why, while its view may be stale; else `not_found`.
+  absl::Status NotFoundHere(absl::Status not_found) const;
   // Writes `state` unless a write of its lease is under way, or the key
   // changed since this node read it (fire and forget).
   void WriteBackground(const ReplicatedInstance& state, EtcdWrite::Kind kind, RemovalReason reason);
@@ -102,6 +110,8 @@ class ClusterWriter final : public RegistryWriter {
   NodeTable& nodes_;
   PeerLinks& peers_;
   const EtcdKeys& keys_;
+  const NodeMembership& membership_;
+  const Duration node_ttl_;
   std::atomic<bool> cut_off_{false};
   std::atomic<bool> catching_up_{false};
 

@@ -1037,27 +1037,40 @@ class CutOffTest(ClusterTestCase):
         a, b = [self.client(node) for node in self.start_nodes(2)]
         cut = self.client(*self.start_nodes(1, [proxy.url]))
         leases = [cut.register("cut", "c-%d" % i, ttl_ms=3000) for i in range(5)]
+        # Renewed through the others, and now and then through the cut-off node.
+        short = cut.register("cut", "short", ttl_ms=1000)
         abandoned = {cut.register("cut", "gone-%d" % i, ttl_ms=3000) for i in range(3)}
         for client in (a, b):
-            self.assert_eventually(lambda: len(client.discover("cut")) == 8, self.logs)
-        renewer = Renewer([a, b], leases)  # the clients are elsewhere already: renewals are forwarded
+            self.assert_eventually(lambda: len(client.discover("cut")) == 9, self.logs)
+        renewer = Renewer([a, b], leases + [short])  # the clients are elsewhere already: renewals are forwarded
         proxy.cut()
         cut_at = time.monotonic()
         event = "a node is cut off from etcd"
-        # After --node-ttl the cut-off node refuses heartbeats and leaves rotation.
+        # After --node-ttl the cut-off node refuses heartbeats and leaves
+        # rotation. Before it finds itself cut off, once the others took
+        # "short" over, its own copy of it lapses (its renewals go to the
+        # new holder): asked every 1.5 s, more than that TTL, it must say
+        # UNAVAILABLE (try another node), never NOT_FOUND (register again).
+        answers = []
+
         def refused():
             try:
-                cut.heartbeat(leases[0])
+                cut.heartbeat(short)
+                answers.append("OK")
                 return False
             except grpc.RpcError as error:
-                return error.code() == grpc.StatusCode.UNAVAILABLE
+                answers.append(error.code().name)
+                return error.code() == grpc.StatusCode.UNAVAILABLE and len(answers) > 1
+            finally:
+                time.sleep(1.5)
         self.time_until(event, "it refuses heartbeats (UNAVAILABLE)", cut_at, refused, timeout=NODE_TTL + 15)
+        self.assertNotIn("NOT_FOUND", answers, self.logs())
         self.time_until(event, "it reports NOT_SERVING", cut_at, lambda: cut.serving() is False)
         # The others took the leases over: they expire the abandoned ones (the
         # cut-off node could not), and keep the renewed ones.
         for client in (a, b):
             self.time_until(event, "the others took its leases over: its abandoned ones (TTL 3 s) expired", cut_at,
-                            lambda: set(client.discover("cut")) == {"c-%d" % i for i in range(5)},
+                            lambda: set(client.discover("cut")) == {"c-%d" % i for i in range(5)} | {"short"},
                             timeout=3 + NODE_TTL + 15)
         self.assertEqual(renewer.failures, [])
         proxy.restore()

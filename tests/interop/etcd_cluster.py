@@ -148,7 +148,8 @@ class EtcdCluster:
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target port. pause() holds every byte in
     both directions (connections stay open: a stalled peer); cut() closes every
-    connection and refuses new ones (a network cut); restore() ends either."""
+    connection and refuses new ones (a network cut); delay(seconds) holds each
+    chunk that long before passing it on (a slow link); restore() ends any."""
 
     def __init__(self, target_port):
         self.target_port = target_port
@@ -162,6 +163,7 @@ class TcpProxy:
         self._flowing.set()
         self._cut = False
         self._closed = False
+        self._delay = 0.0
         self._lock = threading.Lock()
         self._sockets = []
         threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
@@ -195,6 +197,8 @@ class TcpProxy:
                 while not self._flowing.wait(0.1):
                     if self._cut or self._closed:
                         return
+                if self._delay:
+                    time.sleep(self._delay)
                 sink.sendall(data)
         except OSError:
             pass
@@ -220,9 +224,13 @@ class TcpProxy:
             except OSError:
                 pass
 
+    def delay(self, seconds):
+        self._delay = seconds
+
     def restore(self):
         with self._lock:
             self._cut = False
+        self._delay = 0.0
         self._flowing.set()
 
     def close(self):

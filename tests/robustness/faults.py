@@ -16,13 +16,16 @@ from recorder import History
 
 STANDALONE = ("kill9_restart", "stall", "restart", "client_partition")
 CLUSTER = ("kill9_node", "sigstop_node", "rolling_restart", "kill_etcd_member", "kill_etcd_leader",
-           "sigstop_etcd_leader", "partition_node_etcd", "client_partition", "compaction_while_lagging")
+           "sigstop_etcd_leader", "partition_node_etcd", "client_partition", "compaction_while_lagging",
+           "slow_node_etcd", "flaky_node_etcd")
 
 
-def draw(mode, rng, ttl_s, node_ttl_s):
-    """The fault of a run: its name, the node or member it hits, how long it
-    lasts (seconds), and where in the first second of the fault window it starts."""
+def draw(mode, rng, ttl_s, node_ttl_s, forced=None):
+    """The fault of a run (`forced`, or drawn): its name, the node or member
+    it hits, how long it lasts (seconds), and where in the first second of
+    the fault window it starts."""
     name = rng.choice(STANDALONE if mode == "standalone" else CLUSTER)
+    name = forced or name
     fault = {"name": name, "target": rng.randrange(3), "offset": round(rng.uniform(0, 1.0), 3)}
     if name in ("stall", "sigstop_node"):
         # Past the lease TTL, and in cluster mode past the node TTL: a zombie owner.
@@ -41,6 +44,12 @@ def draw(mode, rng, ttl_s, node_ttl_s):
         fault["duration"] = round(rng.uniform(node_ttl_s / 2, 2 * (ttl_s + node_ttl_s)), 3)
     elif name == "compaction_while_lagging":
         fault["duration"] = round(rng.uniform(1.0, node_ttl_s), 3)
+    elif name == "slow_node_etcd":
+        fault["duration"] = round(rng.uniform(1.0, 2 * (ttl_s + node_ttl_s)), 3)
+        fault["delay"] = round(rng.uniform(0.05, 0.5), 3)
+    elif name == "flaky_node_etcd":
+        fault["duration"] = round(rng.uniform(1.0, 2 * (ttl_s + node_ttl_s)), 3)
+        fault["period"] = round(rng.uniform(0.1, 0.6), 3)
     elif name == "rolling_restart":
         fault["duration"] = 0.0  # as long as it takes
     return fault
@@ -235,6 +244,40 @@ def compaction_while_lagging(run, fault):
         run.etcd.compact(revision)
         run.log_fault("compact", "etcd", revision=revision)
         _pause(run, fault["duration"] / 2)
+    finally:
+        for proxy in run.etcd_proxies[target]:
+            proxy.restore()
+        run.log_fault("restore", "node %d <-> etcd" % target)
+
+
+def slow_node_etcd(run, fault):
+    """A node's link to etcd is slow: every chunk each way waits `delay`."""
+    target = fault["target"]
+    run.log_fault("delay %.3f s" % fault["delay"], "node %d <-> etcd" % target)
+    for proxy in run.etcd_proxies[target]:
+        proxy.delay(fault["delay"])
+    try:
+        _pause(run, fault["duration"])
+    finally:
+        for proxy in run.etcd_proxies[target]:
+            proxy.restore()
+        run.log_fault("restore", "node %d <-> etcd" % target)
+
+
+def flaky_node_etcd(run, fault):
+    """A node's link to etcd drops out and back every `period` (bytes held
+    while it is out, as by a link losing every packet for a while)."""
+    target = fault["target"]
+    run.log_fault("flapping every %.3f s" % fault["period"], "node %d <-> etcd" % target)
+    end = time.monotonic() + fault["duration"]
+    try:
+        while time.monotonic() < end:
+            for proxy in run.etcd_proxies[target]:
+                proxy.pause()
+            _pause(run, fault["period"])
+            for proxy in run.etcd_proxies[target]:
+                proxy.restore()
+            _pause(run, fault["period"])
     finally:
         for proxy in run.etcd_proxies[target]:
             proxy.restore()

@@ -51,9 +51,7 @@ def draw(seed, mode=None, fault=None):
     rng = random.Random(seed)
     drawn_mode = rng.choice(("standalone", "cluster"))
     mode = mode or drawn_mode
-    drawn_fault = faults.draw(mode, rng, TTL_MS / 1000, NODE_TTL_S)
-    if fault:
-        drawn_fault["name"] = fault
+    drawn_fault = faults.draw(mode, rng, TTL_MS / 1000, NODE_TTL_S, fault)
     fault_at = WARM_UP_S
     # Long enough for the longest fault; the quiet period follows its heal.
     horizon = fault_at + 2 * (TTL_MS / 1000 + NODE_TTL_S) + 2

@@ -37,6 +37,18 @@ class Env:
         self.run_dir = run_dir
         self.ttl_ms = ttl_ms
         self.stopping = threading.Event()
+        self._kept = []  # channels of clients that went silent: open until the run ends
+        self._kept_lock = threading.Lock()
+
+    def keep_open(self, channels):
+        with self._kept_lock:
+            self._kept.append(channels)
+
+    def close_kept_channels(self):
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        for channels in kept:
+            channels.close()
 
     def wait_until(self, t):
         """Sleeps until run time `t`; False when the run is stopping."""
@@ -171,12 +183,13 @@ class SessionClient(threading.Thread):
     def __init__(self, env, name, plan):
         super().__init__(name=name, daemon=True)
         self.env = env
-        self.plan = plan
+        self.plan = dict(plan)  # it changes as the plan is carried out
         self.rng = random.Random(plan["seed"])
         self.history = History(env.clock, "%s/clients/%s.jsonl" % (env.run_dir, name), name)
         self.channels = Channels(env)
         self.node = self.rng.randrange(len(self.channels))
         self.generation = 0
+        self.stopped_silent = False
         self.stream = None
         self.session = None  # (id, token)
         self.instances = {}  # instance id -> (service, lease)
@@ -262,9 +275,12 @@ class SessionClient(threading.Thread):
                 # A lost session: a new one, holding the same instances (a
                 # registration moves each into it, unseen by watchers).
         finally:
-            if self.stream is not None and not self.plan.get("stopped_silent"):
-                self.stream.cancel()
-            self.channels.close()
+            if self.stopped_silent:
+                self.env.keep_open(self.channels)  # its stream stays open, silent
+            else:
+                if self.stream is not None:
+                    self.stream.cancel()
+                self.channels.close()
             self.history.close()
 
     def _keep(self):
@@ -280,7 +296,7 @@ class SessionClient(threading.Thread):
                 if plan.get("stop_by_cancel"):
                     self.stream.cancel()
                 else:
-                    plan["stopped_silent"] = True  # its stream stays open, and nothing more is sent on it
+                    self.stopped_silent = True  # its stream stays open, and nothing more is sent on it
                 return "stopped"
             if plan.get("close_at") is not None and now >= plan["close_at"]:
                 plan["close_at"] = None
@@ -296,6 +312,8 @@ class SessionClient(threading.Thread):
                                        session=self.session[0], service=service, instance=instance, lease=lease) as op:
                     results = self._answer(self.stream.deregister, [lease])
                     op.set(results=[[r.code, r.lease_id] for r in results])
+                    if any(r.code != 0 for r in results):
+                        op.set(outcome="failed", code="PER_INSTANCE")
                 if op.fields["outcome"] == "ok":
                     del self.instances[instance]
             with self.history.call("keep_alive", node=self.node % len(self.channels), session=self.session[0]) as op:

@@ -18,6 +18,9 @@ import sys
 # renewing is listed by every node within this long; in cluster mode a
 # node's view also lags the acknowledging node's by at most this long.
 VISIBILITY_BOUND_S = 3.0
+# Standalone: a session's close is answered first, its instances go within a
+# tick (README, Sessions).
+STANDALONE_LAG_S = 0.2
 # What an expiry may take beyond TTL (+ grace) (+ --node-ttl in cluster
 # mode) (+ a fault's length when it overlaps): ticks, the watch's way, the
 # lister's own period.
@@ -26,6 +29,9 @@ NEVER = math.inf
 # In cluster mode a change's revision is its etcd revision R << 16, plus its
 # place in R's Txn (docs/CLUSTER.md, "Consistency").
 ETCD_REVISION_SHIFT = 16
+# etcd's history arrives through a watch of its own, late by up to this
+# (its keepalive notices a stopped member within it).
+HISTORY_LAG_S = 3.0
 # A watch may be told once that nothing changed; this many such answers in a
 # row is a stream spinning.
 REPEATED_EMPTY_ANSWERS = 5
@@ -64,6 +70,14 @@ class Run:
             if lines:
                 self.watches[lines[0]["watch"]] = lines
         self.etcd = read_lines(os.path.join(run_dir, "etcd_history.jsonl"))
+        # The history's watch was cancelled (say, compacted past): what it has
+        # is not etcd's whole history, and the rules that replay it hold back.
+        self.etcd_complete = not any(event.get("kind") == "gap" for event in self.etcd)
+        self.etcd = [event for event in self.etcd if event.get("kind") != "gap"]
+        self.unclean = []
+        if os.path.exists(os.path.join(run_dir, "unclean_stop.txt")):
+            with open(os.path.join(run_dir, "unclean_stop.txt")) as f:
+                self.unclean = [line.strip() for line in f if line.strip()]
         self.fault_log = read_lines(os.path.join(run_dir, "faults.jsonl"))
         # Standalone: a restart restores every lease with a fresh TTL plus up to --restore-spread.
         self.restarts = [line["t"] for line in self.fault_log
@@ -148,15 +162,18 @@ class Run:
 
     def kept_at(self, key, t):
         """Whether its client was keeping it at time t: registered (acknowledged)
-        before, not stopped, no deregistration tried, nothing said it was lost."""
+        before, and since its last registration not stopped, no deregistration
+        tried, nothing said it was lost (a client registers the same instance
+        again after NOT_FOUND or a lost session)."""
         acknowledged = [a for a in self.acknowledged(key) if a.ret <= t]
         if not acknowledged:
             return False
-        if key in self.stopped and self.stopped[key][0] <= t:
+        since = max(a.call for a in acknowledged)
+        if key in self.stopped and since <= self.stopped[key][0] <= t:
             return False
-        if self.deregistration_tried_by(key, t):
+        if any(since <= a.call <= t for a in self.deregisters.get(key, [])):
             return False
-        return not any(op["call"] <= t for op in self.lost.get(key, []))
+        return not any(since <= op["call"] <= t for op in self.lost.get(key, []))
 
     def in_fault(self, t, after=VISIBILITY_BOUND_S):
         return self.fault[0] <= t <= self.fault[1] + after
@@ -242,7 +259,7 @@ def check_no_resurrection(run):
     began. In cluster mode another node may lag by the visibility bound, and
     reads during a fault (a cut-off node serves its last view) are excused."""
     found = []
-    lag = VISIBILITY_BOUND_S if run.mode == "cluster" else 0.0
+    lag = VISIBILITY_BOUND_S if run.mode == "cluster" else STANDALONE_LAG_S
     for call, ret, node, key, where in observations(run):
         gone = run.deregistered_by(key, call - lag)
         if gone is None or (run.mode == "cluster" and run.in_fault(call)):
@@ -251,16 +268,19 @@ def check_no_resurrection(run):
             found.append(violation("no_resurrection", call, key, node=node, where=where,
                                    deregistered=[gone.call, gone.ret], client=gone.client))
     # etcd's history: a key created again after its acknowledged deregistration.
-    exists = set()
-    for event in run.etcd:
+    exists, deleted = set(), set()
+    for event in (run.etcd if run.etcd_complete else []):
         if event.get("kind") != "instance":
             continue
         if event["type"] == "DELETE":
             exists.discard(event["key"])
+            deleted.add(event["key"])
             continue
         if event["key"] in exists:
             continue
         exists.add(event["key"])
+        if event["key"] not in deleted:
+            continue  # its first creation, however late the history's watch delivered it
         key = Key(event["value"]["service"], event["value"]["instance"])
         t = event.get("t", NEVER)
         gone = run.deregistered_by(key, t)
@@ -280,6 +300,9 @@ def check_expiry(run):
             # its session had no grace to survive a break.
             gaps = [b - a for a, b in zip(refreshes, refreshes[1:])]
             if not refreshes or (gaps and max(gaps[-3:]) >= run.ttl) or op.get("grace", run.ttl) == 0:
+                continue
+            # A deregistration or close that timed out may land later: its client renews on, and is told so.
+            if any(a.call < op["call"] and a.outcome != "failed" for a in run.deregisters.get(key, [])):
                 continue
             # Standalone sessions live in memory (README): a restart ends
             # them, and their instances stay, each with a lease of its own.
@@ -370,7 +393,7 @@ def check_watches(run):
     """Every watch: ordered, unique, revisions only grow across resumes, and
     (cluster mode) exactly etcd's history between the revisions it saw."""
     found = []
-    expected = visible_changes(run.etcd)[0] if run.mode == "cluster" and run.etcd else None
+    expected = visible_changes(run.etcd)[0] if run.mode == "cluster" and run.etcd and run.etcd_complete else None
     for name, lines in run.watches.items():
         seen = set()
         last_revision = 0
@@ -382,6 +405,7 @@ def check_watches(run):
         for line in lines:
             if line["kind"] == "start":
                 since = line["since"]
+                repeats = 0
                 exact_from = since if since else None
                 continue
             if line["kind"] != "response":
@@ -392,6 +416,8 @@ def check_watches(run):
             if line["snapshot"] or line["coalesced"]:
                 exact_from = line["revision"] if not line["more"] else None
                 last_revision = max(last_revision, line["revision"])
+                if not line["more"]:
+                    since = line["revision"]
                 continue
             if not line["events"] and line["revision"] == last_revision and line["revision"] == since:
                 repeats += 1
@@ -443,7 +469,7 @@ def check_one_owner(run):
     session's request while etcd had given the session to another node
     (longer ago than the visibility bound: its watch may lag that long) was
     a second owner, a zombie."""
-    if run.mode != "cluster":
+    if run.mode != "cluster" or not run.etcd_complete:
         return []
     holders = collections.defaultdict(list)  # session -> [(time etcd's history had it, holder)]
     for event in run.etcd:
@@ -458,7 +484,8 @@ def check_one_owner(run):
         answered_by = "node%d" % op["node"]
         if not settled or settled[-1] == answered_by:
             continue
-        if any(holder == answered_by for t, holder in history if op["call"] - VISIBILITY_BOUND_S < t <= op["return"]):
+        if any(holder == answered_by for t, holder in history
+               if op["call"] - VISIBILITY_BOUND_S < t <= op["return"] + HISTORY_LAG_S):
             continue  # it moved there meanwhile (this very resume, say)
         found.append(violation("one_owner", op["call"], session=op["session"], node=op["node"], holder=settled[-1],
                                what="answered by a node that no longer held the session", op=op["op"]))
@@ -476,7 +503,7 @@ def check_convergence(run):
         if listed != first:
             found.append(violation("convergence", run.final["t"], what="nodes list differently", node=int(node),
                                    listed=listed, first=first))
-    if run.mode == "cluster" and run.etcd:
+    if run.mode == "cluster" and run.etcd and run.etcd_complete:
         upto = [e for e in run.etcd if e["revision"] <= run.final.get("etcd_revision", NEVER)]
         _, state, names = visible_changes(upto)
         held = collections.defaultdict(list)
@@ -503,7 +530,7 @@ def check_durability(run):
         acknowledged = [a for a in run.acknowledged(key) if a.ret <= killed]
         if not acknowledged or run.deregistration_tried_by(key, killed):
             continue
-        if key in run.stopped and run.stopped[key][0] - killed < run.ttl:
+        if key in run.stopped and run.stopped[key][0] <= killed:
             continue  # may have expired before the kill
         if any(op["call"] <= killed for op in run.lost.get(key, [])):
             continue
@@ -513,7 +540,13 @@ def check_durability(run):
     return found
 
 
-RULES = (check_no_phantom, check_no_resurrection, check_expiry, check_visibility, check_watches,
+def check_processes(run):
+    """Every registryd stopped cleanly at the end (exit 0 after SIGTERM, so
+    no sanitizer report either), and none died but by the fault."""
+    return [violation("process", run.final["t"] if run.final else 0, what=line) for line in run.unclean]
+
+
+RULES = (check_processes, check_no_phantom, check_no_resurrection, check_expiry, check_visibility, check_watches,
          check_one_owner, check_convergence, check_durability)
 
 
@@ -529,7 +562,8 @@ def check(run_dir):
                                     if line["kind"] == "response")
     counts["etcd_events"] = len(run.etcd)
     return {"ok": not violations, "violations": violations[:50], "violation_count": len(violations),
-            "counts": dict(counts), "fault": run.meta["fault"], "mode": run.mode, "seed": run.meta["seed"]}
+            "counts": dict(counts), "fault": run.meta["fault"], "mode": run.mode, "seed": run.meta["seed"],
+            "etcd_history_complete": run.etcd_complete}
 
 
 def summary(verdict):

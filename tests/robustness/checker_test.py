@@ -2,7 +2,7 @@
 """The checker's self-tests: hand-made runs, one clean and the others each
 with one planted fault (a duplicate event, a gap, a resurrection, two
 owners, a lost acknowledged write, a phantom, an instance that outlived its
-client, a spinning watch). The clean run must pass, and each planted fault
+client, a spinning watch, a missing instance, an unclean stop, ...). The clean run must pass, and each planted fault
 must be found as the violation it is."""
 import json
 import os
@@ -71,6 +71,7 @@ class CleanRun:
                       "nodes": {str(i): {"orders": ["s1"], "payments": [], "search": []} for i in range(3)}}
         self.faults = [{"t": 20.0, "action": "kill -9", "target": "node 1"}]
         self.recovered = None
+        self.unclean = None
 
     def write(self, run_dir):
         os.makedirs(os.path.join(run_dir, "clients"))
@@ -85,6 +86,9 @@ class CleanRun:
             lines(os.path.join(run_dir, "watches", name + ".jsonl"), responses)
         lines(os.path.join(run_dir, "etcd_history.jsonl"), self.etcd)
         lines(os.path.join(run_dir, "faults.jsonl"), self.faults)
+        if self.unclean is not None:
+            with open(os.path.join(run_dir, "unclean_stop.txt"), "w") as out:
+                out.write(self.unclean + "\n")
 
 
 def response(t, revision, events, snapshot=False, watch="watch0", more=False):
@@ -196,9 +200,38 @@ class CheckerTest(unittest.TestCase):
         found = self.assert_found("expiry", "after its client stopped")
         self.assertEqual(found["instance"], "s1")
 
-    def test_a_node_that_does_not_list_what_etcd_holds(self):
+    def test_a_node_that_does_not_list_what_the_others_do(self):
         self.run.final["nodes"]["2"]["orders"] = []
-        self.assert_found("convergence")
+        self.assert_found("convergence", "nodes list differently")
+
+    def test_nodes_that_agree_on_something_etcd_does_not_hold(self):
+        self.run.etcd.append(instance_put(14, 9.0, "orders", "stale"))
+        self.run.final["etcd_revision"] = 14
+        self.run.clients["lister"].append(op("lister", "register", 8.0, 8.1, service="orders", instance="stale",
+                                             node=0))
+        self.assert_found("convergence", "not etcd's")
+
+    def test_a_kept_instance_missing_from_a_discover(self):
+        self.run.clients["lister"].append(op("lister", "discover", 15.0, 15.1, node=1, service="orders",
+                                             instances=[]))
+        found = self.assert_found("visibility")
+        self.assertEqual(found["instance"], "s1")
+
+    def test_an_expiry_while_the_client_renews(self):
+        self.run.watches["watch0"].append(response(9.0, 14 * SHIFT + 1, [
+            ["REMOVED", "orders", "s1", 14 * SHIFT + 1, "EXPIRED"]]))
+        self.assert_found("expiry", "expired while its client renewed")
+
+    def test_a_registryd_that_did_not_stop_cleanly(self):
+        self.run.unclean = "registryd exited with code 1 after SIGTERM, want 0"
+        self.assert_found("process")
+
+    def test_an_incomplete_etcd_history_holds_its_rules_back(self):
+        del self.run.watches["watch0"][3]  # a gap, which the full history would show
+        self.run.etcd.append({"kind": "gap", "t": 8.0, "revision": 14, "reason": "compacted"})
+        verdict = self.verdict()
+        self.assertFalse(verdict["etcd_history_complete"])
+        self.assertEqual([v for v in verdict["violations"] if v.get("what") == "not etcd's history"], [])
 
     def test_an_acknowledged_registration_lost_by_a_crash(self):
         self.run.meta["mode"] = "standalone"

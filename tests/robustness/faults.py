@@ -24,7 +24,10 @@ def draw(mode, rng, ttl_s, node_ttl_s, forced=None):
     """The fault of a run (`forced`, or drawn): its name, the node or member
     it hits, how long it lasts (seconds), and where in the first second of
     the fault window it starts."""
-    name = rng.choice(STANDALONE if mode == "standalone" else CLUSTER)
+    kinds = STANDALONE if mode == "standalone" else CLUSTER
+    name = rng.choice(kinds)
+    if forced is not None and forced not in kinds:
+        raise ValueError("no %s fault %r: %s" % (mode, forced, ", ".join(kinds)))
     name = forced or name
     fault = {"name": name, "target": rng.randrange(3), "offset": round(rng.uniform(0, 1.0), 3)}
     if name in ("stall", "sigstop_node"):
@@ -59,7 +62,7 @@ def inject(run, fault):
     """Injects `fault` and heals it; returns (start, end) on the run's clock."""
     time.sleep(fault["offset"])
     start = run.clock.now()
-    globals()[fault["name"]](run, fault)
+    INJECT[fault["name"]](run, fault)
     end = run.clock.now()
     run.log_fault("healed", fault["name"])
     return start, end
@@ -165,7 +168,7 @@ def rolling_restart(run, fault):
 def _member_down(run, member, seconds, how):
     etcd = run.etcd
     if how == "kill":
-        run.log_fault("kill -9", "etcd %d" % member)
+        run.log_fault("kill -9", "etcd %d" % member, pid=etcd.procs[member].pid)
         etcd.kill(member)
         _pause(run, seconds)
         run.log_fault("restart", "etcd %d" % member)
@@ -282,3 +285,6 @@ def flaky_node_etcd(run, fault):
         for proxy in run.etcd_proxies[target]:
             proxy.restore()
         run.log_fault("restore", "node %d <-> etcd" % target)
+
+
+INJECT = {name: globals()[name] for name in STANDALONE + CLUSTER}

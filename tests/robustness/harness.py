@@ -79,7 +79,8 @@ def draw(seed, mode=None, fault=None):
         if rng.random() < 0.3:
             plan["deregister_at"] = moment()
         clients.append(("session%d" % i, plan))
-    return {"seed": seed, "mode": mode, "fault": drawn_fault, "fault_at": fault_at, "clients": clients,
+    return {"seed": seed, "mode": mode, "fault": drawn_fault, "fault_at": fault_at, "horizon": horizon,
+            "clients": clients,
             "ttl_ms": TTL_MS, "node_ttl_ms": NODE_TTL_S * 1000, "restore_spread_ms": RESTORE_SPREAD_MS}
 
 
@@ -136,7 +137,10 @@ class EtcdHistory(threading.Thread):
         rpc = self.pb.rpc_pb2
         member = 0
         while not self.stopping.is_set():
-            channel = grpc.insecure_channel(self.etcd.client_urls[member % 3].replace("http://", ""))
+            # Keepalive: a stopped member is left within HISTORY_LAG_S (checker.py).
+            channel = grpc.insecure_channel(self.etcd.client_urls[member % 3].replace("http://", ""),
+                                            options=[("grpc.keepalive_time_ms", 1000),
+                                                     ("grpc.keepalive_timeout_ms", 1000)])
             stub = self.pb.rpc_pb2_grpc.WatchStub(channel)
             key = PREFIX.encode()
             create = rpc.WatchCreateRequest(key=key, range_end=key[:-1] + bytes([key[-1] + 1]),
@@ -144,14 +148,18 @@ class EtcdHistory(threading.Thread):
             try:
                 with self.lock:
                     if self.stopping.is_set():
-                        return
+                        break
                     self.call = stub.Watch(iter([rpc.WatchRequest(create_request=create)]))
                 for response in self.call:
                     for event in response.events:
                         self.out.write(dict(decode_etcd_event(self.pb, event), t=self.clock.now()))
                         self.revision = max(self.revision, event.kv.mod_revision)
                     if response.canceled:
-                        raise RuntimeError("etcd history watch canceled: " + response.cancel_reason)
+                        # Compacted past what it saw: the rest of the history is gone for good.
+                        self.out.write({"kind": "gap", "t": self.clock.now(), "revision": self.revision + 1,
+                                        "reason": response.cancel_reason})
+                        self.stopping.set()
+                        break
             except grpc.RpcError:
                 pass
             finally:
@@ -163,7 +171,7 @@ class EtcdHistory(threading.Thread):
     def stop(self, until_revision):
         """Waits until the history reached `until_revision`, then ends it."""
         deadline = time.monotonic() + 10
-        while self.revision < until_revision and time.monotonic() < deadline:
+        while self.revision < until_revision and not self.stopping.is_set() and time.monotonic() < deadline:
             time.sleep(0.05)
         with self.lock:
             self.stopping.set()
@@ -229,9 +237,9 @@ class Run:
         else:
             self.etcd = EtcdCluster(self.args.etcd, members=3)
             self.etcd_proxies = [[TcpProxy(port) for port in self.etcd.client_ports] for _ in range(3)]
-            self.nodes = [Node(self.args.registryd, [p.url for p in self.etcd_proxies[i]], PREFIX,
-                               node_ttl="%ds" % NODE_TTL_S, extra=["--node-name", "node%d" % i])
-                          for i in range(3)]
+            for i in range(3):  # one by one: close() stops those that started
+                self.nodes.append(Node(self.args.registryd, [p.url for p in self.etcd_proxies[i]], PREFIX,
+                                       node_ttl="%ds" % NODE_TTL_S, extra=["--node-name", "node%d" % i]))
         self.client_proxy = TcpProxy(self.nodes[0].port)
         return ["127.0.0.1:%d" % self.client_proxy.port] + ["127.0.0.1:%d" % n.port for n in self.nodes[1:]]
 
@@ -265,13 +273,15 @@ class Run:
         return state
 
     def close(self):
-        for node in self.nodes:
+        for i, node in enumerate(self.nodes):
             try:
                 if node.server.proc.poll() is None:
                     node.stop()
+                else:
+                    raise AssertionError("node %d had exited by itself (code %s)" % (i, node.server.proc.returncode))
             except AssertionError as unclean:
                 with open(os.path.join(self.run_dir, "unclean_stop.txt"), "a") as out:
-                    out.write(str(unclean) + "\n")
+                    out.write(str(unclean).splitlines()[0] + "\n")
         for i, node in enumerate(self.nodes):
             with open(os.path.join(self.run_dir, "node%d.log" % i), "w") as out:
                 out.write(node.log() if hasattr(node, "log") else "")
@@ -292,10 +302,11 @@ class Run:
 def execute(plan, args, run_dir, pb):
     """Runs `plan`, recording into `run_dir`."""
     run = Run(plan, args, run_dir, pb)
+    env = history = None
     try:
         addresses = run.start()
+        run.clock.restart()  # the plans' moments count from the clients' start, not the processes'
         env = actors.Env(pb, addresses, run.clock, run_dir, plan["ttl_ms"])
-        history = None
         if run.etcd is not None:
             history = EtcdHistory(pb, run.etcd, run_dir, run.clock, threading.Event())
             history.start()
@@ -309,9 +320,10 @@ def execute(plan, args, run_dir, pb):
         fault = dict(plan["fault"])
         fault["start"], fault["end"] = faults.inject(run, fault)
         # Quiet: past every TTL (a stopped client's lease, a session's grace,
-        # a dead node's), plus the checker's visibility bound.
+        # a dead node's), plus the checker's visibility bound, after both the
+        # heal and the last moment a client's plan acts.
         quiet = plan["ttl_ms"] / 1000 * 2 + plan["node_ttl_ms"] / 1000 + checker.VISIBILITY_BOUND_S + 1
-        time.sleep(quiet)
+        time.sleep(max(fault["end"], plan["horizon"]) + quiet - run.clock.now())
         final = run.final_state()
         env.stopping.set()
         for watcher in watchers:
@@ -325,7 +337,13 @@ def execute(plan, args, run_dir, pb):
         with open(os.path.join(run_dir, "run.json"), "w") as out:
             json.dump(dict(plan, fault=fault, end=run.clock.now(), addresses=addresses,
                            replay=replay_command(args, plan)), out, indent=1)
+        env.close_kept_channels()
     finally:
+        if env is not None:
+            env.stopping.set()
+            env.close_kept_channels()
+        if history is not None and history.is_alive():
+            history.stop(0)
         run.close()
 
 

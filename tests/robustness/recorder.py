@@ -20,6 +20,10 @@ class Clock:
     def __init__(self):
         self._start = time.monotonic()
 
+    def restart(self):
+        """Counts from now (before anything is recorded)."""
+        self._start = time.monotonic()
+
     def now(self):
         return round(time.monotonic() - self._start, 6)
 

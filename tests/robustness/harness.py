@@ -323,7 +323,7 @@ def execute(plan, args, run_dir, pb):
         # a dead node's), plus the checker's visibility bound, after both the
         # heal and the last moment a client's plan acts.
         quiet = plan["ttl_ms"] / 1000 * 2 + plan["node_ttl_ms"] / 1000 + checker.VISIBILITY_BOUND_S + 1
-        time.sleep(max(fault["end"], plan["horizon"]) + quiet - run.clock.now())
+        time.sleep(max(0.0, max(fault["end"], plan["horizon"]) + quiet - run.clock.now()))
         final = run.final_state()
         env.stopping.set()
         for watcher in watchers:

@@ -316,6 +316,12 @@ def check_expiry(run):
         for line in lines:
             for kind, service, instance, revision, reason in line.get("events", []):
                 key = Key(service, instance)
+                # The client saw this loss itself (judged above): a watch may
+                # deliver the removal late, after the client registered again.
+                recently_lost = [op for op in run.lost.get(key, [])
+                                 if line["t"] - run.ttl - VISIBILITY_BOUND_S <= op["call"] <= line["t"]]
+                if recently_lost:
+                    continue
                 if kind == "REMOVED" and reason == "EXPIRED" and run.kept_at(key, line["t"]):
                     last = run.last_refresh_before(key, line["t"])
                     if last is not None and line["t"] - last < run.ttl / 2:

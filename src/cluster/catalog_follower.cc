@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "registryd/cluster.pb.h"
 #include "cluster/stored_instance.h"
 #include "cluster/stored_session.h"
@@ -32,6 +33,18 @@ CatalogFollower::CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, C
 
 CatalogFollower::~CatalogFollower() { Stop(); }
 
+absl::Status CatalogFollower::LoadRange(const etcdserverpb::RangeRequest& request,
+                                        etcdserverpb::RangeResponse& response) {
+  const size_t endpoint = endpoints_.current();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kLoadTimeout);
+  const grpc::Status status = endpoints_.at(endpoint).kv->Range(&context, request, &response);
+  if (status.ok()) return absl::OkStatus();
+  endpoints_.Failed(endpoint);
+  return absl::UnavailableError("cannot load the catalog from etcd (" + endpoints_.at(endpoint).url +
+                                "): " + status.error_message());
+}
+
 absl::StatusOr<std::vector<EtcdKeys::Range>> CatalogFollower::PlanLoad(int64_t& revision) {
   std::vector<EtcdKeys::Range> plan;
   for (const EtcdKeys::Range& kind : keys_.KindRanges()) {
@@ -39,20 +52,13 @@ absl::StatusOr<std::vector<EtcdKeys::Range>> CatalogFollower::PlanLoad(int64_t& 
       plan.push_back(kind);
       continue;
     }
-    const size_t endpoint = endpoints_.current();
     etcdserverpb::RangeRequest request;
     request.set_key(kind.key);
     request.set_range_end(kind.end);
     request.set_count_only(true);
     request.set_revision(revision);
     etcdserverpb::RangeResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + kLoadTimeout);
-    if (const grpc::Status status = endpoints_.at(endpoint).kv->Range(&context, request, &response); !status.ok()) {
-      endpoints_.Failed(endpoint);
-      return absl::UnavailableError("cannot load the catalog from etcd (" + endpoints_.at(endpoint).url +
-                                    "): " + status.error_message());
-    }
+    if (absl::Status counted = LoadRange(request, response); !counted.ok()) return counted;
     if (revision == 0) revision = response.header().revision();
     if (response.count() <= kWholeRangeKeys) {
       plan.push_back(kind);
@@ -74,19 +80,14 @@ absl::Status CatalogFollower::Load() {
   absl::flat_hash_set<std::string> seen;
   size_t loaded = 0;
   while (range < ranges.size()) {
-    const size_t endpoint = endpoints_.current();
     etcdserverpb::RangeRequest request;
     request.set_key(from);
     request.set_range_end(ranges[range].end);
     request.set_limit(kPageSize);
     request.set_revision(revision);
     etcdserverpb::RangeResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + kLoadTimeout);
-    const grpc::Status status = endpoints_.at(endpoint).kv->Range(&context, request, &response);
-    if (!status.ok()) {
-      endpoints_.Failed(endpoint);
-      if (status.error_message().find("compacted") != std::string::npos) {
+    if (absl::Status paged = LoadRange(request, response); !paged.ok()) {
+      if (absl::StrContains(paged.message(), "compacted")) {
         // The revision being loaded was compacted away meanwhile: start over
         // at a newer one, and drop then what went meanwhile.
         revision = 0;
@@ -99,8 +100,7 @@ absl::Status CatalogFollower::Load() {
         seen.clear();
         continue;
       }
-      return absl::UnavailableError("cannot load the catalog from etcd (" + endpoints_.at(endpoint).url +
-                                    "): " + status.error_message());
+      return paged;
     }
     if (revision == 0) revision = response.header().revision();
     for (const mvccpb::KeyValue& kv : response.kvs()) {

@@ -76,6 +76,9 @@ class CatalogFollower {
   // The ranges Load pages through, each kind whole or by bucket as its size
   // (counted at `revision`, set from the first count when 0) asks.
   absl::StatusOr<std::vector<EtcdKeys::Range>> PlanLoad(int64_t& revision);
+  // One Range of the load on the current endpoint (passed over next time
+  // when it fails): UNAVAILABLE naming it and etcd's message.
+  absl::Status LoadRange(const etcdserverpb::RangeRequest& request, etcdserverpb::RangeResponse& response);
   using Stream = grpc::ClientAsyncReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
   // A step of the watch stream, completed on a serving queue and handed to
   // the follower's thread.

@@ -5,6 +5,7 @@ logs what it does (faults.jsonl) and returns when it healed.
 
 Every fault takes the run (harness.Run: its nodes, etcd, proxies, clock,
 log), the fault's random generator, and its parameters."""
+import contextlib
 import os
 import signal
 import threading
@@ -208,19 +209,26 @@ def sigstop_etcd_leader(run, fault):
     _member_down(run, _leader(run), fault["duration"], "stop")
 
 
-def partition_node_etcd(run, fault):
-    """A node cut off from every etcd member (its proxies close every
-    connection and refuse new ones); clients still reach it."""
-    target = fault["target"]
-    run.log_fault("cut", "node %d <-> etcd" % target)
+@contextlib.contextmanager
+def _node_etcd_link(run, target, action, change):
+    """Applies `change` to each of node `target`'s etcd proxies (logged as
+    `action`) for the body's length, then restores them."""
+    run.log_fault(action, "node %d <-> etcd" % target)
     for proxy in run.etcd_proxies[target]:
-        proxy.cut()
+        change(proxy)
     try:
-        _pause(run, fault["duration"])
+        yield
     finally:
         for proxy in run.etcd_proxies[target]:
             proxy.restore()
         run.log_fault("restore", "node %d <-> etcd" % target)
+
+
+def partition_node_etcd(run, fault):
+    """A node cut off from every etcd member (its proxies close every
+    connection and refuse new ones); clients still reach it."""
+    with _node_etcd_link(run, fault["target"], "cut", lambda proxy: proxy.cut()):
+        _pause(run, fault["duration"])
 
 
 def client_partition(run, fault):
@@ -237,43 +245,27 @@ def client_partition(run, fault):
 def compaction_while_lagging(run, fault):
     """A node's link to etcd stalls (its watch lags), etcd compacts past
     what it saw, then the link flows again: the node must load again."""
-    target = fault["target"]
-    run.log_fault("pause", "node %d <-> etcd" % target)
-    for proxy in run.etcd_proxies[target]:
-        proxy.pause()
-    try:
+    with _node_etcd_link(run, fault["target"], "pause", lambda proxy: proxy.pause()):
         _pause(run, fault["duration"] / 2)
         revision = run.etcd.revision()
         run.etcd.compact(revision)
         run.log_fault("compact", "etcd", revision=revision)
         _pause(run, fault["duration"] / 2)
-    finally:
-        for proxy in run.etcd_proxies[target]:
-            proxy.restore()
-        run.log_fault("restore", "node %d <-> etcd" % target)
 
 
 def slow_node_etcd(run, fault):
     """A node's link to etcd is slow: every chunk each way waits `delay`."""
-    target = fault["target"]
-    run.log_fault("delay %.3f s" % fault["delay"], "node %d <-> etcd" % target)
-    for proxy in run.etcd_proxies[target]:
-        proxy.delay(fault["delay"])
-    try:
+    with _node_etcd_link(run, fault["target"], "delay %.3f s" % fault["delay"],
+                         lambda proxy: proxy.delay(fault["delay"])):
         _pause(run, fault["duration"])
-    finally:
-        for proxy in run.etcd_proxies[target]:
-            proxy.restore()
-        run.log_fault("restore", "node %d <-> etcd" % target)
 
 
 def flaky_node_etcd(run, fault):
     """A node's link to etcd drops out and back every `period` (bytes held
     while it is out, as by a link losing every packet for a while)."""
     target = fault["target"]
-    run.log_fault("flapping every %.3f s" % fault["period"], "node %d <-> etcd" % target)
     end = time.monotonic() + fault["duration"]
-    try:
+    with _node_etcd_link(run, target, "flapping every %.3f s" % fault["period"], lambda proxy: None):
         while time.monotonic() < end:
             for proxy in run.etcd_proxies[target]:
                 proxy.pause()
@@ -281,10 +273,6 @@ def flaky_node_etcd(run, fault):
             for proxy in run.etcd_proxies[target]:
                 proxy.restore()
             _pause(run, fault["period"])
-    finally:
-        for proxy in run.etcd_proxies[target]:
-            proxy.restore()
-        run.log_fault("restore", "node %d <-> etcd" % target)
 
 
 INJECT = {name: globals()[name] for name in STANDALONE + CLUSTER}

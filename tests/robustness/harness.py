@@ -243,31 +243,26 @@ class Run:
         self.client_proxy = TcpProxy(self.nodes[0].port)
         return ["127.0.0.1:%d" % self.client_proxy.port] + ["127.0.0.1:%d" % n.port for n in self.nodes[1:]]
 
+    def catalog(self, node):
+        """{service: sorted instance ids} as `node` lists them (Discover)."""
+        channel = grpc.insecure_channel("127.0.0.1:%d" % node.port)
+        stub = self.pb.registry_pb2_grpc.RegistryStub(channel)
+        try:
+            return {service: sorted(i.instance_id for i in stub.Discover(
+                self.pb.registry_pb2.DiscoverRequest(service=service), timeout=5).instances) for service in SERVICES}
+        finally:
+            channel.close()
+
     def record_recovered(self, node):
         """What a node lists right after a restart (the durability rule reads it)."""
         call = self.clock.now()
-        channel = grpc.insecure_channel("127.0.0.1:%d" % node.port)
-        stub = self.pb.registry_pb2_grpc.RegistryStub(channel)
-        listed = {}
-        for service in SERVICES:
-            reply = stub.Discover(self.pb.registry_pb2.DiscoverRequest(service=service), timeout=5)
-            listed[service] = sorted(i.instance_id for i in reply.instances)
-        channel.close()
+        listed = self.catalog(node)
         with open(os.path.join(self.run_dir, "recovered.json"), "w") as out:
             json.dump({"call": call, "return": self.clock.now(), "instances": listed}, out, indent=1)
 
     def final_state(self):
         """Every node's catalog and, in cluster mode, etcd's (final.json)."""
-        state = {"t": self.clock.now(), "nodes": {}}
-        for i, node in enumerate(self.nodes):
-            channel = grpc.insecure_channel("127.0.0.1:%d" % node.port)
-            stub = self.pb.registry_pb2_grpc.RegistryStub(channel)
-            listed = {}
-            for service in SERVICES:
-                reply = stub.Discover(self.pb.registry_pb2.DiscoverRequest(service=service), timeout=5)
-                listed[service] = sorted(inst.instance_id for inst in reply.instances)
-            channel.close()
-            state["nodes"][str(i)] = listed
+        state = {"t": self.clock.now(), "nodes": {str(i): self.catalog(node) for i, node in enumerate(self.nodes)}}
         if self.etcd is not None:
             state["etcd_revision"] = self.etcd.revision()
         return state

@@ -88,6 +88,7 @@ void Cluster::Serve(std::vector<grpc::CompletionQueue*> queues) {
   follower_->Start();
   peers_->Start();
   last_sweep_ = std::chrono::steady_clock::now();
+  VouchForView(last_sweep_ + options_.stall_threshold + kMonitorPeriod);  // just loaded
   monitor_ = std::thread([this] { Monitor(); });
 }
 
@@ -123,7 +124,9 @@ std::vector<LeaseId> Cluster::RenewHeld(const std::vector<LeaseId>& leases) {
 }
 
 void Cluster::Monitor() {
+  const Duration vouch_bound = options_.stall_threshold + kMonitorPeriod;
   for (;;) {
+    const auto slept = std::chrono::steady_clock::now();
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (wake_.wait_for(lock, kMonitorPeriod, [this] { return stopping_ || take_over_.load(); })) {
@@ -131,6 +134,16 @@ void Cluster::Monitor() {
       }
     }
     const auto now = std::chrono::steady_clock::now();
+    // Woken this late, the process did not run (SIGSTOP, a VM pause): the
+    // watch may not yet have brought what the others did meanwhile.
+    if (const Duration overslept = now - slept - kMonitorPeriod;
+        overslept > options_.stall_threshold && !catching_up_) {
+      log::Warn("cluster: this node did not run for {} ms (paused?): serving once the watch caught up",
+                Millis(overslept));
+      catch_ups_after_stalls_.fetch_add(1, std::memory_order_relaxed);
+      CatchUp();
+    }
+    VouchForView(now + vouch_bound);
     if (now - last_sweep_ > kSweepPeriod) {
       last_sweep_ = now;
       take_over_.store(true);
@@ -139,7 +152,27 @@ void Cluster::Monitor() {
     CheckEtcd();
     CheckCutOff();
     SetServing();
+    // A check that took long (etcd out of reach) vouches no further: the
+    // next wake-up does.
+    if (const auto checked = std::chrono::steady_clock::now(); checked - now <= vouch_bound) {
+      VouchForView(checked + vouch_bound);
+    }
   }
+}
+
+void Cluster::VouchForView(std::chrono::steady_clock::time_point until) {
+  writer_->VouchForViewUntil(stale_ || catching_up_ ? std::chrono::steady_clock::time_point{} : until);
+}
+
+void Cluster::CatchUp() {
+  // Beacons sent before say nothing about the watch after.
+  std::lock_guard<std::mutex> lock(beacon_mu_);
+  ++beacon_generation_;
+  beacon_sent_.reset();
+  beacon_committed_.reset();
+  seen_beacon_ = false;
+  last_beacon_ = {};
+  catching_up_ = true;
 }
 
 void Cluster::CheckEtcd() {
@@ -159,7 +192,6 @@ void Cluster::CheckEtcd() {
       if (stale_ || catching_up_) log::Info("cluster: caught up with etcd");
       stale_ = false;
       catching_up_ = false;
-      writer_->set_catching_up(false);
     }
   }
   if (send_beacon) {  // not under beacon_mu_: the answer may come at once, on this thread
@@ -219,15 +251,8 @@ void Cluster::CheckCutOff() {
   if (silence <= options_.node_ttl) {
     if (writer_->cut_off()) {
       log::Info("cluster: in touch with etcd again; serving once the watch caught up");
-      // A new beacon, sent from now on, shows when it has.
-      std::lock_guard<std::mutex> lock(beacon_mu_);
-      ++beacon_generation_;
-      beacon_sent_.reset();
-      beacon_committed_.reset();
-      seen_beacon_ = false;
-      last_beacon_ = {};
-      catching_up_ = true;
-      writer_->set_catching_up(true);
+      catch_ups_after_cut_offs_.fetch_add(1, std::memory_order_relaxed);
+      CatchUp();
     }
     writer_->set_cut_off(false);
     return;

@@ -49,6 +49,10 @@ struct ClusterOptions {
   // A view of the catalog that cannot be shown current within this long is
   // reported (health NOT_SERVING, a log line) and its watch started again.
   Duration max_staleness = std::chrono::seconds(5);
+  // The monitor waking this late (the process paused: --stall-threshold)
+  // leaves the view unvouched for until a fresh beacon shows the watch
+  // caught up.
+  Duration stall_threshold = std::chrono::milliseconds(500);
   Duration forward_interval = std::chrono::milliseconds(100);
   CommitOptions commit;
   // Sent with this node's Peer calls (--peer-token-file): under a policy
@@ -86,6 +90,13 @@ class Cluster final : public NodeEvents {
   // commit back through the watch, or longer while one committed has not
   // come back.
   Duration WatchLag();
+  // Times the node had to show its watch current again before it served:
+  // awake from a stall, and back in touch after a cut-off.
+  uint64_t catch_ups_after_stalls() const { return catch_ups_after_stalls_.load(std::memory_order_relaxed); }
+  uint64_t catch_ups_after_cut_offs() const { return catch_ups_after_cut_offs_.load(std::memory_order_relaxed); }
+  // Leases and sessions not found here answered UNAVAILABLE, not NOT_FOUND,
+  // because the node could not vouch for its view.
+  uint64_t unvouched_answers() const { return writer_->unvouched_answers(); }
   // The other live nodes' addresses.
   std::vector<std::string> PeerAddresses() const { return nodes_->PeerAddresses(); }
 
@@ -98,6 +109,13 @@ class Cluster final : public NodeEvents {
   // follower is current (and etcd in touch).
   void CheckEtcd();
   void CheckCutOff();
+  // Tells the writer until when this node vouches for its view: a stall
+  // threshold and a monitor period past a check that found it current;
+  // never while it is stale or catching up.
+  void VouchForView(std::chrono::steady_clock::time_point until);
+  // The watch must show itself current again (a fresh beacon) before the
+  // node serves and vouches for its view.
+  void CatchUp();
   // Takes over the leases whose holder is gone and that fall to this node.
   void TakeOver();
   void SetServing();
@@ -130,7 +148,9 @@ class Cluster final : public NodeEvents {
   bool seen_beacon_ = false;
   // Beacons sent before a cut-off ended say nothing about the watch after it.
   uint64_t beacon_generation_ = 0;
-  bool catching_up_ = false;  // monitor thread only: back in touch, the watch not yet shown current
+  std::atomic<uint64_t> catch_ups_after_stalls_{0};
+  std::atomic<uint64_t> catch_ups_after_cut_offs_{0};
+  bool catching_up_ = false;  // monitor thread only: back in touch or awake, the watch not yet shown current
   std::chrono::steady_clock::time_point last_peer_check_;
   std::chrono::steady_clock::time_point last_sweep_;
   bool stale_ = false;

@@ -367,8 +367,12 @@ absl::Status ClusterWriter::RefreshSession(SessionId id, SessionAttachment attac
 }
 
 absl::Status ClusterWriter::NotFoundHere(absl::Status not_found) const {
-  if (catching_up_.load(std::memory_order_acquire)) {
-    return absl::UnavailableError("this registryd node is catching up with etcd after losing it: try again");
+  if (std::chrono::steady_clock::now().time_since_epoch().count() >
+      view_vouched_until_ns_.load(std::memory_order_acquire)) {
+    unvouched_answers_.fetch_add(1, std::memory_order_relaxed);
+    return absl::UnavailableError(
+        "this registryd node cannot vouch that its view of the catalog is current (it stalled, lost etcd, or its "
+        "watch lags): try again, or another node");
   }
   if (const Duration silence = membership_.Silence(); silence > node_ttl_) {
     return absl::UnavailableError(fmt::format(

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
@@ -62,13 +63,18 @@ class ClusterWriter final : public RegistryWriter {
   // keeps their leases.
   void set_cut_off(bool cut_off) { cut_off_.store(cut_off, std::memory_order_release); }
   bool cut_off() const { return cut_off_.load(std::memory_order_acquire); }
-  // Back in touch after a cut-off, until the watch caught up: a lease this
-  // node still takes for its own may have been taken over meanwhile, so a
-  // heartbeat it does not find gets UNAVAILABLE (try again), not NOT_FOUND
+  // Until when this node vouches that its view of the catalog is current;
+  // the monitor renews it while it is (cluster.h). After it (a stall, a
+  // watch that lags, back in touch after a cut-off) a lease or session
+  // this node does not find may have been registered or taken over
+  // elsewhere meanwhile, so it gets UNAVAILABLE (try again), not NOT_FOUND
   // (the seed's servers never register again after NOT_FOUND). The same
-  // while it has not heard from etcd for longer than --node-ttl and is not
-  // yet found cut off: its copy of a lease the others took over lapses here.
-  void set_catching_up(bool catching_up) { catching_up_.store(catching_up, std::memory_order_release); }
+  // while it has not heard from etcd for longer than --node-ttl: its copy
+  // of a lease the others took over lapses here.
+  void VouchForViewUntil(std::chrono::steady_clock::time_point until) {
+    view_vouched_until_ns_.store(until.time_since_epoch().count(), std::memory_order_release);
+  }
+  uint64_t unvouched_answers() const { return unvouched_answers_.load(std::memory_order_relaxed); }
 
  private:
   // Submits `write`. Once etcd committed it and this node applied it,
@@ -113,7 +119,8 @@ class ClusterWriter final : public RegistryWriter {
   const NodeMembership& membership_;
   const Duration node_ttl_;
   std::atomic<bool> cut_off_{false};
-  std::atomic<bool> catching_up_{false};
+  std::atomic<std::chrono::steady_clock::rep> view_vouched_until_ns_{0};
+  mutable std::atomic<uint64_t> unvouched_answers_{0};
 
   std::mutex background_mu_;
   absl::flat_hash_set<LeaseId> background_writes_;  // leases with a background write in flight

@@ -195,6 +195,14 @@ void WriteCluster(TextExposition& text, cluster::Cluster& cluster, Registry& reg
         Seconds(cluster.WatchLag()));
   Gauge(text, "registryd_cluster_etcd_silence_seconds", "Time since etcd last answered this node.",
         Seconds(cluster.EtcdSilence()));
+  text.Family("registryd_cluster_catch_ups_total", MetricType::kCounter,
+              "Times this node showed its watch current (a fresh beacon) before it served again.");
+  text.Sample({{"after", "stall"}}, static_cast<double>(cluster.catch_ups_after_stalls()));
+  text.Sample({{"after", "cut_off"}}, static_cast<double>(cluster.catch_ups_after_cut_offs()));
+  Counter(text, "registryd_cluster_unvouched_answers_total",
+          "Leases and sessions not found here answered UNAVAILABLE, not NOT_FOUND: this node could not vouch "
+          "that its view is current.",
+          cluster.unvouched_answers());
   Gauge(text, "registryd_cluster_nodes", "Live registryd nodes in the cluster, this one included.",
         static_cast<double>(cluster.PeerAddresses().size() + 1));
   const RegistryTotals registry_totals = registry.Totals();

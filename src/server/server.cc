@@ -124,6 +124,7 @@ absl::Status Server::StartCluster() {
   cluster::ClusterOptions options = *options_.cluster;
   if (options.address.empty()) options.address = address_;
   if (options.node_name.empty()) options.node_name = options.address;
+  options.stall_threshold = options_.lease_clock.late_bound;
   // Nodes call each other as clients of the registry's own port.
   std::shared_ptr<grpc::ChannelCredentials> peer_credentials = grpc::InsecureChannelCredentials();
   if (!options_.tls.cert_chain.empty()) {

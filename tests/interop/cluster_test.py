@@ -232,6 +232,26 @@ def changes(watcher, instance_ids):
     return seen + [("another snapshot",)] * max(0, snapshots - 1)
 
 
+def metric(node, sample):
+    """The value of one sample (name and labels, as exposed) in `node`'s /metrics; 0 when absent."""
+    with urllib.request.urlopen(node.server.http_url + "/metrics", timeout=RPC_TIMEOUT) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+    return 0
+
+
+def renews(client, lease):
+    """Whether `client` renews `lease`: False for UNAVAILABLE (try again), any other error raised."""
+    try:
+        client.heartbeat(lease)
+        return True
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.UNAVAILABLE:
+            raise
+        return False
+
+
 class ClusterTestCase(unittest.TestCase):
     def setUp(self):
         self.prefix = "/test-%d-%s/" % (next(_prefixes), self.id().split(".")[-1][:40])
@@ -859,6 +879,29 @@ class StalledNodeTest(ClusterTestCase):
             self.assertEqual(set(client.discover("stalled")), set(kept))
         self.assertRegex(sleeper.log(), r"registryd did not run for \d+\.\ds \(paused\?\)")
 
+    def test_a_node_awake_from_a_stall_never_denies_a_lease_registered_elsewhere_meanwhile(self):
+        writer, proxy, sleeper_node, sleeper = self.start_writer_and_watcher_through_proxy()
+        writer.register("woken", "before")
+        self.assert_eventually(lambda: "before" in sleeper.discover("woken"), self.logs)
+        os.kill(sleeper_node.server.pid, signal.SIGSTOP)
+        try:
+            proxy.pause()  # what the writer does meanwhile reaches the sleeper only once the test lets it
+            lease = writer.register("woken", "meanwhile")
+            time.sleep(1)  # the fault: past --stall-threshold (500 ms), short of --node-ttl
+        finally:
+            os.kill(sleeper_node.server.pid, signal.SIGCONT)
+        # Awake, it cannot know the lease yet: it must say so with UNAVAILABLE
+        # (try again), never NOT_FOUND (the seed's servers would give up).
+        with self.assertRaises(grpc.RpcError) as raised:
+            sleeper.heartbeat(lease)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.UNAVAILABLE, describe(raised.exception))
+        self.assertIn("cannot vouch", raised.exception.details())
+        proxy.restore()
+        self.assert_eventually(lambda: renews(sleeper, lease), self.logs)
+        self.assertRegex(sleeper_node.log(), r"this node did not run for \d+ ms \(paused\?\)")
+        self.assertGreaterEqual(metric(sleeper_node, 'registryd_cluster_catch_ups_total{after="stall"}'), 1)
+        self.assertGreaterEqual(metric(sleeper_node, "registryd_cluster_unvouched_answers_total"), 1)
+
 
 class ManyInstancesTest(ClusterTestCase):
     def test_instances_heartbeating_through_a_multi_address_channel_survive_a_killed_node(self):
@@ -1187,11 +1230,7 @@ class AuthorizationTest(ClusterTestCase):
             channel.close()
 
     def forwarded(self, node):
-        with urllib.request.urlopen(node.server.http_url + "/metrics", timeout=RPC_TIMEOUT) as reply:
-            for line in reply.read().decode().splitlines():
-                if line.startswith('registryd_heartbeats_total{api="forwarded"}'):
-                    return float(line.split()[-1])
-        return 0
+        return metric(node, 'registryd_heartbeats_total{api="forwarded"}')
 
     def test_nodes_renew_through_each_other_and_refuse_other_callers(self):
         a, b = self.start_nodes(2, extra=[*self.policy, "--peer-token-file", self.files["peer.token"]])
@@ -1333,10 +1372,14 @@ class StalledWatchTest(ClusterTestCase):
         proxy.pause()
         paused = time.monotonic()
         event = "a node's etcd watch stalls"
-        writer.register("stall", "during")
+        during = writer.register("stall", "during")
         # --max-staleness is 1.5 s for the tests' nodes.
         self.time_until(event, "it reports NOT_SERVING (--max-staleness 1.5 s)", paused,
                         lambda: stalled.serving() is False)
+        # Stale, it does not deny a lease it has not seen: try again.
+        with self.assertRaises(grpc.RpcError) as raised:
+            stalled.heartbeat(during)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.UNAVAILABLE, describe(raised.exception))
         self.assert_eventually(lambda: "view of the catalog is" in stalled_node.log(), self.logs)
         proxy.restore()
         restored = time.monotonic()

@@ -301,15 +301,6 @@ def check_expiry(run):
             gaps = [b - a for a, b in zip(refreshes, refreshes[1:])]
             if not refreshes or (gaps and max(gaps[-3:]) >= run.ttl) or op.get("grace", run.ttl) == 0:
                 continue
-            # A node's view lags by its watch delay, and one that does not know a
-            # lease yet says NOT_FOUND (docs/CLUSTER.md, Consistency): so does a node
-            # just back from a stall or a restart until its watch caught up. Known
-            # gap, in the note: it should say UNAVAILABLE then, as when cut off.
-            if run.mode == "cluster" and any(
-                    line["action"] in ("SIGCONT", "restart") and line["target"] == "node %s" % op.get("node")
-                    and line["t"] <= op.get("return", op["call"]) <= line["t"] + VISIBILITY_BOUND_S
-                    for line in run.fault_log):
-                continue
             # A deregistration or close that timed out may land later: its client renews on, and is told so.
             if any(a.call < op["call"] and a.outcome != "failed" for a in run.deregisters.get(key, [])):
                 continue

@@ -193,6 +193,13 @@ class CheckerTest(unittest.TestCase):
         self.run.clients["lease0"][5] = dict(self.run.clients["lease0"][5], outcome="failed", code="NOT_FOUND")
         self.assert_found("expiry", "kept renewing")
 
+    def test_a_node_just_awake_denying_a_renewing_clients_lease(self):
+        # Awake but not yet caught up, a node must say UNAVAILABLE (try again), not NOT_FOUND.
+        renewal = self.run.clients["lease0"][5]
+        self.run.clients["lease0"][5] = dict(renewal, outcome="failed", code="NOT_FOUND")
+        self.run.faults = [{"t": renewal["call"] - 0.05, "action": "SIGCONT", "target": "node %d" % renewal["node"]}]
+        self.assert_found("expiry", "kept renewing")
+
     def test_an_instance_that_outlives_its_stopped_client(self):
         clients = self.run.clients["session0"]
         self.run.clients["session0"] = [c for c in clients if c["call"] < 5.0] + [

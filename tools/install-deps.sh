@@ -10,7 +10,8 @@
 # a report's frames, and TSan's suppressions, matched by function name, do
 # not apply; libsystemd-dev: sd_notify; help2man: the man pages; lintian,
 # systemd, man-db and logrotate: the package's checks, its unit's
-# systemd-analyze, the man pages and the logrotate file it installs). Checked on a fresh Debian 12 (debootstrap --variant=minbase).
+# systemd-analyze, the man pages and the logrotate file it installs; fiu-utils:
+# fiu-run and fiu-ctrl, the robustness harness's fsync and write errors). Checked on a fresh Debian 12 (debootstrap --variant=minbase).
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
@@ -20,7 +21,7 @@ packages=(
   libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   python3 python3-grpcio python3-protobuf
   etcd-server openssl prometheus chromium
-  libsystemd-dev help2man lintian systemd man-db logrotate
+  libsystemd-dev help2man lintian systemd man-db logrotate fiu-utils
 )
 
 missing=()

@@ -3,6 +3,7 @@
 #   tools/robustness.sh --count 200      200 random seeds, stopping at the first failure
 #   tools/robustness.sh --count 200 --keep-going   all 200 (a report: runs.log)
 #   tools/robustness.sh --seed 7         one seed again (a failing run prints this command)
+#   tools/robustness.sh --scenario NAME  a named regression scenario (tests/robustness/testdata/NAME.json)
 #     [--mode standalone|cluster] [--fault NAME] [--negative-control] [--keep]
 # Failing runs stay in build/tests/robustness/results/<scenario>/<seed>/
 # (verdict.json, timeline.html, histories, logs, data dirs); every run's

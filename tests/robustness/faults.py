@@ -6,8 +6,10 @@ logs what it does (faults.jsonl) and returns when it healed.
 Every fault takes the run (harness.Run: its nodes, etcd, proxies, clock,
 log), the fault's random generator, and its parameters."""
 import contextlib
+import itertools
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -15,7 +17,11 @@ import grpc
 
 from recorder import History
 
-STANDALONE = ("kill9_restart", "stall", "restart", "client_partition")
+STANDALONE = ("kill9_restart", "stall", "restart", "client_partition", "fsync_errors", "write_errors")
+# Faults of the data dir's system calls: their registryd runs under libfiu's
+# fiu-run (its POSIX preload library), which fiu-ctrl drives.
+DISK = {"fsync_errors": ("enable", ("posix/io/sync/fdatasync", "posix/io/sync/fsync")),
+        "write_errors": ("enable_random", ("posix/io/rw/write",))}
 CLUSTER = ("kill9_node", "sigstop_node", "rolling_restart", "kill_etcd_member", "kill_etcd_leader",
            "sigstop_etcd_leader", "partition_node_etcd", "client_partition", "compaction_while_lagging",
            "slow_node_etcd", "flaky_node_etcd")
@@ -54,6 +60,8 @@ def draw(mode, rng, ttl_s, node_ttl_s, forced=None):
     elif name == "flaky_node_etcd":
         fault["duration"] = round(rng.uniform(1.0, 2 * (ttl_s + node_ttl_s)), 3)
         fault["period"] = round(rng.uniform(0.1, 0.6), 3)
+    elif name in DISK:
+        fault["duration"] = round(rng.uniform(0.5, ttl_s), 3)
     elif name == "rolling_restart":
         fault["duration"] = 0.0  # as long as it takes
     return fault
@@ -91,14 +99,18 @@ def kill9_restart(run, fault):
     run.record_recovered(node)
 
 
-def _register_burst(run, node, acknowledged, count=200, set_after=10):
+def _register_burst(run, node, acknowledged, count=200, set_after=10, until=None):
     """Registers burst-0, burst-1, ... one after another (TTL 60 s, recorded as
-    the client "burst") until a call fails; sets `acknowledged` after `set_after`."""
+    the client "burst") until a call fails, or with `until` (an Event) until
+    it is set, 10 ms apart; sets `acknowledged` after `set_after`."""
     history = History(run.clock, os.path.join(run.run_dir, "clients", "burst.jsonl"), "burst")
     channel = grpc.insecure_channel("127.0.0.1:%d" % node.port)
     stub = run.pb.registry_pb2_grpc.RegistryStub(channel)
     try:
-        for i in range(count):
+        for i in itertools.count() if until is not None else range(count):
+            if until is not None:
+                if until.wait(0.01):
+                    return
             instance = "burst-%d" % i
             with history.call("register", node=0, service="orders", instance=instance, ttl_ms=60000) as op:
                 reply = stub.Register(run.pb.registry_pb2.RegisterRequest(
@@ -107,12 +119,71 @@ def _register_burst(run, node, acknowledged, count=200, set_after=10):
                 op.set(lease=reply.lease_id)
             if i + 1 == set_after:
                 acknowledged.set()
-            if op.fields["outcome"] != "ok":
+            if op.fields["outcome"] != "ok" and until is None:
                 return
     finally:
         acknowledged.set()
         channel.close()
         history.close()
+
+
+def fsync_errors(run, fault):
+    """Standalone under --fsync always: the data dir's fsync and fdatasync
+    fail (libfiu) while a client registers one instance after another, and
+    registryd is killed (-9) while they still fail, then restarted: what it
+    acknowledged is back (recovered.json), so no failed sync was taken for
+    a good one."""
+    _failing_disk(run, fault, heal_first=False)
+
+
+def write_errors(run, fault):
+    """As fsync_errors, with half of registryd's write() calls failing (a
+    record may be torn); the writes heal, and once registryd wrote again
+    (a full snapshot), kill -9 and a restart: what it made meanwhile is
+    durable too."""
+    _failing_disk(run, fault, heal_first=True)
+
+
+def _failing_disk(run, fault, heal_first):
+    node = run.nodes[0]
+    command, failpoints = DISK[fault["name"]]
+    acknowledged, done = threading.Event(), threading.Event()
+    burst = threading.Thread(target=_register_burst, args=(run, node, acknowledged),
+                             kwargs={"until": done}, daemon=True)
+    burst.start()
+    acknowledged.wait(10)
+    suffix = ",probability=0.5" if command == "enable_random" else ""
+    for failpoint in failpoints:
+        _fiu_ctrl(node, "%s name=%s%s" % (command, failpoint, suffix))
+    run.log_fault(fault["name"], "node 0", failpoints=failpoints)
+    _pause(run, fault["duration"])
+    if heal_first:
+        for failpoint in failpoints:
+            _fiu_ctrl(node, "disable name=%s" % failpoint)
+        run.log_fault("disk healed", "node 0")
+        # The journal tries again with a full snapshot every round; once one
+        # is written, what was made meanwhile is durable too.
+        deadline = time.monotonic() + 10
+        while _still_failing(node) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _pause(run, 0.5)
+    done.set()
+    burst.join(10)
+    run.log_fault("kill -9", "node 0", pid=node.server.pid)
+    node.kill()
+    run.log_fault("restart", "node 0")
+    node.start()  # a new process: no failpoint enabled
+    run.record_recovered(node)
+
+
+def _still_failing(node):
+    log = node.log()
+    return log.count("changes are not durable") > log.count("writing again")
+
+
+def _fiu_ctrl(node, command):
+    subprocess.run(["fiu-ctrl", "-f", node.failpoint_control, "-c", command, str(node.server.pid)], check=True,
+                   timeout=10)
 
 
 def restart(run, fault):

@@ -11,6 +11,7 @@ passing one is deleted unless --keep.
 Usage:
   /usr/bin/python3 tests/robustness/harness.py --seed 7 --registryd build/src/registryd --etcd /usr/bin/etcd \\
       --protos protos --protoc /usr/bin/protoc --grpc-python-plugin /usr/bin/grpc_python_plugin
+  (or --scenario NAME instead of --seed: a plan kept in testdata/NAME.json)
 """
 import argparse
 import json
@@ -42,6 +43,7 @@ WARM_UP_S = 3.0
 RESTORE_SPREAD_MS = 5000  # registryd's default, said here so the checker knows it
 SERVICES = ("orders", "payments", "search")
 PREFIX = "/robustness/"
+TESTDATA = os.path.join(HERE, "testdata")  # the named regression scenarios
 PROTOS = ("registry/v1/registry.proto", "etcd/etcdserverpb/rpc.proto", "etcd/mvccpb/kv.proto",
           "registryd/cluster.proto")
 
@@ -94,16 +96,23 @@ class StandaloneNode:
     """registryd with a data dir under --fsync always (or `journal` flags),
     restartable on its port."""
 
-    def __init__(self, registryd, data_dir, journal=("--fsync", "always")):
+    def __init__(self, registryd, data_dir, journal=("--fsync", "always"), failpoints=False):
         self.flags = ["--threads", "2", "--min-ttl", "1s", "--tick", "20ms", "--data-dir", data_dir,
                       "--restore-spread", "%dms" % RESTORE_SPREAD_MS, *journal]
         self.registryd = registryd
+        # With `failpoints`, under fiu-run: fiu-ctrl makes its system calls
+        # fail through the named pipes <failpoint_control>-<pid>.{in,out}.
+        self.failpoint_control = os.path.join(os.path.dirname(data_dir), "fiu-ctrl") if failpoints else None
         self.port = 0
         self.server = None
+        self.earlier_logs = ""  # of the processes before a restart
         self.start()
 
     def start(self):
-        self.server = ServerProcess([self.registryd, "--listen", "127.0.0.1:%d" % self.port, *self.flags])
+        if self.server is not None:
+            self.earlier_logs += self.server.stderr_text() + "--- restarted ---\n"
+        preload = ["fiu-run", "-x", "-f", self.failpoint_control] if self.failpoint_control else []
+        self.server = ServerProcess([*preload, self.registryd, "--listen", "127.0.0.1:%d" % self.port, *self.flags])
         self.port = int(self.server.wait_listening(30).rsplit(":", 1)[1])
 
     def kill(self):
@@ -113,7 +122,12 @@ class StandaloneNode:
         return self.server.stop()
 
     def log(self):
+        """This process's log."""
         return self.server.stderr_text()
+
+    def logs(self):
+        """Every process's log, the earlier ones first."""
+        return self.earlier_logs + self.server.stderr_text()
 
 
 class EtcdHistory(threading.Thread):
@@ -233,7 +247,8 @@ class Run:
     def start(self):
         if self.plan["mode"] == "standalone":
             journal = UNSYNCED if self.args.negative_control else ("--fsync", "always")
-            self.nodes = [StandaloneNode(self.args.registryd, os.path.join(self.run_dir, "data0"), journal)]
+            self.nodes = [StandaloneNode(self.args.registryd, os.path.join(self.run_dir, "data0"), journal,
+                                         failpoints=self.plan["fault"]["name"] in faults.DISK)]
         else:
             self.etcd = EtcdCluster(self.args.etcd, members=3)
             self.etcd_proxies = [[TcpProxy(port) for port in self.etcd.client_ports] for _ in range(3)]
@@ -279,7 +294,7 @@ class Run:
                     out.write(str(unclean).splitlines()[0] + "\n")
         for i, node in enumerate(self.nodes):
             with open(os.path.join(self.run_dir, "node%d.log" % i), "w") as out:
-                out.write(node.log() if hasattr(node, "log") else "")
+                out.write(node.logs() if hasattr(node, "logs") else node.log())
         for proxies in self.etcd_proxies:
             for proxy in proxies:
                 proxy.close()
@@ -343,21 +358,50 @@ def execute(plan, args, run_dir, pb):
 
 
 def replay_command(args, plan):
+    if args.scenario:
+        return "tools/robustness.sh --scenario %s" % args.scenario
     return " ".join(["tools/robustness.sh", "--seed", str(plan["seed"])] +
                     (["--mode", args.mode] if args.mode else []) + (["--fault", args.fault] if args.fault else []) +
                     (["--negative-control"] if args.negative_control else []))
 
 
-def first_seeds():
-    """For every mode and fault, the first seed that draws it: CI's set."""
-    wanted = {("standalone", f) for f in faults.STANDALONE} | {("cluster", f) for f in faults.CLUSTER}
+def regression_scenarios():
+    """The named regression scenarios (testdata/<name>.json): a bug the
+    harness found, kept as the plan that found it, so that a later change
+    of the draw does not lose it. {name: scenario}."""
     found = {}
+    for entry in sorted(os.listdir(TESTDATA)):
+        if entry.endswith(".json"):
+            with open(os.path.join(TESTDATA, entry)) as scenario:
+                found[entry[:-len(".json")]] = json.load(scenario)
+    return found
+
+
+def load_scenario(name_or_path):
+    path = name_or_path if os.path.exists(name_or_path) else os.path.join(TESTDATA, name_or_path + ".json")
+    with open(path) as scenario:
+        return json.load(scenario)
+
+
+def ci_runs():
+    """CI's set: every regression scenario, then for every mode and fault
+    none of them covers, the first seed that draws it. (test name, harness
+    arguments)."""
+    runs, covered = [], set()
+    for name, scenario in regression_scenarios().items():
+        runs.append(("robustness_regression_" + name, ["--scenario", name]))
+        covered.add((scenario["plan"]["mode"], scenario["plan"]["fault"]["name"]))
+    wanted = {("standalone", f) for f in faults.STANDALONE} | {("cluster", f) for f in faults.CLUSTER}
+    wanted -= covered
     seed = 1
-    while len(found) < len(wanted):
+    while wanted:
         plan = draw(seed)
-        found.setdefault((plan["mode"], plan["fault"]["name"]), seed)
+        drawn = (plan["mode"], plan["fault"]["name"])
+        if drawn in wanted:
+            wanted.discard(drawn)
+            runs.append(("robustness_%s_%s" % drawn, ["--seed", str(seed)]))
         seed += 1
-    return sorted(found.items(), key=lambda item: item[1])
+    return runs
 
 
 def generate_stubs(args, out_dir):
@@ -367,8 +411,11 @@ def generate_stubs(args, out_dir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--list-ci-seeds", action="store_true",
-                        help="print, for every mode and fault, the first seed that draws it")
+    parser.add_argument("--scenario", help="a named regression scenario (testdata/NAME.json) or its path, "
+                        "instead of a seed")
+    parser.add_argument("--list-ci-runs", action="store_true",
+                        help="print CI's runs, one a line (test name, then a flag and its value): every regression "
+                        "scenario, and for every mode and fault none covers, the first seed that draws it")
     parser.add_argument("--negative-control", action="store_true",
                         help="standalone with a journal written once a second: kill -9 must lose acknowledged "
                              "writes, and the checker must say so")
@@ -382,15 +429,20 @@ def main():
     parser.add_argument("--results", default="robustness-results", help="where failing runs are kept")
     parser.add_argument("--keep", action="store_true", help="keep passing runs too")
     args = parser.parse_args()
-    if args.list_ci_seeds:
-        for (mode, fault), seed in first_seeds():
-            print(seed, mode, fault)
+    if args.list_ci_runs:
+        for name, harness_args in ci_runs():
+            print(name, *harness_args)
         return 0
-    if args.seed is None or not (args.registryd and args.protos and args.protoc and args.grpc_python_plugin):
-        parser.error("a run needs --seed, --registryd, --protos, --protoc and --grpc-python-plugin")
+    if (args.seed is None) == (args.scenario is None) or not (
+            args.registryd and args.protos and args.protoc and args.grpc_python_plugin):
+        parser.error("a run needs --seed or --scenario, --registryd, --protos, --protoc and --grpc-python-plugin")
     if args.negative_control:
         args.mode, args.fault = "standalone", "kill9_restart"
-    plan = draw(args.seed, args.mode, args.fault)
+    if args.scenario:
+        plan = load_scenario(args.scenario)["plan"]
+        args.seed = plan["seed"]
+    else:
+        plan = draw(args.seed, args.mode, args.fault)
     scenario = "%s-%s%s" % (plan["mode"], plan["fault"]["name"], "-unsynced" if args.negative_control else "")
     run_dir = os.path.abspath(os.path.join(args.results, scenario, str(args.seed)))
     shutil.rmtree(run_dir, ignore_errors=True)

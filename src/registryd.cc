@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "auth/authority.h"
+#include "auth/certificate_identity.h"
 #include "auth/tokens.h"
 #include "build_info.h"
 #include "core/log.h"
@@ -30,26 +31,41 @@ using registryd::flags::FormatDuration;
 // Under a policy the other nodes refuse this node's Peer calls unless its
 // identity has admin on every service (they take the leases over instead of
 // having their renewals forwarded): say so at the start, not at the first
-// forwarded renewal. A node certificate's identity is not checked here.
+// forwarded renewal. Under mutual TLS the others know the node by its
+// certificate (a bearer token beside one goes unread); else by its
+// --peer-token-file.
 void WarnIfPeersWillRefuseThisNode(const registryd::auth::Authority& authority, const std::string& peer_token,
-                                   bool mutual_tls) {
-  if (peer_token.empty()) {
-    if (!mutual_tls) {
-      registryd::log::Warn("cluster: under --authz-policy without mutual TLS, this node's calls to the other nodes "
-                           "carry no identity, so they will refuse its forwarded renewals: give every node "
-                           "--peer-token-file with a token whose identity has admin on every service");
+                                   const registryd::ServerTls& tls) {
+  const std::shared_ptr<const registryd::auth::Authority::Snapshot> snapshot = authority.Current();
+  std::string identity;
+  std::string named_by;
+  if (!tls.client_ca.empty()) {
+    absl::StatusOr<std::string> named = registryd::auth::IdentityOfPemChain(tls.cert_chain);
+    if (named.ok()) identity = *std::move(named);
+    named_by = "this node's certificate (--tls-cert)";
+  }
+  if (identity.empty() && !peer_token.empty()) {
+    const std::optional<std::string_view> named = snapshot->tokens->IdentityOf(peer_token);
+    if (!named) {
+      registryd::log::Warn("cluster: --peer-token-file holds a token --auth-tokens does not: the other nodes will "
+                           "refuse this node's forwarded renewals");
+      return;
     }
+    identity = std::string(*named);
+    named_by = "--peer-token-file";
+  }
+  if (identity.empty()) {
+    registryd::log::Warn("cluster: under --authz-policy this node's calls to the other nodes carry no identity{}, so "
+                         "they will refuse its forwarded renewals: give every node {} whose identity has admin on "
+                         "every service",
+                         tls.client_ca.empty() ? "" : " (its certificate names nobody)",
+                         tls.client_ca.empty() ? "--peer-token-file with a token" : "a certificate");
     return;
   }
-  const std::shared_ptr<const registryd::auth::Authority::Snapshot> snapshot = authority.Current();
-  const std::optional<std::string_view> identity = snapshot->tokens->IdentityOf(peer_token);
-  if (!identity) {
-    registryd::log::Warn("cluster: --peer-token-file holds a token --auth-tokens does not: the other nodes will "
-                         "refuse this node's forwarded renewals");
-  } else if (!snapshot->policy->GrantsFor(*identity)->AllowsEveryService(registryd::auth::Permission::kAdmin)) {
-    registryd::log::Warn("cluster: --peer-token-file names \"{}\", which has no admin on every service: the other "
-                         "nodes will refuse this node's forwarded renewals",
-                         *identity);
+  if (!snapshot->policy->GrantsFor(identity)->AllowsEveryService(registryd::auth::Permission::kAdmin)) {
+    registryd::log::Warn("cluster: {} names \"{}\", which has no admin on every service: the other nodes will "
+                         "refuse this node's forwarded renewals",
+                         named_by, identity);
   }
 }
 
@@ -178,7 +194,7 @@ int main(int argc, char** argv) {
   registryd::ServerOptions& options = *made;
   if (!options.cluster) options.registry.first_revision = FirstRevision();
   if (options.cluster && options.authority) {
-    WarnIfPeersWillRefuseThisNode(*options.authority, options.cluster->peer_token, !options.tls.client_ca.empty());
+    WarnIfPeersWillRefuseThisNode(*options.authority, options.cluster->peer_token, options.tls);
   }
   FeedSystemdWatchdog(options);
 

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
 import threading
@@ -75,11 +76,13 @@ def tearDownModule():
 class Client:
     """Stubs of every API over one channel (one address, or several balanced round-robin)."""
 
-    def __init__(self, *addresses):
+    def __init__(self, *addresses, credentials=None):
+        """`credentials`: grpc.ssl_channel_credentials, for nodes serving TLS."""
         target = addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
         options = [("grpc.enable_http_proxy", 0), ("grpc.lb_policy_name", "round_robin"),
                    ("grpc.use_local_subchannel_pool", 1)]  # a restarted node gets a fresh connection
-        self.channel = grpc.insecure_channel(target, options=options)
+        self.channel = (grpc.secure_channel(target, credentials, options=options) if credentials
+                        else grpc.insecure_channel(target, options=options))
         self.native = pb.registry_pb2_grpc.RegistryStub(self.channel)
         self.seed = pb.registry_service_pb2_grpc.RegistryServiceStub(self.channel)
         self.discovery = pb.discovery_service_pb2_grpc.DiscoveryServiceStub(self.channel)
@@ -232,9 +235,10 @@ def changes(watcher, instance_ids):
     return seen + [("another snapshot",)] * max(0, snapshots - 1)
 
 
-def metric(node, sample):
-    """The value of one sample (name and labels, as exposed) in `node`'s /metrics; 0 when absent."""
-    with urllib.request.urlopen(node.server.http_url + "/metrics", timeout=RPC_TIMEOUT) as reply:
+def metric(node, sample, context=None):
+    """The value of one sample (name and labels, as exposed) in `node`'s
+    /metrics; 0 when absent. `context`: an ssl.SSLContext, for a node under TLS."""
+    with urllib.request.urlopen(node.server.http_url + "/metrics", timeout=RPC_TIMEOUT, context=context) as reply:
         for line in reply.read().decode().splitlines():
             if line.startswith(sample + " "):
                 return float(line.split()[-1])
@@ -1280,6 +1284,58 @@ class AuthorizationTest(ClusterTestCase):
         self.assertIn("a caller without an identity may not make a cluster node's calls", tokenless.log())
         self.assertEqual(native.Heartbeat(pb.registry_pb2.HeartbeatRequest(lease_id=lease), timeout=RPC_TIMEOUT,
                                           metadata=self.APP).ttl_ms, 30000)
+
+
+class MutualTlsAuthorizationTest(ClusterTestCase):
+    """Under a policy over mutual TLS the nodes know each other by their
+    certificates: they forward renewals to each other with no token, and a
+    node whose certificate has no admin on every service says so at its start."""
+
+    def setUp(self):
+        super().setUp()
+        directory = tempfile.TemporaryDirectory(prefix="cluster_mtls_")
+        self.addCleanup(directory.cleanup)
+        self.ca = Authority(directory.name, "cluster-ca")
+        self.node_cert = self.ca.issue("node", "URI:spiffe://test/registryd-node,IP:127.0.0.1")
+        self.app_cert = self.ca.issue("app", "URI:spiffe://test/app")
+        self.policy = os.path.join(directory.name, "policy")
+        with open(self.policy, "w") as file:
+            file.write('rule { identity: "spiffe://test/registryd-node" service: "*" permission: ADMIN }\n'
+                       'rule { identity: "spiffe://test/app" service: "shop*" permission: [REGISTER, READ] }\n')
+
+    def flags(self, cert_and_key):
+        return ["--tls-cert", cert_and_key[0], "--tls-key", cert_and_key[1], "--tls-client-ca", self.ca.cert,
+                "--authz-policy", self.policy]
+
+    def app(self, *nodes):
+        """A client presenting the app's certificate."""
+        with open(self.ca.cert, "rb") as ca, open(self.app_cert[1], "rb") as key, open(self.app_cert[0], "rb") as cert:
+            credentials = grpc.ssl_channel_credentials(ca.read(), key.read(), cert.read())
+        client = Client(*[node.address for node in nodes], credentials=credentials)
+        self.clients.append(client)
+        return client
+
+    def https(self):
+        context = ssl.create_default_context(cafile=self.ca.cert)
+        context.load_cert_chain(*self.node_cert)
+        return context
+
+    def test_nodes_renew_through_each_other_by_their_certificates(self):
+        a, b = self.start_nodes(2, extra=self.flags(self.node_cert))
+        on_a, on_b = self.app(a), self.app(b)
+        lease = on_a.register("shop", "m-1")
+        self.assert_eventually(lambda: "m-1" in on_b.discover("shop"), self.logs)
+        on_b.heartbeat(lease)  # forwarded to a, which keeps the lease
+        self.assert_eventually(
+            lambda: metric(a, 'registryd_heartbeats_total{api="forwarded"}', self.https()) >= 1, self.logs)
+        self.assertNotIn("did not take", b.log())
+        self.assertNotIn("no admin on every service", a.log() + b.log())  # no warning at the start
+
+    def test_a_node_whose_certificate_lacks_admin_says_so_at_its_start(self):
+        weak = self.ca.issue("weak-node", "URI:spiffe://test/app,IP:127.0.0.1")
+        node = self.start_nodes(1, extra=self.flags(weak))[0]
+        self.assertIn('this node\'s certificate (--tls-cert) names "spiffe://test/app", which has no admin on every '
+                      "service", node.log())
 
 
 class EtcdTlsTest(ClusterTestCase):

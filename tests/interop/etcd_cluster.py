@@ -54,10 +54,14 @@ class EtcdCluster:
                                         for name, port in zip(self.names, self.peer_ports))
         self.procs = [None] * members
         self.logs = [os.path.join(self.root, name + ".log") for name in self.names]
-        for i in range(members):
-            self.start(i, state="new")
-        for i in range(members):
-            self.wait_healthy(i)
+        try:
+            for i in range(members):
+                self.start(i, state="new")
+            for i in range(members):
+                self.wait_healthy(i)
+        except BaseException:
+            self.close()  # nobody else holds the members that did start
+            raise
 
     def start(self, i, state="existing"):
         argv = [self.etcd, "--name", self.names[i], "--data-dir", os.path.join(self.root, self.names[i]),

@@ -193,6 +193,15 @@ class CheckerTest(unittest.TestCase):
         self.run.clients["lease0"][5] = dict(self.run.clients["lease0"][5], outcome="failed", code="NOT_FOUND")
         self.assert_found("expiry", "kept renewing")
 
+    def test_a_kept_session_whose_resume_is_refused(self):
+        # The stream broke at 10.0 while the client refreshed every 0.6 s: the
+        # resume on another node must find the session (grace 2 s).
+        clients = self.run.clients["session0"]
+        self.run.clients["session0"] = [c for c in clients if c["call"] < 10.0] + [
+            op("session0", "resume", 10.0, 10.05, node=1, session=9, outcome="failed", code="NOT_FOUND")]
+        found = self.assert_found("expiry", "kept renewing")
+        self.assertEqual((found["service"], found["instance"]), ("orders", "s1"))
+
     def test_a_node_just_awake_denying_a_renewing_clients_lease(self):
         # Awake but not yet caught up, a node must say UNAVAILABLE (try again), not NOT_FOUND.
         renewal = self.run.clients["lease0"][5]

@@ -35,6 +35,7 @@ HISTORY_LAG_S = 3.0
 # A watch may be told once that nothing changed; this many such answers in a
 # row is a stream spinning.
 REPEATED_EMPTY_ANSWERS = 5
+MAX_STANDALONE_RANGE = 1_000_000  # far more changes than a run makes
 
 Key = collections.namedtuple("Key", "service instance")
 SESSION_REQUESTS = ("open", "resume", "session_register", "session_deregister", "keep_alive", "close")
@@ -397,7 +398,9 @@ def visible_changes(etcd_events):
 
 def check_watches(run):
     """Every watch: ordered, unique, revisions only grow across resumes, and
-    (cluster mode) exactly etcd's history between the revisions it saw."""
+    exactly the history between the revisions it saw: etcd's in cluster
+    mode; standalone, where every change takes the next revision, one event
+    for each revision."""
     found = []
     expected = visible_changes(run.etcd)[0] if run.mode == "cluster" and run.etcd and run.etcd_complete else None
     for name, lines in run.watches.items():
@@ -453,6 +456,9 @@ def check_watches(run):
                 exact_from = line["revision"]
             last_revision = max(last_revision, line["revision"])
             since = line["revision"] if not line["more"] else since
+        if run.mode == "standalone":
+            found += standalone_history_gaps(name, got, covered)
+            continue
         if expected is None:
             continue
         by_etcd_revision = collections.defaultdict(list)
@@ -467,6 +473,22 @@ def check_watches(run):
                                            want=want, got=have))
                     break
     return found
+
+
+def standalone_history_gaps(name, got, covered):
+    """Standalone, a registry's changes take revisions one apart: a revision
+    within a range the watch was sent whole ((low, high]) without exactly
+    one event is a change it missed (or one it was sent twice over)."""
+    for low, high in covered:
+        if high - low > MAX_STANDALONE_RANGE:
+            return [violation("watch", 0, watch=name, what="revisions jumped by more than any run makes changes",
+                              revision=high, before=low)]
+        for revision in range(low + 1, high + 1):
+            if len(got.get(revision, [])) != 1:
+                return [violation("watch", 0, watch=name, what="not the registry's history: %d events at a revision "
+                                  "the watch was sent" % len(got.get(revision, [])), revision=revision,
+                                  range=[low, high])]
+    return []
 
 
 def check_one_owner(run):

@@ -193,6 +193,38 @@ class CheckerTest(unittest.TestCase):
         self.run.clients["lease0"][5] = dict(self.run.clients["lease0"][5], outcome="failed", code="NOT_FOUND")
         self.assert_found("expiry", "kept renewing")
 
+    def make_standalone(self, revisions=(101, 102, 103)):
+        """The clean run as one standalone registry's, whose changes take
+        revisions one apart: its watches see a1, s1, then a1's removal at
+        `revisions`."""
+        self.run.meta["mode"] = "standalone"
+        self.run.etcd = []
+        del self.run.final["etcd_revision"]
+        self.run.final["nodes"] = {"0": self.run.final["nodes"]["0"]}
+        for ops in self.run.clients.values():
+            for each in ops:
+                if "node" in each:
+                    each["node"] = 0
+        self.run.faults = [{"t": 20.0, "action": "SIGSTOP", "target": "node 0"}]
+        added_a1, added_s1, removed_a1 = revisions
+        self.run.watches = {"watch0": [
+            {"watch": "watch0", "node": 0, "t": 0.5, "kind": "start", "since": 0},
+            response(0.6, 100, [], snapshot=True),
+            response(1.2, added_a1, [["ADDED", "orders", "a1", added_a1, "REASON_UNSPECIFIED"]]),
+            response(1.4, added_s1, [["ADDED", "orders", "s1", added_s1, "REASON_UNSPECIFIED"]]),
+            response(7.2, removed_a1, [["REMOVED", "orders", "a1", removed_a1, "DEREGISTERED"]]),
+        ]}
+
+    def test_a_standalone_watch_sent_every_change_passes(self):
+        self.make_standalone()
+        verdict = self.verdict()
+        self.assertTrue(verdict["ok"], verdict["violations"])
+
+    def test_a_standalone_watch_that_missed_a_change(self):
+        self.make_standalone(revisions=(101, 103, 104))  # revision 102 was a change it was never sent
+        found = self.assert_found("watch", "not the registry's history")
+        self.assertEqual(found["revision"], 102)
+
     def test_a_kept_session_whose_resume_is_refused(self):
         # The stream broke at 10.0 while the client refreshed every 0.6 s: the
         # resume on another node must find the session (grace 2 s).

@@ -1,11 +1,9 @@
 #include "xds/resources.h"
 
-#include <algorithm>
-#include <charconv>
 #include <map>
 #include <tuple>
 
-#include "core/validation.h"
+#include "core/balanced_members.h"
 #include "envoy/cluster.pb.h"
 #include "envoy/discovery.pb.h"
 #include "envoy/http_connection_manager.pb.h"
@@ -68,21 +66,6 @@ std::string ClusterEntry(std::string_view name) {
   return Entry(cluster);
 }
 
-uint32_t WeightOf(std::string_view text) {
-  uint32_t weight = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), weight);
-  if (error != std::errc() || end != text.data() + text.size() || weight < 1 || weight > kMaxWeight) return 1;
-  return weight;
-}
-
-struct Member {
-  std::string host;
-  uint16_t port;
-  bool overloaded;
-  std::string zone;
-  uint32_t weight;
-};
-
 }  // namespace
 
 std::string NamedResourceEntry(ResourceType type, std::string_view name) {
@@ -101,25 +84,13 @@ std::string NamedResourceEntry(ResourceType type, std::string_view name) {
 
 LoadAssignment BuildLoadAssignment(Registry& registry, std::string_view service) {
   LoadAssignment result;
-  std::vector<Member> members;
-  // Copied out under the shard's lock; built after it.
-  result.revision = registry.Discover(service, /*exclude_overloaded=*/false, [&](const InstanceRecord& record) {
-    if (!IsIpLiteral(record.host())) {
-      ++result.left_out;
-      return;
-    }
-    Member& member = members.emplace_back(Member{std::string(record.host()), record.port, record.overloaded, {}, 1});
-    for (auto& [key, value] : record.metadata()) {
-      if (key == "zone") member.zone = std::move(value);
-      if (key == "weight") member.weight = WeightOf(value);
-    }
-  });
-  const bool any_available = std::any_of(members.begin(), members.end(), [](const Member& m) { return !m.overloaded; });
+  BalancedMembers read = ReadBalancedMembers(registry, service, {.ip_hosts_only = true});
+  result.revision = read.revision;
+  result.left_out = read.left_out;
   // (priority, zone, weight) -> the locality's endpoints, in a stable order.
   std::map<std::tuple<uint32_t, std::string, uint32_t>, endpoint::LocalityLbEndpoints> localities;
-  for (Member& member : members) {
-    const uint32_t priority = member.overloaded && any_available ? 1 : 0;
-    endpoint::LocalityLbEndpoints& locality = localities[{priority, member.zone, member.weight}];
+  for (BalancedMember& member : read.members) {
+    endpoint::LocalityLbEndpoints& locality = localities[{member.priority, member.zone, member.weight}];
     endpoint::LbEndpoint& lb_endpoint = *locality.add_lb_endpoints();
     core::SocketAddress& address = *lb_endpoint.mutable_endpoint()->mutable_address()->mutable_socket_address();
     address.set_address(std::move(member.host));

@@ -22,22 +22,15 @@
 
 namespace registryd::xds {
 
-// Endpoint weights (the `weight` metadata entry) are 1..kMaxWeight; other
-// values count as 1. Bounded so that a priority's locality weights (weight
-// times endpoints) stay far below 2^32 at the registry's instance limit.
-inline constexpr uint32_t kMaxWeight = 100;
-
 // The entry of a Listener, RouteConfiguration or Cluster, which depend on
 // the name alone.
 std::string NamedResourceEntry(ResourceType type, std::string_view name);
 
-// A service's ClusterLoadAssignment as the registry shows it now:
-// - live instances are HEALTHY endpoints; ejected ones (warnServerError) are
-//   left out until their next heartbeat, as are instances whose host is not
+// A service's ClusterLoadAssignment as the registry shows it now, its
+// balanced members (core/balanced_members.h: ejected ones left out,
+// overloaded ones in priority 1 while any is not, weights):
+// - live instances are HEALTHY endpoints, but for those whose host is not
 //   an IP address (gRPC's clients reject the whole assignment otherwise);
-// - overloaded instances go in priority 1 while any instance is not
-//   overloaded, so clients use them only when priority 0 is gone (the rule
-//   of findServer); when all are overloaded they share priority 0;
 // - a locality per (zone metadata, weight): Debian's gRPC 1.51 balances
 //   round robin within a locality and by locality weight across localities,
 //   ignoring endpoint weights, so each weight class is a locality of its own

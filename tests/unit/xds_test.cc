@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/balanced_members.h"
 #include "envoy/cluster.pb.h"
 #include "envoy/discovery.pb.h"
 #include "envoy/http_connection_manager.pb.h"
@@ -170,14 +171,14 @@ TEST_F(XdsLoadAssignment, ZonesAreLocalitiesAndEachWeightClassIsASubZoneWeighted
 
 TEST_F(XdsLoadAssignment, WeightsOutsideOneToTheMaximumCountAsOne) {
   Add("a", 1001, false, {{"weight", "0"}});
-  Add("b", 1002, false, {{"weight", std::to_string(xds::kMaxWeight + 1)}});
+  Add("b", 1002, false, {{"weight", std::to_string(kMaxWeight + 1)}});
   Add("c", 1003, false, {{"weight", "2x"}});
   Add("d", 1004, false, {{"weight", "-5"}});
-  Add("e", 1005, false, {{"weight", std::to_string(xds::kMaxWeight)}});
+  Add("e", 1005, false, {{"weight", std::to_string(kMaxWeight)}});
   EXPECT_EQ(Shape(xds::BuildLoadAssignment(registry_, "orders").assignment),
             (std::multimap<uint32_t, std::string>{
                 {0, "/ weight=4: 1001 1002 1003 1004"},
-                {0, "/weight-" + std::to_string(xds::kMaxWeight) + " weight=" + std::to_string(xds::kMaxWeight) +
+                {0, "/weight-" + std::to_string(kMaxWeight) + " weight=" + std::to_string(kMaxWeight) +
                         ": 1005"}}));
 }
 

@@ -24,10 +24,11 @@ done
 
 tools/install-deps.sh || exit 1
 tools/setup-build.sh || exit 1
-meson compile -C build -j 2 registryd || exit 1
+meson compile -C build -j 2 registryd registry_bench || exit 1
 results=build/tests/robustness/results
 mkdir -p "$results"
 harness=(/usr/bin/python3 tests/robustness/harness.py --registryd build/src/registryd --etcd "$(command -v etcd)"
+  --registry-bench build/bench/registry_bench
   --protos protos --protoc "$(command -v protoc)" --grpc-python-plugin "$(command -v grpc_python_plugin)"
   --results "$results")
 

@@ -17,7 +17,7 @@ import grpc
 
 from recorder import History
 
-STANDALONE = ("kill9_restart", "stall", "restart", "client_partition", "fsync_errors", "write_errors")
+STANDALONE = ("kill9_restart", "stall", "restart", "client_partition", "fsync_errors", "write_errors", "overload")
 # Faults of the data dir's system calls: their registryd runs under libfiu's
 # fiu-run (its POSIX preload library), which fiu-ctrl drives.
 DISK = {"fsync_errors": ("enable", ("posix/io/sync/fdatasync", "posix/io/sync/fsync")),
@@ -60,6 +60,8 @@ def draw(mode, rng, ttl_s, node_ttl_s, forced=None):
     elif name == "flaky_node_etcd":
         fault["duration"] = round(rng.uniform(1.0, 2 * (ttl_s + node_ttl_s)), 3)
         fault["period"] = round(rng.uniform(0.1, 0.6), 3)
+    elif name == "overload":
+        fault["duration"] = round(rng.uniform(2.0, 2 * ttl_s + 2), 3)
     elif name in DISK:
         fault["duration"] = round(rng.uniform(0.5, ttl_s), 3)
     elif name == "rolling_restart":
@@ -179,6 +181,29 @@ def _failing_disk(run, fault, heal_first):
 def _still_failing(node):
     log = node.log()
     return log.count("changes are not durable") > log.count("writing again")
+
+
+def overload(run, fault):
+    """Standalone: registryd is offered far more heartbeats than it can
+    answer (registry_bench, open loop at 100 000 a second from 2 000 leases
+    of its own in services bench-*, on the same two cores) for the fault's
+    length: it falls
+    behind, and no client lease may be lost for it (the own-fault issue)."""
+    node = run.nodes[0]
+    seconds = fault["duration"]
+    argv = [run.args.registry_bench, "--target", "127.0.0.1:%d" % node.port, "--scenario", "heartbeat",
+            "--leases", "2000", "--rate", "100000", "--start-granularity", "1ms", "--concurrency", "4096",
+            "--channels", "8", "--warmup", "0s", "--duration", "%dms" % int(seconds * 1000)]
+    run.log_fault("overload", "node 0", rate=100000, leases=2000)
+    with open(os.path.join(run.run_dir, "overload.log"), "w") as log:
+        load = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            load.wait(timeout=seconds + 60)  # its registrations first, then the load
+        finally:
+            if load.poll() is None:
+                load.kill()
+                load.wait()
+    run.log_fault("load stopped", "node 0", code=load.returncode)
 
 
 def _fiu_ctrl(node, command):

@@ -423,6 +423,7 @@ def main():
     parser.add_argument("--fault", help="instead of the drawn one (faults.py)")
     parser.add_argument("--registryd")
     parser.add_argument("--etcd", default="/usr/bin/etcd")
+    parser.add_argument("--registry-bench", help="registry_bench, which the overload fault runs")
     parser.add_argument("--protos")
     parser.add_argument("--protoc")
     parser.add_argument("--grpc-python-plugin")
@@ -443,6 +444,8 @@ def main():
         args.seed = plan["seed"]
     else:
         plan = draw(args.seed, args.mode, args.fault)
+    if plan["fault"]["name"] == "overload" and not args.registry_bench:
+        parser.error("the overload fault needs --registry-bench")
     scenario = "%s-%s%s" % (plan["mode"], plan["fault"]["name"], "-unsynced" if args.negative_control else "")
     run_dir = os.path.abspath(os.path.join(args.results, scenario, str(args.seed)))
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -323,9 +323,11 @@ def check_expiry(run):
             for kind, service, instance, revision, reason in line.get("events", []):
                 key = Key(service, instance)
                 # The client saw this loss itself (judged above): a watch may
-                # deliver the removal late, after the client registered again.
+                # deliver the removal late, after the client registered again,
+                # or before the client's own next call finds it.
                 recently_lost = [op for op in run.lost.get(key, [])
-                                 if line["t"] - run.ttl - VISIBILITY_BOUND_S <= op["call"] <= line["t"]]
+                                 if line["t"] - run.ttl - VISIBILITY_BOUND_S <= op["call"]
+                                 <= line["t"] + VISIBILITY_BOUND_S]
                 if recently_lost:
                     continue
                 if kind == "REMOVED" and reason == "EXPIRED" and run.kept_at(key, line["t"]):

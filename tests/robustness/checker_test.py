@@ -225,6 +225,24 @@ class CheckerTest(unittest.TestCase):
         found = self.assert_found("watch", "not the registry's history")
         self.assertEqual(found["revision"], 102)
 
+    def test_a_graceless_session_whose_removal_a_watch_sees_first(self):
+        # Grace 0: the stream broke at 10.0 and the session ended; a watch saw
+        # the removal before the client's resume was told (excused, both).
+        self.run.meta["mode"] = "cluster"
+        clients = self.run.clients["session0"]
+        clients[0] = dict(clients[0], grace_ms=0)
+        self.run.clients["session0"] = [c for c in clients if c["call"] < 9.9] + [
+            op("session0", "keep_alive", 10.0, 10.0, node=0, session=9, outcome="failed", code="UNAVAILABLE"),
+            op("session0", "resume", 10.02, 10.03, node=1, session=9, outcome="failed", code="NOT_FOUND")]
+        self.run.watches["watch0"].append(
+            response(10.01, 14 * SHIFT + 1, [["REMOVED", "orders", "s1", 14 * SHIFT + 1, "EXPIRED"]]))
+        self.run.etcd.append(instance_delete(14, 10.0, "orders", "s1"))
+        self.run.final["etcd_revision"] = 14
+        self.run.final["nodes"] = {str(i): {"orders": [], "payments": [], "search": []} for i in range(3)}
+        self.run.clients["lister"] = self.run.clients["lister"][:1]
+        verdict = self.verdict()
+        self.assertEqual([v for v in verdict["violations"] if v["invariant"] == "expiry"], [])
+
     def test_a_kept_session_whose_resume_is_refused(self):
         # The stream broke at 10.0 while the client refreshed every 0.6 s: the
         # resume on another node must find the session (grace 2 s).

@@ -109,12 +109,13 @@ bool SupportsFlag(const std::string& binary, std::string_view flag) {
   return text.find(flag) != std::string::npos;
 }
 
-// registryd's command line for the bench: its HTTP face (if it has one) on a
-// free port, so that runs side by side do not collide.
+// registryd's command line for the bench: its HTTP and DNS faces (if it has
+// them) on free ports, so that runs side by side do not collide.
 std::vector<std::string> RegistrydCommand(const std::string& binary, std::vector<std::string> flags) {
   std::vector<std::string> command{binary};
   command.insert(command.end(), flags.begin(), flags.end());
   if (SupportsFlag(binary, "--http-listen")) command.insert(command.end(), {"--http-listen", "127.0.0.1:0"});
+  if (SupportsFlag(binary, "--dns-listen")) command.insert(command.end(), {"--dns-listen", "127.0.0.1:0"});
   return command;
 }
 

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/queue_watchdog.h"
 #include "daemon/systemd_notify.h"
+#include "dns/dns_server.h"
 #include "flags/config_check.h"
 #include "flags/config_text.h"
 #include "flags/registryd_flags.h"
@@ -163,6 +164,19 @@ absl::Status StartHttpFace(const registryd::http::HttpOptions& options, registry
   return absl::OkStatus();
 }
 
+absl::Status StartDnsFace(const registryd::flags::DnsFlags& flags, registryd::Registry& registry,
+                          const registryd::auth::Authority* authority,
+                          std::optional<registryd::dns::DnsServer>& face) {
+  if (flags.listen.empty()) return absl::OkStatus();
+  absl::StatusOr<registryd::dns::DnsOptions> options = flags.Options();
+  if (!options.ok()) return options.status();
+  face.emplace(registry, *std::move(options), authority);
+  if (absl::Status status = face->Start(); !status.ok()) return status;
+  registryd::log::Info("DNS face on {} (UDP and TCP): <service>.service.{} SRV, A, AAAA", face->address(),
+                       flags.Options()->domain);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -216,6 +230,14 @@ int main(int argc, char** argv) {
     registryd::log::Error("{}", std::string(status.message()));
     return 1;
   }
+  // After the start: the registry it answers from is restored or loaded.
+  std::optional<registryd::dns::DnsServer> dns_face;
+  if (const absl::Status status = StartDnsFace(flags.dns, server.registry(), options.authority.get(), dns_face); !status.ok()) {
+    registryd::log::Error("{}", std::string(status.message()));
+    server.Shutdown();
+    if (http_face) http_face->Stop();
+    return 1;
+  }
   ops.set_phase(registryd::http::OpsContext::Phase::kServing);
   LogServing(server, options, flags);
   const std::string serving = fmt::format("serving on {}", server.address());
@@ -233,6 +255,7 @@ int main(int argc, char** argv) {
                        FormatDuration(flags.serving.shutdown_timeout.value));
   registryd::daemon::NotifyStopping();
   ops.set_phase(registryd::http::OpsContext::Phase::kStopping);
+  if (dns_face) dns_face->Stop();
   server.Shutdown();
   if (http_face) http_face->Stop();
   registryd::log::Info("stopped");

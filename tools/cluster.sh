@@ -43,7 +43,7 @@ for i in 0 1 2; do
 done
 echo "etcd: $endpoints (logs in $data)" >&2
 for i in 1 2 3; do
-  setsid build/src/registryd --listen "127.0.0.1:5005$i" --http-listen "127.0.0.1:5008$i" --etcd-endpoints "$endpoints" "$@" &
+  setsid build/src/registryd --listen "127.0.0.1:5005$i" --http-listen "127.0.0.1:5008$i" --dns-listen "127.0.0.1:860$i" --etcd-endpoints "$endpoints" "$@" &
   pids+=($!)
 done
 wait -n "${pids[@]}"

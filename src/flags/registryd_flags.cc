@@ -17,6 +17,7 @@ void RegistrydFlags::AddTo(CLI::App& app) {
   security.AddTo(app);
   cluster.AddTo(app);
   http.AddTo(app);
+  dns.AddTo(app);
   xds.AddTo(app);
   logging.AddTo(app);
   // Every flag may come from a file (TOML, or INI); the command line overrides it.
@@ -38,6 +39,7 @@ void RegistrydFlags::AddTo(CLI::App& app) {
 
 std::optional<std::string> RegistrydFlags::Check() const {
   if (std::optional<std::string> wrong = leases.Check()) return wrong;
+  if (absl::StatusOr<dns::DnsOptions> face = dns.Options(); !face.ok()) return std::string(face.status().message());
   return security.Check();
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "flags/cluster_flags.h"
+#include "flags/dns_flags.h"
 #include "flags/http_flags.h"
 #include "flags/lease_flags.h"
 #include "flags/logging_flags.h"
@@ -28,6 +29,7 @@ struct RegistrydFlags {
   SecurityFlags security;
   ClusterFlags cluster;
   HttpFlags http;
+  DnsFlags dns;
   XdsFlags xds;
   LoggingFlags logging;
   bool print_config = false;

@@ -6,34 +6,13 @@
 
 #include <fmt/core.h>
 
+#include "core/host_port.h"
 #include "core/log.h"
 #include "http/bounded_pool.h"
 #include "core/json_text.h"
 
 namespace registryd::http {
 namespace {
-
-// "host:port" or "[v6]:port" into the host httplib binds and the port.
-std::optional<std::pair<std::string, int>> SplitListen(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) return std::nullopt;
-  std::string host = listen.substr(0, colon);
-  if (host.front() == '[') {
-    if (host.size() < 3 || host.back() != ']') return std::nullopt;
-    host = host.substr(1, host.size() - 2);
-  }
-  const std::string port_text = listen.substr(colon + 1);
-  if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos) {
-    return std::nullopt;
-  }
-  const int port = std::stoi(port_text);
-  if (port > 65535) return std::nullopt;
-  return std::pair{host, port};
-}
-
-std::string JoinHostPort(const std::string& host, int port) {
-  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
-}
 
 // An answer is written in pieces of this size, the deadline checked before
 // each: the kernel takes a piece in one write once the reader makes room, so
@@ -160,7 +139,7 @@ absl::Status HttpServer::Start() {
         "cannot serve the HTTP face on {} with TLS: are --tls-cert and --tls-key a PEM certificate and its key{}?",
         options_.listen, options_.tls_client_ca_file.empty() ? "" : ", and --tls-client-ca a PEM CA certificate"));
   }
-  const std::optional<std::pair<std::string, int>> split = SplitListen(options_.listen);
+  const std::optional<std::pair<std::string, int>> split = SplitHostPort(options_.listen);
   if (!split) {
     return absl::InvalidArgumentError(
         fmt::format("--http-listen: '{}' is not host:port (e.g. 127.0.0.1:50080 or [::1]:0)", options_.listen));

@@ -21,7 +21,8 @@ const WAIT_MS = 20000;  // generous: CI machines are slow
 const SEEN_WITHIN_MS = 2000;  // the bound for a new instance to appear
 
 function startRegistryd(...extra) {
-  const child = spawn(registryd, ["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", "",
+  const child = spawn(registryd, ["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+                                  "--dns-listen", "127.0.0.1:0", "--data-dir", "",
                                   "--min-ttl", "1s", "--tick", "20ms", "--threads", "2", ...extra],
                       { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";

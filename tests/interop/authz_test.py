@@ -1237,6 +1237,7 @@ class AuditLogTest(AuthzCase):
         directory = tempfile.TemporaryDirectory(prefix="authz_audit_")
         self.addCleanup(directory.cleanup)
         result = subprocess.run([ARGS.registryd, "--listen", "127.0.0.1:0", "--data-dir", "", "--http-listen", "",
+                                 "--dns-listen", "",
                                  "--audit-log", os.path.join(directory.name, "audit.jsonl")],
                                 capture_output=True, text=True, timeout=TIMEOUT)
         self.assertNotEqual(result.returncode, 0)

@@ -33,6 +33,8 @@ class ServerProcess:
         # Tests run side by side: the HTTP face takes a free port unless told.
         if not any(arg.startswith("--http-listen") for arg in argv):
             argv = [*argv, "--http-listen", "127.0.0.1:0"]
+        if not any(arg.startswith("--dns-listen") for arg in argv):
+            argv = [*argv, "--dns-listen", "127.0.0.1:0"]
         self.argv = argv
         self.startup = ""
         self.lines = collections.deque(maxlen=5000)  # after the listening line

@@ -20,12 +20,14 @@ REGISTRYD = None
 REGISTRYCTL = None
 FLAGS = ["--listen", "--threads", "--lease-ttl", "--min-ttl", "--max-ttl", "--tick",
          "--max-instances", "--shutdown-timeout", "--log-level", "--tls-cert", "--tls-key", "--tls-client-ca",
-         "--seed-api", "--xds", "--http-listen", "--http-threads", "--log-format", "--config", "--print-config"]
+         "--seed-api", "--xds", "--http-listen", "--http-threads", "--dns-listen", "--dns-domain", "--dns-ttl",
+         "--log-format", "--config", "--print-config"]
 
 
 def run(*args):
-    # The HTTP face on a free port: tests run side by side.
-    return subprocess.run([REGISTRYD, "--http-listen", "127.0.0.1:0", *args], capture_output=True, text=True,
+    # The HTTP and DNS faces on free ports: tests run side by side.
+    return subprocess.run([REGISTRYD, "--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", *args],
+                          capture_output=True, text=True,
                           timeout=30)
 
 
@@ -35,7 +37,8 @@ class CommandLineTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0)
         for flag in FLAGS:
             self.assertIn(flag, result.stdout)
-        for default in ["[::]:50051", "60s", "100ms", "1000000", "info", "127.0.0.1:50080", "text"]:
+        for default in ["[::]:50051", "60s", "100ms", "1000000", "info", "127.0.0.1:50080", "127.0.0.1:8600",
+                        "registryd.", "text"]:
             self.assertIn(default, result.stdout)
 
     def test_bad_values_are_refused_naming_the_flag(self):
@@ -43,7 +46,8 @@ class CommandLineTest(unittest.TestCase):
                             (["--threads", "0"], "--threads"), (["--log-level", "loud"], "--log-level"),
                             (["--max-instances", "0"], "--max-instances"), (["--no-such-flag"], "--no-such-flag"),
                             (["--seed-api", "maybe"], "--seed-api"),
-                            (["--min-ttl", "10s", "--max-ttl", "1s"], "--min-ttl")]:
+                            (["--min-ttl", "10s", "--max-ttl", "1s"], "--min-ttl"),
+                            (["--dns-domain", "under_score."], "--dns-domain"), (["--dns-ttl", "2d"], "--dns-ttl")]:
             result = run(*args)
             self.assertNotEqual(result.returncode, 0, args)
             self.assertIn(named, result.stdout + result.stderr, args)
@@ -70,7 +74,8 @@ class CommandLineTest(unittest.TestCase):
             with self.subTest(flag=flag, port=port):
                 listen = ["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]
                 listen[listen.index(flag) + 1] = f"127.0.0.1:{port}"
-                result = subprocess.run([REGISTRYD, *listen, "--data-dir", ""], capture_output=True, text=True,
+                result = subprocess.run([REGISTRYD, *listen, "--dns-listen", "127.0.0.1:0", "--data-dir", ""],
+                                        capture_output=True, text=True,
                                         timeout=30)
                 self.assertEqual(result.returncode, 1, result.stderr)
                 self.assertIn(f"cannot listen on 127.0.0.1:{port}", result.stderr)

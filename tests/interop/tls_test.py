@@ -118,7 +118,8 @@ class TlsTest(unittest.TestCase):
                 self.https_get(registry, "/readyz", cert, key)
 
     def test_bad_settings_are_clear_errors(self):
-        run = lambda *args: subprocess.run([REGISTRYD, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", "", *args],
+        run = lambda *args: subprocess.run([REGISTRYD, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+                                            "--dns-listen", "127.0.0.1:0", "--data-dir", "", *args],
                                            capture_output=True, text=True, timeout=TIMEOUT)
         alone = run("--tls-key", self.server_key)
         self.assertEqual(alone.returncode, 1)

@@ -84,7 +84,7 @@ check "systemd-analyze security rates the unit OK or better (exposure at most 2.
 install -d -o nobody -g nogroup "$work/state"
 setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
   /usr/sbin/registryd --config /etc/registryd/registryd.toml --data-dir "$work/state" \
-  --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 2>"$work/registryd.log" &
+  --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --dns-listen 127.0.0.1:0 2>"$work/registryd.log" &
 server_pid=$!
 address=
 for _ in $(seq 1 300); do

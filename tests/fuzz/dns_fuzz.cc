@@ -1,0 +1,78 @@
+// Arbitrary bytes as a DNS query to the face's answerer, over UDP or TCP
+// (the first byte's low bit): it never crashes; it answers nothing exactly
+// when there is no header to read or the message is a response; otherwise
+// its answer is a message ldns reads, with the query's id and QR set, and
+// over UDP no larger than the query allows (512 bytes without EDNS0, at most
+// kMaxUdpAnswer with it): no amplification.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "dns/ldns.h"
+
+#include "core/clock.h"
+#include "core/registry.h"
+#include "dns/dns_answerer.h"
+
+namespace registryd::dns {
+namespace {
+
+void Require(bool holds) {
+  if (!holds) std::abort();
+}
+
+struct Fixture {
+  Fixture() : registry(RegistryOptions{}, clock), answerer(registry, DnsOptions{}) {
+    const auto add = [&](const std::string& service, const std::string& id, const std::string& host, bool overloaded,
+                         Metadata metadata) {
+      RegisterSpec spec;
+      spec.service = service;
+      spec.instance_id = id;
+      spec.host = host;
+      spec.port = 8080;
+      spec.ttl = std::chrono::seconds(60);
+      spec.overloaded = overloaded;
+      spec.metadata = std::move(metadata);
+      Require(registry.Register(spec).ok());
+    };
+    add("orders", "web-1", "10.0.0.1", false, {{"weight", "5"}, {"zone", "a"}});
+    add("orders", "web-2", "fd00::2", true, {{"note", std::string(300, 'x')}});
+    add("orders", "db", "db.example.com", false, {});
+    for (int i = 0; i < 40; ++i) add("big", "i-" + std::to_string(i), "10.1.0." + std::to_string(i + 1), false, {});
+  }
+  ManualClock clock;
+  Registry registry;
+  DnsAnswerer answerer;
+};
+
+}  // namespace
+}  // namespace registryd::dns
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace registryd::dns;
+  static Fixture* fixture = new Fixture();
+  if (size == 0) return 0;
+  const bool over_tcp = (data[0] & 1) != 0;
+  const std::span<const uint8_t> query(data + 1, size - 1);
+  const std::string answer = fixture->answerer.Answer(query, over_tcp);
+  if (query.size() < 12 || (query[2] & 0x80) != 0) {
+    Require(answer.empty());
+    return 0;
+  }
+  Require(!answer.empty());
+  Require(answer.size() <= (over_tcp ? kMaxTcpAnswer : kMaxUdpAnswer));
+  ldns_pkt* read = nullptr;
+  Require(ldns_wire2pkt(&read, reinterpret_cast<const uint8_t*>(answer.data()), answer.size()) == LDNS_STATUS_OK);
+  Require(ldns_pkt_id(read) == (query[0] << 8 | query[1]));
+  Require(ldns_pkt_qr(read));
+  ldns_pkt_free(read);
+  ldns_pkt* asked = nullptr;
+  if (ldns_wire2pkt(&asked, query.data(), query.size()) == LDNS_STATUS_OK) {
+    if (!over_tcp && !ldns_pkt_edns(asked)) Require(answer.size() <= 512);
+    ldns_pkt_free(asked);
+  }
+  return 0;
+}

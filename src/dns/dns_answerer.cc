@@ -11,6 +11,7 @@
 
 #include "core/validation.h"
 #include "dns/dns_name.h"
+#include "metrics/thread_metrics.h"
 
 namespace registryd::dns {
 namespace {
@@ -114,6 +115,40 @@ bool DnsAnswerer::MayRead(const std::string& service) {
 }
 
 std::string DnsAnswerer::Answer(std::span<const uint8_t> query_wire, bool over_tcp) {
+  asked_type_ = 0;
+  std::string answer = Respond(query_wire, over_tcp);
+  Count(answer, over_tcp);
+  return answer;
+}
+
+void DnsAnswerer::Count(const std::string& answer, bool over_tcp) {
+  size_t type = metrics::kDnsTypes.size() - 1;  // other
+  switch (asked_type_) {
+    case LDNS_RR_TYPE_A: type = 0; break;
+    case LDNS_RR_TYPE_AAAA: type = 1; break;
+    case LDNS_RR_TYPE_SRV: type = 2; break;
+    case LDNS_RR_TYPE_TXT: type = 3; break;
+    case LDNS_RR_TYPE_SOA: type = 4; break;
+    case LDNS_RR_TYPE_ANY: type = 5; break;
+    default: break;
+  }
+  size_t outcome = 6;  // dropped
+  if (answer.size() >= kHeaderSize) {
+    const bool records = answer[6] != 0 || answer[7] != 0;
+    switch (answer[3] & 0x0f) {
+      case LDNS_RCODE_NOERROR: outcome = records ? 0 : 1; break;
+      case LDNS_RCODE_NXDOMAIN: outcome = 2; break;
+      case LDNS_RCODE_REFUSED: outcome = 3; break;
+      case LDNS_RCODE_FORMERR: outcome = 4; break;
+      case LDNS_RCODE_NOTIMPL: outcome = 5; break;
+      default: return;  // none other is made
+    }
+    if (!over_tcp && (answer[2] & 0x02) != 0) metrics::Local().dns_truncated.Add();
+  }
+  metrics::Local().dns_queries[type][outcome].Add();
+}
+
+std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_tcp) {
   if (query_wire.size() < kHeaderSize || (query_wire[2] & 0x80) != 0) return {};  // no header, or a response
   ldns_pkt* parsed = nullptr;
   const ldns_status status = ldns_wire2pkt(&parsed, query_wire.data(), query_wire.size());
@@ -143,6 +178,7 @@ std::string DnsAnswerer::Answer(std::span<const uint8_t> query_wire, bool over_t
 
   const ldns_rdf* owner = ldns_rr_owner(question);
   const ldns_rr_type type = ldns_rr_get_type(question);
+  asked_type_ = type;
   const std::unique_ptr<char, decltype(&std::free)> owner_text(ldns_rdf2str(owner), &std::free);
   const QueryName name = ldns_rr_get_class(question) == LDNS_RR_CLASS_IN || ldns_rr_get_class(question) ==
                                                                                LDNS_RR_CLASS_ANY

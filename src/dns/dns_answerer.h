@@ -49,6 +49,9 @@ class DnsAnswerer {
   const BalancedMembers& Members(const std::string& service);
   // Whether an anonymous caller may read `service` under the policy now.
   bool MayRead(const std::string& service);
+  std::string Respond(std::span<const uint8_t> query, bool over_tcp);
+  // Counts the query by the type it asked and its answer (/metrics).
+  void Count(const std::string& answer, bool over_tcp);
 
   Registry& registry_;
   const DnsOptions options_;
@@ -57,6 +60,7 @@ class DnsAnswerer {
   uint64_t anonymous_generation_ = 0;
   const uint32_t ttl_seconds_;
   uint64_t rotation_ = 0;  // where the next answer's records start
+  uint16_t asked_type_ = 0;  // of the query being answered (0: none read)
   absl::flat_hash_map<std::string, BalancedMembers> members_;
 };
 

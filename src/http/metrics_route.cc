@@ -129,6 +129,22 @@ void WriteSessions(TextExposition& text, SessionTable& sessions) {
           sessions.resumed_sessions());
 }
 
+// The DNS face (src/dns/): every type and answer, zero or not.
+void WriteDns(TextExposition& text, const metrics::MetricTotals& totals) {
+  text.Family("registryd_dns_queries_total", MetricType::kCounter,
+              "Queries to the DNS face by the type asked and the answer (nodata: NOERROR without records; "
+              "dropped: none sent).");
+  for (size_t type = 0; type < metrics::kDnsTypes.size(); ++type) {
+    for (size_t answer = 0; answer < metrics::kDnsAnswers.size(); ++answer) {
+      text.Sample({{"type", metrics::kDnsTypes[type]}, {"answer", metrics::kDnsAnswers[answer]}},
+                  totals.dns_queries[type][answer]);
+    }
+  }
+  Counter(text, "registryd_dns_truncated_total",
+          "UDP answers of the DNS face that did not hold every record (TC set: the client asks again over TCP).",
+          totals.dns_truncated);
+}
+
 // Stalls and holds: registryd's own faults, which no lease pays for (core/lease_clock.h).
 void WriteOwnFaults(TextExposition& text, const LeaseClockStats& stats, const metrics::MetricTotals& totals) {
   Counter(text, "registryd_stalls_total",
@@ -245,6 +261,7 @@ void AddMetricsRoute(HttpServer& http, OpsContext& context) {
     WriteRegistry(text, server.registry(), totals);
     WriteSessions(text, server.registry().sessions());
     WriteOwnFaults(text, server.lease_clock().stats(), totals);
+    WriteDns(text, totals);
     if (server.options().authority) WriteAuthorization(text);
     if (const Journal* journal = server.journal()) WriteJournal(text, *journal, totals);
     if (cluster::Cluster* cluster = server.cluster()) WriteCluster(text, *cluster, server.registry(), totals);

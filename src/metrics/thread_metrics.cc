@@ -30,6 +30,12 @@ void AddTo(const ThreadMetrics& from, MetricTotals& to) {
   to.etcd_txn_failures += from.etcd_txn_failures.value();
   to.late_calls += from.late_calls.value();
   to.connections_shed += from.connections_shed.value();
+  for (size_t type = 0; type < kDnsTypes.size(); ++type) {
+    for (size_t answer = 0; answer < kDnsAnswers.size(); ++answer) {
+      to.dns_queries[type][answer] += from.dns_queries[type][answer].value();
+    }
+  }
+  to.dns_truncated += from.dns_truncated.value();
 }
 
 // The live threads' metrics, and what ended threads counted.

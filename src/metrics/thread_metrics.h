@@ -62,6 +62,12 @@ inline constexpr std::array<std::string_view, 4> kXdsTypeNames = {"listener", "r
                                                                   "cluster_load_assignment"};
 inline constexpr size_t kXdsTypes = kXdsTypeNames.size();
 
+// The DNS face's queries: by the type asked and the answer's code ("nodata":
+// NOERROR without an answer; "dropped": no answer sent).
+inline constexpr std::array<std::string_view, 7> kDnsTypes = {"A", "AAAA", "SRV", "TXT", "SOA", "ANY", "other"};
+inline constexpr std::array<std::string_view, 7> kDnsAnswers = {"noerror", "nodata",  "nxdomain", "refused",
+                                                                 "formerr", "notimp", "dropped"};
+
 // Durations in nanoseconds, exposed in seconds: 25 µs .. 2.5 s.
 inline constexpr std::array<uint64_t, 16> kDurationBoundsNs = {
     25'000,     50'000,     100'000,     250'000,     500'000,     1'000'000,     2'500'000,     5'000'000,
@@ -100,6 +106,8 @@ struct ThreadMetrics {
   LocalCounter etcd_txn_failures;
   LocalCounter late_calls;  // handled more than --stall-threshold after their deadline
   LocalCounter connections_shed;  // reset with requests unread longer than --shed-unread-after
+  std::array<std::array<LocalCounter, kDnsAnswers.size()>, kDnsTypes.size()> dns_queries;
+  LocalCounter dns_truncated;  // UDP answers with TC set
 
   void Call(size_t method, int code) { calls[method][static_cast<size_t>(code) % kStatusCodes].Add(); }
   void Heartbeats(HeartbeatApi api, uint64_t count = 1) { heartbeats[static_cast<size_t>(api)].Add(count); }
@@ -126,6 +134,8 @@ struct MetricTotals {
   uint64_t etcd_txn_failures = 0;
   uint64_t late_calls = 0;
   uint64_t connections_shed = 0;
+  std::array<std::array<uint64_t, kDnsAnswers.size()>, kDnsTypes.size()> dns_queries{};
+  uint64_t dns_truncated = 0;
 };
 
 // Makes this thread's metrics (first use).

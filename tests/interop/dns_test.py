@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.request
 
 import dns.edns
 import dns.flags
@@ -228,6 +229,34 @@ class DnsFaceTest(DnsFace):
             self.assertEqual(dns.message.from_wire(sock.recv(4096)).rcode(), dns.rcode.NOTIMP)
         # The face still answers.
         self.assertEqual(self.ask("nothere.service.registryd.", "A").rcode(), dns.rcode.NXDOMAIN)
+
+    def test_metrics_count_queries_by_type_and_answer(self):
+        for i in range(20):
+            self.register("counted", "i%d" % i, "10.6.0.%d:80" % (i + 1))
+        for name, rdtype in [("counted.service.registryd.", "SRV"), ("counted.service.registryd.", "A"),
+                             ("counted.service.registryd.", "A"), ("nothere.service.registryd.", "AAAA"),
+                             ("counted.service.registryd.", "MX"), ("example.com.", "TXT")]:
+            self.ask(name, rdtype)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(DNS_TIMEOUT)
+            sock.sendto(b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00", ("127.0.0.1", self.port))
+            sock.recv(512)
+        with urllib.request.urlopen(self.server.http_url + "/metrics", timeout=RPC_TIMEOUT) as reply:
+            text = reply.read().decode()
+
+        def value(type_, answer):
+            match = re.search(r'^registryd_dns_queries_total\{type="%s",answer="%s"\} (\S+)$' % (type_, answer),
+                              text, re.M)
+            return float(match.group(1)) if match else None
+        self.assertEqual(value("SRV", "noerror"), 1)
+        self.assertEqual(value("A", "noerror"), 2)
+        self.assertEqual(value("AAAA", "nxdomain"), 1)
+        self.assertEqual(value("other", "nodata"), 1)
+        self.assertEqual(value("TXT", "refused"), 1)
+        self.assertEqual(value("other", "formerr"), 1)
+        self.assertEqual(value("SOA", "noerror"), 0)  # every sample, zero or not
+        truncated = re.search(r"^registryd_dns_truncated_total (\S+)$", text, re.M)
+        self.assertEqual(float(truncated.group(1)), 1)  # 20 SRV records do not fit 512 bytes, 20 A records do
 
     def test_dig_reads_the_answers(self):
         if not ARGS.dig:

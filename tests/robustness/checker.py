@@ -44,6 +44,9 @@ Key = collections.namedtuple("Key", "service instance")
 SESSION_REQUESTS = ("open", "resume", "session_register", "session_deregister", "keep_alive", "close")
 
 
+CHANGES = ("register", "session_register", "deregister", "session_deregister", "close")
+
+
 class Attempt(collections.namedtuple("Attempt", "call ret outcome client kind")):
     """A try to make an instance exist (a register) or not (a deregister)."""
 
@@ -104,6 +107,11 @@ class Run:
             kind, client = op["op"], op["client"]
             ret = op.get("return", op["call"])
             outcome = op.get("outcome", "unknown")
+            # UNAVAILABLE to a change may come after it was made: registryd's
+            # "made but could not be written to the data dir", or a cluster
+            # node's write etcd may have taken. It may have taken effect.
+            if outcome == "failed" and op.get("code") == "UNAVAILABLE" and kind in CHANGES:
+                outcome = "unknown"
             if kind == "open" and "session" in op:
                 session_grace[op["session"]] = op.get("grace_ms", self.meta["ttl_ms"]) / 1000
                 opened_by[op["session"]] = client

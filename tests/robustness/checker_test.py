@@ -243,6 +243,23 @@ class CheckerTest(unittest.TestCase):
         verdict = self.verdict()
         self.assertEqual([v for v in verdict["violations"] if v["invariant"] == "expiry"], [])
 
+    def test_a_deregistration_made_but_not_written(self):
+        # UNAVAILABLE "made but could not be written": the deregistration took
+        # effect, so the client's next renewal is rightly told NOT_FOUND.
+        ops = self.run.clients["lease0"]
+        self.run.clients["lease0"] = ops[:5] + [
+            op("lease0", "deregister", 3.5, 3.6, service="orders", instance="a1", node=0, lease=1,
+               outcome="failed", code="UNAVAILABLE"),
+            op("lease0", "renew", 3.7, 3.75, service="orders", instance="a1", node=0, lease=1,
+               outcome="failed", code="NOT_FOUND")]
+        self.run.watches = {name: [line for line in lines if line.get("t", 0) < 7.0] + [
+            response(3.65, 13 * SHIFT + 1, [["REMOVED", "orders", "a1", 13 * SHIFT + 1, "DEREGISTERED"]], watch=name)]
+            for name, lines in self.run.watches.items()}
+        self.run.etcd[-1] = instance_delete(13, 3.6, "orders", "a1")
+        self.run.clients["lister"] = [self.run.clients["lister"][1]]
+        verdict = self.verdict()
+        self.assertEqual([v for v in verdict["violations"] if v["invariant"] == "expiry"], [])
+
     def test_a_kept_session_whose_resume_is_refused(self):
         # The stream broke at 10.0 while the client refreshed every 0.6 s: the
         # resume on another node must find the session (grace 2 s).

@@ -14,8 +14,12 @@ constexpr auto kSweepPeriod = std::chrono::seconds(30);
 // How long a starting node waits for etcd before it gives up.
 constexpr auto kStartupPatience = std::chrono::seconds(30);
 // How long a node that seems cut off tries to reach etcd itself before it
-// concludes it is: longer than a reconnection's backoff (1 s, and jitter).
+// concludes it is: longer than a reconnection's backoff (1 s, and jitter),
+// and at most half a node TTL (it starts after half a node TTL of silence).
 constexpr auto kReachPatience = std::chrono::seconds(2);
+// A failed try at etcd older than this is tried again while the node is not
+// yet cut off.
+constexpr auto kFreshReach = std::chrono::seconds(1);
 // How long it waits for one etcd member to connect before it tries the next.
 constexpr auto kConnectPatience = std::chrono::milliseconds(1000);
 
@@ -248,7 +252,8 @@ Duration Cluster::WatchLag() {
 
 void Cluster::CheckCutOff() {
   const Duration silence = membership_->Silence();
-  if (silence <= options_.node_ttl) {
+  if (silence <= options_.node_ttl / 2) {
+    unreachable_at_.reset();
     if (writer_->cut_off()) {
       log::Info("cluster: in touch with etcd again; serving once the watch caught up");
       catch_ups_after_cut_offs_.fetch_add(1, std::memory_order_relaxed);
@@ -257,25 +262,36 @@ void Cluster::CheckCutOff() {
     writer_->set_cut_off(false);
     return;
   }
+  // Half a node TTL without an answer: this node tries etcd itself (again
+  // once its last failure is older than kFreshReach), so that it knows
+  // whether it can reach it by the time its etcd lease may run out and the
+  // others take its leases and sessions over: their clients must hear
+  // UNAVAILABLE then, while the others still wait for them. And when etcd
+  // comes back after an outage, the others may hear from it a moment
+  // before this node does: a node that reaches etcd is not cut off.
+  if (!writer_->cut_off() &&
+      (!unreachable_at_ || std::chrono::steady_clock::now() - *unreachable_at_ > kFreshReach)) {
+    if (membership_->Reachable(std::min<Duration>(kReachPatience, options_.node_ttl / 2))) return;
+    unreachable_at_ = std::chrono::steady_clock::now();
+  }
+  // Until then its etcd lease holds, and so do its leases.
+  if (membership_->Silence() <= options_.node_ttl) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_peer_check_ < std::chrono::seconds(1)) return;
   last_peer_check_ = now;
   // Silent longer than a lease of this node lives: the others may have taken
   // its leases over, unless etcd is down for them too.
   const PeerLinks::EtcdContact contact = peers_->AskEtcdContact(options_.node_ttl / 2);
-  bool cut_off = contact.in_touch > 0 || (contact.asked > 0 && contact.answered == 0);
-  // When etcd comes back after an outage, the others may hear from it a
-  // moment before this node does: a node that reaches etcd itself is not cut off.
-  if (cut_off && !writer_->cut_off() && membership_->Reachable(kReachPatience)) return;
+  const bool cut_off = contact.in_touch > 0 || (contact.asked > 0 && contact.answered == 0);
   if (cut_off != writer_->cut_off()) {
     if (cut_off) {
       log::Error("cluster: no answer from etcd for {} ms while {} of {} other nodes have one: this node is cut "
                  "off; heartbeats get UNAVAILABLE until it is back",
-                 Millis(silence), contact.in_touch, contact.asked);
+                 Millis(membership_->Silence()), contact.in_touch, contact.asked);
     } else {
       log::Warn("cluster: no answer from etcd for {} ms, nor for the other nodes: etcd is down; serving from "
                 "memory, writes fail until it is back",
-                Millis(silence));
+                Millis(membership_->Silence()));
     }
   }
   writer_->set_cut_off(cut_off);

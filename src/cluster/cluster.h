@@ -152,6 +152,9 @@ class Cluster final : public NodeEvents {
   std::atomic<uint64_t> catch_ups_after_cut_offs_{0};
   bool catching_up_ = false;  // monitor thread only: back in touch or awake, the watch not yet shown current
   std::chrono::steady_clock::time_point last_peer_check_;
+  // When this node last failed to reach etcd itself, in this silence (none
+  // yet: it has not tried).
+  std::optional<std::chrono::steady_clock::time_point> unreachable_at_;
   std::chrono::steady_clock::time_point last_sweep_;
   bool stale_ = false;
   std::optional<bool> serving_;

@@ -17,6 +17,7 @@
 #include "core/registry.h"
 #include "core/validation.h"
 #include "envoy/discovery.pb.h"
+#include "fuzz_registry.h"
 #include "server/streams/xds_resource_cache.h"
 #include "xds/ads_subscriptions.h"
 
@@ -26,23 +27,11 @@ namespace {
 struct World {
   World() : registry(RegistryOptions{}, clock), resources(registry) {
     grpc_init();  // slices outside a server
-    Add("orders", "a", "10.0.0.1", false, {});
-    Add("orders", "b", "10.0.0.2", true, {{"zone", "eu-1"}});
-    Add("orders", "c", "fd00::3", false, {{"weight", "7"}, {"zone", "eu-1"}});
-    Add("books", "d", "books.internal", false, {});
-    Add("books", "e", "10.0.0.5", true, {{"weight", "x"}});
-  }
-  void Add(const std::string& service, const std::string& id, const std::string& host, bool overloaded,
-           Metadata metadata) {
-    RegisterSpec spec;
-    spec.service = service;
-    spec.instance_id = id;
-    spec.host = host;
-    spec.port = 8080;
-    spec.ttl = std::chrono::hours(1);
-    spec.overloaded = overloaded;
-    spec.metadata = std::move(metadata);
-    if (!registry.Register(spec).ok()) std::abort();
+    AddFuzzInstance(registry, "orders", "a", "10.0.0.1", false, {});
+    AddFuzzInstance(registry, "orders", "b", "10.0.0.2", true, {{"zone", "eu-1"}});
+    AddFuzzInstance(registry, "orders", "c", "fd00::3", false, {{"weight", "7"}, {"zone", "eu-1"}});
+    AddFuzzInstance(registry, "books", "d", "books.internal", false, {});
+    AddFuzzInstance(registry, "books", "e", "10.0.0.5", true, {{"weight", "x"}});
   }
 
   ManualClock clock;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "dns/ldns.h"
+#include "fuzz_registry.h"
 
 #include "core/clock.h"
 #include "core/registry.h"
@@ -26,22 +27,12 @@ void Require(bool holds) {
 
 struct Fixture {
   Fixture() : registry(RegistryOptions{}, clock), answerer(registry, DnsOptions{}) {
-    const auto add = [&](const std::string& service, const std::string& id, const std::string& host, bool overloaded,
-                         Metadata metadata) {
-      RegisterSpec spec;
-      spec.service = service;
-      spec.instance_id = id;
-      spec.host = host;
-      spec.port = 8080;
-      spec.ttl = std::chrono::seconds(60);
-      spec.overloaded = overloaded;
-      spec.metadata = std::move(metadata);
-      Require(registry.Register(spec).ok());
-    };
-    add("orders", "web-1", "10.0.0.1", false, {{"weight", "5"}, {"zone", "a"}});
-    add("orders", "web-2", "fd00::2", true, {{"note", std::string(300, 'x')}});
-    add("orders", "db", "db.example.com", false, {});
-    for (int i = 0; i < 40; ++i) add("big", "i-" + std::to_string(i), "10.1.0." + std::to_string(i + 1), false, {});
+    AddFuzzInstance(registry, "orders", "web-1", "10.0.0.1", false, {{"weight", "5"}, {"zone", "a"}});
+    AddFuzzInstance(registry, "orders", "web-2", "fd00::2", true, {{"note", std::string(300, 'x')}});
+    AddFuzzInstance(registry, "orders", "db", "db.example.com", false, {});
+    for (int i = 0; i < 40; ++i) {
+      AddFuzzInstance(registry, "big", "i-" + std::to_string(i), "10.1.0." + std::to_string(i + 1), false, {});
+    }
   }
   ManualClock clock;
   Registry registry;

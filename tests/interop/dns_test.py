@@ -39,13 +39,8 @@ WAIT = 20  # seconds: generous, for the sanitizer builds
 
 
 def setUpModule():
-    global pb, _stub_dir
-    _stub_dir = tempfile.TemporaryDirectory(prefix="dns_test_")
-    pb = stubs.generate(ARGS.protos, ARGS.protoc, ARGS.grpc_python_plugin, _stub_dir.name)
-
-
-def tearDownModule():
-    _stub_dir.cleanup()
+    global pb
+    pb = stubs.generate_for(ARGS, "dns_test_")
 
 
 class DnsFace(unittest.TestCase):

@@ -4,6 +4,7 @@ import importlib
 import os
 import subprocess
 import sys
+import tempfile
 import types
 
 SEED_AND_NATIVE = ("registry_service.proto", "discovery_service.proto", "registry/v1/registry.proto")
@@ -36,3 +37,14 @@ def generate(protos, protoc, grpc_python_plugin, out_dir, files=SEED_AND_NATIVE)
         setattr(modules, name + "_pb2", importlib.import_module(module + "_pb2"))
         setattr(modules, name + "_pb2_grpc", importlib.import_module(module + "_pb2_grpc"))
     return modules
+
+
+_kept = []  # the stub directories of generate_for, removed when the interpreter exits
+
+
+def generate_for(args, prefix, files=SEED_AND_NATIVE):
+    """generate() into a directory of its own that lives as long as the test
+    process: `args` holds the --protos, --protoc and --grpc-python-plugin a test was given."""
+    directory = tempfile.TemporaryDirectory(prefix=prefix)
+    _kept.append(directory)
+    return generate(args.protos, args.protoc, args.grpc_python_plugin, directory.name, files)

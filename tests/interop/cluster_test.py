@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -1418,6 +1419,25 @@ class XdsAcrossNodesTest(ClusterTestCase):
         self.assert_eventually(lambda: shows("c0", "c1"), lambda: "calls through node B: %s" % last[-1:])
         a.deregister(leases[0])  # through node A
         self.assert_eventually(lambda: shows("c1"), lambda: "calls through node B: %s" % last[-1:])
+
+
+class DnsAcrossNodesTest(ClusterTestCase):
+    def test_a_registration_through_one_node_is_answered_by_the_dns_face_of_every_node(self):
+        try:
+            import dns.message
+            import dns.query
+        except ImportError:
+            self.skipTest("no dnspython (python3-dnspython)")
+        nodes = self.start_nodes(3)
+        ports = [int(re.search(r"DNS face on 127\.0\.0\.1:(\d+)", node.log()).group(1)) for node in nodes]
+
+        def answered(port):
+            reply = dns.query.udp(dns.message.make_query("shared.service.registryd.", "A"), "127.0.0.1", port=port,
+                                  timeout=RPC_TIMEOUT)
+            return sorted(rdata.to_text() for rrset in reply.answer for rdata in rrset)
+        self.client(nodes[0]).register("shared", "s1", address="10.9.0.1:80")
+        for port in ports:
+            self.assert_eventually(lambda: answered(port) == ["10.9.0.1"], self.logs)
 
 
 class StalledWatchTest(ClusterTestCase):

@@ -69,6 +69,12 @@ Record TextRecord(const ldns_rdf* owner, const std::string& key, const std::stri
   return record;
 }
 
+// The SRV weight of an instance of weight `weight` (1..kMaxWeight): 256
+// times it, less one. HAProxy takes an SRV weight w as its server weight
+// w / 256 + 1, so it sees `weight` itself; RFC 2782 clients, which weigh the
+// records against each other, see the proportions within 0.4%.
+uint16_t SrvWeight(uint32_t weight) { return static_cast<uint16_t>(weight * 256 - 1); }
+
 std::string Wire(const ldns_pkt* packet) {
   uint8_t* wire = nullptr;
   size_t size = 0;
@@ -235,7 +241,7 @@ std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_
           if (target == nullptr) continue;
           Record record = MakeRecord(owner, LDNS_RR_TYPE_SRV, ttl_seconds_);
           ldns_rr_push_rdf(record.get(), ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, static_cast<uint16_t>(member.priority)));
-          ldns_rr_push_rdf(record.get(), ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, static_cast<uint16_t>(member.weight)));
+          ldns_rr_push_rdf(record.get(), ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, SrvWeight(member.weight)));
           ldns_rr_push_rdf(record.get(), ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, member.port));
           ldns_rr_push_rdf(record.get(), ldns_rdf_clone(target.get()));
           sections.answer.push_back(std::move(record));

@@ -93,8 +93,9 @@ class DnsFaceTest(DnsFace):
         self.register("orders", "web-1", "10.0.0.1:8080", metadata={"weight": "5", "zone": "a"})
         self.register("orders", "web-2", "[fd00::2]:8081")
         self.register("orders", "db", "db.example.com:5432")
-        srv = ["0 1 5432 db.example.com.", "0 1 8081 web-2.orders.instance.registryd.",
-               "0 5 8080 web-1.orders.instance.registryd."]
+        # SRV weights are 256 times the weight metadata (default 1) less one: HAProxy divides by 256 and adds 1.
+        srv = ["0 1279 8080 web-1.orders.instance.registryd.", "0 255 5432 db.example.com.",
+               "0 255 8081 web-2.orders.instance.registryd."]
         self.assertEqual(self.records("orders.service.registryd.", "SRV"), srv)
         self.assertEqual(self.records("_orders._tcp.service.registryd.", "SRV"), srv)
         self.assertEqual(self.records("Orders.SERVICE.Registryd.", "SRV"), srv)  # labels ignore case
@@ -158,24 +159,24 @@ class DnsFaceTest(DnsFace):
         # Ejected (warnServerError): left out until its next heartbeat.
         self.discovery.warnServerError(pb.discovery_service_pb2.ServerError(serverId=1), timeout=RPC_TIMEOUT)
         self.assertEqual(self.records("shop.service.registryd.", "A"), ["10.2.0.2"])
-        self.assertEqual(self.records("shop.service.registryd.", "SRV"), ["0 1 7002 2.shop.instance.registryd."])
+        self.assertEqual(self.records("shop.service.registryd.", "SRV"), ["0 255 7002 2.shop.instance.registryd."])
         self.seed.heartBeat(pb.registry_service_pb2.RenewRequest(serverId=1), timeout=RPC_TIMEOUT)
         self.assertEqual(self.records("shop.service.registryd.", "A"), ["10.2.0.1", "10.2.0.2"])
         # Overloaded: SRV priority 1 and no A while another is not; priority 0 when all are.
         self.seed.heartBeat(pb.registry_service_pb2.RenewRequest(serverId=1, overloaded=True), timeout=RPC_TIMEOUT)
         self.assertEqual(self.records("shop.service.registryd.", "A"), ["10.2.0.2"])
         self.assertEqual(self.records("shop.service.registryd.", "SRV"),
-                         ["0 1 7002 2.shop.instance.registryd.", "1 1 7001 1.shop.instance.registryd."])
+                         ["0 255 7002 2.shop.instance.registryd.", "1 255 7001 1.shop.instance.registryd."])
         self.seed.heartBeat(pb.registry_service_pb2.RenewRequest(serverId=2, overloaded=True), timeout=RPC_TIMEOUT)
         self.assertEqual(self.records("shop.service.registryd.", "SRV"),
-                         ["0 1 7001 1.shop.instance.registryd.", "0 1 7002 2.shop.instance.registryd."])
+                         ["0 255 7001 1.shop.instance.registryd.", "0 255 7002 2.shop.instance.registryd."])
         self.assertEqual(self.records("shop.service.registryd.", "A"), ["10.2.0.1", "10.2.0.2"])
 
     def test_weights_and_rotation(self):
         for i, weight in enumerate(["1", "100", "0", "101", "x"]):
             self.register("weighted", "w%d" % i, "10.3.0.%d:80" % (i + 1), metadata={"weight": weight})
         weights = sorted(int(record.split()[1]) for record in self.records("weighted.service.registryd.", "SRV"))
-        self.assertEqual(weights, [1, 1, 1, 1, 100])  # 1..100, anything else counts as 1
+        self.assertEqual(weights, [255, 255, 255, 255, 25599])  # 1..100 (x 256 - 1), anything else counts as 1
         firsts = {self.ask("weighted.service.registryd.", "SRV").answer[0][0].to_text() for _ in range(10)}
         self.assertEqual(len(firsts), 5, "each query starts the records at the next one")
 
@@ -260,7 +261,7 @@ class DnsFaceTest(DnsFace):
         result = subprocess.run([ARGS.dig, "@127.0.0.1", "-p", str(self.port), "+short",
                                  "_orders._tcp.service.registryd.", "SRV"], capture_output=True, text=True,
                                 timeout=30)
-        self.assertEqual(result.stdout.strip(), "0 1 8080 web-1.orders.instance.registryd.", result.stderr)
+        self.assertEqual(result.stdout.strip(), "0 255 8080 web-1.orders.instance.registryd.", result.stderr)
         result = subprocess.run([ARGS.dig, "@127.0.0.1", "-p", str(self.port), "+tcp", "+short",
                                  "web-1.orders.instance.registryd.", "A"], capture_output=True, text=True, timeout=30)
         self.assertEqual(result.stdout.strip(), "10.0.0.1", result.stderr)

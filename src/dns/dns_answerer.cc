@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <optional>
 #include <cstdlib>
 #include <memory>
 #include <vector>
@@ -20,6 +21,10 @@ constexpr size_t kHeaderSize = 12;
 constexpr uint16_t kPlainUdpAnswer = 512;
 // Members of this many services are kept per answerer; past it they are dropped and read again.
 constexpr size_t kMaxCachedServices = 4096;
+// Where a service's answers start: at every record of a service of up to
+// this many, at this many places spread over a larger one (each a cached
+// answer of its own).
+constexpr size_t kRotations = 64;
 
 struct PacketFree {
   void operator()(ldns_pkt* packet) const { ldns_pkt_free(packet); }
@@ -75,7 +80,8 @@ Record TextRecord(const ldns_rdf* owner, const std::string& key, const std::stri
 // records against each other, see the proportions within 0.4%.
 uint16_t SrvWeight(uint32_t weight) { return static_cast<uint16_t>(weight * 256 - 1); }
 
-std::string Wire(const ldns_pkt* packet) {
+std::string Wire(const ldns_pkt* packet, uint64_t& serialized) {
+  ++serialized;
   uint8_t* wire = nullptr;
   size_t size = 0;
   if (ldns_pkt2wire(&wire, packet, &size) != LDNS_STATUS_OK) return {};
@@ -166,7 +172,7 @@ std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_
   ldns_pkt_set_rd(reply.get(), (query_wire[2] & 0x01) != 0);
   if (status != LDNS_STATUS_OK || ldns_pkt_qdcount(query.get()) != 1) {
     ldns_pkt_set_rcode(reply.get(), LDNS_RCODE_FORMERR);
-    return Wire(reply.get());
+    return Wire(reply.get(), serialized_);
   }
   const ldns_rr* question = ldns_rr_list_rr(ldns_pkt_question(query.get()), 0);
   ldns_pkt_push_rr(reply.get(), LDNS_SECTION_QUESTION, ldns_rr_clone(question));
@@ -179,7 +185,7 @@ std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_
   }
   if (ldns_pkt_get_opcode(query.get()) != LDNS_PACKET_QUERY) {
     ldns_pkt_set_rcode(reply.get(), LDNS_RCODE_NOTIMPL);
-    return Wire(reply.get());
+    return Wire(reply.get(), serialized_);
   }
 
   const ldns_rdf* owner = ldns_rr_owner(question);
@@ -209,6 +215,17 @@ std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_
   if ((kind == NameKind::kService || kind == NameKind::kInstance) && !MayRead(name.service)) {
     kind = NameKind::kOutside;
   }
+  const BalancedMembers* read = nullptr;
+  uint32_t rotation = 0;
+  std::optional<AnswerCache::Key> cached_as;
+  if (kind == NameKind::kService || kind == NameKind::kInstance) {
+    read = &Members(name.service);
+    rotation = NextRotation(read->members.size());
+    cached_as = AnswerCache::Key{name.service, name.instance, static_cast<uint16_t>(type),
+                                 static_cast<uint16_t>(ldns_rr_get_class(question)),
+                                 static_cast<uint32_t>(limit), ldns_pkt_edns(query.get()), rotation};
+    if (std::optional<std::string> answer = cache_.Find(*cached_as, read->revision, query_wire)) return *answer;
+  }
   switch (kind) {
     case NameKind::kOutside:
       sections.rcode = LDNS_RCODE_REFUSED;
@@ -223,12 +240,11 @@ std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_
     case NameKind::kEmpty:
       break;
     case NameKind::kService: {
-      const BalancedMembers& read = Members(name.service);
-      if (read.members.empty()) {
+      if (read->members.empty()) {
         sections.rcode = LDNS_RCODE_NXDOMAIN;
         break;
       }
-      for (const BalancedMember& member : read.members) {
+      for (const BalancedMember& member : read->members) {
         if (type == LDNS_RR_TYPE_SRV || any) {
           // An instance with an address is named under the domain (its
           // A/AAAA go in the additional section); one whose host is a name
@@ -261,10 +277,9 @@ std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_
       break;
     }
     case NameKind::kInstance: {
-      const BalancedMembers& read = Members(name.service);
-      const auto member = std::find_if(read.members.begin(), read.members.end(),
+      const auto member = std::find_if(read->members.begin(), read->members.end(),
                                        [&](const BalancedMember& m) { return m.instance_id == name.instance; });
-      if (member == read.members.end()) {
+      if (member == read->members.end()) {
         sections.rcode = LDNS_RCODE_NXDOMAIN;
         break;
       }
@@ -285,7 +300,7 @@ std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_
   }
   // Clients that take the first record spread their load.
   if (sections.answer.size() > 1) {
-    std::rotate(sections.answer.begin(), sections.answer.begin() + rotation_++ % sections.answer.size(),
+    std::rotate(sections.answer.begin(), sections.answer.begin() + rotation % sections.answer.size(),
                 sections.answer.end());
   }
 
@@ -307,26 +322,36 @@ std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_
       }
     }
     ldns_pkt_set_tc(candidate.get(), answers < sections.answer.size());
-    return Wire(candidate.get());
+    return Wire(candidate.get(), serialized_);
   };
-  std::string whole = build(sections.answer.size(), true);
-  if (whole.size() <= limit) return whole;
-  std::string without_additional = build(sections.answer.size(), false);
-  if (without_additional.size() <= limit) return without_additional;
-  size_t low = 0;  // fits
-  size_t high = sections.answer.size();  // does not
-  std::string best = build(0, false);
-  while (high - low > 1) {
-    const size_t middle = (low + high) / 2;
-    std::string candidate = build(middle, false);
-    if (candidate.size() <= limit) {
-      low = middle;
-      best = std::move(candidate);
-    } else {
-      high = middle;
+  std::string answer = build(sections.answer.size(), true);
+  if (answer.size() > limit) answer = build(sections.answer.size(), false);
+  if (answer.size() > limit) {
+    size_t low = 0;                        // fits
+    size_t high = sections.answer.size();  // does not
+    answer = build(0, false);
+    while (high - low > 1) {
+      const size_t middle = (low + high) / 2;
+      std::string candidate = build(middle, false);
+      if (candidate.size() <= limit) {
+        low = middle;
+        answer = std::move(candidate);
+      } else {
+        high = middle;
+      }
     }
   }
-  return best;
+  // Negative answers carry the SOA, whose serial is the whole registry's
+  // revision: they are built each time (they are small).
+  if (cached_as && !sections.answer.empty()) cache_.Store(*std::move(cached_as), read->revision, answer);
+  return answer;
+}
+
+uint32_t DnsAnswerer::NextRotation(size_t records) {
+  // A large service's answers start at one of kRotations places spread over it.
+  const uint64_t turn = rotation_++;
+  if (records <= kRotations) return static_cast<uint32_t>(turn % std::max<size_t>(records, 1));
+  return static_cast<uint32_t>(turn % kRotations * records / kRotations);
 }
 
 }  // namespace registryd::dns

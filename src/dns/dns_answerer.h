@@ -1,9 +1,10 @@
 // The DNS face's answers (README, DNS): one query in wire format, one
 // answer, parsed and built with ldns. The registry is read as the balancing
 // faces read it (core/balanced_members.h); each answerer keeps the members
-// of the services it was asked about, by revision, so a query for an
-// unchanged service reads nothing under the registry's locks. One answerer
-// per thread.
+// of the services it was asked about and the answers it built, by the
+// service's revision (answer_cache.h), so a query for an unchanged service
+// reads nothing under the registry's locks and serializes nothing. One
+// answerer per thread.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "core/balanced_members.h"
 #include "core/clock.h"
 #include "core/registry.h"
+#include "dns/answer_cache.h"
 
 namespace registryd::dns {
 
@@ -44,12 +46,18 @@ class DnsAnswerer {
   // whole records only, TC set when some did not fit.
   std::string Answer(std::span<const uint8_t> query, bool over_tcp);
 
+  // Messages it serialized so far (a cached answer is none).
+  uint64_t serialized() const { return serialized_; }
+
  private:
   // The service's members, read again only when its revision moved.
   const BalancedMembers& Members(const std::string& service);
   // Whether an anonymous caller may read `service` under the policy now.
   bool MayRead(const std::string& service);
   std::string Respond(std::span<const uint8_t> query, bool over_tcp);
+  // Where the next answer of `records` records starts (clients that take
+  // the first record spread their load).
+  uint32_t NextRotation(size_t records);
   // Counts the query by the type it asked and its answer (/metrics).
   void Count(const std::string& answer, bool over_tcp);
 
@@ -62,6 +70,8 @@ class DnsAnswerer {
   uint64_t rotation_ = 0;  // where the next answer's records start
   uint16_t asked_type_ = 0;  // of the query being answered (0: none read)
   absl::flat_hash_map<std::string, BalancedMembers> members_;
+  AnswerCache cache_;
+  uint64_t serialized_ = 0;
 };
 
 }  // namespace registryd::dns

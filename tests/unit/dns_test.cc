@@ -1,6 +1,7 @@
 // The DNS face's names and answers, in process: queries built and answers
 // read with ldns, the registry on a manual clock.
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -129,6 +130,44 @@ TEST_F(DnsAnswers, UdpAnswersHoldWholeRecordsWithinTheLimit) {
   EXPECT_FALSE(ldns_pkt_tc(whole.get()));
   EXPECT_EQ(ldns_pkt_ancount(whole.get()), 60);
   EXPECT_EQ(ldns_pkt_arcount(whole.get()), 60);
+}
+
+TEST_F(DnsAnswers, AnUnchangedServiceIsAnsweredWithoutSerializingAnything) {
+  for (int i = 0; i < 3; ++i) Add("i" + std::to_string(i), "10.2.0." + std::to_string(i + 1));
+  const auto first_target = [&] {
+    const Packet answer = Ask("orders.service.registryd.", LDNS_RR_TYPE_SRV);
+    EXPECT_EQ(ldns_pkt_ancount(answer.get()), 3);
+    const std::unique_ptr<char, decltype(&std::free)> target(
+        ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(answer.get()), 0), 3)), &std::free);
+    return std::string(target.get());
+  };
+  // The first round builds an answer for each record to start at; the
+  // second serves them again from the cache, starting where they did.
+  std::vector<std::string> first_round;
+  for (int i = 0; i < 3; ++i) first_round.push_back(first_target());
+  EXPECT_EQ(std::set<std::string>(first_round.begin(), first_round.end()).size(), 3u);
+  EXPECT_EQ(answerer_.serialized(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(first_target(), first_round[i]);
+  EXPECT_EQ(answerer_.serialized(), 3u) << "the second round came from the cache";
+  // A change of the service: built again.
+  Add("i3", "10.2.0.4");
+  EXPECT_EQ(ldns_pkt_ancount(Ask("orders.service.registryd.", LDNS_RR_TYPE_SRV).get()), 4);
+  EXPECT_EQ(answerer_.serialized(), 4u);
+}
+
+TEST_F(DnsAnswers, ACachedAnswerCarriesTheQuerysIdAndNameAsAsked) {
+  Add("a", "10.0.0.1");
+  const std::vector<uint8_t> lower = Query("orders.service.registryd.", LDNS_RR_TYPE_A, 1);
+  (void)answerer_.Answer(lower, false);
+  const std::vector<uint8_t> mixed = Query("OrDeRs.service.registryd.", LDNS_RR_TYPE_A, 4242);
+  const std::string answer = answerer_.Answer(mixed, false);
+  EXPECT_EQ(answerer_.serialized(), 1u);
+  const Packet read = Read(answer);
+  EXPECT_EQ(ldns_pkt_id(read.get()), 4242);
+  const std::unique_ptr<char, decltype(&std::free)> asked(
+      ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(read.get()), 0))), &std::free);
+  EXPECT_STREQ(asked.get(), "OrDeRs.service.registryd.");
+  EXPECT_EQ(ldns_pkt_ancount(read.get()), 1);
 }
 
 TEST_F(DnsAnswers, MalformedQueries) {

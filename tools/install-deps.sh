@@ -13,7 +13,8 @@
 # systemd-analyze, the man pages and the logrotate file it installs; fiu-utils:
 # fiu-run and fiu-ctrl, the robustness harness's fsync and write errors;
 # libldns-dev: the DNS face's messages; python3-dnspython, bind9-dnsutils and
-# haproxy: its tests ask it with dnspython and dig, and balance over it). Checked on a fresh Debian 12 (debootstrap --variant=minbase).
+# haproxy: its tests ask it with dnspython and dig, and balance over it;
+# iproute2: the resolver test brings loopback up in a namespace of its own). Checked on a fresh Debian 12 (debootstrap --variant=minbase).
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
@@ -24,7 +25,7 @@ packages=(
   python3 python3-grpcio python3-protobuf
   etcd-server openssl prometheus chromium
   libsystemd-dev help2man lintian systemd man-db logrotate fiu-utils
-  libldns-dev python3-dnspython bind9-dnsutils haproxy
+  libldns-dev python3-dnspython bind9-dnsutils haproxy iproute2
 )
 
 missing=()

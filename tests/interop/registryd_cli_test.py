@@ -47,7 +47,7 @@ class CommandLineTest(unittest.TestCase):
                             (["--max-instances", "0"], "--max-instances"), (["--no-such-flag"], "--no-such-flag"),
                             (["--seed-api", "maybe"], "--seed-api"),
                             (["--min-ttl", "10s", "--max-ttl", "1s"], "--min-ttl"),
-                            (["--dns-domain", "under_score."], "--dns-domain"), (["--dns-ttl", "2d"], "--dns-ttl")]:
+                            (["--dns-domain", "under_score."], "--dns-domain"), (["--dns-ttl", "25h"], "24h")]:
             result = run(*args)
             self.assertNotEqual(result.returncode, 0, args)
             self.assertIn(named, result.stdout + result.stderr, args)

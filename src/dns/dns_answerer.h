@@ -3,8 +3,8 @@
 // faces read it (core/balanced_members.h); each answerer keeps the members
 // of the services it was asked about and the answers it built, by the
 // service's revision (answer_cache.h), so a query for an unchanged service
-// reads nothing under the registry's locks and serializes nothing. One
-// answerer per thread.
+// takes its shard's lock only to read that revision, and serializes
+// nothing. One answerer per thread.
 #pragma once
 
 #include <cstdint>

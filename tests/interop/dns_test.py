@@ -14,7 +14,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import tempfile
 import unittest
 import urllib.request
@@ -315,14 +314,10 @@ class DnsPolicyTest(DnsFace):
 def main():
     global ARGS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--registryd", required=True)
-    parser.add_argument("--protos", required=True)
-    parser.add_argument("--protoc", required=True)
-    parser.add_argument("--grpc-python-plugin", required=True)
+    stubs.add_arguments(parser)
     parser.add_argument("--dig")
     ARGS, rest = parser.parse_known_args()
-    program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
-    sys.exit(0 if program.result.wasSuccessful() else 1)
+    stubs.run_tests(rest)
 
 
 if __name__ == "__main__":

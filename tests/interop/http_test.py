@@ -15,7 +15,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import unittest
@@ -564,16 +563,12 @@ class StoppingTest(unittest.TestCase):
 def main():
     global ARGS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--registryd", required=True)
-    parser.add_argument("--protos", required=True)
-    parser.add_argument("--protoc", required=True)
-    parser.add_argument("--grpc-python-plugin", required=True)
+    stubs.add_arguments(parser)
     parser.add_argument("--etcd", help="etcd binary, for the cluster node's readiness test")
     parser.add_argument("--promtool", help="Prometheus' promtool, to check /metrics")
     parser.add_argument("--prometheus", help="Prometheus, to discover registered servers and scrape registryd")
     ARGS, rest = parser.parse_known_args()
-    program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
-    sys.exit(0 if program.result.wasSuccessful() else 1)
+    stubs.run_tests(rest)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import types
+import unittest
 
 SEED_AND_NATIVE = ("registry_service.proto", "discovery_service.proto", "registry/v1/registry.proto")
 
@@ -48,3 +49,17 @@ def generate_for(args, prefix, files=SEED_AND_NATIVE):
     directory = tempfile.TemporaryDirectory(prefix=prefix)
     _kept.append(directory)
     return generate(args.protos, args.protoc, args.grpc_python_plugin, directory.name, files)
+
+
+def add_arguments(parser):
+    """The flags every interop test that makes its own stubs is given (meson's stub_args)."""
+    parser.add_argument("--registryd", required=True)
+    parser.add_argument("--protos", required=True)
+    parser.add_argument("--protoc", required=True)
+    parser.add_argument("--grpc-python-plugin", required=True)
+
+
+def run_tests(rest):
+    """unittest on the arguments the test's own parser left; exits 0 when every test passed."""
+    program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
+    sys.exit(0 if program.result.wasSuccessful() else 1)

@@ -92,7 +92,7 @@ void Cluster::Serve(std::vector<grpc::CompletionQueue*> queues) {
   follower_->Start();
   peers_->Start();
   last_sweep_ = std::chrono::steady_clock::now();
-  VouchForView(last_sweep_ + options_.stall_threshold + kMonitorPeriod);  // just loaded
+  VouchForView(last_sweep_ + VouchBound());  // just loaded
   monitor_ = std::thread([this] { Monitor(); });
 }
 
@@ -128,7 +128,7 @@ std::vector<LeaseId> Cluster::RenewHeld(const std::vector<LeaseId>& leases) {
 }
 
 void Cluster::Monitor() {
-  const Duration vouch_bound = options_.stall_threshold + kMonitorPeriod;
+  const Duration vouch_bound = VouchBound();
   for (;;) {
     const auto slept = std::chrono::steady_clock::now();
     {
@@ -163,6 +163,8 @@ void Cluster::Monitor() {
     }
   }
 }
+
+Duration Cluster::VouchBound() const { return options_.stall_threshold + kMonitorPeriod; }
 
 void Cluster::VouchForView(std::chrono::steady_clock::time_point until) {
   writer_->VouchForViewUntil(stale_ || catching_up_ ? std::chrono::steady_clock::time_point{} : until);
@@ -269,9 +271,10 @@ void Cluster::CheckCutOff() {
   // UNAVAILABLE then, while the others still wait for them. And when etcd
   // comes back after an outage, the others may hear from it a moment
   // before this node does: a node that reaches etcd is not cut off.
+  const Duration patience = std::min<Duration>(kReachPatience, options_.node_ttl / 2);
   if (!writer_->cut_off() &&
       (!unreachable_at_ || std::chrono::steady_clock::now() - *unreachable_at_ > kFreshReach)) {
-    if (membership_->Reachable(std::min<Duration>(kReachPatience, options_.node_ttl / 2))) return;
+    if (membership_->Reachable(patience)) return;
     unreachable_at_ = std::chrono::steady_clock::now();
   }
   // Until then its etcd lease holds, and so do its leases.
@@ -283,6 +286,9 @@ void Cluster::CheckCutOff() {
   // its leases over, unless etcd is down for them too.
   const PeerLinks::EtcdContact contact = peers_->AskEtcdContact(options_.node_ttl / 2);
   const bool cut_off = contact.in_touch > 0 || (contact.asked > 0 && contact.answered == 0);
+  // A failed try from before the others answered proves nothing about now:
+  // etcd may just be back, heard by them a moment before this node.
+  if (cut_off && !writer_->cut_off() && membership_->Reachable(patience)) return;
   if (cut_off != writer_->cut_off()) {
     if (cut_off) {
       log::Error("cluster: no answer from etcd for {} ms while {} of {} other nodes have one: this node is cut "

@@ -113,6 +113,8 @@ class Cluster final : public NodeEvents {
   // threshold and a monitor period past a check that found it current;
   // never while it is stale or catching up.
   void VouchForView(std::chrono::steady_clock::time_point until);
+  // How far past a check that found the view current the node vouches for it.
+  Duration VouchBound() const;
   // The watch must show itself current again (a fresh beacon) before the
   // node serves and vouches for its view.
   void CatchUp();

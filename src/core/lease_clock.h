@@ -18,7 +18,10 @@
 //   expires at most its TTL plus the stall after its last renewal.
 // - Behind. A queue handles its alarm later than `late_bound` after it was
 //   due, or handles a call more than `late_bound` past the call's deadline, or
-//   requests have waited that long unread in the kernel (ReceiveBacklog):
+//   requests have waited that long unread in the kernel (ReceiveBacklog), or
+//   registryd's own renewal probe has (server/renewal_probe.h: it waits
+//   behind the calls gRPC read but no handler took yet, which nothing else
+//   sees):
 //   renewals wait in registryd's queues and sockets (or are given up on
 //   there) for longer than registryd should make anyone wait. Lease time then
 //   stands still (a hold) until every queue has been on time, with no such
@@ -97,6 +100,9 @@ struct AlarmReport {
   std::optional<Duration> unread_wait;
   // It reset client connections for that (core/disconnect_sockets.h).
   bool shed = false;
+  // When the oldest of registryd's renewal probes that still waits for its
+  // answer was sent, in Unheld() time (server/renewal_probe.h).
+  std::optional<TimePoint> probe_sent;
 };
 
 // Counts for /metrics.

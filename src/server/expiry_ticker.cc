@@ -9,14 +9,25 @@
 namespace registryd {
 
 ExpiryTicker::ExpiryTicker(RegistryWriter& writer, LeaseClock& lease_clock, ServingQueue& queue,
-                           std::vector<uint32_t> shards, ActivitySummary* summary, ReceiveBacklog* backlog)
+                           std::vector<uint32_t> shards, TickerDuties duties)
     : writer_(writer),
       registry_(writer.registry()),
       lease_clock_(lease_clock),
       queue_(queue),
       shards_(std::move(shards)),
-      summary_(summary),
-      backlog_(backlog) {}
+      summary_(duties.summary),
+      backlog_(duties.backlog),
+      probes_(std::move(duties.probes)) {}
+
+std::optional<TimePoint> ExpiryTicker::Probe() {
+  std::optional<TimePoint> oldest;
+  for (RenewalProbe* probe : probes_) {
+    probe->SendIfDue();
+    const std::optional<TimePoint> since = probe->waiting_since();
+    if (since && (!oldest || *since < *oldest)) oldest = since;
+  }
+  return oldest;
+}
 
 std::optional<Duration> ExpiryTicker::SampleBacklog(bool& shed) {
   if (backlog_ == nullptr) return std::nullopt;
@@ -66,7 +77,7 @@ void ExpiryTicker::Proceed(bool ok) {
   if (!ok) return;  // cancelled at shutdown
   bool shed = false;
   const std::optional<Duration> unread_wait = SampleBacklog(shed);
-  lease_clock_.Observe(AlarmReport{queue_.index(), due_, queue_.TakeLateCall(), unread_wait, shed});
+  lease_clock_.Observe(AlarmReport{queue_.index(), due_, queue_.TakeLateCall(), unread_wait, shed, Probe()});
   TimePoint next = TimePoint::max();
   // The shards in turn, from where the last wake stopped. A shard that
   // filled its batch ends the wake (the next one comes at once and goes on

@@ -5,11 +5,11 @@
 // on the queue get their turn between batches.
 //
 // Each wake first tells the lease clock when it was due (and of calls that
-// came late, and, on one queue, how long requests wait unread in the kernel),
-// so a stall or a backlog holds lease time before anything is expired
-// (core/lease_clock.h). The one that samples the kernel's receive queues
-// also resets connections whose requests wait there too long
-// (core/disconnect_sockets.h).
+// came late, and, on one queue, how long requests wait unread in the kernel
+// and how long registryd's own renewal probe has waited), so a stall or a
+// backlog holds lease time before anything is expired (core/lease_clock.h).
+// The one that samples the kernel's receive queues also resets connections
+// whose requests wait there too long (core/disconnect_sockets.h).
 #pragma once
 
 #include <vector>
@@ -23,14 +23,21 @@
 #include "core/receive_backlog.h"
 #include "core/queue_event.h"
 #include "server/queue/serving_queue.h"
+#include "server/renewal_probe.h"
 
 namespace registryd {
 
+// What one queue's ticker (the first's) does besides expiry; each may be absent.
+struct TickerDuties {
+  ActivitySummary* summary = nullptr;
+  ReceiveBacklog* backlog = nullptr;
+  std::vector<RenewalProbe*> probes;  // on this ticker's queue
+};
+
 class ExpiryTicker final : public QueueEvent {
  public:
-  // `summary` and `backlog` (either may be null) are each given to one ticker.
   ExpiryTicker(RegistryWriter& writer, LeaseClock& lease_clock, ServingQueue& queue, std::vector<uint32_t> shards,
-               ActivitySummary* summary, ReceiveBacklog* backlog);
+               TickerDuties duties = {});
 
   void Start();
   // Only inside ServingQueue::Close(): cancelling delivers the tag with ok=false.
@@ -45,6 +52,8 @@ class ExpiryTicker final : public QueueEvent {
   std::optional<Duration> SampleBacklog(bool& shed);
   // Returns whether it reset any.
   bool Shed(const std::vector<uint64_t>& stale, Duration oldest, TimePoint now);
+  // Sends the probes that are due; when the oldest still waiting was sent.
+  std::optional<TimePoint> Probe();
 
   // Resets are logged at most this often (with how many since).
   static constexpr Duration kShedLogInterval = std::chrono::seconds(10);
@@ -56,6 +65,7 @@ class ExpiryTicker final : public QueueEvent {
   const std::vector<uint32_t> shards_;
   ActivitySummary* const summary_;
   ReceiveBacklog* backlog_;  // null once it could not be read
+  const std::vector<RenewalProbe*> probes_;
   TimePoint next_backlog_sample_;
   TimePoint next_shed_log_;
   uint64_t shed_since_log_ = 0;  // connections reset since the last line

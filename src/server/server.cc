@@ -6,6 +6,7 @@
 
 #include <grpc/grpc.h>
 
+#include <fmt/core.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/server_builder.h>
@@ -85,6 +86,27 @@ void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue, Bac
                                               return std::make_unique<Call>(service, queue, backend, pool);
                                             }))
       .Start();
+}
+
+TickerDuties Server::FirstTickerDuties(ServingQueue& queue) {
+  TickerDuties duties{&summary_, receive_backlog_.get(), {}};
+  // A probe every half --stall-threshold: one that waits past it is seen
+  // within 1.5 times the threshold.
+  const Duration interval = options_.lease_clock.late_bound / 2;
+  std::shared_ptr<grpc::Channel> channel = server_->InProcessChannel(grpc::ChannelArguments());
+  const auto probe = [&](std::string_view method, const std::string& request) {
+    duties.probes.push_back(&queue.Own(std::make_unique<RenewalProbe>(channel, fmt::format("/{}", method), request,
+                                                                      queue, lease_clock_, interval)));
+  };
+  registry::v1::HeartbeatRequest native;
+  native.set_lease_id(kNoLease);
+  probe(HeartbeatRpc::kName, native.SerializeAsString());
+  if (options_.seed_api) {
+    registry_service::RenewRequest seed;
+    seed.set_serverid(SeedHeartbeatRpc::kRenewalProbeServerId);
+    probe(SeedHeartbeatRpc::kName, seed.SerializeAsString());
+  }
+  return duties;
 }
 
 absl::Status Server::StartPersistence() {
@@ -289,10 +311,10 @@ absl::Status Server::Start() {
     for (uint32_t shard = queue->index(); shard < registry_.shard_count(); shard += options_.threads) {
       home_shards.push_back(shard);
     }
-    const bool first = queue->index() == 0;
-    tickers_.push_back(&queue->Own(std::make_unique<ExpiryTicker>(*writer_, lease_clock_, *queue,
-                                                                  std::move(home_shards), first ? &summary_ : nullptr,
-                                                                  first ? receive_backlog_.get() : nullptr)));
+    TickerDuties duties;
+    if (queue->index() == 0) duties = FirstTickerDuties(*queue);
+    tickers_.push_back(
+        &queue->Own(std::make_unique<ExpiryTicker>(*writer_, lease_clock_, *queue, std::move(home_shards), duties)));
     tickers_.back()->Start();
     if (options_.watchdog) {
       watchdog_feeders_.push_back(&queue->Own(std::make_unique<WatchdogFeeder>(*options_.watchdog, *queue)));

@@ -103,6 +103,9 @@ class Server {
   std::vector<WatchdogFeeder*> watchdog_feeders_;  // owned by their queues; none without a watchdog
   std::unique_ptr<ReceiveBacklog> receive_backlog_;  // the port's, sampled by the first queue's ticker
   // Opens and restores the data dir, and starts its journal.
+  // The first queue's ticker's duties: the activity summary, the port's
+  // receive queues, the renewal probes (made here, on that queue).
+  TickerDuties FirstTickerDuties(ServingQueue& queue);
   absl::Status StartPersistence();
   // Cluster mode: loads the catalog from etcd and joins (the server is bound).
   absl::Status StartCluster();

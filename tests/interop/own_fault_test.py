@@ -225,6 +225,54 @@ class OverloadTest(WithRegistryd):
         self.assertEqual(metric(self.server, "registryd_expirations_total"), 0)
 
 
+class RenewalProbeTest(WithRegistryd):
+    """registryd renews through itself to see how long renewals wait inside
+    gRPC (server/renewal_probe.h): a native Heartbeat of lease 0 and a seed
+    heartBeat of serverId -2^31, each marked by the metadata
+    registryd-renewal-probe. Its handler answers such a call at once and
+    counts it nowhere; the same call unmarked is a client's."""
+
+    PROBE = (("registryd-renewal-probe", "1"),)
+
+    def setUp(self):
+        self.start([ARGS.registryd, "--listen", "127.0.0.1:0", "--data-dir", ""])
+        self.native = pb.registry_pb2_grpc.RegistryStub(self.channel)
+        self.seed = pb.registry_service_pb2_grpc.RegistryServiceStub(self.channel)
+
+    def heartbeats(self, api):
+        return metric(self.server, 'registryd_heartbeats_total{api="%s"}' % api)
+
+    def handled(self, service, method, code):
+        return metric(self.server, 'registryd_grpc_server_handled_total{grpc_service="%s",grpc_method="%s",'
+                      'grpc_code="%s"}' % (service, method, code)) or 0
+
+    def test_a_probe_is_answered_at_once_and_counted_nowhere(self):
+        self.native.Heartbeat(pb.registry_pb2.HeartbeatRequest(), metadata=self.PROBE, timeout=RPC_TIMEOUT_S)
+        self.seed.heartBeat(pb.registry_service_pb2.RenewRequest(serverId=-2**31), metadata=self.PROBE,
+                            timeout=RPC_TIMEOUT_S)
+        # Neither these nor registryd's own probes (every 250 ms since it started) count.
+        self.assertEqual(self.heartbeats("native"), 0)
+        self.assertEqual(self.heartbeats("seed"), 0)
+        self.assertEqual(self.handled("registry.v1.Registry", "Heartbeat", "OK"), 0)
+        self.assertEqual(self.handled("registry_service.RegistryService", "heartBeat", "OK"), 0)
+
+    def test_the_same_calls_unmarked_are_a_clients_and_answered_as_before(self):
+        with self.assertRaises(grpc.RpcError) as native:
+            self.native.Heartbeat(pb.registry_pb2.HeartbeatRequest(), timeout=RPC_TIMEOUT_S)
+        self.assertEqual(native.exception.code(), grpc.StatusCode.NOT_FOUND)
+        with self.assertRaises(grpc.RpcError) as seed:
+            self.seed.heartBeat(pb.registry_service_pb2.RenewRequest(serverId=-2**31), timeout=RPC_TIMEOUT_S)
+        self.assertEqual(seed.exception.code(), grpc.StatusCode.NOT_FOUND)
+        self.assertEqual(self.heartbeats("native"), 1)
+        self.assertEqual(self.heartbeats("seed"), 1)
+        # A seed server of that id is a seed server like any other.
+        self.assertTrue(self.seed.discovery(
+            pb.registry_service_pb2.RecordRequest(serverId=-2**31, serverIp="127.0.0.1", serverPort=7000,
+                                                  service="shop"), timeout=RPC_TIMEOUT_S).success)
+        self.seed.heartBeat(pb.registry_service_pb2.RenewRequest(serverId=-2**31), timeout=RPC_TIMEOUT_S)
+        self.assertEqual(self.handled("registry_service.RegistryService", "heartBeat", "OK"), 1)
+
+
 def main():
     global ARGS, pb
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

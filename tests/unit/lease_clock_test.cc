@@ -57,7 +57,7 @@ class LeaseClockTest : public ::testing::Test {
   void Arm(uint32_t queue) { due_[queue] = lease_clock_.Unheld() + kTick; }
   // `queue`'s alarm fires now: it reports, expires what is due, and is set again.
   std::vector<Removal> Fire(uint32_t queue = 0, std::optional<TimePoint> late_call = std::nullopt) {
-    lease_clock_.Observe(AlarmReport{queue, due_[queue], late_call, std::nullopt});
+    lease_clock_.Observe(AlarmReport{queue, due_[queue], late_call, std::nullopt, false, std::nullopt});
     Arm(queue);
     return ExpireDue(registry_);
   }
@@ -86,7 +86,7 @@ class LeaseClockTest : public ::testing::Test {
       renew();
       for (uint32_t queue = 0; queue < due_.size(); ++queue) {
         // The alarm set a tick ago fires `late` after it was due.
-        lease_clock_.Observe(AlarmReport{queue, lease_clock_.Unheld() - late, std::nullopt, std::nullopt});
+        lease_clock_.Observe(AlarmReport{queue, lease_clock_.Unheld() - late, std::nullopt, std::nullopt, false, std::nullopt});
         Arm(queue);
       }
       for (Removal& removal : ExpireDue(registry_)) expired.push_back(std::move(removal));
@@ -277,12 +277,46 @@ TEST_F(LeaseClockTest, RequestsWaitingUnreadInTheKernelHoldLikeALateAlarm) {
   Serve(seconds(1));
   base_.Advance(kTick);
   cpu_.Advance(kTick);
-  lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt, seconds(2)});
+  lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt, seconds(2), false, std::nullopt});
   Arm(0);
   EXPECT_EQ(lease_clock_.stats().holds, 1u);
   const TimePoint held = lease_clock_.Now();
   Serve(kLateBound - kTick);
   EXPECT_EQ(lease_clock_.Now(), held);
+}
+
+TEST_F(LeaseClockTest, ARenewalProbeWaitingPastTheBoundHoldsThoughEveryAlarmIsOnTime) {
+  // The calls gRPC read but no handler took yet: the alarms run on time,
+  // no call is late yet, nothing waits in the kernel; only the probe that
+  // waits behind those calls shows it. A lease whose renewal waits there
+  // survives any such wait below max_hold.
+  const LeaseId lease = Register("waiting", seconds(1));
+  const TimePoint probe_sent = lease_clock_.Unheld();
+  for (Duration waited{0}; waited < seconds(5); waited += kTick) {
+    base_.Advance(kTick);
+    cpu_.Advance(kTick);
+    lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt, std::nullopt, false, probe_sent});
+    Arm(0);
+    ASSERT_TRUE(ExpireDue(registry_).empty()) << "after " << waited.count() << " ns";
+  }
+  EXPECT_EQ(lease_clock_.stats().holds, 1u);
+  ASSERT_TRUE(registry_.Heartbeat(lease, false).ok());  // its renewal, handled at last
+  // Answered: the hold ends a late_bound later, and the lease runs its TTL from the renewal.
+  EXPECT_TRUE(Serve(kLateBound + seconds(1) - kTick).empty());
+  EXPECT_EQ(lease_clock_.stats().hold, Duration::zero());
+  EXPECT_EQ(Serve(seconds(1)).size(), 1u);
+}
+
+TEST_F(LeaseClockTest, ARenewalProbeThatWaitedThroughAStallDoesNotHold) {
+  // The probe waited because the process did not run: a stall, credited as
+  // such, not a backlog.
+  Serve(seconds(1));
+  const TimePoint probe_sent = lease_clock_.Unheld();
+  Stop(seconds(5));
+  lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt, std::nullopt, false, probe_sent});
+  Arm(0);
+  EXPECT_EQ(lease_clock_.stats().stalls, 1u);
+  EXPECT_EQ(lease_clock_.stats().holds, 0u);
 }
 
 TEST_F(LeaseClockTest, AResetOfClientConnectionsHoldsUntilTheirClientsCouldRenew) {
@@ -301,7 +335,7 @@ TEST_F(LeaseClockTest, AResetOfClientConnectionsHoldsUntilTheirClientsCouldRenew
   const auto alarm = [&](bool shed) {
     base_.Advance(kTick);
     cpu_.Advance(kTick);
-    lease_clock.Observe(AlarmReport{0, due, std::nullopt, shed ? std::optional(seconds(1)) : std::nullopt, shed});
+    lease_clock.Observe(AlarmReport{0, due, std::nullopt, shed ? std::optional(seconds(1)) : std::nullopt, shed, std::nullopt});
     due = lease_clock.Unheld() + kTick;
     return ExpireDue(registry);
   };
@@ -371,7 +405,7 @@ TEST_F(LeaseClockTest, WhatFellDueDuringAHoldExpiresInBatchesLater) {
   while (base_.Now() + kTick < registered + seconds(3) + held) EXPECT_TRUE(Serve(kTick).empty());
   base_.Advance(kTick * 2);
   cpu_.Advance(kTick);
-  lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt, std::nullopt});
+  lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt, std::nullopt, false, std::nullopt});
   std::vector<Removal> expired;
   size_t advances = 0;
   while (registry_.Advance(0, expired)) {
@@ -399,7 +433,7 @@ TEST_F(TwoQueuesTest, TheSlowestQueueHolds) {
   }
   EXPECT_LE(lease_clock_.Now(), before + kLateBound);
   // Its alarm, 3 s late: registryd is behind, and expiry holds from there.
-  lease_clock_.Observe(AlarmReport{1, due_[1], std::nullopt, std::nullopt});
+  lease_clock_.Observe(AlarmReport{1, due_[1], std::nullopt, std::nullopt, false, std::nullopt});
   Arm(1);
   EXPECT_EQ(lease_clock_.stats().holds, 1u);
   EXPECT_EQ(lease_clock_.stats().stalls, 0u);

@@ -36,6 +36,7 @@
 #include "server/queue/call_pool.h"
 #include "server/queue/rpc_done.h"
 #include "server/queue/caller_cache.h"
+#include "server/queue/renewal_probe_mark.h"
 #include "server/queue/serving_queue.h"
 #include "server/queue/status.h"
 
@@ -83,6 +84,12 @@ class UnaryCall final : public QueueEvent {
         pool_.Arrived();
         arrived_ = std::chrono::steady_clock::now();
         queue_.CheckArrival(*context_, arrived_);
+        if constexpr (requires(const Request& request) { Rpc::MayBeRenewalProbe(request); }) {
+          if (Rpc::MayBeRenewalProbe(request_) && IsRenewalProbe(*context_)) [[unlikely]] {
+            Finish(Counted::kNo);  // answered as soon as it got here: what it measured is how long that took
+            return;
+          }
+        }
         Respond();
         return;
       case State::kAwaitingWrite:
@@ -171,7 +178,10 @@ class UnaryCall final : public QueueEvent {
     BecomeIdle();
   }
 
-  void Finish() {
+  // kNo: registryd's own renewal probe, which no metric or log counts.
+  enum class Counted : bool { kNo, kYes };
+
+  void Finish(Counted counted = Counted::kYes) {
     const grpc::Status& status = status_;
     ServingQueue::StartGuard guard(queue_);
     if (!guard.open()) {  // the queue is shutting down: gRPC ends the call
@@ -179,6 +189,10 @@ class UnaryCall final : public QueueEvent {
       return;
     }
     state_ = State::kAwaitingFinish;
+    if (counted == Counted::kNo) {
+      responder_->Finish(reply_, grpc::Status::OK, this);
+      return;
+    }
     metrics::ThreadMetrics& metrics = metrics::Local();  // Finish runs on the queue's thread
     metrics.Call(kMetricIndex, status.error_code());
     metrics::ObserveSince(metrics.handling[kMetricIndex], arrived_);

@@ -42,6 +42,8 @@ struct HeartbeatRpc {
   static constexpr std::string_view kName = "registry.v1.Registry/Heartbeat";
   static grpc::Status Handle(RegistryWriter& writer, const Request& request, Reply& reply,
                              const auth::CallerRef& caller);
+  // registryd's own probe renews no lease (server/renewal_probe.h).
+  static bool MayBeRenewalProbe(const Request& request) { return request.lease_id() == kNoLease; }
 };
 
 struct DeregisterRpc {

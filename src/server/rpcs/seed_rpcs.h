@@ -37,6 +37,10 @@ struct SeedHeartbeatRpc {
   static constexpr std::string_view kName = "registry_service.RegistryService/heartBeat";
   static grpc::Status Handle(RegistryWriter& writer, const Request& request, Reply& reply,
                              const auth::CallerRef& caller);
+  // registryd's own probe (server/renewal_probe.h) names this serverId; any
+  // id is a seed server's, so its metadata tells them apart.
+  static constexpr int32_t kRenewalProbeServerId = INT32_MIN;
+  static bool MayBeRenewalProbe(const Request& request) { return request.serverid() == kRenewalProbeServerId; }
 };
 
 // discovery_service.DiscoveryService/findServer: one live server, round-robin.

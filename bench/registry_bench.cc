@@ -49,6 +49,7 @@ struct BenchOptions {
   std::string server_cpus = "0";
   std::string client_cpus = "1";
   std::string etcd_cpus;  // empty: server_cpus
+  double busy_neighbour = 0;  // its share of --server-cpus while the scenario runs; 0: none
   int channels = 4;
   int repeat = 1;
   int cluster = 0;  // registryd nodes of the cluster targets
@@ -288,8 +289,16 @@ std::vector<Run> Measure(const BenchOptions& options, const std::string& target_
   }
   if (http_port != 0) http_load.emplace(http_port, options.http_load);
   if (target_name == "http-load-elsewhere") http_load.emplace(elsewhere.emplace().port(), options.http_load);
+  // The neighbour comes with the load, after the scenario registered what it renews.
+  std::optional<BusyNeighbour> neighbour;
+  LoadOptions load = options.load;
+  if (options.busy_neighbour > 0) {
+    load.on_measuring = [&] {
+      if (!neighbour) neighbour.emplace(options.server_cpus, options.busy_neighbour);
+    };
+  }
   std::vector<Run> runs;
-  for (Phase& phase : scenario->Run(target, options.load)) {
+  for (Phase& phase : scenario->Run(target, load)) {
     runs.push_back({target_name, scenario_name, ApiName(target.api), std::move(phase)});
   }
   if (http_load) {
@@ -577,6 +586,12 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--server-cpus", options.server_cpus, "CPUs of spawned servers (taskset list)")->capture_default_str();
+  app.add_option("--busy-neighbour", options.busy_neighbour,
+                 "Keep --server-cpus busy this share of the time (0..1) once the scenario's load starts, from "
+                 "threads of the bench at its own priority: a server started at nice 19 beside it gets "
+                 "what they leave (how the robustness harness overloads a registryd it started)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   app.add_option("--client-cpus", options.client_cpus, "CPUs of this load generator when spawning")
       ->capture_default_str();
   app.add_option("--etcd-cpus", options.etcd_cpus,

@@ -96,13 +96,16 @@ class StandaloneNode:
     """registryd with a data dir under --fsync always (or `journal` flags),
     restartable on its port."""
 
-    def __init__(self, registryd, data_dir, journal=("--fsync", "always"), failpoints=False):
+    def __init__(self, registryd, data_dir, journal=("--fsync", "always"), failpoints=False, lowest_priority=False):
         self.flags = ["--threads", "2", "--min-ttl", "1s", "--tick", "20ms", "--data-dir", data_dir,
                       "--restore-spread", "%dms" % RESTORE_SPREAD_MS, *journal]
         self.registryd = registryd
         # With `failpoints`, under fiu-run: fiu-ctrl makes its system calls
         # fail through the named pipes <failpoint_control>-<pid>.{in,out}.
         self.failpoint_control = os.path.join(os.path.dirname(data_dir), "fiu-ctrl") if failpoints else None
+        # With `lowest_priority`, at nice 19: a busy neighbour can starve it
+        # (raising a priority again would take privileges).
+        self.lowest_priority = lowest_priority
         self.port = 0
         self.server = None
         self.earlier_logs = ""  # of the processes before a restart
@@ -112,6 +115,8 @@ class StandaloneNode:
         if self.server is not None:
             self.earlier_logs += self.server.stderr_text() + "--- restarted ---\n"
         preload = ["fiu-run", "-x", "-f", self.failpoint_control] if self.failpoint_control else []
+        if self.lowest_priority:
+            preload = ["nice", "-n", "19", *preload]
         self.server = ServerProcess([*preload, self.registryd, "--listen", "127.0.0.1:%d" % self.port, *self.flags])
         self.port = int(self.server.wait_listening(30).rsplit(":", 1)[1])
 
@@ -248,7 +253,8 @@ class Run:
         if self.plan["mode"] == "standalone":
             journal = UNSYNCED if self.args.negative_control else ("--fsync", "always")
             self.nodes = [StandaloneNode(self.args.registryd, os.path.join(self.run_dir, "data0"), journal,
-                                         failpoints=self.plan["fault"]["name"] in faults.DISK)]
+                                         failpoints=self.plan["fault"]["name"] in faults.DISK,
+                                         lowest_priority=self.plan["fault"]["name"] == "overload")]
         else:
             self.etcd = EtcdCluster(self.args.etcd, members=3)
             self.etcd_proxies = [[TcpProxy(port) for port in self.etcd.client_ports] for _ in range(3)]
@@ -345,7 +351,7 @@ def execute(plan, args, run_dir, pb):
         with open(os.path.join(run_dir, "final.json"), "w") as out:
             json.dump(final, out, indent=1)
         with open(os.path.join(run_dir, "run.json"), "w") as out:
-            json.dump(dict(plan, fault=fault, end=run.clock.now(), addresses=addresses,
+            json.dump(dict(plan, fault=fault, end=run.clock.now(), clock_origin=run.clock.origin, addresses=addresses,
                            replay=replay_command(args, plan)), out, indent=1)
         env.close_kept_channels()
     finally:

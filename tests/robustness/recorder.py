@@ -27,6 +27,12 @@ class Clock:
     def now(self):
         return round(time.monotonic() - self._start, 6)
 
+    @property
+    def origin(self):
+        """Where it counts from, on the monotonic clock (CLOCK_MONOTONIC,
+        which registryd's steady clock reads too)."""
+        return self._start
+
 
 class JsonLines:
     """One append-only JSON-lines file, written from any thread."""

@@ -11,15 +11,15 @@ CLI::Option* AddDuration(CLI::App& app, const std::string& name, DurationFlag& f
   return app
       .add_option_function<std::string>(
           name,
-          [&flag, min, max](const std::string& text) {
+          [&flag, name, min, max](const std::string& text) {
             absl::Duration parsed;
             if (!absl::ParseDuration(text, &parsed)) {
-              throw CLI::ValidationError(text, "expected a duration such as 60s, 500ms or 1m30s");
+              throw CLI::ValidationError(name + " " + text, "expected a duration such as 60s, 500ms or 1m30s");
             }
             const Duration value = absl::ToChronoNanoseconds(parsed);
             if (value < min || value > max) {
-              throw CLI::ValidationError(
-                  text, "must be between " + FormatDuration(min) + " and " + FormatDuration(max));
+              throw CLI::ValidationError(name + " " + text,
+                                         "must be between " + FormatDuration(min) + " and " + FormatDuration(max));
             }
             flag.text = text;
             flag.value = value;

@@ -23,7 +23,7 @@ inline constexpr Duration kMaxDuration = std::chrono::hours(24 * 30);
 std::string FormatDuration(Duration duration);
 
 // Adds `name` to `app`; a value outside [min, max] or not a duration is
-// refused, naming what was given and the bounds.
+// refused, naming the flag, what was given and the bounds.
 CLI::Option* AddDuration(CLI::App& app, const std::string& name, DurationFlag& flag, const std::string& help,
                          Duration min = std::chrono::milliseconds(1), Duration max = kMaxDuration);
 

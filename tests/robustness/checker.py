@@ -361,8 +361,10 @@ def check_visibility(run):
     node within the visibility bound of its acknowledgement, and of the
     fault's heal."""
     found = []
+    # The run ends at the final listing: then the harness stops its clients.
+    end = run.final["t"] if run.final else float("inf")
     for op in run.ops:
-        if op["op"] != "discover" or op.get("outcome") != "ok" or run.in_fault(op["call"]):
+        if op["op"] != "discover" or op.get("outcome") != "ok" or run.in_fault(op["call"]) or op["call"] >= end:
             continue
         listed = set(op.get("instances", []))
         for key in [k for k in run.registers if k.service == op["service"]]:

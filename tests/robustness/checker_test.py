@@ -300,6 +300,17 @@ class CheckerTest(unittest.TestCase):
         found = self.assert_found("visibility")
         self.assertEqual(found["instance"], "s1")
 
+    def test_a_discover_after_the_final_listing_is_the_teardown(self):
+        # The run ends at the final listing: the harness then stops its
+        # clients (a session's stream ends, its instances go) while the
+        # lister may still be listing.
+        self.run.clients["session0"] += [op("session0", "keep_alive", 28.0 + 0.6 * i, 28.05 + 0.6 * i, node=0,
+                                            session=9) for i in range(3)]
+        self.run.clients["lister"].append(op("lister", "discover", 28.5, 28.6, node=0, service="orders",
+                                             instances=[]))
+        verdict = self.verdict()
+        self.assertTrue(verdict["ok"], verdict["violations"])
+
     def test_an_expiry_while_the_client_renews(self):
         self.run.watches["watch0"].append(response(9.0, 14 * SHIFT + 1, [
             ["REMOVED", "orders", "s1", 14 * SHIFT + 1, "EXPIRED"]]))

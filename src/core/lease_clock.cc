@@ -50,6 +50,7 @@ void LeaseClock::Observe(const AlarmReport& report) {
     credit += gap;
     ++stats_.stalls;
     stats_.stalled += gap;
+    stalled_ns_.store(stats_.stalled.count(), std::memory_order_relaxed);
     log::Warn("registryd did not run for {:.1f}s (paused?): every lease extended by {:.1f}s", Seconds(gap),
               Seconds(gap));
   }
@@ -60,7 +61,7 @@ void LeaseClock::Observe(const AlarmReport& report) {
   Duration lateness = unheld - report.due;
   if (report.late_call_deadline) lateness = std::max(lateness, unheld - (*report.late_call_deadline - credit_before));
   if (report.unread_wait) lateness = std::max(lateness, *report.unread_wait);
-  if (report.probe_sent) lateness = std::max(lateness, unheld - *report.probe_sent);
+  if (report.probe_sent) lateness = std::max(lateness, (now - stats_.stalled) - *report.probe_sent);
   if (lateness > options_.late_bound) behind_until_ = std::max(behind_until_, now + options_.late_bound);
   if (report.shed) behind_until_ = std::max(behind_until_, now + options_.after_shed);
   frontiers_[report.queue] = report.due;

@@ -101,7 +101,7 @@ struct AlarmReport {
   // It reset client connections for that (core/disconnect_sockets.h).
   bool shed = false;
   // When the oldest of registryd's renewal probes that still waits for its
-  // answer was sent, in Unheld() time (server/renewal_probe.h).
+  // answer was sent, in Running() time (server/renewal_probe.h).
   std::optional<TimePoint> probe_sent;
 };
 
@@ -125,8 +125,12 @@ class LeaseClock final : public Clock {
     const int64_t limit = limit_ns_.load(std::memory_order_acquire);
     return std::min(Unheld(), FromNs(limit));
   }
-  // Lease time with no hold: the monotonic clock less the stalls.
+  // Lease time with no hold: the monotonic clock less the stalls and the
+  // holds that ended (it steps back when one ends).
   TimePoint Unheld() const { return base_.Now() - Duration(credit_ns_.load(std::memory_order_relaxed)); }
+  // The time registryd ran: the monotonic clock less the stalls only. How
+  // long a probe waited is measured on it: a stall is no wait, a hold is.
+  TimePoint Running() const { return base_.Now() - Duration(stalled_ns_.load(std::memory_order_relaxed)); }
 
   // From now on the queues' alarms decide: each queue's frontier starts here.
   // Until then nothing is held (a data dir's restore runs before).
@@ -152,6 +156,7 @@ class LeaseClock final : public Clock {
   const Clock& cpu_;
   const LeaseClockOptions options_;
   std::atomic<int64_t> credit_ns_{0};
+  std::atomic<int64_t> stalled_ns_{0};  // the part of the credit that stalls made
   // How far lease time may run, in Unheld() time; no hold before Start().
   std::atomic<int64_t> limit_ns_{INT64_MAX};
 

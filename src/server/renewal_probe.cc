@@ -19,7 +19,7 @@ RenewalProbe::RenewalProbe(std::shared_ptr<grpc::Channel> channel, std::string m
 
 void RenewalProbe::SendIfDue() {
   if (sent_) return;
-  const TimePoint now = lease_clock_.Unheld();
+  const TimePoint now = lease_clock_.Running();
   if (now < next_send_) return;
   ServingQueue::StartGuard guard(queue_);
   if (!guard.accepting()) return;

@@ -36,7 +36,9 @@ class RenewalProbe final : public QueueEvent {
   // On the queue's thread (its expiry alarm): sends a probe if none is under
   // way and `interval` has passed since the last one was sent.
   void SendIfDue();
-  // When the probe under way was sent (the lease clock's Unheld() time).
+  // When the probe under way was sent (the lease clock's Running() time:
+  // Unheld() steps back when a hold ends, which would stop the probes for
+  // as long as the hold lasted).
   std::optional<TimePoint> waiting_since() const { return sent_; }
   // Its answer came (or, at shutdown, its call ended).
   void Proceed(bool ok) override;

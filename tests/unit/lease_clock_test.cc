@@ -93,6 +93,19 @@ class LeaseClockTest : public ::testing::Test {
     }
     return expired;
   }
+  // Every alarm on time for `duration` while a renewal probe sent at
+  // `probe_sent` (Running() time) waits unanswered. Returns what expired.
+  std::vector<Removal> ProbeWaits(Duration duration, TimePoint probe_sent) {
+    std::vector<Removal> expired;
+    for (Duration waited{0}; waited < duration; waited += kTick) {
+      base_.Advance(kTick);
+      cpu_.Advance(kTick);
+      lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt, std::nullopt, false, probe_sent});
+      Arm(0);
+      for (Removal& removal : ExpireDue(registry_)) expired.push_back(std::move(removal));
+    }
+    return expired;
+  }
   // The process does not run for `length` (SIGSTOP): no alarm, no CPU.
   void Stop(Duration length) { base_.Advance(length); }
 
@@ -291,14 +304,7 @@ TEST_F(LeaseClockTest, ARenewalProbeWaitingPastTheBoundHoldsThoughEveryAlarmIsOn
   // waits behind those calls shows it. A lease whose renewal waits there
   // survives any such wait below max_hold.
   const LeaseId lease = Register("waiting", seconds(1));
-  const TimePoint probe_sent = lease_clock_.Unheld();
-  for (Duration waited{0}; waited < seconds(5); waited += kTick) {
-    base_.Advance(kTick);
-    cpu_.Advance(kTick);
-    lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt, std::nullopt, false, probe_sent});
-    Arm(0);
-    ASSERT_TRUE(ExpireDue(registry_).empty()) << "after " << waited.count() << " ns";
-  }
+  EXPECT_TRUE(ProbeWaits(seconds(5), lease_clock_.Running()).empty());
   EXPECT_EQ(lease_clock_.stats().holds, 1u);
   ASSERT_TRUE(registry_.Heartbeat(lease, false).ok());  // its renewal, handled at last
   // Answered: the hold ends a late_bound later, and the lease runs its TTL from the renewal.
@@ -311,12 +317,23 @@ TEST_F(LeaseClockTest, ARenewalProbeThatWaitedThroughAStallDoesNotHold) {
   // The probe waited because the process did not run: a stall, credited as
   // such, not a backlog.
   Serve(seconds(1));
-  const TimePoint probe_sent = lease_clock_.Unheld();
+  const TimePoint probe_sent = lease_clock_.Running();
   Stop(seconds(5));
   lease_clock_.Observe(AlarmReport{0, due_[0], std::nullopt, std::nullopt, false, probe_sent});
   Arm(0);
   EXPECT_EQ(lease_clock_.stats().stalls, 1u);
   EXPECT_EQ(lease_clock_.stats().holds, 0u);
+}
+
+TEST_F(LeaseClockTest, AProbeSentDuringAHoldStillCountsAfterTheHoldEnds) {
+  // The end of a hold credits it, so lease time (Unheld) steps back by its
+  // length; a probe's wait is on Running() time, which does not.
+  Overloaded(seconds(3), seconds(1), [] {});
+  ProbeWaits(seconds(1), lease_clock_.Running());
+  // The first hold ended a late_bound after the overload; the probe, still
+  // unanswered past the bound, started the next.
+  EXPECT_EQ(lease_clock_.stats().holds, 2u);
+  EXPECT_GT(lease_clock_.stats().hold, Duration::zero());
 }
 
 TEST_F(LeaseClockTest, AResetOfClientConnectionsHoldsUntilTheirClientsCouldRenew) {

@@ -14,7 +14,10 @@
 # fiu-run and fiu-ctrl, the robustness harness's fsync and write errors;
 # libldns-dev: the DNS face's messages; python3-dnspython, bind9-dnsutils and
 # haproxy: its tests ask it with dnspython and dig, and balance over it;
-# iproute2: the resolver test brings loopback up in a namespace of its own). Checked on a fresh Debian 12 (debootstrap --variant=minbase).
+# iproute2: the resolver test brings loopback up in a namespace of its own;
+# nsd and dnsperf: bench/dns_bench.py measures the DNS face against NSD with
+# dnsperf; the bench starts its own NSD, so the system's is stopped and
+# disabled when this script installs it). Checked on a fresh Debian 12 (debootstrap --variant=minbase).
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
@@ -26,6 +29,7 @@ packages=(
   etcd-server openssl prometheus chromium
   libsystemd-dev help2man lintian systemd man-db logrotate fiu-utils
   libldns-dev python3-dnspython bind9-dnsutils haproxy iproute2
+  nsd dnsperf
 )
 
 missing=()
@@ -43,3 +47,14 @@ echo "Installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# Where systemd runs, Debian's nsd starts a system NSD on port 53; the bench
+# starts its own. Stopped and disabled only when this script installed it;
+# without systemd running (a container) only the unit's enablement goes.
+if [[ " ${missing[*]} " == *" nsd "* ]] && command -v systemctl >/dev/null; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now nsd >/dev/null 2>&1 || echo "warning: could not stop the system's nsd" >&2
+  else
+    systemctl disable nsd >/dev/null 2>&1 || true
+  fi
+fi

@@ -1,6 +1,6 @@
 // The answers an answerer (one per thread) already serialized: a query for
-// a service or instance whose service has not changed since (its revision)
-// is answered from these bytes, with the query's id, RD bit and question
+// a name of a service or instance whose service has not changed since (its
+// revision) is answered from these bytes, with the query's id, RD bit and question
 // name (the case it was asked in: resolvers that randomize it check it) put
 // in. Bounded by kMaxCachedBytes; past it, everything is dropped and built
 // again as asked for.
@@ -21,8 +21,9 @@ class AnswerCache {
  public:
   // Everything an answer depends on besides the service's revision.
   struct Key {
-    std::string service;
-    std::string instance;  // empty: the service's name
+    // Lower-case, in presentation form: each form of a service's name
+    // (orders.service., _orders._tcp.service.) has answers of its own.
+    std::string name;
     uint16_t type = 0;
     uint16_t qclass = 0;
     uint32_t limit = 0;  // the size it had to fit
@@ -32,7 +33,7 @@ class AnswerCache {
     bool operator==(const Key&) const = default;
     template <typename H>
     friend H AbslHashValue(H state, const Key& key) {
-      return H::combine(std::move(state), key.service, key.instance, key.type, key.qclass, key.limit, key.edns,
+      return H::combine(std::move(state), key.name, key.type, key.qclass, key.limit, key.edns,
                         key.rotation);
     }
   };

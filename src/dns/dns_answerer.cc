@@ -80,6 +80,13 @@ Record TextRecord(const ldns_rdf* owner, const std::string& key, const std::stri
 // records against each other, see the proportions within 0.4%.
 uint16_t SrvWeight(uint32_t weight) { return static_cast<uint16_t>(weight * 256 - 1); }
 
+// The size an answer must fit: a TCP answer's maximum; over UDP 512 bytes,
+// or the size an EDNS0 query advertised, within kMaxUdpAnswer.
+size_t AnswerLimit(bool over_tcp, bool edns, uint16_t edns_udp_size) {
+  if (over_tcp) return kMaxTcpAnswer;
+  return edns ? std::clamp<size_t>(edns_udp_size, kPlainUdpAnswer, kMaxUdpAnswer) : kPlainUdpAnswer;
+}
+
 std::string Wire(const ldns_pkt* packet, uint64_t& serialized) {
   ++serialized;
   uint8_t* wire = nullptr;
@@ -160,8 +167,29 @@ void DnsAnswerer::Count(const std::string& answer, bool over_tcp) {
   metrics::Local().dns_queries[type][outcome].Add();
 }
 
+std::optional<std::string> DnsAnswerer::FromCache(const PlainQuestion& question, std::span<const uint8_t> query,
+                                                   bool over_tcp) {
+  if (question.qclass != LDNS_RR_CLASS_IN && question.qclass != LDNS_RR_CLASS_ANY) return std::nullopt;
+  const QueryName name = ParseQueryName(question.name, options_.domain);
+  if ((name.kind != NameKind::kService && name.kind != NameKind::kInstance) || !MayRead(name.service)) {
+    return std::nullopt;
+  }
+  const BalancedMembers& read = Members(name.service);
+  std::optional<std::string> answer =
+      cache_.Find({question.name, question.type, question.qclass,
+                   static_cast<uint32_t>(AnswerLimit(over_tcp, question.edns, question.edns_udp_size)),
+                   question.edns, NextRotation(read.members.size())},
+                  read.revision, query);
+  if (answer) Rotate();
+  return answer;
+}
+
 std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_tcp) {
   if (query_wire.size() < kHeaderSize || (query_wire[2] & 0x80) != 0) return {};  // no header, or a response
+  if (const std::optional<PlainQuestion> plain = ReadPlainQuestion(query_wire)) {
+    asked_type_ = plain->type;
+    if (std::optional<std::string> answer = FromCache(*plain, query_wire, over_tcp)) return *std::move(answer);
+  }
   ldns_pkt* parsed = nullptr;
   const ldns_status status = ldns_wire2pkt(&parsed, query_wire.data(), query_wire.size());
   const Packet query(parsed);
@@ -176,13 +204,9 @@ std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_
   }
   const ldns_rr* question = ldns_rr_list_rr(ldns_pkt_question(query.get()), 0);
   ldns_pkt_push_rr(reply.get(), LDNS_SECTION_QUESTION, ldns_rr_clone(question));
-  size_t limit = over_tcp ? kMaxTcpAnswer : kPlainUdpAnswer;
-  if (ldns_pkt_edns(query.get())) {
-    ldns_pkt_set_edns_udp_size(reply.get(), kMaxUdpAnswer);
-    if (!over_tcp) {
-      limit = std::clamp<size_t>(ldns_pkt_edns_udp_size(query.get()), kPlainUdpAnswer, kMaxUdpAnswer);
-    }
-  }
+  const bool edns = ldns_pkt_edns(query.get());
+  if (edns) ldns_pkt_set_edns_udp_size(reply.get(), kMaxUdpAnswer);
+  const size_t limit = AnswerLimit(over_tcp, edns, ldns_pkt_edns_udp_size(query.get()));
   if (ldns_pkt_get_opcode(query.get()) != LDNS_PACKET_QUERY) {
     ldns_pkt_set_rcode(reply.get(), LDNS_RCODE_NOTIMPL);
     return Wire(reply.get(), serialized_);
@@ -221,9 +245,10 @@ std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_
   if (kind == NameKind::kService || kind == NameKind::kInstance) {
     read = &Members(name.service);
     rotation = NextRotation(read->members.size());
-    cached_as = AnswerCache::Key{name.service, name.instance, static_cast<uint16_t>(type),
+    Rotate();
+    cached_as = AnswerCache::Key{LowerCase(owner_text ? owner_text.get() : ""), static_cast<uint16_t>(type),
                                  static_cast<uint16_t>(ldns_rr_get_class(question)),
-                                 static_cast<uint32_t>(limit), ldns_pkt_edns(query.get()), rotation};
+                                 static_cast<uint32_t>(limit), edns, rotation};
     if (std::optional<std::string> answer = cache_.Find(*cached_as, read->revision, query_wire)) return *answer;
   }
   switch (kind) {
@@ -347,9 +372,9 @@ std::string DnsAnswerer::Respond(std::span<const uint8_t> query_wire, bool over_
   return answer;
 }
 
-uint32_t DnsAnswerer::NextRotation(size_t records) {
+uint32_t DnsAnswerer::NextRotation(size_t records) const {
   // A large service's answers start at one of kRotations places spread over it.
-  const uint64_t turn = rotation_++;
+  const uint64_t turn = rotation_;
   if (records <= kRotations) return static_cast<uint32_t>(turn % std::max<size_t>(records, 1));
   return static_cast<uint32_t>(turn % kRotations * records / kRotations);
 }

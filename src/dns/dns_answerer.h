@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@
 #include "core/clock.h"
 #include "core/registry.h"
 #include "dns/answer_cache.h"
+#include "dns/plain_question.h"
 
 namespace registryd::dns {
 
@@ -55,9 +57,14 @@ class DnsAnswerer {
   // Whether an anonymous caller may read `service` under the policy now.
   bool MayRead(const std::string& service);
   std::string Respond(std::span<const uint8_t> query, bool over_tcp);
+  // The cached answer to a plain query (plain_question.h), if there is one:
+  // the common case, answered without ldns.
+  std::optional<std::string> FromCache(const PlainQuestion& question, std::span<const uint8_t> query,
+                                       bool over_tcp);
   // Where the next answer of `records` records starts (clients that take
-  // the first record spread their load).
-  uint32_t NextRotation(size_t records);
+  // the first record spread their load); Rotate() moves on to the one after.
+  uint32_t NextRotation(size_t records) const;
+  void Rotate() { ++rotation_; }
   // Counts the query by the type it asked and its answer (/metrics).
   void Count(const std::string& answer, bool over_tcp);
 

@@ -6,13 +6,6 @@
 namespace registryd::dns {
 namespace {
 
-std::string Lowered(std::string_view text) {
-  std::string lowered(text);
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
-  return lowered;
-}
-
 std::vector<std::string_view> Labels(std::string_view dotted) {
   std::vector<std::string_view> labels;
   for (size_t start = 0;;) {
@@ -29,6 +22,13 @@ QueryName Of(NameKind kind, std::string_view service = {}, std::string_view inst
 
 }  // namespace
 
+std::string LowerCase(std::string_view text) {
+  std::string lowered(text);
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+  return lowered;
+}
+
 bool IsDnsLabel(std::string_view text) {
   if (text.empty() || text.size() > 63 || text.front() == '-' || text.back() == '-') return false;
   return std::all_of(text.begin(), text.end(), [](char c) {
@@ -37,7 +37,7 @@ bool IsDnsLabel(std::string_view text) {
 }
 
 std::optional<std::string> NormalizeDomain(std::string_view domain) {
-  std::string lowered = Lowered(domain);
+  std::string lowered = LowerCase(domain);
   if (!lowered.empty() && lowered.back() == '.') lowered.pop_back();
   if (lowered.empty() || lowered.size() > 200) return std::nullopt;
   for (std::string_view label : Labels(lowered)) {
@@ -47,7 +47,7 @@ std::optional<std::string> NormalizeDomain(std::string_view domain) {
 }
 
 QueryName ParseQueryName(std::string_view name, std::string_view domain) {
-  const std::string lowered = Lowered(name);
+  const std::string lowered = LowerCase(name);
   const bool under = lowered.size() > domain.size() &&
                      std::string_view(lowered).substr(lowered.size() - domain.size()) == domain &&
                      lowered[lowered.size() - domain.size() - 1] == '.';

@@ -36,6 +36,9 @@ QueryName ParseQueryName(std::string_view name, std::string_view domain);
 
 bool IsDnsLabel(std::string_view text);
 
+// `text` with A-Z lowered (DNS compares names case-insensitively).
+std::string LowerCase(std::string_view text);
+
 // "registryd" or "Registryd." -> "registryd."; nullopt when a label is not
 // a DNS label (the root, ".", is not a domain the face can serve).
 std::optional<std::string> NormalizeDomain(std::string_view domain);

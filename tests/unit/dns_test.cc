@@ -76,6 +76,20 @@ std::vector<uint8_t> Query(const std::string& name, ldns_rr_type type, uint16_t 
   return bytes;
 }
 
+// `query` with an OPT record (UDP size 1232) holding a cookie, as dig sends.
+std::vector<uint8_t> WithCookie(std::vector<uint8_t> query) {
+  query[11] = 1;  // ARCOUNT
+  const std::vector<uint8_t> opt = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+  query.insert(query.end(), opt.begin(), opt.end());
+  return query;
+}
+
+std::string QuestionName(const ldns_pkt* answer) {
+  const std::unique_ptr<char, decltype(&std::free)> name(
+      ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(answer), 0))), &std::free);
+  return name.get();
+}
+
 Packet Read(const std::string& answer) {
   ldns_pkt* packet = nullptr;
   EXPECT_EQ(ldns_wire2pkt(&packet, reinterpret_cast<const uint8_t*>(answer.data()), answer.size()), LDNS_STATUS_OK);
@@ -164,10 +178,36 @@ TEST_F(DnsAnswers, ACachedAnswerCarriesTheQuerysIdAndNameAsAsked) {
   EXPECT_EQ(answerer_.serialized(), 1u);
   const Packet read = Read(answer);
   EXPECT_EQ(ldns_pkt_id(read.get()), 4242);
-  const std::unique_ptr<char, decltype(&std::free)> asked(
-      ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(read.get()), 0))), &std::free);
-  EXPECT_STREQ(asked.get(), "OrDeRs.service.registryd.");
+  EXPECT_EQ(QuestionName(read.get()), "OrDeRs.service.registryd.");
   EXPECT_EQ(ldns_pkt_ancount(read.get()), 1);
+}
+
+TEST_F(DnsAnswers, EachFormOfAServicesNameKeepsItsOwnAnswers) {
+  for (int i = 0; i < 3; ++i) Add("i" + std::to_string(i), "10.3.0." + std::to_string(i + 1));
+  // Asked in turn, with an odd number of records: the two names meet at
+  // every place the rotation starts.
+  for (int round = 0; round < 4; ++round) {
+    for (const char* name : {"orders.service.registryd.", "_orders._tcp.service.registryd."}) {
+      const Packet answer = Ask(name, LDNS_RR_TYPE_SRV);
+      EXPECT_EQ(QuestionName(answer.get()), name);
+      EXPECT_EQ(ldns_pkt_ancount(answer.get()), 3);
+    }
+  }
+  EXPECT_EQ(answerer_.serialized(), 6u) << "one answer per name and place, then the cache";
+}
+
+TEST_F(DnsAnswers, AQueryWithEdnsOptionsIsAnsweredFromTheCache) {
+  Add("a", "10.0.0.1");
+  const std::vector<uint8_t> query = WithCookie(Query("a.orders.instance.registryd.", LDNS_RR_TYPE_A, 9));
+  const std::string first = answerer_.Answer(query, false);
+  const std::string second = answerer_.Answer(query, false);
+  EXPECT_EQ(answerer_.serialized(), 1u);
+  EXPECT_EQ(first, second);
+  const Packet read = Read(second);
+  EXPECT_TRUE(ldns_pkt_edns(read.get()));
+  EXPECT_EQ(ldns_pkt_edns_udp_size(read.get()), kMaxUdpAnswer);
+  EXPECT_EQ(ldns_pkt_ancount(read.get()), 1);
+  EXPECT_EQ(ldns_pkt_id(read.get()), 9);
 }
 
 TEST_F(DnsAnswers, MalformedQueries) {

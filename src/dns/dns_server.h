@@ -46,6 +46,7 @@ class DnsServer {
   int udp_fd_ = -1;
   int tcp_fd_ = -1;
   int wake_fd_ = -1;  // an eventfd: Stop wakes the threads' polls
+  std::atomic<bool> stopping_ = false;  // and a UDP thread that never waits sees this
   std::thread udp_thread_;
   std::thread tcp_thread_;
 };

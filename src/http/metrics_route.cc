@@ -143,6 +143,10 @@ void WriteDns(TextExposition& text, const metrics::MetricTotals& totals) {
   Counter(text, "registryd_dns_truncated_total",
           "UDP answers of the DNS face that did not hold every record (TC set: the client asks again over TCP).",
           totals.dns_truncated);
+  Counter(text, "registryd_dns_udp_dropped_total",
+          "UDP queries the kernel dropped before the DNS face read them: its socket's receive buffer was full "
+          "(queries came faster than the face answers).",
+          totals.dns_udp_dropped);
 }
 
 // Stalls and holds: registryd's own faults, which no lease pays for (core/lease_clock.h).

@@ -36,6 +36,7 @@ void AddTo(const ThreadMetrics& from, MetricTotals& to) {
     }
   }
   to.dns_truncated += from.dns_truncated.value();
+  to.dns_udp_dropped += from.dns_udp_dropped.value();
 }
 
 // The live threads' metrics, and what ended threads counted.

@@ -108,6 +108,7 @@ struct ThreadMetrics {
   LocalCounter connections_shed;  // reset with requests unread longer than --shed-unread-after
   std::array<std::array<LocalCounter, kDnsAnswers.size()>, kDnsTypes.size()> dns_queries;
   LocalCounter dns_truncated;  // UDP answers with TC set
+  LocalCounter dns_udp_dropped;  // queries the kernel dropped: the UDP socket's receive buffer was full
 
   void Call(size_t method, int code) { calls[method][static_cast<size_t>(code) % kStatusCodes].Add(); }
   void Heartbeats(HeartbeatApi api, uint64_t count = 1) { heartbeats[static_cast<size_t>(api)].Add(count); }
@@ -136,6 +137,7 @@ struct MetricTotals {
   uint64_t connections_shed = 0;
   std::array<std::array<uint64_t, kDnsAnswers.size()>, kDnsTypes.size()> dns_queries{};
   uint64_t dns_truncated = 0;
+  uint64_t dns_udp_dropped = 0;
 };
 
 // Makes this thread's metrics (first use).

@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import tempfile
@@ -252,6 +253,39 @@ class DnsFaceTest(DnsFace):
         self.assertEqual(value("SOA", "noerror"), 0)  # every sample, zero or not
         truncated = re.search(r"^registryd_dns_truncated_total (\S+)$", text, re.M)
         self.assertEqual(float(truncated.group(1)), 1)  # 20 SRV records do not fit 512 bytes, 20 A records do
+
+    def metrics_text(self):
+        with urllib.request.urlopen(self.server.http_url + "/metrics", timeout=RPC_TIMEOUT) as reply:
+            return reply.read().decode()
+
+    def test_queries_the_kernel_dropped_are_counted(self):
+        """registryd stopped while a flood of queries comes: its socket's
+        buffer fills and the kernel drops the rest. Every query is then either
+        answered or counted as dropped."""
+        def counts():
+            text = self.metrics_text()
+            answered = re.search(r'^registryd_dns_queries_total\{type="A",answer="nxdomain"\} (\S+)$', text, re.M)
+            dropped = re.search(r"^registryd_dns_udp_dropped_total (\S+)$", text, re.M)
+            return float(answered.group(1)), float(dropped.group(1))
+        answered_before, dropped_before = counts()
+        query = dns.message.make_query("flood.service.registryd.", "A").to_wire()
+        flood = 50000  # more than the largest receive buffer registryd asks for holds (4 MiB)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            os.kill(self.server.proc.pid, signal.SIGSTOP)
+            try:
+                for _ in range(flood):
+                    sock.sendto(query, ("127.0.0.1", self.port))
+            finally:
+                os.kill(self.server.proc.pid, signal.SIGCONT)
+
+        # Asked after the flood, answered after every query of it that was
+        # kept; it brings the kernel's count of the others.
+        reply = dns.query.udp(dns.message.make_query("flood.service.registryd.", "A"), "127.0.0.1", port=self.port,
+                              timeout=WAIT)
+        self.assertEqual(reply.rcode(), dns.rcode.NXDOMAIN)
+        answered, dropped = counts()
+        self.assertGreater(dropped - dropped_before, 0)
+        self.assertEqual(answered - answered_before + dropped - dropped_before, flood + 1)
 
     def test_dig_reads_the_answers(self):
         if not ARGS.dig:

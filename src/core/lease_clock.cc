@@ -25,6 +25,7 @@ void LeaseClock::Start() {
   const TimePoint unheld = Unheld();
   const size_t queues = std::max<uint32_t>(options_.queues, 1);
   frontiers_.assign(queues, unheld);
+  earliest_hold_start_ = unheld;
   last_report_ = base_.Now();
   last_report_cpu_ = cpu_.Now();
   limit_ns_.store(NsOf(unheld + options_.late_bound), std::memory_order_release);
@@ -51,6 +52,7 @@ void LeaseClock::Observe(const AlarmReport& report) {
     ++stats_.stalls;
     stats_.stalled += gap;
     stalled_ns_.store(stats_.stalled.count(), std::memory_order_relaxed);
+    earliest_hold_start_ = now - credit;  // where lease time stood when the stall began
     log::Warn("registryd did not run for {:.1f}s (paused?): every lease extended by {:.1f}s", Seconds(gap),
               Seconds(gap));
   }
@@ -79,6 +81,8 @@ void LeaseClock::Observe(const AlarmReport& report) {
 
 Duration LeaseClock::EndHold(TimePoint ended_at) {
   const Duration held = ended_at - *held_at_;
+  // Lease time goes on from where the hold ended it; a later hold starts no earlier.
+  earliest_hold_start_ = ended_at - held;
   held_at_.reset();
   stats_.held += held;
   stats_.longest_hold = std::max(stats_.longest_hold, held);
@@ -96,8 +100,13 @@ Duration LeaseClock::Hold(bool behind, Duration lateness, TimePoint unheld, Dura
   }
   if (capped_) return credit;
   if (!held_at_) {
-    // Lease time stands where readers see it now.
-    held_at_ = std::min(unheld, FromNs(limit_ns_.load(std::memory_order_relaxed)));
+    // Lease time goes back to where the wait it saw began (not before what a
+    // stall or an earlier hold credited already), and stands there: lease
+    // time that ran while renewals waited unseen, up to late_bound each
+    // time, would add up over a long overload of many such waits. Never
+    // later than readers may have seen it.
+    const TimePoint wait_began = std::max(unheld - std::max(lateness, Duration::zero()), earliest_hold_start_);
+    held_at_ = std::min(wait_began, FromNs(limit_ns_.load(std::memory_order_relaxed)));
     ++stats_.holds;
     log::Warn("registryd is behind: it runs {:.1f}s late; expiry holds until it catches up, for at most "
               "--max-hold {:.0f}s",
@@ -110,7 +119,9 @@ Duration LeaseClock::Hold(bool behind, Duration lateness, TimePoint unheld, Dura
   log::Error("registryd has been behind for --max-hold {:.0f}s: expiry goes on, and leases whose renewals wait in "
              "its queues longer than that may expire",
              Seconds(options_.max_hold));
-  return credit + EndHold(*held_at_ + options_.max_hold);
+  const Duration held = EndHold(*held_at_ + options_.max_hold);
+  earliest_hold_start_ = unheld - held;  // lease time runs on from here, past what was held
+  return credit + held;
 }
 
 LeaseClockStats LeaseClock::stats() const {

@@ -24,8 +24,9 @@
 //   sees):
 //   renewals wait in registryd's queues and sockets (or are given up on
 //   there) for longer than registryd should make anyone wait. Lease time then
-//   stands still (a hold) until every queue has been on time, with no such
-//   call, for `late_bound`; the time held goes into the credit, so every
+//   goes back to where that wait began (no further than the last stall or
+//   hold: those are credited already) and stands still there (a hold) until
+//   every queue has been on time, with no such call, for `late_bound`; the time held goes into the credit, so every
 //   lease is extended by it, and a renewal that waited through the backlog,
 //   or that its client gave up on and sends again, finds its lease. Bounded:
 //   a hold lasts at most `max_hold`; then lease time runs on, and no new hold
@@ -40,7 +41,8 @@
 // alarm sets the limit to the held time, or to the slowest frontier plus
 // `late_bound` (once a hold reached max_hold: this alarm's time plus
 // `late_bound`). At a stall lease time may step back (by at most
-// late_bound), which only delays expiry.
+// late_bound), and at the start of a hold by the wait it saw: either only
+// delays expiry (the wheel never reports a lease before its deadline).
 //
 // Now() is the hot path: the base clock and two loads. Observe() takes a
 // mutex that only the queues' alarms take (a few dozen times a second).
@@ -168,6 +170,9 @@ class LeaseClock final : public Clock {
   TimePoint last_report_ ABSL_GUARDED_BY(mu_);             // monotonic clock
   TimePoint last_report_cpu_ ABSL_GUARDED_BY(mu_);
   std::optional<TimePoint> held_at_ ABSL_GUARDED_BY(mu_);  // lease time while a hold lasts
+  // Lease time before this was credited (a stall, a hold), or ran on past a
+  // capped hold: a hold reaches back no further.
+  TimePoint earliest_hold_start_ ABSL_GUARDED_BY(mu_);
   bool capped_ ABSL_GUARDED_BY(mu_) = false;  // a hold reached max_hold: none until caught up
   LeaseClockStats stats_ ABSL_GUARDED_BY(mu_);
 };

@@ -64,8 +64,12 @@ bool ExpiryTicker::Shed(const std::vector<uint64_t>& stale, Duration oldest, Tim
 
 void ExpiryTicker::Start() { Arm(registry_.clock().Now() + registry_.options().tick); }
 
+Duration AlarmDelay(TimePoint when, TimePoint now, Duration tick) {
+  return std::clamp(when - now, Duration::zero(), tick);
+}
+
 void ExpiryTicker::Arm(TimePoint when) {
-  const Duration delay = std::max(when - registry_.clock().Now(), Duration::zero());
+  const Duration delay = AlarmDelay(when, registry_.clock().Now(), registry_.options().tick);
   due_ = lease_clock_.Unheld() + delay;
   const gpr_timespec deadline = gpr_time_add(
       gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(delay.count(), GPR_TIMESPAN));

@@ -34,6 +34,15 @@ struct TickerDuties {
   std::vector<RenewalProbe*> probes;  // on this ticker's queue
 };
 
+// How long the alarm for lease time `when` waits, lease time being `now`: at
+// most one tick. Lease time stands still through a hold and steps back when
+// one reaches back to the wait it saw (core/lease_clock.h), so a distance in
+// lease time is none in real time: after such a step the wheels' next tick
+// lies that far ahead of lease time. A queue looks at its wheels at least
+// once a tick, and a closed session's instances (removed by the next wake)
+// go within one.
+Duration AlarmDelay(TimePoint when, TimePoint now, Duration tick);
+
 class ExpiryTicker final : public QueueEvent {
  public:
   ExpiryTicker(RegistryWriter& writer, LeaseClock& lease_clock, ServingQueue& queue, std::vector<uint32_t> shards,

@@ -3,11 +3,14 @@
 // when there is no header to read or the message is a response; otherwise
 // its answer is a message ldns reads, with the query's id and QR set, and
 // over UDP no larger than the query allows (512 bytes without EDNS0, at most
-// kMaxUdpAnswer with it): no amplification.
+// kMaxUdpAnswer with it): no amplification. And whatever the wire reader
+// of plain queries (the cached answers' path) takes, ldns reads the same:
+// one question of that name, type and class, EDNS0 or not.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -17,6 +20,8 @@
 #include "core/clock.h"
 #include "core/registry.h"
 #include "dns/dns_answerer.h"
+#include "dns/dns_name.h"
+#include "dns/plain_question.h"
 
 namespace registryd::dns {
 namespace {
@@ -61,9 +66,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Require(ldns_pkt_qr(read));
   ldns_pkt_free(read);
   ldns_pkt* asked = nullptr;
-  if (ldns_wire2pkt(&asked, query.data(), query.size()) == LDNS_STATUS_OK) {
-    if (!over_tcp && !ldns_pkt_edns(asked)) Require(answer.size() <= 512);
-    ldns_pkt_free(asked);
+  const bool parsed = ldns_wire2pkt(&asked, query.data(), query.size()) == LDNS_STATUS_OK;
+  if (parsed && !over_tcp && !ldns_pkt_edns(asked)) Require(answer.size() <= 512);
+  if (const std::optional<PlainQuestion> plain = ReadPlainQuestion(query)) {
+    Require(parsed && ldns_pkt_qdcount(asked) == 1);
+    const ldns_rr* question = ldns_rr_list_rr(ldns_pkt_question(asked), 0);
+    Require(ldns_rr_get_type(question) == plain->type && ldns_rr_get_class(question) == plain->qclass);
+    Require(ldns_pkt_edns(asked) == plain->edns);
+    if (plain->edns) Require(ldns_pkt_edns_udp_size(asked) == plain->edns_udp_size);
+    const std::unique_ptr<char, decltype(&std::free)> name(ldns_rdf2str(ldns_rr_owner(question)), &std::free);
+    Require(name != nullptr && LowerCase(name.get()) == plain->name);
   }
+  if (parsed) ldns_pkt_free(asked);
   return 0;
 }

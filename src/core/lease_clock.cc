@@ -81,8 +81,7 @@ void LeaseClock::Observe(const AlarmReport& report) {
 
 Duration LeaseClock::EndHold(TimePoint ended_at) {
   const Duration held = ended_at - *held_at_;
-  // Lease time goes on from where the hold ended it; a later hold starts no earlier.
-  earliest_hold_start_ = ended_at - held;
+  earliest_hold_start_ = *held_at_;  // lease time goes on from there; a later hold starts no earlier
   held_at_.reset();
   stats_.held += held;
   stats_.longest_hold = std::max(stats_.longest_hold, held);

@@ -26,9 +26,10 @@
 //   there) for longer than registryd should make anyone wait. Lease time then
 //   goes back to where that wait began (no further than the last stall or
 //   hold: those are credited already) and stands still there (a hold) until
-//   every queue has been on time, with no such call, for `late_bound`; the time held goes into the credit, so every
-//   lease is extended by it, and a renewal that waited through the backlog,
-//   or that its client gave up on and sends again, finds its lease. Bounded:
+//   every queue has been on time, with no such call, for `late_bound`; the
+//   time held goes into the credit, so every lease is extended by it, and a
+//   renewal that waited through the backlog, or that its client gave up on
+//   and sends again, finds its lease. Bounded:
 //   a hold lasts at most `max_hold`; then lease time runs on, and no new hold
 //   starts until registryd has caught up. Nothing piles up to expire at the
 //   end of a hold: what was due moves with it.

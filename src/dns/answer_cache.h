@@ -1,8 +1,8 @@
 // The answers an answerer (one per thread) already serialized: a query for
 // a name of a service or instance whose service has not changed since (its
-// revision) is answered from these bytes, with the query's id, RD bit and question
-// name (the case it was asked in: resolvers that randomize it check it) put
-// in. Bounded by kMaxCachedBytes; past it, everything is dropped and built
+// revision) is answered from these bytes, with the query's id, RD bit and
+// question name (the case it was asked in: resolvers that randomize it
+// check it) put in. Bounded by kMaxCachedBytes; past it, everything is dropped and built
 // again as asked for.
 #pragma once
 

@@ -24,8 +24,7 @@ QueryName Of(NameKind kind, std::string_view service = {}, std::string_view inst
 
 std::string LowerCase(std::string_view text) {
   std::string lowered(text);
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](char c) { return LowerCase(c); });
   return lowered;
 }
 

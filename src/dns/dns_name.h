@@ -36,7 +36,8 @@ QueryName ParseQueryName(std::string_view name, std::string_view domain);
 
 bool IsDnsLabel(std::string_view text);
 
-// `text` with A-Z lowered (DNS compares names case-insensitively).
+// `c`, or `text`, with A-Z lowered (DNS compares names case-insensitively).
+inline char LowerCase(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 std::string LowerCase(std::string_view text);
 
 // "registryd" or "Registryd." -> "registryd."; nullopt when a label is not

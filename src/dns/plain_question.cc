@@ -1,5 +1,7 @@
 #include "dns/plain_question.h"
 
+#include "dns/dns_name.h"
+
 namespace registryd::dns {
 namespace {
 
@@ -35,7 +37,7 @@ std::optional<PlainQuestion> ReadPlainQuestion(std::span<const uint8_t> query) {
     for (size_t i = 0; i < length; ++i) {
       const uint8_t c = query[at + i];
       if (!PlainLabelByte(c)) return std::nullopt;
-      question.name.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : static_cast<char>(c));
+      question.name.push_back(LowerCase(static_cast<char>(c)));
     }
     question.name.push_back('.');
     at += length;

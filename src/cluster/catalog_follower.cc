@@ -28,8 +28,14 @@ uint64_t AfterRevision(int64_t etcd_revision) { return RegistryRevision(etcd_rev
 }  // namespace
 
 CatalogFollower::CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, ClientQueue& queue,
-                                 const EtcdKeys& keys, NodeTable& nodes, NodeEvents& events)
-    : registry_(registry), endpoints_(endpoints), keys_(keys), nodes_(nodes), events_(events), queue_(queue) {}
+                                 const EtcdKeys& keys, NodeTable& nodes, NodeEvents& events, ViewProof& proof)
+    : registry_(registry),
+      endpoints_(endpoints),
+      keys_(keys),
+      nodes_(nodes),
+      events_(events),
+      proof_(proof),
+      queue_(queue) {}
 
 CatalogFollower::~CatalogFollower() { Stop(); }
 
@@ -328,9 +334,12 @@ void CatalogFollower::ApplyPut(const mvccpb::KeyValue& kv, bool quiet) {
 void CatalogFollower::ApplyDelete(const mvccpb::KeyValue& kv, bool quiet) {
   const EtcdKeys::Parsed parsed = keys_.Parse(kv.key());
   if (const auto* key = std::get_if<InstanceKey>(&parsed)) {
-    registry_.ApplyRemoval(*key, removal_reason_, quiet);
+    if (const std::optional<Removal> removed = registry_.ApplyRemoval(*key, removal_reason_, quiet)) {
+      proof_.NoteRemoved({ViewProof::KeyKind::kLease, removed->lease});
+    }
   } else if (const auto* session = std::get_if<SessionKey>(&parsed)) {
     registry_.ApplySessionRemoval(session->id);
+    proof_.NoteRemoved({ViewProof::KeyKind::kSession, session->id});
   } else if (const auto* node = std::get_if<NodeKey>(&parsed)) {
     nodes_.SetGone(node->name);
     events_.OnNodeGone(node->name);

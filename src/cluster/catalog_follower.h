@@ -29,6 +29,7 @@
 #include "cluster/etcd_endpoints.h"
 #include "cluster/etcd_keys.h"
 #include "cluster/node_table.h"
+#include "cluster/view_proof.h"
 #include "core/clock.h"
 #include "core/registry.h"
 
@@ -47,8 +48,9 @@ class CatalogFollower {
 
   // The watch runs on `queue` (the serving queues); the follower's thread
   // applies what it reads.
+  // `proof` learns every lease and session removed.
   CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, ClientQueue& queue, const EtcdKeys& keys,
-                  NodeTable& nodes, NodeEvents& events);
+                  NodeTable& nodes, NodeEvents& events, ViewProof& proof);
   ~CatalogFollower();
   CatalogFollower(const CatalogFollower&) = delete;
   CatalogFollower& operator=(const CatalogFollower&) = delete;
@@ -110,6 +112,7 @@ class CatalogFollower {
   const EtcdKeys& keys_;
   NodeTable& nodes_;
   NodeEvents& events_;
+  ViewProof& proof_;
 
   std::atomic<int64_t> applied_{0};
   int64_t event_revision_ = 0;  // the etcd revision whose events are being applied

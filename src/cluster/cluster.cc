@@ -54,14 +54,16 @@ absl::Status Cluster::Start() {
     return in_use;
   });
   committer_ = std::make_unique<EtcdCommitter>(*endpoints_, client_queue_, keys_, options_.commit);
-  follower_ = std::make_unique<CatalogFollower>(registry_, *watch_endpoints_, client_queue_, keys_, *nodes_, *this);
+  proof_ = std::make_unique<ViewProof>([this] { WantBeacon(); });
+  follower_ = std::make_unique<CatalogFollower>(registry_, *watch_endpoints_, client_queue_, keys_, *nodes_, *this,
+                                                *proof_);
   membership_ = std::make_unique<NodeMembership>(*endpoints_, keys_, options_.node_name, options_.address,
                                                  options_.node_ttl);
   peers_ = std::make_unique<PeerLinks>(*nodes_, client_queue_, options_.forward_interval, peer_credentials_,
                                        options_.peer_token,
                                        [this](std::vector<LeaseId> leases) { writer_->Adopt(leases); });
   writer_ = std::make_unique<ClusterWriter>(registry_, *committer_, *follower_, *nodes_, *peers_, keys_, *membership_,
-                                            options_.node_ttl);
+                                            options_.node_ttl, *proof_, options_.max_staleness);
 
   // etcd may still be starting (or electing): try every endpoint for a while.
   const auto started = std::chrono::steady_clock::now();
@@ -104,6 +106,7 @@ void Cluster::Stop() {
   }
   wake_.notify_all();
   if (monitor_.joinable()) monitor_.join();
+  if (proof_ != nullptr) proof_->Stop();
   if (peers_ != nullptr) peers_->Stop();
   if (membership_ != nullptr) membership_->Leave();
   if (follower_ != nullptr) follower_->Stop();
@@ -133,9 +136,11 @@ void Cluster::Monitor() {
     const auto slept = std::chrono::steady_clock::now();
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (wake_.wait_for(lock, kMonitorPeriod, [this] { return stopping_ || take_over_.load(); })) {
+      if (wake_.wait_for(lock, kMonitorPeriod,
+                         [this] { return stopping_ || take_over_.load() || beacon_wanted_.load(); })) {
         if (stopping_) return;
       }
+      beacon_wanted_.store(false);
     }
     const auto now = std::chrono::steady_clock::now();
     // Woken this late, the process did not run (SIGSTOP, a VM pause): the
@@ -181,14 +186,21 @@ void Cluster::CatchUp() {
   catching_up_ = true;
 }
 
+void Cluster::WantBeacon() {
+  if (beacon_wanted_.exchange(true)) return;  // the monitor has yet to wake for the last want
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_.notify_all();
+}
+
 void Cluster::CheckEtcd() {
   follower_->ExpireWaiters();
   const auto now = std::chrono::steady_clock::now();
+  proof_->ExpireWaiters(now);
   std::optional<std::chrono::steady_clock::time_point> committed;
   bool send_beacon = false;
   {
     std::lock_guard<std::mutex> lock(beacon_mu_);
-    if (!beacon_sent_ && now - last_beacon_ >= options_.max_staleness / 3) {
+    if (!beacon_sent_ && (now - last_beacon_ >= options_.max_staleness / 3 || proof_->BeaconWanted())) {
       beacon_sent_ = last_beacon_ = now;
       send_beacon = true;
     }
@@ -209,7 +221,9 @@ void Cluster::CheckEtcd() {
       std::lock_guard<std::mutex> lock(beacon_mu_);
       generation = beacon_generation_;
     }
-    beacon.done = [this, generation](absl::StatusOr<Committed> written) {
+    // Sent at `now` at the earliest: once the watch brings it back, the view
+    // holds everything etcd committed before `now`.
+    beacon.done = [this, generation, sent = now](absl::StatusOr<Committed> written) {
       {
         std::lock_guard<std::mutex> lock(beacon_mu_);
         if (generation != beacon_generation_) return;
@@ -220,13 +234,18 @@ void Cluster::CheckEtcd() {
         beacon_committed_ = std::chrono::steady_clock::now();
       }
       membership_->NoteContact();
-      follower_->WhenApplied(written->revision, [this, generation](bool) {
-        std::lock_guard<std::mutex> lock(beacon_mu_);
-        if (generation != beacon_generation_) return;
-        if (beacon_committed_) last_beacon_lag_ = std::chrono::steady_clock::now() - *beacon_committed_;
-        beacon_sent_.reset();
-        beacon_committed_.reset();
-        seen_beacon_ = true;
+      follower_->WhenApplied(written->revision, [this, generation, sent](bool applied) {
+        {
+          std::lock_guard<std::mutex> lock(beacon_mu_);
+          if (generation != beacon_generation_) return;
+          if (beacon_committed_) last_beacon_lag_ = std::chrono::steady_clock::now() - *beacon_committed_;
+          beacon_sent_.reset();
+          beacon_committed_.reset();
+          seen_beacon_ = true;
+        }
+        if (!applied) return;  // the follower stopped
+        proof_->Proven(sent);
+        if (proof_->BeaconWanted()) WantBeacon();  // asked after this one was sent
       });
     };
     committer_->Submit(std::move(beacon));

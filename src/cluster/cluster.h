@@ -31,6 +31,7 @@
 #include "cluster/node_membership.h"
 #include "cluster/node_table.h"
 #include "cluster/peer_links.h"
+#include "cluster/view_proof.h"
 #include "core/registry.h"
 
 namespace registryd::cluster {
@@ -118,6 +119,8 @@ class Cluster final : public NodeEvents {
   // The watch must show itself current again (a fresh beacon) before the
   // node serves and vouches for its view.
   void CatchUp();
+  // Wakes the monitor to send a beacon (ViewProof's `want_beacon`).
+  void WantBeacon();
   // Takes over the leases whose holder is gone and that fall to this node.
   void TakeOver();
   void SetServing();
@@ -135,10 +138,13 @@ class Cluster final : public NodeEvents {
   std::unique_ptr<CatalogFollower> follower_;
   std::unique_ptr<NodeMembership> membership_;
   std::unique_ptr<PeerLinks> peers_;
+  std::unique_ptr<ViewProof> proof_;
   std::unique_ptr<ClusterWriter> writer_;
 
   // Monitor state (its thread only, but for the flags).
   std::atomic<bool> take_over_{true};
+  // A question waits for a beacon (ViewProof): the monitor sends one at once.
+  std::atomic<bool> beacon_wanted_{false};
   std::chrono::steady_clock::time_point last_restart_;
   // The beacon under way: when it was sent, and when etcd acknowledged it
   // (0: not yet); the watch bringing it back clears it. Guarded by beacon_mu_.

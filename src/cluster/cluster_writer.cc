@@ -37,7 +37,8 @@ absl::Status CutOffError() {
 
 ClusterWriter::ClusterWriter(Registry& registry, EtcdCommitter& committer, CatalogFollower& follower,
                              NodeTable& nodes, PeerLinks& peers, const EtcdKeys& keys,
-                             const NodeMembership& membership, Duration node_ttl)
+                             const NodeMembership& membership, Duration node_ttl, ViewProof& proof,
+                             Duration proof_patience)
     : registry_(registry),
       committer_(committer),
       follower_(follower),
@@ -45,7 +46,9 @@ ClusterWriter::ClusterWriter(Registry& registry, EtcdCommitter& committer, Catal
       peers_(peers),
       keys_(keys),
       membership_(membership),
-      node_ttl_(node_ttl) {}
+      node_ttl_(node_ttl),
+      proof_(proof),
+      proof_patience_(proof_patience) {}
 
 std::string ClusterWriter::HolderName(NodeSlot slot) const {
   return slot == kHeldHere ? nodes_.self() : nodes_.NameOf(slot);
@@ -112,11 +115,11 @@ void ClusterWriter::OpenSession(SessionSpec spec, Done<OpenedSession> done) {
 
 void ClusterWriter::ResumeSession(SessionId id, SessionToken token, std::string owner, std::string peer,
                                   Done<ResumedSession> done) {
-  Resume(id, TokenDigest(token), std::move(owner), std::move(peer), std::move(done), 1);
+  Resume(id, TokenDigest(token), std::move(owner), std::move(peer), std::move(done), 1, false);
 }
 
 void ClusterWriter::Resume(SessionId id, SessionToken digest, std::string owner, std::string peer,
-                           Done<ResumedSession> done, int attempt) {
+                           Done<ResumedSession> done, int attempt, bool absence_proven) {
   if (cut_off()) {  // the others take this node's sessions over: resume there
     std::move(done)(CutOffError());
     return;
@@ -124,6 +127,13 @@ void ClusterWriter::Resume(SessionId id, SessionToken digest, std::string owner,
   SessionTable& sessions = registry_.sessions();
   const TimePoint now = registry_.clock().Now();
   absl::StatusOr<ReplicatedSession> stored = sessions.Stored(id, now, std::nullopt, &digest, owner);
+  if (absl::IsNotFound(stored.status()) && attempt == 1 && !absence_proven) {
+    AfterProof<ResumedSession>(std::move(done), [this, id, digest, owner = std::move(owner),
+                                                 peer = std::move(peer)](Done<ResumedSession> proven) mutable {
+      Resume(id, digest, std::move(owner), std::move(peer), std::move(proven), 1, true);
+    });
+    return;
+  }
   if (!stored.ok()) {
     std::move(done)(stored.status());
     return;
@@ -143,7 +153,7 @@ void ClusterWriter::Resume(SessionId id, SessionToken digest, std::string owner,
         return registry_.sessions().Resume(id, digest, owner, registry_.clock().Now(), peer);
       },
       [this, id, digest, owner, peer](Done<ResumedSession> retried, int next) mutable {
-        Resume(id, digest, std::move(owner), std::move(peer), std::move(retried), next);
+        Resume(id, digest, std::move(owner), std::move(peer), std::move(retried), next, false);
       },
       std::move(done));
 }
@@ -293,11 +303,17 @@ void ClusterWriter::Upsert(RegisterSpec spec, AccessRef access, Done<RegisterRes
 }
 
 void ClusterWriter::Deregister(LeaseId lease, AccessRef access, Done<Removal> done) {
-  Remove(lease, std::move(access), std::move(done), 1);
+  Remove(lease, std::move(access), std::move(done), 1, false);
 }
 
-void ClusterWriter::Remove(LeaseId lease, AccessRef access, Done<Removal> done, int attempt) {
+void ClusterWriter::Remove(LeaseId lease, AccessRef access, Done<Removal> done, int attempt, bool absence_proven) {
   const std::optional<ReplicatedInstance> existing = registry_.Find(lease);
+  if (!existing && attempt == 1 && !absence_proven) {
+    AfterProof<Removal>(std::move(done), [this, lease, access = std::move(access)](Done<Removal> proven) mutable {
+      Remove(lease, std::move(access), std::move(proven), 1, true);
+    });
+    return;
+  }
   if (!existing) {
     std::move(done)(absl::NotFoundError("lease not found: it expired or was deregistered"));
     return;
@@ -320,7 +336,7 @@ void ClusterWriter::Remove(LeaseId lease, AccessRef access, Done<Removal> done, 
       },
       // It changed: remove what it is now, if the lease is still its.
       [this, lease, access = std::move(access)](Done<Removal> retried, int next) mutable {
-        Remove(lease, std::move(access), std::move(retried), next);
+        Remove(lease, std::move(access), std::move(retried), next, false);
       },
       std::move(done));
 }
@@ -363,10 +379,25 @@ absl::Status ClusterWriter::RefreshSession(SessionId id, SessionAttachment attac
   // clients must resume them on another node before their grace runs out.
   if (cut_off()) return CutOffError();
   absl::Status refreshed = registry_.RefreshSession(id, attachment);
-  return absl::IsNotFound(refreshed) ? NotFoundHere(std::move(refreshed)) : refreshed;
+  // Attached here, so known here: not one just opened elsewhere.
+  return absl::IsNotFound(refreshed) ? NotFoundHere(std::move(refreshed), std::nullopt) : refreshed;
 }
 
-absl::Status ClusterWriter::NotFoundHere(absl::Status not_found) const {
+template <typename Result>
+void ClusterWriter::AfterProof(Done<Result> done, absl::AnyInvocable<void(Done<Result>) &&> again) {
+  const auto now = std::chrono::steady_clock::now();
+  proof_.WhenProven(now, now + proof_patience_,
+                    [this, done = std::move(done), again = std::move(again)](bool proven) mutable {
+                      if (proven) return std::move(again)(std::move(done));
+                      unvouched_answers_.fetch_add(1, std::memory_order_relaxed);
+                      std::move(done)(absl::UnavailableError(fmt::format(
+                          "not found on this registryd node, which could not confirm with etcd within {} ms that "
+                          "it was not just made on another node: try again, or another node",
+                          std::chrono::duration_cast<std::chrono::milliseconds>(proof_patience_).count())));
+                    });
+}
+
+absl::Status ClusterWriter::NotFoundHere(absl::Status not_found, std::optional<ViewProof::Key> key) const {
   if (std::chrono::steady_clock::now().time_since_epoch().count() >
       view_vouched_until_ns_.load(std::memory_order_acquire)) {
     unvouched_answers_.fetch_add(1, std::memory_order_relaxed);
@@ -380,21 +411,30 @@ absl::Status ClusterWriter::NotFoundHere(absl::Status not_found) const {
         "this now; try another node",
         std::chrono::duration_cast<std::chrono::milliseconds>(silence).count()));
   }
+  if (key && !proof_.AbsenceProven(*key, std::chrono::steady_clock::now())) {
+    unvouched_answers_.fetch_add(1, std::memory_order_relaxed);
+    return absl::UnavailableError(
+        "not found on this registryd node, which has not yet confirmed with etcd that it was not just made on "
+        "another node: try again");
+  }
   return not_found;
 }
 
 absl::StatusOr<Duration> ClusterWriter::Heartbeat(LeaseId lease, bool overloaded, const Access* access) {
   if (cut_off()) return CutOffError();
-  return Renewed(registry_.Renew(lease, overloaded, access), overloaded);
+  return Renewed(registry_.Renew(lease, overloaded, access), {ViewProof::KeyKind::kLease, lease}, overloaded);
 }
 
 absl::StatusOr<Duration> ClusterWriter::SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access) {
   if (cut_off()) return CutOffError();
-  return Renewed(registry_.SeedRenew(server_id, overloaded, access), overloaded);
+  return Renewed(registry_.SeedRenew(server_id, overloaded, access),
+                 {ViewProof::KeyKind::kSeedId, static_cast<uint64_t>(static_cast<uint32_t>(server_id))}, overloaded);
 }
 
-absl::StatusOr<Duration> ClusterWriter::Renewed(absl::StatusOr<Renewal> renewal, bool overloaded) {
-  if (!renewal.ok()) return absl::IsNotFound(renewal.status()) ? NotFoundHere(renewal.status()) : renewal.status();
+absl::StatusOr<Duration> ClusterWriter::Renewed(absl::StatusOr<Renewal> renewal, ViewProof::Key key, bool overloaded) {
+  if (!renewal.ok()) {
+    return absl::IsNotFound(renewal.status()) ? NotFoundHere(renewal.status(), key) : renewal.status();
+  }
   if (renewal->holder != kHeldHere) peers_.Add(renewal->holder, renewal->lease);
   if (renewal->needs_write) {
     if (std::optional<ReplicatedInstance> state = registry_.Find(renewal->lease)) {

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -23,6 +24,7 @@
 #include "cluster/node_membership.h"
 #include "cluster/node_table.h"
 #include "cluster/peer_links.h"
+#include "cluster/view_proof.h"
 #include "core/registry_writer.h"
 
 namespace registryd::cluster {
@@ -30,9 +32,12 @@ namespace registryd::cluster {
 class ClusterWriter final : public RegistryWriter {
  public:
   // `membership` and `node_ttl`: how long this node has not heard from etcd,
-  // and how long before the others take its leases over.
+  // and how long before the others take its leases over. `proof`: whether
+  // what this node does not find is absent (view_proof.h); a call waits for
+  // one at most `proof_patience`.
   ClusterWriter(Registry& registry, EtcdCommitter& committer, CatalogFollower& follower, NodeTable& nodes,
-                PeerLinks& peers, const EtcdKeys& keys, const NodeMembership& membership, Duration node_ttl);
+                PeerLinks& peers, const EtcdKeys& keys, const NodeMembership& membership, Duration node_ttl,
+                ViewProof& proof, Duration proof_patience);
 
   void Register(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) override;
   void SeedRegister(RegisterSpec spec, AccessRef access, Done<RegisterResult> done) override;
@@ -88,11 +93,12 @@ class ClusterWriter final : public RegistryWriter {
   // Each checks the caller's access against the state its write is
   // conditional on, on every attempt.
   void Upsert(RegisterSpec spec, AccessRef access, Done<RegisterResult> done, int attempt);
-  void Remove(LeaseId lease, AccessRef access, Done<Removal> done, int attempt);
+  // `absence_proven`: a lease not found is known absent (AfterProof).
+  void Remove(LeaseId lease, AccessRef access, Done<Removal> done, int attempt, bool absence_proven);
   void Eject(int32_t server_id, AccessRef access, Done<WarnResult> done, int attempt);
   // `digest`: TokenDigest of the client's token, as the session table keeps it.
   void Resume(SessionId id, SessionToken digest, std::string owner, std::string peer, Done<ResumedSession> done,
-              int attempt);
+              int attempt, bool absence_proven);
   void Close(SessionId id, SessionAttachment attachment, Done<SessionId> done, int attempt);
   // The next step of a due session's end: write it ended, delete its
   // instances, delete it (fire and forget; FindDue asks again).
@@ -100,10 +106,17 @@ class ClusterWriter final : public RegistryWriter {
   // Writes (or, without `state`, deletes) the session's key unless a write
   // of it is under way, conditional on the revision this node read.
   void WriteSessionBackground(const ReplicatedSession& state, bool remove);
-  absl::StatusOr<Duration> Renewed(absl::StatusOr<Renewal> renewal, bool overloaded);
+  absl::StatusOr<Duration> Renewed(absl::StatusOr<Renewal> renewal, ViewProof::Key key, bool overloaded);
   // A lease or session this node does not find may live on another node:
-  // UNAVAILABLE naming why, while its view may be stale; else `not_found`.
-  absl::Status NotFoundHere(absl::Status not_found) const;
+  // UNAVAILABLE naming why, while its view may be stale or is not yet
+  // proven to hold `key`'s registration (none: known here before); else
+  // `not_found`.
+  absl::Status NotFoundHere(absl::Status not_found, std::optional<ViewProof::Key> key) const;
+  // For a call that may wait: `again(done)` runs once this node's view is
+  // proven to hold everything etcd committed until now; `done` gets
+  // UNAVAILABLE when that cannot be shown within the patience.
+  template <typename Result>
+  void AfterProof(Done<Result> done, absl::AnyInvocable<void(Done<Result>) &&> again);
   // Writes `state` unless a write of its lease is under way, or the key
   // changed since this node read it (fire and forget).
   void WriteBackground(const ReplicatedInstance& state, EtcdWrite::Kind kind, RemovalReason reason);
@@ -118,6 +131,8 @@ class ClusterWriter final : public RegistryWriter {
   const EtcdKeys& keys_;
   const NodeMembership& membership_;
   const Duration node_ttl_;
+  ViewProof& proof_;
+  const Duration proof_patience_;
   std::atomic<bool> cut_off_{false};
   std::atomic<std::chrono::steady_clock::rep> view_vouched_until_ns_{0};
   mutable std::atomic<uint64_t> unvouched_answers_{0};

@@ -884,6 +884,40 @@ class StalledNodeTest(ClusterTestCase):
             self.assertEqual(set(client.discover("stalled")), set(kept))
         self.assertRegex(sleeper.log(), r"registryd did not run for \d+\.\ds \(paused\?\)")
 
+    def test_a_node_whose_watch_lags_never_denies_a_lease_just_registered_elsewhere(self):
+        # No stall here: the node runs and vouches for its view, but its watch
+        # has not yet brought what another node wrote a moment ago.
+        writer, proxy, _, lagging = self.start_writer_and_watcher_through_proxy()
+        writer.register("fresh", "before")
+        self.assert_eventually(lambda: "before" in lagging.discover("fresh"), self.logs)
+        proxy.pause()
+        renewed = writer.register("fresh", "renewed")
+        removed = writer.register("fresh", "removed")
+        never = 0x7EEDFACE0BADF00D  # no node ever made it
+        for lease in (renewed, never):
+            with self.assertRaises(grpc.RpcError) as raised:
+                lagging.heartbeat(lease)
+            self.assertEqual(raised.exception.code(), grpc.StatusCode.UNAVAILABLE, describe(raised.exception))
+            self.assertIn("not yet confirmed with etcd", raised.exception.details())
+        # A deregistration waits for the proof, then finds the lease.
+        deregistered = lagging.native.Deregister.future(pb.registry_pb2.DeregisterRequest(lease_id=removed),
+                                                        timeout=RPC_TIMEOUT)
+        proxy.restore()
+        deregistered.result()
+        self.assert_eventually(lambda: renews(lagging, renewed), self.logs)
+        # What is absent is then NOT_FOUND: a lease removed, and one no node made.
+        for lease in (removed, never):
+            self.assert_eventually(lambda: self.heartbeat_code(lagging, lease) == grpc.StatusCode.NOT_FOUND,
+                                   lambda: "%s: %r" % (hex(lease), self.heartbeat_code(lagging, lease)))
+        self.assertNotIn("removed", writer.discover("fresh"))
+
+    def heartbeat_code(self, client, lease):
+        try:
+            client.heartbeat(lease)
+            return grpc.StatusCode.OK
+        except grpc.RpcError as error:
+            return error.code()
+
     def test_a_node_awake_from_a_stall_never_denies_a_lease_registered_elsewhere_meanwhile(self):
         writer, proxy, sleeper_node, sleeper = self.start_writer_and_watcher_through_proxy()
         writer.register("woken", "before")

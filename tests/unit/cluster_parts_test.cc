@@ -1,5 +1,6 @@
 // The cluster's pure parts: where things live in etcd, an instance's and a
-// session's value, and the node table's slots and takeover choice.
+// session's value, the node table's slots and takeover choice, and the proof
+// that a key not found here is absent.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "cluster/node_table.h"
 #include "cluster/stored_instance.h"
 #include "cluster/stored_session.h"
+#include "cluster/view_proof.h"
 #include "core/session_table.h"
 #include "registryd/cluster.pb.h"
 
@@ -370,6 +372,102 @@ TEST(NodeTableTest, EveryNodePicksTheSameAdopterAndThePicksSpread) {
   EXPECT_EQ(adopters, (std::set<std::string>{"a", "b", "c"}));
   a.SetGone("c");
   for (int i = 0; i < 100; ++i) EXPECT_NE(a.AdopterOf("/registryd/instances/s/" + std::to_string(i)), "c");
+}
+
+// The proof's moments are steady_clock points the tests make up.
+using Moment = ViewProof::Clock::time_point;
+Moment At(int ms) { return Moment{} + std::chrono::hours(1) + std::chrono::milliseconds(ms); }
+
+struct ProofFixture {
+  int beacons_wanted = 0;
+  ViewProof proof{[this] { ++beacons_wanted; }};
+};
+
+constexpr ViewProof::Key kLeaseKey{ViewProof::KeyKind::kLease, 0x1234};
+
+TEST(ViewProofTest, AKeyNotFoundIsAbsentOnlyOnceABeaconSentAfterItsFirstQuestionCameBack) {
+  ProofFixture f;
+  f.proof.Proven(At(0));  // the view before anyone asked
+  EXPECT_FALSE(f.proof.AbsenceProven(kLeaseKey, At(100)));
+  EXPECT_EQ(f.beacons_wanted, 1);
+  EXPECT_TRUE(f.proof.BeaconWanted());
+  // A beacon sent before the question proves nothing about it.
+  f.proof.Proven(At(90));
+  EXPECT_FALSE(f.proof.AbsenceProven(kLeaseKey, At(150)));
+  EXPECT_TRUE(f.proof.BeaconWanted());
+  // One sent after the first question does, for every question after it.
+  f.proof.Proven(At(100));
+  EXPECT_FALSE(f.proof.BeaconWanted());
+  EXPECT_TRUE(f.proof.AbsenceProven(kLeaseKey, At(200)));
+  EXPECT_TRUE(f.proof.AbsenceProven(kLeaseKey, At(300)));
+}
+
+TEST(ViewProofTest, EveryKeyNeedsAProofAfterItsOwnFirstQuestion) {
+  ProofFixture f;
+  const ViewProof::Key session{ViewProof::KeyKind::kSession, 0x1234};  // the same id, another kind
+  EXPECT_FALSE(f.proof.AbsenceProven(kLeaseKey, At(100)));
+  f.proof.Proven(At(150));
+  EXPECT_FALSE(f.proof.AbsenceProven(session, At(200)));
+  EXPECT_TRUE(f.proof.AbsenceProven(kLeaseKey, At(200)));
+  f.proof.Proven(At(250));
+  EXPECT_TRUE(f.proof.AbsenceProven(session, At(300)));
+}
+
+TEST(ViewProofTest, ARemovalAppliedHereProvesALeaseOrSessionAbsentAtOnce) {
+  ProofFixture f;
+  f.proof.NoteRemoved(kLeaseKey);
+  EXPECT_TRUE(f.proof.AbsenceProven(kLeaseKey, At(100)));
+  EXPECT_EQ(f.beacons_wanted, 0);
+}
+
+TEST(ViewProofTest, ASeedIdFoundAbsentNeedsAFreshProofNextTime) {
+  // One seed id is one server, which may register again on another node.
+  ProofFixture f;
+  const ViewProof::Key seed{ViewProof::KeyKind::kSeedId, 7};
+  EXPECT_FALSE(f.proof.AbsenceProven(seed, At(100)));
+  f.proof.Proven(At(100));
+  EXPECT_TRUE(f.proof.AbsenceProven(seed, At(200)));
+  EXPECT_FALSE(f.proof.AbsenceProven(seed, At(300)));
+}
+
+TEST(ViewProofTest, AWaiterRunsOnceAProofCoversItsMomentAndGivesUpAtItsDeadline) {
+  ProofFixture f;
+  std::vector<std::pair<int, bool>> outcomes;
+  f.proof.WhenProven(At(100), At(5100), [&](bool proven) { outcomes.emplace_back(1, proven); });
+  f.proof.WhenProven(At(200), At(5200), [&](bool proven) { outcomes.emplace_back(2, proven); });
+  f.proof.WhenProven(At(300), At(400), [&](bool proven) { outcomes.emplace_back(3, proven); });
+  EXPECT_EQ(f.beacons_wanted, 3);
+  f.proof.Proven(At(150));
+  EXPECT_EQ(outcomes, (std::vector<std::pair<int, bool>>{{1, true}}));
+  f.proof.ExpireWaiters(At(400));
+  EXPECT_EQ(outcomes, (std::vector<std::pair<int, bool>>{{1, true}, {3, false}}));
+  f.proof.Proven(At(250));
+  EXPECT_EQ(outcomes, (std::vector<std::pair<int, bool>>{{1, true}, {3, false}, {2, true}}));
+  // Covered already: at once.
+  f.proof.WhenProven(At(240), At(5000), [&](bool proven) { outcomes.emplace_back(4, proven); });
+  EXPECT_EQ(outcomes.back(), std::make_pair(4, true));
+  EXPECT_EQ(f.beacons_wanted, 3);
+}
+
+TEST(ViewProofTest, StoppingFailsEveryWaiterAndThoseAfter) {
+  ProofFixture f;
+  std::vector<bool> outcomes;
+  f.proof.WhenProven(At(100), At(5000), [&](bool proven) { outcomes.push_back(proven); });
+  f.proof.Stop();
+  f.proof.WhenProven(At(200), At(5000), [&](bool proven) { outcomes.push_back(proven); });
+  EXPECT_EQ(outcomes, (std::vector<bool>{false, false}));
+}
+
+TEST(ViewProofTest, WhatItRemembersIsBoundedAndForgettingOnlyAsksAgain) {
+  ProofFixture f;
+  EXPECT_FALSE(f.proof.AbsenceProven(kLeaseKey, At(100)));
+  for (uint64_t id = 1; id <= ViewProof::kMaxRemembered; ++id) {
+    f.proof.NoteRemoved({ViewProof::KeyKind::kSession, id});
+  }
+  f.proof.Proven(At(200));
+  // Forgotten: its first question is asked again, never answered from nothing.
+  EXPECT_FALSE(f.proof.AbsenceProven(kLeaseKey, At(300)));
+  EXPECT_TRUE(f.proof.AbsenceProven({ViewProof::KeyKind::kSession, ViewProof::kMaxRemembered}, At(300)));
 }
 
 }  // namespace

@@ -1,0 +1,112 @@
+#include "cluster/view_proof.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace registryd::cluster {
+
+ViewProof::ViewProof(std::function<void()> want_beacon) : want_beacon_(std::move(want_beacon)) {}
+
+void ViewProof::Proven(Clock::time_point sent) {
+  std::vector<absl::AnyInvocable<void(bool) &&>> ready;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    proven_as_of_ = std::max(proven_as_of_, sent);
+    for (auto waiter = waiters_.begin(); waiter != waiters_.end();) {
+      if (waiter->asked <= proven_as_of_) {
+        ready.push_back(std::move(waiter->done));
+        waiter = waiters_.erase(waiter);
+      } else {
+        ++waiter;
+      }
+    }
+  }
+  for (auto& done : ready) std::move(done)(true);
+}
+
+void ViewProof::NoteRemoved(Key key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto [it, inserted] = remembered_.insert_or_assign(key, Clock::time_point{});
+  if (inserted) {
+    remembered_order_.push_back(key);
+    Trim();
+  }
+}
+
+bool ViewProof::AbsenceProven(Key key, Clock::time_point now) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto [it, inserted] = remembered_.try_emplace(key, now);
+    if (inserted) {
+      remembered_order_.push_back(key);
+      Trim();
+    } else if (it->second <= proven_as_of_) {
+      // A seed id may be registered again: the next question needs a proof of its own.
+      if (key.kind == KeyKind::kSeedId) remembered_.erase(it);
+      return true;
+    }
+    wanted_as_of_ = std::max(wanted_as_of_, it->second);
+  }
+  want_beacon_();
+  return false;
+}
+
+void ViewProof::WhenProven(Clock::time_point now, Clock::time_point deadline,
+                           absl::AnyInvocable<void(bool) &&> done) {
+  enum { kProven, kStopped, kWaiting } state;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state = now <= proven_as_of_ ? kProven : stopped_ ? kStopped : kWaiting;
+    if (state == kWaiting) {
+      wanted_as_of_ = std::max(wanted_as_of_, now);
+      waiters_.push_back(Waiter{now, deadline, std::move(done)});
+    }
+  }
+  if (state == kWaiting) {
+    want_beacon_();
+  } else {
+    std::move(done)(state == kProven);
+  }
+}
+
+void ViewProof::ExpireWaiters(Clock::time_point now) {
+  std::vector<absl::AnyInvocable<void(bool) &&>> expired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto waiter = waiters_.begin(); waiter != waiters_.end();) {
+      if (waiter->deadline <= now) {
+        expired.push_back(std::move(waiter->done));
+        waiter = waiters_.erase(waiter);
+      } else {
+        ++waiter;
+      }
+    }
+  }
+  for (auto& done : expired) std::move(done)(false);
+}
+
+void ViewProof::Stop() {
+  std::deque<Waiter> waiters;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    waiters.swap(waiters_);
+  }
+  for (Waiter& waiter : waiters) std::move(waiter.done)(false);
+}
+
+bool ViewProof::BeaconWanted() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return wanted_as_of_ > proven_as_of_;
+}
+
+void ViewProof::Trim() {
+  // A seed id's entry erased early leaves its key in the order: popping it
+  // may forget a newer entry of that key, which is only asked about afresh.
+  while (remembered_order_.size() > kMaxRemembered) {
+    remembered_.erase(remembered_order_.front());
+    remembered_order_.pop_front();
+  }
+}
+
+}  // namespace registryd::cluster

@@ -160,6 +160,10 @@ void CatalogFollower::Stop() {
     if (context_ != nullptr) context_->TryCancel();
   }
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    waiters_stopped_ = true;
+  }
   ReleaseWaiters(false);
 }
 
@@ -355,16 +359,20 @@ void CatalogFollower::SetApplied(int64_t revision) {
 
 void CatalogFollower::WhenApplied(int64_t revision, absl::AnyInvocable<void(bool) &&> done,
                                   std::optional<Duration> patience) {
+  bool stopped;
   {
     std::lock_guard<std::mutex> lock(waiters_mu_);
-    if (applied_revision() < revision) {
+    stopped = waiters_stopped_;
+    if (!stopped && applied_revision() < revision) {
       const auto give_up = patience ? std::chrono::steady_clock::now() + *patience
                                     : std::chrono::steady_clock::time_point::max();
       waiters_.push_back(Waiter{revision, std::move(done), give_up});
       return;
     }
   }
-  std::move(done)(true);
+  // Stopped: a write answered during the shutdown (the committer stops
+  // after the follower) is told at once, while its owner still exists.
+  std::move(done)(!stopped);
 }
 
 void CatalogFollower::ExpireWaiters() {

@@ -124,6 +124,7 @@ class CatalogFollower {
     std::chrono::steady_clock::time_point give_up;
   };
   std::mutex waiters_mu_;
+  bool waiters_stopped_ = false;  // guarded by waiters_mu_: Stop() ran
   std::vector<Waiter> waiters_;
 
   ClientQueue& queue_;

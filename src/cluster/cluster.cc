@@ -180,6 +180,7 @@ void Cluster::CatchUp() {
   std::lock_guard<std::mutex> lock(beacon_mu_);
   ++beacon_generation_;
   beacon_sent_.reset();
+  beacon_under_way_.store(false);
   beacon_committed_.reset();
   seen_beacon_ = false;
   last_beacon_ = {};
@@ -187,6 +188,13 @@ void Cluster::CatchUp() {
 }
 
 void Cluster::WantBeacon() {
+  // A beacon under way asks again when it is back; after a failed one the
+  // monitor's next period does. (Either may miss a want that races with
+  // it: the monitor's period sends the beacon then.)
+  if (beacon_under_way_.load() ||
+      std::chrono::steady_clock::now().time_since_epoch().count() < beacons_wanted_from_ns_.load()) {
+    return;
+  }
   if (beacon_wanted_.exchange(true)) return;  // the monitor has yet to wake for the last want
   std::lock_guard<std::mutex> lock(mu_);
   wake_.notify_all();
@@ -200,8 +208,11 @@ void Cluster::CheckEtcd() {
   bool send_beacon = false;
   {
     std::lock_guard<std::mutex> lock(beacon_mu_);
-    if (!beacon_sent_ && (now - last_beacon_ >= options_.max_staleness / 3 || proof_->BeaconWanted())) {
+    const bool wanted = proof_->BeaconWanted() &&
+                        now.time_since_epoch().count() >= beacons_wanted_from_ns_.load(std::memory_order_relaxed);
+    if (!beacon_sent_ && (now - last_beacon_ >= options_.max_staleness / 3 || wanted)) {
       beacon_sent_ = last_beacon_ = now;
+      beacon_under_way_.store(true);
       send_beacon = true;
     }
     committed = beacon_committed_;
@@ -221,14 +232,18 @@ void Cluster::CheckEtcd() {
       std::lock_guard<std::mutex> lock(beacon_mu_);
       generation = beacon_generation_;
     }
-    // Sent at `now` at the earliest: once the watch brings it back, the view
-    // holds everything etcd committed before `now`.
-    beacon.done = [this, generation, sent = now](absl::StatusOr<Committed> written) {
+    // Once the watch brings it back, the view holds everything etcd
+    // committed before it was sent.
+    const auto sent = std::chrono::steady_clock::now();
+    beacon.done = [this, generation, sent](absl::StatusOr<Committed> written) {
       {
         std::lock_guard<std::mutex> lock(beacon_mu_);
         if (generation != beacon_generation_) return;
         if (!written.ok()) {  // out of touch: CheckCutOff decides
           beacon_sent_.reset();
+          // Questions do not send one beacon each while etcd fails fast.
+          beacons_wanted_from_ns_.store((std::chrono::steady_clock::now() + kMonitorPeriod).time_since_epoch().count());
+          beacon_under_way_.store(false);
           return;
         }
         beacon_committed_ = std::chrono::steady_clock::now();
@@ -242,6 +257,7 @@ void Cluster::CheckEtcd() {
           beacon_sent_.reset();
           beacon_committed_.reset();
           seen_beacon_ = true;
+          beacon_under_way_.store(false);
         }
         if (!applied) return;  // the follower stopped
         proof_->Proven(sent);

@@ -143,8 +143,12 @@ class Cluster final : public NodeEvents {
 
   // Monitor state (its thread only, but for the flags).
   std::atomic<bool> take_over_{true};
-  // A question waits for a beacon (ViewProof): the monitor sends one at once.
+  // A question waits for a beacon (ViewProof): the monitor sends one at once,
+  // unless one is under way, or failed within the monitor's period (until
+  // this steady_clock time).
   std::atomic<bool> beacon_wanted_{false};
+  std::atomic<bool> beacon_under_way_{false};
+  std::atomic<std::chrono::steady_clock::rep> beacons_wanted_from_ns_{0};
   std::chrono::steady_clock::time_point last_restart_;
   // The beacon under way: when it was sent, and when etcd acknowledged it
   // (0: not yet); the watch bringing it back clears it. Guarded by beacon_mu_.

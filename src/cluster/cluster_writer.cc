@@ -127,7 +127,8 @@ void ClusterWriter::Resume(SessionId id, SessionToken digest, std::string owner,
   SessionTable& sessions = registry_.sessions();
   const TimePoint now = registry_.clock().Now();
   absl::StatusOr<ReplicatedSession> stored = sessions.Stored(id, now, std::nullopt, &digest, owner);
-  if (absl::IsNotFound(stored.status()) && attempt == 1 && !absence_proven) {
+  if (absl::IsNotFound(stored.status()) && attempt == 1 && !absence_proven &&
+      !proof_.KnownRemoved({ViewProof::KeyKind::kSession, id})) {
     AfterProof<ResumedSession>(std::move(done), [this, id, digest, owner = std::move(owner),
                                                  peer = std::move(peer)](Done<ResumedSession> proven) mutable {
       Resume(id, digest, std::move(owner), std::move(peer), std::move(proven), 1, true);
@@ -308,7 +309,7 @@ void ClusterWriter::Deregister(LeaseId lease, AccessRef access, Done<Removal> do
 
 void ClusterWriter::Remove(LeaseId lease, AccessRef access, Done<Removal> done, int attempt, bool absence_proven) {
   const std::optional<ReplicatedInstance> existing = registry_.Find(lease);
-  if (!existing && attempt == 1 && !absence_proven) {
+  if (!existing && attempt == 1 && !absence_proven && !proof_.KnownRemoved({ViewProof::KeyKind::kLease, lease})) {
     AfterProof<Removal>(std::move(done), [this, lease, access = std::move(access)](Done<Removal> proven) mutable {
       Remove(lease, std::move(access), std::move(proven), 1, true);
     });
@@ -422,19 +423,25 @@ absl::Status ClusterWriter::NotFoundHere(absl::Status not_found, std::optional<V
 
 absl::StatusOr<Duration> ClusterWriter::Heartbeat(LeaseId lease, bool overloaded, const Access* access) {
   if (cut_off()) return CutOffError();
-  return Renewed(registry_.Renew(lease, overloaded, access), {ViewProof::KeyKind::kLease, lease}, overloaded);
+  return Renewed([&] { return registry_.Renew(lease, overloaded, access); }, {ViewProof::KeyKind::kLease, lease},
+                 overloaded);
 }
 
 absl::StatusOr<Duration> ClusterWriter::SeedHeartbeat(int32_t server_id, bool overloaded, const Access* access) {
   if (cut_off()) return CutOffError();
-  return Renewed(registry_.SeedRenew(server_id, overloaded, access),
+  return Renewed([&] { return registry_.SeedRenew(server_id, overloaded, access); },
                  {ViewProof::KeyKind::kSeedId, static_cast<uint64_t>(static_cast<uint32_t>(server_id))}, overloaded);
 }
 
-absl::StatusOr<Duration> ClusterWriter::Renewed(absl::StatusOr<Renewal> renewal, ViewProof::Key key, bool overloaded) {
-  if (!renewal.ok()) {
-    return absl::IsNotFound(renewal.status()) ? NotFoundHere(renewal.status(), key) : renewal.status();
+absl::StatusOr<Duration> ClusterWriter::Renewed(absl::FunctionRef<absl::StatusOr<Renewal>()> renew, ViewProof::Key key,
+                                                bool overloaded) {
+  absl::StatusOr<Renewal> renewal = renew();
+  if (absl::IsNotFound(renewal.status())) {
+    if (absl::Status absent = NotFoundHere(renewal.status(), key); !absl::IsNotFound(absent)) return absent;
+    // The proof may have come, with the lease, after the first look: look again.
+    renewal = renew();
   }
+  if (!renewal.ok()) return renewal.status();
   if (renewal->holder != kHeldHere) peers_.Add(renewal->holder, renewal->lease);
   if (renewal->needs_write) {
     if (std::optional<ReplicatedInstance> state = registry_.Find(renewal->lease)) {

@@ -18,6 +18,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "cluster/catalog_follower.h"
 #include "cluster/etcd_committer.h"
 #include "cluster/etcd_keys.h"
@@ -106,7 +107,10 @@ class ClusterWriter final : public RegistryWriter {
   // Writes (or, without `state`, deletes) the session's key unless a write
   // of it is under way, conditional on the revision this node read.
   void WriteSessionBackground(const ReplicatedSession& state, bool remove);
-  absl::StatusOr<Duration> Renewed(absl::StatusOr<Renewal> renewal, ViewProof::Key key, bool overloaded);
+  // `renew` looks the lease up and renews it; again once a proof came that
+  // `key` is absent.
+  absl::StatusOr<Duration> Renewed(absl::FunctionRef<absl::StatusOr<Renewal>()> renew, ViewProof::Key key,
+                                   bool overloaded);
   // A lease or session this node does not find may live on another node:
   // UNAVAILABLE naming why, while its view may be stale or is not yet
   // proven to hold `key`'s registration (none: known here before); else

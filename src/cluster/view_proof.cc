@@ -26,26 +26,29 @@ void ViewProof::Proven(Clock::time_point sent) {
 
 void ViewProof::NoteRemoved(Key key) {
   std::lock_guard<std::mutex> lock(mu_);
-  const auto [it, inserted] = remembered_.insert_or_assign(key, Clock::time_point{});
-  if (inserted) {
-    remembered_order_.push_back(key);
-    Trim();
-  }
+  Remember(key, Clock::time_point{});
+}
+
+bool ViewProof::KnownRemoved(Key key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = remembered_.find(key);
+  return it != remembered_.end() && it->second.asked == Clock::time_point{};
 }
 
 bool ViewProof::AbsenceProven(Key key, Clock::time_point now) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto [it, inserted] = remembered_.try_emplace(key, now);
-    if (inserted) {
-      remembered_order_.push_back(key);
-      Trim();
-    } else if (it->second <= proven_as_of_) {
-      // A seed id may be registered again: the next question needs a proof of its own.
+    const auto it = remembered_.find(key);
+    if (it == remembered_.end()) {
+      Remember(key, now);
+      wanted_as_of_ = std::max(wanted_as_of_, now);
+    } else if (it->second.asked <= proven_as_of_) {
+      // A server id may be registered again: its next question needs a proof of its own.
       if (key.kind == KeyKind::kSeedId) remembered_.erase(it);
       return true;
+    } else {
+      wanted_as_of_ = std::max(wanted_as_of_, it->second.asked);
     }
-    wanted_as_of_ = std::max(wanted_as_of_, it->second);
   }
   want_beacon_();
   return false;
@@ -100,12 +103,16 @@ bool ViewProof::BeaconWanted() const {
   return wanted_as_of_ > proven_as_of_;
 }
 
-void ViewProof::Trim() {
-  // A seed id's entry erased early leaves its key in the order: popping it
-  // may forget a newer entry of that key, which is only asked about afresh.
+void ViewProof::Remember(Key key, Clock::time_point asked) {
+  remembered_.insert_or_assign(key, Remembered{asked, next_sequence_});
+  remembered_order_.emplace_back(key, next_sequence_++);
   while (remembered_order_.size() > kMaxRemembered) {
-    remembered_.erase(remembered_order_.front());
+    const auto [oldest, sequence] = remembered_order_.front();
     remembered_order_.pop_front();
+    // Not an entry replaced since (a removal after a question, a server id asked afresh).
+    if (const auto it = remembered_.find(oldest); it != remembered_.end() && it->second.sequence == sequence) {
+      remembered_.erase(it);
+    }
   }
 }
 

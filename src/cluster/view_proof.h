@@ -15,6 +15,12 @@
 // (AbsenceProven). A removal this node applied is proof enough for a lease
 // or session, whose ids are never used again (NoteRemoved).
 //
+// A server id (the seed API) is used again: a server registers again under
+// it. Its NOT_FOUND rests on a proof sent after its first unanswered
+// question, and the next question needs a fresh one; a server that
+// registered again on another node between two such questions to a node
+// whose watch lags could still be denied (docs/CLUSTER.md).
+//
 // Thread-safe; only questions about keys not found take its mutex.
 #pragma once
 
@@ -58,6 +64,8 @@ class ViewProof {
   void Proven(Clock::time_point sent);
   // This node applied the removal of `key`.
   void NoteRemoved(Key key);
+  // Whether this node applied the removal of `key` (and still remembers it).
+  bool KnownRemoved(Key key) const;
   // Whether `key`, not found at `now`, may be answered NOT_FOUND.
   bool AbsenceProven(Key key, Clock::time_point now);
   // Runs `done(true)` once a proof covers `now` (at once if one does), or
@@ -76,18 +84,25 @@ class ViewProof {
     Clock::time_point deadline;
     absl::AnyInvocable<void(bool) &&> done;
   };
-  // Forgets the oldest remembered keys while there are too many.
-  void Trim();
+  struct Remembered {
+    Clock::time_point asked;  // the first question unanswered; a removal: the epoch, proven at once
+    uint64_t sequence;        // its place in remembered_order_
+  };
+  // Remembers `key` as asked at `asked`, forgetting the oldest keys while
+  // there are too many.
+  void Remember(Key key, Clock::time_point asked);
 
   const std::function<void()> want_beacon_;
   mutable std::mutex mu_;
   Clock::time_point proven_as_of_;  // guarded by mu_
   Clock::time_point wanted_as_of_;  // guarded by mu_: the latest moment a question needs proven
-  // Unfound keys: when first asked for (a removal: the epoch, proven at once).
-  absl::flat_hash_map<Key, Clock::time_point> remembered_;  // guarded by mu_
-  std::deque<Key> remembered_order_;                        // guarded by mu_, oldest first
-  std::deque<Waiter> waiters_;                              // guarded by mu_, by `asked`
-  bool stopped_ = false;                                    // guarded by mu_
+  // Guarded by mu_: keys not found, and removals. The order holds each
+  // entry's key and sequence, oldest first, and entries replaced since.
+  absl::flat_hash_map<Key, Remembered> remembered_;
+  std::deque<std::pair<Key, uint64_t>> remembered_order_;
+  uint64_t next_sequence_ = 0;
+  std::deque<Waiter> waiters_;  // guarded by mu_, in arrival order
+  bool stopped_ = false;        // guarded by mu_
 };
 
 }  // namespace registryd::cluster

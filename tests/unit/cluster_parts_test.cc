@@ -415,9 +415,15 @@ TEST(ViewProofTest, EveryKeyNeedsAProofAfterItsOwnFirstQuestion) {
 
 TEST(ViewProofTest, ARemovalAppliedHereProvesALeaseOrSessionAbsentAtOnce) {
   ProofFixture f;
+  EXPECT_FALSE(f.proof.KnownRemoved(kLeaseKey));
   f.proof.NoteRemoved(kLeaseKey);
+  EXPECT_TRUE(f.proof.KnownRemoved(kLeaseKey));
   EXPECT_TRUE(f.proof.AbsenceProven(kLeaseKey, At(100)));
   EXPECT_EQ(f.beacons_wanted, 0);
+  // A question unanswered is no removal.
+  const ViewProof::Key asked{ViewProof::KeyKind::kLease, 0x5678};
+  EXPECT_FALSE(f.proof.AbsenceProven(asked, At(100)));
+  EXPECT_FALSE(f.proof.KnownRemoved(asked));
 }
 
 TEST(ViewProofTest, ASeedIdFoundAbsentNeedsAFreshProofNextTime) {
@@ -456,6 +462,24 @@ TEST(ViewProofTest, StoppingFailsEveryWaiterAndThoseAfter) {
   f.proof.Stop();
   f.proof.WhenProven(At(200), At(5000), [&](bool proven) { outcomes.push_back(proven); });
   EXPECT_EQ(outcomes, (std::vector<bool>{false, false}));
+}
+
+TEST(ViewProofTest, AServerIdAskedAgainAndAgainIsForgottenOnlyAsItsLatestEntryAges) {
+  // Each proven NOT_FOUND of a server id forgets it, and its next question
+  // remembers it anew: the old places in the order must not forget the new.
+  ProofFixture f;
+  const ViewProof::Key seed{ViewProof::KeyKind::kSeedId, 7};
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_FALSE(f.proof.AbsenceProven(seed, At(100 * (2 * round + 1))));
+    f.proof.Proven(At(100 * (2 * round + 1)));
+    EXPECT_TRUE(f.proof.AbsenceProven(seed, At(100 * (2 * round + 2))));
+  }
+  EXPECT_FALSE(f.proof.AbsenceProven(seed, At(1000)));
+  for (uint64_t id = 1; id < ViewProof::kMaxRemembered - 1; ++id) {
+    f.proof.NoteRemoved({ViewProof::KeyKind::kSession, id});
+  }
+  f.proof.Proven(At(1000));
+  EXPECT_TRUE(f.proof.AbsenceProven(seed, At(1100)));
 }
 
 TEST(ViewProofTest, WhatItRemembersIsBoundedAndForgettingOnlyAsksAgain) {

@@ -1,6 +1,7 @@
 #include "cluster/view_proof.h"
 
 #include <algorithm>
+#include <iterator>
 #include <vector>
 
 namespace registryd::cluster {
@@ -8,20 +9,12 @@ namespace registryd::cluster {
 ViewProof::ViewProof(std::function<void()> want_beacon) : want_beacon_(std::move(want_beacon)) {}
 
 void ViewProof::Proven(Clock::time_point sent) {
-  std::vector<absl::AnyInvocable<void(bool) &&>> ready;
+  Clock::time_point proven;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    proven_as_of_ = std::max(proven_as_of_, sent);
-    for (auto waiter = waiters_.begin(); waiter != waiters_.end();) {
-      if (waiter->asked <= proven_as_of_) {
-        ready.push_back(std::move(waiter->done));
-        waiter = waiters_.erase(waiter);
-      } else {
-        ++waiter;
-      }
-    }
+    proven = proven_as_of_ = std::max(proven_as_of_, sent);
   }
-  for (auto& done : ready) std::move(done)(true);
+  Release([proven](const Waiter& waiter) { return waiter.asked <= proven; }, true);
 }
 
 void ViewProof::NoteRemoved(Key key) {
@@ -73,29 +66,27 @@ void ViewProof::WhenProven(Clock::time_point now, Clock::time_point deadline,
 }
 
 void ViewProof::ExpireWaiters(Clock::time_point now) {
-  std::vector<absl::AnyInvocable<void(bool) &&>> expired;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto waiter = waiters_.begin(); waiter != waiters_.end();) {
-      if (waiter->deadline <= now) {
-        expired.push_back(std::move(waiter->done));
-        waiter = waiters_.erase(waiter);
-      } else {
-        ++waiter;
-      }
-    }
-  }
-  for (auto& done : expired) std::move(done)(false);
+  Release([now](const Waiter& waiter) { return waiter.deadline <= now; }, false);
 }
 
 void ViewProof::Stop() {
-  std::deque<Waiter> waiters;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
-    waiters.swap(waiters_);
   }
-  for (Waiter& waiter : waiters) std::move(waiter.done)(false);
+  Release([](const Waiter&) { return true; }, false);
+}
+
+void ViewProof::Release(absl::FunctionRef<bool(const Waiter&)> pick, bool proven) {
+  std::vector<Waiter> picked;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto kept = std::stable_partition(waiters_.begin(), waiters_.end(),
+                                            [&](const Waiter& waiter) { return !pick(waiter); });
+    std::move(kept, waiters_.end(), std::back_inserter(picked));
+    waiters_.erase(kept, waiters_.end());
+  }
+  for (Waiter& waiter : picked) std::move(waiter.done)(proven);
 }
 
 bool ViewProof::BeaconWanted() const {

@@ -33,6 +33,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 
 namespace registryd::cluster {
 
@@ -88,6 +89,8 @@ class ViewProof {
     Clock::time_point asked;  // the first question unanswered; a removal: the epoch, proven at once
     uint64_t sequence;        // its place in remembered_order_
   };
+  // Runs, outside mu_, `done(proven)` of the waiters `pick` picks.
+  void Release(absl::FunctionRef<bool(const Waiter&)> pick, bool proven);
   // Remembers `key` as asked at `asked`, forgetting the oldest keys while
   // there are too many.
   void Remember(Key key, Clock::time_point asked);

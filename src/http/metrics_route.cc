@@ -172,6 +172,10 @@ void WriteOwnFaults(TextExposition& text, const LeaseClockStats& stats, const me
         Seconds(stats.longest_hold));
   Counter(text, "registryd_late_calls_total",
           "Calls registryd got to more than --stall-threshold after their deadline.", totals.late_calls);
+  Counter(text, "registryd_calls_dropped_past_deadline_total",
+          "Unary calls registryd got to more than --stall-threshold after their deadline: their clients had "
+          "given up, so they were cancelled unanswered.",
+          totals.calls_dropped_past_deadline);
   Counter(text, "registryd_connections_shed_total",
           "Client connections reset because their requests had waited unread longer than --shed-unread-after "
           "(registryd behind).",

@@ -29,6 +29,7 @@ void AddTo(const ThreadMetrics& from, MetricTotals& to) {
   from.etcd_txn_writes.AddTo(to.etcd_txn_writes);
   to.etcd_txn_failures += from.etcd_txn_failures.value();
   to.late_calls += from.late_calls.value();
+  to.calls_dropped_past_deadline += from.calls_dropped_past_deadline.value();
   to.connections_shed += from.connections_shed.value();
   for (size_t type = 0; type < kDnsTypes.size(); ++type) {
     for (size_t answer = 0; answer < kDnsAnswers.size(); ++answer) {

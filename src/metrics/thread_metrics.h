@@ -105,6 +105,7 @@ struct ThreadMetrics {
   LocalHistogram<kBatchBounds.size()> etcd_txn_writes;
   LocalCounter etcd_txn_failures;
   LocalCounter late_calls;  // handled more than --stall-threshold after their deadline
+  LocalCounter calls_dropped_past_deadline;  // unary late_calls, cancelled unanswered
   LocalCounter connections_shed;  // reset with requests unread longer than --shed-unread-after
   std::array<std::array<LocalCounter, kDnsAnswers.size()>, kDnsTypes.size()> dns_queries;
   LocalCounter dns_truncated;  // UDP answers with TC set
@@ -134,6 +135,7 @@ struct MetricTotals {
   HistogramTotals etcd_txn_writes;
   uint64_t etcd_txn_failures = 0;
   uint64_t late_calls = 0;
+  uint64_t calls_dropped_past_deadline = 0;
   uint64_t connections_shed = 0;
   std::array<std::array<uint64_t, kDnsAnswers.size()>, kDnsTypes.size()> dns_queries{};
   uint64_t dns_truncated = 0;

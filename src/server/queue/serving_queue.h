@@ -46,17 +46,20 @@ class ServingQueue {
   uint32_t index() const { return index_; }
 
   // A call arrived at `arrived`: if that was late_bound past its deadline,
-  // the queue's next expiry alarm reports it. Its thread only; one compare
-  // unless the call is late.
-  void CheckArrival(const grpc::ServerContext& context, std::chrono::steady_clock::time_point arrived) {
+  // the queue's next expiry alarm reports it (expiry holds), and the answer
+  // is true: its client gave up on it long ago (gRPC's server deadline is the
+  // client's timeout from when the headers were read, never earlier than the
+  // client's own). Its thread only; one compare unless the call is late.
+  bool CheckArrival(const grpc::ServerContext& context, std::chrono::steady_clock::time_point arrived) {
     gpr_timespec deadline = context.raw_deadline();
-    if (deadline.tv_sec == INT64_MAX) return;  // none
+    if (deadline.tv_sec == INT64_MAX) return false;  // none
     if (deadline.clock_type != GPR_CLOCK_MONOTONIC) deadline = OnGrpcMonotonicClock(deadline);
     const TimePoint due(std::chrono::seconds(deadline.tv_sec) + std::chrono::nanoseconds(deadline.tv_nsec) +
                         grpc_clock_offset_);
-    if (arrived - due <= late_bound_) return;
+    if (arrived - due <= late_bound_) return false;
     metrics::Local().late_calls.Add();
     if (!late_call_ || due < *late_call_) late_call_ = due;
+    return true;
   }
   // The earliest deadline of a late call since the last take. Its thread only.
   std::optional<TimePoint> TakeLateCall() { return std::exchange(late_call_, std::nullopt); }

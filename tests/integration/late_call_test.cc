@@ -78,11 +78,17 @@ TEST(LateCallTest, ACallHandledAfterItsDeadlineIsDroppedUnansweredAndTheQueueGoe
   // The server's deadline is the client's timeout from when it read the
   // headers: later than the client's by the transit, far less than this.
   std::this_thread::sleep_for(milliseconds(200));
-  const uint64_t dropped_before = metrics::Local().calls_dropped_past_deadline.value();
+  metrics::ThreadMetrics& metrics = metrics::Local();
+  const uint64_t dropped_before = metrics.calls_dropped_past_deadline.value();
+  constexpr size_t kHeartbeat = metrics::MethodIndex(CountedHeartbeatRpc::kName);
+  metrics::LocalCounter& deadline_exceeded =
+      metrics.calls[kHeartbeat][static_cast<size_t>(grpc::StatusCode::DEADLINE_EXCEEDED)];
+  const uint64_t deadline_exceeded_before = deadline_exceeded.value();
   static_cast<QueueEvent*>(tag)->Proceed(ok);
   EXPECT_EQ(backend.handled, 0) << "a call its client gave up on changes nothing";
-  EXPECT_EQ(metrics::Local().calls_dropped_past_deadline.value(), dropped_before + 1);
-  EXPECT_GE(metrics::Local().late_calls.value(), 1u);
+  EXPECT_EQ(metrics.calls_dropped_past_deadline.value(), dropped_before + 1);
+  EXPECT_EQ(deadline_exceeded.value(), deadline_exceeded_before + 1) << "counted as its client saw it";
+  EXPECT_GE(metrics.late_calls.value(), 1u);
 
   // The object waits for the next call, which is answered.
   queue.StartThread();

@@ -173,7 +173,9 @@ class UnaryCall final : public QueueEvent {
   // than finishing it; in a backlog, what waits behind it gets its turn
   // sooner.
   void Drop() {
-    metrics::Local().calls_dropped_past_deadline.Add();
+    metrics::ThreadMetrics& metrics = metrics::Local();
+    metrics.calls_dropped_past_deadline.Add();
+    metrics.Call(kMetricIndex, grpc::StatusCode::DEADLINE_EXCEEDED);  // what its client saw
     if (pool_.Ended(*this)) {
       RequestNext();
     } else {

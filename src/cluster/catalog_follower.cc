@@ -28,13 +28,15 @@ uint64_t AfterRevision(int64_t etcd_revision) { return RegistryRevision(etcd_rev
 }  // namespace
 
 CatalogFollower::CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, ClientQueue& queue,
-                                 const EtcdKeys& keys, NodeTable& nodes, NodeEvents& events, ViewProof& proof)
+                                 const EtcdKeys& keys, NodeTable& nodes, NodeEvents& events, ViewProof& proof,
+                                 Duration session_handover)
     : registry_(registry),
       endpoints_(endpoints),
       keys_(keys),
       nodes_(nodes),
       events_(events),
       proof_(proof),
+      session_handover_(session_handover),
       queue_(queue) {}
 
 CatalogFollower::~CatalogFollower() { Stop(); }
@@ -322,7 +324,7 @@ void CatalogFollower::ApplyPut(const mvccpb::KeyValue& kv, bool quiet) {
     }
     decoded->state.holder = nodes_.SlotOf(decoded->holder);
     decoded->state.stored_revision = static_cast<uint64_t>(kv.mod_revision());
-    registry_.ApplySession(decoded->state);
+    registry_.ApplySession(decoded->state, session_handover_);
   } else if (const auto* node = std::get_if<NodeKey>(&parsed)) {
     StoredNode stored;
     stored.ParseFromString(kv.value());

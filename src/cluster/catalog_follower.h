@@ -48,9 +48,11 @@ class CatalogFollower {
 
   // The watch runs on `queue` (the serving queues); the follower's thread
   // applies what it reads.
-  // `proof` learns every lease and session removed.
+  // `proof` learns every lease and session removed. `session_handover`: what
+  // a session that comes to be held here waits beyond its TTL
+  // (SessionTable::Apply).
   CatalogFollower(Registry& registry, EtcdEndpoints& endpoints, ClientQueue& queue, const EtcdKeys& keys,
-                  NodeTable& nodes, NodeEvents& events, ViewProof& proof);
+                  NodeTable& nodes, NodeEvents& events, ViewProof& proof, Duration session_handover);
   ~CatalogFollower();
   CatalogFollower(const CatalogFollower&) = delete;
   CatalogFollower& operator=(const CatalogFollower&) = delete;
@@ -113,6 +115,7 @@ class CatalogFollower {
   NodeTable& nodes_;
   NodeEvents& events_;
   ViewProof& proof_;
+  const Duration session_handover_;
 
   std::atomic<int64_t> applied_{0};
   int64_t event_revision_ = 0;  // the etcd revision whose events are being applied

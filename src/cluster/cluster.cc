@@ -55,8 +55,11 @@ absl::Status Cluster::Start() {
   });
   committer_ = std::make_unique<EtcdCommitter>(*endpoints_, client_queue_, keys_, options_.commit);
   proof_ = std::make_unique<ViewProof>([this] { WantBeacon(); });
+  // A session taken over waits for its client beyond its TTL for as long as
+  // its last holder, cut off, may still be answering it (Cluster::CheckCutOff
+  // decides within --node-ttl of its etcd lease's end).
   follower_ = std::make_unique<CatalogFollower>(registry_, *watch_endpoints_, client_queue_, keys_, *nodes_, *this,
-                                                *proof_);
+                                                *proof_, options_.node_ttl);
   membership_ = std::make_unique<NodeMembership>(*endpoints_, keys_, options_.node_name, options_.address,
                                                  options_.node_ttl);
   peers_ = std::make_unique<PeerLinks>(*nodes_, client_queue_, options_.forward_interval, peer_credentials_,

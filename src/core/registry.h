@@ -206,7 +206,9 @@ class Registry {
   std::optional<Removal> ApplyRemoval(const InstanceKey& key, RemovalReason reason, bool quiet = false);
   // Sessions as the store holds them (SessionTable::Apply), applied on the
   // same thread, before the instances that name them.
-  void ApplySession(const ReplicatedSession& state) { sessions_.Apply(state, clock_.Now()); }
+  void ApplySession(const ReplicatedSession& state, Duration handover = Duration::zero()) {
+    sessions_.Apply(state, clock_.Now(), handover);
+  }
   // The store deleted the session; instances still in it (an edited store)
   // become leases of their own, kept by its holder.
   void ApplySessionRemoval(SessionId id);

@@ -272,7 +272,7 @@ ReplicatedSession SessionTable::ReplicatedOf(const Session& session) {
                            session.holder, session.ended, session.end_reason, session.stored_revision};
 }
 
-void SessionTable::Apply(const ReplicatedSession& state, TimePoint now) {
+void SessionTable::Apply(const ReplicatedSession& state, TimePoint now, Duration handover) {
   Shard& shard = ShardOf(state.id);
   MutexLock lock(&shard.mu);
   auto it = shard.by_id.find(state.id);
@@ -305,7 +305,7 @@ void SessionTable::Apply(const ReplicatedSession& state, TimePoint now) {
   if (!was_here) {
     session.attached = false;
     session.expiring = false;
-    session.deadline = now + session.ttl;
+    session.deadline = now + session.ttl + handover;
     session.filed_at = shard.wheel.Schedule(index, session.deadline);
   }
   if (session.ended) SetDeadline(shard, index, now);  // due: its end goes on

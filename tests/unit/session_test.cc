@@ -547,6 +547,24 @@ TEST_F(ClusterSessionTest, ASessionThatComesHereWaitsDetachedForItsClient) {
   EXPECT_EQ(Refresh(session.id, resumed->attachment), absl::StatusCode::kOk);
 }
 
+// Taken over from a node that may still answer its client (cut off, it
+// learns so only later), a session waits for that client beyond its TTL.
+TEST_F(ClusterSessionTest, ASessionThatComesHereWaitsItsTtlPlusTheHandover) {
+  ReplicatedSession session = StoredSession(kFirstId, kOtherNode);
+  registry_.ApplySession(session, seconds(2));
+  EXPECT_EQ(registry_.sessions().Find(session.id)->deadline, TimePoint::max()) << "held elsewhere";
+  session.holder = kHeldHere;
+  session.stored_revision = 2;
+  registry_.ApplySession(session, seconds(2));
+  EXPECT_EQ(registry_.sessions().Find(session.id)->deadline, clock_.Now() + kSessionTtl + seconds(2));
+  clock_.Advance(kSessionTtl + seconds(1));
+  EXPECT_TRUE(DueSessions().empty()) << "a TTL has passed, the handover has not";
+  clock_.Advance(seconds(2));
+  const std::vector<DueSession> due = DueSessions();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].state.id, session.id);
+}
+
 TEST_F(ClusterSessionTest, TheStreamThatHeldASessionLosesItWhenItMovesToAnotherNode) {
   ReplicatedSession session = StoredSession(kFirstId, kHeldHere);
   registry_.ApplySession(session);

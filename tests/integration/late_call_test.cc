@@ -67,17 +67,22 @@ TEST(LateCallTest, ACallHandledAfterItsDeadlineIsDroppedUnansweredAndTheQueueGoe
       1, 1, [&](CallPool<Call>& owner) { return std::make_unique<Call>(service, queue, backend, owner); }));
   pool.Start();
 
-  auto stub = registry::v1::Registry::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
-  std::future<grpc::Status> late = std::async(std::launch::async, [&] { return Heartbeat(*stub, milliseconds(500)); });
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
+  auto stub = registry::v1::Registry::NewStub(channel);
+  constexpr auto kTimeout = milliseconds(500);
+  std::future<grpc::Status> late = std::async(std::launch::async, [&] { return Heartbeat(*stub, kTimeout); });
   void* tag = nullptr;
   bool ok = false;
-  ASSERT_TRUE(queue.cq()->Next(&tag, &ok));
-  ASSERT_TRUE(ok) << "the call arrived";
+  ASSERT_EQ(queue.cq()->AsyncNext(&tag, &ok, std::chrono::system_clock::now() + std::chrono::seconds(30)),
+            grpc::CompletionQueue::NextStatus::GOT_EVENT)
+      << "the call arrived";
+  ASSERT_TRUE(ok);
+  // gRPC read its headers before this: its server deadline has passed by then.
+  const auto read_by = std::chrono::steady_clock::now();
   EXPECT_EQ(late.get().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  // The server's deadline is the client's timeout from when it read the
-  // headers: later than the client's by the transit, far less than this.
-  std::this_thread::sleep_for(milliseconds(200));
+  std::this_thread::sleep_until(read_by + kTimeout + milliseconds(100));
   metrics::ThreadMetrics& metrics = metrics::Local();
   const uint64_t dropped_before = metrics.calls_dropped_past_deadline.value();
   constexpr size_t kHeartbeat = metrics::MethodIndex(CountedHeartbeatRpc::kName);
@@ -95,6 +100,8 @@ TEST(LateCallTest, ACallHandledAfterItsDeadlineIsDroppedUnansweredAndTheQueueGoe
   EXPECT_TRUE(Heartbeat(*stub, milliseconds(10'000)).ok());
   EXPECT_EQ(backend.handled, 1);
 
+  stub.reset();
+  channel.reset();  // else the server's shutdown waits for this client to see its GOAWAY
   queue.Close([] {});
   server->Shutdown();
   queue.ShutdownAndJoin();

@@ -169,13 +169,14 @@ class UnaryCall final : public QueueEvent {
 
   // A call that came late past its deadline: its client has given up, so
   // nothing is read, changed or sent (expiry holds meanwhile: its lease
-  // loses nothing). Dropping the context cancels it, which costs gRPC less
-  // than finishing it; in a backlog, what waits behind it gets its turn
-  // sooner.
+  // loses nothing). It is cancelled (most likely already, by its deadline)
+  // and its context let go, which costs gRPC less than finishing it; in a
+  // backlog, what waits behind it gets its turn sooner.
   void Drop() {
     metrics::ThreadMetrics& metrics = metrics::Local();
     metrics.calls_dropped_past_deadline.Add();
     metrics.Call(kMetricIndex, grpc::StatusCode::DEADLINE_EXCEEDED);  // what its client saw
+    context_->TryCancel();
     if (pool_.Ended(*this)) {
       RequestNext();
     } else {

@@ -25,6 +25,18 @@ constexpr auto kConnectPatience = std::chrono::milliseconds(1000);
 
 int64_t Millis(Duration duration) { return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count(); }
 
+// The longest a node cut off from etcd may go on answering its clients after
+// its etcd lease ended, when the others may take its leases and sessions
+// over (Cluster::CheckCutOff): its lease has whole seconds, so it may end up
+// to a second before --node-ttl of silence; CheckCutOff looks once per
+// monitor period, asks the others (one call each), and tries etcd itself,
+// a try already under way and one more.
+Duration CutOffDecisionBound(Duration node_ttl) {
+  const Duration patience = std::min<Duration>(kReachPatience, node_ttl / 2);
+  const Duration lease_rounding = node_ttl - std::chrono::floor<std::chrono::seconds>(node_ttl);
+  return lease_rounding + kMonitorPeriod + PeerLinks::kCallTimeout + 2 * patience;
+}
+
 }  // namespace
 
 Cluster::Cluster(Registry& registry, ClusterOptions options, std::shared_ptr<grpc::ChannelCredentials> peer_credentials,
@@ -56,10 +68,9 @@ absl::Status Cluster::Start() {
   committer_ = std::make_unique<EtcdCommitter>(*endpoints_, client_queue_, keys_, options_.commit);
   proof_ = std::make_unique<ViewProof>([this] { WantBeacon(); });
   // A session taken over waits for its client beyond its TTL for as long as
-  // its last holder, cut off, may still be answering it (Cluster::CheckCutOff
-  // decides within --node-ttl of its etcd lease's end).
+  // its last holder, cut off, may still be answering it.
   follower_ = std::make_unique<CatalogFollower>(registry_, *watch_endpoints_, client_queue_, keys_, *nodes_, *this,
-                                                *proof_, options_.node_ttl);
+                                                *proof_, CutOffDecisionBound(options_.node_ttl));
   membership_ = std::make_unique<NodeMembership>(*endpoints_, keys_, options_.node_name, options_.address,
                                                  options_.node_ttl);
   peers_ = std::make_unique<PeerLinks>(*nodes_, client_queue_, options_.forward_interval, peer_credentials_,

@@ -10,8 +10,6 @@
 namespace registryd::cluster {
 namespace {
 
-constexpr auto kPeerTimeout = std::chrono::milliseconds(800);
-
 // Counts down the calls of one round, whose answers come on the serving queues' threads.
 class Latch {
  public:
@@ -44,7 +42,7 @@ PeerLinks::PeerLinks(NodeTable& nodes, ClientQueue& queue, Duration forward_inte
       on_unreachable_(std::move(on_unreachable)) {}
 
 void PeerLinks::Prepare(grpc::ClientContext& context) const {
-  context.set_deadline(std::chrono::system_clock::now() + kPeerTimeout);
+  context.set_deadline(std::chrono::system_clock::now() + PeerLinks::kCallTimeout);
   if (!authorization_.empty()) context.AddMetadata("authorization", authorization_);
 }
 

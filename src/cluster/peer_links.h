@@ -33,6 +33,9 @@ namespace registryd::cluster {
 
 class PeerLinks {
  public:
+  // How long a call to another node may take.
+  static constexpr auto kCallTimeout = std::chrono::milliseconds(800);
+
   PeerLinks(NodeTable& nodes, ClientQueue& queue, Duration forward_interval,
             std::shared_ptr<grpc::ChannelCredentials> credentials, const std::string& bearer_token,
             std::function<void(std::vector<LeaseId>)> on_unreachable);

@@ -305,7 +305,8 @@ void SessionTable::Apply(const ReplicatedSession& state, TimePoint now, Duration
   if (!was_here) {
     session.attached = false;
     session.expiring = false;
-    session.deadline = now + session.ttl + handover;
+    // Moved here from another node: that one may still answer its client.
+    session.deadline = now + session.ttl + (created ? Duration::zero() : handover);
     session.filed_at = shard.wheel.Schedule(index, session.deadline);
   }
   if (session.ended) SetDeadline(shard, index, now);  // due: its end goes on

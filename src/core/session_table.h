@@ -217,14 +217,14 @@ class SessionTable {
   std::optional<SessionState> AtSlot(SessionSlot slot);
 
   // Cluster mode. Creates or updates the session as the store holds it. One
-  // that comes to be held here gets a TTL from now, plus `handover`,
-  // detached: its client resumes it (an open or a resume through this node).
-  // A takeover waits that long too, whatever the session's grace: the client
-  // did not break its stream, the holder's death or cut-off did. `handover`
-  // is how long the last holder may still answer the client after the store
-  // moved the session (a cut-off node learns it is cut off within
-  // --node-ttl of its etcd lease's end): the client is sent away only then,
-  // and its TTL to come starts only then. One held elsewhere has no deadline
+  // that comes to be held here gets a TTL from now, detached: its client
+  // resumes it (an open or a resume through this node). A takeover waits
+  // that long too, whatever the session's grace: the client did not break
+  // its stream, the holder's death or cut-off did. One that moved here from
+  // another node waits `handover` more: how long that node may still answer
+  // the client after the store moved the session (a cut-off node learns it
+  // is cut off only some time after its etcd lease ended); the client is
+  // sent away only then, and its TTL to come starts only then. One held elsewhere has no deadline
   // here, and the stream that held it here is detached (its requests get
   // UNAVAILABLE).
   void Apply(const ReplicatedSession& state, TimePoint now, Duration handover = Duration::zero());

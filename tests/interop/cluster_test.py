@@ -638,9 +638,9 @@ class SessionTest(ClusterTestCase):
             opened.append((session, first))
             every.update(ids)
         # Two sessions whose clients die with the node: taken over, they
-        # expire a TTL plus --node-ttl after the takeover, though they have
-        # no grace (their clients did not break their streams; the node's
-        # death did).
+        # expire a TTL (and the cut-off bound) after the takeover, though
+        # they have no grace (their clients did not break their streams; the
+        # node's death did).
         orphans, orphan_sessions = set(), []
         for s in range(2):
             session = self.session(on_victim)

@@ -548,7 +548,8 @@ TEST_F(ClusterSessionTest, ASessionThatComesHereWaitsDetachedForItsClient) {
 }
 
 // Taken over from a node that may still answer its client (cut off, it
-// learns so only later), a session waits for that client beyond its TTL.
+// learns so only later), a session waits for that client beyond its TTL;
+// only one that moved here from another node.
 TEST_F(ClusterSessionTest, ASessionThatComesHereWaitsItsTtlPlusTheHandover) {
   ReplicatedSession session = StoredSession(kFirstId, kOtherNode);
   registry_.ApplySession(session, seconds(2));
@@ -563,6 +564,12 @@ TEST_F(ClusterSessionTest, ASessionThatComesHereWaitsItsTtlPlusTheHandover) {
   const std::vector<DueSession> due = DueSessions();
   ASSERT_EQ(due.size(), 1u);
   EXPECT_EQ(due[0].state.id, session.id);
+
+  // First seen already held here (this node restarted, loading its own): no
+  // other node answers its client.
+  const ReplicatedSession own = StoredSession(kSecondId, kHeldHere);
+  registry_.ApplySession(own, seconds(2));
+  EXPECT_EQ(registry_.sessions().Find(own.id)->deadline, clock_.Now() + kSessionTtl);
 }
 
 TEST_F(ClusterSessionTest, TheStreamThatHeldASessionLosesItWhenItMovesToAnotherNode) {

@@ -99,11 +99,7 @@ class UnaryCall final : public QueueEvent {
         Finish();
         return;
       case State::kAwaitingFinish:
-        if (pool_.Ended(*this)) {
-          RequestNext();
-        } else {
-          GoIdle();
-        }
+        CallEnded();
         return;
       case State::kIdle:
         return;
@@ -177,6 +173,11 @@ class UnaryCall final : public QueueEvent {
     metrics.calls_dropped_past_deadline.Add();
     metrics.Call(kMetricIndex, grpc::StatusCode::DEADLINE_EXCEEDED);  // what its client saw
     context_->TryCancel();
+    CallEnded();
+  }
+
+  // The call is over: the object waits for the next one, or goes idle.
+  void CallEnded() {
     if (pool_.Ended(*this)) {
       RequestNext();
     } else {

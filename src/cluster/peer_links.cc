@@ -42,7 +42,7 @@ PeerLinks::PeerLinks(NodeTable& nodes, ClientQueue& queue, Duration forward_inte
       on_unreachable_(std::move(on_unreachable)) {}
 
 void PeerLinks::Prepare(grpc::ClientContext& context) const {
-  context.set_deadline(std::chrono::system_clock::now() + PeerLinks::kCallTimeout);
+  context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
   if (!authorization_.empty()) context.AddMetadata("authorization", authorization_);
 }
 

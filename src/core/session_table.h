@@ -224,9 +224,9 @@ class SessionTable {
   // another node waits `handover` more: how long that node may still answer
   // the client after the store moved the session (a cut-off node learns it
   // is cut off only some time after its etcd lease ended); the client is
-  // sent away only then, and its TTL to come starts only then. One held elsewhere has no deadline
-  // here, and the stream that held it here is detached (its requests get
-  // UNAVAILABLE).
+  // sent away only then, and its TTL to come starts only then. One held
+  // elsewhere has no deadline here, and the stream that held it here is
+  // detached (its requests get UNAVAILABLE).
   void Apply(const ReplicatedSession& state, TimePoint now, Duration handover = Duration::zero());
   // The store deleted the session. Nothing when it had no instances left;
   // else the caller makes them leases of their own (Registry), then calls

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -105,6 +106,12 @@ void SpawnedServer::Kill() {
 }
 
 double ProcessCpuSeconds(pid_t pid) {
+  // The process's CPU clock counts in nanoseconds, /proc's in clock ticks.
+  clockid_t clock;
+  timespec now;
+  if (clock_getcpuclockid(pid, &clock) == 0 && clock_gettime(clock, &now) == 0) {
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+  }
   // Fields 14 and 15 of /proc/PID/stat (after the parenthesised name).
   const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
   std::istringstream fields(stat.substr(stat.rfind(')') + 2));

@@ -3,26 +3,33 @@
 // drops is every renewal answered in time again?
 //
 // registryd shares its CPU with a noisy neighbour (bench/busy_neighbour.h)
-// that leaves it a quarter of it, then for the middle step a sixteenth, then
-// a quarter again: the same offered load is half, then about twice what it
-// can answer.
+// that leaves it about a quarter of it, then for the middle step about a
+// sixteenth, then a quarter again: the same offered load is half, then about
+// twice what it can answer.
 // (Offering twice the capacity from the client instead does not work on a
 // machine of two cores: gRPC's client costs about what its server does per
 // call, so the bench's one CPU cannot offer twice what the server's answers.)
 //
-// 1. capacity: closed-loop heartbeats with a quarter of the CPU (C) and with
-//    a sixteenth (C'), in this run.
-// 2. N leases with TTL T, where N renewals every T/3 make 0.5 C: each lease
+// Capacity is counted in the server's CPU, measured in this run: the share of
+// a CPU the neighbour leaves it (S, S'), from closed-loop heartbeats that keep
+// it busy, over what one renewal costs it (c), from an open loop at a quarter
+// of the closed loop's rate with the renewals' deadline. (A closed loop's
+// calls come in batches and cost it less, 0.4-0.65 as much in most runs:
+// 0.5 of the closed loop's rate made the first step 0.4 to 0.85 of the
+// server's CPU, and one run in twenty started overloaded.)
+//
+// 1. capacity: S, c and S', in this run.
+// 2. N leases with TTL T, where N renewals every T/3 cost 0.5 S: each lease
 //    renewed by an open loop on its own schedule (every T/3, staggered) with a
 //    T/3 deadline, for the whole run.
-// 3. Steps: a quarter of the CPU (0.5 C offered), a sixteenth (0.5 C / C',
-//    about 2x, reported), a quarter again.
+// 3. Steps: S (0.5 of it offered), S' (about 2x, reported), S again.
 //
-// Reports per step the leases' renewals (latency, errors), and at the end
-// the leases lost (NOT_FOUND to a client that never stopped), the time after
-// the drop until every renewal was answered within its deadline again, and
-// the server's expired count. `overload-reregister` registers a lost lease
-// again at its next renewal, as `registryctl keep` does.
+// Reports per step the leases' renewals (latency, errors) and how much of its
+// share the server used (`utilisation`, measured), and at the end the leases
+// lost (NOT_FOUND to a client that never stopped), the time after the drop
+// until every renewal was answered within its deadline again, and the
+// server's expired count. `overload-reregister` registers a lost lease again
+// at its next renewal, as `registryctl keep` does.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -46,11 +53,18 @@ constexpr int kProbeLeases = 2000;
 constexpr uint64_t kPopulationFirstInstance = 5'000'000;
 constexpr uint64_t kBackgroundFirstInstance = 9'000'000;
 constexpr char kPopulationService[] = "overload";
-// The neighbour's share of the server's CPU: outside the middle step, and in it.
-constexpr double kNeighbourBusy = 0.9;
+// The neighbour's share of the server's CPU: outside the middle step, and in
+// it. What is left (nice 19 runs a little beside a busy neighbour) measured
+// 0.23-0.27 and 0.05-0.06 of a CPU on a 2-core VM.
+constexpr double kNeighbourBusy = 0.75;
 constexpr double kNeighbourBusyOverloaded = 0.975;
 
 double Seconds(std::chrono::nanoseconds duration) { return std::chrono::duration<double>(duration).count(); }
+
+// The share of a CPU the server used over a phase.
+double ShareOf(const Phase& phase) {
+  return phase.load.seconds > 0 ? phase.cpu_seconds.value_or(0) / phase.load.seconds : 0;
+}
 
 class OverloadScenario final : public Scenario {
  public:
@@ -69,19 +83,31 @@ class OverloadScenario final : public Scenario {
     const auto probe_calls = [&](uint64_t sequence, grpc::CompletionQueue* cq) {
       return target.backend->StartHeartbeat(sequence, cq, background[sequence % background.size()]);
     };
-    BusyNeighbour neighbour(target.server_cpus, kNeighbourBusy);
-    phases.push_back(MeasurePhase("overload-capacity", probe_calls, probe, target));
-    const double capacity = phases.back().load.CallsPerSecond();
-    neighbour.set_busy(kNeighbourBusyOverloaded);
-    phases.push_back(MeasurePhase("overload-capacity-overloaded", probe_calls, probe, target));
-    const double capacity_overloaded = phases.back().load.CallsPerSecond();
-    neighbour.set_busy(kNeighbourBusy);
     const std::chrono::nanoseconds ttl = options_.overload_ttl;
     const std::chrono::nanoseconds period = ttl / 3;
-    const double rate = capacity / 2;
+    BusyNeighbour neighbour(target.server_cpus, kNeighbourBusy);
+    phases.push_back(MeasurePhase("overload-capacity", probe_calls, probe, target));
+    LoadOptions calibration = probe;
+    calibration.rate = phases.back().load.CallsPerSecond() / 4;
+    calibration.call_timeout = period;
+    calibration.start_granularity = std::chrono::milliseconds(1);
+    phases.push_back(MeasurePhase("overload-calibration", probe_calls, calibration, target));
+    neighbour.set_busy(kNeighbourBusyOverloaded);
+    phases.push_back(MeasurePhase("overload-capacity-overloaded", probe_calls, probe, target));
+    neighbour.set_busy(kNeighbourBusy);
+    const Phase& calibrated = phases[1];
+    const double cost = calibrated.cpu_seconds.value_or(0) / std::max(static_cast<double>(calibrated.load.calls), 1.0);
+    const double share = ShareOf(phases[0]);
+    const double share_overloaded = ShareOf(phases[2]);
+    if (cost <= 0 || share <= 0 || share_overloaded <= 0) {
+      throw std::runtime_error("overload: the server's CPU was not measured (it needs --spawn)");
+    }
+    const double rate = share / cost / 2;
     const auto leases = static_cast<size_t>(std::llround(rate * Seconds(period)));
-    if (leases == 0 || capacity_overloaded <= 0) throw std::runtime_error("overload: no capacity measured");
+    if (leases == 0) throw std::runtime_error("overload: no capacity measured");
     phases.front().figures.emplace_back("leases", static_cast<double>(leases));
+    phases.front().figures.emplace_back("open_loop_capacity", share / cost);
+    phases[2].figures.emplace_back("open_loop_capacity", share_overloaded / cost);
 
     population_.assign(leases, 0);
     // Setup, not measured: with the neighbour quiet, so that the backlog the
@@ -109,15 +135,20 @@ class OverloadScenario final : public Scenario {
     std::mutex neighbour_mu;
     std::condition_variable neighbour_wake;
     bool finished = false;
+    // The server's CPU at the start and at each step's end.
+    std::array<double, 4> cpu_marks{};
+    const auto server_cpu = [&] { return target.pid ? ProcessCpuSeconds(*target.pid) : 0; };
+    cpu_marks[0] = server_cpu();
     std::thread neighbour_thread([&] {
       std::unique_lock<std::mutex> lock(neighbour_mu);
       const Clock::time_point begin = Clock::now();
       if (neighbour_wake.wait_until(lock, begin + steps[0], [&] { return finished; })) return;
+      cpu_marks[1] = server_cpu();
       neighbour.set_busy(kNeighbourBusyOverloaded);
-      neighbour_wake.wait_until(lock, begin + steps[0] + steps[1], [&] { return finished; });
+      if (neighbour_wake.wait_until(lock, begin + steps[0] + steps[1], [&] { return finished; })) return;
+      cpu_marks[2] = server_cpu();
       neighbour.set_busy(kNeighbourBusy);
     });
-    const double cpu_before = target.pid ? ProcessCpuSeconds(*target.pid) : 0;
     LoadResult all = RunLoad(
         [&](uint64_t sequence, grpc::CompletionQueue* cq) { return StartRenewal(target, sequence, cq); }, renewals);
     {
@@ -126,7 +157,10 @@ class OverloadScenario final : public Scenario {
     }
     neighbour_wake.notify_all();
     neighbour_thread.join();
-    const double cpu_seconds = target.pid ? ProcessCpuSeconds(*target.pid) - cpu_before : 0;
+    cpu_marks[3] = server_cpu();
+    for (size_t mark = 1; mark < 3; ++mark) {
+      if (cpu_marks[mark] == 0) cpu_marks[mark] = cpu_marks[3];  // the run ended before that step's end
+    }
 
     // The steps, from the N leases' renewals.
     const double drop_s = Seconds(steps[0] + steps[1]);
@@ -135,18 +169,19 @@ class OverloadScenario final : public Scenario {
         {"overload-high", {Seconds(steps[0]), drop_s}},
         {"overload-after", {drop_s, drop_s + Seconds(steps[2])}},
     }};
-    for (const auto& [name, span] : parts) {
+    for (size_t step = 0; step < parts.size(); ++step) {
+      const auto& [name, span] = parts[step];
       const auto [from, to] = span;
       Phase phase{name, all.Select([&](const Sample& sample) { return sample.start_s >= from && sample.start_s < to; },
                                    to - from),
                   {}, {}, {}};
+      if (target.pid) phase.cpu_seconds = cpu_marks[step + 1] - cpu_marks[step];
       phases.push_back(std::move(phase));
     }
     Phase& high = phases[phases.size() - 2];
-    high.figures.emplace_back("offered_over_capacity", rate / capacity_overloaded);
-    phases[phases.size() - 3].figures.emplace_back("offered_over_capacity", rate / capacity);
+    high.figures.emplace_back("offered_over_capacity", rate * cost / share_overloaded);
+    phases[phases.size() - 3].figures.emplace_back("offered_over_capacity", rate * cost / share);
     Phase& after = phases.back();
-    if (target.pid) after.cpu_seconds = cpu_seconds;
     after.figures.emplace_back("leases_lost", static_cast<double>(std::count(lost_ever_.begin(), lost_ever_.end(), 1)));
     if (reregister_) after.figures.emplace_back("reregistered", static_cast<double>(reregistered_));
     after.figures.emplace_back("recovery_s", RecoverySeconds(all, drop_s));
@@ -162,6 +197,12 @@ class OverloadScenario final : public Scenario {
       after.figures.emplace_back("expiry_holds", *holds);
       after.figures.emplace_back("longest_hold_s",
                                  target.server_metric("registryd_expiry_hold_longest_seconds").value_or(0));
+    }
+    // How much of the share the neighbour left it the server used in each
+    // step: 0.5 in the first if the calibration held.
+    for (size_t step = 0; step < parts.size(); ++step) {
+      Phase& phase = phases[phases.size() - parts.size() + step];
+      phase.figures.emplace_back("utilisation", ShareOf(phase) / (step == 1 ? share_overloaded : share));
     }
     return phases;
   }

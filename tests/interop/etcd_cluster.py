@@ -15,15 +15,9 @@ import threading
 import time
 import urllib.request
 
-from registry_process import ServerProcess, wait_for
+from registry_process import ServerProcess, free_ports, wait_for
 
 STARTUP_TIMEOUT = 30  # seconds
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class EtcdTls:
@@ -46,8 +40,8 @@ class EtcdCluster:
         self.tls = tls
         self.root = tempfile.mkdtemp(prefix="etcd_cluster_")
         self.names = ["m%d" % i for i in range(members)]
-        self.client_ports = [free_port() for _ in range(members)]
-        self.peer_ports = [free_port() for _ in range(members)]
+        ports = free_ports(2 * members)
+        self.client_ports, self.peer_ports = ports[:members], ports[members:]
         scheme = "https" if tls else "http"
         self.client_urls = ["%s://127.0.0.1:%d" % (scheme, port) for port in self.client_ports]
         self.initial_cluster = ",".join("%s=http://127.0.0.1:%d" % (name, port)

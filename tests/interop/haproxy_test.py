@@ -28,7 +28,7 @@ import urllib.request
 import grpc
 
 import stubs
-from registry_process import ServerProcess, wait_for
+from registry_process import ServerProcess, free_port, wait_for
 
 ARGS = None
 pb = None
@@ -40,12 +40,6 @@ SLOTS = 8  # server-template's servers
 def setUpModule():
     global pb
     pb = stubs.generate_for(ARGS, "haproxy_test_")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Backend:

@@ -26,7 +26,7 @@ import grpc
 from google.protobuf import json_format
 
 import stubs
-from registry_process import ServerProcess, wait_for
+from registry_process import ServerProcess, free_port, free_ports, wait_for
 
 ARGS = None
 pb = None
@@ -337,12 +337,6 @@ class HttpFaceTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: get(self.url + "/healthz")[0] == 200, WAIT))
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PrometheusTest(unittest.TestCase):
     """The real Prometheus (Debian's) discovers the registered servers through
     /v1/prometheus/targets and scrapes registryd's own /metrics."""
@@ -387,7 +381,7 @@ class PrometheusTest(unittest.TestCase):
 
     def test_prometheus_discovers_the_registered_servers_and_scrapes_registryd(self):
         # Loopback addresses nothing listens on: Prometheus finds them down, but finds them.
-        kept, leaving = "127.0.0.1:%d" % free_port(), "127.0.0.1:%d" % free_port()
+        kept, leaving = ("127.0.0.1:%d" % port for port in free_ports(2))
         self.client.register("shop", "kept", kept, metadata={"zone": "eu-1", "app.kubernetes.io/name": "shop"})
         leaving_lease = self.client.register("shop", "leaving", leaving, ttl_ms=2000, overloaded=True).lease_id
         self.client.register("other", "x", "127.0.0.1:%d" % free_port())

@@ -3,11 +3,31 @@ port, and waiting for a condition without timing anything."""
 import collections
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
 
 TIMEOUT = 20  # seconds, for conditions that depend on real time
+
+
+def free_ports(count):
+    """`count` loopback TCP ports free at the time of the call, all different:
+    each socket is held until every port is picked (one picked and let go at
+    a time, two picks can be the same port)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sockets.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sockets[-1].bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def free_port():
+    return free_ports(1)[0]
 
 
 def wait_for(condition, timeout=TIMEOUT):

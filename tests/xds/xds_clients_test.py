@@ -38,8 +38,7 @@ import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
 import stubs  # noqa: E402
-from etcd_cluster import free_port  # noqa: E402
-from registry_process import Registry, wait_for  # noqa: E402
+from registry_process import Registry, free_port, wait_for  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ARGS = None

@@ -4,7 +4,7 @@
 //
 // registryd shares its CPU with a noisy neighbour (bench/busy_neighbour.h)
 // that leaves it about a quarter of it, then for the middle step about a
-// sixteenth, then a quarter again: the same offered load is half, then about
+// twentieth, then a quarter again: the same offered load is half, then about
 // twice what it can answer.
 // (Offering twice the capacity from the client instead does not work on a
 // machine of two cores: gRPC's client costs about what its server does per

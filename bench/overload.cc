@@ -99,7 +99,7 @@ class OverloadScenario final : public Scenario {
     const double cost = calibrated.cpu_seconds.value_or(0) / std::max(static_cast<double>(calibrated.load.calls), 1.0);
     const double share = ShareOf(phases[0]);
     const double share_overloaded = ShareOf(phases[2]);
-    if (cost <= 0 || share <= 0 || share_overloaded <= 0) {
+    if (!target.pid || cost <= 0 || share <= 0 || share_overloaded <= 0) {
       throw std::runtime_error("overload: the server's CPU was not measured (it needs --spawn)");
     }
     const double rate = share / cost / 2;
@@ -135,9 +135,10 @@ class OverloadScenario final : public Scenario {
     std::mutex neighbour_mu;
     std::condition_variable neighbour_wake;
     bool finished = false;
-    // The server's CPU at the start and at each step's end.
+    // The server's CPU at the start and at each step's end (the renewals
+    // last all three steps, so the neighbour's thread marks both ends).
     std::array<double, 4> cpu_marks{};
-    const auto server_cpu = [&] { return target.pid ? ProcessCpuSeconds(*target.pid) : 0; };
+    const auto server_cpu = [&] { return ProcessCpuSeconds(*target.pid); };
     cpu_marks[0] = server_cpu();
     std::thread neighbour_thread([&] {
       std::unique_lock<std::mutex> lock(neighbour_mu);
@@ -158,9 +159,6 @@ class OverloadScenario final : public Scenario {
     neighbour_wake.notify_all();
     neighbour_thread.join();
     cpu_marks[3] = server_cpu();
-    for (size_t mark = 1; mark < 3; ++mark) {
-      if (cpu_marks[mark] == 0) cpu_marks[mark] = cpu_marks[3];  // the run ended before that step's end
-    }
 
     // The steps, from the N leases' renewals.
     const double drop_s = Seconds(steps[0] + steps[1]);
@@ -175,7 +173,7 @@ class OverloadScenario final : public Scenario {
       Phase phase{name, all.Select([&](const Sample& sample) { return sample.start_s >= from && sample.start_s < to; },
                                    to - from),
                   {}, {}, {}};
-      if (target.pid) phase.cpu_seconds = cpu_marks[step + 1] - cpu_marks[step];
+      phase.cpu_seconds = cpu_marks[step + 1] - cpu_marks[step];
       phases.push_back(std::move(phase));
     }
     Phase& high = phases[phases.size() - 2];

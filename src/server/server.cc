@@ -78,8 +78,7 @@ Server::~Server() {
 template <typename Rpc, typename Backend>
 void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend, int count) {
   using Call = UnaryCall<Rpc, Backend>;
-  // Only a writing RPC's calls wait (for the writer) and need more objects.
-  const int max = requires { Rpc::kWrites; } ? std::max(count, options_.max_calls_per_writing_method) : count;
+  const int max = std::max(count, options_.max_calls_per_method);
   queue
       .Own(std::make_unique<CallPool<Call>>(count, max,
                                             [&service, &queue, &backend](CallPool<Call>& pool) {

@@ -46,10 +46,12 @@ struct ServerOptions {
   Duration shutdown_timeout = std::chrono::seconds(5);
   // Calls kept requested per method on each queue, so none waits to be accepted.
   int calls_per_method = 32;
-  // What one writing method's calls may grow to on each queue while they wait
-  // for the writer (etcd, --fsync always): the writes under way, and so the
-  // batches, are not capped at calls_per_method (server/queue/call_pool.h).
-  int max_calls_per_writing_method = 1024;
+  // What one method's calls may grow to on each queue while they wait for the
+  // writer (etcd, --fsync always), or for their answers to be sent: the writes
+  // under way, and so the batches, are not capped at calls_per_method, and
+  // connections whose writes wait cannot take every call object
+  // (server/queue/call_pool.h).
+  int max_calls_per_method = 1024;
   // HTTP/2 keepalive: registryd pings a connection idle this long and
   // closes it when the ping is not answered within ping_timeout, so a client
   // that died silently has its streams (a session's) end; and clients may

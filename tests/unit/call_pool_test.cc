@@ -1,5 +1,6 @@
 // CallPool: `base` objects wait for calls whatever number of calls waits
-// for the writer, up to `max` objects in all.
+// for the writer, and at least half of them whatever number of answers waits
+// to be sent, up to `max` objects in all.
 #include "server/queue/call_pool.h"
 
 #include <gtest/gtest.h>
@@ -51,6 +52,65 @@ TEST(CallPoolTest, AnsweredAtOnceACallKeepsItsObject) {
     EXPECT_TRUE(pool.Ended(*made[0]));
   }
   EXPECT_EQ(pool.size(), 2u);
+}
+
+TEST(CallPoolTest, AnAnswerSentAtOnceKeepsItsObject) {
+  std::vector<FakeCall*> made;
+  Pool pool = MakePool(4, 16, &made);
+  pool.Start();
+  for (int i = 0; i < 100; ++i) {
+    pool.Arrived();
+    pool.CallAnswered();
+    EXPECT_TRUE(pool.Ended(*made[0]));
+  }
+  EXPECT_EQ(pool.size(), 4u);
+}
+
+// A connection whose writes wait (a client that stopped reading) keeps its
+// calls' objects until their answers are sent: it must not take every object
+// of the method from the other clients.
+TEST(CallPoolTest, OnceHalfTheObjectsWaitForTheirAnswersToBeSentFurtherOnesHandTheirPlaceOn) {
+  std::vector<FakeCall*> made;
+  Pool pool = MakePool(4, 16, &made);
+  pool.Start();
+  for (int i = 0; i < 2; ++i) {  // two answers wait: two objects still wait for calls
+    pool.Arrived();
+    pool.CallAnswered();
+  }
+  EXPECT_EQ(pool.size(), 4u);
+  for (int i = 0; i < 10; ++i) {  // ten more: each hands its place to a new object
+    pool.Arrived();
+    pool.CallAnswered();
+  }
+  EXPECT_EQ(pool.size(), 14u);
+  // The answers are sent: two objects take the places back, the rest go idle.
+  EXPECT_TRUE(pool.Ended(*made[0]));
+  EXPECT_TRUE(pool.Ended(*made[1]));
+  for (size_t i = 2; i < 12; ++i) EXPECT_FALSE(pool.Ended(*made[i]));
+}
+
+TEST(CallPoolTest, WithABaseOfOneTheOnlyObjectWaitingForItsAnswerToBeSentHandsItsPlaceOn) {
+  std::vector<FakeCall*> made;
+  Pool pool = MakePool(1, 4, &made);
+  pool.Start();
+  pool.Arrived();
+  pool.CallAnswered();
+  ASSERT_EQ(pool.size(), 2u);
+  EXPECT_EQ(made[1]->requests, 1);  // the new object waits for the next call
+}
+
+TEST(CallPoolTest, AnswersWaitingToBeSentNeverGrowThePoolBeyondMax) {
+  std::vector<FakeCall*> made;
+  Pool pool = MakePool(4, 6, &made);
+  pool.Start();
+  // Six calls arrive, each while an object waits for it, and none's answer is
+  // sent: two hand their places on, up to max; then none waits for a call.
+  for (int i = 0; i < 6; ++i) {
+    pool.Arrived();
+    pool.CallAnswered();
+  }
+  EXPECT_EQ(pool.size(), 6u);  // the next call waits in gRPC until an answer is sent
+  EXPECT_TRUE(pool.Ended(*made[0]));  // an answer sent: its object waits for a call again
 }
 
 TEST(CallPoolTest, ObjectsBeyondBaseGoIdleAndAreReusedBeforeNewOnes) {

@@ -11,7 +11,9 @@
 // finishes at once.
 //
 // The object is reused for call after call; only the ServerContext is made
-// anew, because gRPC cannot reset one. What an RPC does lives in its Rpc
+// anew, because gRPC cannot reset one. While it waits for gRPC to send an
+// answer (kAwaitingFinish), another object may wait for calls in its place
+// (CallPool::CallAnswered). What an RPC does lives in its Rpc
 // type (one file per RPC): the request method, and Handle(), which fills the
 // reply from the registry and returns the status. An Rpc with kAuthorized
 // gets the caller (null without a policy; core/access.h, auth/caller.h) and
@@ -203,16 +205,21 @@ class UnaryCall final : public QueueEvent {
   enum class Counted : bool { kNo, kYes };
 
   void Finish(Counted counted = Counted::kYes) {
+    if (SendAnswer(counted)) pool_.CallAnswered();
+  }
+
+  // False: the queue is shutting down (gRPC ends the call).
+  bool SendAnswer(Counted counted) {
     const grpc::Status& status = status_;
     ServingQueue::StartGuard guard(queue_);
-    if (!guard.open()) {  // the queue is shutting down: gRPC ends the call
+    if (!guard.open()) {
       BecomeIdle();
-      return;
+      return false;
     }
     state_ = State::kAwaitingFinish;
     if (counted == Counted::kNo) {
       responder_->Finish(reply_, grpc::Status::OK, this);
-      return;
+      return true;
     }
     metrics::ThreadMetrics& metrics = metrics::Local();  // Finish runs on the queue's thread
     metrics.Call(kMetricIndex, status.error_code());
@@ -223,6 +230,7 @@ class UnaryCall final : public QueueEvent {
       LogFailedCall(Rpc::kName, *context_, status);
       responder_->FinishWithError(status, this);
     }
+    return true;
   }
 
   Service& service_;

@@ -269,6 +269,20 @@ class CheckerTest(unittest.TestCase):
         found = self.assert_found("expiry", "kept renewing")
         self.assertEqual((found["service"], found["instance"]), ("orders", "s1"))
 
+    def test_a_standalone_session_resumed_across_a_restart_is_excused(self):
+        # Standalone sessions live in memory: the resume was sent while the
+        # node was down and answered by the restarted node, which never knew
+        # the session. (It is the answer that comes after the restart.)
+        self.run.meta["mode"] = "standalone"
+        self.run.etcd = []
+        self.run.faults = [{"t": 9.9, "action": "kill -9", "target": "node 0"},
+                           {"t": 10.1, "action": "restart", "target": "node 0"}]
+        clients = self.run.clients["session0"]
+        self.run.clients["session0"] = [c for c in clients if c["call"] < 9.9] + [
+            op("session0", "resume", 10.0, 10.15, node=0, session=9, outcome="failed", code="NOT_FOUND")]
+        verdict = self.verdict()
+        self.assertEqual([v for v in verdict["violations"] if v["invariant"] == "expiry"], [])
+
     def test_a_node_just_awake_denying_a_renewing_clients_lease(self):
         # Awake but not yet caught up, a node must say UNAVAILABLE (try again), not NOT_FOUND.
         renewal = self.run.clients["lease0"][5]

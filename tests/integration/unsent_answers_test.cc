@@ -6,8 +6,8 @@
 //
 // The client here speaks HTTP/2 itself and allows no bytes of any answer
 // (SETTINGS_INITIAL_WINDOW_SIZE 0), so its calls' answers can never be sent:
-// what a client stopped by SIGSTOP, or one whose connection gRPC does not get
-// to write, looks like to the server.
+// to the server, what a client stopped by SIGSTOP looks like once it has used
+// up its window, or one whose connection gRPC does not get to write.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -81,13 +81,14 @@ class NonReadingClient {
   }
 
  private:
-  static void Frame(std::string& out, uint8_t type, uint8_t flags, uint32_t stream, const std::vector<uint8_t>& payload) {
-    const size_t length = payload.size();
-    const std::array<uint8_t, 9> header = {static_cast<uint8_t>(length >> 16), static_cast<uint8_t>(length >> 8),
-                                           static_cast<uint8_t>(length),       type,
-                                           flags,                              static_cast<uint8_t>(stream >> 24),
-                                           static_cast<uint8_t>(stream >> 16), static_cast<uint8_t>(stream >> 8),
-                                           static_cast<uint8_t>(stream)};
+  static void Frame(std::string& out, uint8_t type, uint8_t flags, uint32_t stream,
+                    const std::vector<uint8_t>& payload) {
+    const auto length = static_cast<uint32_t>(payload.size());
+    const std::array<uint8_t, 9> header = {
+        static_cast<uint8_t>(length >> 16), static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length),
+        type, flags,
+        static_cast<uint8_t>(stream >> 24), static_cast<uint8_t>(stream >> 16), static_cast<uint8_t>(stream >> 8),
+        static_cast<uint8_t>(stream)};
     out.append(header.begin(), header.end());
     out.append(payload.begin(), payload.end());
   }
@@ -157,7 +158,8 @@ TEST(UnsentAnswersTest, AClientThatReadsNoAnswersLeavesTheOthersAnswered) {
 
   // Four times the objects a method starts with on all queues: every answer
   // waits forever, and every call is still taken and handled.
-  const int calls = 4 * server.server().options().calls_per_method * static_cast<int>(server.server().options().threads);
+  const ServerOptions& served = server.server().options();
+  const int calls = 4 * served.calls_per_method * static_cast<int>(served.threads);
   const uint64_t before = NativeHeartbeats();
   ASSERT_TRUE(stalled.Heartbeats(calls, lease));
   EXPECT_TRUE(WaitFor([&] { return NativeHeartbeats() >= before + static_cast<uint64_t>(calls); },

@@ -322,8 +322,9 @@ def check_expiry(run):
             # them, and their instances stay, each with a lease of its own.
             # What counts is that the answer came after a restart: a resume
             # sent while the node was down waits for it.
+            answered = op.get("return", op["call"])
             if op["op"] == "resume" and run.mode == "standalone" and any(
-                    line["action"] == "restart" and line["t"] <= op.get("return", op["call"]) for line in run.fault_log):
+                    line["action"] == "restart" and line["t"] <= answered for line in run.fault_log):
                 continue
             found.append(violation("expiry", op["call"], key, what="a client that kept renewing was told its "
                                    "lease or session is gone", client=op["client"], node=op.get("node"),

@@ -1,6 +1,8 @@
 #include "core/disconnect_sockets.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +10,10 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
+
+#include "absl/functional/function_ref.h"
+#include "core/host_port.h"
 
 namespace registryd {
 namespace {
@@ -22,10 +28,8 @@ uint64_t SocketInode(int directory, const char* name) {
   return std::sscanf(target, "socket:[%" SCNu64 "]", &inode) == 1 ? inode : 0;
 }
 
-}  // namespace
-
-size_t DisconnectSockets(const std::vector<uint64_t>& inodes) {
-  if (inodes.empty()) return 0;
+// Resets every socket of this process for which `chosen(fd, inode)` is true.
+size_t DisconnectChosen(absl::FunctionRef<bool(int fd, uint64_t inode)> chosen) {
   DIR* descriptors = opendir("/proc/self/fd");
   if (descriptors == nullptr) return 0;
   const int directory = dirfd(descriptors);
@@ -35,7 +39,7 @@ size_t DisconnectSockets(const std::vector<uint64_t>& inodes) {
     const int fd = std::atoi(entry->d_name);
     if (fd == directory) continue;
     const uint64_t inode = SocketInode(directory, entry->d_name);
-    if (inode == 0 || std::find(inodes.begin(), inodes.end(), inode) == inodes.end()) continue;
+    if (inode == 0 || !chosen(fd, inode)) continue;
     // The descriptor may have been closed and reused since the link was
     // read: reset it only if it is still that socket.
     struct stat status{};
@@ -46,6 +50,48 @@ size_t DisconnectSockets(const std::vector<uint64_t>& inodes) {
   }
   closedir(descriptors);
   return reset;
+}
+
+// The port of an IPv4 or IPv6 socket address; 0 for other families.
+uint16_t PortOf(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
+  if (address.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
+  return 0;
+}
+
+// An IPv4 or IPv6 socket address as "address:port", an IPv4-mapped IPv6
+// address as IPv4 (as gRPC names peers).
+std::string NameOf(const sockaddr_storage& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(address).sin_addr, text, sizeof text);
+  } else if (const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address); IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {
+    inet_ntop(AF_INET, &v6.sin6_addr.s6_addr[12], text, sizeof text);
+  } else {
+    inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
+  }
+  return JoinHostPort(text, PortOf(address));
+}
+
+}  // namespace
+
+size_t DisconnectSockets(const std::vector<uint64_t>& inodes) {
+  if (inodes.empty()) return 0;
+  return DisconnectChosen(
+      [&](int, uint64_t inode) { return std::find(inodes.begin(), inodes.end(), inode) != inodes.end(); });
+}
+
+size_t DisconnectPeers(uint16_t port, const std::vector<std::string>& peers) {
+  if (peers.empty()) return 0;
+  return DisconnectChosen([&](int fd, uint64_t) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return false;
+    if (PortOf(address) != port) return false;  // not a connection to registryd's port (or not TCP/IP)
+    length = sizeof address;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return false;
+    return std::find(peers.begin(), peers.end(), NameOf(address)) != peers.end();
+  });
 }
 
 }  // namespace registryd

@@ -1,5 +1,6 @@
 // Resets TCP connections of this process, found by their socket inodes (as
-// the kernel's socket diagnostics name them, core/receive_backlog.h).
+// the kernel's socket diagnostics name them, core/receive_backlog.h) or by
+// their two ends' addresses (as gRPC names a call's peer).
 //
 // Why: when registryd falls behind, requests wait unread in the kernel's
 // receive queues of its few client connections, oldest first. Once what a
@@ -9,6 +10,8 @@
 // after it (a metastable state plain gRPC has too). Resetting the
 // connection drops that backlog at once; its clients see UNAVAILABLE,
 // reconnect and send fresh calls, which registryd can answer in time.
+// The same holds for a connection whose answers gRPC keeps unsent
+// (server/queue/unsent_answers.h).
 //
 // How: connect() to an AF_UNSPEC address, which Linux turns into
 // tcp_disconnect(): the unread bytes are dropped, the peer gets a reset,
@@ -19,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace registryd {
@@ -26,5 +30,11 @@ namespace registryd {
 // Resets this process's sockets with these inodes; returns how many it reset.
 // Walks /proc/self/fd, so call it only when there is something to reset.
 size_t DisconnectSockets(const std::vector<uint64_t>& inodes);
+
+// Resets this process's TCP connections on local port `port` whose far ends
+// are `peers`, each "address:port" ("127.0.0.1:5000", "[::1]:5000"; an
+// IPv4-mapped IPv6 address counts as its IPv4 address, as gRPC names it);
+// returns how many it reset. Walks /proc/self/fd, as above.
+size_t DisconnectPeers(uint16_t port, const std::vector<std::string>& peers);
 
 }  // namespace registryd

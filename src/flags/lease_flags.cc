@@ -26,9 +26,9 @@ void LeaseFlags::AddTo(CLI::App& app) {
               "While registryd is behind, expiry waits for it at most this long (default: --lease-ttl)",
               Duration::zero());
   AddDuration(group, "--shed-unread-after", shed_unread_after,
-              "A client connection whose requests wait unread this long (registryd behind) is reset, so that "
-              "its clients call again on a fresh one instead of waiting behind calls their clients gave up on "
-              "(0: never; at least --stall-threshold)",
+              "A client connection whose requests wait unread this long (registryd behind), or whose answers "
+              "wait unsent this long, is reset, so that its clients call again on a fresh one instead of waiting "
+              "behind calls their clients gave up on (0: never; at least --stall-threshold)",
               Duration::zero());
   group.add_option("--max-sessions", max_sessions, "Most sessions open at once; more opens get RESOURCE_EXHAUSTED")
       ->capture_default_str()

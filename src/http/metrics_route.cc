@@ -180,6 +180,10 @@ void WriteOwnFaults(TextExposition& text, const LeaseClockStats& stats, const me
           "Client connections reset because their requests had waited unread longer than --shed-unread-after "
           "(registryd behind).",
           totals.connections_shed);
+  Counter(text, "registryd_connections_reset_unsent_total",
+          "Client connections reset because answers to them had waited unsent longer than --shed-unread-after "
+          "(a client that stopped reading, or gRPC holding a connection's writes).",
+          totals.connections_reset_unsent);
 }
 
 // Under a policy: refused calls, by the permission they lacked (the log says who and what).

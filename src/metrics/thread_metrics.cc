@@ -31,6 +31,7 @@ void AddTo(const ThreadMetrics& from, MetricTotals& to) {
   to.late_calls += from.late_calls.value();
   to.calls_dropped_past_deadline += from.calls_dropped_past_deadline.value();
   to.connections_shed += from.connections_shed.value();
+  to.connections_reset_unsent += from.connections_reset_unsent.value();
   for (size_t type = 0; type < kDnsTypes.size(); ++type) {
     for (size_t answer = 0; answer < kDnsAnswers.size(); ++answer) {
       to.dns_queries[type][answer] += from.dns_queries[type][answer].value();

@@ -80,10 +80,12 @@ inline constexpr Buckets kBatchBuckets{kBatchBounds, 1};
 
 using DurationHistogram = LocalHistogram<kDurationBoundsNs.size()>;
 
-// Observes the time from `start` to now.
-inline void ObserveSince(DurationHistogram& histogram, std::chrono::steady_clock::time_point start) {
-  histogram.Observe(kDurationBoundsNs,
-                    static_cast<uint64_t>((std::chrono::steady_clock::now() - start) / std::chrono::nanoseconds(1)));
+// Observes the time from `start` to now; returns the now it took.
+inline std::chrono::steady_clock::time_point ObserveSince(DurationHistogram& histogram,
+                                                         std::chrono::steady_clock::time_point start) {
+  const std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now();
+  histogram.Observe(kDurationBoundsNs, static_cast<uint64_t>((now - start) / std::chrono::nanoseconds(1)));
+  return now;
 }
 
 struct ThreadMetrics {
@@ -107,6 +109,7 @@ struct ThreadMetrics {
   LocalCounter late_calls;  // handled more than --stall-threshold after their deadline
   LocalCounter calls_dropped_past_deadline;  // unary late_calls, cancelled unanswered
   LocalCounter connections_shed;  // reset with requests unread longer than --shed-unread-after
+  LocalCounter connections_reset_unsent;  // reset with answers unsent longer than --shed-unread-after
   std::array<std::array<LocalCounter, kDnsAnswers.size()>, kDnsTypes.size()> dns_queries;
   LocalCounter dns_truncated;  // UDP answers with TC set
   LocalCounter dns_udp_dropped;  // queries the kernel dropped: the UDP socket's receive buffer was full
@@ -137,6 +140,7 @@ struct MetricTotals {
   uint64_t late_calls = 0;
   uint64_t calls_dropped_past_deadline = 0;
   uint64_t connections_shed = 0;
+  uint64_t connections_reset_unsent = 0;
   std::array<std::array<uint64_t, kDnsAnswers.size()>, kDnsTypes.size()> dns_queries{};
   uint64_t dns_truncated = 0;
   uint64_t dns_udp_dropped = 0;

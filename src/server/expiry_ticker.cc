@@ -17,7 +17,9 @@ ExpiryTicker::ExpiryTicker(RegistryWriter& writer, LeaseClock& lease_clock, Serv
       shards_(std::move(shards)),
       summary_(duties.summary),
       backlog_(duties.backlog),
-      probes_(std::move(duties.probes)) {}
+      probes_(std::move(duties.probes)),
+      port_(duties.port),
+      unsent_after_(duties.unsent_after) {}
 
 std::optional<TimePoint> ExpiryTicker::Probe() {
   std::optional<TimePoint> oldest;
@@ -62,6 +64,22 @@ bool ExpiryTicker::Shed(const std::vector<uint64_t>& stale, Duration oldest, Tim
   return reset > 0;
 }
 
+void ExpiryTicker::ResetUnsent(TimePoint now) {
+  if (unsent_after_ == Duration::max() || now < next_unsent_check_) return;
+  next_unsent_check_ = now + unsent_after_ / 2;  // reset within 1.5 times the bound
+  const std::vector<std::string> peers = queue_.unsent_answers().PeersWaitingSince(now - unsent_after_);
+  if (peers.empty()) return;
+  const size_t reset = DisconnectPeers(port_, peers);
+  metrics::Local().connections_reset_unsent.Add(reset);
+  unsent_since_log_ += reset;
+  if (now < next_unsent_log_ || unsent_since_log_ == 0) return;
+  next_unsent_log_ = now + kShedLogInterval;
+  log::Warn("reset {} client connection(s) whose answers had waited unsent for over {:.1f}s (--shed-unread-after): "
+            "clients that stopped reading, or gRPC holding their writes; they reconnect and call again",
+            unsent_since_log_, std::chrono::duration<double>(unsent_after_).count());
+  unsent_since_log_ = 0;
+}
+
 void ExpiryTicker::Start() { Arm(registry_.clock().Now() + registry_.options().tick); }
 
 Duration AlarmDelay(TimePoint when, TimePoint now, Duration tick) {
@@ -81,6 +99,7 @@ void ExpiryTicker::Proceed(bool ok) {
   if (!ok) return;  // cancelled at shutdown
   bool shed = false;
   const std::optional<Duration> unread_wait = SampleBacklog(shed);
+  ResetUnsent(std::chrono::steady_clock::now());
   lease_clock_.Observe(AlarmReport{queue_.index(), due_, queue_.TakeLateCall(), unread_wait, shed, Probe()});
   TimePoint next = TimePoint::max();
   // The shards in turn, from where the last wake stopped. A shard that

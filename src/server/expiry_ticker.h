@@ -9,7 +9,9 @@
 // and how long registryd's own renewal probe has waited), so a stall or a
 // backlog holds lease time before anything is expired (core/lease_clock.h).
 // The one that samples the kernel's receive queues also resets connections
-// whose requests wait there too long (core/disconnect_sockets.h).
+// whose requests wait there too long (core/disconnect_sockets.h); each resets
+// the connections whose answers its queue's calls handed to gRPC wait unsent
+// as long (server/queue/unsent_answers.h).
 #pragma once
 
 #include <vector>
@@ -27,11 +29,16 @@
 
 namespace registryd {
 
-// What one queue's ticker (the first's) does besides expiry; each may be absent.
+// What a queue's ticker does besides expiry; each may be absent.
 struct TickerDuties {
+  // The first queue's.
   ActivitySummary* summary = nullptr;
   ReceiveBacklog* backlog = nullptr;
   std::vector<RenewalProbe*> probes;  // on this ticker's queue
+  // Every queue's: reset the connections to `port` (registryd's) whose
+  // answers have waited unsent longer than `unsent_after` (max: never).
+  uint16_t port = 0;
+  Duration unsent_after = Duration::max();
 };
 
 // How long the alarm for lease time `when` waits, lease time being `now`: at
@@ -61,6 +68,9 @@ class ExpiryTicker final : public QueueEvent {
   std::optional<Duration> SampleBacklog(bool& shed);
   // Returns whether it reset any.
   bool Shed(const std::vector<uint64_t>& stale, Duration oldest, TimePoint now);
+  // Every half unsent_after: resets the connections whose answers have
+  // waited unsent longer.
+  void ResetUnsent(TimePoint now);
   // Sends the probes that are due; when the oldest still waiting was sent.
   std::optional<TimePoint> Probe();
 
@@ -78,6 +88,11 @@ class ExpiryTicker final : public QueueEvent {
   TimePoint next_backlog_sample_;
   TimePoint next_shed_log_;
   uint64_t shed_since_log_ = 0;  // connections reset since the last line
+  const uint16_t port_;
+  const Duration unsent_after_;
+  TimePoint next_unsent_check_;
+  TimePoint next_unsent_log_;
+  uint64_t unsent_since_log_ = 0;  // connections reset since the last line
   grpc::Alarm alarm_;
   size_t next_shard_ = 0;         // where the next wake starts
   TimePoint due_;                 // of the alarm set, in the lease clock's Unheld() time

@@ -79,12 +79,14 @@ template <typename Rpc, typename Backend>
 void Server::StartCalls(typename Rpc::Service& service, ServingQueue& queue, Backend& backend, int count) {
   using Call = UnaryCall<Rpc, Backend>;
   const int max = std::max(count, options_.max_calls_per_method);
-  queue
-      .Own(std::make_unique<CallPool<Call>>(count, max,
-                                            [&service, &queue, &backend](CallPool<Call>& pool) {
-                                              return std::make_unique<Call>(service, queue, backend, pool);
-                                            }))
-      .Start();
+  CallPool<Call>& pool = queue.Own(std::make_unique<CallPool<Call>>(
+      count, max, [&service, &queue, &backend](CallPool<Call>& pool) {
+        return std::make_unique<Call>(service, queue, backend, pool);
+      }));
+  queue.unsent_answers().Add([&pool](TimePoint before, std::vector<std::string>& peers) {
+    pool.ForEach([&](const Call& call) { call.AddPeerIfUnsentSince(before, peers); });
+  });
+  pool.Start();
 }
 
 TickerDuties Server::FirstTickerDuties(ServingQueue& queue) {
@@ -312,6 +314,8 @@ absl::Status Server::Start() {
     }
     TickerDuties duties;
     if (queue->index() == 0) duties = FirstTickerDuties(*queue);
+    duties.port = static_cast<uint16_t>(port);
+    duties.unsent_after = options_.shed_unread_after;
     tickers_.push_back(
         &queue->Own(std::make_unique<ExpiryTicker>(*writer_, lease_clock_, *queue, std::move(home_shards), duties)));
     tickers_.back()->Start();

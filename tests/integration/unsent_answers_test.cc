@@ -4,6 +4,9 @@
 // (32 per queue), such calls took them all, and every other client's calls of
 // that method waited unread in gRPC (server/queue/call_pool.h).
 //
+// And once those answers have waited unsent past --shed-unread-after, the
+// connection is reset, and with it go its calls (server/queue/unsent_answers.h).
+//
 // The client here speaks HTTP/2 itself and allows no bytes of any answer
 // (SETTINGS_INITIAL_WINDOW_SIZE 0), so its calls' answers can never be sent:
 // to the server, what a client stopped by SIGSTOP looks like once it has used
@@ -55,6 +58,16 @@ class NonReadingClient {
     if (socket_ >= 0) close(socket_);
   }
   bool connected() const { return connected_; }
+  // Whether the server closed or reset the connection; reads (and drops)
+  // what it sent meanwhile, which grants it no HTTP/2 window.
+  bool Closed() {
+    for (;;) {
+      std::array<uint8_t, 4096> bytes{};
+      const ssize_t n = recv(socket_, bytes.data(), bytes.size(), MSG_DONTWAIT);
+      if (n > 0) continue;
+      return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+  }
 
   // Starts `count` heartbeats of `lease`, all sent at once.
   bool Heartbeats(int count, uint64_t lease) {
@@ -174,6 +187,36 @@ TEST(UnsentAnswersTest, AClientThatReadsNoAnswersLeavesTheOthersAnswered) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   const grpc::Status status = server.native().Heartbeat(&context, request, &reply);
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+uint64_t ConnectionsResetUnsent() { return metrics::Collect().connections_reset_unsent; }
+
+TEST(UnsentAnswersTest, AConnectionWhoseAnswersWaitPastTheBoundIsResetAndNoOther) {
+  ServerOptions options = TestServerOptions();
+  options.keepalive.ping_interval = std::chrono::minutes(10);  // as above
+  options.shed_unread_after = std::chrono::milliseconds(500);
+  TestServer server(options);
+  const uint64_t lease = RegisterInstance(server.native(), "unsent", "a");
+  NonReadingClient stalled(server.server().address());
+  ASSERT_TRUE(stalled.connected());
+  const uint64_t reset_before = ConnectionsResetUnsent();
+
+  ASSERT_TRUE(stalled.Heartbeats(8, lease));
+  EXPECT_TRUE(WaitFor([&] { return stalled.Closed(); }, std::chrono::seconds(20)))
+      << "the connection whose answers cannot be sent is still open";
+  EXPECT_EQ(ConnectionsResetUnsent(), reset_before + 1);
+
+  // The other client's connection, whose answers went at once, is kept.
+  for (int i = 0; i < 3; ++i) {
+    registry::v1::HeartbeatRequest request;
+    request.set_lease_id(lease);
+    registry::v1::HeartbeatResponse reply;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    const grpc::Status status = server.native().Heartbeat(&context, request, &reply);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  EXPECT_EQ(ConnectionsResetUnsent(), reset_before + 1);
 }
 
 }  // namespace

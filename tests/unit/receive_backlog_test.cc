@@ -15,23 +15,28 @@
 #include <gtest/gtest.h>
 
 #include "core/disconnect_sockets.h"
+#include "core/host_port.h"
 
 namespace registryd {
 namespace {
 
 using std::chrono::seconds;
 
-// A listening socket on 127.0.0.1 (or [::1]), one client connected to it
-// and accepted.
+// A listening socket on 127.0.0.1 (or [::1], or IPv4's 127.0.0.1 on an IPv6
+// socket: kMapped), one client connected to it and accepted.
+constexpr int kMapped = -1;
 class Connected {
  public:
   explicit Connected(int family = AF_INET) {
     sockaddr_storage address{};
     socklen_t length = 0;
-    if (family == AF_INET6) {
+    if (family == AF_INET6 || family == kMapped) {
       auto& v6 = reinterpret_cast<sockaddr_in6&>(address);
       v6.sin6_family = AF_INET6;
       v6.sin6_addr = in6addr_loopback;
+      if (family == kMapped) {
+        EXPECT_EQ(inet_pton(AF_INET6, "::ffff:127.0.0.1", &v6.sin6_addr), 1);
+      }
       length = sizeof v6;
     } else {
       auto& v4 = reinterpret_cast<sockaddr_in&>(address);
@@ -40,14 +45,23 @@ class Connected {
       length = sizeof v4;
     }
     auto* any = reinterpret_cast<sockaddr*>(&address);
-    listener_ = socket(family, SOCK_STREAM, 0);
+    listener_ = socket(family == kMapped ? AF_INET6 : family, SOCK_STREAM, 0);
     EXPECT_EQ(bind(listener_, any, length), 0);
     EXPECT_EQ(listen(listener_, 4), 0);
     EXPECT_EQ(getsockname(listener_, any, &length), 0);
-    port_ = ntohs(family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(address).sin6_port
-                                     : reinterpret_cast<sockaddr_in&>(address).sin_port);
-    client_ = socket(family, SOCK_STREAM, 0);
-    EXPECT_EQ(connect(client_, any, length), 0);
+    port_ = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in&>(address).sin_port
+                                    : reinterpret_cast<sockaddr_in6&>(address).sin6_port);
+    if (family == kMapped) {  // the client speaks IPv4
+      sockaddr_in v4{};
+      v4.sin_family = AF_INET;
+      v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      v4.sin_port = htons(port_);
+      client_ = socket(AF_INET, SOCK_STREAM, 0);
+      EXPECT_EQ(connect(client_, reinterpret_cast<sockaddr*>(&v4), sizeof v4), 0);
+    } else {
+      client_ = socket(family, SOCK_STREAM, 0);
+      EXPECT_EQ(connect(client_, any, length), 0);
+    }
     server_ = accept(listener_, nullptr, nullptr);
   }
   ~Connected() {
@@ -56,6 +70,21 @@ class Connected {
     close(listener_);
   }
 
+  // The client's end as gRPC names a peer: "127.0.0.1:5000", "[::1]:5000".
+  std::string ClientName() const {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    EXPECT_EQ(getsockname(client_, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    char text[INET6_ADDRSTRLEN] = {};
+    if (address.ss_family == AF_INET) {
+      const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
+      inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
+      return JoinHostPort(text, ntohs(v4.sin_port));
+    }
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
+    inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
+    return JoinHostPort(text, ntohs(v6.sin6_port));
+  }
   uint16_t port() const { return port_; }
   int server() const { return server_; }
   int client() const { return client_; }
@@ -183,6 +212,41 @@ TEST(DisconnectSocketsTest, ResetsNothingItWasNotAskedFor) {
   connection.Send(10);
   EXPECT_EQ(DisconnectSockets({}), 0u);
   EXPECT_EQ(DisconnectSockets({InodeOf(connection.server()) + 1000000}), 0u) << "no socket has that inode";
+  connection.Read(10);
+}
+
+// Read after a reset: -1 with ECONNRESET.
+void ExpectReset(int fd, const char* which) {
+  char byte = 0;
+  EXPECT_EQ(read(fd, &byte, 1), -1) << which;
+  EXPECT_EQ(errno, ECONNRESET) << which;
+}
+
+TEST(DisconnectPeersTest, ResetsTheConnectionsFromThosePeersOnThatPort) {
+  Connected v4;
+  Connected v6(AF_INET6);
+  Connected other;
+  Connected mapped(kMapped);
+  for (Connected* connection : {&v4, &v6, &other, &mapped}) connection->Send(10);
+
+  EXPECT_EQ(DisconnectPeers(v4.port(), {v4.ClientName(), "127.0.0.1:1"}), 1u);
+  ExpectReset(v4.server(), "the IPv4 client's connection");
+  ExpectReset(v4.client(), "the IPv4 client");
+  EXPECT_EQ(DisconnectPeers(v6.port(), {v6.ClientName()}), 1u);
+  ExpectReset(v6.client(), "the IPv6 client");
+  EXPECT_EQ(DisconnectPeers(mapped.port(), {mapped.ClientName()}), 1u)
+      << "an IPv4 client of an IPv6 socket is named by its IPv4 address, as gRPC names it";
+  ExpectReset(mapped.client(), "the IPv4 client of an IPv6 socket");
+  other.Read(10);  // untouched
+}
+
+TEST(DisconnectPeersTest, ResetsNothingOnAnotherPortOrForAnotherPeer) {
+  Connected connection;
+  Connected elsewhere;
+  connection.Send(10);
+  EXPECT_EQ(DisconnectPeers(connection.port(), {}), 0u);
+  EXPECT_EQ(DisconnectPeers(elsewhere.port(), {connection.ClientName()}), 0u) << "that peer is on another port";
+  EXPECT_EQ(DisconnectPeers(connection.port(), {elsewhere.ClientName()}), 0u) << "that peer is elsewhere";
   connection.Read(10);
 }
 

@@ -63,6 +63,11 @@ class CallPool {
   }
 
   size_t size() const { return calls_.size(); }
+  // Calls `visit(call)` for every object, idle or not.
+  template <typename Visit>
+  void ForEach(Visit visit) const {
+    for (const std::unique_ptr<Call>& call : calls_) visit(*call);
+  }
 
  private:
   void WaitForCall() {

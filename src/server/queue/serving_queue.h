@@ -33,6 +33,7 @@
 #include "core/queue_event.h"
 #include "metrics/thread_metrics.h"
 #include "server/queue/caller_cache.h"
+#include "server/queue/unsent_answers.h"
 
 namespace registryd {
 
@@ -67,6 +68,8 @@ class ServingQueue {
   // (used on its thread only).
   void set_callers(std::unique_ptr<CallerCache> callers);
   CallerCache* callers() { return callers_.get(); }
+  // This queue's unary calls whose answers wait to be sent (its thread only).
+  UnsentAnswers& unsent_answers() { return unsent_answers_; }
   grpc::ServerCompletionQueue* cq() { return cq_.get(); }
 
   // Holds the queue's accepting state steady while a tag is handed to it:
@@ -140,6 +143,7 @@ class ServingQueue {
   const Duration grpc_clock_offset_;  // steady_clock less gRPC's monotonic clock
   std::optional<TimePoint> late_call_;  // its thread only
   std::unique_ptr<CallerCache> callers_;
+  UnsentAnswers unsent_answers_;
   Mutex mu_;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool open_ ABSL_GUARDED_BY(mu_) = true;

@@ -24,7 +24,9 @@
 #include <atomic>
 #include <chrono>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/async_unary_call.h>
@@ -74,6 +76,12 @@ class UnaryCall final : public QueueEvent {
     if (state_ == State::kIdle) queue_.UnaryCallBusy();
     state_ = State::kAwaitingRequest;
     (service_.*Rpc::kRequest)(&*context_, &request_, &*responder_, queue_.cq(), queue_.cq(), this);
+  }
+
+  // Adds the call's peer if its answer was handed to gRPC before `before`
+  // and is not sent yet (server/queue/unsent_answers.h).
+  void AddPeerIfUnsentSince(std::chrono::steady_clock::time_point before, std::vector<std::string>& peers) const {
+    if (state_ == State::kAwaitingFinish && answered_ < before) peers.push_back(context_->peer());
   }
 
   void Proceed(bool ok) override {
@@ -198,6 +206,7 @@ class UnaryCall final : public QueueEvent {
     reply_.Clear();
     responder_.reset();
     context_.reset();
+    context_.reset();
     BecomeIdle();
   }
 
@@ -218,12 +227,13 @@ class UnaryCall final : public QueueEvent {
     }
     state_ = State::kAwaitingFinish;
     if (counted == Counted::kNo) {
+      answered_ = std::chrono::steady_clock::now();
       responder_->Finish(reply_, grpc::Status::OK, this);
       return true;
     }
     metrics::ThreadMetrics& metrics = metrics::Local();  // Finish runs on the queue's thread
     metrics.Call(kMetricIndex, status.error_code());
-    metrics::ObserveSince(metrics.handling[kMetricIndex], arrived_);
+    answered_ = metrics::ObserveSince(metrics.handling[kMetricIndex], arrived_);
     if (status.ok()) {
       responder_->Finish(reply_, status, this);
     } else {
@@ -242,6 +252,7 @@ class UnaryCall final : public QueueEvent {
   grpc::Alarm alarm_;      // the writer's answer came
   grpc::Status status_;
   std::chrono::steady_clock::time_point arrived_;
+  std::chrono::steady_clock::time_point answered_;  // handed to gRPC
   std::optional<grpc::ServerContext> context_;
   std::optional<grpc::ServerAsyncResponseWriter<Reply>> responder_;
   Request request_;

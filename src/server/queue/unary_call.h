@@ -206,7 +206,6 @@ class UnaryCall final : public QueueEvent {
     reply_.Clear();
     responder_.reset();
     context_.reset();
-    context_.reset();
     BecomeIdle();
   }
 

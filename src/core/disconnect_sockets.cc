@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -81,7 +82,7 @@ size_t DisconnectSockets(const std::vector<uint64_t>& inodes) {
       [&](int, uint64_t inode) { return std::find(inodes.begin(), inodes.end(), inode) != inodes.end(); });
 }
 
-size_t DisconnectPeers(uint16_t port, const std::vector<std::string>& peers) {
+size_t DisconnectPeers(uint16_t port, const std::vector<std::string>& peers, std::chrono::milliseconds quiet) {
   if (peers.empty()) return 0;
   return DisconnectChosen([&](int fd, uint64_t) {
     sockaddr_storage address{};
@@ -90,7 +91,11 @@ size_t DisconnectPeers(uint16_t port, const std::vector<std::string>& peers) {
     if (PortOf(address) != port) return false;  // not a connection to registryd's port (or not TCP/IP)
     length = sizeof address;
     if (getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return false;
-    return std::find(peers.begin(), peers.end(), NameOf(address)) != peers.end();
+    if (std::find(peers.begin(), peers.end(), NameOf(address)) == peers.end()) return false;
+    tcp_info info{};
+    socklen_t info_length = sizeof info;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &info_length) != 0) return false;
+    return std::chrono::milliseconds(info.tcpi_last_data_sent) >= quiet;
   });
 }
 

@@ -69,7 +69,8 @@ void ExpiryTicker::ResetUnsent(TimePoint now) {
   next_unsent_check_ = now + unsent_after_ / 2;  // reset within 1.5 times the bound
   const std::vector<std::string> peers = queue_.unsent_answers().PeersWaitingSince(now - unsent_after_);
   if (peers.empty()) return;
-  const size_t reset = DisconnectPeers(port_, peers);
+  const size_t reset =
+      DisconnectPeers(port_, peers, std::chrono::duration_cast<std::chrono::milliseconds>(unsent_after_));
   metrics::Local().connections_reset_unsent.Add(reset);
   unsent_since_log_ += reset;
   if (now < next_unsent_log_ || unsent_since_log_ == 0) return;

@@ -222,6 +222,9 @@ void ExpectReset(int fd, const char* which) {
   EXPECT_EQ(errno, ECONNRESET) << which;
 }
 
+// These connections' server ends have sent nothing: quiet for any time.
+constexpr std::chrono::milliseconds kNever{0};
+
 TEST(DisconnectPeersTest, ResetsTheConnectionsFromThosePeersOnThatPort) {
   Connected v4;
   Connected v6(AF_INET6);
@@ -229,12 +232,12 @@ TEST(DisconnectPeersTest, ResetsTheConnectionsFromThosePeersOnThatPort) {
   Connected mapped(kMapped);
   for (Connected* connection : {&v4, &v6, &other, &mapped}) connection->Send(10);
 
-  EXPECT_EQ(DisconnectPeers(v4.port(), {v4.ClientName(), "127.0.0.1:1"}), 1u);
+  EXPECT_EQ(DisconnectPeers(v4.port(), {v4.ClientName(), "127.0.0.1:1"}, kNever), 1u);
   ExpectReset(v4.server(), "the IPv4 client's connection");
   ExpectReset(v4.client(), "the IPv4 client");
-  EXPECT_EQ(DisconnectPeers(v6.port(), {v6.ClientName()}), 1u);
+  EXPECT_EQ(DisconnectPeers(v6.port(), {v6.ClientName()}, kNever), 1u);
   ExpectReset(v6.client(), "the IPv6 client");
-  EXPECT_EQ(DisconnectPeers(mapped.port(), {mapped.ClientName()}), 1u)
+  EXPECT_EQ(DisconnectPeers(mapped.port(), {mapped.ClientName()}, kNever), 1u)
       << "an IPv4 client of an IPv6 socket is named by its IPv4 address, as gRPC names it";
   ExpectReset(mapped.client(), "the IPv4 client of an IPv6 socket");
   other.Read(10);  // untouched
@@ -244,10 +247,18 @@ TEST(DisconnectPeersTest, ResetsNothingOnAnotherPortOrForAnotherPeer) {
   Connected connection;
   Connected elsewhere;
   connection.Send(10);
-  EXPECT_EQ(DisconnectPeers(connection.port(), {}), 0u);
-  EXPECT_EQ(DisconnectPeers(elsewhere.port(), {connection.ClientName()}), 0u) << "that peer is on another port";
-  EXPECT_EQ(DisconnectPeers(connection.port(), {elsewhere.ClientName()}), 0u) << "that peer is elsewhere";
+  EXPECT_EQ(DisconnectPeers(connection.port(), {}, kNever), 0u);
+  EXPECT_EQ(DisconnectPeers(elsewhere.port(), {connection.ClientName()}, kNever), 0u) << "that peer is on another port";
+  EXPECT_EQ(DisconnectPeers(connection.port(), {elsewhere.ClientName()}, kNever), 0u) << "that peer is elsewhere";
   connection.Read(10);
+}
+
+TEST(DisconnectPeersTest, KeepsAConnectionThatSentDataWithinTheQuietTime) {
+  Connected connection;
+  ASSERT_EQ(write(connection.server(), "answer", 6), 6);
+  EXPECT_EQ(DisconnectPeers(connection.port(), {connection.ClientName()}, std::chrono::hours(1)), 0u)
+      << "it sent an answer just now: slow, maybe, but not stuck";
+  EXPECT_EQ(DisconnectPeers(connection.port(), {connection.ClientName()}, kNever), 1u);
 }
 
 }  // namespace

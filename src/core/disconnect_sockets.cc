@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
 
 #include "absl/functional/function_ref.h"
 #include "core/host_port.h"

@@ -1,6 +1,7 @@
 #include "server/expiry_ticker.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/disconnect_sockets.h"
 #include "core/log.h"
@@ -54,13 +55,11 @@ std::optional<Duration> ExpiryTicker::SampleBacklog(bool& shed) {
 bool ExpiryTicker::Shed(const std::vector<uint64_t>& stale, Duration oldest, TimePoint now) {
   const size_t reset = DisconnectSockets(stale);
   metrics::Local().connections_shed.Add(reset);
-  shed_since_log_ += reset;
-  if (now < next_shed_log_ || shed_since_log_ == 0) return reset > 0;
-  next_shed_log_ = now + kShedLogInterval;
-  log::Warn("registryd is behind: reset {} client connection(s) whose requests had waited unread for {:.1f}s "
-            "(over --shed-unread-after); their clients reconnect and call again",
-            shed_since_log_, std::chrono::duration<double>(oldest).count());
-  shed_since_log_ = 0;
+  if (const std::optional<uint64_t> count = shed_.Add(reset, now)) {
+    log::Warn("registryd is behind: reset {} client connection(s) whose requests had waited unread for {:.1f}s "
+              "(over --shed-unread-after); their clients reconnect and call again",
+              *count, std::chrono::duration<double>(oldest).count());
+  }
   return reset > 0;
 }
 
@@ -72,13 +71,19 @@ void ExpiryTicker::ResetUnsent(TimePoint now) {
   const size_t reset =
       DisconnectPeers(port_, peers, std::chrono::duration_cast<std::chrono::milliseconds>(unsent_after_));
   metrics::Local().connections_reset_unsent.Add(reset);
-  unsent_since_log_ += reset;
-  if (now < next_unsent_log_ || unsent_since_log_ == 0) return;
-  next_unsent_log_ = now + kShedLogInterval;
-  log::Warn("reset {} client connection(s) whose answers had waited unsent for over {:.1f}s (--shed-unread-after): "
-            "clients that stopped reading, or gRPC holding their writes; they reconnect and call again",
-            unsent_since_log_, std::chrono::duration<double>(unsent_after_).count());
-  unsent_since_log_ = 0;
+  if (const std::optional<uint64_t> count = reset_unsent_.Add(reset, now)) {
+    log::Warn("reset {} client connection(s) whose answers had waited unsent for over {:.1f}s "
+              "(--shed-unread-after): clients that stopped reading, or gRPC holding their writes; they reconnect "
+              "and call again",
+              *count, std::chrono::duration<double>(unsent_after_).count());
+  }
+}
+
+std::optional<uint64_t> ExpiryTicker::ResetCount::Add(size_t reset, TimePoint now) {
+  since_line_ += reset;
+  if (now < next_line_ || since_line_ == 0) return std::nullopt;
+  next_line_ = now + std::chrono::seconds(10);
+  return std::exchange(since_line_, 0);
 }
 
 void ExpiryTicker::Start() { Arm(registry_.clock().Now() + registry_.options().tick); }

@@ -74,8 +74,16 @@ class ExpiryTicker final : public QueueEvent {
   // Sends the probes that are due; when the oldest still waiting was sent.
   std::optional<TimePoint> Probe();
 
-  // Resets are logged at most this often (with how many since).
-  static constexpr Duration kShedLogInterval = std::chrono::seconds(10);
+  // Resets of one kind: a line at most every 10 s, with how many since the last.
+  class ResetCount {
+   public:
+    // Counts `reset` at `now`; when a line is due, how many to report.
+    std::optional<uint64_t> Add(size_t reset, TimePoint now);
+
+   private:
+    TimePoint next_line_;
+    uint64_t since_line_ = 0;
+  };
 
   RegistryWriter& writer_;
   Registry& registry_;
@@ -86,13 +94,11 @@ class ExpiryTicker final : public QueueEvent {
   ReceiveBacklog* backlog_;  // null once it could not be read
   const std::vector<RenewalProbe*> probes_;
   TimePoint next_backlog_sample_;
-  TimePoint next_shed_log_;
-  uint64_t shed_since_log_ = 0;  // connections reset since the last line
+  ResetCount shed_;
   const uint16_t port_;
   const Duration unsent_after_;
   TimePoint next_unsent_check_;
-  TimePoint next_unsent_log_;
-  uint64_t unsent_since_log_ = 0;  // connections reset since the last line
+  ResetCount reset_unsent_;
   grpc::Alarm alarm_;
   size_t next_shard_ = 0;         // where the next wake starts
   TimePoint due_;                 // of the alarm set, in the lease clock's Unheld() time

@@ -2,8 +2,10 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "core/host_port.h"
+#include "core/mutex.h"
 
 namespace registryd {
 namespace {
@@ -30,6 +33,10 @@ uint64_t SocketInode(int directory, const char* name) {
 
 // Resets every socket of this process for which `chosen(fd, inode)` is true.
 size_t DisconnectChosen(absl::FunctionRef<bool(int fd, uint64_t inode)> chosen) {
+  // Two queues' tickers may walk at once: a socket that one has just reset
+  // still takes connect(AF_UNSPEC), and would be reset and counted twice.
+  static Mutex walking;
+  MutexLock lock(&walking);
   DIR* descriptors = opendir("/proc/self/fd");
   if (descriptors == nullptr) return 0;
   const int directory = dirfd(descriptors);
@@ -93,8 +100,11 @@ size_t DisconnectPeers(uint16_t port, const std::vector<std::string>& peers, std
     if (std::find(peers.begin(), peers.end(), NameOf(address)) == peers.end()) return false;
     tcp_info info{};
     socklen_t info_length = sizeof info;
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &info_length) != 0) return false;
-    return std::chrono::milliseconds(info.tcpi_last_data_sent) >= quiet;
+    int unsent = 0;  // bytes not yet sent or not yet acknowledged
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &info_length) != 0 || ioctl(fd, SIOCOUTQ, &unsent) != 0) {
+      return false;
+    }
+    return unsent == 0 || std::chrono::milliseconds(info.tcpi_last_data_sent) >= quiet;
   });
 }
 

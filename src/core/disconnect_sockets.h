@@ -34,10 +34,12 @@ size_t DisconnectSockets(const std::vector<uint64_t>& inodes);
 
 // Resets this process's TCP connections on local port `port` whose far ends
 // are `peers`, each "address:port" ("127.0.0.1:5000", "[::1]:5000"; an
-// IPv4-mapped IPv6 address counts as its IPv4 address, as gRPC names it),
-// and that have sent no data for `quiet` (the kernel's count, in ms): one
-// that still sends is slow, not stuck. Returns how many it reset. Walks
-// /proc/self/fd, as above.
+// IPv4-mapped IPv6 address counts as its IPv4 address, as gRPC names it; a
+// scoped link-local address never matches), and that are stuck: they sent no
+// data for `quiet` (the kernel's count, in ms), or the kernel holds nothing
+// of theirs to send (their writes are held above it). One that holds bytes
+// to send and sent some within `quiet` is slow, not stuck. Returns how many
+// it reset. Walks /proc/self/fd, as above.
 size_t DisconnectPeers(uint16_t port, const std::vector<std::string>& peers, std::chrono::milliseconds quiet);
 
 }  // namespace registryd

@@ -63,10 +63,19 @@ bool ExpiryTicker::Shed(const std::vector<uint64_t>& stale, Duration oldest, Tim
   return reset > 0;
 }
 
-void ExpiryTicker::ResetUnsent(TimePoint now) {
+void ExpiryTicker::ResetUnsent(TimePoint now, Duration late) {
   if (unsent_after_ == Duration::max() || now < next_unsent_check_) return;
   next_unsent_check_ = now + unsent_after_ / 2;  // reset within 1.5 times the bound
-  const std::vector<std::string> peers = queue_.unsent_answers().PeersWaitingSince(now - unsent_after_);
+  // A queue this far behind has not yet taken the reports of answers sent
+  // meanwhile: what it knows is too old to blame a client for.
+  if (late > unsent_after_ / 2) return;
+  std::vector<std::string> peers;
+  {
+    // At shutdown a call's writer may end it on another thread, under the guard.
+    ServingQueue::StartGuard guard(queue_);
+    if (!guard.accepting()) return;
+    peers = queue_.unsent_answers().PeersWaitingSince(now - unsent_after_);
+  }
   if (peers.empty()) return;
   const size_t reset =
       DisconnectPeers(port_, peers, std::chrono::duration_cast<std::chrono::milliseconds>(unsent_after_));
@@ -105,7 +114,7 @@ void ExpiryTicker::Proceed(bool ok) {
   if (!ok) return;  // cancelled at shutdown
   bool shed = false;
   const std::optional<Duration> unread_wait = SampleBacklog(shed);
-  ResetUnsent(std::chrono::steady_clock::now());
+  ResetUnsent(std::chrono::steady_clock::now(), lease_clock_.Unheld() - due_);
   lease_clock_.Observe(AlarmReport{queue_.index(), due_, queue_.TakeLateCall(), unread_wait, shed, Probe()});
   TimePoint next = TimePoint::max();
   // The shards in turn, from where the last wake stopped. A shard that

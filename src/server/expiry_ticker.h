@@ -69,8 +69,8 @@ class ExpiryTicker final : public QueueEvent {
   // Returns whether it reset any.
   bool Shed(const std::vector<uint64_t>& stale, Duration oldest, TimePoint now);
   // Every half unsent_after: resets the connections whose answers have
-  // waited unsent longer.
-  void ResetUnsent(TimePoint now);
+  // waited unsent longer, unless this wake came `late` by over half that.
+  void ResetUnsent(TimePoint now, Duration late);
   // Sends the probes that are due; when the oldest still waiting was sent.
   std::optional<TimePoint> Probe();
 

@@ -204,9 +204,12 @@ TEST(UnsentAnswersTest, AConnectionWhoseAnswersWaitPastTheBoundIsResetAndNoOther
   ASSERT_TRUE(stalled.Heartbeats(8, lease));
   EXPECT_TRUE(WaitFor([&] { return stalled.Closed(); }, std::chrono::seconds(20)))
       << "the connection whose answers cannot be sent is still open";
+  ASSERT_TRUE(WaitFor([&] { return ConnectionsResetUnsent() > reset_before; }, std::chrono::seconds(20)));
+  // The registering client's connection has been idle as long, its answers
+  // all sent: it is kept.
   EXPECT_EQ(ConnectionsResetUnsent(), reset_before + 1);
 
-  // The other client's connection, whose answers went at once, is kept.
+  // And that client is answered.
   for (int i = 0; i < 3; ++i) {
     registry::v1::HeartbeatRequest request;
     request.set_lease_id(lease);

@@ -2,6 +2,9 @@
 // loopback connections, a manual clock for when each sample is taken.
 #include "core/receive_backlog.h"
 
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <arpa/inet.h>
@@ -253,12 +256,34 @@ TEST(DisconnectPeersTest, ResetsNothingOnAnotherPortOrForAnotherPeer) {
   connection.Read(10);
 }
 
-TEST(DisconnectPeersTest, KeepsAConnectionThatSentDataWithinTheQuietTime) {
+// Bytes the kernel holds to send on `fd`: not sent, or not acknowledged.
+int Unsent(int fd) {
+  int unsent = -1;
+  EXPECT_EQ(ioctl(fd, SIOCOUTQ, &unsent), 0);
+  return unsent;
+}
+
+TEST(DisconnectPeersTest, KeepsAConnectionThatIsStillSending) {
+  Connected connection;
+  // The client reads nothing: the server's writes fill both ends' buffers,
+  // and the rest stays in its send queue.
+  const std::string answer(64 * 1024, 'a');
+  ASSERT_EQ(fcntl(connection.server(), F_SETFL, O_NONBLOCK), 0);
+  while (write(connection.server(), answer.data(), answer.size()) > 0) {
+  }
+  ASSERT_GT(Unsent(connection.server()), 0);
+  EXPECT_EQ(DisconnectPeers(connection.port(), {connection.ClientName()}, std::chrono::hours(1)), 0u)
+      << "it holds bytes to send and sent some just now: slow, maybe, but not stuck";
+  EXPECT_EQ(DisconnectPeers(connection.port(), {connection.ClientName()}, kNever), 1u) << "quiet for 0 ms";
+}
+
+TEST(DisconnectPeersTest, ResetsAConnectionWhoseKernelHoldsNothingToSend) {
   Connected connection;
   ASSERT_EQ(write(connection.server(), "answer", 6), 6);
-  EXPECT_EQ(DisconnectPeers(connection.port(), {connection.ClientName()}, std::chrono::hours(1)), 0u)
-      << "it sent an answer just now: slow, maybe, but not stuck";
-  EXPECT_EQ(DisconnectPeers(connection.port(), {connection.ClientName()}, kNever), 1u);
+  for (int i = 0; i < 1000 && Unsent(connection.server()) > 0; ++i) usleep(1000);  // acknowledged at once on loopback
+  ASSERT_EQ(Unsent(connection.server()), 0);
+  EXPECT_EQ(DisconnectPeers(connection.port(), {connection.ClientName()}, std::chrono::hours(1)), 1u)
+      << "it sent data just now, but nothing waits to be sent: what waits is held above the kernel";
 }
 
 }  // namespace

@@ -9,9 +9,10 @@
 // a call object (CallPool), and the calls gRPC reads meanwhile pile up in it
 // unanswered, so that connection is reset (core/disconnect_sockets.h), as one
 // whose requests wait unread: its calls end, their objects come free, and
-// its client reconnects. Only if nothing was sent on it for as long: a big
-// answer (a Discover of a large service) to a slow reader waits while it is
-// being sent, and that connection is not stuck.
+// its client reconnects. Only if it is stuck (core/disconnect_sockets.h):
+// a big answer (a Discover of a large service) to a slow reader waits while
+// it is being sent, and that connection is not. And not when the queue runs
+// behind: it has not yet taken the reports of the answers sent meanwhile.
 //
 // Used on the queue's thread only.
 #pragma once

@@ -133,9 +133,11 @@ void ExpiryTicker::Proceed(bool ok) {
   const TimePoint now = registry_.clock().Now();
   if (summary_ != nullptr) {
     if (std::optional<std::string> line = summary_->Due(now)) log::Info("{}", *line);
-    next = std::min(next, now + registry_.options().tick);
   }
-  if (next != TimePoint::max()) Arm(next);
+  // At least once a tick, shards or not: a queue may own none (a data dir
+  // keeps the shard count it was made with, and --threads may be more), and
+  // its reports still set how far lease time may run (core/lease_clock.h).
+  Arm(std::min(next, now + registry_.options().tick));
 }
 
 }  // namespace registryd

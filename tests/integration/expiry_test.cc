@@ -104,5 +104,29 @@ TEST_F(ExpiryTest, HeartbeatsKeepALeaseAliveWhileAnotherExpires) {
   EXPECT_EQ(found.instances(0).instance_id(), "kept");
 }
 
+// A data dir keeps the shard count it was made with, so a registryd started
+// on it with more threads can have queues that own no shard. Their expiry
+// alarms still report to the lease clock: a queue that stopped reporting
+// would hold lease time back for good, and no lease would ever expire.
+TEST(ExpiryWithFewShardsTest, AQueueThatOwnsNoShardStillLetsLeasesExpire) {
+  ServerOptions options = ShortLeaseOptions();
+  options.threads = 2;
+  options.registry.shard_count = 1;  // the second queue owns none
+  TestServer server(options);
+  // One lease after another, so that the later ones are due well past the
+  // --stall-threshold (500 ms) that lease time may run ahead of the slowest
+  // queue's last report.
+  for (uint64_t round = 1; round <= 6; ++round) {
+    registry::v1::RegisterRequest request;
+    request.set_service("fading");
+    request.set_address("127.0.0.1:1");
+    request.set_ttl_ms(200);
+    registry::v1::RegisterResponse registered;
+    ASSERT_TRUE(server.native().Register(Context().get(), request, &registered).ok());
+    ASSERT_TRUE(WaitFor([&] { return server.server().registry().Totals().expired == round; }))
+        << "lease time stood still at round " << round;
+  }
+}
+
 }  // namespace
 }  // namespace registryd::testing

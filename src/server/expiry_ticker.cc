@@ -69,6 +69,14 @@ void ExpiryTicker::ResetUnsent(TimePoint now, Duration late) {
   // A queue this far behind has not yet taken the reports of answers sent
   // meanwhile: what it knows is too old to blame a client for.
   if (late > unsent_after_ / 2) return;
+  // Nor after a stall (any queue's alarm credits it): every answer handed
+  // over before it looks long unsent, and the reports of those sent since may
+  // still be on their way. Look again once the bound has passed after it.
+  if (const Duration stalled = lease_clock_.stats().stalled; stalled != stalled_seen_) {
+    stalled_seen_ = stalled;
+    next_unsent_check_ = now + unsent_after_;
+    return;
+  }
   std::vector<std::string> peers;
   {
     // At shutdown a call's writer may end it on another thread, under the guard.

@@ -69,7 +69,8 @@ class ExpiryTicker final : public QueueEvent {
   // Returns whether it reset any.
   bool Shed(const std::vector<uint64_t>& stale, Duration oldest, TimePoint now);
   // Every half unsent_after: resets the connections whose answers have
-  // waited unsent longer, unless this wake came `late` by over half that.
+  // waited unsent longer, unless this wake came `late` by over half that or
+  // registryd stalled within unsent_after.
   void ResetUnsent(TimePoint now, Duration late);
   // Sends the probes that are due; when the oldest still waiting was sent.
   std::optional<TimePoint> Probe();
@@ -98,6 +99,7 @@ class ExpiryTicker final : public QueueEvent {
   const uint16_t port_;
   const Duration unsent_after_;
   TimePoint next_unsent_check_;
+  Duration stalled_seen_{0};  // the lease clock's stalls, as of the last look
   ResetCount reset_unsent_;
   grpc::Alarm alarm_;
   size_t next_shard_ = 0;         // where the next wake starts

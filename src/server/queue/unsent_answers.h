@@ -12,7 +12,8 @@
 // its client reconnects. Only if it is stuck (core/disconnect_sockets.h):
 // a big answer (a Discover of a large service) to a slow reader waits while
 // it is being sent, and that connection is not. And not when the queue runs
-// behind: it has not yet taken the reports of the answers sent meanwhile.
+// behind, nor just after a stall: the reports of answers sent meanwhile may
+// not have been taken yet (server/expiry_ticker.h).
 //
 // Used on the queue's thread only.
 #pragma once

@@ -1,5 +1,7 @@
 // Lease expiry through the real alarm path: short TTLs, waiting for the
 // condition (never asserting how long it took).
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "test_server.h"
@@ -117,12 +119,7 @@ TEST(ExpiryWithFewShardsTest, AQueueThatOwnsNoShardStillLetsLeasesExpire) {
   // --stall-threshold (500 ms) that lease time may run ahead of the slowest
   // queue's last report.
   for (uint64_t round = 1; round <= 6; ++round) {
-    registry::v1::RegisterRequest request;
-    request.set_service("fading");
-    request.set_address("127.0.0.1:1");
-    request.set_ttl_ms(200);
-    registry::v1::RegisterResponse registered;
-    ASSERT_TRUE(server.native().Register(Context().get(), request, &registered).ok());
+    RegisterInstance(server.native(), "fading", "round " + std::to_string(round), 200);
     ASSERT_TRUE(WaitFor([&] { return server.server().registry().Totals().expired == round; }))
         << "lease time stood still at round " << round;
   }

@@ -155,6 +155,14 @@ class NonReadingClient {
   uint32_t next_stream_ = 1;
 };
 
+// A renewal of `lease` through the test server's own channel.
+grpc::Status Renew(TestServer& server, uint64_t lease) {
+  registry::v1::HeartbeatRequest request;
+  request.set_lease_id(lease);
+  registry::v1::HeartbeatResponse reply;
+  return server.native().Heartbeat(Context().get(), request, &reply);
+}
+
 uint64_t NativeHeartbeats() {
   return metrics::Collect().heartbeats[static_cast<size_t>(metrics::HeartbeatApi::kNative)];
 }
@@ -180,12 +188,7 @@ TEST(UnsentAnswersTest, AClientThatReadsNoAnswersLeavesTheOthersAnswered) {
       << "handled " << NativeHeartbeats() - before << " of the " << calls << " calls whose answers cannot be sent";
 
   // Another client's renewal of the same lease is answered.
-  registry::v1::HeartbeatRequest request;
-  request.set_lease_id(lease);
-  registry::v1::HeartbeatResponse reply;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  const grpc::Status status = server.native().Heartbeat(&context, request, &reply);
+  const grpc::Status status = Renew(server, lease);
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
@@ -211,12 +214,7 @@ TEST(UnsentAnswersTest, AConnectionWhoseAnswersWaitPastTheBoundIsResetAndNoOther
 
   // And that client is answered.
   for (int i = 0; i < 3; ++i) {
-    registry::v1::HeartbeatRequest request;
-    request.set_lease_id(lease);
-    registry::v1::HeartbeatResponse reply;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    const grpc::Status status = server.native().Heartbeat(&context, request, &reply);
+    const grpc::Status status = Renew(server, lease);
     EXPECT_TRUE(status.ok()) << status.error_message();
   }
   EXPECT_EQ(ConnectionsResetUnsent(), reset_before + 1);

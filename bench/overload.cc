@@ -150,14 +150,23 @@ class OverloadScenario final : public Scenario {
       cpu_marks[2] = server_cpu();
       neighbour.set_busy(kNeighbourBusy);
     });
-    LoadResult all = RunLoad(
-        [&](uint64_t sequence, grpc::CompletionQueue* cq) { return StartRenewal(target, sequence, cq); }, renewals);
-    {
-      std::lock_guard<std::mutex> lock(neighbour_mu);
-      finished = true;
+    const auto stop_neighbour = [&] {
+      {
+        std::lock_guard<std::mutex> lock(neighbour_mu);
+        finished = true;
+      }
+      neighbour_wake.notify_all();
+      neighbour_thread.join();
+    };
+    LoadResult all;
+    try {
+      all = RunLoad([&](uint64_t sequence, grpc::CompletionQueue* cq) { return StartRenewal(target, sequence, cq); },
+                    renewals);
+    } catch (...) {
+      stop_neighbour();  // a joinable thread's destructor would end the bench
+      throw;
     }
-    neighbour_wake.notify_all();
-    neighbour_thread.join();
+    stop_neighbour();
     cpu_marks[3] = server_cpu();
 
     // The steps, from the N leases' renewals.

@@ -23,6 +23,8 @@
 //    renewed by an open loop on its own schedule (every T/3, staggered) with a
 //    T/3 deadline, for the whole run.
 // 3. Steps: S (0.5 of it offered), S' (about 2x, reported), S again.
+// 4. c again (`cost_over_calibration`): whether the last step still offered
+//    about half of what the server could answer.
 //
 // Reports per step the leases' renewals (latency, errors) and how much of its
 // share the server used (`utilisation`, measured), and at the end the leases
@@ -61,6 +63,11 @@ constexpr double kNeighbourBusyOverloaded = 0.975;
 
 double Seconds(std::chrono::nanoseconds duration) { return std::chrono::duration<double>(duration).count(); }
 
+// The server's CPU per call over a phase.
+double CostPerCall(const Phase& phase) {
+  return phase.cpu_seconds.value_or(0) / std::max(static_cast<double>(phase.load.calls), 1.0);
+}
+
 // The share of a CPU the server used over a phase.
 double ShareOf(const Phase& phase) {
   return phase.load.seconds > 0 ? phase.cpu_seconds.value_or(0) / phase.load.seconds : 0;
@@ -95,8 +102,7 @@ class OverloadScenario final : public Scenario {
     neighbour.set_busy(kNeighbourBusyOverloaded);
     phases.push_back(MeasurePhase("overload-capacity-overloaded", probe_calls, probe, target));
     neighbour.set_busy(kNeighbourBusy);
-    const Phase& calibrated = phases[1];
-    const double cost = calibrated.cpu_seconds.value_or(0) / std::max(static_cast<double>(calibrated.load.calls), 1.0);
+    const double cost = CostPerCall(phases[1]);
     const double share = ShareOf(phases[0]);
     const double share_overloaded = ShareOf(phases[2]);
     if (!target.pid || cost <= 0 || share <= 0 || share_overloaded <= 0) {
@@ -211,6 +217,15 @@ class OverloadScenario final : public Scenario {
       Phase& phase = phases[phases.size() - parts.size() + step];
       phase.figures.emplace_back("utilisation", ShareOf(phase) / (step == 1 ? share_overloaded : share));
     }
+    // The calibration again, right after the last step. What a renewal costs
+    // the server moves on a shared machine (on the VM of docs/PERFORMANCE.md
+    // by up to 2x for tens of seconds, with the same calls and packets): a
+    // run whose renewals cost it much more now than at the start offered its
+    // last step more than half of what it could answer then.
+    neighbour.set_busy(kNeighbourBusy);
+    Phase recalibrated = MeasurePhase("overload-calibration-after", probe_calls, calibration, target);
+    recalibrated.figures.emplace_back("cost_over_calibration", CostPerCall(recalibrated) / cost);
+    phases.push_back(std::move(recalibrated));
     return phases;
   }
 

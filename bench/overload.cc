@@ -23,8 +23,9 @@
 //    renewed by an open loop on its own schedule (every T/3, staggered) with a
 //    T/3 deadline, for the whole run.
 // 3. Steps: S (0.5 of it offered), S' (about 2x, reported), S again.
-// 4. c again (`cost_over_calibration`): whether the last step still offered
-//    about half of what the server could answer.
+// 4. c again once the last step's renewals ended (`cost_over_calibration`):
+//    well above 1, the last step may have offered more than half of what
+//    the server could answer then.
 //
 // Reports per step the leases' renewals (latency, errors) and how much of its
 // share the server used (`utilisation`, measured), and at the end the leases
@@ -36,6 +37,7 @@
 #include <array>
 #include <cmath>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -146,15 +148,20 @@ class OverloadScenario final : public Scenario {
     std::array<double, 4> cpu_marks{};
     const auto server_cpu = [&] { return ProcessCpuSeconds(*target.pid); };
     cpu_marks[0] = server_cpu();
+    std::exception_ptr neighbour_failure;  // reading the server's CPU throws once it is gone
     std::thread neighbour_thread([&] {
-      std::unique_lock<std::mutex> lock(neighbour_mu);
-      const Clock::time_point begin = Clock::now();
-      if (neighbour_wake.wait_until(lock, begin + steps[0], [&] { return finished; })) return;
-      cpu_marks[1] = server_cpu();
-      neighbour.set_busy(kNeighbourBusyOverloaded);
-      if (neighbour_wake.wait_until(lock, begin + steps[0] + steps[1], [&] { return finished; })) return;
-      cpu_marks[2] = server_cpu();
-      neighbour.set_busy(kNeighbourBusy);
+      try {
+        std::unique_lock<std::mutex> lock(neighbour_mu);
+        const Clock::time_point begin = Clock::now();
+        if (neighbour_wake.wait_until(lock, begin + steps[0], [&] { return finished; })) return;
+        cpu_marks[1] = server_cpu();
+        neighbour.set_busy(kNeighbourBusyOverloaded);
+        if (neighbour_wake.wait_until(lock, begin + steps[0] + steps[1], [&] { return finished; })) return;
+        cpu_marks[2] = server_cpu();
+        neighbour.set_busy(kNeighbourBusy);
+      } catch (...) {
+        neighbour_failure = std::current_exception();
+      }
     });
     const auto stop_neighbour = [&] {
       {
@@ -173,6 +180,7 @@ class OverloadScenario final : public Scenario {
       throw;
     }
     stop_neighbour();
+    if (neighbour_failure) std::rethrow_exception(neighbour_failure);
     cpu_marks[3] = server_cpu();
 
     // The steps, from the N leases' renewals.
@@ -217,14 +225,19 @@ class OverloadScenario final : public Scenario {
       Phase& phase = phases[phases.size() - parts.size() + step];
       phase.figures.emplace_back("utilisation", ShareOf(phase) / (step == 1 ? share_overloaded : share));
     }
-    // The calibration again, right after the last step. What a renewal costs
-    // the server moves on a shared machine (on the VM of docs/PERFORMANCE.md
-    // by up to 2x for tens of seconds, with the same calls and packets): a
-    // run whose renewals cost it much more now than at the start offered its
-    // last step more than half of what it could answer then.
+    // The calibration again, once the renewals still in the server's queues
+    // have ended (within their deadline, and a second for what it reads
+    // late). What a renewal costs the server moves on a shared machine (on
+    // the VM of docs/PERFORMANCE.md by 2x and more for tens of seconds, with
+    // the same calls and packets): a run whose renewals cost it much more
+    // now than at the start may have offered its last step more than half of
+    // what it could answer then.
     neighbour.set_busy(kNeighbourBusy);
+    std::this_thread::sleep_for(period + std::chrono::seconds(1));
     Phase recalibrated = MeasurePhase("overload-calibration-after", probe_calls, calibration, target);
-    recalibrated.figures.emplace_back("cost_over_calibration", CostPerCall(recalibrated) / cost);
+    if (recalibrated.load.calls > 0 && recalibrated.cpu_seconds) {
+      recalibrated.figures.emplace_back("cost_over_calibration", CostPerCall(recalibrated) / cost);
+    }
     phases.push_back(std::move(recalibrated));
     return phases;
   }

@@ -44,6 +44,7 @@
 
 #include <fmt/core.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "bench/busy_neighbour.h"
 #include "bench/scenarios.h"
 #include "bench/spawned_server.h"
@@ -163,23 +164,21 @@ class OverloadScenario final : public Scenario {
         neighbour_failure = std::current_exception();
       }
     });
-    const auto stop_neighbour = [&] {
-      {
-        std::lock_guard<std::mutex> lock(neighbour_mu);
-        finished = true;
-      }
-      neighbour_wake.notify_all();
-      neighbour_thread.join();
-    };
     LoadResult all;
-    try {
+    {
+      // However the load ends, the step thread stops first (a joinable
+      // thread's destructor would end the bench).
+      absl::Cleanup stop_neighbour = [&] {
+        {
+          std::lock_guard<std::mutex> lock(neighbour_mu);
+          finished = true;
+        }
+        neighbour_wake.notify_all();
+        neighbour_thread.join();
+      };
       all = RunLoad([&](uint64_t sequence, grpc::CompletionQueue* cq) { return StartRenewal(target, sequence, cq); },
                     renewals);
-    } catch (...) {
-      stop_neighbour();  // a joinable thread's destructor would end the bench
-      throw;
     }
-    stop_neighbour();
     if (neighbour_failure) std::rethrow_exception(neighbour_failure);
     cpu_marks[3] = server_cpu();
 
@@ -235,7 +234,7 @@ class OverloadScenario final : public Scenario {
     neighbour.set_busy(kNeighbourBusy);
     std::this_thread::sleep_for(period + std::chrono::seconds(1));
     Phase recalibrated = MeasurePhase("overload-calibration-after", probe_calls, calibration, target);
-    if (recalibrated.load.calls > 0 && recalibrated.cpu_seconds) {
+    if (recalibrated.load.calls > 0) {
       recalibrated.figures.emplace_back("cost_over_calibration", CostPerCall(recalibrated) / cost);
     }
     phases.push_back(std::move(recalibrated));

@@ -85,6 +85,30 @@ class Table(unittest.TestCase):
                          r"\(\d+\.\d\d-\d+\.\d\d\), p99 median")
 
 
+class Overload(unittest.TestCase):
+    def test_every_step_and_the_figures_the_readme_promises(self):
+        result = run_bench("--json", "--scenario", "overload", "--overload-steps", "1s,1s,1s")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        phases = {o["phase"]: o for o in map(json.loads, result.stdout.splitlines())}
+        self.assertEqual(list(phases), ["overload-capacity", "overload-calibration", "overload-capacity-overloaded",
+                                        "overload-before", "overload-high", "overload-after",
+                                        "overload-calibration-after"])
+        for step in ("overload-before", "overload-high", "overload-after"):
+            with self.subTest(step=step):
+                self.assertGreater(phases[step]["utilisation"], 0)
+        after = phases["overload-after"]
+        for figure in ("leases_lost", "recovery_s", "expired", "expiry_holds"):
+            with self.subTest(figure=figure):
+                self.assertGreaterEqual(after[figure], 0)
+        # What a renewal costs after the run, against the calibration: the
+        # same calls at the same rate beside the same neighbour.
+        recalibrated = phases["overload-calibration-after"]
+        self.assertEqual(recalibrated["errors"], {})
+        self.assertAlmostEqual(recalibrated["cost_over_calibration"],
+                               recalibrated["server_cpu_s_per_million_ops"]
+                               / phases["overload-calibration"]["server_cpu_s_per_million_ops"], delta=0.01)
+
+
 class Errors(unittest.TestCase):
     def test_scenario_the_api_lacks(self):
         result = run_bench("--scenario", "find", "--api", "native", "--duration", "1s")
